@@ -1,0 +1,26 @@
+//! The regscan scanner plugin interface.
+//!
+//! This crate holds the domain vocabulary every other part of regscan speaks, and nothing that
+//! performs I/O:
+//!
+//! - [`manifest`]: lenient serde types for OCI / Docker manifests, indexes and descriptors;
+//! - [`media`]: the media type constants regscan knows by name;
+//! - [`report`]: kinds, statuses, severities, findings and packages, as they appear in the
+//!   report JSON of `SPEC.md`;
+//! - [`types`]: the artifact type table and the pure function that resolves a manifest to a type;
+//! - [`scanner`]: the [`Scanner`] trait a plugin implements, and the context it is handed.
+#![forbid(unsafe_code)]
+
+pub mod manifest;
+pub mod media;
+pub mod report;
+pub mod scanner;
+pub mod types;
+
+pub use manifest::{Descriptor, ImageIndex, ImageManifest, ManifestDoc, Platform};
+pub use report::{Finding, Kind, Package, Severity, Status, Summary};
+pub use scanner::{
+    BlobError, BlobReader, BlobSource, Limits, ScanCache, ScanContext, ScanError, ScanOutput,
+    Scanner,
+};
+pub use types::{Resolution, TypeEntry, TypeTable};

@@ -1,0 +1,411 @@
+//! The vocabulary of a scan result, shaped exactly as the report JSON in `SPEC.md`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// What an artifact is: `image`, `helm`, `opa`, `index`, `unknown`, and the kinds of the type
+/// table (`signature`, `sbom`, `wasm`, …). Users may add kinds in the config file, so this is an
+/// open string rather than an enum.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Kind(pub String);
+
+impl Kind {
+    /// A container image.
+    pub const IMAGE: &'static str = "image";
+    /// A Helm chart.
+    pub const HELM: &'static str = "helm";
+    /// An OPA policy bundle.
+    pub const OPA: &'static str = "opa";
+    /// A multi-platform image index.
+    pub const INDEX: &'static str = "index";
+    /// A media type the type table does not know.
+    pub const UNKNOWN: &'static str = "unknown";
+    /// An attestation manifest (BuildKit provenance/SBOM inside an index, DSSE, in-toto).
+    pub const ATTESTATION: &'static str = "attestation";
+    /// A signature (cosign, notation).
+    pub const SIGNATURE: &'static str = "signature";
+
+    /// Build a kind from a string.
+    pub fn new(s: impl Into<String>) -> Self {
+        Kind(s.into())
+    }
+
+    /// The kind as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The state of a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting on the queue.
+    Queued,
+    /// A worker is scanning it.
+    Running,
+    /// Scanned; findings (possibly none) are recorded.
+    Succeeded,
+    /// The scan could not be done; `reason` says why.
+    Failed,
+    /// No scanner handles this artifact's type; `reason` names the media type.
+    Unsupported,
+}
+
+impl Status {
+    /// All statuses, in lifecycle order.
+    pub const ALL: [Status; 5] =
+        [Status::Queued, Status::Running, Status::Succeeded, Status::Failed, Status::Unsupported];
+
+    /// The status as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Unsupported => "unsupported",
+        }
+    }
+
+    /// Whether the scan has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Unsupported)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown status {s:?} (expected queued, running, succeeded, failed or unsupported)"))
+    }
+}
+
+/// Severity of a finding, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Severity not known.
+    #[default]
+    Unknown,
+    /// Negligible (informational).
+    Negligible,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Severity {
+    /// All severities, most severe first (the order of the report's `summary`).
+    pub const ALL: [Severity; 6] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Negligible,
+        Severity::Unknown,
+    ];
+
+    /// The severity as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Negligible => "negligible",
+            Severity::Unknown => "unknown",
+        }
+    }
+
+    /// Severity of a CVSS base score (CVSS v3 qualitative rating scale).
+    pub fn from_cvss_score(score: f64) -> Severity {
+        match score {
+            s if s >= 9.0 => Severity::Critical,
+            s if s >= 7.0 => Severity::High,
+            s if s >= 4.0 => Severity::Medium,
+            s if s > 0.0 => Severity::Low,
+            _ => Severity::Negligible,
+        }
+    }
+
+    /// A rank for ordering and filtering: unknown 0 … critical 5.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "info" | "informational" | "none" => return Ok(Severity::Negligible),
+            "moderate" => return Ok(Severity::Medium),
+            "important" => return Ok(Severity::High),
+            _ => {}
+        }
+        Severity::ALL.into_iter().find(|sv| sv.as_str() == lower).ok_or_else(|| {
+            format!("unknown severity {s:?} (expected critical, high, medium, low, negligible or unknown)")
+        })
+    }
+}
+
+/// One finding: a vulnerability, a misconfiguration or a policy problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable identifier: a CVE/GHSA/OSV id, or a check id such as `HELM-PRIV-001`.
+    pub id: String,
+    /// Severity.
+    pub severity: Severity,
+    /// One line a person can read.
+    pub title: String,
+    /// Affected package, or the object a check is about (`Deployment/web`).
+    pub package: Option<String>,
+    /// Installed version of the package.
+    pub installed_version: Option<String>,
+    /// First version that fixes it, when known.
+    pub fixed_version: Option<String>,
+    /// Where it was found: a path in the artifact (`var/lib/dpkg/status`, `templates/x.yaml:12`).
+    pub location: Option<String>,
+    /// Links and related identifiers (aliases, Trivy/Checkov ids).
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// What to do about it, for checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+}
+
+impl Finding {
+    /// A finding with the required fields; the rest empty.
+    pub fn new(id: impl Into<String>, severity: Severity, title: impl Into<String>) -> Self {
+        Finding {
+            id: id.into(),
+            severity,
+            title: title.into(),
+            package: None,
+            installed_version: None,
+            fixed_version: None,
+            location: None,
+            references: Vec::new(),
+            remediation: None,
+        }
+    }
+
+    /// Set the location.
+    pub fn at(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+
+    /// Set the package (or object) the finding is about.
+    pub fn on(mut self, package: impl Into<String>) -> Self {
+        self.package = Some(package.into());
+        self
+    }
+
+    /// Set the remediation.
+    pub fn fix(mut self, remediation: impl Into<String>) -> Self {
+        self.remediation = Some(remediation.into());
+        self
+    }
+
+    /// Add references.
+    pub fn refs<I, S>(mut self, refs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.references.extend(refs.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// Count of findings per severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Critical findings.
+    pub critical: u64,
+    /// High findings.
+    pub high: u64,
+    /// Medium findings.
+    pub medium: u64,
+    /// Low findings.
+    pub low: u64,
+    /// Negligible findings.
+    pub negligible: u64,
+    /// Findings of unknown severity.
+    pub unknown: u64,
+}
+
+impl Summary {
+    /// Count the findings.
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
+        let mut s = Summary::default();
+        for f in findings {
+            s.add(f.severity, 1);
+        }
+        s
+    }
+
+    /// Add `n` findings of `severity`.
+    pub fn add(&mut self, severity: Severity, n: u64) {
+        match severity {
+            Severity::Critical => self.critical += n,
+            Severity::High => self.high += n,
+            Severity::Medium => self.medium += n,
+            Severity::Low => self.low += n,
+            Severity::Negligible => self.negligible += n,
+            Severity::Unknown => self.unknown += n,
+        }
+    }
+
+    /// Add another summary to this one.
+    pub fn merge(&mut self, other: &Summary) {
+        for sev in Severity::ALL {
+            self.add(sev, other.get(sev));
+        }
+    }
+
+    /// The count for one severity.
+    pub fn get(&self, severity: Severity) -> u64 {
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::High => self.high,
+            Severity::Medium => self.medium,
+            Severity::Low => self.low,
+            Severity::Negligible => self.negligible,
+            Severity::Unknown => self.unknown,
+        }
+    }
+
+    /// The most severe level with at least one finding.
+    pub fn max_severity(&self) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| self.get(*s) > 0)
+    }
+
+    /// Total number of findings.
+    pub fn total(&self) -> u64 {
+        Severity::ALL.iter().map(|s| self.get(*s)).sum()
+    }
+}
+
+/// One installed package found in an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Package {
+    /// OSV ecosystem, normalised: `Debian:12`, `Alpine:v3.19`, `Ubuntu:22.04`, `PyPI`, `npm`,
+    /// `crates.io`, `Go`, `Maven`, `RubyGems`, `Packagist`, `Red Hat`, …
+    pub ecosystem: String,
+    /// Package name as the ecosystem spells it (binary package name for OS packages).
+    pub name: String,
+    /// Installed version.
+    pub version: String,
+    /// Source package name (dpkg `Source:`, apk origin, rpm source rpm), which OS advisories name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    /// Source package version, when it differs from `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    /// Path of the file that declared it, relative to the root filesystem.
+    pub path: String,
+    /// Digest of the layer it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+}
+
+impl Package {
+    /// The package URL (purl) of this package, best effort.
+    pub fn purl(&self) -> String {
+        let eco = self.ecosystem.split(':').next().unwrap_or(&self.ecosystem);
+        let (ty, ns) = match eco {
+            "Debian" => ("deb", Some("debian")),
+            "Ubuntu" => ("deb", Some("ubuntu")),
+            "Alpine" => ("apk", Some("alpine")),
+            "PyPI" => ("pypi", None),
+            "npm" => ("npm", None),
+            "crates.io" => ("cargo", None),
+            "Go" => ("golang", None),
+            "Maven" => ("maven", None),
+            "RubyGems" => ("gem", None),
+            "Packagist" => ("composer", None),
+            "Red Hat" | "Rocky Linux" | "AlmaLinux" => ("rpm", None),
+            _ => ("generic", None),
+        };
+        let name = match (ty, self.name.split_once(':')) {
+            ("maven", Some((g, a))) => format!("{g}/{a}"),
+            _ => self.name.clone(),
+        };
+        match ns {
+            Some(ns) => format!("pkg:{ty}/{ns}/{name}@{}", self.version),
+            None => format!("pkg:{ty}/{name}@{}", self.version),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_order_and_parse() {
+        assert!(Severity::Critical > Severity::High);
+        assert!(Severity::Negligible > Severity::Unknown);
+        assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
+        assert_eq!("moderate".parse::<Severity>().unwrap(), Severity::Medium);
+        assert!("bad".parse::<Severity>().unwrap_err().contains("bad"));
+        assert_eq!(Severity::from_cvss_score(9.8), Severity::Critical);
+        assert_eq!(Severity::from_cvss_score(7.0), Severity::High);
+        assert_eq!(Severity::from_cvss_score(0.0), Severity::Negligible);
+    }
+
+    #[test]
+    fn summary_counts() {
+        let f = vec![
+            Finding::new("a", Severity::High, "x"),
+            Finding::new("b", Severity::High, "y"),
+            Finding::new("c", Severity::Low, "z"),
+        ];
+        let s = Summary::of(&f);
+        assert_eq!((s.high, s.low, s.total()), (2, 1, 3));
+        assert_eq!(s.max_severity(), Some(Severity::High));
+        let json = serde_json::to_value(s).unwrap();
+        assert_eq!(json["critical"], 0);
+    }
+
+    #[test]
+    fn status_roundtrip() {
+        for st in Status::ALL {
+            assert_eq!(st.as_str().parse::<Status>().unwrap(), st);
+            assert_eq!(serde_json::to_value(st).unwrap(), st.as_str());
+        }
+    }
+}
