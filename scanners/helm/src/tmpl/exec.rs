@@ -1,0 +1,605 @@
+//! Execution of parsed templates: the template set, variables, control flow, field and method
+//! access, and the functions that need the engine itself (`include`, `tpl`, `and`, `or`).
+//! Everything else is a plain function in [`super::funcs`].
+//!
+//! Every execution is bounded: a step budget (against runaway loops), a nesting depth for
+//! `include` / `template` (against infinite recursion), and an output size.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::format::go_string;
+use super::funcs;
+use super::parse::{parse, Arg, Node, Pipe};
+use super::value::{Files, Value};
+use super::yaml;
+
+/// Why a template could not be executed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ExecError {
+    /// The template text does not parse.
+    #[error(transparent)]
+    Parse(#[from] super::parse::ParseError),
+    /// A failure while executing, with the template and line as Go reports them.
+    #[error("template: {template}:{line}: {message}")]
+    Exec {
+        /// Template being executed.
+        template: String,
+        /// 1-based line.
+        line: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// A safety limit was reached.
+    #[error("template: {template}: {message}")]
+    Limit {
+        /// Template being executed.
+        template: String,
+        /// Which limit.
+        message: String,
+    },
+}
+
+/// Bounds on one execution.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecLimits {
+    /// Largest output of one top-level template, in bytes.
+    pub max_output_bytes: usize,
+    /// Deepest nesting of `include` / `template` / `tpl`.
+    pub max_depth: usize,
+    /// Most nodes and function calls one top-level template may evaluate.
+    pub max_steps: u64,
+}
+
+impl Default for ExecLimits {
+    fn default() -> Self {
+        ExecLimits { max_output_bytes: 8 << 20, max_depth: 200, max_steps: 5_000_000 }
+    }
+}
+
+/// A set of named templates sharing one namespace, as Helm builds one for a whole chart.
+#[derive(Debug, Default, Clone)]
+pub struct TemplateSet {
+    templates: HashMap<String, Arc<Vec<Node>>>,
+}
+
+impl TemplateSet {
+    /// Parse `src` as template `name` and add it, with every `define` in it. A later define of
+    /// the same name replaces an earlier one.
+    pub fn add(&mut self, name: &str, src: &str) -> Result<(), ExecError> {
+        let parsed = parse(name, src)?;
+        for (n, body) in parsed.defines {
+            self.templates.insert(n, body);
+        }
+        self.templates.insert(name.to_owned(), Arc::new(parsed.root));
+        Ok(())
+    }
+
+    /// Whether a template of this name exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.templates.contains_key(name)
+    }
+
+    /// Execute template `name` with `data` as dot and `$`.
+    pub fn execute(&self, name: &str, data: &Value, limits: ExecLimits) -> Result<String, ExecError> {
+        let body = self.templates.get(name).cloned().ok_or_else(|| ExecError::Exec {
+            template: name.into(),
+            line: 0,
+            message: format!("no template {name:?}"),
+        })?;
+        let mut st = State {
+            set: self,
+            extra: HashMap::new(),
+            name: name.to_owned(),
+            vars: vec![("$".into(), data.clone())],
+            depth: 0,
+            steps: 0,
+            limits,
+            line: 0,
+        };
+        let mut out = String::new();
+        st.list(&body, data, &mut out)?;
+        Ok(out)
+    }
+}
+
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+struct State<'a> {
+    set: &'a TemplateSet,
+    /// Templates defined by `tpl` text while executing.
+    extra: HashMap<String, Arc<Vec<Node>>>,
+    name: String,
+    vars: Vec<(String, Value)>,
+    depth: usize,
+    steps: u64,
+    limits: ExecLimits,
+    line: usize,
+}
+
+type R<T> = Result<T, ExecError>;
+
+impl State<'_> {
+    fn err(&self, message: impl Into<String>) -> ExecError {
+        ExecError::Exec { template: self.name.clone(), line: self.line, message: message.into() }
+    }
+
+    fn limit(&self, message: impl Into<String>) -> ExecError {
+        ExecError::Limit { template: self.name.clone(), message: message.into() }
+    }
+
+    fn step(&mut self) -> R<()> {
+        self.steps += 1;
+        if self.steps > self.limits.max_steps {
+            return Err(self.limit(format!("execution exceeded {} steps", self.limits.max_steps)));
+        }
+        Ok(())
+    }
+
+    fn write(&self, out: &mut String, s: &str) -> R<()> {
+        if out.len() + s.len() > self.limits.max_output_bytes {
+            return Err(self.limit(format!("output exceeds {} bytes", self.limits.max_output_bytes)));
+        }
+        out.push_str(s);
+        Ok(())
+    }
+
+    fn list(&mut self, nodes: &[Node], dot: &Value, out: &mut String) -> R<Flow> {
+        for n in nodes {
+            match self.node(n, dot, out)? {
+                Flow::Normal => {}
+                other => return Ok(other),
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn node(&mut self, n: &Node, dot: &Value, out: &mut String) -> R<Flow> {
+        self.step()?;
+        match n {
+            Node::Text(t) => self.write(out, t)?,
+            Node::Action { pipe, line } => {
+                self.line = *line;
+                let v = self.pipe(pipe, dot)?;
+                if pipe.decl.is_empty() {
+                    let s = match &v {
+                        Value::Nil => String::new(),
+                        other => go_string(other),
+                    };
+                    self.write(out, &s)?;
+                }
+            }
+            Node::If { branches, else_, line } | Node::With { branches, else_, line } => {
+                let is_with = matches!(n, Node::With { .. });
+                let mark = self.vars.len();
+                let mut flow = None;
+                for (pipe, body) in branches {
+                    self.line = *line;
+                    let v = self.pipe(pipe, dot)?;
+                    if v.truthy() {
+                        let inner = if is_with { v } else { dot.clone() };
+                        flow = Some(self.list(body, &inner, out)?);
+                        break;
+                    }
+                }
+                let flow = match flow {
+                    Some(f) => f,
+                    None => self.list(else_, dot, out)?,
+                };
+                self.vars.truncate(mark);
+                return Ok(flow);
+            }
+            Node::Range { pipe, body, else_, line } => {
+                self.line = *line;
+                let mark = self.vars.len();
+                let plain = Pipe { decl: vec![], assign: false, cmds: pipe.cmds.clone() };
+                let v = self.pipe(&plain, dot)?;
+                let items: Vec<(Value, Value)> = match &v {
+                    Value::Nil => vec![],
+                    Value::List(l) => l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect(),
+                    Value::ApiVersions(_) => v
+                        .as_list()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, x)| (Value::Int(i as i64), x))
+                        .collect(),
+                    Value::Map(m) => m.snapshot().into_iter().map(|(k, x)| (Value::Str(k), x)).collect(),
+                    Value::Files(f) => f
+                        .0
+                        .iter()
+                        .map(|(k, b)| (Value::str(k.clone()), Value::str(String::from_utf8_lossy(b))))
+                        .collect(),
+                    Value::Int(n) => (0..*n.max(&0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+                    other => return Err(self.err(format!("range can't iterate over {}", go_string(other)))),
+                };
+                if items.is_empty() {
+                    let flow = self.list(else_, dot, out)?;
+                    self.vars.truncate(mark);
+                    return Ok(flow);
+                }
+                for (k, x) in items {
+                    self.step()?;
+                    match pipe.decl.as_slice() {
+                        [v] => self.vars.push((v.clone(), x.clone())),
+                        [i, v] => {
+                            self.vars.push((i.clone(), k));
+                            self.vars.push((v.clone(), x.clone()));
+                        }
+                        _ => {}
+                    }
+                    let inner_mark = self.vars.len();
+                    let flow = self.list(body, &x, out)?;
+                    self.vars.truncate(inner_mark);
+                    self.vars.truncate(mark);
+                    if matches!(flow, Flow::Break) {
+                        break;
+                    }
+                }
+                self.vars.truncate(mark);
+            }
+            Node::Template { name, pipe, line } => {
+                self.line = *line;
+                let data = match pipe {
+                    Some(p) => self.pipe(p, dot)?,
+                    None => Value::Nil,
+                };
+                let s = self.include(name, data)?;
+                self.write(out, &s)?;
+            }
+            Node::Break(_) => return Ok(Flow::Break),
+            Node::Continue(_) => return Ok(Flow::Continue),
+        }
+        Ok(Flow::Normal)
+    }
+
+    /// Run a named template with `data` and return its output.
+    fn include(&mut self, name: &str, data: Value) -> R<String> {
+        let body = self
+            .extra
+            .get(name)
+            .or_else(|| self.set.templates.get(name))
+            .cloned()
+            .ok_or_else(|| self.err(format!("no template {name:?} associated with template {:?}", self.name)))?;
+        if self.depth >= self.limits.max_depth {
+            return Err(self.limit(format!(
+                "rendering template has a nested reference name: {name}: exceeded max depth {}",
+                self.limits.max_depth
+            )));
+        }
+        self.depth += 1;
+        let saved = std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
+        let saved_line = self.line;
+        let mut out = String::new();
+        let res = self.list(&body, &data, &mut out);
+        self.vars = saved;
+        self.line = saved_line;
+        self.depth -= 1;
+        res?;
+        Ok(out)
+    }
+
+    fn pipe(&mut self, pipe: &Pipe, dot: &Value) -> R<Value> {
+        let mut val: Option<Value> = None;
+        for cmd in &pipe.cmds {
+            val = Some(self.command(&cmd.args, dot, val)?);
+        }
+        let v = val.unwrap_or(Value::Nil);
+        for name in &pipe.decl {
+            if pipe.assign {
+                match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = v.clone(),
+                    None => return Err(self.err(format!("undefined variable: {name}"))),
+                }
+            } else {
+                self.vars.push((name.clone(), v.clone()));
+            }
+        }
+        Ok(v)
+    }
+
+    fn command(&mut self, args: &[Arg], dot: &Value, last: Option<Value>) -> R<Value> {
+        self.step()?;
+        match &args[0] {
+            Arg::Ident(name) => self.call(name, &args[1..], dot, last),
+            Arg::Field(names) => self.chain(dot.clone(), names, &args[1..], dot, last),
+            Arg::Var(v, names) if !names.is_empty() => {
+                let recv = self.var(v)?;
+                self.chain(recv, names, &args[1..], dot, last)
+            }
+            Arg::Sub(p, names) if !names.is_empty() => {
+                let recv = self.pipe(p, dot)?;
+                self.chain(recv, names, &args[1..], dot, last)
+            }
+            other => {
+                if args.len() > 1 || last.is_some() {
+                    return Err(self.err(format!("can't give argument to non-function {}", describe(other))));
+                }
+                self.arg(other, dot)
+            }
+        }
+    }
+
+    fn var(&self, name: &str) -> R<Value> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| self.err(format!("undefined variable: {name}")))
+    }
+
+    fn arg(&mut self, a: &Arg, dot: &Value) -> R<Value> {
+        Ok(match a {
+            Arg::Dot => dot.clone(),
+            Arg::Field(names) => self.chain(dot.clone(), names, &[], dot, None)?,
+            Arg::Var(v, names) => {
+                let recv = self.var(v)?;
+                self.chain(recv, names, &[], dot, None)?
+            }
+            Arg::Ident(name) => self.call(name, &[], dot, None)?,
+            Arg::Str(s) => Value::Str(s.clone()),
+            Arg::Int(i) => Value::Int(*i),
+            Arg::Float(f) => Value::Float(*f),
+            Arg::Bool(b) => Value::Bool(*b),
+            Arg::Nil => Value::Nil,
+            Arg::Sub(p, names) => {
+                let recv = self.pipe(p, dot)?;
+                self.chain(recv, names, &[], dot, None)?
+            }
+        })
+    }
+
+    fn args(&mut self, args: &[Arg], dot: &Value, last: Option<Value>) -> R<Vec<Value>> {
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.arg(a, dot)?);
+        }
+        vals.extend(last);
+        Ok(vals)
+    }
+
+    /// Evaluate `.A.B.C` on `recv`; the last name may be a method taking `args` (and `last`).
+    fn chain(&mut self, mut recv: Value, names: &[String], args: &[Arg], dot: &Value, last: Option<Value>) -> R<Value> {
+        let mut last = last;
+        for (i, name) in names.iter().enumerate() {
+            let is_last = i + 1 == names.len();
+            let has_args = is_last && (!args.is_empty() || last.is_some());
+            recv = match &recv {
+                Value::Map(m) => {
+                    if has_args {
+                        return Err(self.err(format!("{name} has arguments but cannot be invoked as function")));
+                    }
+                    m.get(name).unwrap_or(Value::Nil)
+                }
+                Value::Files(f) => {
+                    let vals = if is_last { self.args(args, dot, last.take())? } else { vec![] };
+                    files_method(f, name, &vals).map_err(|m| self.err(m))?
+                }
+                Value::ApiVersions(v) => {
+                    let vals = if is_last { self.args(args, dot, last.take())? } else { vec![] };
+                    match (name.as_str(), vals.as_slice()) {
+                        ("Has", [Value::Str(s)]) => Value::Bool(v.iter().any(|x| x == s)),
+                        _ => return Err(self.err(format!("can't evaluate field {name} in type chartutil.VersionSet"))),
+                    }
+                }
+                Value::Nil => return Err(self.err(format!("nil pointer evaluating interface {{}}.{name}"))),
+                other => {
+                    return Err(self.err(format!("can't evaluate field {name} in type {}", other.type_name())))
+                }
+            };
+        }
+        if names.is_empty() && (!args.is_empty() || last.is_some()) {
+            return Err(self.err("can't give argument to non-function"));
+        }
+        Ok(recv)
+    }
+
+    fn call(&mut self, name: &str, args: &[Arg], dot: &Value, last: Option<Value>) -> R<Value> {
+        match name {
+            "and" | "or" => {
+                if args.is_empty() && last.is_none() {
+                    return Err(self.err(format!("wrong number of args for {name}: want at least 1 got 0")));
+                }
+                let mut v = Value::Nil;
+                for a in args {
+                    v = self.arg(a, dot)?;
+                    if v.truthy() == (name == "or") {
+                        return Ok(v);
+                    }
+                }
+                if let Some(l) = last {
+                    v = l;
+                }
+                Ok(v)
+            }
+            "include" => {
+                let vals = self.args(args, dot, last)?;
+                let [Value::Str(tname), data] = vals.as_slice() else {
+                    return Err(self.err("error calling include: wants a template name and a value"));
+                };
+                self.include(tname, data.clone()).map(Value::Str)
+            }
+            "tpl" => {
+                let vals = self.args(args, dot, last)?;
+                let [text, data] = vals.as_slice() else {
+                    return Err(self.err("error calling tpl: wants a template string and a value"));
+                };
+                let text = match text {
+                    Value::Str(s) => s.clone(),
+                    other => go_string(other),
+                };
+                self.tpl(&text, data.clone())
+            }
+            _ => {
+                let vals = self.args(args, dot, last)?;
+                funcs::call(name, vals).map_err(|m| self.err(format!("error calling {name}: {m}")))
+            }
+        }
+    }
+
+    fn tpl(&mut self, text: &str, data: Value) -> R<Value> {
+        let parsed = parse(&self.name, text).map_err(|e| self.err(format!("error calling tpl: {e}")))?;
+        for (n, body) in parsed.defines {
+            self.extra.insert(n, body);
+        }
+        if self.depth >= self.limits.max_depth {
+            return Err(self.limit(format!("tpl exceeded max depth {}", self.limits.max_depth)));
+        }
+        self.depth += 1;
+        let saved = std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
+        let mut out = String::new();
+        let res = self.list(&parsed.root, &data, &mut out);
+        self.vars = saved;
+        self.depth -= 1;
+        res?;
+        Ok(Value::Str(out))
+    }
+}
+
+fn describe(a: &Arg) -> String {
+    match a {
+        Arg::Str(s) => format!("{s:?}"),
+        Arg::Int(i) => i.to_string(),
+        Arg::Float(f) => f.to_string(),
+        Arg::Bool(b) => b.to_string(),
+        Arg::Nil => "nil".into(),
+        Arg::Dot => ".".into(),
+        Arg::Var(v, _) => v.clone(),
+        _ => "operand".into(),
+    }
+}
+
+/// The methods of `.Files`.
+fn files_method(f: &Files, name: &str, args: &[Value]) -> Result<Value, String> {
+    let path = || match args {
+        [Value::Str(p)] => Ok(p.as_str()),
+        _ => Err(format!("Files.{name} wants one path argument")),
+    };
+    let text = |p: &str| f.0.get(p).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    Ok(match name {
+        "Get" => Value::Str(text(path()?)),
+        "GetBytes" => Value::list(f.0.get(path()?).map(|b| b.iter().map(|&x| Value::Int(x.into())).collect()).unwrap_or_default()),
+        "Lines" => {
+            let t = text(path()?);
+            if t.is_empty() {
+                Value::list(vec![])
+            } else {
+                Value::list(t.split('\n').map(|l| Value::str(l.to_owned())).collect())
+            }
+        }
+        "Glob" => {
+            let pattern = path()?;
+            let matched = f.0.iter().filter(|(k, _)| glob_match(pattern, k)).map(|(k, v)| (k.clone(), v.clone()));
+            Value::Files(Files(Arc::new(matched.collect())))
+        }
+        "AsConfig" | "AsSecrets" => {
+            let m = f
+                .0
+                .iter()
+                .map(|(k, v)| {
+                    let base = k.rsplit('/').next().unwrap_or(k).to_owned();
+                    let content = if name == "AsSecrets" {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::STANDARD.encode(v)
+                    } else {
+                        String::from_utf8_lossy(v).into_owned()
+                    };
+                    (base, Value::Str(content))
+                })
+                .collect();
+            Value::Str(yaml::to_yaml(&Value::map(m)))
+        }
+        _ => return Err(format!("can't evaluate field {name} in type chart.Files")),
+    })
+}
+
+/// Glob match with `/` as separator: `*` and `?` stay within one segment, `**` crosses them,
+/// `[abc]` and `{a,b}` as in gobwas/glob.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') if p.get(1) == Some(&'*') => (0..=n.len()).any(|i| go(&p[2..], &n[i..])),
+            Some('*') => {
+                for i in 0..=n.len() {
+                    if go(&p[1..], &n[i..]) {
+                        return true;
+                    }
+                    if i < n.len() && n[i] == '/' {
+                        break;
+                    }
+                }
+                false
+            }
+            Some('?') => !n.is_empty() && n[0] != '/' && go(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(close) = p.iter().position(|&c| c == ']') else { return false };
+                let Some(&c) = n.first() else { return false };
+                let set = &p[1..close];
+                let (neg, set) = if set.first() == Some(&'!') { (true, &set[1..]) } else { (false, set) };
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == '-' {
+                        hit |= set[i] <= c && c <= set[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= set[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != neg && go(&p[close + 1..], &n[1..])
+            }
+            Some('{') => {
+                let Some(close) = p.iter().position(|&c| c == '}') else { return false };
+                let inner: String = p[1..close].iter().collect();
+                inner.split(',').any(|alt| {
+                    let mut q: Vec<char> = alt.chars().collect();
+                    q.extend_from_slice(&p[close + 1..]);
+                    go(&q, n)
+                })
+            }
+            Some(&c) => !n.is_empty() && n[0] == c && go(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_semantics() {
+        assert!(glob_match("files/*.conf", "files/a.conf"));
+        assert!(!glob_match("files/*.conf", "files/sub/a.conf"));
+        assert!(glob_match("files/**.conf", "files/sub/a.conf"));
+        assert!(glob_match("conf/{a,b}.yaml", "conf/b.yaml"));
+        assert!(glob_match("x/[ab]?", "x/bc"));
+    }
+
+    #[test]
+    fn recursion_is_bounded() {
+        let mut set = TemplateSet::default();
+        set.add("t", r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#).unwrap();
+        let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
+        assert!(matches!(err, ExecError::Limit { .. }), "{err}");
+    }
+
+    #[test]
+    fn steps_and_output_are_bounded() {
+        let mut set = TemplateSet::default();
+        set.add("t", "{{ range until 100000 }}xxxxxxxxxx{{ end }}").unwrap();
+        let small = ExecLimits { max_output_bytes: 1000, ..ExecLimits::default() };
+        assert!(matches!(set.execute("t", &Value::Nil, small), Err(ExecError::Limit { .. })));
+        let few = ExecLimits { max_steps: 100, ..ExecLimits::default() };
+        assert!(matches!(set.execute("t", &Value::Nil, few), Err(ExecError::Limit { .. })));
+    }
+}

@@ -1,0 +1,117 @@
+//! Installed PHP packages: `vendor/composer/installed.json`, in Composer 1's form (a JSON array
+//! of packages) and Composer 2's (`{"packages": […], "dev": …}`). Versions are reported as
+//! Composer normalises them for display (`v5.4.0` keeps its `v`; `version_normalized` is not
+//! used). Packages without a name or version (metapackages, path repositories) are skipped.
+
+use std::io::Read;
+
+use serde::Deserialize;
+
+use super::{package, read_all, AnalyzeError, AnalyzerId, FileFacts};
+
+/// The two shapes of `installed.json`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Installed {
+    /// Composer 2.
+    V2 {
+        /// The installed packages.
+        packages: Vec<Entry>,
+    },
+    /// Composer 1.
+    V1(Vec<Entry>),
+}
+
+/// One installed package.
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// Parse `installed.json` into `Packagist` packages.
+pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    let id = AnalyzerId::Composer;
+    let bytes = read_all(id, path, content)?;
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    // Parse as a value first for a precise syntax error, then into the shapes.
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid JSON: {e}")))?;
+    let installed = Installed::deserialize(value).map_err(|_| {
+        AnalyzeError::malformed(id, path, "expected an array of packages or an object with a `packages` array")
+    })?;
+    let entries = match installed {
+        Installed::V2 { packages } | Installed::V1(packages) => packages,
+    };
+    let packages = entries
+        .into_iter()
+        .filter_map(|e| {
+            let name = e.name.filter(|n| !n.trim().is_empty())?;
+            let version = e.version.filter(|v| !v.trim().is_empty())?;
+            Some(package("Packagist", name.trim(), version.trim(), path))
+        })
+        .collect();
+    Ok(FileFacts::Packages(packages))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V2: &str = r#"{
+    "packages": [
+        {
+            "name": "guzzlehttp/guzzle",
+            "version": "7.8.1",
+            "version_normalized": "7.8.1.0",
+            "source": {"type": "git", "url": "https://github.com/guzzle/guzzle.git", "reference": "41042bc7ab002487b876a0683fc8dce04ddce104"},
+            "require": {"php": "^7.2.5 || ^8.0"},
+            "type": "library",
+            "install-path": "../guzzlehttp/guzzle"
+        },
+        {
+            "name": "symfony/http-foundation",
+            "version": "v6.4.2",
+            "version_normalized": "6.4.2.0",
+            "type": "library"
+        },
+        {"name": "acme/meta", "type": "metapackage"}
+    ],
+    "dev": true,
+    "dev-package-names": []
+}"#;
+
+    const V1: &str = r#"[{"name": "monolog/monolog", "version": "1.27.1", "type": "library"}]"#;
+
+    fn pkgs(text: &str) -> Result<Vec<(String, String)>, AnalyzeError> {
+        match analyze("var/www/vendor/composer/installed.json", &mut text.as_bytes())? {
+            FileFacts::Packages(p) => {
+                assert!(p.iter().all(|p| p.ecosystem == "Packagist"));
+                Ok(p.into_iter().map(|p| (p.name, p.version)).collect())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn composer_2_and_1() {
+        assert_eq!(
+            pkgs(V2).unwrap(),
+            [
+                ("guzzlehttp/guzzle".to_owned(), "7.8.1".to_owned()),
+                ("symfony/http-foundation".to_owned(), "v6.4.2".to_owned())
+            ]
+        );
+        assert_eq!(pkgs(V1).unwrap(), [("monolog/monolog".to_owned(), "1.27.1".to_owned())]);
+    }
+
+    #[test]
+    fn malformed_is_an_error() {
+        for text in ["{", r#"{"packages": 3}"#, "42"] {
+            let err = pkgs(text).unwrap_err().to_string();
+            assert!(err.contains("vendor/composer/installed.json"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Package analyzers: turn single files of an image's root filesystem into facts (the operating
+//! system, installed packages).
+//!
+//! The layer walker calls [`wanted`] for every regular file of every layer; for the files it
+//! wants it calls [`analyze`] with the file's content (at most [`Wanted::max_bytes`] bytes). After
+//! merging layers it picks the operating system with [`pick_os`] and calls [`finish`] to give OS
+//! packages their ecosystem. Every analyzer is synchronous, reads a bounded amount and never
+//! writes to disk; malformed input gives an [`AnalyzeError`] naming the file.
+
+use std::io::Read;
+
+use regscan_scanner_api::Package;
+use serde::{Deserialize, Serialize};
+
+mod apk;
+mod cargo;
+mod composer;
+mod dpkg;
+mod gobin;
+mod java;
+mod npm;
+mod os;
+mod python;
+mod ruby;
+mod rpm;
+mod text;
+
+pub use os::{finish, pick_os};
+
+/// Version of the analyzers' output; part of the per-layer cache key. Bump it whenever any
+/// analyzer's output for the same input changes.
+pub const ANALYZERS_VERSION: &str = "1";
+
+/// Which analyzer handles a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AnalyzerId {
+    /// `etc/os-release`, `usr/lib/os-release`.
+    OsRelease,
+    /// `etc/debian_version`.
+    DebianVersion,
+    /// `etc/alpine-release`.
+    AlpineRelease,
+    /// `var/lib/dpkg/status`.
+    Dpkg,
+    /// `var/lib/dpkg/status.d/*` (distroless images), except `*.md5sums`.
+    DpkgStatusD,
+    /// `lib/apk/db/installed`.
+    Apk,
+    /// `var/lib/rpm/rpmdb.sqlite`, `usr/lib/sysimage/rpm/rpmdb.sqlite`.
+    RpmSqlite,
+    /// `**/*.dist-info/METADATA`.
+    PythonDist,
+    /// `**/*.egg-info/PKG-INFO` and `**/*.egg-info` files.
+    PythonEgg,
+    /// `**/node_modules/<name>/package.json`, `**/node_modules/@scope/<name>/package.json`.
+    Npm,
+    /// `**/Cargo.lock`.
+    CargoLock,
+    /// Executables in binary directories that may carry Go module build info.
+    GoBinary,
+    /// `*.jar`, `*.war`, `*.ear`, `*.jpi`, `*.hpi`.
+    Java,
+    /// `**/specifications/*.gemspec`.
+    RubyGemspec,
+    /// `**/vendor/composer/installed.json`.
+    Composer,
+}
+
+impl AnalyzerId {
+    /// Short stable name, for logs and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnalyzerId::OsRelease => "os-release",
+            AnalyzerId::DebianVersion => "debian_version",
+            AnalyzerId::AlpineRelease => "alpine-release",
+            AnalyzerId::Dpkg => "dpkg",
+            AnalyzerId::DpkgStatusD => "dpkg-status.d",
+            AnalyzerId::Apk => "apk",
+            AnalyzerId::RpmSqlite => "rpm-sqlite",
+            AnalyzerId::PythonDist => "python-dist-info",
+            AnalyzerId::PythonEgg => "python-egg-info",
+            AnalyzerId::Npm => "npm",
+            AnalyzerId::CargoLock => "cargo-lock",
+            AnalyzerId::GoBinary => "go-binary",
+            AnalyzerId::Java => "java-archive",
+            AnalyzerId::RubyGemspec => "ruby-gemspec",
+            AnalyzerId::Composer => "composer",
+        }
+    }
+
+    /// The most bytes of a file this analyzer reads; files larger than this are not analyzed
+    /// (the walker should record them as skipped).
+    pub fn max_bytes(self) -> u64 {
+        const KIB: u64 = 1024;
+        const MIB: u64 = 1024 * KIB;
+        match self {
+            AnalyzerId::OsRelease | AnalyzerId::DebianVersion | AnalyzerId::AlpineRelease => {
+                64 * KIB
+            }
+            AnalyzerId::Dpkg | AnalyzerId::Apk => 64 * MIB,
+            AnalyzerId::DpkgStatusD => 4 * MIB,
+            AnalyzerId::RpmSqlite => 256 * MIB,
+            AnalyzerId::PythonDist | AnalyzerId::PythonEgg => 8 * MIB,
+            AnalyzerId::Npm => 4 * MIB,
+            AnalyzerId::CargoLock => 16 * MIB,
+            AnalyzerId::GoBinary => gobin::MAX_BINARY_BYTES,
+            AnalyzerId::Java => java::MAX_ARCHIVE_BYTES,
+            AnalyzerId::RubyGemspec => MIB,
+            AnalyzerId::Composer => 32 * MIB,
+        }
+    }
+}
+
+/// A file the analyzers want to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    /// The analyzer to pass it to.
+    pub analyzer: AnalyzerId,
+    /// The most bytes to hand to [`analyze`]. When the file is larger, the walker should skip
+    /// it and record that it was too large (the analyzer would only see a truncated file).
+    pub max_bytes: u64,
+}
+
+/// Whether the analyzers want the regular file at `path` (relative to the root filesystem, no
+/// leading `./` or `/`) of `size` bytes, and which analyzer reads it.
+///
+/// Cheap: called for every file of every layer; no allocation. A file over the analyzer's
+/// `max_bytes` is still returned (so it can be reported as skipped), except Go binary
+/// candidates, which are only wanted within their size window.
+pub fn wanted(path: &str, size: u64) -> Option<Wanted> {
+    let analyzer = match path {
+        "etc/os-release" | "usr/lib/os-release" => AnalyzerId::OsRelease,
+        "etc/debian_version" => AnalyzerId::DebianVersion,
+        "etc/alpine-release" => AnalyzerId::AlpineRelease,
+        "var/lib/dpkg/status" => AnalyzerId::Dpkg,
+        "lib/apk/db/installed" => AnalyzerId::Apk,
+        "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" if rpm::SUPPORTED => {
+            AnalyzerId::RpmSqlite
+        }
+        _ => wanted_by_pattern(path, size)?,
+    };
+    Some(Wanted { analyzer, max_bytes: analyzer.max_bytes() })
+}
+
+/// Whether [`wanted`] could want `path` at some size: the path-only test, for entries whose size
+/// says nothing (symbolic links, hard links, whiteouts that hide a file the analyzers read).
+pub fn interested(path: &str) -> bool {
+    wanted(path, gobin::MIN_BINARY_BYTES).is_some()
+}
+
+/// The pattern-based part of [`wanted`] (everything but fixed paths).
+fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
+    let file_name = path.rsplit('/').next().unwrap_or(path);
+    if let Some(rest) = path.strip_prefix("var/lib/dpkg/status.d/") {
+        return (!rest.is_empty() && !rest.contains('/') && !rest.ends_with(".md5sums"))
+            .then_some(AnalyzerId::DpkgStatusD);
+    }
+    match file_name {
+        "METADATA" if path.ends_with(".dist-info/METADATA") => return Some(AnalyzerId::PythonDist),
+        "PKG-INFO" if path.ends_with(".egg-info/PKG-INFO") => return Some(AnalyzerId::PythonEgg),
+        "package.json" if npm::is_installed_package_json(path) => return Some(AnalyzerId::Npm),
+        "Cargo.lock" => return Some(AnalyzerId::CargoLock),
+        "installed.json" if path.ends_with("vendor/composer/installed.json") => {
+            return Some(AnalyzerId::Composer)
+        }
+        _ => {}
+    }
+    if file_name.ends_with(".egg-info") {
+        return Some(AnalyzerId::PythonEgg);
+    }
+    if file_name.ends_with(".gemspec") && path.contains("specifications/") {
+        let dir = &path[..path.len() - file_name.len()];
+        if dir.ends_with("/specifications/") || dir == "specifications/" {
+            return Some(AnalyzerId::RubyGemspec);
+        }
+    }
+    if java::is_archive_name(file_name) {
+        return Some(AnalyzerId::Java);
+    }
+    if gobin::is_candidate(path, file_name, size) {
+        return Some(AnalyzerId::GoBinary);
+    }
+    None
+}
+
+/// Facts learned from one file.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum FileFacts {
+    /// The file identifies the operating system.
+    Os(OsInfo),
+    /// The file lists installed packages. OS packages have an empty `ecosystem` until
+    /// [`finish`] fills it; `layer` is always `None`.
+    Packages(Vec<Package>),
+    /// The file turned out to hold nothing of interest (e.g. a non-Go executable).
+    Nothing,
+}
+
+/// The operating system of an image, as its release files describe it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct OsInfo {
+    /// `ID` of os-release, lower case (`debian`, `ubuntu`, `alpine`, `rhel`, `rocky`, …).
+    pub id: String,
+    /// `VERSION_ID` (`12`, `22.04`, `3.19.1`), or the content of `debian_version` /
+    /// `alpine-release`; empty when unknown (e.g. Debian testing).
+    pub version_id: String,
+    /// `VERSION_CODENAME` (`bookworm`, `jammy`), when given.
+    pub version_codename: Option<String>,
+    /// `PRETTY_NAME`, or a name made from id and version.
+    pub pretty_name: String,
+    /// `ID_LIKE`, split on spaces.
+    pub id_like: Vec<String>,
+}
+
+/// Why a file could not be analyzed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// Reading the content failed.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The read error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The content is longer than the analyzer reads.
+    #[error("{path} is larger than the {limit}-byte limit of the {analyzer} analyzer")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The analyzer's limit.
+        limit: u64,
+        /// The analyzer.
+        analyzer: &'static str,
+    },
+    /// The content is not what the file should hold.
+    #[error("{path}: malformed {analyzer} data: {problem}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// The analyzer.
+        analyzer: &'static str,
+        /// What is wrong, with a line number where there is one.
+        problem: String,
+    },
+}
+
+impl AnalyzeError {
+    /// A [`AnalyzeError::Malformed`] for `path`.
+    pub(crate) fn malformed(id: AnalyzerId, path: &str, problem: impl Into<String>) -> Self {
+        AnalyzeError::Malformed { path: path.to_owned(), analyzer: id.name(), problem: problem.into() }
+    }
+
+    /// A [`AnalyzeError::Io`] for `path`.
+    pub(crate) fn io(path: &str, source: std::io::Error) -> Self {
+        AnalyzeError::Io { path: path.to_owned(), source }
+    }
+}
+
+/// Analyze one file: `content` yields the file's bytes (at most the analyzer's `max_bytes`).
+pub fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    match id {
+        AnalyzerId::OsRelease => os::analyze_os_release(path, content),
+        AnalyzerId::DebianVersion => os::analyze_debian_version(path, content),
+        AnalyzerId::AlpineRelease => os::analyze_alpine_release(path, content),
+        AnalyzerId::Dpkg => dpkg::analyze(id, path, content, true),
+        AnalyzerId::DpkgStatusD => dpkg::analyze(id, path, content, false),
+        AnalyzerId::Apk => apk::analyze(path, content),
+        AnalyzerId::RpmSqlite => rpm::analyze(path, content),
+        AnalyzerId::PythonDist | AnalyzerId::PythonEgg => python::analyze(id, path, content),
+        AnalyzerId::Npm => npm::analyze(path, content),
+        AnalyzerId::CargoLock => cargo::analyze(path, content),
+        AnalyzerId::GoBinary => gobin::analyze(path, content),
+        AnalyzerId::Java => java::analyze(path, content),
+        AnalyzerId::RubyGemspec => ruby::analyze(path, content),
+        AnalyzerId::Composer => composer::analyze(path, content),
+    }
+}
+
+/// Read all of `content`, failing with [`AnalyzeError::TooLarge`] past `id`'s `max_bytes`.
+pub(crate) fn read_all(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<Vec<u8>, AnalyzeError> {
+    let limit = id.max_bytes();
+    let mut buf = Vec::new();
+    content
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| AnalyzeError::io(path, e))?;
+    if buf.len() as u64 > limit {
+        return Err(AnalyzeError::TooLarge { path: path.to_owned(), limit, analyzer: id.name() });
+    }
+    Ok(buf)
+}
+
+/// Read all of `content` as UTF-8 text (invalid sequences replaced), bounded like [`read_all`].
+pub(crate) fn read_text(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<String, AnalyzeError> {
+    let bytes = read_all(id, path, content)?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// A language package (ecosystem already known) declared by `path`.
+pub(crate) fn package(ecosystem: &str, name: impl Into<String>, version: impl Into<String>, path: &str) -> Package {
+    Package {
+        ecosystem: ecosystem.to_owned(),
+        name: name.into(),
+        version: version.into(),
+        source_name: None,
+        source_version: None,
+        path: path.to_owned(),
+        layer: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(path: &str, size: u64) -> Option<AnalyzerId> {
+        wanted(path, size).map(|w| w.analyzer)
+    }
+
+    #[test]
+    fn wanted_fixed_paths() {
+        assert_eq!(id("etc/os-release", 300), Some(AnalyzerId::OsRelease));
+        assert_eq!(id("usr/lib/os-release", 300), Some(AnalyzerId::OsRelease));
+        assert_eq!(id("etc/debian_version", 5), Some(AnalyzerId::DebianVersion));
+        assert_eq!(id("etc/alpine-release", 7), Some(AnalyzerId::AlpineRelease));
+        assert_eq!(id("var/lib/dpkg/status", 1 << 20), Some(AnalyzerId::Dpkg));
+        assert_eq!(id("var/lib/dpkg/status-old", 1 << 20), None);
+        assert_eq!(id("lib/apk/db/installed", 1 << 20), Some(AnalyzerId::Apk));
+        assert_eq!(id("etc/passwd", 900), None);
+    }
+
+    #[test]
+    fn wanted_dpkg_status_d() {
+        assert_eq!(id("var/lib/dpkg/status.d/libc6", 900), Some(AnalyzerId::DpkgStatusD));
+        assert_eq!(id("var/lib/dpkg/status.d/base-files", 900), Some(AnalyzerId::DpkgStatusD));
+        assert_eq!(id("var/lib/dpkg/status.d/libc6.md5sums", 900), None);
+        assert_eq!(id("var/lib/dpkg/status.d/sub/x", 900), None);
+    }
+
+    #[test]
+    fn wanted_language_files() {
+        let py = "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA";
+        assert_eq!(id(py, 9000), Some(AnalyzerId::PythonDist));
+        assert_eq!(id("usr/lib/python3/x/METADATA", 9000), None);
+        let egg = "usr/lib/python3.11/site-packages/six-1.16.0-py3.11.egg-info/PKG-INFO";
+        assert_eq!(id(egg, 900), Some(AnalyzerId::PythonEgg));
+        assert_eq!(id("usr/lib/python2.7/dist-packages/foo-1.0.egg-info", 900), Some(AnalyzerId::PythonEgg));
+        assert_eq!(id("app/node_modules/express/package.json", 900), Some(AnalyzerId::Npm));
+        assert_eq!(id("app/node_modules/@babel/core/package.json", 900), Some(AnalyzerId::Npm));
+        assert_eq!(id("app/node_modules/a/node_modules/b/package.json", 900), Some(AnalyzerId::Npm));
+        assert_eq!(id("app/node_modules/express/lib/package.json", 900), None);
+        assert_eq!(id("app/package.json", 900), None);
+        assert_eq!(id("src/app/Cargo.lock", 900), Some(AnalyzerId::CargoLock));
+        assert_eq!(id("Cargo.lock", 900), Some(AnalyzerId::CargoLock));
+        assert_eq!(id("srv/app.jar", 900), Some(AnalyzerId::Java));
+        assert_eq!(id("opt/tomcat/webapps/ROOT.WAR", 900), Some(AnalyzerId::Java));
+        let gem = "usr/local/bundle/specifications/rake-13.1.0.gemspec";
+        assert_eq!(id(gem, 900), Some(AnalyzerId::RubyGemspec));
+        assert_eq!(id("usr/local/bundle/gems/rake-13.1.0/rake.gemspec", 900), None);
+        assert_eq!(id("var/www/vendor/composer/installed.json", 900), Some(AnalyzerId::Composer));
+    }
+
+    #[test]
+    fn wanted_go_binaries() {
+        assert_eq!(id("usr/local/bin/kubectl", 50 << 20), Some(AnalyzerId::GoBinary));
+        assert_eq!(id("usr/bin/tiny", 10), None);
+        assert_eq!(id("manager", 30 << 20), Some(AnalyzerId::GoBinary));
+        assert_eq!(id("usr/lib/x86_64-linux-gnu/libc.so.6", 2 << 20), None);
+    }
+
+    #[test]
+    fn interested_ignores_size() {
+        assert!(interested("usr/local/bin/kubectl"));
+        assert!(wanted("usr/local/bin/kubectl", 0).is_none());
+        assert!(interested("etc/os-release"));
+        assert!(!interested("etc/hostname"));
+    }
+
+    #[test]
+    fn max_bytes_reported_even_when_over() {
+        let w = wanted("var/lib/dpkg/status", u64::MAX).unwrap();
+        assert_eq!(w.max_bytes, AnalyzerId::Dpkg.max_bytes());
+    }
+
+    #[test]
+    fn read_all_is_bounded() {
+        let big = vec![b'a'; 70 * 1024];
+        let err = read_all(AnalyzerId::OsRelease, "etc/os-release", &mut big.as_slice()).unwrap_err();
+        assert!(matches!(err, AnalyzeError::TooLarge { .. }));
+        assert!(err.to_string().contains("etc/os-release"), "{err}");
+    }
+}

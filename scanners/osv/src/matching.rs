@@ -1,0 +1,359 @@
+//! The advisory index and the OSV schema's evaluation algorithm.
+//!
+//! [`AdvisoryIndex::new`] keys every `affected[]` entry by (normalised ecosystem, normalised
+//! package name) and sorts the events of each `SEMVER`/`ECOSYSTEM` range once, under the
+//! ecosystem's ordering. Matching a package is then a few hash lookups and comparisons:
+//!
+//! - a version listed in `versions` is affected (exact string match);
+//! - a range is evaluated as the schema's `IncludedInRanges`: only before a `limit` (if any);
+//!   walking the sorted events, `introduced` (`"0"` = before everything) at or below the version
+//!   turns it vulnerable, `fixed` at or below turns it safe, `last_affected` below turns it safe;
+//! - `GIT` ranges are skipped (they need the repository), never hiding a version range beside them;
+//! - withdrawn records and entries without a package never match;
+//! - events whose version the ordering cannot read are left out of their range, and a range is
+//!   not evaluated for an installed version the ordering cannot read.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+use regscan_scanner_api::{Finding, Package};
+
+use crate::ecosystem::{base, family, names_source_package, normalize_ecosystem, normalize_name, Family};
+use crate::model::{Advisory, Event};
+use crate::severity::severity_of;
+use crate::version::{compare_in, compare_semver};
+
+/// How versions of one range are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// `SEMVER` ranges: SemVer precedence, falling back on the ecosystem's ordering.
+    Semver(Family),
+    /// `ECOSYSTEM` ranges.
+    Ecosystem(Family),
+}
+
+impl Order {
+    fn cmp(self, a: &str, b: &str) -> Option<Ordering> {
+        match self {
+            Order::Semver(f) => compare_semver(a, b).or_else(|| compare_in(f, a, b)),
+            Order::Ecosystem(f) => compare_in(f, a, b),
+        }
+    }
+}
+
+/// A range prepared for evaluation: events sorted, unreadable ones left out.
+#[derive(Debug, Clone)]
+struct PreparedRange {
+    order: Order,
+    events: Vec<Event>,
+    limits: Vec<String>,
+}
+
+/// One indexed `affected[]` entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    advisory: usize,
+    affected: usize,
+    ranges: Vec<PreparedRange>,
+}
+
+/// An in-memory index of advisories keyed by (normalised ecosystem, normalised package name).
+#[derive(Debug, Default)]
+pub struct AdvisoryIndex {
+    advisories: Vec<Advisory>,
+    by_key: HashMap<(String, String), Vec<Entry>>,
+}
+
+/// Sort key of an event among others at the same version: introduced, last_affected, fixed.
+fn kind_rank(e: &Event) -> u8 {
+    match e {
+        Event::Introduced(_) => 0,
+        Event::LastAffected(_) => 1,
+        Event::Fixed(_) => 2,
+        Event::Limit(_) => 3,
+    }
+}
+
+fn cmp_events(order: Order, a: &Event, b: &Event) -> Ordering {
+    let zero = |e: &Event| matches!(e, Event::Introduced(v) if v == "0");
+    let by_version = match (zero(a), zero(b)) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => order.cmp(a.version(), b.version()).unwrap_or(Ordering::Equal),
+    };
+    by_version.then_with(|| kind_rank(a).cmp(&kind_rank(b)))
+}
+
+/// Sort by binary insertion: never panics, even if an ordering were not total.
+fn sort_events(order: Order, events: Vec<Event>) -> Vec<Event> {
+    let mut out: Vec<Event> = Vec::with_capacity(events.len());
+    for e in events {
+        let at = out.partition_point(|x| cmp_events(order, x, &e) != Ordering::Greater);
+        out.insert(at, e);
+    }
+    out
+}
+
+fn prepare(order: Order, events: &[Event]) -> PreparedRange {
+    let mut limits = Vec::new();
+    let mut kept = Vec::new();
+    for e in events {
+        match e {
+            Event::Limit(v) => limits.push(v.clone()),
+            Event::Introduced(v) if v == "0" => kept.push(e.clone()),
+            other if order.cmp(other.version(), other.version()).is_some() => kept.push(other.clone()),
+            _ => {}
+        }
+    }
+    PreparedRange { order, events: sort_events(order, kept), limits }
+}
+
+impl PreparedRange {
+    /// Whether `v` is before one of the range's limits (always, with no limit).
+    fn before_limits(&self, v: &str) -> bool {
+        self.limits.is_empty()
+            || self
+                .limits
+                .iter()
+                .any(|l| l.contains('*') || self.order.cmp(v, l) == Some(Ordering::Less))
+    }
+
+    /// The schema's evaluation of one range; `None` if `v` cannot be read in this ordering.
+    fn affects(&self, v: &str) -> Option<bool> {
+        self.order.cmp(v, v)?;
+        if !self.before_limits(v) {
+            return Some(false);
+        }
+        let mut vulnerable = false;
+        for e in &self.events {
+            match e {
+                Event::Introduced(x) if x == "0" => vulnerable = true,
+                Event::Introduced(x) => {
+                    if matches!(self.order.cmp(v, x), Some(Ordering::Greater | Ordering::Equal)) {
+                        vulnerable = true;
+                    }
+                }
+                Event::Fixed(x) => {
+                    if matches!(self.order.cmp(v, x), Some(Ordering::Greater | Ordering::Equal)) {
+                        vulnerable = false;
+                    }
+                }
+                Event::LastAffected(x) => {
+                    if self.order.cmp(v, x) == Some(Ordering::Greater) {
+                        vulnerable = false;
+                    }
+                }
+                Event::Limit(_) => {}
+            }
+        }
+        Some(vulnerable)
+    }
+
+    /// The lowest `fixed` event above `v`.
+    fn first_fix_above(&self, v: &str) -> Option<&str> {
+        self.events.iter().find_map(|e| match e {
+            Event::Fixed(x) if self.order.cmp(x, v) == Some(Ordering::Greater) => Some(x.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// The outcome of matching one package against one indexed entry.
+struct Hit {
+    fixed: Option<String>,
+}
+
+impl Entry {
+    fn check(&self, adv: &Advisory, version: &str) -> Option<Hit> {
+        let affected = &adv.affected[self.affected];
+        for r in &self.ranges {
+            if r.affects(version) == Some(true) {
+                return Some(Hit { fixed: r.first_fix_above(version).map(str::to_owned) });
+            }
+        }
+        if affected.versions.iter().any(|x| x == version) {
+            let fixed = self.ranges.iter().find_map(|r| r.first_fix_above(version)).map(str::to_owned);
+            return Some(Hit { fixed });
+        }
+        None
+    }
+}
+
+impl AdvisoryIndex {
+    /// Build the index. Withdrawn records are kept (for [`AdvisoryIndex::len`]) but never match.
+    pub fn new(advisories: impl IntoIterator<Item = Advisory>) -> Self {
+        let advisories: Vec<Advisory> = advisories.into_iter().collect();
+        let mut by_key: HashMap<(String, String), Vec<Entry>> = HashMap::new();
+        for (ai, adv) in advisories.iter().enumerate() {
+            if adv.is_withdrawn() {
+                continue;
+            }
+            for (fi, affected) in adv.affected.iter().enumerate() {
+                let Some(pkg) = &affected.package else { continue };
+                let eco = normalize_ecosystem(&pkg.ecosystem);
+                let fam = family(&eco);
+                let ranges = affected
+                    .ranges
+                    .iter()
+                    .filter_map(|r| match r.kind.as_str() {
+                        "SEMVER" => Some(prepare(Order::Semver(fam), &r.events)),
+                        "ECOSYSTEM" => Some(prepare(Order::Ecosystem(fam), &r.events)),
+                        _ => None, // GIT and unknown range types cannot be evaluated here
+                    })
+                    .collect();
+                let key = (eco.clone(), normalize_name(&eco, &pkg.name));
+                by_key.entry(key).or_default().push(Entry { advisory: ai, affected: fi, ranges });
+            }
+        }
+        AdvisoryIndex { advisories, by_key }
+    }
+
+    /// Number of advisories held (withdrawn ones included).
+    pub fn len(&self) -> usize {
+        self.advisories.len()
+    }
+
+    /// Whether the index holds no advisory.
+    pub fn is_empty(&self) -> bool {
+        self.advisories.is_empty()
+    }
+
+    /// The (normalised ecosystem, normalised name) keys an advisory touches, sorted and
+    /// deduplicated: the packages whose stored findings must be re-matched when it changes.
+    pub fn affected_keys(adv: &Advisory) -> Vec<(String, String)> {
+        let keys: BTreeSet<(String, String)> = adv
+            .affected
+            .iter()
+            .filter_map(|a| a.package.as_ref())
+            .map(|p| {
+                let eco = normalize_ecosystem(&p.ecosystem);
+                let name = normalize_name(&eco, &p.name);
+                (eco, name)
+            })
+            .collect();
+        keys.into_iter().collect()
+    }
+
+    /// The ecosystems to look a package up under, most specific first: the ecosystem itself,
+    /// the bare distribution for OS ecosystems (`Debian:12` → `Debian`), and for Ubuntu the
+    /// Pro (ESM) stream last.
+    fn lookup_ecosystems(eco: &str) -> Vec<String> {
+        let mut out = vec![eco.to_owned()];
+        let b = base(eco);
+        if b != eco && names_source_package(eco) {
+            out.push(b.to_owned());
+        }
+        if b == "Ubuntu" {
+            if let Some(rel) = eco.strip_prefix("Ubuntu:").filter(|r| !r.starts_with("Pro:")) {
+                out.push(format!("Ubuntu:Pro:{rel}"));
+            }
+        }
+        out
+    }
+
+    /// Match one installed package. OS packages (Debian, Ubuntu, Alpine, rpm distributions)
+    /// match by `source_name` (else `name`) at `source_version` (else `version`); others by
+    /// name. One finding per advisory id.
+    pub fn match_package(&self, pkg: &Package) -> Vec<Finding> {
+        let eco = normalize_ecosystem(&pkg.ecosystem);
+        let by_source = names_source_package(&eco);
+        let (name, version) = if by_source {
+            (
+                pkg.source_name.as_deref().filter(|s| !s.is_empty()).unwrap_or(&pkg.name),
+                pkg.source_version.as_deref().filter(|s| !s.is_empty()).unwrap_or(&pkg.version),
+            )
+        } else {
+            (pkg.name.as_str(), pkg.version.as_str())
+        };
+        let mut names = vec![(name, version)];
+        // Red Hat records may name binary RPMs as well as source RPMs.
+        if base(&eco) == "Red Hat" && name != pkg.name {
+            names.push((pkg.name.as_str(), pkg.version.as_str()));
+        }
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        for lookup_eco in Self::lookup_ecosystems(&eco) {
+            for &(name, version) in &names {
+                let key = (lookup_eco.clone(), normalize_name(&lookup_eco, name));
+                let Some(entries) = self.by_key.get(&key) else { continue };
+                for entry in entries {
+                    let adv = &self.advisories[entry.advisory];
+                    if seen.contains(adv.id.as_str()) {
+                        continue;
+                    }
+                    if let Some(hit) = entry.check(adv, version) {
+                        seen.insert(adv.id.as_str());
+                        out.push(finding(adv, entry.affected, pkg, hit));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Match many packages; findings sorted by package, id, location and version, duplicates
+    /// removed.
+    pub fn match_packages(&self, pkgs: &[Package]) -> Vec<Finding> {
+        let mut out: Vec<Finding> = pkgs.iter().flat_map(|p| self.match_package(p)).collect();
+        out.sort_by(|a, b| {
+            (&a.package, &a.id, &a.location, &a.installed_version)
+                .cmp(&(&b.package, &b.id, &b.location, &b.installed_version))
+        });
+        out.dedup();
+        out
+    }
+}
+
+fn finding(adv: &Advisory, affected: usize, pkg: &Package, hit: Hit) -> Finding {
+    let mut refs: Vec<String> = Vec::new();
+    for r in adv.aliases.iter().chain(&adv.upstream).chain(adv.references.iter().map(|r| &r.url)) {
+        if !r.is_empty() && r != &adv.id && !refs.contains(r) {
+            refs.push(r.clone());
+        }
+    }
+    let mut f = Finding::new(adv.id.clone(), severity_of(adv, affected), adv.title()).on(pkg.name.clone());
+    f.installed_version = Some(pkg.version.clone());
+    f.fixed_version = hit.fixed;
+    f.location = Some(pkg.path.clone());
+    f.references = refs;
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(json: &str) -> Vec<Event> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn sorts_unsorted_events() {
+        let r = prepare(
+            Order::Ecosystem(Family::Dpkg),
+            &ev(r#"[{"fixed":"2.0-1"},{"introduced":"1.5-1"},{"introduced":"0"},{"fixed":"1.0-1"}]"#),
+        );
+        let versions: Vec<&str> = r.events.iter().map(Event::version).collect();
+        assert_eq!(versions, ["0", "1.0-1", "1.5-1", "2.0-1"]);
+        assert_eq!(r.affects("0.9-1"), Some(true));
+        assert_eq!(r.affects("1.2-1"), Some(false));
+        assert_eq!(r.affects("1.5-1"), Some(true));
+        assert_eq!(r.affects("2.0-1"), Some(false));
+        assert_eq!(r.first_fix_above("1.6-1"), Some("2.0-1"));
+    }
+
+    #[test]
+    fn unreadable_events_are_dropped_and_unreadable_installed_is_none() {
+        let r = prepare(Order::Ecosystem(Family::Apk), &ev(r#"[{"introduced":"0"},{"fixed":"not!valid"}]"#));
+        assert_eq!(r.events.len(), 1);
+        assert_eq!(r.affects("garbage"), None);
+    }
+
+    #[test]
+    fn lookup_order() {
+        assert_eq!(AdvisoryIndex::lookup_ecosystems("Debian:12"), ["Debian:12", "Debian"]);
+        assert_eq!(AdvisoryIndex::lookup_ecosystems("Ubuntu:22.04"), ["Ubuntu:22.04", "Ubuntu", "Ubuntu:Pro:22.04"]);
+        assert_eq!(AdvisoryIndex::lookup_ecosystems("PyPI"), ["PyPI"]);
+    }
+}

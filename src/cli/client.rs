@@ -1,0 +1,104 @@
+//! A small client for the regscan HTTP API, used by `--server`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use serde::de::DeserializeOwned;
+
+use super::CliError;
+use crate::report::Report;
+
+/// The API of a running regscan.
+pub(super) struct ApiClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    pub(super) fn new(server: &str, token: Option<String>) -> Result<Self, CliError> {
+        if !(server.starts_with("http://") || server.starts_with("https://")) {
+            return Err(CliError::usage(anyhow!("--server {server:?} must be an http:// or https:// URL")));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("regscan-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(CliError::failed)?;
+        Ok(ApiClient { base: server.trim_end_matches('/').to_owned(), token: token.filter(|t| !t.is_empty()), http })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<Option<T>, CliError> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(|e| CliError::failed(anyhow!("cannot reach {}: {e}", self.base)))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body = resp.bytes().await.map_err(CliError::failed)?;
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
+            let err = anyhow!("{} answered HTTP {status}: {msg}", self.base);
+            return Err(match status.as_u16() {
+                400 | 401 | 403 | 422 => CliError::usage(err),
+                _ => CliError::failed(err),
+            });
+        }
+        serde_json::from_slice(&body).map(Some).map_err(|e| CliError::failed(anyhow!("unexpected answer from {}: {e}", self.base)))
+    }
+
+    /// `POST /v1/scans`.
+    pub(super) async fn request_scan(&self, reference: &str, force: bool) -> Result<Report, CliError> {
+        let req = self.http.post(format!("{}/v1/scans", self.base)).json(&serde_json::json!({"reference": reference, "force": force}));
+        self.send(req).await?.ok_or_else(|| CliError::failed(anyhow!("{} has no /v1/scans endpoint", self.base)))
+    }
+
+    /// `GET /v1/artifacts/{registry}/{repository}@{digest}` (or `:{tag}`).
+    pub(super) async fn artifact(&self, registry: &str, repository: &str, at: &str) -> Result<Option<Report>, CliError> {
+        self.send(self.http.get(format!("{}/v1/artifacts/{registry}/{repository}{at}", self.base))).await
+    }
+
+    /// `GET /v1/artifacts?…`.
+    pub(super) async fn list(&self, query: &[(&str, String)]) -> Result<serde_json::Value, CliError> {
+        let req = self.http.get(format!("{}/v1/artifacts", self.base)).query(query);
+        Ok(self.send(req).await?.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Poll until the scan behind `queued` (and every child of an index) has ended.
+    pub(super) async fn wait_for(&self, queued: &Report, timeout: Duration) -> Result<Report, CliError> {
+        let progress = super::scan::Progress::new();
+        let started = Instant::now();
+        let at = if queued.digest.is_empty() {
+            format!(":{}", queued.tag.clone().unwrap_or_else(|| "latest".into()))
+        } else {
+            format!("@{}", queued.digest)
+        };
+        let spinner = ['|', '/', '-', '\\'];
+        let mut i = 0;
+        loop {
+            if let Some(r) = self.artifact(&queued.registry, &queued.repository, &at).await? {
+                let done = |r: &Report| r.status.is_terminal();
+                let children_done = r.children.iter().all(done) && (r.kind != "index" || !r.children.is_empty());
+                if done(&r) && children_done {
+                    progress.done();
+                    return Ok(r);
+                }
+                progress.say(&format!("{} {} {} ({}s)", spinner[i % 4], r.reference, r.status, started.elapsed().as_secs()));
+            } else {
+                progress.say(&format!("{} {} queued ({}s)", spinner[i % 4], queued.reference, started.elapsed().as_secs()));
+            }
+            i += 1;
+            if started.elapsed() > timeout {
+                progress.done();
+                return Err(CliError::failed(anyhow!("{} did not finish within {}s", queued.reference, timeout.as_secs())));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! Configuration: a TOML file (`--config`, default `regscan.toml` when present) and environment
+//! variables that override it.
+//!
+//! | variable | overrides |
+//! |---|---|
+//! | `REGSCAN_DATABASE_URL` | `database_url` |
+//! | `REGSCAN_QUEUE_URL` | `queue_url` |
+//! | `REGSCAN_LISTEN` | `listen` |
+//! | `REGSCAN_WEBHOOK_TOKEN` | `webhook_token` |
+//! | `REGSCAN_API_TOKEN` | `api_token` |
+//! | `REGSCAN_LOG` | `log.filter` |
+//! | `REGSCAN_LOG_FORMAT` | `log.format` (`text` or `json`) |
+//!
+//! Secrets live in [`Secret`], whose `Debug` and `Display` print `<redacted>`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use regscan_scanner_api::TypeEntry;
+use serde::{Deserialize, Serialize};
+
+/// A secret string (token, password). Printing it prints `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself. Call only where it is sent, never where it is logged.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// Errors reading the configuration; each names the file or variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (line, column, field).
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter directive, e.g. `info,regscan=debug`. Default `info`.
+    pub filter: String,
+    /// `text` (default) or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { filter: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// A registry regscan may contact. regscan never fetches from a host that is not listed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Host and optional port as it appears in references and webhooks: `registry.example.com`,
+    /// `127.0.0.1:5000`.
+    pub host: String,
+    /// Base URL to reach it, when it differs from `https://{host}` (or `http://{host}` when
+    /// `insecure`). Webhooks must still name `host`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Plain HTTP instead of HTTPS. Default false.
+    #[serde(default)]
+    pub insecure: bool,
+    /// User name for basic auth or the token flow.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Name of the environment variable holding the password or token.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password or token (first line).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Other host names webhooks may use for this registry (e.g. an internal name).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl RegistryConfig {
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> String {
+        match &self.url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None if self.insecure => format!("http://{}", self.host),
+            None => format!("https://{}", self.host),
+        }
+    }
+
+    /// Whether `host` names this registry.
+    pub fn matches(&self, host: &str) -> bool {
+        self.host.eq_ignore_ascii_case(host) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(host))
+    }
+
+    /// The credentials, read from the environment or the file. Never logged.
+    pub fn credentials(&self) -> Result<Option<(String, Secret)>, ConfigError> {
+        let Some(user) = &self.username else { return Ok(None) };
+        let password = if let Some(var) = &self.password_env {
+            std::env::var(var).map_err(|_| {
+                ConfigError::Invalid(format!("registry {}: password_env {var} is not set", self.host))
+            })?
+        } else if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            text.lines().next().unwrap_or("").to_owned()
+        } else {
+            return Err(ConfigError::Invalid(format!(
+                "registry {}: username is set but neither password_env nor password_file",
+                self.host
+            )));
+        };
+        Ok(Some((user.clone(), Secret(password))))
+    }
+}
+
+/// Worker settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Jobs run at once by one process. Default 4.
+    pub concurrency: usize,
+    /// Upper bound of jobs of one kind run at once (e.g. `{ image = 2 }`), so a flood of one
+    /// type cannot starve the others. Kinds not listed may use all of `concurrency`.
+    pub kind_concurrency: BTreeMap<String, usize>,
+    /// Attempts before a job is stored as `failed` and dead-lettered. Default 5.
+    pub max_attempts: u32,
+    /// Delay before the first retry, in seconds; doubles per attempt. Default 2.
+    pub retry_base_delay_secs: u64,
+    /// Lease of an embedded-queue job or a scan claim, in seconds: past it, a crashed worker's
+    /// job is handed to another. Default 300.
+    pub lease_secs: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 4,
+            kind_concurrency: BTreeMap::new(),
+            max_attempts: 5,
+            retry_base_delay_secs: 2,
+            lease_secs: 300,
+        }
+    }
+}
+
+/// RabbitMQ settings (used when `queue_url` is `amqp://…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RabbitConfig {
+    /// Queue name. Default `regscan.scans`.
+    pub queue: String,
+    /// `quorum` (default) or `classic`.
+    pub queue_type: String,
+    /// Exchange for scan-completed events. Default `regscan.events`.
+    pub events_exchange: String,
+}
+
+impl Default for RabbitConfig {
+    fn default() -> Self {
+        RabbitConfig {
+            queue: "regscan.scans".into(),
+            queue_type: "quorum".into(),
+            events_exchange: "regscan.events".into(),
+        }
+    }
+}
+
+/// HTTP limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest webhook body accepted, in bytes (413 beyond). Default 1 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { max_body_bytes: 1 << 20 }
+    }
+}
+
+/// Scanner settings, one table per scanner.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScannersConfig {
+    /// `[scanners.image]`.
+    pub image: regscan_scanner_image::ImageConfig,
+    /// `[scanners.helm]`.
+    pub helm: regscan_scanner_helm::HelmConfig,
+    /// `[scanners.opa]`.
+    pub opa: regscan_scanner_opa::OpaConfig,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Database URL: `sqlite://regscan.db` (default) or `postgres://…`.
+    pub database_url: String,
+    /// Queue URL: empty for the embedded queue table (default), or `amqp://…` for RabbitMQ.
+    pub queue_url: String,
+    /// HTTP listen address. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Bearer token webhooks must present. Unset: webhooks are not authenticated.
+    pub webhook_token: Option<Secret>,
+    /// Bearer token the query API requires. Unset: the API is open.
+    pub api_token: Option<Secret>,
+    /// Logging.
+    pub log: LogConfig,
+    /// Registries regscan may contact (`[[registry]]`).
+    #[serde(rename = "registry")]
+    pub registries: Vec<RegistryConfig>,
+    /// Extra rows for the type table (`[[types]]`: media_type, kind, title, scanner).
+    pub types: Vec<TypeEntry>,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+    /// RabbitMQ settings.
+    pub rabbitmq: RabbitConfig,
+    /// HTTP settings.
+    pub http: HttpConfig,
+    /// Scanner settings.
+    pub scanners: ScannersConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://regscan.db".into(),
+            queue_url: String::new(),
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            webhook_token: None,
+            api_token: None,
+            log: LogConfig::default(),
+            registries: Vec::new(),
+            types: Vec::new(),
+            worker: WorkerConfig::default(),
+            rabbitmq: RabbitConfig::default(),
+            http: HttpConfig::default(),
+            scanners: ScannersConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Load `path` (or `regscan.toml` when present and `path` is None), then apply the
+    /// environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, |k| std::env::var(k).ok())
+    }
+
+    /// [`Config::load`] with an injectable environment, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let default_path = Path::new("regscan.toml");
+        let file = match path {
+            Some(p) => Some(p),
+            None if default_path.exists() => Some(default_path),
+            None => None,
+        };
+        let mut cfg = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
+                toml::from_str::<Config>(&text)
+                    .map_err(|e| ConfigError::Parse { path: p.to_owned(), message: e.to_string() })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(env)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(v) = nonempty("REGSCAN_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = env("REGSCAN_QUEUE_URL") {
+            self.queue_url = v;
+        }
+        if let Some(v) = nonempty("REGSCAN_LISTEN") {
+            self.listen = v.parse().map_err(|e| ConfigError::Env {
+                var: "REGSCAN_LISTEN",
+                message: format!("{v:?} is not an address like 127.0.0.1:8080 ({e})"),
+            })?;
+        }
+        if let Some(v) = nonempty("REGSCAN_WEBHOOK_TOKEN") {
+            self.webhook_token = Some(Secret(v));
+        }
+        if let Some(v) = nonempty("REGSCAN_API_TOKEN") {
+            self.api_token = Some(Secret(v));
+        }
+        if let Some(v) = nonempty("REGSCAN_LOG") {
+            self.log.filter = v;
+        }
+        if let Some(v) = nonempty("REGSCAN_LOG_FORMAT") {
+            self.log.format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Env {
+                        var: "REGSCAN_LOG_FORMAT",
+                        message: format!("{other:?} is not a log format (expected text or json)"),
+                    })
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let db = &self.database_url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid(format!(
+                "database_url {:?} is neither sqlite:… nor postgres://…",
+                redact_url(db)
+            )));
+        }
+        let q = &self.queue_url;
+        if !(q.is_empty() || q.starts_with("amqp://") || q.starts_with("amqps://")) {
+            return Err(ConfigError::Invalid(format!(
+                "queue_url {:?} is neither empty (embedded queue) nor amqp://…",
+                redact_url(q)
+            )));
+        }
+        for (i, r) in self.registries.iter().enumerate() {
+            if r.host.is_empty() || r.host.contains('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "registry #{}: host {:?} must be a host[:port] without scheme or path",
+                    i + 1,
+                    r.host
+                )));
+            }
+        }
+        if self.worker.concurrency == 0 {
+            return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
+        }
+        if !matches!(self.rabbitmq.queue_type.as_str(), "quorum" | "classic") {
+            return Err(ConfigError::Invalid(format!(
+                "rabbitmq.queue_type {:?} must be quorum or classic",
+                self.rabbitmq.queue_type
+            )));
+        }
+        Ok(())
+    }
+
+    /// The registry configured for `host`, if any.
+    pub fn registry(&self, host: &str) -> Option<&RegistryConfig> {
+        self.registries.iter().find(|r| r.matches(host))
+    }
+}
+
+/// `url` with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| pairs.iter().find(|(a, _)| *a == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = Config::load_with_env(Some(Path::new("/dev/null")), env(&[])).unwrap();
+        assert_eq!(c.database_url, "sqlite://regscan.db");
+        assert!(c.queue_url.is_empty());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn env_overrides_file_and_errors_name_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "listen = \"0.0.0.0:9000\"\n[[registry]]\nhost = \"127.0.0.1:5000\"\ninsecure = true\n").unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[("REGSCAN_LISTEN", "127.0.0.1:9999"), ("REGSCAN_WEBHOOK_TOKEN", "s3cret")])).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.registry("127.0.0.1:5000").unwrap().base_url(), "http://127.0.0.1:5000");
+        assert!(c.registry("evil.example").is_none());
+        assert_eq!(format!("{:?}", c.webhook_token), "Some(<redacted>)");
+        let err = Config::load_with_env(Some(&p), env(&[("REGSCAN_LOG_FORMAT", "xml")])).unwrap_err();
+        assert!(err.to_string().contains("REGSCAN_LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "databse_url = \"x\"\n").unwrap();
+        let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("databse_url"), "{err}");
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_leaking_passwords() {
+        let err = Config::load_with_env(None, env(&[("REGSCAN_DATABASE_URL", "mysql://u:hunter2@h/db")])).unwrap_err().to_string();
+        assert!(err.contains("mysql") && !err.contains("hunter2"), "{err}");
+    }
+}

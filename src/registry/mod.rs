@@ -1,0 +1,451 @@
+//! The OCI distribution client: the only code in regscan that talks to registries.
+//!
+//! - Only registries listed in the configuration are contacted ([`RegistryError::NotConfigured`]
+//!   otherwise): this is the SSRF guard webhooks rely on. A bearer-token realm must be on the
+//!   registry's own host or on a host configured as a registry or alias.
+//! - Manifests: bodies over 4 MiB are refused; the body's digest is computed and must match the
+//!   digest asked for (and the registry's `Docker-Content-Digest`); the body's `mediaType` must
+//!   agree with the `Content-Type`.
+//! - Blobs are streamed through [`verify::VerifyingReader`]: size and digest are checked as
+//!   bytes arrive; nothing holds a whole blob in memory.
+//! - Auth: anonymous, basic, and the bearer token flow with tokens cached per scope.
+//! - 429, 5xx and connection errors are retried with exponential backoff, honouring
+//!   `Retry-After`, a bounded number of times.
+//!
+//! We use our own small client rather than `oci-client`: regscan needs the SSRF allow-list at
+//! the lowest layer, per-use size caps, verification while streaming, `Retry-After`-aware retries
+//! and typed errors that keep the registry's own error codes, and `oci-client` would have to be
+//! wrapped on every one of those paths.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::TryStreamExt;
+use regscan_scanner_api::manifest::ManifestDoc;
+use regscan_scanner_api::{media, BlobReader, Descriptor};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use tracing::{debug, warn};
+
+use crate::config::{ConfigError, RegistryConfig, Secret};
+
+pub mod auth;
+pub mod error;
+pub mod reference;
+pub mod verify;
+
+pub use error::RegistryError;
+pub use reference::Reference;
+
+use auth::{Challenge, TokenCache};
+
+/// Client tuning. Defaults suit production; tests shorten the delays.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Largest manifest body accepted. Default 4 MiB.
+    pub max_manifest_bytes: u64,
+    /// Attempts per request for retryable failures. Default 4.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt. Default 500 ms.
+    pub base_delay: Duration,
+    /// Longest delay between attempts, `Retry-After` included. Default 30 s.
+    pub max_delay: Duration,
+    /// Connect timeout. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time to wait for response headers. Default 60 s.
+    pub response_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            max_manifest_bytes: 4 << 20,
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+struct Endpoint {
+    config: RegistryConfig,
+    base_url: String,
+    credentials: Option<(String, Secret)>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    endpoints: Vec<Endpoint>,
+    tokens: TokenCache,
+    opts: ClientOptions,
+}
+
+/// A registry client over the configured registries. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// A manifest as fetched: verified bytes, their digest and the parsed document.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    /// Digest computed over the body.
+    pub digest: String,
+    /// The manifest media type (body `mediaType`, else Content-Type).
+    pub media_type: String,
+    /// The body.
+    pub body: Bytes,
+    /// The parsed document.
+    pub doc: ManifestDoc,
+}
+
+impl Client {
+    /// A client for `registries`. Credentials are read now (from env or file).
+    pub fn new(registries: &[RegistryConfig], opts: ClientOptions) -> Result<Self, ConfigError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("regscan/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(opts.connect_timeout)
+            .read_timeout(opts.response_timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| ConfigError::Invalid(format!("building the HTTP client: {e}")))?;
+        let endpoints = registries
+            .iter()
+            .map(|r| {
+                Ok(Endpoint { base_url: r.base_url(), credentials: r.credentials()?, config: r.clone() })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        Ok(Client { inner: Arc::new(Inner { http, endpoints, tokens: TokenCache::default(), opts }) })
+    }
+
+    fn endpoint(&self, host: &str) -> Result<&Endpoint, RegistryError> {
+        self.inner
+            .endpoints
+            .iter()
+            .find(|e| e.config.matches(host))
+            .ok_or_else(|| RegistryError::NotConfigured { host: host.to_owned() })
+    }
+
+    /// The configured host name for `host` (which may be an alias).
+    pub fn canonical_host(&self, host: &str) -> Result<String, RegistryError> {
+        Ok(self.endpoint(host)?.config.host.clone())
+    }
+
+    /// Fetch a manifest by tag or digest, verified as described in the module docs.
+    pub async fn fetch_manifest(&self, registry: &str, repository: &str, reference: &str) -> Result<FetchedManifest, RegistryError> {
+        let ep = self.endpoint(registry)?;
+        let url = format!("{}/v2/{repository}/manifests/{reference}", ep.base_url);
+        let accept = media::MANIFEST_ACCEPT.join(", ");
+        let resp = self
+            .send(ep, repository, &url, |http| http.get(&url).header(ACCEPT, accept.as_str()))
+            .await?;
+        let headers = resp.headers().clone();
+        let body = read_bounded(resp, self.inner.opts.max_manifest_bytes, &url).await?;
+        let content_type = header_str(&headers, CONTENT_TYPE.as_str()).map(|c| c.split(';').next().unwrap_or("").trim().to_owned());
+        let computed = if reference.contains(':') {
+            verify::digest_like(reference, &body)
+        } else {
+            verify::sha256_digest(&body)
+        };
+        if reference.contains(':') && computed != reference {
+            return Err(RegistryError::Invalid { url, message: format!("manifest digest mismatch: asked for {reference}, body hashes to {computed}") });
+        }
+        if let Some(header_digest) = header_str(&headers, "docker-content-digest") {
+            if header_digest.starts_with(computed.split(':').next().unwrap_or("sha256")) && header_digest != computed {
+                return Err(RegistryError::Invalid {
+                    url,
+                    message: format!("Docker-Content-Digest {header_digest} does not match the body's digest {computed}"),
+                });
+            }
+        }
+        let doc = ManifestDoc::parse(&body, content_type.as_deref())
+            .map_err(|e| RegistryError::Invalid { url: url.clone(), message: e.to_string() })?;
+        let declared = doc.media_type().map(str::to_owned);
+        if let (Some(declared), Some(ct)) = (&declared, &content_type) {
+            if media::MANIFEST_ACCEPT.contains(&ct.as_str()) && declared != ct {
+                return Err(RegistryError::Invalid {
+                    url,
+                    message: format!("body mediaType {declared} disagrees with Content-Type {ct}"),
+                });
+            }
+        }
+        let media_type = declared
+            .or(content_type.filter(|c| media::MANIFEST_ACCEPT.contains(&c.as_str())))
+            .unwrap_or_else(|| match doc {
+                ManifestDoc::Index(_) => media::OCI_INDEX.to_owned(),
+                ManifestDoc::Manifest(_) => media::OCI_MANIFEST.to_owned(),
+            });
+        Ok(FetchedManifest { digest: computed, media_type, body, doc })
+    }
+
+    /// Open a blob as a verified stream of at most `max_bytes` bytes.
+    pub async fn open_blob(&self, registry: &str, repository: &str, desc: &Descriptor, max_bytes: u64) -> Result<BlobReader, RegistryError> {
+        let ep = self.endpoint(registry)?;
+        let url = format!("{}/v2/{repository}/blobs/{}", ep.base_url, desc.digest);
+        if !reference::valid_digest(&desc.digest) {
+            return Err(RegistryError::Invalid { url, message: format!("descriptor digest {:?} is malformed", desc.digest) });
+        }
+        if desc.size > max_bytes {
+            return Err(RegistryError::Invalid { url, message: format!("blob is {} bytes, over the {max_bytes}-byte limit for this use", desc.size) });
+        }
+        let resp = self.send(ep, repository, &url, |http| http.get(&url)).await?;
+        if let Some(len) = resp.content_length() {
+            if desc.size > 0 && len != desc.size {
+                return Err(RegistryError::Invalid { url, message: format!("Content-Length {len} differs from the descriptor size {}", desc.size) });
+            }
+        }
+        let stream = resp.bytes_stream().map_err(std::io::Error::other);
+        let reader = tokio_util::io::StreamReader::new(stream);
+        let size = (desc.size > 0).then_some(desc.size);
+        let verified = verify::VerifyingReader::new(reader, &desc.digest, size, max_bytes)
+            .map_err(|e| RegistryError::Invalid { url, message: e.to_string() })?;
+        Ok(Box::pin(verified))
+    }
+
+    /// Send a request with auth and retries; returns a 2xx response or a typed error.
+    async fn send(
+        &self,
+        ep: &Endpoint,
+        repository: &str,
+        url: &str,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let scope = format!("repository:{repository}:pull");
+        let mut authorization = self.inner.tokens.get(&ep.config.host, &scope).await.map(|t| format!("Bearer {t}"));
+        let mut challenged = false;
+        loop {
+            let resp = self
+                .execute(url, || {
+                    let req = build(&self.inner.http);
+                    match &authorization {
+                        Some(a) => req.header(AUTHORIZATION, a),
+                        None => req,
+                    }
+                })
+                .await?;
+            if resp.status() != StatusCode::UNAUTHORIZED || challenged {
+                return check_status(resp, url).await;
+            }
+            challenged = true;
+            let challenge = header_str(resp.headers(), WWW_AUTHENTICATE.as_str()).and_then(auth::parse_challenge);
+            authorization = match challenge {
+                Some(Challenge::Basic) => match &ep.credentials {
+                    Some((user, pass)) => Some(basic(user, pass)),
+                    None => return check_status(resp, url).await,
+                },
+                Some(Challenge::Bearer { realm, service, scope: challenge_scope }) => {
+                    let scope = challenge_scope.unwrap_or_else(|| scope.clone());
+                    let token = self.fetch_token(ep, &realm, service.as_deref(), &scope).await?;
+                    Some(format!("Bearer {token}"))
+                }
+                None => return check_status(resp, url).await,
+            };
+        }
+    }
+
+    /// The bearer token flow: ask the realm for a token for `scope`, with basic credentials when
+    /// configured; cache it per (registry, scope).
+    async fn fetch_token(&self, ep: &Endpoint, realm: &str, service: Option<&str>, scope: &str) -> Result<String, RegistryError> {
+        if let Some(t) = self.inner.tokens.get(&ep.config.host, scope).await {
+            return Ok(t);
+        }
+        let mut realm_url = url::Url::parse(realm)
+            .map_err(|e| RegistryError::Invalid { url: realm.to_owned(), message: format!("token realm is not a URL: {e}") })?;
+        let realm_host = match (realm_url.host_str(), realm_url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => String::new(),
+        };
+        let base_host = url::Url::parse(&ep.base_url).ok().and_then(|u| u.host_str().map(str::to_owned));
+        let allowed = self.inner.endpoints.iter().any(|e| e.config.matches(&realm_host))
+            || realm_url.host_str().map(str::to_owned) == base_host;
+        if !allowed {
+            return Err(RegistryError::NotConfigured { host: realm_host });
+        }
+        if realm_url.scheme() != "https" && !ep.config.insecure {
+            return Err(RegistryError::Invalid {
+                url: realm.to_owned(),
+                message: "token realm is plain HTTP but the registry is not configured insecure".into(),
+            });
+        }
+        {
+            let mut q = realm_url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            q.append_pair("scope", scope);
+        }
+        let token_url = realm_url.to_string();
+        let resp = self
+            .execute(&token_url, || {
+                let req = self.inner.http.get(token_url.as_str());
+                match &ep.credentials {
+                    Some((user, pass)) => req.header(AUTHORIZATION, basic(user, pass)),
+                    None => req,
+                }
+            })
+            .await?;
+        let resp = check_status(resp, realm).await?;
+        let body = read_bounded(resp, 1 << 20, realm).await?;
+        let parsed: auth::TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| RegistryError::Invalid { url: realm.to_owned(), message: format!("token response is not JSON: {e}") })?;
+        let token = parsed.token.or(parsed.access_token).filter(|t| !t.is_empty()).ok_or_else(|| RegistryError::Invalid {
+            url: realm.to_owned(),
+            message: "token response has neither token nor access_token".into(),
+        })?;
+        self.inner.tokens.put(&ep.config.host, scope, token.clone(), parsed.expires_in).await;
+        debug!(registry = %ep.config.host, scope, "bearer token obtained");
+        Ok(token)
+    }
+
+    /// Send with retries on connection errors, 429 and 5xx. Returns the last response otherwise.
+    async fn execute(&self, url: &str, build: impl Fn() -> RequestBuilder) -> Result<Response, RegistryError> {
+        let opts = &self.inner.opts;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (delay, message) = match build().send().await {
+                Ok(resp) if is_retryable_status(resp.status()) => {
+                    let status = resp.status();
+                    let retry_after = parse_retry_after(resp.headers());
+                    let body = read_error_body(resp).await;
+                    let msg = format!("HTTP {status}{}", if body.is_empty() { String::new() } else { format!(" ({body})") });
+                    (retry_after, msg)
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => (None, format!("{}", error_chain(&e))),
+            };
+            if attempt >= opts.max_attempts {
+                return Err(RegistryError::Unavailable { url: url.to_owned(), message, attempts: attempt });
+            }
+            let backoff = opts.base_delay.saturating_mul(1 << (attempt - 1).min(10));
+            let wait = delay.unwrap_or(backoff).min(opts.max_delay);
+            warn!(url, attempt, wait_ms = wait.as_millis() as u64, error = %message, "registry request failed; retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn is_retryable_status(s: StatusCode) -> bool {
+    s == StatusCode::TOO_MANY_REQUESTS || matches!(s.as_u16(), 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = header_str(headers, RETRY_AFTER.as_str())?;
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate_parse(v.trim())?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+/// Parse an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn httpdate_parse(s: &str) -> Option<std::time::SystemTime> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let day: u64 = parts[1].parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == parts[2])? as u64
+        + 1;
+    let year: u64 = parts[3].parse().ok()?;
+    let hms: Vec<u64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    if hms.len() != 3 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let secs = days * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Map a non-2xx response to a typed error (2xx passes through).
+async fn check_status(resp: Response, url: &str) -> Result<Response, RegistryError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let message = read_error_body(resp).await;
+    let url = url.to_owned();
+    Err(match status {
+        StatusCode::UNAUTHORIZED => RegistryError::Unauthorized { url, message },
+        StatusCode::FORBIDDEN => RegistryError::Denied { url, message },
+        StatusCode::NOT_FOUND => RegistryError::NotFound { url, message },
+        s => RegistryError::Invalid { url, message: format!("unexpected HTTP {s}{}", if message.is_empty() { String::new() } else { format!(": {message}") }) },
+    })
+}
+
+async fn read_error_body(resp: Response) -> String {
+    match read_bounded(resp, 64 << 10, "").await {
+        Ok(b) => error::summarize_error_body(&b),
+        Err(_) => String::new(),
+    }
+}
+
+/// Read a response body, refusing more than `max` bytes.
+async fn read_bounded(resp: Response, max: u64, url: &str) -> Result<Bytes, RegistryError> {
+    let too_large = || RegistryError::Invalid { url: url.to_owned(), message: format!("response body is over the {max}-byte limit") };
+    if resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut buf = BytesMut::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.try_next().await.map_err(|e| RegistryError::Unavailable {
+        url: url.to_owned(),
+        message: format!("reading body: {}", error_chain(&e)),
+        attempts: 1,
+    })? {
+        if buf.len() as u64 + chunk.len() as u64 > max {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn basic(user: &str, pass: &Secret) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pass.expose())))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
+        let t = httpdate_parse("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 784111777);
+        h.insert(RETRY_AFTER, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
+    }
+}

@@ -1,0 +1,123 @@
+//! Artifact references: `host[:port]/repository[:tag][@digest]`.
+
+use std::fmt;
+
+/// A parsed reference to a manifest in a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// Registry host and optional port.
+    pub registry: String,
+    /// Repository path (`team/app`).
+    pub repository: String,
+    /// Tag, if given.
+    pub tag: Option<String>,
+    /// Digest, if given (`sha256:…`).
+    pub digest: Option<String>,
+}
+
+/// Why a reference could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid reference {input:?}: {reason}")]
+pub struct ReferenceError {
+    input: String,
+    reason: &'static str,
+}
+
+impl Reference {
+    /// Parse `host[:port]/repo[:tag][@digest]`. The registry host is required: regscan only talks
+    /// to registries it was told about, so there is no implicit default registry.
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
+        let err = |reason| ReferenceError { input: input.to_owned(), reason };
+        let s = input.trim();
+        let s = s.strip_prefix("oci://").or_else(|| s.strip_prefix("docker://")).unwrap_or(s);
+        let (host, rest) = s.split_once('/').ok_or_else(|| err("expected host[:port]/repository[:tag|@digest]"))?;
+        if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost") {
+            return Err(err("the first path component must be a registry host (with a dot or a port, or localhost)"));
+        }
+        let (name_tag, digest) = match rest.split_once('@') {
+            Some((n, d)) => (n, Some(d.to_owned())),
+            None => (rest, None),
+        };
+        let (repository, tag) = match name_tag.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, Some(t.to_owned())),
+            _ => (name_tag, None),
+        };
+        if repository.is_empty() || !repository.split('/').all(valid_path_component) {
+            return Err(err("repository must be lowercase path components of [a-z0-9._-]"));
+        }
+        if let Some(t) = &tag {
+            let ok = !t.is_empty()
+                && t.len() <= 128
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                && !t.starts_with(['.', '-']);
+            if !ok {
+                return Err(err("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"));
+            }
+        }
+        if let Some(d) = &digest {
+            if !valid_digest(d) {
+                return Err(err("digest must be sha256:<64 hex> or sha512:<128 hex>"));
+            }
+        }
+        Ok(Reference { registry: host.to_ascii_lowercase(), repository: repository.to_owned(), tag, digest })
+    }
+
+    /// The reference to ask the registry for: the digest when known, else the tag, else `latest`.
+    pub fn manifest_reference(&self) -> &str {
+        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+fn valid_path_component(c: &str) -> bool {
+    !c.is_empty()
+        && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-'))
+        && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+}
+
+/// Whether `d` is a well-formed sha256 or sha512 digest.
+pub fn valid_digest(d: &str) -> bool {
+    let hexlen = |h: &str| h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    match d.split_once(':') {
+        Some(("sha256", h)) => h.len() == 64 && hexlen(h),
+        Some(("sha512", h)) => h.len() == 128 && hexlen(h),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_shapes_users_type() {
+        let r = Reference::parse("127.0.0.1:5000/team/app:1.0").unwrap();
+        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("127.0.0.1:5000", "team/app", Some("1.0")));
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = Reference::parse(&format!("reg.example.com/a/b/c@{d}")).unwrap();
+        assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+        assert_eq!(r.manifest_reference(), d);
+        let r = Reference::parse("localhost/app").unwrap();
+        assert_eq!(r.manifest_reference(), "latest");
+        assert_eq!(Reference::parse("reg.io:443/x:v1").unwrap().to_string(), "reg.io:443/x:v1");
+    }
+
+    #[test]
+    fn refuses_bad_references() {
+        for bad in ["app:1.0", "ubuntu", "reg.io/", "reg.io/UPPER", "reg.io/x@sha256:zz", "reg.io/x:-bad", "reg.io/a//b"] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

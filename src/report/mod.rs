@@ -1,0 +1,280 @@
+//! The report: one JSON object per scanned manifest, exactly as `SPEC.md` shows it, and its
+//! terminal rendering.
+
+use std::fmt::Write as _;
+
+use regscan_scanner_api::{Finding, Severity, Status, Summary};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{ArtifactRecord, Store, StoreError};
+
+mod list;
+pub mod sarif;
+
+pub use list::{artifacts_table, ArtifactItem};
+
+/// Scanner name and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScannerRef {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+}
+
+/// One scanned manifest. The struct *is* the JSON format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// `registry/repository[:tag]@digest`.
+    pub reference: String,
+    /// Registry host.
+    pub registry: String,
+    /// Repository.
+    pub repository: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// A tag pointing at the digest, if any.
+    pub tag: Option<String>,
+    /// Manifest media type.
+    pub manifest_media_type: String,
+    /// Resolved artifact type.
+    pub artifact_type: Option<String>,
+    /// Kind.
+    pub kind: String,
+    /// Status.
+    pub status: Status,
+    /// Why it failed or is unsupported.
+    pub reason: Option<String>,
+    /// The scanner that ran, if any.
+    pub scanner: Option<ScannerRef>,
+    /// Findings per severity (for an index: its children's, added up).
+    pub summary: Summary,
+    /// Findings, most severe first.
+    pub findings: Vec<Finding>,
+    /// Per-platform reports of an index.
+    pub children: Vec<Report>,
+    /// Platform, for a child of an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Scanner details (OS, packages counted, chart images, bundle rules…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+    /// When the scan finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned_at: Option<String>,
+    /// The advisory snapshot findings were matched against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory_snapshot: Option<String>,
+}
+
+impl Report {
+    /// The report of a stored artifact (its latest scan), with its children for an index.
+    pub async fn load(store: &Store, registry: &str, repository: &str, digest: &str, tag: Option<&str>) -> Result<Option<Report>, StoreError> {
+        let Some(a) = store.artifact(registry, repository, digest).await? else { return Ok(None) };
+        Ok(Some(Self::of_artifact(store, &a, tag).await?))
+    }
+
+    /// The report of an artifact row.
+    pub async fn of_artifact(store: &Store, a: &ArtifactRecord, tag: Option<&str>) -> Result<Report, StoreError> {
+        let tag = match tag {
+            Some(t) => Some(t.to_owned()),
+            None => store.tags_of(&a.registry, &a.repository, &a.digest).await?.into_iter().next(),
+        };
+        let scan = match a.latest_scan_id {
+            Some(id) => store.scan(id).await?,
+            None => None,
+        };
+        let findings = match &scan {
+            Some(s) => store.findings(s.id, None).await?,
+            None => Vec::new(),
+        };
+        let mut children = Vec::new();
+        let mut summary = scan.as_ref().map(|s| s.summary).unwrap_or_default();
+        if a.kind.as_str() == "index" {
+            for c in store.children(&a.registry, &a.repository, &a.digest).await? {
+                let child = Box::pin(Self::of_artifact(store, &c, None)).await?;
+                summary.merge(&child.summary);
+                children.push(child);
+            }
+        }
+        let reference = match &tag {
+            Some(t) => format!("{}/{}:{t}@{}", a.registry, a.repository, a.digest),
+            None => format!("{}/{}@{}", a.registry, a.repository, a.digest),
+        };
+        Ok(Report {
+            reference,
+            registry: a.registry.clone(),
+            repository: a.repository.clone(),
+            digest: a.digest.clone(),
+            tag,
+            manifest_media_type: a.manifest_media_type.clone(),
+            artifact_type: a.artifact_type.clone(),
+            kind: a.kind.to_string(),
+            status: scan.as_ref().map_or(Status::Queued, |s| s.status),
+            reason: scan.as_ref().and_then(|s| s.reason.clone()),
+            scanner: scan.as_ref().filter(|s| !s.scanner.is_empty()).map(|s| ScannerRef { name: s.scanner.clone(), version: s.scanner_version.clone() }),
+            summary,
+            findings,
+            children,
+            platform: a.platform.clone(),
+            details: scan.as_ref().map(|s| s.details.clone()).filter(|d| d.as_object().is_some_and(|o| !o.is_empty())),
+            scanned_at: scan.as_ref().and_then(|s| s.finished_at).map(rfc3339),
+            advisory_snapshot: scan.as_ref().and_then(|s| s.advisory_snapshot.clone()),
+        })
+    }
+
+    /// The most severe finding here or in a child.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.summary.max_severity()
+    }
+
+    /// Whether this report or a child is unsupported.
+    pub fn any_unsupported(&self) -> bool {
+        self.status == Status::Unsupported || self.children.iter().any(Report::any_unsupported)
+    }
+
+    /// Whether this report or a child failed.
+    pub fn any_failed(&self) -> bool {
+        self.status == Status::Failed || self.children.iter().any(Report::any_failed)
+    }
+
+    /// Render for a terminal.
+    pub fn to_table(&self, color: bool) -> String {
+        let mut out = String::new();
+        self.write_table(&mut out, color, 0);
+        out
+    }
+
+    fn write_table(&self, out: &mut String, color: bool, depth: usize) {
+        let pad = "  ".repeat(depth);
+        let status = paint(color, status_color(self.status), self.status.as_str());
+        let _ = writeln!(out, "{pad}{}", self.platform.as_ref().map_or(self.reference.clone(), |p| format!("{p}  {}", self.digest)));
+        let _ = writeln!(out, "{pad}  kind: {}   status: {status}", self.kind);
+        if let Some(t) = &self.artifact_type {
+            let _ = writeln!(out, "{pad}  type: {t}");
+        }
+        if let Some(s) = &self.scanner {
+            let _ = writeln!(out, "{pad}  scanner: {} {}", s.name, s.version);
+        }
+        if let Some(r) = &self.reason {
+            let _ = writeln!(out, "{pad}  reason: {r}");
+        }
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "{pad}  findings: {} critical, {} high, {} medium, {} low, {} negligible, {} unknown",
+            s.critical, s.high, s.medium, s.low, s.negligible, s.unknown
+        );
+        if !self.findings.is_empty() {
+            let rows: Vec<[String; 5]> = self
+                .findings
+                .iter()
+                .map(|f| {
+                    [
+                        f.severity.as_str().to_owned(),
+                        f.id.clone(),
+                        f.package.clone().unwrap_or_default(),
+                        match (&f.installed_version, &f.fixed_version) {
+                            (Some(i), Some(x)) => format!("{i} -> {x}"),
+                            (Some(i), None) => i.clone(),
+                            _ => String::new(),
+                        },
+                        f.title.clone(),
+                    ]
+                })
+                .collect();
+            let headers = ["SEVERITY", "ID", "PACKAGE/OBJECT", "VERSION", "TITLE"];
+            let mut widths = headers.map(str::len);
+            for r in &rows {
+                for (w, c) in widths.iter_mut().zip(r).take(4) {
+                    *w = (*w).max(c.chars().count()).min(48);
+                }
+            }
+            let _ = writeln!(out);
+            let line = |cells: [&str; 5]| {
+                let mut l = format!("{pad}  ");
+                for (i, c) in cells.iter().enumerate().take(4) {
+                    let _ = write!(l, "{:<w$}  ", truncate(c, widths[i]), w = widths[i]);
+                }
+                l.push_str(&truncate(cells[4], 80));
+                l
+            };
+            let _ = writeln!(out, "{}", line(headers));
+            for r in &rows {
+                let sev = paint(color, severity_color(&r[0]), &format!("{:<w$}", r[0], w = widths[0]));
+                let l = line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+                let _ = writeln!(out, "{}", l.replacen(&format!("{:<w$}", r[0], w = widths[0]), &sev, 1));
+            }
+        }
+        for c in &self.children {
+            let _ = writeln!(out);
+            c.write_table(out, color, depth + 1);
+        }
+    }
+}
+
+pub(crate) fn truncate(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub(crate) fn status_color(s: Status) -> &'static str {
+    match s {
+        Status::Succeeded => "32",
+        Status::Failed => "31",
+        Status::Unsupported => "33",
+        Status::Queued | Status::Running => "36",
+    }
+}
+
+fn severity_color(s: &str) -> &'static str {
+    match s {
+        "critical" => "1;31",
+        "high" => "31",
+        "medium" => "33",
+        "low" => "36",
+        _ => "2",
+    }
+}
+
+pub(crate) fn paint(color: bool, code: &str, s: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Unix ms as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_773_022_297_555), "2026-03-09T02:11:37Z");
+    }
+}

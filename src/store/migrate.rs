@@ -1,0 +1,43 @@
+//! Embedded migrations, one list per backend (`migrations/{sqlite,postgres}/`), applied by
+//! `regscan migrate` and automatically when the store opens.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use super::{Backend, Store, StoreError};
+
+/// (version, description, SQLite SQL, PostgreSQL SQL)
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "results",
+        include_str!("../../migrations/sqlite/0001_results.sql"),
+        include_str!("../../migrations/postgres/0001_results.sql"),
+    ),
+    (2, "queue", include_str!("../../migrations/sqlite/0002_queue.sql"), include_str!("../../migrations/postgres/0002_queue.sql")),
+];
+
+impl Store {
+    /// Apply pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrations: Vec<Migration> = MIGRATIONS
+            .iter()
+            .map(|(version, desc, sqlite, pg)| {
+                let sql = match self.backend {
+                    Backend::Sqlite => sqlite,
+                    Backend::Postgres => pg,
+                };
+                Migration::new(*version, Cow::Borrowed(desc), MigrationType::Simple, Cow::Borrowed(sql), false)
+            })
+            .collect();
+        let migrator = Migrator {
+            migrations: Cow::Owned(migrations),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+}

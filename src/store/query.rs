@@ -1,0 +1,152 @@
+//! Listing artifacts with filters and cursor pagination (CLI `artifacts`, `GET /v1/artifacts`).
+
+use regscan_scanner_api::{Severity, Status, Summary};
+use sqlx::Row;
+
+use super::results::{ArtifactRecord, ARTIFACT_COLUMNS};
+use super::{Store, StoreError};
+
+/// Filters for [`Store::list_artifacts`]. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactFilter {
+    /// Registry host, exact.
+    pub registry: Option<String>,
+    /// Repository prefix (`team/` matches `team/app`).
+    pub repository: Option<String>,
+    /// Kind, exact.
+    pub kind: Option<String>,
+    /// Status of the latest scan.
+    pub status: Option<Status>,
+    /// At least one finding at or above this severity.
+    pub min_severity: Option<Severity>,
+    /// First seen at or after this time, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Include artifacts deleted from the registry.
+    pub include_deleted: bool,
+    /// Include the children of multi-platform indexes as rows of their own.
+    pub include_children: bool,
+    /// Return artifacts with id below this cursor (pagination, newest first).
+    pub before_id: Option<i64>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// An artifact with its latest scan, as listed.
+#[derive(Debug, Clone)]
+pub struct ArtifactSummary {
+    /// The artifact.
+    pub artifact: ArtifactRecord,
+    /// Latest scan status (`queued` when none yet).
+    pub status: Status,
+    /// Reason of the latest scan.
+    pub reason: Option<String>,
+    /// Scanner of the latest scan.
+    pub scanner: Option<(String, String)>,
+    /// Findings per severity.
+    pub summary: Summary,
+    /// When the latest scan finished, Unix ms.
+    pub scanned_at: Option<i64>,
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Store {
+    /// List artifacts, newest first.
+    pub async fn list_artifacts(&self, f: &ArtifactFilter) -> Result<Vec<ArtifactSummary>, StoreError> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut args: Vec<Arg> = Vec::new();
+        let mut push = |clause: &str, arg: Arg, args: &mut Vec<Arg>| {
+            args.push(arg);
+            clauses.push(clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(r) = &f.registry {
+            push("a.registry = ?", Arg::Text(r.clone()), &mut args);
+        }
+        if let Some(r) = &f.repository {
+            let escaped = r.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            push("a.repository LIKE ? ESCAPE '\\'", Arg::Text(format!("{escaped}%")), &mut args);
+        }
+        if let Some(k) = &f.kind {
+            push("a.kind = ?", Arg::Text(k.clone()), &mut args);
+        }
+        if let Some(s) = f.status {
+            if s == Status::Queued {
+                push("COALESCE(s.status, ?) = 'queued'", Arg::Text("queued".into()), &mut args);
+            } else {
+                push("s.status = ?", Arg::Text(s.as_str().into()), &mut args);
+            }
+        }
+        if let Some(since) = f.since_ms {
+            push("a.created_at >= ?", Arg::Int(since), &mut args);
+        }
+        if let Some(before) = f.before_id {
+            push("a.id < ?", Arg::Int(before), &mut args);
+        }
+        if let Some(min) = f.min_severity {
+            let cols: Vec<&str> = Severity::ALL.iter().filter(|s| **s >= min).map(|s| s.as_str()).collect();
+            clauses.push(format!("({}) > 0", cols.iter().map(|c| format!("COALESCE(s.{c}, 0)")).collect::<Vec<_>>().join(" + ")));
+        }
+        if !f.include_deleted {
+            clauses.push("a.deleted_at IS NULL".into());
+        }
+        if !f.include_children {
+            clauses.push("a.parent_digest IS NULL".into());
+        }
+        let limit = f.limit.unwrap_or(100).clamp(1, 1000);
+        let cols = ARTIFACT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {cols}, s.status AS scan_status, s.reason AS scan_reason, s.scanner AS scan_scanner, s.scanner_version AS scan_version,
+                    s.critical AS s_critical, s.high AS s_high, s.medium AS s_medium, s.low AS s_low, s.negligible AS s_negligible, s.unknown AS s_unknown,
+                    s.finished_at AS s_finished
+             FROM artifacts a LEFT JOIN scans s ON s.id = a.latest_scan_id
+             {} ORDER BY a.id DESC LIMIT {limit}",
+            if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) }
+        );
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = match a {
+                Arg::Text(t) => q.bind(t),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let status: Option<String> = r.try_get("scan_status")?;
+                let n = |c: &str| -> Result<u64, StoreError> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0) as u64) };
+                let scanner: Option<String> = r.try_get("scan_scanner")?;
+                let version: Option<String> = r.try_get("scan_version")?;
+                Ok(ArtifactSummary {
+                    artifact: Store::artifact_from_row(r)?,
+                    status: status.as_deref().unwrap_or("queued").parse().map_err(StoreError::Corrupt)?,
+                    reason: r.try_get("scan_reason")?,
+                    scanner: scanner.filter(|s| !s.is_empty()).zip(version),
+                    summary: Summary {
+                        critical: n("s_critical")?,
+                        high: n("s_high")?,
+                        medium: n("s_medium")?,
+                        low: n("s_low")?,
+                        negligible: n("s_negligible")?,
+                        unknown: n("s_unknown")?,
+                    },
+                    scanned_at: r.try_get("s_finished")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts of artifacts by kind and latest status (for `/v1/summary`).
+    pub async fn counts_by_kind_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.kind AS kind, COALESCE(s.status, 'queued') AS status, COUNT(*) AS n
+             FROM artifacts a LEFT JOIN scans s ON s.id = a.latest_scan_id
+             WHERE a.deleted_at IS NULL GROUP BY a.kind, COALESCE(s.status, 'queued') ORDER BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?))).collect()
+    }
+}

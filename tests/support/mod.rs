@@ -1,0 +1,53 @@
+//! The shared test harness: real services on loopback, each test with its own.
+//!
+//! - [`registry`]: a real `docker-registry serve` on a free port with a temp storage directory and,
+//!   optionally, `notifications.endpoints` pointing at regscan; push helpers (raw distribution API
+//!   uploads, and `skopeo copy` of an OCI layout the test wrote).
+//! - [`oci`]: builds OCI layouts, image layers, Helm charts and artifact manifests in memory.
+//! - [`db`]: a fresh PostgreSQL database per test (dropped afterwards), a temp SQLite URL, and a
+//!   unique RabbitMQ queue name per test.
+//! - [`process`]: runs the `regscan` binary (`serve`, `worker`) as a child process with a config
+//!   file written by the test, killed on drop; [`wait_until`] polls a condition.
+//!
+//! Every test binary includes this with `mod support;`; not every test uses every helper.
+#![allow(dead_code)]
+
+pub mod db;
+pub mod oci;
+pub mod process;
+pub mod registry;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound and released; a race with other processes is possible
+/// but unlikely).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().expect("local addr").port()
+}
+
+/// A short random lowercase hex string, for unique names.
+pub fn random_suffix() -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    format!("{n:016x}")
+}
+
+/// Poll `check` every 100 ms until it returns `Some`, or panic with `what` after `timeout`.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
