@@ -183,6 +183,46 @@ impl RegistryConfig {
     }
 }
 
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiRole {
+    /// Query results.
+    Read,
+    /// Query results and request scans.
+    Scan,
+}
+
+/// A named API token (`[[api_tokens]]`). The token itself comes from the environment or a file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenConfig {
+    /// A name for people and logs.
+    pub name: String,
+    /// `read` or `scan`.
+    pub role: ApiRole,
+    /// Environment variable holding the token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the token (first line).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+impl ApiTokenConfig {
+    /// The token, if its variable or file is set and non-empty.
+    pub fn secret(&self) -> Option<Secret> {
+        let v = if let Some(var) = &self.token_env {
+            std::env::var(var).ok()
+        } else if let Some(path) = &self.token_file {
+            std::fs::read_to_string(path).ok().and_then(|t| t.lines().next().map(str::to_owned))
+        } else {
+            None
+        };
+        v.filter(|t| !t.trim().is_empty()).map(|t| Secret(t.trim().to_owned()))
+    }
+}
+
 /// Worker settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -250,7 +290,7 @@ impl Default for HttpConfig {
 }
 
 /// Scanner settings, one table per scanner.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScannersConfig {
     /// `[scanners.image]`.
@@ -262,7 +302,7 @@ pub struct ScannersConfig {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Database URL: `sqlite://regscan.db` (default) or `postgres://…`.
@@ -275,6 +315,8 @@ pub struct Config {
     pub webhook_token: Option<Secret>,
     /// Bearer token the query API requires. Unset: the API is open.
     pub api_token: Option<Secret>,
+    /// Named API tokens with roles (`[[api_tokens]]`).
+    pub api_tokens: Vec<ApiTokenConfig>,
     /// Logging.
     pub log: LogConfig,
     /// Registries regscan may contact (`[[registry]]`).
@@ -300,6 +342,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             webhook_token: None,
             api_token: None,
+            api_tokens: Vec::new(),
             log: LogConfig::default(),
             registries: Vec::new(),
             types: Vec::new(),
@@ -403,6 +446,11 @@ impl Config {
                     i + 1,
                     r.host
                 )));
+            }
+        }
+        for t in &self.api_tokens {
+            if t.token_env.is_none() == t.token_file.is_none() {
+                return Err(ConfigError::Invalid(format!("api_tokens {:?}: set exactly one of token_env or token_file", t.name)));
             }
         }
         if self.worker.concurrency == 0 {

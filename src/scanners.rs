@@ -9,13 +9,14 @@ use regscan_scanner_api::{Scanner, TypeTable};
 use crate::config::Config;
 
 /// Every scanner regscan runs, configured. Adding a scanner crate means adding one line here.
-pub fn registered(config: &Config) -> Vec<Arc<dyn Scanner>> {
+/// Fails when a scanner's configuration is invalid (e.g. an unreadable verification key).
+pub fn registered(config: &Config) -> anyhow::Result<Vec<Arc<dyn Scanner>>> {
     let s = &config.scanners;
-    vec![
+    Ok(vec![
         Arc::new(regscan_scanner_image::ImageScanner::new(s.image.clone())),
         Arc::new(regscan_scanner_helm::HelmScanner::new(s.helm.clone())),
-        Arc::new(regscan_scanner_opa::OpaScanner::new(s.opa.clone())),
-    ]
+        Arc::new(regscan_scanner_opa::OpaScanner::new(s.opa.clone()).map_err(|e| anyhow::anyhow!("[scanners.opa]: {e}"))?),
+    ])
 }
 
 /// Scanners by name.
@@ -39,7 +40,7 @@ mod tests {
     #[test]
     fn built_in_scanners_claim_distinct_types_and_route_the_core_kinds() {
         let config = Config::default();
-        let scanners = registered(&config);
+        let scanners = registered(&config).unwrap();
         let table = type_table(&scanners, &config).expect("no two scanners claim one media type");
         for (mt, kind, scanner) in [
             (media::OCI_CONFIG, "image", "image"),

@@ -38,7 +38,7 @@ pub enum AdvisoriesCommand {
 
 /// Run `regscan types`.
 pub async fn types(config: Arc<Config>, args: TypesArgs) -> CliResult {
-    let scanners = crate::scanners::registered(&config);
+    let scanners = crate::scanners::registered(&config).map_err(CliError::usage)?;
     let table = crate::scanners::type_table(&scanners, &config).map_err(CliError::usage)?;
     let entries: Vec<_> = table.entries().collect();
     match args.format {

@@ -1,11 +1,23 @@
 //! The HTTP edge: webhooks, the query API, health and metrics (axum).
+//!
+//! [`router`] assembles every route over one [`AppState`]; [`serve`] runs it until shutdown.
 
 use std::sync::Arc;
 
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
 use crate::config::Config;
+use crate::queue::Queue;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 pub mod api;
+pub mod auth;
+pub mod health;
+pub mod metrics;
+pub mod webhooks;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -14,4 +26,24 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Results store.
     pub store: Store,
+    /// The job queue webhooks (and on-demand scans) publish to.
+    pub queue: Arc<dyn Queue>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Every route: webhooks, query API, `/healthz`, `/readyz`, `/metrics`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(webhooks::routes())
+        .merge(health::routes())
+        .merge(metrics::routes())
+        .with_state(state)
+}
+
+/// Serve [`router`] on `listener` until `shutdown` fires; requests in progress are finished.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }

@@ -102,7 +102,7 @@ impl Pipeline {
 
     /// [`Pipeline::new`] with registry client options (tests shorten retry delays).
     pub async fn with_client_options(config: Arc<Config>, store: Store, opts: ClientOptions) -> anyhow::Result<Self> {
-        let scanners = crate::scanners::registered(&config);
+        let scanners = crate::scanners::registered(&config)?;
         let table = crate::scanners::type_table(&scanners, &config)?;
         let client = Client::new(&config.registries, opts)?;
         Ok(Pipeline {

@@ -4,10 +4,9 @@
 //! Queries use `$1`-style placeholders, which both backends accept; the few statements that
 //! differ per backend branch on [`Backend`]. Timestamps are Unix milliseconds (`BIGINT`).
 
-use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
 pub mod events;
@@ -66,13 +65,24 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite => {
                 // Create the file if missing; WAL for concurrent readers; wait on locks.
-                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(30));
-                let any = AnyConnectOptions::try_from(&opts)?;
-                AnyPoolOptions::new().max_connections(8).connect_with(any).await?
+                let url = if url.contains("mode=") || url.contains(":memory:") {
+                    url.to_owned()
+                } else if url.contains('?') {
+                    format!("{url}&mode=rwc")
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()

@@ -73,8 +73,14 @@ impl RegscanProcess {
     /// Start `regscan <args…> --config <file>` with `config`, listening on a free port.
     /// For `serve`, waits until `/healthz` answers.
     pub async fn start(config: &TestConfig, args: &[&str]) -> RegscanProcess {
+        Self::start_on(config, args, &format!("127.0.0.1:{}", super::free_port())).await
+    }
+
+    /// [`RegscanProcess::start`] listening on `addr` (chosen beforehand, e.g. to point a
+    /// registry's notifications at it before regscan runs).
+    pub async fn start_on(config: &TestConfig, args: &[&str], addr: &str) -> RegscanProcess {
         let dir = tempfile::tempdir().expect("tempdir");
-        let addr = format!("127.0.0.1:{}", super::free_port());
+        let addr = addr.to_owned();
         let cfg = dir.path().join("regscan.toml");
         std::fs::write(&cfg, config.to_toml(&addr)).expect("write config");
         let log = std::fs::File::create(dir.path().join("regscan.log")).expect("log file");

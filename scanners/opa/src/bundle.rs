@@ -6,7 +6,7 @@
 //! a bundle must not contain (paths escaping the root, links, duplicates) are skipped and reported
 //! as findings; broken archives and blown limits fail the scan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 
 use regscan_scanner_api::{Finding, Severity};
@@ -23,6 +23,8 @@ pub struct BundleFiles {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Findings about the archive itself (unsafe paths, links, duplicates).
     pub findings: Vec<Finding>,
+    /// Data files mounted at the root of `data` whatever their name (conftest data layers).
+    pub root_data: BTreeSet<String>,
     /// Entries read so far, over all layers.
     entries: usize,
     /// Bytes of file content kept so far, over all layers.
@@ -236,7 +238,10 @@ mod tests {
             h.set_size(c.len() as u64);
             h.set_mode(0o644);
             h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, p, *c).unwrap();
+            // Raw name: OPA writes absolute paths (`/data.json`), which the builder refuses.
+            h.as_old_mut().name[..p.len()].copy_from_slice(p.as_bytes());
+            h.set_cksum();
+            b.append(&h, *c).unwrap();
         }
         let tar = b.into_inner().unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -116,11 +116,6 @@ impl VerifyingKey {
         };
         Ok(VerifyingKey { algorithm, material, scope })
     }
-
-    /// The key's algorithm.
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
-    }
 }
 
 /// A decoded (not yet verified) compact JWS.

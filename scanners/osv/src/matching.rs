@@ -252,44 +252,65 @@ impl AdvisoryIndex {
         out
     }
 
-    /// Match one installed package. OS packages (Debian, Ubuntu, Alpine, rpm distributions)
-    /// match by `source_name` (else `name`) at `source_version` (else `version`); others by
-    /// name. One finding per advisory id.
-    pub fn match_package(&self, pkg: &Package) -> Vec<Finding> {
+    /// The (ecosystem, name, version) lookups for a package, most specific first. OS packages
+    /// (Debian, Ubuntu, Alpine, rpm distributions) are looked up by `source_name` (else `name`)
+    /// at `source_version` (else `version`); Red Hat also by the binary name.
+    fn lookups(pkg: &Package) -> Vec<(String, String, &str)> {
         let eco = normalize_ecosystem(&pkg.ecosystem);
-        let by_source = names_source_package(&eco);
-        let (name, version) = if by_source {
-            (
-                pkg.source_name.as_deref().filter(|s| !s.is_empty()).unwrap_or(&pkg.name),
-                pkg.source_version.as_deref().filter(|s| !s.is_empty()).unwrap_or(&pkg.version),
-            )
-        } else {
-            (pkg.name.as_str(), pkg.version.as_str())
-        };
-        let mut names = vec![(name, version)];
-        // Red Hat records may name binary RPMs as well as source RPMs.
-        if base(&eco) == "Red Hat" && name != pkg.name {
-            names.push((pkg.name.as_str(), pkg.version.as_str()));
+        let mut names = vec![(pkg.name.as_str(), pkg.version.as_str())];
+        if names_source_package(&eco) {
+            let src = pkg.source_name.as_deref().filter(|s| !s.is_empty());
+            let src_version = pkg.source_version.as_deref().filter(|s| !s.is_empty()).unwrap_or(&pkg.version);
+            let by_source = (src.unwrap_or(&pkg.name), src_version);
+            // Red Hat records may name binary RPMs as well as source RPMs.
+            names = if base(&eco) == "Red Hat" && by_source.0 != pkg.name { vec![by_source, names[0]] } else { vec![by_source] };
         }
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
         let mut out = Vec::new();
         for lookup_eco in Self::lookup_ecosystems(&eco) {
             for &(name, version) in &names {
-                let key = (lookup_eco.clone(), normalize_name(&lookup_eco, name));
-                let Some(entries) = self.by_key.get(&key) else { continue };
-                for entry in entries {
-                    let adv = &self.advisories[entry.advisory];
-                    if seen.contains(adv.id.as_str()) {
-                        continue;
-                    }
-                    if let Some(hit) = entry.check(adv, version) {
-                        seen.insert(adv.id.as_str());
-                        out.push(finding(adv, entry.affected, pkg, hit));
-                    }
+                out.push((lookup_eco.clone(), normalize_name(&lookup_eco, name), version));
+            }
+        }
+        out
+    }
+
+    /// The (normalised ecosystem, normalised name) keys a package is looked up under, most
+    /// specific first. A stored finding set needs re-matching when an advisory whose
+    /// [`AdvisoryIndex::affected_keys`] intersect these keys changes.
+    pub fn package_keys(pkg: &Package) -> Vec<(String, String)> {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for (eco, name, _) in Self::lookups(pkg) {
+            if !keys.iter().any(|(e, n)| *e == eco && *n == name) {
+                keys.push((eco, name));
+            }
+        }
+        keys
+    }
+
+    /// Match one installed package: one finding per advisory id, from the most specific
+    /// ecosystem that matches (see [`AdvisoryIndex::package_keys`]).
+    pub fn match_package(&self, pkg: &Package) -> Vec<Finding> {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        for (eco, name, version) in Self::lookups(pkg) {
+            let Some(entries) = self.by_key.get(&(eco, name)) else { continue };
+            for entry in entries {
+                let adv = &self.advisories[entry.advisory];
+                if seen.contains(adv.id.as_str()) {
+                    continue;
+                }
+                if let Some(hit) = entry.check(adv, version) {
+                    seen.insert(adv.id.as_str());
+                    out.push(finding(adv, entry.affected, pkg, hit));
                 }
             }
         }
         out
+    }
+
+    /// All advisories held, in the order given to [`AdvisoryIndex::new`].
+    pub fn advisories(&self) -> &[Advisory] {
+        &self.advisories
     }
 
     /// Match many packages; findings sorted by package, id, location and version, duplicates
@@ -355,5 +376,26 @@ mod tests {
         assert_eq!(AdvisoryIndex::lookup_ecosystems("Debian:12"), ["Debian:12", "Debian"]);
         assert_eq!(AdvisoryIndex::lookup_ecosystems("Ubuntu:22.04"), ["Ubuntu:22.04", "Ubuntu", "Ubuntu:Pro:22.04"]);
         assert_eq!(AdvisoryIndex::lookup_ecosystems("PyPI"), ["PyPI"]);
+    }
+
+    #[test]
+    fn package_keys_use_source_names() {
+        let p = Package {
+            ecosystem: "Ubuntu:22.04".into(),
+            name: "libssl3".into(),
+            version: "3.0.2-0ubuntu1.10".into(),
+            source_name: Some("openssl".into()),
+            source_version: None,
+            path: "var/lib/dpkg/status".into(),
+            layer: None,
+        };
+        let keys = AdvisoryIndex::package_keys(&p);
+        let want: Vec<(String, String)> = ["Ubuntu:22.04", "Ubuntu", "Ubuntu:Pro:22.04"]
+            .iter()
+            .map(|e| (e.to_string(), "openssl".to_string()))
+            .collect();
+        assert_eq!(keys, want);
+        let p = Package { ecosystem: "PyPI".into(), name: "Flask_Cors".into(), source_name: None, ..p };
+        assert_eq!(AdvisoryIndex::package_keys(&p), [("PyPI".to_string(), "flask-cors".to_string())]);
     }
 }

@@ -4,9 +4,18 @@
 //! fields matching depends on (`id`, `affected[].package`, `ranges[].events`) are checked, and
 //! a record that breaks them is refused with an error that names the problem.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::OsvError;
+
+/// Read `null` as an empty list: some exporters write `"aliases": null`.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
 
 /// One OSV vulnerability record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,13 +36,13 @@ pub struct Advisory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn: Option<String>,
     /// Other ids of the same vulnerability (CVE, GHSA).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     /// Ids of upstream vulnerabilities this record refers to (distribution advisories).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub upstream: Vec<String>,
     /// Ids of related but distinct vulnerabilities.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<String>,
     /// One-line summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,13 +51,13 @@ pub struct Advisory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
     /// Record-level severity scores.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub severity: Vec<SeverityScore>,
     /// Affected packages and versions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub affected: Vec<Affected>,
     /// Links.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<Reference>,
     /// Database-defined extra data (GHSA puts `severity` here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,8 +67,9 @@ pub struct Advisory {
 /// One `severity[]` entry: a scoring method and its score.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeverityScore {
-    /// `CVSS_V2`, `CVSS_V3`, `CVSS_V4`, `Ubuntu`, …
-    #[serde(rename = "type")]
+    /// `CVSS_V2`, `CVSS_V3`, `CVSS_V4`, `Ubuntu`, … (empty when the record omits it, as some
+    /// Ubuntu records do for their priority word).
+    #[serde(rename = "type", default)]
     pub kind: String,
     /// The vector string (CVSS) or word (Ubuntu).
     pub score: String,
@@ -72,13 +82,13 @@ pub struct Affected {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<AffectedPackage>,
     /// Per-package severity (when set, the record-level one must not be).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub severity: Vec<SeverityScore>,
     /// Affected version ranges.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub ranges: Vec<Range>,
     /// Explicitly enumerated affected versions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
     /// Ecosystem-defined extra data (Ubuntu/OSS-Fuzz `severity`, Debian `urgency`, Go `imports`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,7 +120,7 @@ pub struct Range {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo: Option<String>,
     /// The timeline of the range.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub events: Vec<Event>,
     /// Database-defined extra data.
     #[serde(default, skip_serializing_if = "Option::is_none")]

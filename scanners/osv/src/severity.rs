@@ -4,7 +4,7 @@
 //! 1. CVSS vectors in `affected[i].severity`, then in the record's `severity` — a CVSS v3.x
 //!    base score is preferred, then v4.0, then v2 (the qualitative scale regscan reports is
 //!    CVSS v3's); the score goes through [`Severity::from_cvss_score`];
-//! 2. severity words: `Ubuntu` entries of `severity[]`, then `severity` in
+//! 2. severity words: `Ubuntu` (or untyped) entries of `severity[]`, then `severity` in
 //!    `affected[i].ecosystem_specific`, `affected[i].database_specific` and the record's
 //!    `database_specific` (GHSA `MODERATE`, Ubuntu `medium`, OSS-Fuzz `HIGH`);
 //! 3. Debian's `ecosystem_specific.urgency` (`unimportant` → negligible, `low`, `medium`,
@@ -64,7 +64,7 @@ pub fn severity_of(adv: &Advisory, affected_index: usize) -> Severity {
     let words = per_package
         .iter()
         .chain(&adv.severity)
-        .filter(|s| s.kind.eq_ignore_ascii_case("Ubuntu"))
+        .filter(|s| s.kind.eq_ignore_ascii_case("Ubuntu") || s.kind.is_empty())
         .find_map(|s| word(&s.score))
         .or_else(|| json_word(affected.and_then(|a| a.ecosystem_specific.as_ref()), "severity"))
         .or_else(|| json_word(affected.and_then(|a| a.database_specific.as_ref()), "severity"))

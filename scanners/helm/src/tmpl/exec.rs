@@ -53,7 +53,7 @@ pub struct ExecLimits {
 
 impl Default for ExecLimits {
     fn default() -> Self {
-        ExecLimits { max_output_bytes: 8 << 20, max_depth: 200, max_steps: 5_000_000 }
+        ExecLimits { max_output_bytes: 8 << 20, max_depth: 100, max_steps: 2_000_000 }
     }
 }
 
@@ -589,7 +589,7 @@ mod tests {
     fn recursion_is_bounded() {
         let mut set = TemplateSet::default();
         set.add("t", r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#).unwrap();
-        let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
+        let err = super::super::with_big_stack(|| set.execute("t", &Value::Nil, ExecLimits::default())).unwrap().unwrap_err();
         assert!(matches!(err, ExecError::Limit { .. }), "{err}");
     }
 

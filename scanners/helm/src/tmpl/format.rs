@@ -34,11 +34,15 @@ fn exp_form(mant: &str, exp: i32) -> String {
 /// `%v` of a value, as Go's `fmt` prints `interface{}` values.
 pub fn go_string(v: &Value) -> String {
     let mut s = String::new();
-    write_v(&mut s, v, true);
+    write_v(&mut s, v, 0);
     s
 }
 
-fn write_v(out: &mut String, v: &Value, top: bool) {
+fn write_v(out: &mut String, v: &Value, depth: usize) {
+    if depth > super::value::MAX_VALUE_DEPTH {
+        out.push_str("...");
+        return;
+    }
     match v {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -51,7 +55,7 @@ fn write_v(out: &mut String, v: &Value, top: bool) {
                 if i > 0 {
                     out.push(' ');
                 }
-                write_v(out, x, false);
+                write_v(out, x, depth + 1);
             }
             out.push(']');
         }
@@ -68,7 +72,7 @@ fn write_v(out: &mut String, v: &Value, top: bool) {
                 }
                 out.push_str(k);
                 out.push(':');
-                write_v(out, x, false);
+                write_v(out, x, depth + 1);
             }
             out.push(']');
         }
@@ -79,7 +83,6 @@ fn write_v(out: &mut String, v: &Value, top: bool) {
             out.push(']');
         }
     }
-    let _ = top;
 }
 
 /// Go's `strconv.Quote`.

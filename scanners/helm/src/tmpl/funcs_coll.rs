@@ -38,15 +38,15 @@ fn is_empty_scalar(v: &Value) -> bool {
 }
 
 /// mergo.Merge: fill keys of `dst` that are missing or empty; recurse into maps on both sides.
-fn merge_into(dst: &MapRef, src: &MapRef, overwrite: bool) {
-    if dst.same(src) {
+fn merge_into(dst: &MapRef, src: &MapRef, overwrite: bool, depth: usize) {
+    if dst.same(src) || depth > super::value::MAX_VALUE_DEPTH {
         return;
     }
     for (k, sv) in src.snapshot() {
-        match dst.get(&k) {
+        match &dst.get(&k) {
             Some(Value::Map(dm)) if matches!(sv, Value::Map(_)) => {
                 if let Value::Map(sm) = &sv {
-                    merge_into(&dm, sm, overwrite);
+                    merge_into(dm, sm, overwrite, depth + 1);
                 }
             }
             None => dst.insert(k, sv),
@@ -151,7 +151,7 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                 let dm = map_of(name, dst)?;
                 for s in srcs {
                     if let Value::Map(sm) = s {
-                        merge_into(dm, sm, name == "mergeOverwrite");
+                        merge_into(dm, sm, name == "mergeOverwrite", 0);
                     }
                 }
                 dst.clone()

@@ -131,7 +131,7 @@ pub struct Parsed {
 /// Parse `src`, named `name` in errors.
 pub fn parse(name: &str, src: &str) -> Result<Parsed, ParseError> {
     let items = split(name, src)?;
-    let mut p = Parser { name, items, pos: 0, defines: Vec::new() };
+    let mut p = Parser { name, items, pos: 0, defines: Vec::new(), depth: 0 };
     let (root, end) = p.list()?;
     if let Some((kw, line)) = end {
         return Err(p.err(line, format!("unexpected {{{{{kw}}}}}")));
@@ -480,7 +480,12 @@ struct Parser<'a> {
     items: Vec<Item>,
     pos: usize,
     defines: Vec<(String, Arc<Vec<Node>>)>,
+    /// Nesting of control structures being parsed.
+    depth: usize,
 }
+
+/// Deepest nesting of control structures or parentheses a template may have.
+pub const MAX_NESTING: usize = 100;
 
 /// The keyword that ended a list (`end`, `else`) with the rest of its tokens and its line.
 type Ending = Option<(String, usize)>;
@@ -495,6 +500,16 @@ impl Parser<'_> {
 
     /// Parse nodes until `{{end}}` or `{{else …}}`; returns the terminating action's full text.
     fn list(&mut self) -> Result<(Vec<Node>, Ending), ParseError> {
+        self.depth += 1;
+        let res = self.list_inner();
+        self.depth -= 1;
+        res
+    }
+
+    fn list_inner(&mut self) -> Result<(Vec<Node>, Ending), ParseError> {
+        if self.depth > MAX_NESTING {
+            return Err(self.err(0, format!("control structures nested deeper than {MAX_NESTING}")));
+        }
         let mut nodes = Vec::new();
         while self.pos < self.items.len() {
             let idx = self.pos;
@@ -526,7 +541,9 @@ impl Parser<'_> {
                     let mut else_ = Vec::new();
                     loop {
                         let (body, end) = self.list()?;
-                        branches.last_mut().map(|b| b.1 = body);
+                        if let Some(b) = branches.last_mut() {
+                            b.1 = body;
+                        }
                         let (end_src, end_line) =
                             end.ok_or_else(|| self.err(line, format!("unexpected EOF: {kw} has no end")))?;
                         if end_src == "end" {
@@ -628,7 +645,7 @@ impl Parser<'_> {
                 i = d + 1;
             }
         }
-        let (cmds, used) = self.commands(&toks[i..], line)?;
+        let (cmds, used) = self.commands(&toks[i..], line, 0)?;
         if used != toks.len() - i {
             return Err(self.err(line, "unexpected \")\" in command".into()));
         }
@@ -640,7 +657,10 @@ impl Parser<'_> {
     }
 
     /// Parse commands separated by `|` until the end or an unmatched `)`; returns tokens used.
-    fn commands(&self, toks: &[Token], line: usize) -> Result<(Vec<Cmd>, usize), ParseError> {
+    fn commands(&self, toks: &[Token], line: usize, depth: usize) -> Result<(Vec<Cmd>, usize), ParseError> {
+        if depth > MAX_NESTING {
+            return Err(self.err(line, format!("parentheses nested deeper than {MAX_NESTING}")));
+        }
         let mut cmds = Vec::new();
         let mut cur = Cmd::default();
         let mut i = 0;
@@ -657,7 +677,7 @@ impl Parser<'_> {
                 }
                 _ => {}
             }
-            let (arg, used) = self.operand(&toks[i..], line)?;
+            let (arg, used) = self.operand(&toks[i..], line, depth)?;
             cur.args.push(arg);
             i += used;
         }
@@ -669,7 +689,7 @@ impl Parser<'_> {
         Ok((cmds, i))
     }
 
-    fn operand(&self, toks: &[Token], line: usize) -> Result<(Arg, usize), ParseError> {
+    fn operand(&self, toks: &[Token], line: usize, depth: usize) -> Result<(Arg, usize), ParseError> {
         let chain = |from: usize| -> (Vec<String>, usize) {
             let mut names = Vec::new();
             let mut j = from;
@@ -692,7 +712,7 @@ impl Parser<'_> {
                 (Arg::Var(v.clone(), rest), j)
             }
             Tok::LParen => {
-                let (cmds, used) = self.commands(&toks[1..], line)?;
+                let (cmds, used) = self.commands(&toks[1..], line, depth + 1)?;
                 if toks.get(1 + used).map(|t| &t.tok) != Some(&Tok::RParen) {
                     return Err(self.err(line, "unclosed left paren".into()));
                 }
@@ -780,6 +800,14 @@ mod tests {
         assert!(parse("t", "{{ end }}").is_err());
         assert!(parse("t", "{{ .x ").is_err());
         assert!(parse("t", "{{ (1 }}").is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{{{{ {}1{} }}}}", "(".repeat(500), ")".repeat(500));
+        assert!(parse("t", &deep).unwrap_err().message.contains("nested"));
+        let ifs = format!("{}x{}", "{{ if 1 }}".repeat(500), "{{ end }}".repeat(500));
+        assert!(parse("t", &ifs).unwrap_err().message.contains("nested"));
     }
 
     #[test]

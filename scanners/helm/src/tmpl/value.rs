@@ -71,6 +71,11 @@ impl MapRef {
     }
 }
 
+/// Deepest nesting of lists and maps that conversions, comparisons and printing descend into.
+/// Deeper structures (or cycles made with `set`) are cut off there instead of exhausting the
+/// stack.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
 /// The files of a chart outside `templates/`, as `.Files` sees them.
 #[derive(Debug, Clone, Default)]
 pub struct Files(pub Arc<BTreeMap<String, Vec<u8>>>);
@@ -186,24 +191,38 @@ impl Value {
 
     /// A deep copy: maps are copied rather than shared.
     pub fn deep_copy(&self) -> Value {
+        self.deep_copy_at(0)
+    }
+
+    fn deep_copy_at(&self, depth: usize) -> Value {
+        if depth > MAX_VALUE_DEPTH {
+            return Value::Nil;
+        }
         match self {
-            Value::List(l) => Value::list(l.iter().map(Value::deep_copy).collect()),
-            Value::Map(m) => {
-                Value::map(m.snapshot().into_iter().map(|(k, v)| (k, v.deep_copy())).collect())
-            }
+            Value::List(l) => Value::list(l.iter().map(|v| v.deep_copy_at(depth + 1)).collect()),
+            Value::Map(m) => Value::map(
+                m.snapshot().into_iter().map(|(k, v)| (k, v.deep_copy_at(depth + 1))).collect(),
+            ),
             other => other.clone(),
         }
     }
 
     /// Structural equality, numbers compared by value.
     pub fn equals(&self, other: &Value) -> bool {
+        self.equals_at(other, 0)
+    }
+
+    fn equals_at(&self, other: &Value, depth: usize) -> bool {
+        if depth > MAX_VALUE_DEPTH {
+            return false;
+        }
         match (self, other) {
             (Value::Nil, Value::Nil) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Str(a), Value::Str(b)) => a == b,
             (a, b) if a.as_f64().is_some() && b.as_f64().is_some() => a.as_f64() == b.as_f64(),
             (Value::List(a), Value::List(b)) => {
-                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.equals(y))
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.equals_at(y, depth + 1))
             }
             (Value::Map(a), Value::Map(b)) => {
                 if a.same(b) {
@@ -211,7 +230,7 @@ impl Value {
                 }
                 let (a, b) = (a.snapshot(), b.snapshot());
                 a.len() == b.len()
-                    && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| ka == kb && va.equals(vb))
+                    && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| ka == kb && va.equals_at(vb, depth + 1))
             }
             _ => false,
         }
@@ -249,6 +268,13 @@ impl Value {
 
     /// Convert to JSON, the way Go's `encoding/json` sees the value.
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_at(0)
+    }
+
+    fn to_json_at(&self, depth: usize) -> serde_json::Value {
+        if depth > MAX_VALUE_DEPTH {
+            return serde_json::Value::Null;
+        }
         match self {
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -261,9 +287,9 @@ impl Value {
                 }
             }
             Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
+            Value::List(l) => serde_json::Value::Array(l.iter().map(|v| v.to_json_at(depth + 1)).collect()),
             Value::Map(m) => serde_json::Value::Object(
-                m.snapshot().into_iter().map(|(k, v)| (k, v.to_json())).collect(),
+                m.snapshot().into_iter().map(|(k, v)| (k, v.to_json_at(depth + 1))).collect(),
             ),
             Value::Files(f) => serde_json::Value::Object(
                 f.0.iter()
@@ -273,6 +299,33 @@ impl Value {
             Value::ApiVersions(v) => {
                 serde_json::Value::Array(v.iter().map(|s| serde_json::Value::String(s.clone())).collect())
             }
+        }
+    }
+}
+
+impl Drop for Value {
+    /// Drop nested lists and maps iteratively, so a deeply nested value built by a template
+    /// cannot exhaust the stack when it is freed.
+    fn drop(&mut self) {
+        fn take_children(v: &mut Value, stack: &mut Vec<Value>) {
+            match v {
+                Value::List(l) => {
+                    if let Some(items) = Arc::get_mut(l) {
+                        stack.append(items);
+                    }
+                }
+                Value::Map(m) => {
+                    if Arc::strong_count(&m.0) == 1 {
+                        stack.extend(std::mem::take(&mut *m.lock()).into_values());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut stack = Vec::new();
+        take_children(self, &mut stack);
+        while let Some(mut v) = stack.pop() {
+            take_children(&mut v, &mut stack);
         }
     }
 }
@@ -312,7 +365,7 @@ mod tests {
         assert!(m.contains("a"));
         let copy = v.deep_copy();
         m.insert("b".into(), Value::Int(2));
-        if let Value::Map(c) = copy {
+        if let Value::Map(c) = &copy {
             assert!(!c.contains("b"));
         }
     }

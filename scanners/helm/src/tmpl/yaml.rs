@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn from_yaml_reports_errors_in_a_map() {
         let v = from_yaml("- a");
-        let Value::Map(m) = v else { panic!("not a map") };
+        let Value::Map(m) = &v else { panic!("not a map") };
         assert!(m.contains("Error"));
     }
 

@@ -35,7 +35,10 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
             let problem = format!("line {}: expected `K:value`", idx + 1);
             return Err(AnalyzeError::malformed(id, path, problem));
         }
-        let stanza = cur.get_or_insert_with(|| Stanza { line: idx + 1, ..Stanza::default() });
+        let stanza = cur.get_or_insert_with(|| Stanza {
+            line: idx + 1,
+            ..Stanza::default()
+        });
         let value = line[2..].trim();
         match bytes[0] {
             b'P' => stanza.name = Some(value),
@@ -54,7 +57,11 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
 fn finish_stanza(path: &str, s: Stanza<'_>) -> Result<Package, AnalyzeError> {
     let id = AnalyzerId::Apk;
     let Some(name) = s.name.filter(|n| !n.is_empty()) else {
-        return Err(AnalyzeError::malformed(id, path, format!("stanza at line {} has no P: (name)", s.line)));
+        return Err(AnalyzeError::malformed(
+            id,
+            path,
+            format!("stanza at line {} has no P: (name)", s.line),
+        ));
     };
     let Some(version) = s.version.filter(|v| !v.is_empty()) else {
         let problem = format!("package {name} (line {}) has no V: (version)", s.line);
@@ -64,7 +71,12 @@ fn finish_stanza(path: &str, s: Stanza<'_>) -> Result<Package, AnalyzeError> {
         ecosystem: String::new(),
         name: name.to_owned(),
         version: version.to_owned(),
-        source_name: Some(s.origin.filter(|o| !o.is_empty()).unwrap_or(name).to_owned()),
+        source_name: Some(
+            s.origin
+                .filter(|o| !o.is_empty())
+                .unwrap_or(name)
+                .to_owned(),
+        ),
         source_version: Some(version.to_owned()),
         path: path.to_owned(),
         layer: None,
@@ -135,7 +147,16 @@ R:busybox
     #[test]
     fn parses_installed_db() {
         let pkgs = packages(INSTALLED).unwrap();
-        let got: Vec<_> = pkgs.iter().map(|p| (p.name.as_str(), p.version.as_str(), p.source_name.as_deref())).collect();
+        let got: Vec<_> = pkgs
+            .iter()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.version.as_str(),
+                    p.source_name.as_deref(),
+                )
+            })
+            .collect();
         assert_eq!(
             got,
             [
@@ -144,7 +165,9 @@ R:busybox
                 ("busybox", "1.36.1-r15", Some("busybox")),
             ]
         );
-        assert!(pkgs.iter().all(|p| p.ecosystem.is_empty() && p.path == "lib/apk/db/installed"));
+        assert!(pkgs
+            .iter()
+            .all(|p| p.ecosystem.is_empty() && p.path == "lib/apk/db/installed"));
     }
 
     #[test]

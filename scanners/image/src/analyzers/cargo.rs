@@ -36,12 +36,16 @@ struct LockedPackage {
 pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::CargoLock;
     let text = read_text(id, path, content)?;
-    let lock: Lockfile =
-        toml::from_str(&text).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid TOML: {}", e.message())))?;
+    let lock: Lockfile = toml::from_str(&text)
+        .map_err(|e| AnalyzeError::malformed(id, path, format!("invalid TOML: {}", e.message())))?;
     let packages = lock
         .package
         .into_iter()
-        .filter(|p| p.source.as_deref().is_some_and(|s| CRATES_IO_SOURCES.contains(&s)))
+        .filter(|p| {
+            p.source
+                .as_deref()
+                .is_some_and(|s| CRATES_IO_SOURCES.contains(&s))
+        })
         .map(|p| package("crates.io", p.name, p.version, path))
         .collect();
     Ok(FileFacts::Packages(packages))
@@ -89,15 +93,29 @@ source = "registry+https://registry.example.org/index"
 
     #[test]
     fn reports_crates_io_packages_only() {
-        let FileFacts::Packages(p) = analyze("src/Cargo.lock", &mut LOCK.as_bytes()).unwrap() else { panic!() };
-        let got: Vec<_> = p.iter().map(|p| (p.ecosystem.as_str(), p.name.as_str(), p.version.as_str())).collect();
-        assert_eq!(got, [("crates.io", "serde", "1.0.195"), ("crates.io", "time", "0.3.31")]);
+        let FileFacts::Packages(p) = analyze("src/Cargo.lock", &mut LOCK.as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        let got: Vec<_> = p
+            .iter()
+            .map(|p| (p.ecosystem.as_str(), p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("crates.io", "serde", "1.0.195"),
+                ("crates.io", "time", "0.3.31")
+            ]
+        );
         assert!(p.iter().all(|p| p.path == "src/Cargo.lock"));
     }
 
     #[test]
     fn bad_toml_is_an_error() {
-        let err = analyze("Cargo.lock", &mut "[[package]\nname=".as_bytes()).unwrap_err().to_string();
+        let err = analyze("Cargo.lock", &mut "[[package]\nname=".as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("Cargo.lock") && err.contains("TOML"), "{err}");
         let err = analyze("Cargo.lock", &mut "[[package]]\nname = \"x\"\n".as_bytes()).unwrap_err();
         assert!(err.to_string().contains("version"), "{err}");

@@ -89,7 +89,12 @@ fn is_executable(head: &[u8]) -> bool {
 }
 
 /// Read into `buf[filled..]` until it is full or the input ends; returns the new fill.
-fn fill(path: &str, content: &mut dyn Read, buf: &mut [u8], mut filled: usize) -> Result<usize, AnalyzeError> {
+fn fill(
+    path: &str,
+    content: &mut dyn Read,
+    buf: &mut [u8],
+    mut filled: usize,
+) -> Result<usize, AnalyzeError> {
     while filled < buf.len() {
         match content.read(&mut buf[filled..]) {
             Ok(0) => break,
@@ -116,7 +121,11 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
         let at_end = filled < buf.len();
         let window = &buf[..filled];
         // A match needs its whole header in the window, unless the input has ended.
-        let searchable = if at_end { filled } else { filled.saturating_sub(HEADER - 1) };
+        let searchable = if at_end {
+            filled
+        } else {
+            filled.saturating_sub(HEADER - 1)
+        };
         let mut from = 0;
         while let Some(pos) = finder.find(&window[from..]).map(|p| p + from) {
             if pos >= searchable {
@@ -124,7 +133,7 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
                 break;
             }
             from = pos + 1;
-            if (base + pos as u64) % 16 != 0 || pos + HEADER > filled {
+            if (base + pos as u64) & 15 != 0 || pos + HEADER > filled {
                 continue;
             }
             let header = &window[pos..pos + HEADER];
@@ -161,16 +170,24 @@ fn read_uvarint(r: &mut dyn Read) -> std::io::Result<u64> {
             return Ok(value);
         }
     }
-    Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "varint longer than 10 bytes"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "varint longer than 10 bytes",
+    ))
 }
 
 /// Read one length-prefixed byte string of at most `max` bytes.
 fn read_bytes(path: &str, r: &mut dyn Read, what: &str, max: u64) -> Result<Vec<u8>, AnalyzeError> {
     let id = AnalyzerId::GoBinary;
-    let eof = |e: std::io::Error| AnalyzeError::malformed(id, path, format!("build info {what}: {e}"));
+    let eof =
+        |e: std::io::Error| AnalyzeError::malformed(id, path, format!("build info {what}: {e}"));
     let len = read_uvarint(r).map_err(eof)?;
     if len > max {
-        return Err(AnalyzeError::malformed(id, path, format!("build info {what} is {len} bytes, over {max}")));
+        return Err(AnalyzeError::malformed(
+            id,
+            path,
+            format!("build info {what} is {len} bytes, over {max}"),
+        ));
     }
     let mut bytes = vec![0u8; len as usize];
     r.read_exact(&mut bytes).map_err(eof)?;
@@ -217,7 +234,10 @@ fn packages(path: &str, go_version: &str, modinfo: &str) -> Vec<Package> {
             }
             "=>" => {
                 if let Some(last) = mods.last_mut() {
-                    *last = (module.to_owned(), (!version.is_empty()).then(|| version.to_owned()));
+                    *last = (
+                        module.to_owned(),
+                        (!version.is_empty()).then(|| version.to_owned()),
+                    );
                 }
             }
             _ => {}
@@ -244,11 +264,21 @@ fn stdlib_version(go_version: &str) -> Option<String> {
         None => (v, None),
     };
     let nums: Vec<&str> = release.split('.').collect();
-    if nums.is_empty() || nums.len() > 3 || nums.iter().any(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit())) {
+    if nums.is_empty()
+        || nums.len() > 3
+        || nums
+            .iter()
+            .any(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let patch = nums.get(2).copied().unwrap_or("0");
-    let mut out = format!("v{}.{}.{}", nums[0], nums.get(1).copied().unwrap_or("0"), patch);
+    let mut out = format!(
+        "v{}.{}.{}",
+        nums[0],
+        nums.get(1).copied().unwrap_or("0"),
+        patch
+    );
     if let Some(pre) = pre {
         let split = pre.find(|c: char| c.is_ascii_digit()).unwrap_or(pre.len());
         let (tag, n) = pre.split_at(split);
@@ -269,7 +299,8 @@ fn stdlib_version(go_version: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const SENTINEL_START: &[u8] = b"\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6";
+    const SENTINEL_START: &[u8] =
+        b"\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6";
     const SENTINEL_END: &[u8] = b"\xf9\x32\x43\x31\x86\x18\x20\x72\x00\x82\x42\x10\x41\x16\xd8\xf2";
 
     const MODINFO: &str = "path\tgithub.com/example/server/cmd/server
@@ -324,7 +355,9 @@ build\tGOOS=linux
     fn names(facts: FileFacts) -> Vec<(String, String)> {
         match facts {
             FileFacts::Packages(p) => {
-                assert!(p.iter().all(|p| p.ecosystem == "Go" && p.path == "usr/local/bin/server"));
+                assert!(p
+                    .iter()
+                    .all(|p| p.ecosystem == "Go" && p.path == "usr/local/bin/server"));
                 p.into_iter().map(|p| (p.name, p.version)).collect()
             }
             other => panic!("{other:?}"),
@@ -366,24 +399,38 @@ build\tGOOS=linux
         }
         let bin = binary(8192, 0, "go1.22.1", MODINFO);
         let mut reader = bin.as_slice().chain(Endless(0));
-        assert_eq!(names(analyze("usr/local/bin/server", &mut reader).unwrap()).len(), 4);
+        assert_eq!(
+            names(analyze("usr/local/bin/server", &mut reader).unwrap()).len(),
+            4
+        );
     }
 
     #[test]
     fn non_go_files_are_nothing() {
         let mut elf = vec![0u8; 2 << 20];
         elf[..4].copy_from_slice(b"\x7fELF");
-        assert_eq!(analyze("usr/bin/ls", &mut elf.as_slice()).unwrap(), FileFacts::Nothing);
+        assert_eq!(
+            analyze("usr/bin/ls", &mut elf.as_slice()).unwrap(),
+            FileFacts::Nothing
+        );
         let script = b"#!/bin/sh\necho hi\n".repeat(100_000);
-        assert_eq!(analyze("usr/bin/x", &mut script.as_slice()).unwrap(), FileFacts::Nothing);
+        assert_eq!(
+            analyze("usr/bin/x", &mut script.as_slice()).unwrap(),
+            FileFacts::Nothing
+        );
     }
 
     #[test]
     fn corrupt_build_info_is_an_error() {
         let mut bin = binary(8192, 0, "go1.21.5", MODINFO);
         bin.truncate(8192 + HEADER + 20);
-        let err = analyze("usr/local/bin/server", &mut bin.as_slice()).unwrap_err().to_string();
-        assert!(err.contains("usr/local/bin/server") && err.contains("module info"), "{err}");
+        let err = analyze("usr/local/bin/server", &mut bin.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("usr/local/bin/server") && err.contains("module info"),
+            "{err}"
+        );
         let bin = binary(8192, 0, "notgo", MODINFO);
         assert!(analyze("usr/local/bin/server", &mut bin.as_slice()).is_err());
     }
@@ -393,13 +440,22 @@ build\tGOOS=linux
         let modinfo = "path\tgithub.com/x/tool\nmod\tgithub.com/x/tool\tv2.3.4\th1:x=\n";
         let bin = binary(8192, 0, "go1.20", modinfo);
         let got = names(analyze("usr/local/bin/server", &mut bin.as_slice()).unwrap());
-        assert_eq!(got, [("github.com/x/tool".to_owned(), "v2.3.4".to_owned()), ("stdlib".to_owned(), "v1.20.0".to_owned())]);
+        assert_eq!(
+            got,
+            [
+                ("github.com/x/tool".to_owned(), "v2.3.4".to_owned()),
+                ("stdlib".to_owned(), "v1.20.0".to_owned())
+            ]
+        );
     }
 
     #[test]
     fn go_versions() {
         assert_eq!(stdlib_version("go1.21.5").as_deref(), Some("v1.21.5"));
-        assert_eq!(stdlib_version("go1.21.5 X:boringcrypto").as_deref(), Some("v1.21.5"));
+        assert_eq!(
+            stdlib_version("go1.21.5 X:boringcrypto").as_deref(),
+            Some("v1.21.5")
+        );
         assert_eq!(stdlib_version("go1.20").as_deref(), Some("v1.20.0"));
         assert_eq!(stdlib_version("go1.22rc1").as_deref(), Some("v1.22.0-rc.1"));
         assert_eq!(stdlib_version("devel go1.23-abc"), None);
@@ -413,12 +469,20 @@ build\tGOOS=linux
         assert!(is_candidate("usr/bin/python3.11", "python3.11", 6 * mb));
         assert!(!is_candidate("usr/bin/libfoo.so", "libfoo.so", 6 * mb));
         assert!(!is_candidate("usr/local/bin/kubectl", "kubectl", 1000));
-        assert!(!is_candidate("usr/local/bin/kubectl", "kubectl", MAX_BINARY_BYTES + 1));
+        assert!(!is_candidate(
+            "usr/local/bin/kubectl",
+            "kubectl",
+            MAX_BINARY_BYTES + 1
+        ));
         assert!(is_candidate("app/server", "server", 20 * mb));
         assert!(is_candidate("opt/tool/bin/tool", "tool", 20 * mb));
         assert!(!is_candidate("opt/tool/lib/x.so.1", "x.so.1", 20 * mb));
         assert!(is_candidate("manager", "manager", 20 * mb));
-        assert!(!is_candidate("usr/lib/x86_64-linux-gnu/libLLVM.so.15", "libLLVM.so.15", 20 * mb));
+        assert!(!is_candidate(
+            "usr/lib/x86_64-linux-gnu/libLLVM.so.15",
+            "libLLVM.so.15",
+            20 * mb
+        ));
         assert!(!is_candidate("usr/share/doc/thing", "thing", 20 * mb));
     }
 }

@@ -40,7 +40,9 @@ pub(crate) fn is_archive_name(name: &str) -> bool {
         return false;
     }
     let ext = &b[b.len() - 4..];
-    [b".jar", b".war", b".ear", b".jpi", b".hpi"].iter().any(|e| ext.eq_ignore_ascii_case(*e))
+    [b".jar", b".war", b".ear", b".jpi", b".hpi"]
+        .iter()
+        .any(|e| ext.eq_ignore_ascii_case(*e))
 }
 
 /// What is left of the decompression budget.
@@ -52,13 +54,21 @@ struct Budget {
 pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::Java;
     let bytes = read_all(id, path, content)?;
-    let mut budget = Budget { bytes: MAX_TOTAL_BYTES };
+    let mut budget = Budget {
+        bytes: MAX_TOTAL_BYTES,
+    };
     let mut found = BTreeSet::new();
-    scan_archive(path, &bytes, 0, &mut budget, &mut found, archive_stem(path)).map_err(|problem| {
-        AnalyzeError::malformed(id, path, problem)
-    })?;
-    let packages: Vec<Package> = found.into_iter().map(|(name, version)| package("Maven", name, version, path)).collect();
-    Ok(if packages.is_empty() { FileFacts::Nothing } else { FileFacts::Packages(packages) })
+    scan_archive(path, &bytes, 0, &mut budget, &mut found, archive_stem(path))
+        .map_err(|problem| AnalyzeError::malformed(id, path, problem))?;
+    let packages: Vec<Package> = found
+        .into_iter()
+        .map(|(name, version)| package("Maven", name, version, path))
+        .collect();
+    Ok(if packages.is_empty() {
+        FileFacts::Nothing
+    } else {
+        FileFacts::Packages(packages)
+    })
 }
 
 /// The file name of `path` without directory and extension.
@@ -74,14 +84,22 @@ fn read_entry<R: Read + std::io::Seek>(
     limit: u64,
     budget: &mut Budget,
 ) -> Result<Vec<u8>, String> {
-    let mut entry = zip.by_index(index).map_err(|e| format!("entry {index}: {e}"))?;
+    let mut entry = zip
+        .by_index(index)
+        .map_err(|e| format!("entry {index}: {e}"))?;
     let name = entry.name().to_owned();
     let cap = limit.min(budget.bytes);
     if entry.size() > cap {
-        return Err(format!("{name} is {} bytes, over the {cap}-byte limit", entry.size()));
+        return Err(format!(
+            "{name} is {} bytes, over the {cap}-byte limit",
+            entry.size()
+        ));
     }
     let mut out = Vec::with_capacity(entry.size() as usize);
-    (&mut entry).take(cap + 1).read_to_end(&mut out).map_err(|e| format!("{name}: {e}"))?;
+    (&mut entry)
+        .take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{name}: {e}"))?;
     if out.len() as u64 > cap {
         return Err(format!("{name} decompresses past the {cap}-byte limit"));
     }
@@ -100,9 +118,13 @@ fn scan_archive(
     found: &mut BTreeSet<(String, String)>,
     stem: &str,
 ) -> Result<(), String> {
-    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("{label}: not a readable zip archive: {e}"))?;
+    let mut zip = ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| format!("{label}: not a readable zip archive: {e}"))?;
     if zip.len() > MAX_ENTRIES {
-        return Err(format!("{label}: {} entries, over the {MAX_ENTRIES}-entry limit", zip.len()));
+        return Err(format!(
+            "{label}: {} entries, over the {MAX_ENTRIES}-entry limit",
+            zip.len()
+        ));
     }
     let mut poms = Vec::new();
     let mut manifest = None;
@@ -134,10 +156,19 @@ fn scan_archive(
     }
     found.extend(own);
     for (index, name) in nested {
-        let Ok(inner) = read_entry(&mut zip, index, MAX_NESTED_BYTES, budget) else { continue };
+        let Ok(inner) = read_entry(&mut zip, index, MAX_NESTED_BYTES, budget) else {
+            continue;
+        };
         let inner_label = format!("{label}!{name}");
         // A nested file named .jar that is not a zip is not this archive's fault.
-        let _ = scan_archive(&inner_label, &inner, depth + 1, budget, found, archive_stem(&name));
+        let _ = scan_archive(
+            &inner_label,
+            &inner,
+            depth + 1,
+            budget,
+            found,
+            archive_stem(&name),
+        );
     }
     Ok(())
 }
@@ -183,10 +214,16 @@ fn manifest_coordinates(text: &str, stem: &str) -> Option<(String, String)> {
             attrs.entry(k.trim()).or_insert(v.trim());
         }
     }
-    let version = attrs.get("Implementation-Version").or(attrs.get("Bundle-Version")).copied()?;
+    let version = attrs
+        .get("Implementation-Version")
+        .or(attrs.get("Bundle-Version"))
+        .copied()?;
     let artifact = match stem_artifact(stem, version) {
         Some(a) => a.to_owned(),
-        None => attrs.get("Implementation-Title").filter(|t| !t.contains(' ')).map(|t| t.to_string())?,
+        None => attrs
+            .get("Implementation-Title")
+            .filter(|t| !t.contains(' '))
+            .map(|t| t.to_string())?,
     };
     let group = match attrs.get("Implementation-Vendor-Id") {
         Some(g) if !g.is_empty() && !g.contains(' ') => g.to_string(),
@@ -245,9 +282,18 @@ mod tests {
     #[test]
     fn plain_jar_with_pom_properties() {
         let data = jar(&[
-            ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\nImplementation-Version: 9.9\r\n"),
-            ("META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties", &pom("org.apache.logging.log4j", "log4j-core", "2.14.1")),
-            ("org/apache/logging/log4j/core/Logger.class", b"\xca\xfe\xba\xbe"),
+            (
+                "META-INF/MANIFEST.MF",
+                b"Manifest-Version: 1.0\r\nImplementation-Version: 9.9\r\n",
+            ),
+            (
+                "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+                &pom("org.apache.logging.log4j", "log4j-core", "2.14.1"),
+            ),
+            (
+                "org/apache/logging/log4j/core/Logger.class",
+                b"\xca\xfe\xba\xbe",
+            ),
         ]);
         let got = coords(analyze("app/lib/log4j-core-2.14.1.jar", &mut data.as_slice()).unwrap());
         assert_eq!(got, [pair("org.apache.logging.log4j:log4j-core", "2.14.1")]);
@@ -255,14 +301,20 @@ mod tests {
 
     #[test]
     fn spring_boot_jar_with_nested_jars() {
-        let inner1 = jar(&[("META-INF/maven/com.fasterxml.jackson.core/jackson-databind/pom.properties", &pom("com.fasterxml.jackson.core", "jackson-databind", "2.13.0"))]);
+        let inner1 = jar(&[(
+            "META-INF/maven/com.fasterxml.jackson.core/jackson-databind/pom.properties",
+            &pom("com.fasterxml.jackson.core", "jackson-databind", "2.13.0"),
+        )]);
         let inner2 = jar(&[(
             "META-INF/MANIFEST.MF",
             b"Manifest-Version: 1.0\nBundle-SymbolicName: org.yaml.snakeyaml\nBundle-Version: 1.30\nImplementation-Version: 1.30\n",
         )]);
         let not_a_zip: &[u8] = b"this is not a zip";
         let outer = jar(&[
-            ("META-INF/maven/com.example/demo/pom.properties", &pom("com.example", "demo", "0.0.1-SNAPSHOT")),
+            (
+                "META-INF/maven/com.example/demo/pom.properties",
+                &pom("com.example", "demo", "0.0.1-SNAPSHOT"),
+            ),
             ("BOOT-INF/lib/jackson-databind-2.13.0.jar", &inner1),
             ("BOOT-INF/lib/snakeyaml-1.30.jar", &inner2),
             ("BOOT-INF/lib/broken.jar", not_a_zip),
@@ -280,7 +332,10 @@ mod tests {
 
     #[test]
     fn ear_war_jar_two_levels() {
-        let lib = jar(&[("META-INF/maven/commons-io/commons-io/pom.properties", &pom("commons-io", "commons-io", "2.15.1"))]);
+        let lib = jar(&[(
+            "META-INF/maven/commons-io/commons-io/pom.properties",
+            &pom("commons-io", "commons-io", "2.15.1"),
+        )]);
         let war = jar(&[("WEB-INF/lib/commons-io-2.15.1.jar", &lib)]);
         let ear = jar(&[("web.war", &war)]);
         let got = coords(analyze("srv/app.ear", &mut ear.as_slice()).unwrap());
@@ -296,13 +351,21 @@ mod tests {
         let got = coords(analyze("opt/x/guava.jar", &mut data.as_slice()).unwrap());
         assert_eq!(got, [pair("com.google.guava:guava", "31.1-jre")]);
         // No group: nothing is invented.
-        let data = jar(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\nImplementation-Version: 1.0\n")]);
-        assert_eq!(analyze("opt/x/thing-1.0.jar", &mut data.as_slice()).unwrap(), FileFacts::Nothing);
+        let data = jar(&[(
+            "META-INF/MANIFEST.MF",
+            b"Manifest-Version: 1.0\nImplementation-Version: 1.0\n",
+        )]);
+        assert_eq!(
+            analyze("opt/x/thing-1.0.jar", &mut data.as_slice()).unwrap(),
+            FileFacts::Nothing
+        );
     }
 
     #[test]
     fn bad_archives_are_errors() {
-        let err = analyze("app/x.jar", &mut b"PK\x03\x04garbage".as_slice()).unwrap_err().to_string();
+        let err = analyze("app/x.jar", &mut b"PK\x03\x04garbage".as_slice())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("app/x.jar") && err.contains("zip"), "{err}");
     }
 
@@ -310,15 +373,27 @@ mod tests {
     fn zip_bomb_is_bounded() {
         let zeros = vec![0u8; (MAX_META_BYTES + 10) as usize];
         let data = jar(&[("META-INF/maven/a/b/pom.properties", &zeros)]);
-        let err = analyze("app/bomb.jar", &mut data.as_slice()).unwrap_err().to_string();
+        let err = analyze("app/bomb.jar", &mut data.as_slice())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("limit"), "{err}");
     }
 
     #[test]
     fn archive_names() {
-        assert!(is_archive_name("a.jar") && is_archive_name("B.WAR") && is_archive_name("x.ear") && is_archive_name("p.hpi"));
-        assert!(!is_archive_name(".jar") && !is_archive_name("jar") && !is_archive_name("a.jar.sha1"));
-        assert_eq!(stem_artifact("commons-io-2.15.1", "2.15.1"), Some("commons-io"));
+        assert!(
+            is_archive_name("a.jar")
+                && is_archive_name("B.WAR")
+                && is_archive_name("x.ear")
+                && is_archive_name("p.hpi")
+        );
+        assert!(
+            !is_archive_name(".jar") && !is_archive_name("jar") && !is_archive_name("a.jar.sha1")
+        );
+        assert_eq!(
+            stem_artifact("commons-io-2.15.1", "2.15.1"),
+            Some("commons-io")
+        );
         assert_eq!(stem_artifact("commons-io", "2.15.1"), None);
     }
 }

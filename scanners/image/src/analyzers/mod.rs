@@ -21,8 +21,8 @@ mod java;
 mod npm;
 mod os;
 mod python;
-mod ruby;
 mod rpm;
+mod ruby;
 mod text;
 
 pub use os::{finish, pick_os};
@@ -54,7 +54,7 @@ pub enum AnalyzerId {
     PythonEgg,
     /// `**/node_modules/<name>/package.json`, `**/node_modules/@scope/<name>/package.json`.
     Npm,
-    /// `**/Cargo.lock`.
+    /// `**/Cargo.lock`, except in cargo's download caches (`.cargo/registry/`, `.cargo/git/`).
     CargoLock,
     /// Executables in binary directories that may carry Go module build info.
     GoBinary,
@@ -134,12 +134,13 @@ pub fn wanted(path: &str, size: u64) -> Option<Wanted> {
         "etc/alpine-release" => AnalyzerId::AlpineRelease,
         "var/lib/dpkg/status" => AnalyzerId::Dpkg,
         "lib/apk/db/installed" => AnalyzerId::Apk,
-        "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" if rpm::SUPPORTED => {
-            AnalyzerId::RpmSqlite
-        }
+        "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => AnalyzerId::RpmSqlite,
         _ => wanted_by_pattern(path, size)?,
     };
-    Some(Wanted { analyzer, max_bytes: analyzer.max_bytes() })
+    Some(Wanted {
+        analyzer,
+        max_bytes: analyzer.max_bytes(),
+    })
 }
 
 /// Whether [`wanted`] could want `path` at some size: the path-only test, for entries whose size
@@ -159,7 +160,10 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
         "METADATA" if path.ends_with(".dist-info/METADATA") => return Some(AnalyzerId::PythonDist),
         "PKG-INFO" if path.ends_with(".egg-info/PKG-INFO") => return Some(AnalyzerId::PythonEgg),
         "package.json" if npm::is_installed_package_json(path) => return Some(AnalyzerId::Npm),
-        "Cargo.lock" => return Some(AnalyzerId::CargoLock),
+        // Lockfiles of downloaded crate sources (cargo's caches) describe no installed program.
+        "Cargo.lock" if !path.contains(".cargo/registry/") && !path.contains(".cargo/git/") => {
+            return Some(AnalyzerId::CargoLock)
+        }
         "installed.json" if path.ends_with("vendor/composer/installed.json") => {
             return Some(AnalyzerId::Composer)
         }
@@ -248,17 +252,28 @@ pub enum AnalyzeError {
 impl AnalyzeError {
     /// A [`AnalyzeError::Malformed`] for `path`.
     pub(crate) fn malformed(id: AnalyzerId, path: &str, problem: impl Into<String>) -> Self {
-        AnalyzeError::Malformed { path: path.to_owned(), analyzer: id.name(), problem: problem.into() }
+        AnalyzeError::Malformed {
+            path: path.to_owned(),
+            analyzer: id.name(),
+            problem: problem.into(),
+        }
     }
 
     /// A [`AnalyzeError::Io`] for `path`.
     pub(crate) fn io(path: &str, source: std::io::Error) -> Self {
-        AnalyzeError::Io { path: path.to_owned(), source }
+        AnalyzeError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
 /// Analyze one file: `content` yields the file's bytes (at most the analyzer's `max_bytes`).
-pub fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+pub fn analyze(
+    id: AnalyzerId,
+    path: &str,
+    content: &mut dyn Read,
+) -> Result<FileFacts, AnalyzeError> {
     match id {
         AnalyzerId::OsRelease => os::analyze_os_release(path, content),
         AnalyzerId::DebianVersion => os::analyze_debian_version(path, content),
@@ -278,7 +293,11 @@ pub fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<Fil
 }
 
 /// Read all of `content`, failing with [`AnalyzeError::TooLarge`] past `id`'s `max_bytes`.
-pub(crate) fn read_all(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<Vec<u8>, AnalyzeError> {
+pub(crate) fn read_all(
+    id: AnalyzerId,
+    path: &str,
+    content: &mut dyn Read,
+) -> Result<Vec<u8>, AnalyzeError> {
     let limit = id.max_bytes();
     let mut buf = Vec::new();
     content
@@ -286,13 +305,21 @@ pub(crate) fn read_all(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Re
         .read_to_end(&mut buf)
         .map_err(|e| AnalyzeError::io(path, e))?;
     if buf.len() as u64 > limit {
-        return Err(AnalyzeError::TooLarge { path: path.to_owned(), limit, analyzer: id.name() });
+        return Err(AnalyzeError::TooLarge {
+            path: path.to_owned(),
+            limit,
+            analyzer: id.name(),
+        });
     }
     Ok(buf)
 }
 
 /// Read all of `content` as UTF-8 text (invalid sequences replaced), bounded like [`read_all`].
-pub(crate) fn read_text(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<String, AnalyzeError> {
+pub(crate) fn read_text(
+    id: AnalyzerId,
+    path: &str,
+    content: &mut dyn Read,
+) -> Result<String, AnalyzeError> {
     let bytes = read_all(id, path, content)?;
     Ok(match String::from_utf8(bytes) {
         Ok(s) => s,
@@ -301,7 +328,12 @@ pub(crate) fn read_text(id: AnalyzerId, path: &str, content: &mut dyn Read) -> R
 }
 
 /// A language package (ecosystem already known) declared by `path`.
-pub(crate) fn package(ecosystem: &str, name: impl Into<String>, version: impl Into<String>, path: &str) -> Package {
+pub(crate) fn package(
+    ecosystem: &str,
+    name: impl Into<String>,
+    version: impl Into<String>,
+    path: &str,
+) -> Package {
     Package {
         ecosystem: ecosystem.to_owned(),
         name: name.into(),
@@ -330,13 +362,27 @@ mod tests {
         assert_eq!(id("var/lib/dpkg/status", 1 << 20), Some(AnalyzerId::Dpkg));
         assert_eq!(id("var/lib/dpkg/status-old", 1 << 20), None);
         assert_eq!(id("lib/apk/db/installed", 1 << 20), Some(AnalyzerId::Apk));
+        assert_eq!(
+            id("var/lib/rpm/rpmdb.sqlite", 1 << 20),
+            Some(AnalyzerId::RpmSqlite)
+        );
+        assert_eq!(
+            id("usr/lib/sysimage/rpm/rpmdb.sqlite", 1 << 20),
+            Some(AnalyzerId::RpmSqlite)
+        );
         assert_eq!(id("etc/passwd", 900), None);
     }
 
     #[test]
     fn wanted_dpkg_status_d() {
-        assert_eq!(id("var/lib/dpkg/status.d/libc6", 900), Some(AnalyzerId::DpkgStatusD));
-        assert_eq!(id("var/lib/dpkg/status.d/base-files", 900), Some(AnalyzerId::DpkgStatusD));
+        assert_eq!(
+            id("var/lib/dpkg/status.d/libc6", 900),
+            Some(AnalyzerId::DpkgStatusD)
+        );
+        assert_eq!(
+            id("var/lib/dpkg/status.d/base-files", 900),
+            Some(AnalyzerId::DpkgStatusD)
+        );
         assert_eq!(id("var/lib/dpkg/status.d/libc6.md5sums", 900), None);
         assert_eq!(id("var/lib/dpkg/status.d/sub/x", 900), None);
     }
@@ -348,25 +394,52 @@ mod tests {
         assert_eq!(id("usr/lib/python3/x/METADATA", 9000), None);
         let egg = "usr/lib/python3.11/site-packages/six-1.16.0-py3.11.egg-info/PKG-INFO";
         assert_eq!(id(egg, 900), Some(AnalyzerId::PythonEgg));
-        assert_eq!(id("usr/lib/python2.7/dist-packages/foo-1.0.egg-info", 900), Some(AnalyzerId::PythonEgg));
-        assert_eq!(id("app/node_modules/express/package.json", 900), Some(AnalyzerId::Npm));
-        assert_eq!(id("app/node_modules/@babel/core/package.json", 900), Some(AnalyzerId::Npm));
-        assert_eq!(id("app/node_modules/a/node_modules/b/package.json", 900), Some(AnalyzerId::Npm));
+        assert_eq!(
+            id("usr/lib/python2.7/dist-packages/foo-1.0.egg-info", 900),
+            Some(AnalyzerId::PythonEgg)
+        );
+        assert_eq!(
+            id("app/node_modules/express/package.json", 900),
+            Some(AnalyzerId::Npm)
+        );
+        assert_eq!(
+            id("app/node_modules/@babel/core/package.json", 900),
+            Some(AnalyzerId::Npm)
+        );
+        assert_eq!(
+            id("app/node_modules/a/node_modules/b/package.json", 900),
+            Some(AnalyzerId::Npm)
+        );
         assert_eq!(id("app/node_modules/express/lib/package.json", 900), None);
         assert_eq!(id("app/package.json", 900), None);
         assert_eq!(id("src/app/Cargo.lock", 900), Some(AnalyzerId::CargoLock));
         assert_eq!(id("Cargo.lock", 900), Some(AnalyzerId::CargoLock));
+        let cached =
+            "root/.cargo/registry/src/index.crates.io-6f17d22bba15001f/rand-0.8.5/Cargo.lock";
+        assert_eq!(id(cached, 900), None);
         assert_eq!(id("srv/app.jar", 900), Some(AnalyzerId::Java));
-        assert_eq!(id("opt/tomcat/webapps/ROOT.WAR", 900), Some(AnalyzerId::Java));
+        assert_eq!(
+            id("opt/tomcat/webapps/ROOT.WAR", 900),
+            Some(AnalyzerId::Java)
+        );
         let gem = "usr/local/bundle/specifications/rake-13.1.0.gemspec";
         assert_eq!(id(gem, 900), Some(AnalyzerId::RubyGemspec));
-        assert_eq!(id("usr/local/bundle/gems/rake-13.1.0/rake.gemspec", 900), None);
-        assert_eq!(id("var/www/vendor/composer/installed.json", 900), Some(AnalyzerId::Composer));
+        assert_eq!(
+            id("usr/local/bundle/gems/rake-13.1.0/rake.gemspec", 900),
+            None
+        );
+        assert_eq!(
+            id("var/www/vendor/composer/installed.json", 900),
+            Some(AnalyzerId::Composer)
+        );
     }
 
     #[test]
     fn wanted_go_binaries() {
-        assert_eq!(id("usr/local/bin/kubectl", 50 << 20), Some(AnalyzerId::GoBinary));
+        assert_eq!(
+            id("usr/local/bin/kubectl", 50 << 20),
+            Some(AnalyzerId::GoBinary)
+        );
         assert_eq!(id("usr/bin/tiny", 10), None);
         assert_eq!(id("manager", 30 << 20), Some(AnalyzerId::GoBinary));
         assert_eq!(id("usr/lib/x86_64-linux-gnu/libc.so.6", 2 << 20), None);
@@ -389,7 +462,8 @@ mod tests {
     #[test]
     fn read_all_is_bounded() {
         let big = vec![b'a'; 70 * 1024];
-        let err = read_all(AnalyzerId::OsRelease, "etc/os-release", &mut big.as_slice()).unwrap_err();
+        let err =
+            read_all(AnalyzerId::OsRelease, "etc/os-release", &mut big.as_slice()).unwrap_err();
         assert!(matches!(err, AnalyzeError::TooLarge { .. }));
         assert!(err.to_string().contains("etc/os-release"), "{err}");
     }

@@ -25,11 +25,18 @@ const DEBIAN_CODENAMES: &[(&str, u32)] = &[
 
 /// Parse `etc/os-release` / `usr/lib/os-release` (os-release(5)). A missing `ID` means `linux`,
 /// as the manual page says.
-pub(crate) fn analyze_os_release(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+pub(crate) fn analyze_os_release(
+    path: &str,
+    content: &mut dyn Read,
+) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::OsRelease;
     let text = read_text(id, path, content)?;
     if text.contains('\0') {
-        return Err(AnalyzeError::malformed(id, path, "contains NUL bytes; not a text file"));
+        return Err(AnalyzeError::malformed(
+            id,
+            path,
+            "contains NUL bytes; not a text file",
+        ));
     }
     let mut info = OsInfo {
         id: "linux".to_owned(),
@@ -47,13 +54,20 @@ pub(crate) fn analyze_os_release(path: &str, content: &mut dyn Read) -> Result<F
             "PRETTY_NAME" => info.pretty_name = value,
             "NAME" => name = value,
             "ID_LIKE" => {
-                info.id_like = value.split_whitespace().map(|s| s.to_ascii_lowercase()).collect()
+                info.id_like = value
+                    .split_whitespace()
+                    .map(|s| s.to_ascii_lowercase())
+                    .collect()
             }
             _ => {}
         }
     }
     if info.pretty_name.is_empty() {
-        let base = if name.is_empty() { info.id.clone() } else { name };
+        let base = if name.is_empty() {
+            info.id.clone()
+        } else {
+            name
+        };
         info.pretty_name = format!("{base} {}", info.version_id).trim_end().to_owned();
     }
     Ok(FileFacts::Os(info))
@@ -62,18 +76,29 @@ pub(crate) fn analyze_os_release(path: &str, content: &mut dyn Read) -> Result<F
 /// The first non-empty line of a one-line release file, or a [`AnalyzeError::Malformed`].
 fn one_line(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<String, AnalyzeError> {
     let text = read_text(id, path, content)?;
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     if line.is_empty() {
         return Err(AnalyzeError::malformed(id, path, "the file is empty"));
     }
     if line.len() > 64 || !line.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(AnalyzeError::malformed(id, path, "expected a short version string"));
+        return Err(AnalyzeError::malformed(
+            id,
+            path,
+            "expected a short version string",
+        ));
     }
     Ok(line.to_owned())
 }
 
 /// Parse `etc/debian_version`: `12.5` (a release) or `trixie/sid` (testing/unstable).
-pub(crate) fn analyze_debian_version(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+pub(crate) fn analyze_debian_version(
+    path: &str,
+    content: &mut dyn Read,
+) -> Result<FileFacts, AnalyzeError> {
     let line = one_line(AnalyzerId::DebianVersion, path, content)?;
     let (version_id, codename) = match line.split_once('/') {
         Some((codename, _)) => (String::new(), Some(codename.to_owned())),
@@ -89,7 +114,10 @@ pub(crate) fn analyze_debian_version(path: &str, content: &mut dyn Read) -> Resu
 }
 
 /// Parse `etc/alpine-release`: `3.19.1`.
-pub(crate) fn analyze_alpine_release(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+pub(crate) fn analyze_alpine_release(
+    path: &str,
+    content: &mut dyn Read,
+) -> Result<FileFacts, AnalyzeError> {
     let line = one_line(AnalyzerId::AlpineRelease, path, content)?;
     Ok(FileFacts::Os(OsInfo {
         id: "alpine".to_owned(),
@@ -156,8 +184,12 @@ fn package_manager(path: &str) -> Option<&'static str> {
 /// distribution and version.
 fn os_ecosystem(os: &OsInfo) -> Option<(&'static str, String)> {
     let mut parts = os.version_id.split('.');
-    let major = parts.next().filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
-    let minor = parts.next().filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
+    let major = parts
+        .next()
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
+    let minor = parts
+        .next()
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
     match os.id.as_str() {
         "debian" => {
             let major = match major {
@@ -182,6 +214,7 @@ fn os_ecosystem(os: &OsInfo) -> Option<(&'static str, String)> {
 /// `Ubuntu:22.04`, `Alpine:v3.19`, `Red Hat`, `Rocky Linux`, `AlmaLinux`. Packages of an unknown
 /// OS, or whose package manager does not match the OS, get the package manager's name (`dpkg`,
 /// `apk`, `rpm`) so nothing is lost. Returns the OS ecosystem, when known.
+#[allow(clippy::ptr_arg)] // the signature is the walker's contract
 pub fn finish(os: Option<&OsInfo>, packages: &mut Vec<Package>) -> Option<String> {
     let os_eco = os.and_then(os_ecosystem);
     for p in packages.iter_mut().filter(|p| p.ecosystem.is_empty()) {
@@ -200,7 +233,9 @@ mod tests {
     use super::*;
 
     fn os(path: &str, text: &str) -> OsInfo {
-        let id = super::super::wanted(path, text.len() as u64).unwrap().analyzer;
+        let id = super::super::wanted(path, text.len() as u64)
+            .unwrap()
+            .analyzer;
         match super::super::analyze(id, path, &mut text.as_bytes()).unwrap() {
             FileFacts::Os(info) => info,
             other => panic!("not an OS: {other:?}"),
@@ -258,7 +293,10 @@ UBUNTU_CODENAME=jammy
         let r = os("etc/os-release", ROCKY);
         assert_eq!(r.id_like, vec!["rhel", "centos", "fedora"]);
         let none = os("etc/os-release", "NAME=Thing\n");
-        assert_eq!((none.id.as_str(), none.pretty_name.as_str()), ("linux", "Thing"));
+        assert_eq!(
+            (none.id.as_str(), none.pretty_name.as_str()),
+            ("linux", "Thing")
+        );
     }
 
     #[test]
@@ -271,21 +309,62 @@ UBUNTU_CODENAME=jammy
         let a = os("etc/alpine-release", "3.19.1\n");
         assert_eq!((a.id.as_str(), a.version_id.as_str()), ("alpine", "3.19.1"));
         let err = analyze_alpine_release("etc/alpine-release", &mut "\n\n".as_bytes()).unwrap_err();
-        assert!(err.to_string().contains("etc/alpine-release") && err.to_string().contains("empty"), "{err}");
-        let err = analyze_debian_version("etc/debian_version", &mut [0x7f, b'E', b'L', b'F', 0].as_slice());
+        assert!(
+            err.to_string().contains("etc/alpine-release") && err.to_string().contains("empty"),
+            "{err}"
+        );
+        let err = analyze_debian_version(
+            "etc/debian_version",
+            &mut [0x7f, b'E', b'L', b'F', 0].as_slice(),
+        );
         assert!(err.is_err());
     }
 
     #[test]
     fn os_ecosystems() {
         let cases = [
-            ("etc/os-release", DEBIAN, "var/lib/dpkg/status", Some("Debian:12")),
-            ("etc/debian_version", "11.9\n", "var/lib/dpkg/status", Some("Debian:11")),
-            ("etc/debian_version", "trixie/sid\n", "var/lib/dpkg/status", Some("Debian:13")),
-            ("etc/os-release", UBUNTU, "var/lib/dpkg/status", Some("Ubuntu:22.04")),
-            ("etc/os-release", ALPINE, "lib/apk/db/installed", Some("Alpine:v3.19")),
-            ("etc/alpine-release", "3.20.0_alpha20240329\n", "lib/apk/db/installed", Some("Alpine:v3.20")),
-            ("etc/os-release", ROCKY, "var/lib/rpm/rpmdb.sqlite", Some("Rocky Linux")),
+            (
+                "etc/os-release",
+                DEBIAN,
+                "var/lib/dpkg/status",
+                Some("Debian:12"),
+            ),
+            (
+                "etc/debian_version",
+                "11.9\n",
+                "var/lib/dpkg/status",
+                Some("Debian:11"),
+            ),
+            (
+                "etc/debian_version",
+                "trixie/sid\n",
+                "var/lib/dpkg/status",
+                Some("Debian:13"),
+            ),
+            (
+                "etc/os-release",
+                UBUNTU,
+                "var/lib/dpkg/status",
+                Some("Ubuntu:22.04"),
+            ),
+            (
+                "etc/os-release",
+                ALPINE,
+                "lib/apk/db/installed",
+                Some("Alpine:v3.19"),
+            ),
+            (
+                "etc/alpine-release",
+                "3.20.0_alpha20240329\n",
+                "lib/apk/db/installed",
+                Some("Alpine:v3.20"),
+            ),
+            (
+                "etc/os-release",
+                ROCKY,
+                "var/lib/rpm/rpmdb.sqlite",
+                Some("Rocky Linux"),
+            ),
         ];
         for (file, text, pkg_path, want) in cases {
             let info = os(file, text);
@@ -298,7 +377,11 @@ UBUNTU_CODENAME=jammy
 
     #[test]
     fn unknown_or_mismatched_os_keeps_package_manager_name() {
-        let mut pkgs = vec![pkg("var/lib/dpkg/status"), pkg("lib/apk/db/installed"), pkg("var/lib/rpm/rpmdb.sqlite")];
+        let mut pkgs = vec![
+            pkg("var/lib/dpkg/status"),
+            pkg("lib/apk/db/installed"),
+            pkg("var/lib/rpm/rpmdb.sqlite"),
+        ];
         assert_eq!(finish(None, &mut pkgs), None);
         let ecos: Vec<_> = pkgs.iter().map(|p| p.ecosystem.as_str()).collect();
         assert_eq!(ecos, ["dpkg", "apk", "rpm"]);
@@ -308,7 +391,10 @@ UBUNTU_CODENAME=jammy
         let mut already = pkg("app/node_modules/x/package.json");
         already.ecosystem = "npm".into();
         pkgs.push(already);
-        assert_eq!(finish(Some(&alpine), &mut pkgs).as_deref(), Some("Alpine:v3.19"));
+        assert_eq!(
+            finish(Some(&alpine), &mut pkgs).as_deref(),
+            Some("Alpine:v3.19")
+        );
         let ecos: Vec<_> = pkgs.iter().map(|p| p.ecosystem.as_str()).collect();
         assert_eq!(ecos, ["dpkg", "Alpine:v3.19", "npm"]);
 
@@ -333,7 +419,10 @@ UBUNTU_CODENAME=jammy
         assert_eq!(picked.version_codename.as_deref(), Some("jammy"));
 
         let only = os("etc/debian_version", "12.5\n");
-        assert_eq!(pick_os([("etc/debian_version", &only)]).unwrap().version_id, "12.5");
+        assert_eq!(
+            pick_os([("etc/debian_version", &only)]).unwrap().version_id,
+            "12.5"
+        );
         assert_eq!(pick_os(std::iter::empty()), None);
     }
 }

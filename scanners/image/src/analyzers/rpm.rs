@@ -1,4 +1,418 @@
-//! (in progress)
-use super::*;
-pub(crate) const SUPPORTED: bool = false;
-pub(crate) fn analyze(_p: &str, _c: &mut dyn Read) -> Result<FileFacts, AnalyzeError> { Ok(FileFacts::Nothing) }
+//! rpm databases in SQLite form (`var/lib/rpm/rpmdb.sqlite`, `usr/lib/sysimage/rpm/rpmdb.sqlite`;
+//! RHEL 9, Rocky, Alma, Fedora 33+, UBI 9). Each row of the `Packages` table is an rpm header
+//! blob; the name, version, release, epoch and source rpm are read from it.
+//!
+//! SQLite needs a file, so the database bytes (never the archive path) are written to a private
+//! temporary file that is deleted when the analysis ends, and opened read-only and immutable.
+//! The older Berkeley DB (`var/lib/rpm/Packages`) and NDB formats are not read.
+
+use std::io::{Read, Write};
+
+use regscan_scanner_api::Package;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{read_all, AnalyzeError, AnalyzerId, FileFacts};
+
+/// Most rows read from `Packages`.
+const MAX_ROWS: usize = 200_000;
+
+/// Largest header blob accepted.
+const MAX_BLOB: usize = 64 * 1024 * 1024;
+
+/// Most index entries in one header (rpm's own limit).
+const MAX_INDEX_ENTRIES: u32 = 0xffff;
+
+/// Header tags read here.
+const TAG_NAME: u32 = 1000;
+const TAG_VERSION: u32 = 1001;
+const TAG_RELEASE: u32 = 1002;
+const TAG_EPOCH: u32 = 1003;
+const TAG_SOURCERPM: u32 = 1044;
+
+/// Header data types read here.
+const TYPE_INT32: u32 = 4;
+const TYPE_STRING: u32 = 6;
+
+/// Parse an rpmdb.sqlite file into OS packages (`ecosystem` left empty for [`super::finish`]).
+pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    let id = AnalyzerId::RpmSqlite;
+    let mut bytes = read_all(id, path, content)?;
+    if bytes.len() < 100 || !bytes.starts_with(b"SQLite format 3\0") {
+        return Err(AnalyzeError::malformed(
+            id,
+            path,
+            "not an SQLite 3 database",
+        ));
+    }
+    // A WAL-mode database (file format bytes 18/19 = 2) is read as a rollback-journal one: the
+    // image holds no WAL file to replay, and SQLite would otherwise want to create one.
+    if bytes[18] == 2 && bytes[19] == 2 {
+        bytes[18] = 1;
+        bytes[19] = 1;
+    }
+    let tmp_err = |e: std::io::Error| {
+        AnalyzeError::io(
+            path,
+            std::io::Error::new(e.kind(), format!("temporary copy: {e}")),
+        )
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix("regscan-rpmdb-")
+        .tempfile()
+        .map_err(tmp_err)?;
+    tmp.write_all(&bytes).map_err(tmp_err)?;
+    tmp.flush().map_err(tmp_err)?;
+    drop(bytes);
+    let sql = |e: rusqlite::Error| AnalyzeError::malformed(id, path, format!("SQLite: {e}"));
+    let conn = Connection::open_with_flags(
+        tmp.path(),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    let mut stmt = conn
+        .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")
+        .map_err(sql)?;
+    let mut rows = stmt.query([]).map_err(sql)?;
+    let mut packages = Vec::new();
+    let mut count = 0usize;
+    while let Some(row) = rows.next().map_err(sql)? {
+        count += 1;
+        if count > MAX_ROWS {
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                format!("more than {MAX_ROWS} packages"),
+            ));
+        }
+        let hnum: i64 = row.get(0).map_err(sql)?;
+        let blob = row
+            .get_ref(1)
+            .map_err(sql)?
+            .as_blob()
+            .map_err(|e| sql(e.into()))?;
+        if blob.len() > MAX_BLOB {
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                format!("header {hnum} is over {MAX_BLOB} bytes"),
+            ));
+        }
+        let header = parse_header(blob)
+            .map_err(|p| AnalyzeError::malformed(id, path, format!("header {hnum}: {p}")))?;
+        if let Some(pkg) = header.into_package(path) {
+            packages.push(pkg);
+        }
+    }
+    Ok(FileFacts::Packages(packages))
+}
+
+/// The fields of one rpm header that matter here.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Header {
+    name: Option<String>,
+    version: Option<String>,
+    release: Option<String>,
+    epoch: Option<u32>,
+    source_rpm: Option<String>,
+}
+
+impl Header {
+    /// The package, or `None` for entries that are not packages (`gpg-pubkey`) or lack a
+    /// name or version.
+    fn into_package(self, path: &str) -> Option<Package> {
+        let name = self.name.filter(|n| !n.is_empty() && n != "gpg-pubkey")?;
+        let version = self.version.filter(|v| !v.is_empty())?;
+        let mut full = match self.epoch {
+            Some(e) if e > 0 => format!("{e}:{version}"),
+            _ => version.clone(),
+        };
+        if let Some(release) = self.release.filter(|r| !r.is_empty()) {
+            full.push('-');
+            full.push_str(&release);
+        }
+        let (source_name, source_version) =
+            match self.source_rpm.as_deref().and_then(split_source_rpm) {
+                Some((n, v, r)) => {
+                    let sv = match self.epoch {
+                        Some(e) if e > 0 => format!("{e}:{v}-{r}"),
+                        _ => format!("{v}-{r}"),
+                    };
+                    (n.to_owned(), sv)
+                }
+                None => (name.clone(), full.clone()),
+            };
+        Some(Package {
+            ecosystem: String::new(),
+            name,
+            version: full,
+            source_name: Some(source_name),
+            source_version: Some(source_version),
+            path: path.to_owned(),
+            layer: None,
+        })
+    }
+}
+
+/// `glibc-2.34-60.el9.src.rpm` -> (`glibc`, `2.34`, `60.el9`).
+fn split_source_rpm(srpm: &str) -> Option<(&str, &str, &str)> {
+    let base = srpm.strip_suffix(".rpm")?;
+    let base = base.rsplit_once('.').map_or(base, |(b, _arch)| b);
+    let (rest, release) = base.rsplit_once('-')?;
+    let (name, version) = rest.rsplit_once('-')?;
+    (!name.is_empty() && !version.is_empty() && !release.is_empty())
+        .then_some((name, version, release))
+}
+
+/// Read a big-endian u32 at `at`.
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Parse a header blob as stored in the database: index entry count, data length, the index
+/// entries (tag, type, offset, count; 16 bytes each, big-endian), then the data store.
+fn parse_header(blob: &[u8]) -> Result<Header, String> {
+    let il = be32(blob, 0).ok_or("shorter than the 8-byte preamble")?;
+    let dl = be32(blob, 4).ok_or("shorter than the 8-byte preamble")?;
+    if il == 0 || il > MAX_INDEX_ENTRIES {
+        return Err(format!("{il} index entries"));
+    }
+    let data_start = 8 + il as usize * 16;
+    let data_end = data_start + dl as usize;
+    if data_end > blob.len() {
+        return Err(format!(
+            "declares {il} entries and {dl} data bytes, more than its {} bytes",
+            blob.len()
+        ));
+    }
+    let data = &blob[data_start..data_end];
+    let mut h = Header::default();
+    for i in 0..il as usize {
+        let at = 8 + i * 16;
+        let (tag, ty, offset, count) = (
+            be32(blob, at).unwrap_or(0),
+            be32(blob, at + 4).unwrap_or(0),
+            be32(blob, at + 8).unwrap_or(0) as usize,
+            be32(blob, at + 12).unwrap_or(0),
+        );
+        let string = || -> Result<String, String> {
+            if ty != TYPE_STRING {
+                return Err(format!("tag {tag} has type {ty}, expected a string"));
+            }
+            let bytes = data
+                .get(offset..)
+                .ok_or_else(|| format!("tag {tag} points past the data"))?;
+            let end = bytes
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or_else(|| format!("tag {tag} string is not terminated"))?;
+            Ok(String::from_utf8_lossy(&bytes[..end]).into_owned())
+        };
+        match tag {
+            TAG_NAME => h.name = Some(string()?),
+            TAG_VERSION => h.version = Some(string()?),
+            TAG_RELEASE => h.release = Some(string()?),
+            TAG_SOURCERPM => h.source_rpm = Some(string()?),
+            TAG_EPOCH => {
+                if ty != TYPE_INT32 || count == 0 {
+                    return Err(format!("epoch has type {ty} and count {count}"));
+                }
+                h.epoch = Some(be32(data, offset).ok_or("epoch points past the data")?);
+            }
+            _ => {}
+        }
+    }
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Build a header blob like rpm stores it: a region tag first (HEADER_IMMUTABLE, binary),
+    /// then string and int32 entries.
+    fn header(fields: &[(u32, &str)], epoch: Option<u32>) -> Vec<u8> {
+        let mut entries: Vec<(u32, u32, u32, u32)> = Vec::new();
+        let mut data = Vec::new();
+        entries.push((63, 7, 0, 16));
+        data.extend([0u8; 16]);
+        for (tag, value) in fields {
+            entries.push((*tag, TYPE_STRING, data.len() as u32, 1));
+            data.extend(value.as_bytes());
+            data.push(0);
+        }
+        if let Some(e) = epoch {
+            while data.len() % 4 != 0 {
+                data.push(0);
+            }
+            entries.push((TAG_EPOCH, TYPE_INT32, data.len() as u32, 1));
+            data.extend(e.to_be_bytes());
+        }
+        let mut blob = Vec::new();
+        blob.extend((entries.len() as u32).to_be_bytes());
+        blob.extend((data.len() as u32).to_be_bytes());
+        for (t, ty, o, c) in entries {
+            for v in [t, ty, o, c] {
+                blob.extend(v.to_be_bytes());
+            }
+        }
+        blob.extend(data);
+        blob
+    }
+
+    fn rpmdb(blobs: &[Vec<u8>], wal: bool) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rpmdb.sqlite");
+        {
+            let conn = Connection::open(&file).unwrap();
+            if wal {
+                conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+                    .unwrap();
+            }
+            conn.execute_batch(
+                "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
+                 CREATE TABLE Name (key TEXT NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL);",
+            )
+            .unwrap();
+            for b in blobs {
+                conn.execute("INSERT INTO Packages (blob) VALUES (?1)", [b])
+                    .unwrap();
+            }
+        }
+        std::fs::read(&file).unwrap()
+    }
+
+    fn fixture(wal: bool) -> Vec<u8> {
+        rpmdb(
+            &[
+                header(
+                    &[
+                        (TAG_NAME, "glibc"),
+                        (TAG_VERSION, "2.34"),
+                        (TAG_RELEASE, "60.el9"),
+                        (TAG_SOURCERPM, "glibc-2.34-60.el9.src.rpm"),
+                        (1022, "x86_64"),
+                    ],
+                    None,
+                ),
+                header(
+                    &[
+                        (TAG_NAME, "openssl-libs"),
+                        (TAG_VERSION, "3.0.7"),
+                        (TAG_RELEASE, "24.el9"),
+                        (TAG_SOURCERPM, "openssl-3.0.7-24.el9.src.rpm"),
+                    ],
+                    Some(1),
+                ),
+                header(
+                    &[
+                        (TAG_NAME, "gpg-pubkey"),
+                        (TAG_VERSION, "fd431d51"),
+                        (TAG_RELEASE, "4ae0493b"),
+                    ],
+                    None,
+                ),
+                header(
+                    &[
+                        (TAG_NAME, "python3-libs"),
+                        (TAG_VERSION, "3.9.18"),
+                        (TAG_RELEASE, "1.el9_3"),
+                        (TAG_SOURCERPM, "python3.9-3.9.18-1.el9_3.src.rpm"),
+                    ],
+                    None,
+                ),
+            ],
+            wal,
+        )
+    }
+
+    fn run(bytes: &[u8]) -> Result<Vec<Package>, AnalyzeError> {
+        match analyze("var/lib/rpm/rpmdb.sqlite", &mut &bytes[..])? {
+            FileFacts::Packages(p) => Ok(p),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_packages() {
+        for wal in [false, true] {
+            let pkgs = run(&fixture(wal)).unwrap();
+            let got: Vec<_> = pkgs
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.as_str(),
+                        p.version.as_str(),
+                        p.source_name.as_deref().unwrap(),
+                        p.source_version.as_deref().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    ("glibc", "2.34-60.el9", "glibc", "2.34-60.el9"),
+                    (
+                        "openssl-libs",
+                        "1:3.0.7-24.el9",
+                        "openssl",
+                        "1:3.0.7-24.el9"
+                    ),
+                    (
+                        "python3-libs",
+                        "3.9.18-1.el9_3",
+                        "python3.9",
+                        "3.9.18-1.el9_3"
+                    ),
+                ],
+                "wal={wal}"
+            );
+            assert!(pkgs
+                .iter()
+                .all(|p| p.ecosystem.is_empty() && p.path == "var/lib/rpm/rpmdb.sqlite"));
+        }
+    }
+
+    #[test]
+    fn bad_databases_are_errors() {
+        let err = run(b"not a database").unwrap_err().to_string();
+        assert!(
+            err.contains("rpmdb.sqlite") && err.contains("SQLite"),
+            "{err}"
+        );
+        let mut truncated = header(&[(TAG_NAME, "x"), (TAG_VERSION, "1")], None);
+        truncated.truncate(truncated.len() - 3);
+        let err = run(&rpmdb(&[truncated], false)).unwrap_err().to_string();
+        assert!(err.contains("header 1"), "{err}");
+        let no_table = rpmdb(&[], false);
+        let conn_less = {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("x.sqlite");
+            Connection::open(&f)
+                .unwrap()
+                .execute_batch("CREATE TABLE Other (x INTEGER);")
+                .unwrap();
+            std::fs::read(&f).unwrap()
+        };
+        assert!(run(&no_table).unwrap().is_empty());
+        assert!(run(&conn_less)
+            .unwrap_err()
+            .to_string()
+            .contains("Packages"));
+    }
+
+    #[test]
+    fn header_parser_bounds() {
+        assert!(parse_header(&[0, 0]).is_err());
+        assert!(parse_header(&[0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(parse_header(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).is_err());
+        let mut bad_type = header(&[(TAG_NAME, "x")], None);
+        // Turn the NAME entry's type into INT32.
+        bad_type[8 + 16 + 7] = 4;
+        assert!(parse_header(&bad_type).unwrap_err().contains("tag 1000"));
+        assert_eq!(
+            split_source_rpm("glibc-2.34-60.el9.src.rpm"),
+            Some(("glibc", "2.34", "60.el9"))
+        );
+        assert_eq!(split_source_rpm("bogus"), None);
+    }
+}

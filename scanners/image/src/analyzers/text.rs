@@ -25,7 +25,10 @@ pub(crate) struct Paragraph<'a> {
 impl<'a> Paragraph<'a> {
     /// The value of the first field named `name` (ASCII case-insensitive).
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)).map(|f| f.value)
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value)
     }
 }
 
@@ -52,7 +55,9 @@ pub(crate) struct Paragraphs<'a> {
 /// Split `text` into paragraphs separated by blank lines. Lines starting with a space or tab
 /// continue the previous field; any other line must be `Name: value`.
 pub(crate) fn paragraphs(text: &str) -> Paragraphs<'_> {
-    Paragraphs { lines: text.lines().enumerate() }
+    Paragraphs {
+        lines: text.lines().enumerate(),
+    }
 }
 
 impl<'a> Iterator for Paragraphs<'a> {
@@ -71,20 +76,33 @@ impl<'a> Iterator for Paragraphs<'a> {
             }
             if line.starts_with(' ') || line.starts_with('\t') {
                 if para.fields.is_empty() {
-                    return Some(Err(BadLine { line: line_no, problem: "continuation line before any field" }));
+                    return Some(Err(BadLine {
+                        line: line_no,
+                        problem: "continuation line before any field",
+                    }));
                 }
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
-                return Some(Err(BadLine { line: line_no, problem: "expected `Name: value`" }));
+                return Some(Err(BadLine {
+                    line: line_no,
+                    problem: "expected `Name: value`",
+                }));
             };
             if name.is_empty() || name.contains(char::is_whitespace) {
-                return Some(Err(BadLine { line: line_no, problem: "invalid field name" }));
+                return Some(Err(BadLine {
+                    line: line_no,
+                    problem: "invalid field name",
+                }));
             }
             if para.fields.is_empty() {
                 para.line = line_no;
             }
-            para.fields.push(Field { line: line_no, name, value: value.trim() });
+            para.fields.push(Field {
+                line: line_no,
+                name,
+                value: value.trim(),
+            });
         }
         (!para.fields.is_empty()).then_some(Ok(para))
     }
@@ -100,7 +118,9 @@ pub(crate) fn shell_assignments(text: &str) -> Vec<(&str, String)> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let key = key.trim();
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             continue;
@@ -157,10 +177,15 @@ mod tests {
 
     #[test]
     fn paragraphs_report_bad_lines() {
-        let err = paragraphs("Package: a\nno colon here\n").find_map(Result::err).unwrap();
+        let err = paragraphs("Package: a\nno colon here\n")
+            .find_map(Result::err)
+            .unwrap();
         assert_eq!(err.line, 2);
         let err = paragraphs(" leading\n").find_map(Result::err).unwrap();
-        assert_eq!(err.to_string(), "line 1: continuation line before any field");
+        assert_eq!(
+            err.to_string(),
+            "line 1: continuation line before any field"
+        );
     }
 
     #[test]

@@ -1,0 +1,239 @@
+//! Checks on the pods a rendered object would run: security contexts, host namespaces and
+//! paths, capabilities, resource limits, image tags, literal secrets in the environment and the
+//! service account token.
+
+use std::collections::BTreeMap;
+
+use regscan_scanner_api::Finding;
+use serde_yaml::Value as Y;
+
+use super::catalog as c;
+
+/// The pod spec inside a workload object, if it has one.
+pub fn pod_spec(doc: &Y) -> Option<&Y> {
+    let kind = doc.get("kind").and_then(Y::as_str).unwrap_or("");
+    let spec = doc.get("spec")?;
+    match kind {
+        "Pod" => Some(spec),
+        "CronJob" => spec.get("jobTemplate")?.get("spec")?.get("template")?.get("spec"),
+        // Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, and any
+        // custom workload with the same shape (Argo Rollout, OpenShift DeploymentConfig).
+        _ => spec.get("template")?.get("spec").filter(|s| s.get("containers").is_some()),
+    }
+}
+
+/// Every container of a pod spec, with the list it is in.
+pub fn containers(spec: &Y) -> Vec<(&'static str, &Y)> {
+    let mut out = Vec::new();
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        if let Some(Y::Sequence(cs)) = spec.get(list) {
+            out.extend(cs.iter().map(|c| (list, c)));
+        }
+    }
+    out
+}
+
+fn b(v: Option<&Y>) -> Option<bool> {
+    v.and_then(Y::as_bool)
+}
+
+fn sc<'a>(v: &'a Y, key: &str) -> Option<&'a Y> {
+    v.get("securityContext")?.get(key)
+}
+
+/// Capabilities a pod may add under the Pod Security Standards "baseline" profile.
+const BASELINE_CAPS: &[&str] = &[
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+];
+
+/// Capabilities that amount to root on the node, or close to it.
+const DANGEROUS_CAPS: &[&str] = &[
+    "ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "DAC_READ_SEARCH", "BPF",
+    "PERFMON", "NET_ADMIN", "SYS_RESOURCE", "MAC_ADMIN", "MAC_OVERRIDE",
+];
+
+/// Host paths whose mount hands over the node: runtime sockets and their directories, `/`.
+fn is_runtime_path(p: &str) -> bool {
+    let p = p.trim_end_matches('/');
+    matches!(p, "" | "/var" | "/var/run" | "/run" | "/var/lib/docker" | "/var/lib/containerd" | "/proc" | "/etc")
+        || p.ends_with("docker.sock")
+        || p.ends_with("containerd.sock")
+        || p.ends_with("crio.sock")
+        || p.ends_with("cri-dockerd.sock")
+        || p.starts_with("/run/containerd")
+        || p.starts_with("/var/run/containerd")
+}
+
+/// Whether an image reference is unpinned: `:latest` or no tag, and no digest.
+pub fn unpinned_image(image: &str) -> bool {
+    if image.contains('@') {
+        return false;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, tag)) => tag == "latest" || tag.is_empty(),
+        None => true,
+    }
+}
+
+/// Whether an environment variable name says it holds a secret.
+pub fn secret_like_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    const WORDS: &[&str] = &[
+        "password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey", "access_key",
+        "privatekey", "private_key", "credential", "auth_key", "client_secret",
+    ];
+    const NOT: &[&str] = &[
+        "_file", "file", "path", "_name", "name", "ref", "_id", "url", "enabled", "_type", "length", "expiry",
+        "ttl", "key_id", "secretkeyref", "existingsecret", "secret_key_ref", "mountpath", "passwordkey", "tokenkey",
+        "secretkey_ref", "keyref",
+    ];
+    WORDS.iter().any(|w| n.contains(w)) && !NOT.iter().any(|x| n.ends_with(x))
+}
+
+/// Check one object's pod spec; `service_accounts` maps rendered ServiceAccount names to their
+/// `automountServiceAccountToken`. Returns findings and the images the pod runs.
+pub fn check(
+    object: &str,
+    location: &str,
+    spec: &Y,
+    service_accounts: &BTreeMap<String, Option<bool>>,
+) -> (Vec<Finding>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut images = Vec::new();
+    for (flag, check) in [("hostNetwork", c::HOST_NETWORK), ("hostPID", c::HOST_PID), ("hostIPC", c::HOST_IPC)] {
+        if b(spec.get(flag)) == Some(true) {
+            out.push(check.finding(object, location, &format!("{flag}: true")));
+        }
+    }
+    if let Some(Y::Sequence(vols)) = spec.get("volumes") {
+        for v in vols {
+            let Some(path) = v.get("hostPath").and_then(|h| h.get("path")).and_then(Y::as_str) else { continue };
+            let name = v.get("name").and_then(Y::as_str).unwrap_or("?");
+            let detail = format!("volume {name:?} mounts {path}");
+            let check = if is_runtime_path(path) { c::HOST_RUNTIME_SOCKET } else { c::HOST_PATH };
+            out.push(check.finding(object, location, &detail));
+        }
+    }
+    // Service account token.
+    match b(spec.get("automountServiceAccountToken")) {
+        Some(false) => {}
+        explicit => {
+            let sa = spec
+                .get("serviceAccountName")
+                .or_else(|| spec.get("serviceAccount"))
+                .and_then(Y::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default");
+            let sa_off = service_accounts.get(sa).copied().flatten() == Some(false);
+            if explicit == Some(true) || !sa_off {
+                out.push(c::SA_TOKEN.finding(object, location, &format!("service account {sa:?}")));
+            }
+        }
+    }
+    let pod_non_root = b(sc(spec, "runAsNonRoot"));
+    let pod_user = sc(spec, "runAsUser").and_then(Y::as_i64);
+    for (list, ctr) in containers(spec) {
+        let name = ctr.get("name").and_then(Y::as_str).unwrap_or("?");
+        let what = if list == "containers" { format!("container {name:?}") } else { format!("{list} {name:?}") };
+        if let Some(image) = ctr.get("image").and_then(Y::as_str) {
+            images.push(image.to_owned());
+            if unpinned_image(image) {
+                out.push(c::IMAGE_TAG.finding(object, location, &format!("{what} uses {image}")));
+            }
+        }
+        if b(sc(ctr, "privileged")) == Some(true) {
+            out.push(c::PRIVILEGED.finding(object, location, &what));
+        }
+        if b(sc(ctr, "allowPrivilegeEscalation")) != Some(false) {
+            out.push(c::PRIV_ESCALATION.finding(object, location, &what));
+        }
+        let user = sc(ctr, "runAsUser").and_then(Y::as_i64).or(pod_user);
+        let non_root = b(sc(ctr, "runAsNonRoot")).or(pod_non_root);
+        if user == Some(0) {
+            out.push(c::RUN_AS_ROOT.finding(object, location, &what));
+        } else if non_root != Some(true) && !user.is_some_and(|u| u > 0) {
+            out.push(c::RUN_AS_ROOT_MAYBE.finding(object, location, &what));
+        }
+        if b(sc(ctr, "readOnlyRootFilesystem")) != Some(true) {
+            out.push(c::WRITABLE_ROOT_FS.finding(object, location, &what));
+        }
+        let caps = sc(ctr, "capabilities");
+        let list_of = |k: &str| -> Vec<String> {
+            match caps.and_then(|c| c.get(k)) {
+                Some(Y::Sequence(s)) => s
+                    .iter()
+                    .filter_map(Y::as_str)
+                    .map(|s| s.trim().to_ascii_uppercase().trim_start_matches("CAP_").to_owned())
+                    .collect(),
+                _ => vec![],
+            }
+        };
+        for cap in list_of("add") {
+            if DANGEROUS_CAPS.contains(&cap.as_str()) {
+                out.push(c::CAP_DANGEROUS.finding(object, location, &format!("{what} adds {cap}")));
+            } else if !BASELINE_CAPS.contains(&cap.as_str()) {
+                out.push(c::CAP_ADDED.finding(object, location, &format!("{what} adds {cap}")));
+            }
+        }
+        if !list_of("drop").iter().any(|c| c == "ALL") {
+            out.push(c::CAP_NO_DROP_ALL.finding(object, location, &what));
+        }
+        // Ephemeral containers may not set resources.
+        if list != "ephemeralContainers" {
+            let limits = ctr.get("resources").and_then(|r| r.get("limits"));
+            let has = |k: &str| limits.and_then(|l| l.get(k)).is_some_and(|v| !v.is_null());
+            if !has("cpu") {
+                out.push(c::NO_CPU_LIMIT.finding(object, location, &what));
+            }
+            if !has("memory") {
+                out.push(c::NO_MEMORY_LIMIT.finding(object, location, &what));
+            }
+        }
+        if let Some(Y::Sequence(env)) = ctr.get("env") {
+            for e in env {
+                let (Some(n), Some(v)) = (e.get("name").and_then(Y::as_str), e.get("value")) else { continue };
+                let literal = match v {
+                    Y::String(s) => !s.trim().is_empty() && !s.starts_with("$("),
+                    Y::Number(_) => true,
+                    _ => false,
+                };
+                if literal && secret_like_name(n) {
+                    out.push(c::SECRET_ENV.finding(object, location, &format!("{what} sets {n}")));
+                }
+            }
+        }
+    }
+    (out, images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_pinning() {
+        assert!(unpinned_image("nginx"));
+        assert!(unpinned_image("nginx:latest"));
+        assert!(unpinned_image("registry:5000/app"));
+        assert!(!unpinned_image("registry:5000/app:1.2"));
+        assert!(!unpinned_image("nginx@sha256:abc"));
+    }
+
+    #[test]
+    fn secret_names() {
+        assert!(secret_like_name("DB_PASSWORD"));
+        assert!(secret_like_name("apiToken"));
+        assert!(!secret_like_name("DB_PASSWORD_FILE"));
+        assert!(!secret_like_name("TOKEN_URL"));
+        assert!(!secret_like_name("LOG_LEVEL"));
+    }
+
+    #[test]
+    fn runtime_paths() {
+        assert!(is_runtime_path("/var/run/docker.sock"));
+        assert!(is_runtime_path("/"));
+        assert!(!is_runtime_path("/var/log"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Test helpers: charts built in memory as `.tgz` archives, an in-memory blob source, and
+//! shortcuts to render or scan them.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use async_trait::async_trait;
+use flate2::write::GzEncoder;
+use regscan_scanner_api::{BlobError, BlobReader, BlobSource, Descriptor, Finding, ScanCache};
+use regscan_scanner_helm::render::{render, RenderOptions, TemplateOutcome};
+use regscan_scanner_helm::tmpl::ExecLimits;
+use regscan_scanner_helm::{HelmConfig, HelmScanner};
+use sha2::Digest;
+
+/// Build a gzip tar holding `files` (path, contents) as regular files.
+pub fn tgz(files: &[(&str, &str)]) -> Vec<u8> {
+    let raw: Vec<(&str, Vec<u8>)> = files.iter().map(|(p, c)| (*p, c.as_bytes().to_vec())).collect();
+    tgz_bytes(&raw)
+}
+
+/// Build a gzip tar from byte contents.
+pub fn tgz_bytes(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append_data(&mut h, path, data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+/// A chart named `name` with `values` and templates (paths relative to the chart).
+pub fn chart(name: &str, chart_yaml_extra: &str, values: &str, templates: &[(&str, &str)]) -> Vec<u8> {
+    let chart_yaml = format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\nappVersion: \"1.0\"\n{chart_yaml_extra}");
+    let mut files: Vec<(String, String)> = vec![
+        (format!("{name}/Chart.yaml"), chart_yaml),
+        (format!("{name}/values.yaml"), values.to_owned()),
+    ];
+    for (p, c) in templates {
+        files.push((format!("{name}/{p}"), (*c).to_owned()));
+    }
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    tgz(&refs)
+}
+
+/// Default render options (what `helm template` uses).
+pub fn opts() -> RenderOptions {
+    RenderOptions {
+        release_name: "release-name".into(),
+        namespace: "default".into(),
+        kube_version: "1.31.0".into(),
+        extra_api_versions: vec![],
+        limits: ExecLimits::default(),
+    }
+}
+
+/// Render a chart archive.
+pub fn render_tgz(bytes: &[u8]) -> Vec<TemplateOutcome> {
+    let mut budget = regscan_scanner_helm::archive::Budget::new(regscan_scanner_helm::archive::ArchiveLimits {
+        max_total_bytes: 1 << 24,
+        max_file_bytes: 1 << 22,
+        max_entries: 1000,
+    });
+    let c = regscan_scanner_helm::chart::load_tgz(bytes, &mut budget, 5).expect("chart loads");
+    let o = opts();
+    regscan_scanner_helm::tmpl::with_big_stack(|| render(&c, &o)).unwrap()
+}
+
+/// Render a one-template chart and return that template's text (panics on a render error).
+pub fn render_text(values: &str, template: &str) -> String {
+    let out = render_tgz(&chart("demo", "", values, &[("templates/t.yaml", template)]));
+    let t = out.iter().find(|o| o.location == "templates/t.yaml").expect("template rendered");
+    if let Err(e) = &t.result {
+        // A YAML error is fine for text tests; an execution error is not.
+        if t.rendered.is_empty() {
+            panic!("render failed: {e}");
+        }
+    }
+    t.rendered.clone()
+}
+
+/// Render a one-template chart and return the error.
+pub fn render_err(values: &str, template: &str) -> String {
+    let out = render_tgz(&chart("demo", "", values, &[("templates/t.yaml", template)]));
+    let t = out.iter().find(|o| o.location == "templates/t.yaml").expect("template rendered");
+    t.result.clone().expect_err("render should fail")
+}
+
+/// Scan a chart archive with the default configuration.
+pub fn scan(bytes: &[u8]) -> regscan_scanner_api::ScanOutput {
+    HelmScanner::new(HelmConfig::default()).scan_chart(bytes, None).expect("scan succeeds")
+}
+
+/// Ids of findings about `object` (`Deployment/web`).
+pub fn ids_for(findings: &[Finding], object: &str) -> Vec<String> {
+    let mut v: Vec<String> =
+        findings.iter().filter(|f| f.package.as_deref() == Some(object)).map(|f| f.id.clone()).collect();
+    v.sort();
+    v
+}
+
+/// All finding ids.
+pub fn ids(findings: &[Finding]) -> Vec<String> {
+    let mut v: Vec<String> = findings.iter().map(|f| f.id.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// An in-memory blob source keyed by digest.
+pub struct MemBlobs(pub BTreeMap<String, Vec<u8>>);
+
+impl MemBlobs {
+    /// Add a blob, returning its descriptor.
+    pub fn add(&mut self, media_type: &str, data: Vec<u8>) -> Descriptor {
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
+        let d = Descriptor { media_type: media_type.into(), digest: digest.clone(), size: data.len() as u64, ..Default::default() };
+        self.0.insert(digest, data);
+        d
+    }
+}
+
+#[async_trait]
+impl BlobSource for MemBlobs {
+    async fn open(&self, d: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
+        let data = self.0.get(&d.digest).cloned().ok_or_else(|| BlobError::Fetch {
+            digest: d.digest.clone(),
+            message: "not found".into(),
+            retryable: false,
+        })?;
+        if data.len() as u64 > max_bytes {
+            return Err(BlobError::TooLarge { digest: d.digest.clone(), size: data.len() as u64, limit: max_bytes });
+        }
+        Ok(Box::pin(std::io::Cursor::new(data)))
+    }
+}
+
+/// A cache that stores nothing.
+pub struct NoCache;
+
+#[async_trait]
+impl ScanCache for NoCache {
+    async fn get(&self, _key: &str, _v: &str) -> Option<serde_json::Value> {
+        None
+    }
+    async fn put(&self, _key: &str, _v: &str, _value: serde_json::Value) {}
+}
+
+/// Write helper used by archive tests.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}

@@ -1,0 +1,310 @@
+//! The webhook receiver: every registry flavour's fixture parsed into the same internal event,
+//! and bad input (malformed JSON, wrong token, oversize body, unconfigured registry, unknown
+//! action, queue down) answered with the right status and a recorded reason while the service
+//! keeps serving. The receiver runs in-process over real HTTP, on SQLite and the embedded queue.
+
+mod support;
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use regscan::config::{Config, RegistryConfig, Secret};
+use regscan::http::webhooks::event::{Action, RegistryEvent};
+use regscan::http::webhooks::Flavour;
+use regscan::http::AppState;
+use regscan::queue::embedded::EmbeddedQueue;
+use regscan::queue::{Consumer, Job, Queue, QueueError};
+use regscan::store::Store;
+use regscan::telemetry::Metrics;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+const DIGEST: &str = "sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/webhooks/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+    }
+    h
+}
+
+/// The parts every flavour agrees on (ids and spelling of the action differ by product).
+fn essence(e: &RegistryEvent) -> (Action, Vec<String>, String, Option<String>, Option<String>) {
+    (e.action.clone(), e.hosts.clone(), e.repository.clone(), e.digest.clone(), e.tag.clone())
+}
+
+#[test]
+fn every_flavour_parses_a_push_into_the_same_event() {
+    let json_ct = headers(&[("content-type", "application/json")]);
+    let dist = Flavour::Distribution
+        .parse(&headers(&[("content-type", "application/vnd.docker.distribution.events.v1+json")]), &fixture("distribution-push.json"))
+        .unwrap();
+    let harbor = Flavour::Harbor.parse(&json_ct, &fixture("harbor-default.json")).unwrap();
+    let harbor_ce = Flavour::Harbor
+        .parse(&headers(&[("content-type", "application/cloudevents+json")]), &fixture("harbor-cloudevents.json"))
+        .unwrap();
+    let acr = Flavour::Acr.parse(&json_ct, &fixture("acr-push.json")).unwrap();
+    let expected = (
+        Action::Push,
+        vec!["registry.example.com".to_string()],
+        "team/app".to_string(),
+        Some(DIGEST.to_string()),
+        Some("1.0".to_string()),
+    );
+    for (name, events) in [("distribution", &dist), ("harbor", &harbor), ("harbor cloudevents", &harbor_ce), ("acr", &acr)] {
+        assert_eq!(events.len(), 1, "{name}");
+        assert_eq!(essence(&events[0]), expected, "{name}");
+        assert!(events[0].id.is_some(), "{name} events are deduplicated by id");
+    }
+    assert_eq!(dist[0].id.as_deref(), Some("320678d8-ca14-430f-8bb6-4ca139cd83f7"));
+    assert_eq!(harbor_ce[0].id.as_deref(), Some("66e18103-09c1-41f6-982f-37df223f3eeb"));
+    assert_eq!(acr[0].id.as_deref(), Some("cb8c3971-9adc-488b-bdd8-43cbb4974ff5"));
+
+    // Quay names no digest (the tag is resolved when scanned) and no id.
+    let quay = Flavour::Quay.parse(&json_ct, &fixture("quay-repo-push.json")).unwrap();
+    assert_eq!(quay.len(), 1);
+    assert_eq!(essence(&quay[0]), (Action::Push, expected.1.clone(), expected.2.clone(), None, expected.4.clone()));
+    assert_eq!(quay[0].id, None);
+
+    // zot (binary-mode CloudEvent from its HTTP sink) names no host.
+    let zot_headers = headers(&[
+        ("content-type", "application/json"),
+        ("ce-specversion", "1.0"),
+        ("ce-id", "5d2b1a57-6f0e-4f3b-9a53-7fd0e3b8a8d4"),
+        ("ce-type", "zotregistry.image.updated"),
+        ("ce-source", "zotregistry.dev"),
+    ]);
+    let zot = Flavour::Zot.parse(&zot_headers, &fixture("zot-image-updated.json")).unwrap();
+    assert_eq!(zot.len(), 1);
+    assert_eq!(essence(&zot[0]), (Action::Push, vec![], expected.2.clone(), expected.3.clone(), expected.4.clone()));
+    assert_eq!(zot[0].id.as_deref(), Some("5d2b1a57-6f0e-4f3b-9a53-7fd0e3b8a8d4"));
+
+    // ACR chart pushes leave request.host empty.
+    let chart = Flavour::Acr.parse(&json_ct, &fixture("acr-chart-push.json")).unwrap();
+    assert_eq!(chart[0].action, Action::Push);
+    assert!(chart[0].hosts.is_empty());
+}
+
+#[test]
+fn deletes_and_other_actions_are_classified() {
+    let json_ct = headers(&[("content-type", "application/json")]);
+    let body = br#"{"type":"DELETE_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:aa","tag":"1.0","resource_url":"h.example/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}"#;
+    assert_eq!(Flavour::Harbor.parse(&json_ct, body).unwrap()[0].action, Action::Delete);
+    let body = br#"{"type":"PULL_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:aa","tag":"1.0","resource_url":"h.example/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}"#;
+    assert!(matches!(Flavour::Harbor.parse(&json_ct, body).unwrap()[0].action, Action::Ignore(_)));
+    let zot = headers(&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "zotregistry.repository.created")]);
+    assert!(matches!(Flavour::Zot.parse(&zot, br#"{"name":"a"}"#).unwrap()[0].action, Action::Ignore(_)));
+    let quay_build = br#"{"repository":"team/app","docker_url":"quay.io/team/app","build_id":"x"}"#;
+    assert!(matches!(Flavour::Quay.parse(&json_ct, quay_build).unwrap()[0].action, Action::Ignore(_)));
+    assert!(Flavour::Acr.parse(&json_ct, b"[]").is_err());
+    assert!(Flavour::Zot.parse(&json_ct, br#"{"name":"a"}"#).is_err(), "zot payloads must be CloudEvents");
+}
+
+/// A queue that is always down.
+struct DownQueue;
+
+#[async_trait::async_trait]
+impl Queue for DownQueue {
+    fn kind(&self) -> &'static str {
+        "down"
+    }
+    async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
+        Err(QueueError::NotConfirmed { id: jobs[0].id.clone(), reason: "broker down (test)".into() })
+    }
+    async fn consumer(&self, _: &str, _: usize) -> Result<Box<dyn Consumer>, QueueError> {
+        Err(QueueError::Closed)
+    }
+    async fn ping(&self) -> Result<(), QueueError> {
+        Err(QueueError::Closed)
+    }
+    async fn close(&self) {}
+}
+
+struct Receiver {
+    url: String,
+    store: Store,
+    queue: EmbeddedQueue,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn receiver(token: Option<&str>, queue_down: bool) -> Receiver {
+    let (db, dir) = support::db::sqlite_url();
+    let store = Store::open(&db).await.unwrap();
+    let mut config = Config {
+        registries: vec![RegistryConfig { host: "registry.example.com".into(), ..Default::default() }],
+        webhook_token: token.map(Secret::new),
+        ..Default::default()
+    };
+    config.http.max_body_bytes = 64 * 1024;
+    let embedded = EmbeddedQueue::new(store.clone(), 60);
+    let queue: Arc<dyn Queue> = if queue_down { Arc::new(DownQueue) } else { Arc::new(embedded.clone()) };
+    let state = AppState { config: Arc::new(config), store: store.clone(), queue, metrics: Metrics::new() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(regscan::http::serve(listener, state, stop.clone()));
+    Receiver { url, store, queue: embedded, stop, _dir: dir }
+}
+
+impl Receiver {
+    async fn post(&self, endpoint: &str, content_type: &str, auth: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/v1/webhooks/{endpoint}", self.url))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// The newest recorded event: (outcome, status code, reason).
+    async fn last_event(&self) -> (String, i64, String) {
+        let e = self.store.recent_events(1).await.unwrap().remove(0);
+        (e.record.outcome, e.record.status_code, e.record.reason.unwrap_or_default())
+    }
+}
+
+fn push_event(id: &str, host: &str, action: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"events": [{
+        "id": id, "action": action,
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": DIGEST, "repository": "team/app",
+                   "url": format!("http://{host}/v2/team/app/manifests/{DIGEST}"), "tag": "1.0"},
+        "request": {"host": host, "method": "PUT"}
+    }]}))
+    .unwrap()
+}
+
+const EVENTS_V1: &str = "application/vnd.docker.distribution.events.v1+json";
+
+#[tokio::test]
+async fn bad_input_gets_the_right_status_and_a_recorded_reason() {
+    let r = receiver(Some("s3cret"), false).await;
+    let ok = Some("Bearer s3cret");
+
+    let (status, _) = r.post("distribution", EVENTS_V1, None, push_event("e1", "registry.example.com", "push")).await;
+    assert_eq!(status, 401);
+    assert_eq!(r.last_event().await, ("rejected".into(), 401, "missing Authorization header (Bearer token required)".into()));
+
+    let (status, _) = r.post("distribution", EVENTS_V1, Some("Bearer nope"), push_event("e1", "registry.example.com", "push")).await;
+    assert_eq!(status, 401);
+    assert_eq!(r.last_event().await.2, "wrong webhook token");
+
+    let (status, body) = r.post("distribution", EVENTS_V1, ok, b"{\"events\": [".to_vec()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("malformed payload"), "{body}");
+    assert!(r.last_event().await.2.contains("malformed payload"));
+
+    let (status, _) = r.post("distribution", EVENTS_V1, ok, vec![b' '; 100 * 1024]).await;
+    assert_eq!(status, 413);
+    assert!(r.last_event().await.2.contains("max_body_bytes"));
+
+    let (status, _) = r.post("distribution", "text/plain", ok, push_event("e1", "registry.example.com", "push")).await;
+    assert_eq!(status, 415);
+
+    let (status, body) = r.post("distribution", EVENTS_V1, ok, push_event("e2", "evil.example:5000", "push")).await;
+    assert_eq!(status, 403, "{body}");
+    let (outcome, code, reason) = r.last_event().await;
+    assert_eq!((outcome.as_str(), code), ("refused", 403));
+    assert!(reason.contains("evil.example:5000") && reason.contains("not configured"), "{reason}");
+
+    let (status, body) = r.post("distribution", EVENTS_V1, ok, push_event("e3", "registry.example.com", "teleport")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"][0]["outcome"], "ignored");
+    assert!(r.last_event().await.2.contains("unknown action \"teleport\""));
+
+    // Nothing of the above reached the queue; the service still serves and queues a good push.
+    assert_eq!(r.queue.pending().await.unwrap(), 0);
+    let (status, body) = r.post("distribution", EVENTS_V1, ok, push_event("e4", "registry.example.com", "push")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["queued"], 1);
+    assert_eq!(r.queue.pending().await.unwrap(), 1);
+
+    // The registry redelivers the same event: acknowledged, not queued twice.
+    let (status, body) = r.post("distribution", EVENTS_V1, ok, push_event("e4", "registry.example.com", "push")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"][0]["outcome"], "duplicate");
+    assert_eq!(r.queue.pending().await.unwrap(), 1);
+
+    // zot authenticates with Basic (the token as password) and names its registry in the URL.
+    use base64::Engine;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("zot:s3cret"));
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/zot?registry=registry.example.com", r.url))
+        .header("authorization", basic)
+        .header("content-type", "application/json")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "z1")
+        .header("ce-type", "zotregistry.image.updated")
+        .body(fixture("zot-image-updated.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(r.queue.pending().await.unwrap(), 2);
+
+    let metrics = reqwest::get(format!("{}/metrics", r.url)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="rejected"} 5"#), "{metrics}");
+    assert!(metrics.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="refused"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"regscan_webhook_events_total{endpoint="zot",outcome="queued"} 1"#), "{metrics}");
+    let ready = reqwest::get(format!("{}/readyz", r.url)).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_queue_that_is_down_gets_503_and_nothing_is_recorded_as_queued() {
+    let r = receiver(None, true).await;
+    let (status, body) = r.post("distribution", EVENTS_V1, None, push_event("e1", "registry.example.com", "push")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("broker down"), "{body}");
+    let (outcome, code, reason) = r.last_event().await;
+    assert_eq!((outcome.as_str(), code), ("failed", 503));
+    assert!(reason.contains("retry later"), "{reason}");
+    // The retry is not mistaken for a duplicate.
+    let seen = r.store.seen_events("distribution", &["e1"]).await.unwrap();
+    assert!(seen.is_empty());
+    let ready = reqwest::get(format!("{}/readyz", r.url)).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let health = reqwest::get(format!("{}/healthz", r.url)).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_delete_event_marks_the_artifact_deleted_and_keeps_it() {
+    let r = receiver(None, false).await;
+    let a = regscan::store::NewArtifact {
+        registry: "registry.example.com",
+        repository: "team/app",
+        digest: DIGEST,
+        manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
+        artifact_type: None,
+        kind: "image",
+        size: 1,
+        parent_digest: None,
+        platform: None,
+    };
+    r.store.upsert_artifact(&a).await.unwrap();
+    r.store.set_tag("registry.example.com", "team/app", "1.0", DIGEST).await.unwrap();
+    let (status, body) = r.post("distribution", EVENTS_V1, None, push_event("d1", "registry.example.com", "delete")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"][0]["outcome"], "deleted");
+    let art = r.store.artifact("registry.example.com", "team/app", DIGEST).await.unwrap().expect("history kept");
+    assert!(art.deleted_at.is_some());
+    assert_eq!(r.store.resolve_tag("registry.example.com", "team/app", "1.0").await.unwrap(), None);
+    assert_eq!(r.queue.pending().await.unwrap(), 0);
+}
