@@ -182,13 +182,23 @@ async fn rabbitmq_retries_after_the_delay_and_dead_letters_with_the_error() {
     assert!(next(&mut c, Duration::from_millis(1500)).await.is_none());
 
     // The dead-letter queue holds it with the last error.
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(["list_queues", "-q", "--no-table-headers", "name", "messages"])
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&out.stdout);
-    let dead = format!("{}.dead", name.name);
-    let line = listing.lines().find(|l| l.split_whitespace().next() == Some(dead.as_str())).unwrap_or_else(|| panic!("{dead} in {listing}"));
-    assert_eq!(line.split_whitespace().nth(1), Some("1"), "{line}");
+    let props = lapin::ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio);
+    let conn = lapin::Connection::connect(&support::db::amqp_url(), props).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let dead = q.dead_queue_name();
+    let msg = support::wait_until(Duration::from_secs(10), "the dead-lettered job", || {
+        let ch = ch.clone();
+        let dead = dead.clone();
+        async move { ch.basic_get(&dead, lapin::options::BasicGetOptions { no_ack: true }).await.unwrap() }
+    })
+    .await;
+    let job: Job = serde_json::from_slice(&msg.delivery.data).unwrap();
+    assert_eq!((job.id.as_str(), job.attempt), ("x", 3));
+    let headers = msg.delivery.properties.headers().clone().expect("headers");
+    let err = headers.inner().get("x-last-error").expect("x-last-error header");
+    let lapin::types::AMQPValue::LongString(text) = err else { panic!("x-last-error is {err:?}") };
+    assert_eq!(String::from_utf8_lossy(text.as_bytes()), "manifest unknown");
     q.close().await;
 }

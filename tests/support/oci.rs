@@ -68,7 +68,7 @@ impl OciImage {
 
     /// A tiny Debian-like image with a dpkg status file listing one package.
     pub fn debian_like() -> Self {
-        let status = b"Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13.dfsg-1\nArchitecture: amd64\n\n";
+        let status = b"Package: zlib1g\nStatus: install ok installed\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\nArchitecture: amd64\n\n";
         Self::new(&[
             ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
             ("var/lib/dpkg/status", status),

@@ -224,3 +224,4 @@ fn findings_are_sorted_most_severe_first() {
     let f = scan_values(&tweak("  privileged: false", "  privileged: true"));
     assert!(f.windows(2).all(|w| w[0].severity >= w[1].severity));
 }
+

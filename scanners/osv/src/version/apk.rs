@@ -57,11 +57,9 @@ impl Cursor<'_> {
                 match c {
                     b'.' => n = Token::DigitOrZero,
                     b'_' => n = Token::Suffix,
-                    b'-' => {
-                        if self.s.get(1) == Some(&b'r') {
-                            n = Token::RevisionNo;
-                            self.s = &self.s[1..];
-                        }
+                    b'-' if self.s.get(1) == Some(&b'r') => {
+                        n = Token::RevisionNo;
+                        self.s = &self.s[1..];
                     }
                     _ => {}
                 }

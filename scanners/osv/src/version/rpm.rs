@@ -108,7 +108,7 @@ fn parse_evr(s: &str) -> Option<Evr<'_>> {
     }
     let (epoch, rest) = match s.split_once(':') {
         Some((e, rest)) if !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit()) => (e.parse().ok()?, rest),
-        Some((e, rest)) if e.is_empty() => (0, rest),
+        Some(("", rest)) => (0, rest),
         Some(_) => return None,
         None => (0, s),
     };

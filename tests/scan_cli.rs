@@ -1,0 +1,207 @@
+//! `regscan scan` / `status` / `artifacts` / `types` / `advisories` as a user runs them, against a
+//! real CNCF distribution registry (`docker-registry`), on SQLite and on PostgreSQL. Pins the
+//! report JSON shape and the exit codes of SPEC.md.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::db::{sqlite_url, PgDb};
+use support::oci::{Artifact, OciImage};
+use support::process::regscan_bin;
+use support::registry::Registry;
+
+struct Cli {
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new(database_url: &str, registry: &str) -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("regscan.toml");
+        std::fs::write(
+            &config,
+            format!("database_url = {database_url:?}\n\n[[registry]]\nhost = {registry:?}\ninsecure = true\n"),
+        )
+        .unwrap();
+        Cli { config, _dir: dir }
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(regscan_bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("REGSCAN_DATABASE_URL")
+            .env_remove("REGSCAN_API_TOKEN")
+            .env("REGSCAN_LOG", "warn")
+            .output()
+            .expect("run regscan");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn json(&self, args: &[&str], expect_code: i32) -> Value {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, expect_code, "regscan {args:?} exited {code}\nstdout: {out}\nstderr: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("regscan {args:?}: not JSON ({e}): {out}"))
+    }
+}
+
+fn assert_report_shape(r: &Value) {
+    for key in [
+        "reference", "registry", "repository", "digest", "tag", "manifest_media_type", "artifact_type", "kind", "status",
+        "reason", "scanner", "summary", "findings", "children",
+    ] {
+        assert!(r.get(key).is_some(), "report lacks {key}: {r:#}");
+    }
+    for sev in ["critical", "high", "medium", "low", "negligible", "unknown"] {
+        assert!(r["summary"][sev].is_u64(), "summary lacks {sev}: {r:#}");
+    }
+}
+
+async fn scan_everything(database_url: &str) {
+    let reg = Registry::start().await;
+    let host = reg.host.clone();
+    let image_digest = reg.push_image("team/app", "1.0", &OciImage::debian_like()).await;
+    let chart_digest = reg.push_artifact("team/chart", "0.1.0", &Artifact::helm_chart("demo", "0.1.0")).await;
+    let odd = "application/vnd.acme.rocket.config.v1+json";
+    let odd_digest = reg.push_artifact("team/odd", "1", &Artifact::unknown(odd)).await;
+    let mut arm = OciImage::debian_like();
+    arm.architecture = "arm64".into();
+    let layout = tempfile::tempdir().unwrap();
+    let index_digest = OciImage::write_index_layout(layout.path(), "src", &[OciImage::debian_like(), arm]);
+    reg.skopeo_copy(layout.path(), "src", "team/multi", "2.0").await;
+
+    let cli = Cli::new(database_url, &host);
+
+    // An image: routed to the image scanner, inventory found, stored.
+    let r = cli.json(&["scan", &format!("{host}/team/app:1.0"), "--format", "json"], 0);
+    assert_report_shape(&r);
+    assert_eq!(r["digest"], image_digest.as_str());
+    assert_eq!(r["tag"], "1.0");
+    assert_eq!(r["kind"], "image");
+    assert_eq!(r["status"], "succeeded", "{r:#}");
+    assert_eq!(r["scanner"]["name"], "image");
+    assert_eq!(r["artifact_type"], "application/vnd.oci.image.config.v1+json");
+    // The image runs as root: a finding of the image config checks, so --fail-on medium exits 1.
+    assert!(r["findings"].as_array().unwrap().iter().any(|f| f["id"] == "IMG-ROOT-USER"), "{r:#}");
+    let (code, _, _) = cli.run(&["scan", &format!("{host}/team/app:1.0"), "--fail-on", "medium"]);
+    assert_eq!(code, 1, "--fail-on medium with a medium finding exits 1");
+    let (code, _, _) = cli.run(&["scan", &format!("{host}/team/app:1.0"), "--fail-on", "critical"]);
+    assert_eq!(code, 0, "--fail-on critical with no critical finding exits 0");
+
+    // A Helm chart: routed to the helm scanner.
+    let r = cli.json(&["scan", &format!("{host}/team/chart:0.1.0"), "--format", "json"], 0);
+    assert_report_shape(&r);
+    assert_eq!((r["kind"].as_str(), r["status"].as_str(), r["scanner"]["name"].as_str()), (Some("helm"), Some("succeeded"), Some("helm")), "{r:#}");
+    assert_eq!(r["digest"], chart_digest.as_str());
+
+    // An unknown type: stored unsupported, the media type named, never clean.
+    let r = cli.json(&["scan", &format!("{host}/team/odd:1"), "--format", "json"], 0);
+    assert_report_shape(&r);
+    assert_eq!(r["status"], "unsupported");
+    assert_eq!(r["kind"], "unknown");
+    assert_eq!(r["artifact_type"], odd);
+    assert_eq!(r["digest"], odd_digest.as_str());
+    assert!(r["reason"].as_str().unwrap().contains(odd), "{r:#}");
+    assert!(r["scanner"].is_null());
+    let (code, _, _) = cli.run(&["scan", &format!("{host}/team/odd:1"), "--fail-on-unsupported"]);
+    assert_eq!(code, 4, "--fail-on-unsupported exits 4 for an unsupported type");
+
+    // A multi-platform index: one report with a child per platform.
+    let r = cli.json(&["scan", &format!("{host}/team/multi:2.0"), "--format", "json"], 0);
+    assert_eq!(r["kind"], "index");
+    assert_eq!(r["digest"], index_digest.as_str());
+    let children = r["children"].as_array().unwrap();
+    assert_eq!(children.len(), 2, "{r:#}");
+    for c in children {
+        assert_eq!((c["kind"].as_str(), c["status"].as_str()), (Some("image"), Some("succeeded")), "{c:#}");
+    }
+    let platforms: Vec<_> = children.iter().map(|c| c["platform"].as_str().unwrap().to_owned()).collect();
+    assert!(platforms.contains(&"linux/amd64".to_owned()) && platforms.contains(&"linux/arm64".to_owned()), "{platforms:?}");
+
+    // Scanning again is idempotent: the stored scan is reused.
+    let before = cli.json(&["status", &format!("{host}/team/app:1.0"), "--format", "json"], 0);
+    cli.json(&["scan", &format!("{host}/team/app:1.0"), "--format", "json"], 0);
+    let after = cli.json(&["status", &format!("{host}/team/app:1.0"), "--format", "json"], 0);
+    assert_eq!(before["scanned_at"], after["scanned_at"]);
+
+    // status and artifacts read the same store.
+    let list = cli.json(&["artifacts", "--format", "json"], 0);
+    let kinds: Vec<&str> = list.as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    for k in ["image", "helm", "unknown", "index"] {
+        assert!(kinds.contains(&k), "artifacts lists {kinds:?}");
+    }
+    let helm = cli.json(&["artifacts", "--kind", "helm", "--format", "json"], 0);
+    assert_eq!(helm.as_array().unwrap().len(), 1);
+    let unsupported = cli.json(&["artifacts", "--status", "unsupported", "--format", "json"], 0);
+    assert_eq!(unsupported.as_array().unwrap().len(), 1);
+    assert_eq!(unsupported[0]["artifact_type"], odd);
+    let with_children = cli.json(&["artifacts", "--children", "--format", "json"], 0);
+    assert!(with_children.as_array().unwrap().len() >= 6, "{with_children:#}");
+
+    // Advisories: importing a record that affects the stored inventory re-matches it from the
+    // database. The registry is stopped first: re-matching must not fetch anything.
+    drop(reg);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv");
+    let import = cli.json(&["advisories", "import", fixtures.to_str().unwrap(), "--format", "json"], 0);
+    assert_eq!(import["added"], 1, "{import:#}");
+    // team/app:1.0 and the two platforms of team/multi:2.0 hold zlib.
+    assert_eq!(import["rematched_scans"].as_array().unwrap().len(), 3, "{import:#}");
+    let r = cli.json(&["status", &format!("{host}/team/app:1.0"), "--format", "json"], 0);
+    let f = r["findings"].as_array().unwrap().iter().find(|f| f["id"] == "REGSCAN-TEST-ZLIB").unwrap_or_else(|| panic!("no advisory finding after re-match: {r:#}"));
+    assert_eq!(f["severity"], "critical");
+    assert_eq!(f["package"], "zlib1g");
+    assert_eq!(f["installed_version"], "1:1.2.13.dfsg-1");
+    assert_eq!(f["fixed_version"], "1:1.2.13.dfsg-1+deb12u1");
+    assert!(r["advisory_snapshot"].is_string());
+    let status = cli.json(&["advisories", "status", "--format", "json"], 0);
+    assert_eq!(status["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_on_sqlite() {
+    let (url, _dir) = sqlite_url();
+    scan_everything(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_on_postgres() {
+    let db = PgDb::create();
+    scan_everything(&db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_for_usage_and_failures() {
+    let reg = Registry::start().await;
+    let (url, _dir) = sqlite_url();
+    let cli = Cli::new(&url, &reg.host);
+    let (code, _, err) = cli.run(&["scan", "not a reference"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = cli.run(&["scan", &format!("{}/team/missing:1.0", reg.host)]);
+    assert_eq!(code, 3, "a missing manifest is a scan that could not be done: {err}");
+    assert!(err.contains("not found"), "{err}");
+    let (code, _, err) = cli.run(&["scan", "--bogus-flag", "x"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = cli.run(&["status", &format!("{}/team/never:1", reg.host)]);
+    assert_eq!(code, 3, "{err}");
+    let (code, out, _) = cli.run(&["types"]);
+    assert_eq!(code, 0);
+    for needle in ["application/vnd.cncf.helm.config.v1+json", "application/vnd.cncf.openpolicyagent.config.v1+json", "unsupported"] {
+        assert!(out.contains(needle), "types lacks {needle}: {out}");
+    }
+    let types = cli.json(&["types", "--format", "json"], 0);
+    assert!(types.as_array().unwrap().len() > 20);
+    // A broken config file is a usage error naming the file.
+    std::fs::write(&cli.config, "nonsense = [").unwrap();
+    let (code, _, err) = cli.run(&["types"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("regscan.toml"), "{err}");
+}
