@@ -132,14 +132,18 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_scan_succeeds_once() {
     image.files.push(("opt/blob.bin".into(), noise));
     let digest = registry.push_image("e2e/big", "1.0", &image).await;
 
-    // Kill the worker (SIGKILL) as soon as it holds the job.
+    // Kill the worker (SIGKILL) while it holds the job and the scan's claim: mid-scan.
     let store = Store::open(&db).await.unwrap();
-    wait_until(Duration::from_secs(60), "the worker to lease the job", || async {
-        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM jobs WHERE worker IS NOT NULL")
+    wait_until(Duration::from_secs(60), "the worker to start scanning", || async {
+        let leased: Option<(String,)> = sqlx::query_as("SELECT id FROM jobs WHERE worker IS NOT NULL")
             .fetch_optional(store.pool())
             .await
             .unwrap();
-        row.map(|_| ())
+        let running: Option<(i64,)> = sqlx::query_as("SELECT id FROM scans WHERE status = 'running'")
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+        leased.and(running).map(|_| ())
     })
     .await;
     victim.kill();

@@ -108,6 +108,7 @@ async fn a_broker_restart_loses_no_accepted_event() {
         let n = store.scans_of(a.id).await.unwrap().iter().filter(|s| s.status == Status::Unsupported).count();
         assert_eq!(n, 1, "{repo}: one result, no duplicate");
     }
+    assert!(serve.log().contains("reconnected to RabbitMQ"), "the worker reconnected by itself:\n{}", serve.log());
 }
 
 /// `RequestBuilder::json` needs reqwest's `json` feature; this sets the body by hand.

@@ -20,6 +20,10 @@ pub struct Hit {
 
 /// Classify a string value by its shape alone.
 pub fn classify_value(s: &str) -> Option<Hit> {
+    // The shortest shape below (`a://u:p@h`) has 9 characters; most data values are shorter.
+    if s.len() < 9 {
+        return None;
+    }
     let hit = |id, severity, what| Some(Hit { id, severity, what });
     if s.contains("-----BEGIN") && s.contains("PRIVATE KEY-----") {
         return hit("OPA-SECRET-PRIVATE-KEY", Severity::Critical, "PEM private key");

@@ -10,9 +10,13 @@ use super::{read_text, AnalyzeError, AnalyzerId, FileFacts};
 /// One stanza being read.
 #[derive(Default)]
 struct Stanza<'a> {
+    /// Line of the stanza's first field.
     line: usize,
+    /// `P:`.
     name: Option<&'a str>,
+    /// `V:`.
     version: Option<&'a str>,
+    /// `o:`.
     origin: Option<&'a str>,
 }
 

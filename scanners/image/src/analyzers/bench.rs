@@ -22,6 +22,19 @@ fn time(iters: u32, mut f: impl FnMut()) -> Duration {
     start.elapsed() / iters
 }
 
+/// `n` pseudo-random bytes (xorshift), like code and data in a real binary.
+fn noise(n: usize, mut seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        out.extend(seed.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
 fn mib_per_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
 }
@@ -88,7 +101,7 @@ fn uvarint(mut v: u64, out: &mut Vec<u8>) {
 fn bench_go() {
     let size = 100 << 20;
     let offset = 60 << 20;
-    let mut bin: Vec<u8> = (0..offset).map(|i| (i * 131 % 251) as u8).collect();
+    let mut bin = noise(offset, 0x9e37_79b9_7f4a_7c15);
     bin[..4].copy_from_slice(b"\x7fELF");
     let mut info = b"\xff Go buildinf:".to_vec();
     info.extend([8u8, 2]);
@@ -104,7 +117,8 @@ fn bench_go() {
     uvarint(modinfo.len() as u64, &mut info);
     info.extend(modinfo);
     bin.extend(info);
-    bin.resize(size, 0);
+    let tail = size - bin.len();
+    bin.extend(noise(tail, 7));
     let d = time(5, || {
         let n = count(analyze(AnalyzerId::GoBinary, "usr/local/bin/x", &mut bin.as_slice()).unwrap());
         assert_eq!(n, 201);
@@ -137,7 +151,7 @@ fn bench_java() {
     let mut files = Vec::new();
     for i in 0..150 {
         let pom = format!("groupId=org.example{i}\nartifactId=lib{i}\nversion=1.{i}.0\n");
-        let classes: Vec<(String, Vec<u8>)> = (0..20).map(|c| (format!("org/example{i}/C{c}.class"), vec![c as u8; 2000])).collect();
+        let classes: Vec<(String, Vec<u8>)> = (0..20).map(|c| (format!("org/example{i}/C{c}.class"), noise(2000, (i * 100 + c + 1) as u64))).collect();
         let mut inner = vec![(format!("META-INF/maven/org.example{i}/lib{i}/pom.properties"), pom.into_bytes())];
         inner.extend(classes);
         files.push((format!("BOOT-INF/lib/lib{i}-1.{i}.0.jar"), jar(&inner)));

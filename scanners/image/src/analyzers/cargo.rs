@@ -26,8 +26,11 @@ struct Lockfile {
 /// One `[[package]]` table.
 #[derive(Deserialize)]
 struct LockedPackage {
+    /// Crate name.
     name: String,
+    /// Locked version.
     version: String,
+    /// Where it comes from; absent for workspace and path members.
     #[serde(default)]
     source: Option<String>,
 }

@@ -25,8 +25,10 @@ enum Installed {
 /// One installed package.
 #[derive(Deserialize)]
 struct Entry {
+    /// `vendor/package`.
     #[serde(default)]
     name: Option<String>,
+    /// Installed version as Composer displays it.
     #[serde(default)]
     version: Option<String>,
 }

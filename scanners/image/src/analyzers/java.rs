@@ -47,6 +47,7 @@ pub(crate) fn is_archive_name(name: &str) -> bool {
 
 /// What is left of the decompression budget.
 struct Budget {
+    /// Decompressed bytes that may still be read.
     bytes: u64,
 }
 

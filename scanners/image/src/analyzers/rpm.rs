@@ -109,10 +109,15 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
 /// The fields of one rpm header that matter here.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Header {
+    /// `NAME`.
     name: Option<String>,
+    /// `VERSION`.
     version: Option<String>,
+    /// `RELEASE`.
     release: Option<String>,
+    /// `EPOCH`.
     epoch: Option<u32>,
+    /// `SOURCERPM` (`glibc-2.34-60.el9.src.rpm`).
     source_rpm: Option<String>,
 }
 
