@@ -289,6 +289,51 @@ impl Default for HttpConfig {
     }
 }
 
+/// Scan-completed notifications (`[notifications]`): CloudEvents webhooks, and the RabbitMQ
+/// events exchange when RabbitMQ is the queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Endpoints every scan-completed CloudEvent is POSTed to (`[[notifications.webhook]]`).
+    /// Default none.
+    pub webhook: Vec<WebhookEndpointConfig>,
+    /// Events waiting for delivery kept in memory; beyond it new events are dropped with a
+    /// warning (a scan never waits for a notification). Default 1000.
+    pub buffer: usize,
+    /// Delivery attempts per event and endpoint before it is given up. Default 5.
+    pub max_attempts: u32,
+    /// Delay before the first retry, in milliseconds; doubles per attempt, at most 30 s.
+    /// Default 500.
+    pub retry_base_delay_ms: u64,
+    /// Publish the events on `rabbitmq.events_exchange` when `queue_url` is `amqp://…`.
+    /// Default true.
+    pub rabbitmq: bool,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig { webhook: Vec::new(), buffer: 1000, max_attempts: 5, retry_base_delay_ms: 500, rabbitmq: true }
+    }
+}
+
+/// One CloudEvents webhook endpoint (`[[notifications.webhook]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointConfig {
+    /// `http://` or `https://` URL the events are POSTed to.
+    pub url: String,
+    /// Environment variable holding a token sent as `Authorization: Bearer TOKEN`. Default none.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Per-request timeout in seconds. Default 10.
+    #[serde(default = "default_webhook_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_webhook_timeout_secs() -> u64 {
+    10
+}
+
 /// Scanner settings, one table per scanner.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -332,6 +377,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Scanner settings.
     pub scanners: ScannersConfig,
+    /// Scan-completed notifications.
+    pub notifications: NotificationsConfig,
 }
 
 impl Default for Config {
@@ -350,6 +397,7 @@ impl Default for Config {
             rabbitmq: RabbitConfig::default(),
             http: HttpConfig::default(),
             scanners: ScannersConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -453,6 +501,24 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("api_tokens {:?}: set exactly one of token_env or token_file", t.name)));
             }
         }
+        for (i, w) in self.notifications.webhook.iter().enumerate() {
+            let ok = url::Url::parse(&w.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(ConfigError::Invalid(format!("notifications.webhook #{}: url {:?} is not an http:// or https:// URL", i + 1, redact_url(&w.url))));
+            }
+            if w.timeout_secs == 0 {
+                return Err(ConfigError::Invalid(format!("notifications.webhook #{}: timeout_secs must be at least 1", i + 1)));
+            }
+            if w.token_env.as_deref().is_some_and(str::is_empty) {
+                return Err(ConfigError::Invalid(format!("notifications.webhook #{}: token_env must name an environment variable", i + 1)));
+            }
+        }
+        if self.notifications.buffer == 0 {
+            return Err(ConfigError::Invalid("notifications.buffer must be at least 1".into()));
+        }
+        if self.notifications.max_attempts == 0 {
+            return Err(ConfigError::Invalid("notifications.max_attempts must be at least 1".into()));
+        }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
         }
@@ -513,12 +579,37 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_config_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/regscan.toml");
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        assert_eq!(c.registries.len(), 1);
+        assert_eq!(c.rabbitmq.queue_type, "quorum");
+    }
+
+    #[test]
     fn unknown_fields_are_refused_with_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
         std::fs::write(&p, "databse_url = \"x\"\n").unwrap();
         let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
         assert!(err.contains("c.toml") && err.contains("databse_url"), "{err}");
+    }
+
+    #[test]
+    fn notification_endpoints_are_checked_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[notifications]\nbuffer = 10\n[[notifications.webhook]]\nurl = \"http://127.0.0.1:9/hook\"\ntoken_env = \"HOOK_TOKEN\"\n").unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        assert_eq!(c.notifications.buffer, 10);
+        assert_eq!(c.notifications.webhook[0].timeout_secs, 10);
+        assert_eq!(c.notifications.max_attempts, 5);
+        std::fs::write(&p, "[[notifications.webhook]]\nurl = \"ftp://x\"\n").unwrap();
+        let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("notifications.webhook #1") && err.contains("ftp://x"), "{err}");
+        std::fs::write(&p, "[[notifications.webhook]]\nurl = \"http://h/\"\nretries = 3\n").unwrap();
+        let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("retries"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`queue`]: the durable job queue (a table in the database, or RabbitMQ);
 //! - [`scan`]: the pipeline — fetch, resolve, route to a scanner, match advisories, store;
 //! - [`worker`]: queue consumers running the pipeline;
-//! - [`http`]: webhooks, the query API, health and metrics;
+//! - [`http`]: webhooks, the query API, the web listing, OpenAPI, health and metrics;
+//! - [`notify`]: scan-completed CloudEvents to webhooks and RabbitMQ;
 //! - [`cli`]: the `regscan` command line.
 //!
 //! Scanners live in their own crates under `scanners/`; [`scanners::registered`] is the one
@@ -18,6 +19,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod notify;
 pub mod queue;
 pub mod registry;
 pub mod report;

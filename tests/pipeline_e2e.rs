@@ -82,6 +82,14 @@ async fn real_notifications_get_every_push_stored_on_the_embedded_default() {
     let events = store.recent_events(1000).await.unwrap();
     assert!(events.iter().all(|e| e.record.outcome != "rejected"), "{events:#?}");
     assert!(events.iter().any(|e| e.record.outcome == "queued"));
+
+    // The query API is mounted beside the webhooks.
+    let list = reqwest::get(format!("{}/v1/artifacts", serve.url())).await.unwrap();
+    assert_eq!(list.status().as_u16(), 200);
+
+    // SIGTERM with nothing in flight: a clean, quick exit.
+    let mut serve = serve;
+    assert!(serve.terminate(Duration::from_secs(20)).await, "serve exits 0 on SIGTERM:\n{}", serve.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,18 +116,8 @@ async fn real_notifications_on_postgres_and_rabbitmq_with_two_workers() {
     expect_all_stored(&store, &registry, &expected, &[&receiver, &w1, &w2]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_job_loses_nothing_and_the_scan_succeeds_once() {
-    let (db, _dir) = support::db::sqlite_url();
-    let addr = format!("127.0.0.1:{}", support::free_port());
-    let registry = Registry::start_with(Some(Notify::new(format!("http://{addr}/v1/webhooks/distribution"), Some(TOKEN)))).await;
-    let mut config = TestConfig::new(&db, &[&registry.host]);
-    config.webhook_token = Some(TOKEN.into());
-    config.extra = "[worker]\nconcurrency = 1\nlease_secs = 4\nretry_base_delay_secs = 1\n".into();
-    let _receiver = RegscanProcess::start_on(&config, &["serve", "--workers", "0"], &addr).await;
-    let mut victim = RegscanProcess::start(&config, &["worker"]).await;
-
-    // A big layer keeps the scan busy for a while.
+/// An image with a big incompressible layer, which keeps a scan busy for a while.
+fn big_image() -> OciImage {
     let mut noise = vec![0u8; 24 << 20];
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for b in noise.iter_mut() {
@@ -130,10 +128,11 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_scan_succeeds_once() {
     }
     let mut image = OciImage::debian_like();
     image.files.push(("opt/blob.bin".into(), noise));
-    let digest = registry.push_image("e2e/big", "1.0", &image).await;
+    image
+}
 
-    // Kill the worker (SIGKILL) while it holds the job and the scan's claim: mid-scan.
-    let store = Store::open(&db).await.unwrap();
+/// Wait until a worker holds a leased job and a running scan.
+async fn wait_mid_scan(store: &Store) {
     wait_until(Duration::from_secs(60), "the worker to start scanning", || async {
         let leased: Option<(String,)> = sqlx::query_as("SELECT id FROM jobs WHERE worker IS NOT NULL")
             .fetch_optional(store.pool())
@@ -146,6 +145,57 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_scan_succeeds_once() {
         leased.and(running).map(|_| ())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_hands_the_job_in_flight_back_untouched() {
+    let (db, _dir) = support::db::sqlite_url();
+    let addr = format!("127.0.0.1:{}", support::free_port());
+    let registry = Registry::start_with(Some(Notify::new(format!("http://{addr}/v1/webhooks/distribution"), None))).await;
+    let mut config = TestConfig::new(&db, &[&registry.host]);
+    config.extra = "[worker]\nconcurrency = 1\nlease_secs = 4\nretry_base_delay_secs = 1\n".into();
+    let _receiver = RegscanProcess::start_on(&config, &["serve", "--workers", "0"], &addr).await;
+    let mut first = RegscanProcess::start(&config, &["worker", "--grace-secs", "0"]).await;
+    let digest = registry.push_image("e2e/big", "1.0", &big_image()).await;
+    let store = Store::open(&db).await.unwrap();
+    wait_mid_scan(&store).await;
+    assert!(first.terminate(Duration::from_secs(20)).await, "worker exits 0 on SIGTERM:\n{}", first.log());
+    assert!(first.log().contains("handed back"), "{}", first.log());
+    // Handed back at once (no lease left to expire) and not counted as a failed attempt.
+    let rows: Vec<(Option<String>, i64)> = sqlx::query_as("SELECT worker, attempt FROM jobs").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(rows, vec![(None, 0)], "{}", first.log());
+
+    let second = RegscanProcess::start(&config, &["worker"]).await;
+    let got = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            if let Some(v) = stored(&store, &registry.host, "e2e/big", &digest).await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("job never finished\n{}", second.log()));
+    assert_eq!(got, ("image".to_string(), Status::Succeeded));
+    assert_eq!(scans_with(&store, &registry.host, "e2e/big", &digest, Status::Succeeded).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_nothing_and_the_scan_succeeds_once() {
+    let (db, _dir) = support::db::sqlite_url();
+    let addr = format!("127.0.0.1:{}", support::free_port());
+    let registry = Registry::start_with(Some(Notify::new(format!("http://{addr}/v1/webhooks/distribution"), Some(TOKEN)))).await;
+    let mut config = TestConfig::new(&db, &[&registry.host]);
+    config.webhook_token = Some(TOKEN.into());
+    config.extra = "[worker]\nconcurrency = 1\nlease_secs = 4\nretry_base_delay_secs = 1\n".into();
+    let _receiver = RegscanProcess::start_on(&config, &["serve", "--workers", "0"], &addr).await;
+    let mut victim = RegscanProcess::start(&config, &["worker"]).await;
+
+    let digest = registry.push_image("e2e/big", "1.0", &big_image()).await;
+
+    // Kill the worker (SIGKILL) while it holds the job and the scan's claim: mid-scan.
+    let store = Store::open(&db).await.unwrap();
+    wait_mid_scan(&store).await;
     victim.kill();
 
     let rescuer = RegscanProcess::start(&config, &["worker"]).await;

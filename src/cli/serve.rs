@@ -45,6 +45,7 @@ pub async fn run(config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
         None
     } else {
         let pipeline = Pipeline::new(config.clone(), store.clone()).await.context("building the scan pipeline")?;
+        pipeline.add_listener(crate::notify::Notifier::start(&config, store.clone()).context("starting scan notifications")?);
         let opts = super::worker::options(&config, args.workers, args.grace_secs);
         let w = Worker::new(pipeline, queue.clone(), config.clone(), metrics.clone(), opts);
         let stop = stop.clone();

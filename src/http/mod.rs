@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(health::routes())
         .merge(metrics::routes())
+        .merge(api::routes())
         .with_state(state)
 }
 

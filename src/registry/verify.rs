@@ -69,8 +69,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for VerifyingReader<R> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => {
-                let new = &buf.filled()[before..];
-                if new.is_empty() {
+                let new_len = buf.filled().len() - before;
+                if new_len == 0 {
                     this.done = true;
                     if let Some(size) = this.expected_size {
                         if this.read != size {
@@ -90,16 +90,18 @@ impl<R: AsyncRead + Unpin> AsyncRead for VerifyingReader<R> {
                     }
                     return Poll::Ready(Ok(()));
                 }
-                this.read += new.len() as u64;
+                this.read += new_len as u64;
                 let cap = this.expected_size.map_or(this.limit, |s| s.min(this.limit));
                 if this.read > cap {
                     this.done = true;
+                    // An error must not come with data: take the bytes back out of the buffer.
+                    buf.set_filled(before);
                     return Poll::Ready(Err(invalid(format!(
                         "blob {} is larger than {cap} bytes (its declared size or the limit for this use)",
                         this.digest
                     ))));
                 }
-                this.hasher.update(new);
+                this.hasher.update(&buf.filled()[before..]);
                 Poll::Ready(Ok(()))
             }
         }

@@ -32,7 +32,7 @@ pub fn inspect(prov: &[u8], chart_tgz: &[u8]) -> Provenance {
         }
     }
     let actual = hex::encode(sha2::Sha256::digest(chart_tgz));
-    let digest_matches = if listed.is_empty() { None } else { Some(listed.iter().any(|d| *d == actual)) };
+    let digest_matches = if listed.is_empty() { None } else { Some(listed.contains(&actual)) };
     Provenance { present: true, digest_matches, signed }
 }
 

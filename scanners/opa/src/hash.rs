@@ -7,7 +7,8 @@
 //! file is hashed as raw bytes.
 
 use md5::Md5;
-use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
 use sha1::Sha1;
 use sha2::digest::DynDigest;
 use sha2::{Sha224, Sha256, Sha384, Sha512, Sha512_224, Sha512_256};
@@ -66,9 +67,7 @@ pub fn file_digest(algorithm: &str, path: &str, content: &[u8]) -> Result<Vec<u8
                 .map_err(|e| HashError::Parse { path: path.into(), message: e.to_string() })?;
             canonical_value(&v, &mut canon);
         } else {
-            let raw: &RawValue = serde_json::from_slice(content)
-                .map_err(|e| HashError::Parse { path: path.into(), message: e.to_string() })?;
-            canonical_raw(raw, &mut canon).map_err(|message| HashError::Parse { path: path.into(), message })?;
+            canonical_json(content, &mut canon).map_err(|message| HashError::Parse { path: path.into(), message })?;
         }
         h.update(&canon);
     } else {
@@ -78,42 +77,151 @@ pub fn file_digest(algorithm: &str, path: &str, content: &[u8]) -> Result<Vec<u8
 }
 
 /// Canonical form of JSON text, keeping numbers exactly as written (as OPA's `UseNumber` does).
-fn canonical_raw(raw: &RawValue, out: &mut Vec<u8>) -> Result<(), String> {
-    let text = raw.get().trim();
-    match text.as_bytes().first() {
-        Some(b'{') => {
-            let map: std::collections::BTreeMap<String, &RawValue> =
-                serde_json::from_str(text).map_err(|e| e.to_string())?;
-            out.push(b'{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                go_string(k, out);
-                out.push(b':');
-                canonical_raw(v, out)?;
-            }
-            out.push(b'}');
-        }
-        Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                canonical_raw(v, out)?;
-            }
-            out.push(b']');
-        }
-        Some(b'"') => {
-            let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
-            go_string(&s, out);
-        }
-        // Numbers, true, false, null: already in their JSON form.
-        _ => out.extend_from_slice(text.as_bytes()),
-    }
+/// The text is validated by serde_json first (which also bounds nesting depth), then walked once.
+fn canonical_json(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())?;
+    let mut p = JsonWalker { s: text, i: 0 };
+    let v = p.value()?;
+    v.write(out);
     Ok(())
+}
+
+/// A JSON value with numbers kept as their source text.
+enum Canon {
+    Object(BTreeMap<String, Canon>),
+    Array(Vec<Canon>),
+    String(String),
+    Literal(String),
+}
+
+impl Canon {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Canon::Object(m) => {
+                out.push(b'{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    go_string(k, out);
+                    out.push(b':');
+                    v.write(out);
+                }
+                out.push(b'}');
+            }
+            Canon::Array(a) => {
+                out.push(b'[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    v.write(out);
+                }
+                out.push(b']');
+            }
+            Canon::String(s) => go_string(s, out),
+            Canon::Literal(l) => out.extend_from_slice(l.as_bytes()),
+        }
+    }
+}
+
+/// A single-pass walker over JSON text already validated by serde_json.
+struct JsonWalker<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl JsonWalker<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Result<u8, String> {
+        self.ws();
+        self.s.get(self.i).copied().ok_or_else(|| "unexpected end of JSON".to_owned())
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), String> {
+        if self.peek()? == b {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected {:?} at byte {}", b as char, self.i))
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.ws();
+        let start = self.i;
+        self.expect(b'"')?;
+        while self.i < self.s.len() {
+            match self.s[self.i] {
+                b'\\' => self.i += 2,
+                b'"' => {
+                    self.i += 1;
+                    return serde_json::from_slice(&self.s[start..self.i]).map_err(|e| e.to_string());
+                }
+                _ => self.i += 1,
+            }
+        }
+        Err("unterminated string".into())
+    }
+
+    fn value(&mut self) -> Result<Canon, String> {
+        match self.peek()? {
+            b'{' => {
+                self.i += 1;
+                let mut m = BTreeMap::new();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Ok(Canon::Object(m));
+                }
+                loop {
+                    let k = self.string()?;
+                    self.expect(b':')?;
+                    // Later duplicates win, as in Go's decoder.
+                    m.insert(k, self.value()?);
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Ok(Canon::Object(m));
+                        }
+                        c => return Err(format!("unexpected {:?} in object", c as char)),
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut a = Vec::new();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Ok(Canon::Array(a));
+                }
+                loop {
+                    a.push(self.value()?);
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Ok(Canon::Array(a));
+                        }
+                        c => return Err(format!("unexpected {:?} in array", c as char)),
+                    }
+                }
+            }
+            b'"' => Ok(Canon::String(self.string()?)),
+            _ => {
+                let start = self.i;
+                while self.i < self.s.len() && !matches!(self.s[self.i], b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
+                    self.i += 1;
+                }
+                Ok(Canon::Literal(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
+            }
+        }
+    }
 }
 
 /// Canonical form of a parsed value (YAML converted to JSON, as OPA does).
@@ -192,9 +300,8 @@ mod tests {
     use super::*;
 
     fn canon(text: &str) -> String {
-        let raw: &RawValue = serde_json::from_str(text).unwrap();
         let mut out = Vec::new();
-        canonical_raw(raw, &mut out).unwrap();
+        canonical_json(text.as_bytes(), &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -226,5 +333,6 @@ mod tests {
         assert_eq!(hex::encode(d), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(file_digest("SHA-3", "p.rego", b"abc"), Err(HashError::Algorithm("SHA-3".into())));
         assert!(file_digest("SHA-256", "data.json", b"{").is_err());
+        assert!(file_digest("SHA-256", "data.json", br#"{"a":1} x"#).is_err());
     }
 }

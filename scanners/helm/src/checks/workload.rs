@@ -153,7 +153,7 @@ pub fn check(
         let non_root = b(sc(ctr, "runAsNonRoot")).or(pod_non_root);
         if user == Some(0) {
             out.push(c::RUN_AS_ROOT.finding(object, location, &what));
-        } else if non_root != Some(true) && !user.is_some_and(|u| u > 0) {
+        } else if non_root != Some(true) && user.is_none_or(|u| u <= 0) {
             out.push(c::RUN_AS_ROOT_MAYBE.finding(object, location, &what));
         }
         if b(sc(ctr, "readOnlyRootFilesystem")) != Some(true) {

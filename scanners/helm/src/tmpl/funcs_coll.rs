@@ -51,7 +51,7 @@ fn merge_into(dst: &MapRef, src: &MapRef, overwrite: bool, depth: usize) {
             }
             None => dst.insert(k, sv),
             Some(dv) => {
-                let take = if overwrite { !empty(&sv) } else { is_empty_scalar(&dv) };
+                let take = if overwrite { !empty(&sv) } else { is_empty_scalar(dv) };
                 if take {
                     dst.insert(k, sv);
                 }

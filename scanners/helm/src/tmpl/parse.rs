@@ -247,7 +247,7 @@ fn split(name: &str, src: &str) -> Result<Vec<Item>, ParseError> {
             }
         };
         let mut inner_end = end;
-        let trim_right = end >= 2 && b[end - 1] == b'-' && is_space(b[end - 2]) && end - 1 >= i;
+        let trim_right = end >= 2 && b[end - 1] == b'-' && is_space(b[end - 2]) && end > i;
         if trim_right {
             inner_end = end - 1;
         }

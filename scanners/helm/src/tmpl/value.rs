@@ -314,10 +314,8 @@ impl Drop for Value {
                         stack.append(items);
                     }
                 }
-                Value::Map(m) => {
-                    if Arc::strong_count(&m.0) == 1 {
-                        stack.extend(std::mem::take(&mut *m.lock()).into_values());
-                    }
+                Value::Map(m) if Arc::strong_count(&m.0) == 1 => {
+                    stack.extend(std::mem::take(&mut *m.lock()).into_values());
                 }
                 _ => {}
             }

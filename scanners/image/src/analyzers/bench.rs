@@ -65,7 +65,10 @@ fn bench_wanted() {
             black_box(wanted(black_box(paths[i as usize % paths.len()]), 4096));
         }
     });
-    println!("wanted: {:.1} ns per call (mixed paths, 7 of 10 misses)", d.as_nanos() as f64 / f64::from(n));
+    println!(
+        "wanted: {:.1} ns per call (mixed paths, 7 of 10 misses)",
+        d.as_nanos() as f64 / f64::from(n)
+    );
 }
 
 fn bench_dpkg() {
@@ -79,7 +82,14 @@ fn bench_dpkg() {
         ));
     }
     let d = time(20, || {
-        let n = count(analyze(AnalyzerId::Dpkg, "var/lib/dpkg/status", &mut text.as_bytes()).unwrap());
+        let n = count(
+            analyze(
+                AnalyzerId::Dpkg,
+                "var/lib/dpkg/status",
+                &mut text.as_bytes(),
+            )
+            .unwrap(),
+        );
         assert_eq!(n, 3000);
     });
     println!(
@@ -120,7 +130,8 @@ fn bench_go() {
     let tail = size - bin.len();
     bin.extend(noise(tail, 7));
     let d = time(5, || {
-        let n = count(analyze(AnalyzerId::GoBinary, "usr/local/bin/x", &mut bin.as_slice()).unwrap());
+        let n =
+            count(analyze(AnalyzerId::GoBinary, "usr/local/bin/x", &mut bin.as_slice()).unwrap());
         assert_eq!(n, 201);
     });
     println!(
@@ -131,9 +142,16 @@ fn bench_go() {
     let mut plain = bin.clone();
     plain[offset..offset + 14].fill(0);
     let d = time(5, || {
-        assert_eq!(count(analyze(AnalyzerId::GoBinary, "usr/bin/x", &mut plain.as_slice()).unwrap()), 0);
+        assert_eq!(
+            count(analyze(AnalyzerId::GoBinary, "usr/bin/x", &mut plain.as_slice()).unwrap()),
+            0
+        );
     });
-    println!("non-Go ELF: 100 MiB searched in {:.1} ms = {:.0} MiB/s", d.as_secs_f64() * 1e3, mib_per_s(size, d));
+    println!(
+        "non-Go ELF: 100 MiB searched in {:.1} ms = {:.0} MiB/s",
+        d.as_secs_f64() * 1e3,
+        mib_per_s(size, d)
+    );
 }
 
 fn jar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
@@ -151,14 +169,27 @@ fn bench_java() {
     let mut files = Vec::new();
     for i in 0..150 {
         let pom = format!("groupId=org.example{i}\nartifactId=lib{i}\nversion=1.{i}.0\n");
-        let classes: Vec<(String, Vec<u8>)> = (0..20).map(|c| (format!("org/example{i}/C{c}.class"), noise(2000, (i * 100 + c + 1) as u64))).collect();
-        let mut inner = vec![(format!("META-INF/maven/org.example{i}/lib{i}/pom.properties"), pom.into_bytes())];
+        let classes: Vec<(String, Vec<u8>)> = (0..20)
+            .map(|c| {
+                (
+                    format!("org/example{i}/C{c}.class"),
+                    noise(2000, (i * 100 + c + 1) as u64),
+                )
+            })
+            .collect();
+        let mut inner = vec![(
+            format!("META-INF/maven/org.example{i}/lib{i}/pom.properties"),
+            pom.into_bytes(),
+        )];
         inner.extend(classes);
         files.push((format!("BOOT-INF/lib/lib{i}-1.{i}.0.jar"), jar(&inner)));
     }
     let outer = jar(&files);
     let d = time(10, || {
-        assert_eq!(count(analyze(AnalyzerId::Java, "app/app.jar", &mut outer.as_slice()).unwrap()), 150);
+        assert_eq!(
+            count(analyze(AnalyzerId::Java, "app/app.jar", &mut outer.as_slice()).unwrap()),
+            150
+        );
     });
     println!(
         "java: {:.1} MiB Spring Boot jar with 150 nested jars in {:.1} ms",
@@ -168,7 +199,12 @@ fn bench_java() {
 }
 
 fn rpm_header(name: &str, version: &str, release: &str) -> Vec<u8> {
-    let fields = [(1000u32, name.to_owned()), (1001, version.to_owned()), (1002, release.to_owned()), (1044, format!("{name}-{version}-{release}.src.rpm"))];
+    let fields = [
+        (1000u32, name.to_owned()),
+        (1001, version.to_owned()),
+        (1002, release.to_owned()),
+        (1044, format!("{name}-{version}-{release}.src.rpm")),
+    ];
     let mut data = Vec::new();
     let mut entries = Vec::new();
     for (tag, value) in &fields {
@@ -194,16 +230,37 @@ fn bench_rpm() {
     let file = dir.path().join("rpmdb.sqlite");
     {
         let conn = rusqlite::Connection::open(&file).unwrap();
-        conn.execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
+        )
+        .unwrap();
         for i in 0..500 {
-            conn.execute("INSERT INTO Packages (blob) VALUES (?1)", [rpm_header(&format!("pkg{i}"), "1.0", &format!("{i}.el9"))]).unwrap();
+            conn.execute(
+                "INSERT INTO Packages (blob) VALUES (?1)",
+                [rpm_header(&format!("pkg{i}"), "1.0", &format!("{i}.el9"))],
+            )
+            .unwrap();
         }
     }
     let db = std::fs::read(&file).unwrap();
     let d = time(20, || {
-        assert_eq!(count(analyze(AnalyzerId::RpmSqlite, "var/lib/rpm/rpmdb.sqlite", &mut db.as_slice()).unwrap()), 500);
+        assert_eq!(
+            count(
+                analyze(
+                    AnalyzerId::RpmSqlite,
+                    "var/lib/rpm/rpmdb.sqlite",
+                    &mut db.as_slice()
+                )
+                .unwrap()
+            ),
+            500
+        );
     });
-    println!("rpm: 500 headers, {:.1} MiB database in {:.1} ms", db.len() as f64 / 1048576.0, d.as_secs_f64() * 1e3);
+    println!(
+        "rpm: 500 headers, {:.1} MiB database in {:.1} ms",
+        db.len() as f64 / 1048576.0,
+        d.as_secs_f64() * 1e3
+    );
 }
 
 fn main() {
