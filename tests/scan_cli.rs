@@ -205,3 +205,75 @@ async fn exit_codes_for_usage_and_failures() {
     assert_eq!(code, 2);
     assert!(err.contains("regscan.toml"), "{err}");
 }
+
+/// A registry holds more than images: each of these is pushed for real and classified.
+#[tokio::test(flavor = "multi_thread")]
+async fn classifies_what_registries_hold() {
+    let reg = Registry::start().await;
+    let host = reg.host.clone();
+    let (url, _dir) = sqlite_url();
+    let cli = Cli::new(&url, &host);
+
+    // An OPA bundle pushed the way OPA's own server pulls it: an image config and one gzip layer.
+    let bundle = support::oci::tar_gz(&[
+        (".manifest", br#"{"revision":"1","roots":["authz"]}"#),
+        ("authz/policy.rego", b"package authz\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.user == \"admin\"\n"),
+    ]);
+    let disguised = Artifact {
+        config_media_type: "application/vnd.oci.image.config.v1+json".into(),
+        config: br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec(),
+        layers: vec![("application/vnd.oci.image.layer.v1.tar+gzip".into(), bundle)],
+        artifact_type: None,
+    };
+    reg.push_artifact("policy/authz", "1", &disguised).await;
+    // A cosign signature: image-shaped, simple-signing layer.
+    let sig = Artifact {
+        config_media_type: "application/vnd.oci.image.config.v1+json".into(),
+        config: b"{}".to_vec(),
+        layers: vec![("application/vnd.dev.cosign.simplesigning.v1+json".into(), br#"{"critical":{}}"#.to_vec())],
+        artifact_type: None,
+    };
+    reg.push_artifact("team/app", "sha256-abc.sig", &sig).await;
+    // An SPDX SBOM as an OCI 1.1 artifact: empty config, artifactType.
+    let sbom = Artifact {
+        config_media_type: "application/vnd.oci.empty.v1+json".into(),
+        config: b"{}".to_vec(),
+        layers: vec![("application/spdx+json".into(), br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec())],
+        artifact_type: Some("application/spdx+json".into()),
+    };
+    reg.push_artifact("team/app", "sbom", &sbom).await;
+    // A WASM module.
+    let wasm = Artifact {
+        config_media_type: "application/vnd.wasm.config.v0+json".into(),
+        config: br#"{"architecture":"wasm","os":"wasip1"}"#.to_vec(),
+        layers: vec![("application/wasm".into(), b"\0asm\x01\0\0\0".to_vec())],
+        artifact_type: None,
+    };
+    reg.push_artifact("team/module", "1", &wasm).await;
+
+    let r = cli.json(&["scan", &format!("{host}/policy/authz:1"), "--format", "json"], 0);
+    assert_eq!((r["kind"].as_str(), r["scanner"]["name"].as_str(), r["status"].as_str()), (Some("opa"), Some("opa"), Some("succeeded")), "{r:#}");
+    for (reference, kind, media_type) in [
+        ("team/app:sha256-abc.sig", "signature", "application/vnd.dev.cosign.simplesigning.v1+json"),
+        ("team/app:sbom", "sbom", "application/spdx+json"),
+        ("team/module:1", "wasm", "application/vnd.wasm.config.v0+json"),
+    ] {
+        let r = cli.json(&["scan", &format!("{host}/{reference}"), "--format", "json"], 0);
+        assert_eq!((r["kind"].as_str(), r["status"].as_str()), (Some(kind), Some("unsupported")), "{reference}: {r:#}");
+        assert_eq!(r["artifact_type"], media_type, "{reference}");
+        assert!(r["reason"].as_str().unwrap().contains(media_type), "{reference}: {r:#}");
+        assert_eq!(r["summary"]["critical"], 0);
+    }
+
+    // A user's [[types]] row names a vendor type: a custom kind with its title, still unsupported.
+    let text = std::fs::read_to_string(&cli.config).unwrap();
+    std::fs::write(
+        &cli.config,
+        format!("{text}\n[[types]]\nmedia_type = \"application/vnd.acme.rocket.config.v1+json\"\nkind = \"rocket\"\ntitle = \"ACME rocket\"\n"),
+    )
+    .unwrap();
+    reg.push_artifact("team/rocket", "1", &Artifact::unknown("application/vnd.acme.rocket.config.v1+json")).await;
+    let r = cli.json(&["scan", &format!("{host}/team/rocket:1"), "--format", "json"], 0);
+    assert_eq!((r["kind"].as_str(), r["status"].as_str()), (Some("rocket"), Some("unsupported")), "{r:#}");
+    assert!(r["reason"].as_str().unwrap().contains("ACME rocket"), "{r:#}");
+}

@@ -67,6 +67,14 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }
     }
+    /// The HTTP status (for other renderings, e.g. the web pages).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The message shown to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
     /// 500: logged with its cause, answered generically.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         error!(error = %e, "internal error answering an API request");

@@ -153,7 +153,7 @@ struct CancelOnDrop(Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        let _ = &self.0;
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

@@ -92,19 +92,31 @@ impl<R: Read> Read for Capped<R> {
 impl BundleFiles {
     /// Add one file, enforcing the per-file and total limits. A second file at the same path is
     /// reported and replaces the first (as extracting the tarball would).
-    pub fn add(&mut self, layer: &str, path: String, content: Vec<u8>, limits: &BundleLimits) -> Result<(), UnpackError> {
+    pub fn add(
+        &mut self,
+        layer: &str,
+        path: String,
+        content: Vec<u8>,
+        limits: &BundleLimits,
+    ) -> Result<(), UnpackError> {
         let size = content.len() as u64;
         if size > limits.max_file_bytes {
             return Err(UnpackError::Limit {
                 layer: layer.into(),
-                message: format!("file {path} is {size} bytes, over the {}-byte file limit", limits.max_file_bytes),
+                message: format!(
+                    "file {path} is {size} bytes, over the {}-byte file limit",
+                    limits.max_file_bytes
+                ),
             });
         }
         self.unpacked += size;
         if self.unpacked > limits.max_unpacked_bytes {
             return Err(UnpackError::Limit {
                 layer: layer.into(),
-                message: format!("bundle unpacks to more than {} bytes", limits.max_unpacked_bytes),
+                message: format!(
+                    "bundle unpacks to more than {} bytes",
+                    limits.max_unpacked_bytes
+                ),
             });
         }
         if self.files.contains_key(&path) {
@@ -134,19 +146,36 @@ impl BundleFiles {
     }
 
     /// Unpack a bundle tarball (gzip-compressed when `gzip`).
-    pub fn add_tarball(&mut self, layer: &str, blob: &[u8], gzip: bool, limits: &BundleLimits) -> Result<(), UnpackError> {
-        let malformed = |message: String| UnpackError::Malformed { layer: layer.into(), message };
+    pub fn add_tarball(
+        &mut self,
+        layer: &str,
+        blob: &[u8],
+        gzip: bool,
+        limits: &BundleLimits,
+    ) -> Result<(), UnpackError> {
+        let malformed = |message: String| UnpackError::Malformed {
+            layer: layer.into(),
+            message,
+        };
         let is_gzip = blob.starts_with(&[0x1f, 0x8b]);
         if gzip && !is_gzip {
-            return Err(malformed("declared gzip-compressed but is not gzip data".into()));
+            return Err(malformed(
+                "declared gzip-compressed but is not gzip data".into(),
+            ));
         }
         // Room for tar headers and padding on top of the file contents.
         let cap = limits.max_unpacked_bytes.saturating_sub(self.unpacked)
             + (limits.max_entries as u64 + 2) * 1024
             + (1 << 20);
-        let source: Box<dyn Read + '_> =
-            if is_gzip { Box::new(flate2::read::GzDecoder::new(blob)) } else { Box::new(blob) };
-        let mut archive = tar::Archive::new(Capped { inner: source, left: cap });
+        let source: Box<dyn Read + '_> = if is_gzip {
+            Box::new(flate2::read::GzDecoder::new(blob))
+        } else {
+            Box::new(blob)
+        };
+        let mut archive = tar::Archive::new(Capped {
+            inner: source,
+            left: cap,
+        });
         let entries = match archive.entries() {
             Ok(e) => e,
             Err(e) => return Err(malformed(format!("not a tar archive: {e}"))),
@@ -197,7 +226,10 @@ impl BundleFiles {
             if declared > limits.max_file_bytes {
                 return Err(UnpackError::Limit {
                     layer: layer.into(),
-                    message: format!("file {path} is {declared} bytes, over the {}-byte file limit", limits.max_file_bytes),
+                    message: format!(
+                        "file {path} is {declared} bytes, over the {}-byte file limit",
+                        limits.max_file_bytes
+                    ),
                 });
             }
             let mut content = Vec::with_capacity(declared.min(1 << 20) as usize);
@@ -221,9 +253,15 @@ impl BundleFiles {
 /// archive.
 fn read_error(layer: &str, cap: u64, e: io::Error, what: &str) -> UnpackError {
     if e.to_string().contains(CAP_MESSAGE) {
-        UnpackError::Limit { layer: layer.into(), message: format!("layer decompresses to more than {cap} bytes") }
+        UnpackError::Limit {
+            layer: layer.into(),
+            message: format!("layer decompresses to more than {cap} bytes"),
+        }
     } else {
-        UnpackError::Malformed { layer: layer.into(), message: format!("{what}: {e}") }
+        UnpackError::Malformed {
+            layer: layer.into(),
+            message: format!("{what}: {e}"),
+        }
     }
 }
 
@@ -261,14 +299,28 @@ mod tests {
     fn unpacks_and_limits() {
         let blob = tarball(&[("/x/p.rego", b"package x"), ("data.json", b"{}")]);
         let mut f = BundleFiles::default();
-        f.add_tarball("sha256:l", &blob, true, &BundleLimits::default()).unwrap();
-        assert_eq!(f.files.keys().collect::<Vec<_>>(), ["data.json", "x/p.rego"]);
+        f.add_tarball("sha256:l", &blob, true, &BundleLimits::default())
+            .unwrap();
+        assert_eq!(
+            f.files.keys().collect::<Vec<_>>(),
+            ["data.json", "x/p.rego"]
+        );
 
-        let limits = BundleLimits { max_file_bytes: 4, ..Default::default() };
-        let err = BundleFiles::default().add_tarball("sha256:l", &blob, true, &limits).unwrap_err();
+        let limits = BundleLimits {
+            max_file_bytes: 4,
+            ..Default::default()
+        };
+        let err = BundleFiles::default()
+            .add_tarball("sha256:l", &blob, true, &limits)
+            .unwrap_err();
         assert!(matches!(err, UnpackError::Limit { .. }), "{err}");
-        let limits = BundleLimits { max_entries: 1, ..Default::default() };
-        let err = BundleFiles::default().add_tarball("sha256:l", &blob, true, &limits).unwrap_err();
+        let limits = BundleLimits {
+            max_entries: 1,
+            ..Default::default()
+        };
+        let err = BundleFiles::default()
+            .add_tarball("sha256:l", &blob, true, &limits)
+            .unwrap_err();
         assert!(err.to_string().contains("entries"), "{err}");
     }
 
@@ -277,22 +329,34 @@ mod tests {
         let big = vec![0u8; 4 << 20];
         let blob = tarball(&[("data.json", &big)]);
         assert!(blob.len() < 64 << 10, "compresses well");
-        let limits = BundleLimits { max_unpacked_bytes: 1 << 20, max_entries: 10, ..Default::default() };
-        let err = BundleFiles::default().add_tarball("sha256:l", &blob, true, &limits).unwrap_err();
+        let limits = BundleLimits {
+            max_unpacked_bytes: 1 << 20,
+            max_entries: 10,
+            ..Default::default()
+        };
+        let err = BundleFiles::default()
+            .add_tarball("sha256:l", &blob, true, &limits)
+            .unwrap_err();
         assert!(matches!(err, UnpackError::Limit { .. }), "{err}");
     }
 
     #[test]
     fn garbage_is_malformed() {
-        let err = BundleFiles::default().add_tarball("sha256:l", b"hello", true, &BundleLimits::default()).unwrap_err();
+        let err = BundleFiles::default()
+            .add_tarball("sha256:l", b"hello", true, &BundleLimits::default())
+            .unwrap_err();
         assert!(err.to_string().contains("not gzip"), "{err}");
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &[7u8; 1000]).unwrap();
         let blob = gz.finish().unwrap();
-        let err = BundleFiles::default().add_tarball("sha256:l", &blob, true, &BundleLimits::default()).unwrap_err();
+        let err = BundleFiles::default()
+            .add_tarball("sha256:l", &blob, true, &BundleLimits::default())
+            .unwrap_err();
         assert!(matches!(err, UnpackError::Malformed { .. }), "{err}");
         let truncated = &tarball(&[("a.rego", &[b'x'; 5000])])[..40];
-        let err = BundleFiles::default().add_tarball("sha256:l", truncated, true, &BundleLimits::default()).unwrap_err();
+        let err = BundleFiles::default()
+            .add_tarball("sha256:l", truncated, true, &BundleLimits::default())
+            .unwrap_err();
         assert!(matches!(err, UnpackError::Malformed { .. }), "{err}");
     }
 }

@@ -55,39 +55,74 @@ const RISKY: &[Risky] = &[
 
 /// Built-ins that Rego v1 removed.
 const DEPRECATED: &[&str] = &[
-    "any", "all", "re_match", "net.cidr_overlap", "set_diff", "cast_array", "cast_set", "cast_string",
-    "cast_boolean", "cast_null", "cast_object",
+    "any",
+    "all",
+    "re_match",
+    "net.cidr_overlap",
+    "set_diff",
+    "cast_array",
+    "cast_set",
+    "cast_string",
+    "cast_boolean",
+    "cast_null",
+    "cast_object",
 ];
 
 /// Analyse an unpacked bundle.
-pub fn analyze(bundle: BundleFiles, limits: &BundleLimits, verifier: Option<&Verifier>) -> Result<ScanOutput, ScanError> {
-    let BundleFiles { mut files, findings: archive_findings, root_data, .. } = bundle;
+pub fn analyze(
+    bundle: BundleFiles,
+    limits: &BundleLimits,
+    verifier: Option<&Verifier>,
+) -> Result<ScanOutput, ScanError> {
+    let BundleFiles {
+        mut files,
+        findings: archive_findings,
+        root_data,
+        ..
+    } = bundle;
     let mut findings = archive_findings;
     let mut details = serde_json::Map::new();
     let signatures_raw = files.remove(SIGNATURES_FILE);
 
     // .manifest
     let manifest = match files.get(".manifest") {
-        Some(raw) => BundleManifest::parse(raw).map_err(|e| ScanError::Invalid(format!(".manifest is not valid: {e}")))?,
+        Some(raw) => BundleManifest::parse(raw)
+            .map_err(|e| ScanError::Invalid(format!(".manifest is not valid: {e}")))?,
         None => BundleManifest::default(),
     };
-    for v in manifest.rego_version.iter().chain(manifest.file_rego_versions.values()) {
+    for v in manifest
+        .rego_version
+        .iter()
+        .chain(manifest.file_rego_versions.values())
+    {
         if !matches!(v, 0 | 1) {
-            return Err(ScanError::Invalid(format!(".manifest declares rego_version {v}; only 0 and 1 exist")));
+            return Err(ScanError::Invalid(format!(
+                ".manifest declares rego_version {v}; only 0 and 1 exist"
+            )));
         }
     }
-    let manifest_text = files.get(".manifest").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let manifest_text = files
+        .get(".manifest")
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
     let roots = manifest.root_segments();
     for (a, b) in overlapping_roots(&roots) {
         let line = data::line_of(&manifest_text, &format!("\"{b}\"")).unwrap_or(1);
         findings.push(
-            Finding::new("OPA-MANIFEST-ROOTS-OVERLAP", Severity::Medium, format!("bundle roots {a:?} and {b:?} overlap; OPA refuses such a manifest"))
-                .at(format!(".manifest:{line}"))
-                .fix("Declare roots that do not contain one another."),
+            Finding::new(
+                "OPA-MANIFEST-ROOTS-OVERLAP",
+                Severity::Medium,
+                format!("bundle roots {a:?} and {b:?} overlap; OPA refuses such a manifest"),
+            )
+            .at(format!(".manifest:{line}"))
+            .fix("Declare roots that do not contain one another."),
         );
     }
     if files.contains_key(".manifest") {
-        details.insert("manifest".into(), serde_json::to_value(&manifest).unwrap_or(Value::Null));
+        details.insert(
+            "manifest".into(),
+            serde_json::to_value(&manifest).unwrap_or(Value::Null),
+        );
     }
 
     // Data documents.
@@ -103,7 +138,8 @@ pub fn analyze(bundle: BundleFiles, limits: &BundleLimits, verifier: Option<&Ver
         let base = data::mount_point(path, conftest);
         data::check_roots(path, &text, &base, &value, &roots, &mut findings);
         secrets_total += data::check_secrets(path, &text, &base, &value, &mut findings);
-        data_files.push(json!({"path": path, "mounted_at": data_mount(&base), "bytes": content.len()}));
+        data_files
+            .push(json!({"path": path, "mounted_at": data_mount(&base), "bytes": content.len()}));
     }
 
     // Rego modules.
@@ -112,13 +148,22 @@ pub fn analyze(bundle: BundleFiles, limits: &BundleLimits, verifier: Option<&Ver
         let declared = manifest.dialect_for(path).unwrap_or(Dialect::V1);
         let Ok(text) = std::str::from_utf8(content) else {
             findings.push(
-                Finding::new("OPA-REGO-SYNTAX", Severity::High, format!("{path} is not UTF-8 text; OPA cannot load it"))
-                    .at(format!("{path}:1"))
-                    .fix("Save policies as UTF-8."),
+                Finding::new(
+                    "OPA-REGO-SYNTAX",
+                    Severity::High,
+                    format!("{path} is not UTF-8 text; OPA cannot load it"),
+                )
+                .at(format!("{path}:1"))
+                .fix("Save policies as UTF-8."),
             );
             continue;
         };
-        let (info, dialect) = match rego::parse(path, text, declared, limits.max_file_bytes as usize) {
+        let (info, dialect) = match rego::parse(
+            path,
+            text,
+            declared,
+            limits.max_file_bytes as usize,
+        ) {
             Parsed::Ok(info) => {
                 if declared == Dialect::V0 {
                     findings.push(
@@ -129,7 +174,11 @@ pub fn analyze(bundle: BundleFiles, limits: &BundleLimits, verifier: Option<&Ver
                 }
                 (info, declared)
             }
-            Parsed::OtherDialect { info, line, message } => {
+            Parsed::OtherDialect {
+                info,
+                line,
+                message,
+            } => {
                 let (id, title, fix) = if declared == Dialect::V1 {
                     ("OPA-REGO-V0", format!("{path} uses Rego v0 syntax, which OPA 1.x rejects unless the bundle declares rego_version 0: {message}"),
                      "Migrate the policy with `opa fmt --v0-v1`, or declare rego_version 0 in .manifest.")
@@ -137,15 +186,28 @@ pub fn analyze(bundle: BundleFiles, limits: &BundleLimits, verifier: Option<&Ver
                     ("OPA-REGO-DIALECT-MISMATCH", format!("{path} is declared Rego v0 but only parses as Rego v1: {message}"),
                      "Declare the file as rego_version 1 in .manifest (file_rego_versions) or drop rego_version 0.")
                 };
-                findings.push(Finding::new(id, Severity::Medium, title).at(format!("{path}:{line}")).on(format!("data.{}", info.package.join("."))).fix(fix));
-                let other = if declared == Dialect::V1 { Dialect::V0 } else { Dialect::V1 };
+                findings.push(
+                    Finding::new(id, Severity::Medium, title)
+                        .at(format!("{path}:{line}"))
+                        .on(format!("data.{}", info.package.join(".")))
+                        .fix(fix),
+                );
+                let other = if declared == Dialect::V1 {
+                    Dialect::V0
+                } else {
+                    Dialect::V1
+                };
                 (info, other)
             }
             Parsed::Error { line, message } => {
                 findings.push(
-                    Finding::new("OPA-REGO-SYNTAX", Severity::High, format!("{path} does not parse: {message}"))
-                        .at(format!("{path}:{line}"))
-                        .fix("Fix the syntax error; OPA will refuse to load this bundle."),
+                    Finding::new(
+                        "OPA-REGO-SYNTAX",
+                        Severity::High,
+                        format!("{path} does not parse: {message}"),
+                    )
+                    .at(format!("{path}:{line}"))
+                    .fix("Fix the syntax error; OPA will refuse to load this bundle."),
                 );
                 packages.push(json!({"file": path, "parse_error": message, "line": line}));
                 continue;
@@ -188,23 +250,42 @@ pub fn analyze(bundle: BundleFiles, limits: &BundleLimits, verifier: Option<&Ver
         }
     }
 
-    if packages.is_empty() && data_files.is_empty() && wasm.is_empty() && !files.contains_key(".manifest") {
+    if packages.is_empty()
+        && data_files.is_empty()
+        && wasm.is_empty()
+        && !files.contains_key(".manifest")
+    {
         let listed: Vec<&String> = files.keys().take(10).collect();
         return Err(ScanError::Invalid(format!("no OPA bundle content (no .manifest, *.rego, data.json/yaml or wasm); files: {listed:?}")));
     }
 
-    let sig = signatures::check(&files, signatures_raw.as_deref(), verifier, &mut findings).map_err(ScanError::Invalid)?;
+    let sig = signatures::check(&files, signatures_raw.as_deref(), verifier, &mut findings)
+        .map_err(ScanError::Invalid)?;
 
     details.insert("packages".into(), Value::Array(packages));
     details.insert("data_files".into(), Value::Array(data_files));
     details.insert("wasm_modules".into(), Value::Array(wasm));
     details.insert("signatures".into(), sig);
     details.insert("files".into(), json!(files.len()));
-    if secrets_total > findings.iter().filter(|f| f.id.starts_with("OPA-SECRET")).count() {
+    if secrets_total
+        > findings
+            .iter()
+            .filter(|f| f.id.starts_with("OPA-SECRET"))
+            .count()
+    {
         details.insert("secret_findings_left_out".into(), json!(true));
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)).then_with(|| a.location.cmp(&b.location)));
-    Ok(ScanOutput { findings, packages: Vec::new(), details })
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.location.cmp(&b.location))
+    });
+    Ok(ScanOutput {
+        findings,
+        packages: Vec::new(),
+        details,
+    })
 }
 
 fn data_mount(base: &[String]) -> String {
@@ -216,15 +297,25 @@ fn data_mount(base: &[String]) -> String {
 }
 
 /// Checks on one parsed module.
-fn check_module(path: &str, info: &ModuleInfo, dialect: Dialect, roots: &[(String, Vec<String>)], findings: &mut Vec<Finding>) {
+fn check_module(
+    path: &str,
+    info: &ModuleInfo,
+    dialect: Dialect,
+    roots: &[(String, Vec<String>)],
+    findings: &mut Vec<Finding>,
+) {
     let package = format!("data.{}", info.package.join("."));
     if !within_roots(roots, &info.package) {
         let declared: Vec<&str> = roots.iter().map(|(r, _)| r.as_str()).collect();
         findings.push(
-            Finding::new("OPA-ROOT-PACKAGE-OUTSIDE", Severity::High, format!("package {package} lies outside the bundle's roots {declared:?}"))
-                .at(format!("{path}:{}", info.package_line))
-                .on(package.clone())
-                .fix("Move the package under a declared root, or declare its root in .manifest."),
+            Finding::new(
+                "OPA-ROOT-PACKAGE-OUTSIDE",
+                Severity::High,
+                format!("package {package} lies outside the bundle's roots {declared:?}"),
+            )
+            .at(format!("{path}:{}", info.package_line))
+            .on(package.clone())
+            .fix("Move the package under a declared root, or declare its root in .manifest."),
         );
     }
     let mut seen = BTreeSet::new();
@@ -242,7 +333,12 @@ fn check_module(path: &str, info: &ModuleInfo, dialect: Dialect, roots: &[(Strin
     for call in builtin_calls {
         let at = format!("{path}:{}", call.line);
         if let Some(r) = RISKY.iter().find(|r| r.name == call.name) {
-            push(Finding::new(r.id, r.severity, format!("{} {}", r.name, r.why)).at(at.clone()).on(package.clone()).fix(r.fix));
+            push(
+                Finding::new(r.id, r.severity, format!("{} {}", r.name, r.why))
+                    .at(at.clone())
+                    .on(package.clone())
+                    .fix(r.fix),
+            );
         }
         if call.name == "http.send" {
             for (k, v) in &call.object_arg {
@@ -264,12 +360,23 @@ fn check_module(path: &str, info: &ModuleInfo, dialect: Dialect, roots: &[(Strin
             }
         }
         if DEPRECATED.contains(&call.name.as_str()) {
-            let severity = if dialect == Dialect::V1 { Severity::Medium } else { Severity::Low };
+            let severity = if dialect == Dialect::V1 {
+                Severity::Medium
+            } else {
+                Severity::Low
+            };
             push(
-                Finding::new("OPA-REGO-DEPRECATED-BUILTIN", severity, format!("{} is a deprecated built-in that Rego v1 removed", call.name))
-                    .at(at.clone())
-                    .on(package.clone())
-                    .fix("Replace it with its Rego v1 equivalent (see OPA's v0 compatibility guide)."),
+                Finding::new(
+                    "OPA-REGO-DEPRECATED-BUILTIN",
+                    severity,
+                    format!(
+                        "{} is a deprecated built-in that Rego v1 removed",
+                        call.name
+                    ),
+                )
+                .at(at.clone())
+                .on(package.clone())
+                .fix("Replace it with its Rego v1 equivalent (see OPA's v0 compatibility guide)."),
             );
         }
         if call.name == "io.jwt.decode" {

@@ -188,7 +188,9 @@ impl OpaConfig {
                 return Err(ConfigError::ZeroLimit(name));
             }
         }
-        let Some(v) = &self.verification else { return Ok(None) };
+        let Some(v) = &self.verification else {
+            return Ok(None);
+        };
         if v.keys.is_empty() {
             return Err(ConfigError::NoKeys);
         }
@@ -196,16 +198,22 @@ impl OpaConfig {
         for (id, k) in &v.keys {
             let material = match (&k.key, &k.key_file) {
                 (Some(s), None) => s.expose().as_bytes().to_vec(),
-                (None, Some(path)) => std::fs::read(path).map_err(|source| ConfigError::KeyFile {
-                    id: id.clone(),
-                    path: path.clone(),
-                    source,
-                })?,
+                (None, Some(path)) => {
+                    std::fs::read(path).map_err(|source| ConfigError::KeyFile {
+                        id: id.clone(),
+                        path: path.clone(),
+                        source,
+                    })?
+                }
                 _ => return Err(ConfigError::KeySource { id: id.clone() }),
             };
-            let key = VerifyingKey::parse(k.algorithm, &material, k.scope.clone()).map_err(|message| {
-                ConfigError::BadKey { id: id.clone(), algorithm: k.algorithm, message }
-            })?;
+            let key = VerifyingKey::parse(k.algorithm, &material, k.scope.clone()).map_err(
+                |message| ConfigError::BadKey {
+                    id: id.clone(),
+                    algorithm: k.algorithm,
+                    message,
+                },
+            )?;
             keys.insert(id.clone(), key);
         }
         if let Some(key_id) = &v.key_id {
@@ -216,7 +224,11 @@ impl OpaConfig {
                 });
             }
         }
-        Ok(Some(Verifier { keys, key_id: v.key_id.clone(), scope: v.scope.clone() }))
+        Ok(Some(Verifier {
+            keys,
+            key_id: v.key_id.clone(),
+            scope: v.scope.clone(),
+        }))
     }
 }
 
@@ -237,10 +249,9 @@ mod tests {
 
     #[test]
     fn key_source_must_be_exactly_one() {
-        let c: OpaConfig = serde_json::from_str(
-            r#"{"verification":{"keys":{"k":{"algorithm":"HS256"}}}}"#,
-        )
-        .unwrap();
+        let c: OpaConfig =
+            serde_json::from_str(r#"{"verification":{"keys":{"k":{"algorithm":"HS256"}}}}"#)
+                .unwrap();
         assert!(matches!(c.load(), Err(ConfigError::KeySource { .. })));
         let c: OpaConfig = serde_json::from_str(
             r#"{"verification":{"keys":{"k":{"algorithm":"HS256","key":"s"}},"key_id":"other"}}"#,

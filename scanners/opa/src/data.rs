@@ -21,9 +21,11 @@ pub fn is_data_file(path: &str) -> bool {
 /// Parse a data document; YAML by extension, JSON otherwise.
 pub fn parse(path: &str, content: &[u8]) -> Result<Value, String> {
     if path.ends_with(".yaml") || path.ends_with(".yml") {
-        serde_yaml::from_slice::<Value>(content).map_err(|e| format!("{path} is not valid YAML: {e}"))
+        serde_yaml::from_slice::<Value>(content)
+            .map_err(|e| format!("{path} is not valid YAML: {e}"))
     } else {
-        serde_json::from_slice::<Value>(content).map_err(|e| format!("{path} is not valid JSON: {e}"))
+        serde_json::from_slice::<Value>(content)
+            .map_err(|e| format!("{path} is not valid JSON: {e}"))
     }
 }
 
@@ -43,13 +45,17 @@ pub fn line_of(text: &str, needle: &str) -> Option<usize> {
     if needle.is_empty() {
         return None;
     }
-    text.find(needle).map(|i| text[..i].matches('\n').count() + 1)
+    text.find(needle)
+        .map(|i| text[..i].matches('\n').count() + 1)
 }
 
 fn dotted(path: &[String]) -> String {
     let mut s = String::from("data");
     for p in path {
-        if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !p.starts_with(|c: char| c.is_ascii_digit()) {
+        if !p.is_empty()
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !p.starts_with(|c: char| c.is_ascii_digit())
+        {
             s.push('.');
             s.push_str(p);
         } else {
@@ -70,7 +76,9 @@ pub fn check_roots(
 ) {
     for outside in data_outside_roots(roots, base, value, MAX_OUTSIDE_PER_FILE) {
         let key = outside.last().cloned().unwrap_or_default();
-        let line = line_of(text, &format!("\"{key}\"")).or_else(|| line_of(text, &key)).unwrap_or(1);
+        let line = line_of(text, &format!("\"{key}\""))
+            .or_else(|| line_of(text, &key))
+            .unwrap_or(1);
         let declared: Vec<&str> = roots.iter().map(|(r, _)| r.as_str()).collect();
         findings.push(
             Finding::new(
@@ -86,7 +94,13 @@ pub fn check_roots(
 
 /// Credential findings in a data document. Returns how many were found in total (some may be
 /// left out past [`MAX_SECRET_FINDINGS_PER_FILE`]).
-pub fn check_secrets(path: &str, text: &str, base: &[String], value: &Value, findings: &mut Vec<Finding>) -> usize {
+pub fn check_secrets(
+    path: &str,
+    text: &str,
+    base: &[String],
+    value: &Value,
+    findings: &mut Vec<Finding>,
+) -> usize {
     let mut hits = Vec::new();
     walk(value, base.to_vec(), None, &mut hits);
     let total = hits.len();
@@ -97,11 +111,25 @@ pub fn check_secrets(path: &str, text: &str, base: &[String], value: &Value, fin
             .or_else(|| key.as_deref().and_then(|k| line_of(text, k)))
             .unwrap_or(1);
         let (id, severity, title) = match hit {
-            Some(h) => (h.id, h.severity, format!("{} in data at {} ({})", h.what, dotted(&json_path), mask(&val))),
+            Some(h) => (
+                h.id,
+                h.severity,
+                format!(
+                    "{} in data at {} ({})",
+                    h.what,
+                    dotted(&json_path),
+                    mask(&val)
+                ),
+            ),
             None => (
                 "OPA-SECRET-KEYNAME",
                 Severity::High,
-                format!("credential-like value under {:?} at {} ({})", key.unwrap_or_default(), dotted(&json_path), mask(&val)),
+                format!(
+                    "credential-like value under {:?} at {} ({})",
+                    key.unwrap_or_default(),
+                    dotted(&json_path),
+                    mask(&val)
+                ),
             ),
         };
         findings.push(
@@ -113,7 +141,12 @@ pub fn check_secrets(path: &str, text: &str, base: &[String], value: &Value, fin
     total
 }
 
-type Hit = (Vec<String>, Option<String>, String, Option<crate::secrets::Hit>);
+type Hit = (
+    Vec<String>,
+    Option<String>,
+    String,
+    Option<crate::secrets::Hit>,
+);
 
 fn walk(v: &Value, path: Vec<String>, key: Option<&str>, out: &mut Vec<Hit>) {
     match v {
@@ -151,20 +184,42 @@ mod tests {
         let text = "{\n  \"db\": {\n    \"user\": \"app\",\n    \"password\": \"hunter2!x\"\n  },\n  \"aws\": \"AKIAIOSFODNN7EXAMPLE\",\n  \"token\": \"${TOKEN}\"\n}";
         let v = parse("data.json", text.as_bytes()).unwrap();
         let mut f = Vec::new();
-        assert_eq!(check_secrets("x/data.json", text, &["x".into()], &v, &mut f), 2);
+        assert_eq!(
+            check_secrets("x/data.json", text, &["x".into()], &v, &mut f),
+            2
+        );
         let pw = f.iter().find(|f| f.id == "OPA-SECRET-KEYNAME").unwrap();
         assert_eq!(pw.location.as_deref(), Some("x/data.json:4"));
-        assert!(pw.title.contains("data.x.db.password") && !pw.title.contains("hunter2!x"), "{}", pw.title);
+        assert!(
+            pw.title.contains("data.x.db.password") && !pw.title.contains("hunter2!x"),
+            "{}",
+            pw.title
+        );
         let aws = f.iter().find(|f| f.id == "OPA-SECRET-CLOUD-KEY").unwrap();
         assert_eq!(aws.location.as_deref(), Some("x/data.json:6"));
     }
 
     #[test]
     fn bad_documents_name_the_file() {
-        assert!(parse("a/data.json", b"{").unwrap_err().contains("a/data.json"));
+        assert!(parse("a/data.json", b"{")
+            .unwrap_err()
+            .contains("a/data.json"));
         assert!(parse("a/data.yaml", b"a: [").unwrap_err().contains("YAML"));
         assert_eq!(mount_point("a/b/data.json", false), ["a", "b"]);
         assert!(mount_point("a/b/users.json", true).is_empty());
         assert_eq!(dotted(&["a".into(), "x-y".into()]), "data.a[\"x-y\"]");
+    }
+
+    #[test]
+    fn yaml_alias_bomb_is_refused() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse("data.yaml", doc.as_bytes()).unwrap_err();
+        assert!(err.contains("data.yaml"), "{err}");
     }
 }

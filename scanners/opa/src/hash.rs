@@ -31,7 +31,10 @@ pub enum HashError {
 
 /// Whether OPA hashes `path` in canonical (structured) form.
 pub fn is_structured(path: &str) -> bool {
-    matches!(base_name(path), "data.json" | "data.yaml" | ".manifest" | ".signatures.json")
+    matches!(
+        base_name(path),
+        "data.json" | "data.yaml" | ".manifest" | ".signatures.json"
+    )
 }
 
 fn base_name(path: &str) -> &str {
@@ -63,11 +66,17 @@ pub fn file_digest(algorithm: &str, path: &str, content: &[u8]) -> Result<Vec<u8
     if is_structured(path) {
         let mut canon = Vec::with_capacity(content.len());
         if base_name(path) == "data.yaml" {
-            let v: serde_json::Value = serde_yaml::from_slice(content)
-                .map_err(|e| HashError::Parse { path: path.into(), message: e.to_string() })?;
+            let v: serde_json::Value =
+                serde_yaml::from_slice(content).map_err(|e| HashError::Parse {
+                    path: path.into(),
+                    message: e.to_string(),
+                })?;
             canonical_value(&v, &mut canon);
         } else {
-            canonical_json(content, &mut canon).map_err(|message| HashError::Parse { path: path.into(), message })?;
+            canonical_json(content, &mut canon).map_err(|message| HashError::Parse {
+                path: path.into(),
+                message,
+            })?;
         }
         h.update(&canon);
     } else {
@@ -140,7 +149,10 @@ impl JsonWalker<'_> {
 
     fn peek(&mut self) -> Result<u8, String> {
         self.ws();
-        self.s.get(self.i).copied().ok_or_else(|| "unexpected end of JSON".to_owned())
+        self.s
+            .get(self.i)
+            .copied()
+            .ok_or_else(|| "unexpected end of JSON".to_owned())
     }
 
     fn expect(&mut self, b: u8) -> Result<(), String> {
@@ -161,7 +173,8 @@ impl JsonWalker<'_> {
                 b'\\' => self.i += 2,
                 b'"' => {
                     self.i += 1;
-                    return serde_json::from_slice(&self.s[start..self.i]).map_err(|e| e.to_string());
+                    return serde_json::from_slice(&self.s[start..self.i])
+                        .map_err(|e| e.to_string());
                 }
                 _ => self.i += 1,
             }
@@ -215,10 +228,17 @@ impl JsonWalker<'_> {
             b'"' => Ok(Canon::String(self.string()?)),
             _ => {
                 let start = self.i;
-                while self.i < self.s.len() && !matches!(self.s[self.i], b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
+                while self.i < self.s.len()
+                    && !matches!(
+                        self.s[self.i],
+                        b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'
+                    )
+                {
                     self.i += 1;
                 }
-                Ok(Canon::Literal(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
+                Ok(Canon::Literal(
+                    String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
+                ))
             }
         }
     }
@@ -328,10 +348,16 @@ mod tests {
     #[test]
     fn raw_files_hash_bytes() {
         let d = file_digest("SHA-256", "p.rego", b"abc").unwrap();
-        assert_eq!(hex::encode(d), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hex::encode(d),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let d = file_digest("MD5", "p.rego", b"abc").unwrap();
         assert_eq!(hex::encode(d), "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(file_digest("SHA-3", "p.rego", b"abc"), Err(HashError::Algorithm("SHA-3".into())));
+        assert_eq!(
+            file_digest("SHA-3", "p.rego", b"abc"),
+            Err(HashError::Algorithm("SHA-3".into()))
+        );
         assert!(file_digest("SHA-256", "data.json", b"{").is_err());
         assert!(file_digest("SHA-256", "data.json", br#"{"a":1} x"#).is_err());
     }

@@ -95,7 +95,11 @@ impl fmt::Debug for VerifyingKey {
 impl VerifyingKey {
     /// Parse key material for `algorithm`: the raw secret for HMAC, a PEM public key (SPKI or
     /// PKCS#1) for RSA.
-    pub fn parse(algorithm: Algorithm, material: &[u8], scope: Option<String>) -> Result<Self, String> {
+    pub fn parse(
+        algorithm: Algorithm,
+        material: &[u8],
+        scope: Option<String>,
+    ) -> Result<Self, String> {
         let material = if algorithm.is_hmac() {
             if material.is_empty() {
                 return Err("the HMAC secret is empty".into());
@@ -106,15 +110,21 @@ impl VerifyingKey {
                 .map_err(|_| "the RSA key is not UTF-8 PEM text".to_owned())?
                 .trim();
             let key = if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
-                RsaPublicKey::from_public_key_pem(pem).map_err(|e| format!("bad PUBLIC KEY PEM: {e}"))?
+                RsaPublicKey::from_public_key_pem(pem)
+                    .map_err(|e| format!("bad PUBLIC KEY PEM: {e}"))?
             } else if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
-                RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| format!("bad RSA PUBLIC KEY PEM: {e}"))?
+                RsaPublicKey::from_pkcs1_pem(pem)
+                    .map_err(|e| format!("bad RSA PUBLIC KEY PEM: {e}"))?
             } else {
                 return Err("expected a PEM block `PUBLIC KEY` or `RSA PUBLIC KEY`".into());
             };
             Material::Rsa(Box::new(key))
         };
-        Ok(VerifyingKey { algorithm, material, scope })
+        Ok(VerifyingKey {
+            algorithm,
+            material,
+            scope,
+        })
     }
 }
 
@@ -153,8 +163,12 @@ impl Jws {
     pub fn decode(token: &str) -> Result<Self, JwsError> {
         let token = token.trim();
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(JwsError::Malformed("expected three dot-separated parts".into()));
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwsError::Malformed(
+                "expected three dot-separated parts".into(),
+            ));
         };
         let b64 = |what: &str, part: &str| {
             URL_SAFE_NO_PAD
@@ -182,14 +196,20 @@ impl Jws {
 
     /// The header's `kid`.
     pub fn kid(&self) -> Option<&str> {
-        self.header.get("kid").and_then(|v| v.as_str()).filter(|s| !s.is_empty())
+        self.header
+            .get("kid")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
     }
 
     /// Verify the signature with `key`.
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), JwsError> {
         let found = self.alg().unwrap_or("");
         if found != key.algorithm.as_str() {
-            return Err(JwsError::AlgorithmMismatch { expected: key.algorithm, found: found.to_owned() });
+            return Err(JwsError::AlgorithmMismatch {
+                expected: key.algorithm,
+                found: found.to_owned(),
+            });
         }
         let msg = self.signing_input.as_bytes();
         let sig = &self.signature;
@@ -214,7 +234,9 @@ impl Jws {
 }
 
 fn hmac_ok<M: Mac + hmac::digest::KeyInit>(secret: &[u8], msg: &[u8], sig: &[u8]) -> bool {
-    let Ok(mut mac) = <M as Mac>::new_from_slice(secret) else { return false };
+    let Ok(mut mac) = <M as Mac>::new_from_slice(secret) else {
+        return false;
+    };
     mac.update(msg);
     mac.verify_slice(sig).is_ok()
 }
@@ -223,16 +245,24 @@ fn pkcs1_ok<D>(key: &RsaPublicKey, msg: &[u8], sig: &[u8]) -> bool
 where
     D: sha2::Digest + rsa::pkcs8::AssociatedOid,
 {
-    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else { return false };
-    rsa::pkcs1v15::VerifyingKey::<D>::new(key.clone()).verify(msg, &sig).is_ok()
+    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else {
+        return false;
+    };
+    rsa::pkcs1v15::VerifyingKey::<D>::new(key.clone())
+        .verify(msg, &sig)
+        .is_ok()
 }
 
 fn pss_ok<D>(key: &RsaPublicKey, msg: &[u8], sig: &[u8]) -> bool
 where
     D: sha2::Digest + sha2::digest::FixedOutputReset,
 {
-    let Ok(sig) = rsa::pss::Signature::try_from(sig) else { return false };
-    rsa::pss::VerifyingKey::<D>::new(key.clone()).verify(msg, &sig).is_ok()
+    let Ok(sig) = rsa::pss::Signature::try_from(sig) else {
+        return false;
+    };
+    rsa::pss::VerifyingKey::<D>::new(key.clone())
+        .verify(msg, &sig)
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -258,7 +288,10 @@ mod tests {
         let other = VerifyingKey::parse(Algorithm::HS256, b"other", None).unwrap();
         assert_eq!(jws.verify(&other), Err(JwsError::BadSignature));
         let hs512 = VerifyingKey::parse(Algorithm::HS512, b"secret", None).unwrap();
-        assert!(matches!(jws.verify(&hs512), Err(JwsError::AlgorithmMismatch { .. })));
+        assert!(matches!(
+            jws.verify(&hs512),
+            Err(JwsError::AlgorithmMismatch { .. })
+        ));
     }
 
     #[test]
@@ -267,9 +300,15 @@ mod tests {
         let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
         let p = URL_SAFE_NO_PAD.encode("{}");
         let jws = Jws::decode(&format!("{h}.{p}.")).unwrap();
-        assert!(matches!(jws.verify(&key), Err(JwsError::AlgorithmMismatch { .. })));
+        assert!(matches!(
+            jws.verify(&key),
+            Err(JwsError::AlgorithmMismatch { .. })
+        ));
         assert!(matches!(Jws::decode("a.b"), Err(JwsError::Malformed(_))));
-        assert!(matches!(Jws::decode("!!.e30.e30"), Err(JwsError::Malformed(_))));
+        assert!(matches!(
+            Jws::decode("!!.e30.e30"),
+            Err(JwsError::Malformed(_))
+        ));
         assert!(VerifyingKey::parse(Algorithm::HS256, b"", None).is_err());
     }
 }

@@ -32,7 +32,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use regscan_scanner_api::media;
-use regscan_scanner_api::{Descriptor, Finding, Limits, ScanContext, ScanError, ScanOutput, Scanner, Severity, TypeEntry};
+use regscan_scanner_api::{
+    Descriptor, Finding, Limits, ScanContext, ScanError, ScanOutput, Scanner, Severity, TypeEntry,
+};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -61,7 +63,10 @@ impl OpaScanner {
     /// read here, once).
     pub fn new(config: OpaConfig) -> Result<Self, ConfigError> {
         let verifier = config.load()?.map(Arc::new);
-        Ok(OpaScanner { limits: config.limits, verifier })
+        Ok(OpaScanner {
+            limits: config.limits,
+            verifier,
+        })
     }
 }
 
@@ -74,8 +79,12 @@ enum LayerUse {
 
 fn layer_use(media_type: &str) -> Option<LayerUse> {
     match media_type {
-        media::OPA_BUNDLE_LAYER | media::OCI_LAYER_GZIP | media::DOCKER_LAYER_GZIP => Some(LayerUse::Tarball { gzip: true }),
-        media::OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" => Some(LayerUse::Tarball { gzip: false }),
+        media::OPA_BUNDLE_LAYER | media::OCI_LAYER_GZIP | media::DOCKER_LAYER_GZIP => {
+            Some(LayerUse::Tarball { gzip: true })
+        }
+        media::OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" => {
+            Some(LayerUse::Tarball { gzip: false })
+        }
         media::OPA_POLICY_LAYER => Some(LayerUse::Policy),
         media::OPA_DATA_LAYER => Some(LayerUse::Data),
         _ => None,
@@ -90,10 +99,17 @@ fn unpack_error(e: UnpackError) -> ScanError {
 }
 
 impl OpaScanner {
-    async fn read_blob(&self, ctx: &ScanContext<'_>, desc: &Descriptor) -> Result<Vec<u8>, ScanError> {
+    async fn read_blob(
+        &self,
+        ctx: &ScanContext<'_>,
+        desc: &Descriptor,
+    ) -> Result<Vec<u8>, ScanError> {
         let max = self.limits.max_blob_bytes;
         if desc.size > max {
-            return Err(ScanError::Limit(format!("layer {} is {} bytes, over the {max}-byte limit", desc.digest, desc.size)));
+            return Err(ScanError::Limit(format!(
+                "layer {} is {} bytes, over the {max}-byte limit",
+                desc.digest, desc.size
+            )));
         }
         let reader = ctx.blobs.open(desc, max).await?;
         let mut buf = Vec::with_capacity(desc.size.min(max) as usize);
@@ -103,16 +119,26 @@ impl OpaScanner {
             .await
             .map_err(|e| ScanError::io(format!("layer {}", desc.digest), e))?;
         if buf.len() as u64 > max {
-            return Err(ScanError::Limit(format!("layer {} is over the {max}-byte limit", desc.digest)));
+            return Err(ScanError::Limit(format!(
+                "layer {} is over the {max}-byte limit",
+                desc.digest
+            )));
         }
         Ok(buf)
     }
 
     /// Fetch and unpack every layer the scanner understands.
-    async fn collect(&self, ctx: &ScanContext<'_>) -> Result<(BundleFiles, serde_json::Value), ScanError> {
+    async fn collect(
+        &self,
+        ctx: &ScanContext<'_>,
+    ) -> Result<(BundleFiles, serde_json::Value), ScanError> {
         let layers = &ctx.manifest.layers;
         if layers.len() > self.limits.max_layers {
-            return Err(ScanError::Limit(format!("{} layers, over the limit of {}", layers.len(), self.limits.max_layers)));
+            return Err(ScanError::Limit(format!(
+                "{} layers, over the limit of {}",
+                layers.len(),
+                self.limits.max_layers
+            )));
         }
         let mut files = BundleFiles::default();
         let mut used = Vec::new();
@@ -124,9 +150,9 @@ impl OpaScanner {
             };
             let blob = self.read_blob(ctx, desc).await?;
             match how {
-                LayerUse::Tarball { gzip } => {
-                    files.add_tarball(&desc.digest, &blob, gzip, &self.limits).map_err(unpack_error)?
-                }
+                LayerUse::Tarball { gzip } => files
+                    .add_tarball(&desc.digest, &blob, gzip, &self.limits)
+                    .map_err(unpack_error)?,
                 LayerUse::Policy | LayerUse::Data => {
                     let is_data = matches!(how, LayerUse::Data);
                     let title = desc.annotations.get(TITLE_ANNOTATION).cloned();
@@ -142,21 +168,32 @@ impl OpaScanner {
                         );
                         continue;
                     };
-                    let path = if is_data || path.ends_with(".rego") { path } else { format!("{path}.rego") };
+                    let path = if is_data || path.ends_with(".rego") {
+                        path
+                    } else {
+                        format!("{path}.rego")
+                    };
                     if is_data {
                         files.root_data.insert(path.clone());
                     }
-                    files.add(&desc.digest, path, blob, &self.limits).map_err(unpack_error)?;
+                    files
+                        .add(&desc.digest, path, blob, &self.limits)
+                        .map_err(unpack_error)?;
                 }
             }
             used.push(json!({"digest": desc.digest, "media_type": desc.media_type}));
         }
         if used.is_empty() {
             let types: Vec<&str> = layers.iter().map(|l| l.media_type.as_str()).collect();
-            return Err(ScanError::Invalid(format!("manifest has no OPA bundle layer (layer media types: {types:?})")));
+            return Err(ScanError::Invalid(format!(
+                "manifest has no OPA bundle layer (layer media types: {types:?})"
+            )));
         }
         let shape = if ctx.artifact_type == media::OPA_CONFIG {
-            if layers.iter().any(|l| matches!(layer_use(&l.media_type), Some(LayerUse::Tarball { .. }))) {
+            if layers
+                .iter()
+                .any(|l| matches!(layer_use(&l.media_type), Some(LayerUse::Tarball { .. })))
+            {
                 "opa-bundle-artifact"
             } else {
                 "conftest-file-layers"
@@ -164,7 +201,10 @@ impl OpaScanner {
         } else {
             "image-shaped-bundle"
         };
-        Ok((files, json!({"shape": shape, "artifact_type": ctx.artifact_type, "layers": used, "skipped_layers": skipped})))
+        Ok((
+            files,
+            json!({"shape": shape, "artifact_type": ctx.artifact_type, "layers": used, "skipped_layers": skipped}),
+        ))
     }
 }
 
@@ -179,20 +219,30 @@ impl Scanner for OpaScanner {
     }
 
     fn accepts(&self) -> Vec<TypeEntry> {
-        vec![TypeEntry::scanned(media::OPA_CONFIG, "opa", "OPA policy bundle", OPA_SCANNER_NAME)]
+        vec![TypeEntry::scanned(
+            media::OPA_CONFIG,
+            "opa",
+            "OPA policy bundle",
+            OPA_SCANNER_NAME,
+        )]
     }
 
     fn limits(&self) -> Limits {
-        Limits { max_blob_bytes: self.limits.max_blob_bytes, ..Limits::default() }
+        Limits {
+            max_blob_bytes: self.limits.max_blob_bytes,
+            ..Limits::default()
+        }
     }
 
     async fn scan(&self, ctx: &ScanContext<'_>) -> Result<ScanOutput, ScanError> {
         let (files, layout) = self.collect(ctx).await?;
         let limits = self.limits;
         let verifier = self.verifier.clone();
-        let mut out = tokio::task::spawn_blocking(move || checks::analyze(files, &limits, verifier.as_deref()))
-            .await
-            .map_err(|e| ScanError::Internal(format!("OPA bundle analysis stopped: {e}")))??;
+        let mut out = tokio::task::spawn_blocking(move || {
+            checks::analyze(files, &limits, verifier.as_deref())
+        })
+        .await
+        .map_err(|e| ScanError::Internal(format!("OPA bundle analysis stopped: {e}")))??;
         out.details.insert("bundle".into(), layout);
         Ok(out)
     }

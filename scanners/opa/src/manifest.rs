@@ -54,7 +54,10 @@ impl BundleManifest {
     pub fn root_segments(&self) -> Vec<(String, Vec<String>)> {
         match &self.roots {
             None => vec![(String::new(), Vec::new())],
-            Some(r) => r.iter().map(|root| (root.clone(), segments(root))).collect(),
+            Some(r) => r
+                .iter()
+                .map(|root| (root.clone(), segments(root)))
+                .collect(),
         }
     }
 
@@ -78,7 +81,10 @@ impl BundleManifest {
 
 /// Split a root or data path into segments, ignoring empty ones.
 pub fn segments(path: &str) -> Vec<String> {
-    path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Whether `prefix` is a segment-wise prefix of `path`.
@@ -151,7 +157,10 @@ mod tests {
 
     #[test]
     fn overlap_is_segment_wise() {
-        assert_eq!(overlapping_roots(&roots(&["a", "a/b"])), [("a".to_string(), "a/b".to_string())]);
+        assert_eq!(
+            overlapping_roots(&roots(&["a", "a/b"])),
+            [("a".to_string(), "a/b".to_string())]
+        );
         assert!(overlapping_roots(&roots(&["a", "ab"])).is_empty());
         assert_eq!(overlapping_roots(&roots(&["", "x"])).len(), 1);
     }
@@ -162,7 +171,13 @@ mod tests {
         let v = json!({"authz": {"x": 1}, "lib": {"common": {}, "other": 2}, "stray": true});
         let mut out = data_outside_roots(&r, &[], &v, 10);
         out.sort();
-        assert_eq!(out, vec![vec!["lib".to_string(), "other".to_string()], vec!["stray".to_string()]]);
+        assert_eq!(
+            out,
+            vec![
+                vec!["lib".to_string(), "other".to_string()],
+                vec!["stray".to_string()]
+            ]
+        );
         assert!(data_outside_roots(&roots(&[""]), &[], &v, 10).is_empty());
     }
 
@@ -174,7 +189,10 @@ mod tests {
         .unwrap();
         assert_eq!(m.dialect_for("a/old.rego"), Some(Dialect::V0));
         assert_eq!(m.dialect_for("a/new.rego"), Some(Dialect::V1));
-        assert_eq!(BundleManifest::default().dialect_for("x.rego"), Some(Dialect::V1));
+        assert_eq!(
+            BundleManifest::default().dialect_for("x.rego"),
+            Some(Dialect::V1)
+        );
         assert!(BundleManifest::parse(br#"{"revision": 5}"#).is_err());
     }
 }

@@ -7,7 +7,9 @@
 
 use std::num::NonZeroUsize;
 
-use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleBody, RuleHead, Source};
+use regorus::unstable::{
+    Expr, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleBody, RuleHead, Source,
+};
 use serde::Serialize;
 
 /// A Rego dialect.
@@ -105,23 +107,39 @@ pub fn parse(path: &str, text: &str, declared: Dialect, max_bytes: usize) -> Par
     match first {
         Ok(m) => Parsed::Ok(m),
         Err((line, message)) => {
-            let other = if declared == Dialect::V1 { Dialect::V0 } else { Dialect::V1 };
+            let other = if declared == Dialect::V1 {
+                Dialect::V0
+            } else {
+                Dialect::V1
+            };
             match parse_in(path, text, other, max_bytes) {
-                Ok(info) => Parsed::OtherDialect { info, line, message },
+                Ok(info) => Parsed::OtherDialect {
+                    info,
+                    line,
+                    message,
+                },
                 Err(_) => Parsed::Error { line, message },
             }
         }
     }
 }
 
-fn parse_in(path: &str, text: &str, dialect: Dialect, max_bytes: usize) -> Result<ModuleInfo, (u32, String)> {
+fn parse_in(
+    path: &str,
+    text: &str,
+    dialect: Dialect,
+    max_bytes: usize,
+) -> Result<ModuleInfo, (u32, String)> {
     let max_bytes = NonZeroUsize::new(max_bytes.max(1)).unwrap_or(NonZeroUsize::MIN);
     let max_lines = NonZeroUsize::new(1_000_000).unwrap_or(NonZeroUsize::MIN);
-    let source = Source::from_contents_with_limits(path.to_owned(), text.to_owned(), max_bytes, max_lines)
-        .map_err(|e| (1, e.to_string()))?;
+    let source =
+        Source::from_contents_with_limits(path.to_owned(), text.to_owned(), max_bytes, max_lines)
+            .map_err(|e| (1, e.to_string()))?;
     let mut parser = Parser::new(&source).map_err(|e| error_parts(&e.to_string()))?;
     if dialect == Dialect::V1 {
-        parser.enable_rego_v1().map_err(|e| error_parts(&e.to_string()))?;
+        parser
+            .enable_rego_v1()
+            .map_err(|e| error_parts(&e.to_string()))?;
     }
     let module = parser.parse().map_err(|e| error_parts(&e.to_string()))?;
     Ok(collect(&module))
@@ -143,7 +161,12 @@ fn error_parts(text: &str) -> (u32, String) {
         .lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix("error: "))
-        .unwrap_or_else(|| text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim())
+        .unwrap_or_else(|| {
+            text.lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(text)
+                .trim()
+        })
         .to_owned();
     (line, message)
 }
@@ -173,7 +196,8 @@ pub fn ref_path(e: &Expr) -> Option<Vec<String>> {
 }
 
 fn collect(m: &Module) -> ModuleInfo {
-    let mut package = ref_path(&m.package.refr).unwrap_or_else(|| vec![m.package.refr.span().text().to_owned()]);
+    let mut package =
+        ref_path(&m.package.refr).unwrap_or_else(|| vec![m.package.refr.span().text().to_owned()]);
     if package.first().map(String::as_str) == Some("data") {
         package.remove(0);
     }
@@ -209,14 +233,28 @@ fn collect(m: &Module) -> ModuleInfo {
                     RuleHead::Set { refr, span, .. } => (refr, "partial_set", span.line),
                     RuleHead::Func { refr, span, .. } => (refr, "function", span.line),
                 };
-                info.rules.push(RuleInfo { name: refr.span().text().to_owned(), kind, line });
+                info.rules.push(RuleInfo {
+                    name: refr.span().text().to_owned(),
+                    kind,
+                    line,
+                });
                 walk_head(head, &mut info);
                 for b in bodies {
                     walk_body(b, &mut info);
                 }
             }
-            Rule::Default { refr, value, args, span, .. } => {
-                info.rules.push(RuleInfo { name: refr.span().text().to_owned(), kind: "default", line: span.line });
+            Rule::Default {
+                refr,
+                value,
+                args,
+                span,
+                ..
+            } => {
+                info.rules.push(RuleInfo {
+                    name: refr.span().text().to_owned(),
+                    kind: "default",
+                    line: span.line,
+                });
                 for a in args {
                     walk_expr(a, &mut info);
                 }
@@ -241,7 +279,9 @@ fn walk_head(h: &RuleHead, info: &mut ModuleInfo) {
                 walk_expr(k, info);
             }
         }
-        RuleHead::Func { refr, args, assign, .. } => {
+        RuleHead::Func {
+            refr, args, assign, ..
+        } => {
             walk_expr(refr, info);
             for a in args {
                 walk_expr(a, info);
@@ -269,7 +309,12 @@ fn walk_query(q: &Query, info: &mut ModuleInfo) {
 fn walk_stmt(s: &LiteralStmt, info: &mut ModuleInfo) {
     match &s.literal {
         Literal::SomeVars { .. } => {}
-        Literal::SomeIn { key, value, collection, .. } => {
+        Literal::SomeIn {
+            key,
+            value,
+            collection,
+            ..
+        } => {
             if let Some(k) = key {
                 walk_expr(k, info);
             }
@@ -290,10 +335,14 @@ fn walk_stmt(s: &LiteralStmt, info: &mut ModuleInfo) {
 
 fn literal(e: &Expr) -> LiteralValue {
     match e {
-        Expr::String { value, .. } | Expr::RawString { value, .. } => {
-            value.as_string().map(|s| LiteralValue::String(s.to_string())).unwrap_or(LiteralValue::Other)
-        }
-        Expr::Bool { value, .. } => value.as_bool().map(|b| LiteralValue::Bool(*b)).unwrap_or(LiteralValue::Other),
+        Expr::String { value, .. } | Expr::RawString { value, .. } => value
+            .as_string()
+            .map(|s| LiteralValue::String(s.to_string()))
+            .unwrap_or(LiteralValue::Other),
+        Expr::Bool { value, .. } => value
+            .as_bool()
+            .map(|b| LiteralValue::Bool(*b))
+            .unwrap_or(LiteralValue::Other),
         _ => LiteralValue::Other,
     }
 }
@@ -306,7 +355,9 @@ fn walk_expr(e: &Expr, info: &mut ModuleInfo) {
             }
         }
         Expr::Number { .. } | Expr::Bool { .. } | Expr::Null { .. } | Expr::Var { .. } => {}
-        Expr::Array { items, .. } | Expr::Set { items, .. } => items.iter().for_each(|i| walk_expr(i, info)),
+        Expr::Array { items, .. } | Expr::Set { items, .. } => {
+            items.iter().for_each(|i| walk_expr(i, info))
+        }
         Expr::Object { fields, .. } => {
             for (_, k, v) in fields {
                 walk_expr(k, info);
@@ -317,12 +368,16 @@ fn walk_expr(e: &Expr, info: &mut ModuleInfo) {
             walk_expr(term, info);
             walk_query(query, info);
         }
-        Expr::ObjectCompr { key, value, query, .. } => {
+        Expr::ObjectCompr {
+            key, value, query, ..
+        } => {
             walk_expr(key, info);
             walk_expr(value, info);
             walk_query(query, info);
         }
-        Expr::Call { fcn, params, span, .. } => {
+        Expr::Call {
+            fcn, params, span, ..
+        } => {
             if let Some(path) = ref_path(fcn) {
                 let object_arg = match params.first().map(|p| p.as_ref()) {
                     Some(Expr::Object { fields, .. }) => fields
@@ -334,7 +389,11 @@ fn walk_expr(e: &Expr, info: &mut ModuleInfo) {
                         .collect(),
                     _ => Vec::new(),
                 };
-                info.calls.push(Call { name: path.join("."), line: span.line, object_arg });
+                info.calls.push(Call {
+                    name: path.join("."),
+                    line: span.line,
+                    object_arg,
+                });
             } else {
                 walk_expr(fcn, info);
             }
@@ -353,7 +412,12 @@ fn walk_expr(e: &Expr, info: &mut ModuleInfo) {
             walk_expr(lhs, info);
             walk_expr(rhs, info);
         }
-        Expr::Membership { key, value, collection, .. } => {
+        Expr::Membership {
+            key,
+            value,
+            collection,
+            ..
+        } => {
             if let Some(k) = key {
                 walk_expr(k, info);
             }
@@ -389,16 +453,27 @@ deny contains msg if {
 
 f(x) := y if { y := h.g(x) }
 "#;
-        let Parsed::Ok(m) = parse("p.rego", src, Dialect::V1, MAX) else { panic!("should parse") };
+        let Parsed::Ok(m) = parse("p.rego", src, Dialect::V1, MAX) else {
+            panic!("should parse")
+        };
         assert_eq!(m.package, ["authz", "api"]);
         assert_eq!(m.import_aliases, ["h"]);
-        let rules: Vec<_> = m.rules.iter().map(|r| (r.name.as_str(), r.kind, r.line)).collect();
+        let rules: Vec<_> = m
+            .rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind, r.line))
+            .collect();
         assert_eq!(rules[0], ("allow", "default", 5));
         assert!(rules.contains(&("deny", "partial_set", 12)), "{rules:?}");
-        assert!(rules.iter().any(|r| r.0 == "f" && r.1 == "function"), "{rules:?}");
+        assert!(
+            rules.iter().any(|r| r.0 == "f" && r.1 == "function"),
+            "{rules:?}"
+        );
         let send = m.calls.iter().find(|c| c.name == "http.send").unwrap();
         assert_eq!(send.line, 8);
-        assert!(send.object_arg.contains(&("tls_insecure_skip_verify".into(), LiteralValue::Bool(true))));
+        assert!(send
+            .object_arg
+            .contains(&("tls_insecure_skip_verify".into(), LiteralValue::Bool(true))));
         assert!(m.calls.iter().any(|c| c.name == "h.g"));
         assert!(m.calls.iter().any(|c| c.name == "sprintf"));
     }
@@ -413,7 +488,10 @@ f(x) := y if { y := h.g(x) }
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse("p.rego", v0, Dialect::V0, MAX), Parsed::Ok(_)));
+        assert!(matches!(
+            parse("p.rego", v0, Dialect::V0, MAX),
+            Parsed::Ok(_)
+        ));
         let broken = "package p\n\nallow if {\n  input.x == \n}\n";
         match parse("p.rego", broken, Dialect::V1, MAX) {
             Parsed::Error { line, message } => {

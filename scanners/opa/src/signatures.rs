@@ -71,7 +71,8 @@ pub fn check(
         );
         return Ok(json!({"present": false}));
     };
-    let parsed: SignaturesFile = serde_json::from_slice(raw).map_err(|e| format!("{SIGNATURES_FILE} is not valid: {e}"))?;
+    let parsed: SignaturesFile =
+        serde_json::from_slice(raw).map_err(|e| format!("{SIGNATURES_FILE} is not valid: {e}"))?;
     let mut details = json!({"present": true, "tokens": parsed.signatures.len()});
     if let Some(plugin) = parsed.plugin.as_deref().filter(|p| !p.is_empty()) {
         details["plugin"] = json!(plugin);
@@ -80,7 +81,10 @@ pub fn check(
         findings.push(sig_finding(
             "OPA-SIG-INVALID",
             Severity::High,
-            format!("{SIGNATURES_FILE} holds {} JWTs; OPA requires exactly one", parsed.signatures.len()),
+            format!(
+                "{SIGNATURES_FILE} holds {} JWTs; OPA requires exactly one",
+                parsed.signatures.len()
+            ),
             "Re-sign the bundle so the signatures file holds one JWT.",
         ));
         return Ok(details);
@@ -120,7 +124,9 @@ pub fn check(
         findings.push(sig_finding(
             "OPA-SIG-JWT-ALG",
             Severity::Critical,
-            format!("{SIGNATURES_FILE}: JWT is unsigned (alg {alg:?}); anyone could have written it"),
+            format!(
+                "{SIGNATURES_FILE}: JWT is unsigned (alg {alg:?}); anyone could have written it"
+            ),
             "Sign the bundle with an RSA, ECDSA or HMAC key.",
         ));
     }
@@ -130,7 +136,12 @@ pub fn check(
 }
 
 /// JWT signature, key id and scope. Returns whether the signer was verified (`None`: no keys).
-fn verify_signer(jws: &Jws, payload: &Payload, verifier: Option<&Verifier>, findings: &mut Vec<Finding>) -> Option<bool> {
+fn verify_signer(
+    jws: &Jws,
+    payload: &Payload,
+    verifier: Option<&Verifier>,
+    findings: &mut Vec<Finding>,
+) -> Option<bool> {
     let Some(v) = verifier else {
         findings.push(sig_finding(
             "OPA-SIG-UNVERIFIED",
@@ -172,7 +183,11 @@ fn verify_signer(jws: &Jws, payload: &Payload, verifier: Option<&Verifier>, find
         ));
         return Some(false);
     }
-    let expected = v.scope.clone().or_else(|| key.scope.clone()).unwrap_or_default();
+    let expected = v
+        .scope
+        .clone()
+        .or_else(|| key.scope.clone())
+        .unwrap_or_default();
     let found = payload.scope.clone().unwrap_or_default();
     if expected != found {
         findings.push(sig_finding(
@@ -187,9 +202,15 @@ fn verify_signer(jws: &Jws, payload: &Payload, verifier: Option<&Verifier>, find
 }
 
 /// The signed file list against the bundle.
-fn check_files(files: &BTreeMap<String, Vec<u8>>, signed: &[FileEntry], findings: &mut Vec<Finding>) {
-    let signed: BTreeMap<String, &FileEntry> =
-        signed.iter().map(|f| (f.name.trim_start_matches('/').to_owned(), f)).collect();
+fn check_files(
+    files: &BTreeMap<String, Vec<u8>>,
+    signed: &[FileEntry],
+    findings: &mut Vec<Finding>,
+) {
+    let signed: BTreeMap<String, &FileEntry> = signed
+        .iter()
+        .map(|f| (f.name.trim_start_matches('/').to_owned(), f))
+        .collect();
     let mut weak: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (path, content) in files {
         let Some(entry) = signed.get(path) else {
@@ -205,9 +226,15 @@ fn check_files(files: &BTreeMap<String, Vec<u8>>, signed: &[FileEntry], findings
             continue;
         };
         if hash::is_weak(&entry.algorithm) {
-            weak.entry(entry.algorithm.clone()).or_default().push(path.clone());
+            weak.entry(entry.algorithm.clone())
+                .or_default()
+                .push(path.clone());
         }
-        let algorithm = if entry.algorithm.is_empty() { "" } else { entry.algorithm.as_str() };
+        let algorithm = if entry.algorithm.is_empty() {
+            ""
+        } else {
+            entry.algorithm.as_str()
+        };
         match hash::file_digest(algorithm, path, content) {
             Err(hash::HashError::Algorithm(a)) => findings.push(
                 Finding::new(
@@ -244,7 +271,10 @@ fn check_files(files: &BTreeMap<String, Vec<u8>>, signed: &[FileEntry], findings
             Finding::new(
                 "OPA-SIG-WEAK-HASH",
                 Severity::Medium,
-                format!("{} file(s) are signed with the weak digest {alg} (collisions are practical)", paths.len()),
+                format!(
+                    "{} file(s) are signed with the weak digest {alg} (collisions are practical)",
+                    paths.len()
+                ),
             )
             .at(paths[0].clone())
             .fix("Re-sign the bundle with SHA-256 or stronger."),

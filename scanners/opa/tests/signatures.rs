@@ -8,13 +8,21 @@ use regscan_scanner_opa::OpaConfig;
 use serde_json::json;
 
 /// A signed clean bundle's files plus its `.signatures.json`, HS256 with key id `k1`.
-fn signed_hs256(secret: &[u8], scope: Option<&str>, algorithm: &str) -> Vec<(&'static str, Vec<u8>)> {
+fn signed_hs256(
+    secret: &[u8],
+    scope: Option<&str>,
+    algorithm: &str,
+) -> Vec<(&'static str, Vec<u8>)> {
     let files = clean_files();
     let mut payload = json!({"files": file_claims(&as_slices(&files), algorithm), "iss": "ci"});
     if let Some(s) = scope {
         payload["scope"] = s.into();
     }
-    let token = hs256(secret, json!({"alg": "HS256", "kid": "k1", "typ": "JWT"}), payload);
+    let token = hs256(
+        secret,
+        json!({"alg": "HS256", "kid": "k1", "typ": "JWT"}),
+        payload,
+    );
     let mut v: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
     v.push(("/.signatures.json", signatures_file(&token)));
     v
@@ -40,15 +48,27 @@ async fn hs256_signed_bundle_verifies_clean() {
 #[tokio::test]
 async fn wrong_secret_scope_and_kid_are_findings() {
     let files = signed_hs256(b"s3cret", Some("write"), "SHA-256");
-    let out = artifact(&files).scan_with(hs256_config("k1", "other", Some("write"))).await.unwrap();
+    let out = artifact(&files)
+        .scan_with(hs256_config("k1", "other", Some("write")))
+        .await
+        .unwrap();
     assert_eq!(serious_ids(&out), ["OPA-SIG-JWT-INVALID"]);
-    assert_eq!(finding(&out, "OPA-SIG-JWT-INVALID").severity, Severity::Critical);
+    assert_eq!(
+        finding(&out, "OPA-SIG-JWT-INVALID").severity,
+        Severity::Critical
+    );
     assert_eq!(out.details["signatures"]["verified"], false);
 
-    let out = artifact(&files).scan_with(hs256_config("k1", "s3cret", Some("read"))).await.unwrap();
+    let out = artifact(&files)
+        .scan_with(hs256_config("k1", "s3cret", Some("read")))
+        .await
+        .unwrap();
     assert_eq!(serious_ids(&out), ["OPA-SIG-SCOPE"]);
 
-    let out = artifact(&files).scan_with(hs256_config("k2", "s3cret", Some("write"))).await.unwrap();
+    let out = artifact(&files)
+        .scan_with(hs256_config("k2", "s3cret", Some("write")))
+        .await
+        .unwrap();
     assert_eq!(serious_ids(&out), ["OPA-SIG-KID"]);
     assert!(finding(&out, "OPA-SIG-KID").title.contains("k1"));
 }
@@ -93,15 +113,30 @@ async fn tampered_added_and_removed_files_are_caught() {
             *c = b"package authz\n\ndefault allow := true\n".to_vec();
         }
     }
-    files.push(("/authz/extra.rego", b"package authz\n\nbackdoor if input.x == 1\n".to_vec()));
+    files.push((
+        "/authz/extra.rego",
+        b"package authz\n\nbackdoor if input.x == 1\n".to_vec(),
+    ));
     let out = artifact(&files).scan_with(config()).await.unwrap();
-    assert_eq!(serious_ids(&out), ["OPA-SIG-FILE-UNSIGNED", "OPA-SIG-HASH-MISMATCH"]);
-    assert_eq!(finding(&out, "OPA-SIG-HASH-MISMATCH").location.as_deref(), Some("authz/policy.rego"));
-    assert_eq!(finding(&out, "OPA-SIG-FILE-UNSIGNED").location.as_deref(), Some("authz/extra.rego"));
+    assert_eq!(
+        serious_ids(&out),
+        ["OPA-SIG-FILE-UNSIGNED", "OPA-SIG-HASH-MISMATCH"]
+    );
+    assert_eq!(
+        finding(&out, "OPA-SIG-HASH-MISMATCH").location.as_deref(),
+        Some("authz/policy.rego")
+    );
+    assert_eq!(
+        finding(&out, "OPA-SIG-FILE-UNSIGNED").location.as_deref(),
+        Some("authz/extra.rego")
+    );
     // The signer itself is still the trusted one.
     assert_eq!(out.details["signatures"]["verified"], true);
 
-    let files: Vec<_> = signed_hs256(b"s3cret", None, "SHA-256").into_iter().filter(|(p, _)| *p != "/authz/data.json").collect();
+    let files: Vec<_> = signed_hs256(b"s3cret", None, "SHA-256")
+        .into_iter()
+        .filter(|(p, _)| *p != "/authz/data.json")
+        .collect();
     let out = artifact(&files).scan_with(config()).await.unwrap();
     assert_eq!(serious_ids(&out), ["OPA-SIG-FILE-MISSING"]);
 }
@@ -118,7 +153,10 @@ async fn structured_files_are_hashed_canonically() {
             *c = b"{ \"roots\": [\"authz\"], \"revision\": \"r1\" }".to_vec();
         }
     }
-    let out = artifact(&files).scan_with(hs256_config("k1", "s3cret", None)).await.unwrap();
+    let out = artifact(&files)
+        .scan_with(hs256_config("k1", "s3cret", None))
+        .await
+        .unwrap();
     assert!(out.findings.is_empty(), "{:#?}", out.findings);
     // A changed value does not.
     for (p, c) in files.iter_mut() {
@@ -126,14 +164,20 @@ async fn structured_files_are_hashed_canonically() {
             *c = br#"{"admins":["alice","bob","mallory"]}"#.to_vec();
         }
     }
-    let out = artifact(&files).scan_with(hs256_config("k1", "s3cret", None)).await.unwrap();
+    let out = artifact(&files)
+        .scan_with(hs256_config("k1", "s3cret", None))
+        .await
+        .unwrap();
     assert_eq!(serious_ids(&out), ["OPA-SIG-HASH-MISMATCH"]);
 }
 
 #[tokio::test]
 async fn weak_digests_are_flagged() {
     for alg in ["MD5", "SHA-1"] {
-        let out = artifact(&signed_hs256(b"s3cret", None, alg)).scan_with(hs256_config("k1", "s3cret", None)).await.unwrap();
+        let out = artifact(&signed_hs256(b"s3cret", None, alg))
+            .scan_with(hs256_config("k1", "s3cret", None))
+            .await
+            .unwrap();
         assert_eq!(serious_ids(&out), ["OPA-SIG-WEAK-HASH"], "{alg}");
         assert!(finding(&out, "OPA-SIG-WEAK-HASH").title.contains(alg));
     }
@@ -144,11 +188,20 @@ async fn missing_and_unverified_signatures_are_informational() {
     let files = clean_files();
     let out = Artifact::bundle(&as_slices(&files)).scan().await.unwrap();
     assert_eq!(ids(&out), ["OPA-SIG-MISSING"]);
-    assert_eq!(finding(&out, "OPA-SIG-MISSING").severity, Severity::Negligible);
+    assert_eq!(
+        finding(&out, "OPA-SIG-MISSING").severity,
+        Severity::Negligible
+    );
 
-    let out = artifact(&signed_hs256(b"s3cret", None, "SHA-256")).scan().await.unwrap();
+    let out = artifact(&signed_hs256(b"s3cret", None, "SHA-256"))
+        .scan()
+        .await
+        .unwrap();
     assert_eq!(ids(&out), ["OPA-SIG-UNVERIFIED"]);
-    assert_eq!(out.details["signatures"]["verified"], serde_json::Value::Null);
+    assert_eq!(
+        out.details["signatures"]["verified"],
+        serde_json::Value::Null
+    );
 }
 
 #[tokio::test]
@@ -164,7 +217,10 @@ async fn unsigned_jwt_and_broken_signature_files() {
     all.push(("/.signatures.json", signatures_file(&token)));
     let out = artifact(&all).scan().await.unwrap();
     assert_eq!(serious_ids(&out), ["OPA-SIG-JWT-ALG"]);
-    assert_eq!(finding(&out, "OPA-SIG-JWT-ALG").severity, Severity::Critical);
+    assert_eq!(
+        finding(&out, "OPA-SIG-JWT-ALG").severity,
+        Severity::Critical
+    );
 
     let mut all: Vec<(&str, Vec<u8>)> = files.clone().into_iter().collect();
     all.push(("/.signatures.json", br#"{"signatures":["a","b"]}"#.to_vec()));

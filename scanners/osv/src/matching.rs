@@ -140,7 +140,7 @@ impl PreparedRange {
                     }
                 }
                 Event::LastAffected(x) => {
-                    if self.order.cmp(v, x) == Some(Ordering::Greater) {
+                    if matches!(self.order.cmp(v, x), Some(Ordering::Greater | Ordering::Equal)) {
                         vulnerable = false;
                     }
                 }
@@ -289,18 +289,32 @@ impl AdvisoryIndex {
 
     /// Match one installed package: one finding per advisory id, from the most specific
     /// ecosystem that matches (see [`AdvisoryIndex::package_keys`]).
+    ///
+    /// An advisory that names the package under a more specific ecosystem is decided there: if
+    /// `Ubuntu:22.04` says the installed version is fixed, its `Ubuntu:Pro:22.04` entry is not
+    /// consulted.
     pub fn match_package(&self, pkg: &Package) -> Vec<Finding> {
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        // Ids decided at an earlier (more specific) ecosystem level, and at the current one.
+        let mut decided: BTreeSet<&str> = BTreeSet::new();
+        let mut level: BTreeSet<&str> = BTreeSet::new();
+        let mut matched: BTreeSet<&str> = BTreeSet::new();
+        let mut current_eco = String::new();
         let mut out = Vec::new();
         for (eco, name, version) in Self::lookups(pkg) {
+            if eco != current_eco {
+                decided.append(&mut level);
+                current_eco.clone_from(&eco);
+            }
             let Some(entries) = self.by_key.get(&(eco, name)) else { continue };
             for entry in entries {
                 let adv = &self.advisories[entry.advisory];
-                if seen.contains(adv.id.as_str()) {
+                let id = adv.id.as_str();
+                if decided.contains(id) || matched.contains(id) {
                     continue;
                 }
+                level.insert(id);
                 if let Some(hit) = entry.check(adv, version) {
-                    seen.insert(adv.id.as_str());
+                    matched.insert(id);
                     out.push(finding(adv, entry.affected, pkg, hit));
                 }
             }

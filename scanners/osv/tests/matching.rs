@@ -112,6 +112,20 @@ fn ubuntu_usn_and_pro_fallback() {
 }
 
 #[test]
+fn pro_stream_is_not_consulted_when_the_release_decides() {
+    let adv = parse_advisory(
+        br#"{"id":"UBUNTU-CVE-2099-1","modified":"m","affected":[
+        {"package":{"ecosystem":"Ubuntu:22.04:LTS","name":"foo"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0-1ubuntu0.1"}]}]},
+        {"package":{"ecosystem":"Ubuntu:Pro:22.04:LTS","name":"foo"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0-1ubuntu0.1+esm1"}]}]}]}"#,
+    )
+    .unwrap();
+    let idx = AdvisoryIndex::new([adv]);
+    assert!(idx.match_package(&pkg("Ubuntu:22.04", "foo", "1.0-1ubuntu0.1")).is_empty());
+    let f = one(idx.match_package(&pkg("Ubuntu:22.04", "foo", "1.0-1")));
+    assert_eq!(f.fixed_version.as_deref(), Some("1.0-1ubuntu0.1"));
+}
+
+#[test]
 fn alpine_secdb_records() {
     let idx = index_of(&["alpine/ALPINE-CVE-2025-26519.json", "alpine/CVE-2012-2812.json"]);
     let p = os_pkg("Alpine:v3.19", "musl-utils", "1.2.4_git20230717-r4", "musl", "1.2.4_git20230717-r4");

