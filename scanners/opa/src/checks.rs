@@ -144,6 +144,7 @@ pub fn analyze(
 
     // Rego modules.
     let mut packages = Vec::new();
+    let mut v0_declared: Vec<String> = Vec::new();
     for (path, content) in files.iter().filter(|(p, _)| p.ends_with(".rego")) {
         let declared = manifest.dialect_for(path).unwrap_or(Dialect::V1);
         let Ok(text) = std::str::from_utf8(content) else {
@@ -165,14 +166,12 @@ pub fn analyze(
             limits.max_file_bytes as usize,
         ) {
             Parsed::Ok(info) => {
-                if declared == Dialect::V0 {
-                    findings.push(
-                        Finding::new("OPA-REGO-V0-DECLARED", Severity::Low, format!("{path} is declared Rego v0, which OPA 1.x supports only in compatibility mode"))
-                            .at(format!("{path}:1"))
-                            .fix("Migrate the policy to Rego v1 (`opa fmt --v0-v1`) and drop rego_version 0 from .manifest."),
-                    );
+                if declared == Dialect::V0 && !info.imports_rego_v1 {
+                    v0_declared.push(path.clone());
+                    (info, Dialect::V0)
+                } else {
+                    (info, Dialect::V1)
                 }
-                (info, declared)
             }
             Parsed::OtherDialect {
                 info,
@@ -221,6 +220,21 @@ pub fn analyze(
             "imports": info.imports,
             "rules": info.rules,
         }));
+    }
+
+    if let Some(first) = v0_declared.first() {
+        findings.push(
+            Finding::new(
+                "OPA-REGO-V0-DECLARED",
+                Severity::Low,
+                format!(
+                    "{} module(s) are declared Rego v0, which OPA 1.x runs only in compatibility mode",
+                    v0_declared.len()
+                ),
+            )
+            .at(format!("{first}:1"))
+            .fix("Migrate the policies to Rego v1 (`opa fmt --v0-v1`) and drop rego_version 0 from .manifest."),
+        );
     }
 
     // Wasm modules.

@@ -140,7 +140,7 @@ impl PreparedRange {
                     }
                 }
                 Event::LastAffected(x) => {
-                    if matches!(self.order.cmp(v, x), Some(Ordering::Greater | Ordering::Equal)) {
+                    if self.order.cmp(v, x) == Some(Ordering::Greater) {
                         vulnerable = false;
                     }
                 }

@@ -40,6 +40,9 @@ pub enum ExecError {
     },
 }
 
+/// Most elements a value passed to a function or printed may hold.
+pub const MAX_VALUE_NODES: usize = 200_000;
+
 /// Bounds on one execution.
 #[derive(Debug, Clone, Copy)]
 pub struct ExecLimits {
@@ -166,6 +169,7 @@ impl State<'_> {
                 self.line = *line;
                 let v = self.pipe(pipe, dot)?;
                 if pipe.decl.is_empty() {
+                    self.check_size(&v)?;
                     let s = match &v {
                         Value::Nil => String::new(),
                         other => go_string(other),
@@ -437,9 +441,31 @@ impl State<'_> {
             }
             _ => {
                 let vals = self.args(args, dot, last)?;
-                funcs::call(name, vals).map_err(|m| self.err(format!("error calling {name}: {m}")))
+                for v in &vals {
+                    self.check_size(v)?;
+                }
+                let out = funcs::call(name, vals).map_err(|m| self.err(format!("error calling {name}: {m}")))?;
+                match &out {
+                    Value::Str(s) if s.len() > self.limits.max_output_bytes => Err(self.limit(format!(
+                        "{name} produced a string over {} bytes",
+                        self.limits.max_output_bytes
+                    ))),
+                    Value::List(l) if l.len() > MAX_VALUE_NODES => {
+                        Err(self.limit(format!("{name} produced a list over {MAX_VALUE_NODES} elements")))
+                    }
+                    _ => Ok(out),
+                }
             }
         }
+    }
+
+    /// Refuse values too large to serialise or compare (a list that contains itself many times
+    /// over is small in memory but huge to print).
+    fn check_size(&self, v: &Value) -> R<()> {
+        if matches!(v, Value::List(_) | Value::Map(_)) && v.exceeds_nodes(MAX_VALUE_NODES) {
+            return Err(self.limit(format!("value with more than {MAX_VALUE_NODES} elements")));
+        }
+        Ok(())
     }
 
     fn tpl(&mut self, text: &str, data: Value) -> R<Value> {
@@ -591,6 +617,19 @@ mod tests {
         set.add("t", r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#).unwrap();
         let err = super::super::with_big_stack(|| set.execute("t", &Value::Nil, ExecLimits::default())).unwrap().unwrap_err();
         assert!(matches!(err, ExecError::Limit { .. }), "{err}");
+    }
+
+    #[test]
+    fn self_similar_values_are_bounded() {
+        let mut set = TemplateSet::default();
+        let src = "{{ $l := list 1 }}{{ range until 40 }}{{ $l = list $l $l }}{{ end }}{{ toYaml $l }}";
+        set.add("t", src).unwrap();
+        let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("more than"), "{err}");
+        let mut set = TemplateSet::default();
+        set.add("t", "{{ $s := \"xx\" }}{{ range until 64 }}{{ $s = cat $s $s }}{{ end }}").unwrap();
+        let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("string over"), "{err}");
     }
 
     #[test]

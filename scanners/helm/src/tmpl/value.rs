@@ -135,6 +135,28 @@ impl Value {
         }
     }
 
+    /// Whether the value holds more than `limit` lists, maps and scalars in all (shared parts
+    /// counted each time they appear, as serialising would). Stops counting at the limit.
+    pub fn exceeds_nodes(&self, limit: usize) -> bool {
+        let mut count = 0usize;
+        let mut stack: Vec<(Value, usize)> = vec![(self.clone(), 0)];
+        while let Some((v, depth)) = stack.pop() {
+            count += 1;
+            if count > limit {
+                return true;
+            }
+            if depth > MAX_VALUE_DEPTH {
+                continue;
+            }
+            match &v {
+                Value::List(l) => stack.extend(l.iter().map(|x| (x.clone(), depth + 1))),
+                Value::Map(m) => stack.extend(m.snapshot().into_values().map(|x| (x, depth + 1))),
+                _ => {}
+            }
+        }
+        false
+    }
+
     /// Go's type name for `typeOf`.
     pub fn type_name(&self) -> &'static str {
         match self {

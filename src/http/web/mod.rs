@@ -1,0 +1,219 @@
+//! The web listing: server-rendered HTML pages for people, readable without JavaScript.
+//!
+//! | page | shows |
+//! |---|---|
+//! | `GET /` | a row per artifact — reference, type (icon, kind, title), scan status, findings per severity, and the action that fits its type (`docker run`, `helm install`, `opa run`; the reason for unsupported types) — with a GET form filtering by kind, status, registry and repository prefix, and cursor pagination (`before`, `limit`) |
+//! | `GET /artifacts/{registry}/{repository}@{digest}` (or `:{tag}`) | one artifact: facts, the reason when failed or unsupported, tags, findings, children of an index, scan history, links to the JSON, Harbor and CycloneDX forms |
+//!
+//! Authentication is the query API's rule (read role, `Authorization: Bearer`): with an API
+//! token configured, browsers need a reverse proxy that adds the header. Errors are HTML pages
+//! with the API's status codes and messages.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use regscan_scanner_api::{Severity, Status};
+use serde::Deserialize;
+
+use super::api::{list_page, parse_artifact_path, ApiError};
+use super::auth::{require, Role};
+use super::AppState;
+use crate::store::ArtifactFilter;
+
+mod artifact;
+pub mod html;
+
+use html::{esc, page};
+
+/// The web routes: `/` and `/artifacts/{…}`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/", get(listing)).route("/artifacts/{*path}", get(artifact_page))
+}
+
+/// An error shown as an HTML page with the API's status and message.
+#[derive(Debug)]
+pub struct WebError(ApiError);
+
+impl From<ApiError> for WebError {
+    fn from(e: ApiError) -> Self {
+        WebError(e)
+    }
+}
+
+impl From<crate::store::StoreError> for WebError {
+    fn from(e: crate::store::StoreError) -> Self {
+        WebError(e.into())
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let title = status.canonical_reason().unwrap_or("Error");
+        let body = format!("<h1>{} {}</h1><p class=\"error\">{}</p><p><a href=\"/\">Back to the listing</a></p>", status.as_u16(), esc(title), esc(self.0.message()));
+        let mut resp = (status, Html(page(title, &body))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// Query parameters of `/`. Empty values (as a GET form sends them) do not filter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListingParams {
+    /// Kind, exact.
+    pub kind: Option<String>,
+    /// Latest scan status.
+    pub status: Option<String>,
+    /// Registry host, exact.
+    pub registry: Option<String>,
+    /// Repository prefix.
+    pub repository: Option<String>,
+    /// Minimum severity of at least one finding.
+    pub min_severity: Option<String>,
+    /// Cursor from the previous page.
+    pub before: Option<String>,
+    /// Page size, 1–1000 (default 50).
+    pub limit: Option<String>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl ListingParams {
+    fn to_filter(&self) -> Result<ArtifactFilter, ApiError> {
+        let status = nonempty(&self.status).map(str::parse::<Status>).transpose().map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
+        let min_severity = nonempty(&self.min_severity).map(str::parse::<Severity>).transpose().map_err(|e| ApiError::bad_request(format!("min_severity: {e}")))?;
+        let before = nonempty(&self.before).map(|b| b.parse::<i64>().map_err(|_| ApiError::bad_request(format!("before: {b:?} is not a cursor (an integer)")))).transpose()?;
+        let limit = match nonempty(&self.limit) {
+            None => 50,
+            Some(l) => match l.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => return Err(ApiError::bad_request(format!("limit: {l:?} is not a number in 1..=1000"))),
+            },
+        };
+        Ok(ArtifactFilter {
+            registry: nonempty(&self.registry).map(str::to_owned),
+            repository: nonempty(&self.repository).map(str::to_owned),
+            kind: nonempty(&self.kind).map(str::to_owned),
+            status,
+            min_severity,
+            before_id: before,
+            limit: Some(limit),
+            ..Default::default()
+        })
+    }
+
+    /// The query string of these filters with `before` set to `cursor`.
+    fn next_page(&self, cursor: i64) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [("kind", &self.kind), ("status", &self.status), ("registry", &self.registry), ("repository", &self.repository), ("min_severity", &self.min_severity), ("limit", &self.limit)] {
+            if let Some(v) = nonempty(v) {
+                q.append_pair(k, v);
+            }
+        }
+        q.append_pair("before", &cursor.to_string());
+        q.finish()
+    }
+}
+
+const KINDS: &[&str] = &["image", "index", "helm", "opa", "signature", "attestation", "sbom", "wasm", "unknown"];
+
+fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> String {
+    let mut s = format!("<label>{label}<select name=\"{name}\"><option value=\"\">any</option>");
+    for o in options {
+        let sel = if current == Some(*o) { " selected" } else { "" };
+        s.push_str(&format!("<option value=\"{0}\"{sel}>{0}</option>", esc(o)));
+    }
+    if let Some(c) = current.filter(|c| !options.contains(c)) {
+        s.push_str(&format!("<option value=\"{0}\" selected>{0}</option>", esc(c)));
+    }
+    s.push_str("</select></label>");
+    s
+}
+
+async fn listing(State(state): State<AppState>, headers: HeaderMap, params: Result<Query<ListingParams>, axum::extract::rejection::QueryRejection>) -> Result<Html<String>, WebError> {
+    require(&state, &headers, Role::Read)?;
+    let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let filter = params.to_filter()?;
+    let result = list_page(&state.store, &filter).await?;
+    let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+    let severities: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+    let mut body = String::from("<h1>Artifacts</h1><form class=\"filters\" method=\"get\" action=\"/\">");
+    body.push_str(&select("kind", "Kind", KINDS, nonempty(&params.kind)));
+    body.push_str(&select("status", "Status", &statuses, nonempty(&params.status)));
+    body.push_str(&select("min_severity", "Findings at least", &severities, nonempty(&params.min_severity)));
+    body.push_str(&format!(
+        "<label>Registry<input name=\"registry\" value=\"{}\" placeholder=\"host:port\"></label><label>Repository prefix<input name=\"repository\" value=\"{}\" placeholder=\"team/\"></label><button type=\"submit\">Filter</button> <a href=\"/\">clear</a></form>",
+        esc(nonempty(&params.registry).unwrap_or("")),
+        esc(nonempty(&params.repository).unwrap_or(""))
+    ));
+    if result.items.is_empty() {
+        body.push_str("<p class=\"muted\" id=\"empty\">No artifacts match.</p>");
+    } else {
+        body.push_str("<table id=\"artifacts\"><thead><tr><th>Artifact</th><th>Type</th><th>Status</th><th>Findings</th><th>Use it</th></tr></thead><tbody>");
+        for i in &result.items {
+            let href = html::artifact_href(&i.registry, &i.repository, &i.digest);
+            let name = match i.tags.first() {
+                Some(t) => format!("{}/{}:{t}", i.registry, i.repository),
+                None => format!("{}/{}", i.registry, i.repository),
+            };
+            let short = &i.digest[..i.digest.len().min(19)];
+            let action = html::action_text(&state.config, &i.kind, i.status, i.reason.as_deref(), &i.registry, &i.repository, &i.digest, i.tags.first().map(String::as_str));
+            let reason = match (&i.reason, i.status) {
+                (Some(r), Status::Failed) => format!("<div class=\"reason\">{}</div>", esc(r)),
+                _ => String::new(),
+            };
+            body.push_str(&format!(
+                "<tr class=\"row {status}\" data-kind=\"{kind}\" data-status=\"{status}\"><td><a href=\"{href}\">{name}</a><div class=\"mono muted\">{short}…</div></td><td>{kindcell}</td><td>{badge}{reason}</td><td>{sev}</td><td>{action}</td></tr>",
+                status = i.status.as_str(),
+                kind = esc(&i.kind),
+                href = esc(&href),
+                name = esc(&name),
+                short = esc(short),
+                kindcell = html::kind_cell(&state.config, &i.kind, i.artifact_type.as_deref()),
+                badge = html::status_badge(i.status),
+                sev = html::severity_counts(&i.summary),
+                action = action.to_html(),
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    if let Some(cursor) = result.next_cursor {
+        body.push_str(&format!("<p class=\"pager\"><a id=\"next\" href=\"/?{}\">Next page →</a></p>", esc(&params.next_page(cursor))));
+    }
+    Ok(Html(page("Artifacts", &body)))
+}
+
+async fn artifact_page(State(state): State<AppState>, headers: HeaderMap, Path(path): Path<String>) -> Result<Html<String>, WebError> {
+    require(&state, &headers, Role::Read)?;
+    let (registry, repository, digest, tag) = parse_artifact_path(&path)?;
+    let registry = state.config.registry(&registry).map_or(registry, |r| r.host.clone());
+    let body = artifact::render(&state, &registry, &repository, digest, tag).await?;
+    Ok(Html(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_params_ignore_empty_form_values_and_name_bad_ones() {
+        let p = ListingParams { kind: Some("".into()), status: Some("unsupported".into()), repository: Some(" team/ ".into()), ..Default::default() };
+        let f = p.to_filter().unwrap();
+        assert_eq!((f.kind, f.status, f.repository.as_deref(), f.limit), (None, Some(Status::Unsupported), Some("team/"), Some(50)));
+        let err = ListingParams { status: Some("done".into()), ..Default::default() }.to_filter().unwrap_err();
+        assert!(err.message().starts_with("status:"), "{}", err.message());
+        let err = ListingParams { limit: Some("0".into()), ..Default::default() }.to_filter().unwrap_err();
+        assert!(err.message().starts_with("limit:"), "{}", err.message());
+        let err = ListingParams { before: Some("x".into()), ..Default::default() }.to_filter().unwrap_err();
+        assert!(err.message().starts_with("before:"), "{}", err.message());
+        let q = ListingParams { kind: Some("helm".into()), repository: Some("a b&c".into()), ..Default::default() }.next_page(42);
+        assert_eq!(q, "kind=helm&repository=a+b%26c&before=42");
+    }
+}
