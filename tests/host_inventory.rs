@@ -86,3 +86,83 @@ async fn dpkg_inventory_matches_dpkg_query() {
     let extra: Vec<_> = found.difference(&truth).take(10).collect();
     assert!(missing.is_empty() && extra.is_empty(), "{} installed packages; missing {missing:?}; extra {extra:?}", truth.len());
 }
+
+fn pep503(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = if matches!(c, '-' | '_' | '.') { '-' } else { c.to_ascii_lowercase() };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_inventory_matches_pip() {
+    let Ok(out) = Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).output() else {
+        eprintln!("SKIPPED: no python3 on this machine");
+        return;
+    };
+    let site = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let Ok(list) = Command::new("python3").args(["-m", "pip", "list", "--format=json", "--path", &site]).output() else {
+        eprintln!("SKIPPED: no pip on this machine");
+        return;
+    };
+    let pip: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap_or_default();
+    if pip.is_empty() {
+        eprintln!("SKIPPED: pip lists nothing in {site}");
+        return;
+    }
+    let truth: BTreeSet<(String, String)> =
+        pip.iter().map(|p| (pep503(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_owned())).collect();
+    // The image holds every METADATA / PKG-INFO file of the site-packages directory, where a
+    // Debian-based Python image keeps them.
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in std::fs::read_dir(&site).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let meta = if name.ends_with(".dist-info") {
+            entry.path().join("METADATA")
+        } else if name.ends_with(".egg-info") {
+            if entry.path().is_dir() { entry.path().join("PKG-INFO") } else { entry.path() }
+        } else {
+            continue;
+        };
+        if let Ok(data) = std::fs::read(&meta) {
+            let rel = meta.strip_prefix(&site).unwrap().to_string_lossy().into_owned();
+            files.push((format!("usr/local/lib/python3.11/site-packages/{rel}"), data));
+        }
+    }
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
+    let reg = Registry::start().await;
+    let digest = reg.push_image("host/python", "real", &OciImage::new(&refs)).await;
+
+    let (url, _dir) = sqlite_url();
+    let store = regscan::store::Store::open(&url).await.unwrap();
+    let mut config = regscan::config::Config::default();
+    config.registries.push(regscan::config::RegistryConfig { host: reg.host.clone(), insecure: true, ..Default::default() });
+    let pipeline = regscan::scan::Pipeline::new(std::sync::Arc::new(config), store.clone()).await.unwrap();
+    let job = regscan::queue::Job {
+        id: "py".into(),
+        registry: reg.host.clone(),
+        repository: "host/python".into(),
+        reference: digest.clone(),
+        tag: None,
+        source: "test".into(),
+        force: false,
+        attempt: 0,
+    };
+    pipeline.run_job(&job, "test").await.unwrap();
+    let artifact = store.artifact(&reg.host, "host/python", &digest).await.unwrap().unwrap();
+    let packages = store.packages(artifact.latest_scan_id.unwrap()).await.unwrap();
+    let found: BTreeSet<(String, String)> = packages
+        .iter()
+        .map(|p| {
+            assert_eq!(p.ecosystem, "PyPI", "{p:?}");
+            (pep503(&p.name), p.version.clone())
+        })
+        .collect();
+    let missing: Vec<_> = truth.difference(&found).collect();
+    let extra: Vec<_> = found.difference(&truth).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "pip lists {}; missing {missing:?}; extra {extra:?}", truth.len());
+}

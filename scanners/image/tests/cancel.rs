@@ -4,21 +4,26 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use regscan_scanner_image::{walk_blob, WalkLimits};
 use tokio::io::{AsyncRead, ReadBuf};
 
-/// A plain tar stream of one enormous file that never ends: a header, then zeros forever.
+/// A plain tar stream of one enormous file: a header, then zeros until 5 s have passed (so a
+/// regression fails the assertions below instead of hanging the test runtime's shutdown).
 struct Endless {
     header: Vec<u8>,
     pos: usize,
     reads: Arc<AtomicU64>,
+    started: Instant,
 }
 
 impl AsyncRead for Endless {
     fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
+        if self.started.elapsed() > Duration::from_secs(5) {
+            return Poll::Ready(Err(std::io::Error::other("test stream gave up")));
+        }
         if self.pos < self.header.len() {
             let n = buf.remaining().min(self.header.len() - self.pos);
             let start = self.pos;
@@ -40,7 +45,7 @@ async fn dropping_the_walk_stops_reading() {
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     let reads = Arc::new(AtomicU64::new(0));
-    let blob = Endless { header: h.as_bytes().to_vec(), pos: 0, reads: reads.clone() };
+    let blob = Endless { header: h.as_bytes().to_vec(), pos: 0, reads: reads.clone(), started: Instant::now() };
     let limits = WalkLimits { max_bytes: u64::MAX, ..Default::default() };
     let walk = walk_blob(Box::pin(blob), "sha256:endless", limits);
     assert!(tokio::time::timeout(Duration::from_millis(200), walk).await.is_err(), "an endless layer cannot finish");

@@ -159,12 +159,15 @@ pub fn analyze(
             );
             continue;
         };
-        let (info, dialect) = match rego::parse(
-            path,
-            text,
-            declared,
-            limits.max_file_bytes as usize,
-        ) {
+        // A parser bug on hostile input must not take the whole scan down.
+        let parsed = std::panic::catch_unwind(|| {
+            rego::parse(path, text, declared, limits.max_file_bytes as usize)
+        })
+        .unwrap_or_else(|_| Parsed::Error {
+            line: 1,
+            message: "the Rego parser failed on this file".into(),
+        });
+        let (info, dialect) = match parsed {
             Parsed::Ok(info) => {
                 if declared == Dialect::V0 && !info.imports_rego_v1 {
                     v0_declared.push(path.clone());

@@ -397,6 +397,59 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
                     .unwrap_or_else(|e| e.to_string()),
             ),
             "sha256sum" => Value::Str(hex::encode(sha2::Sha256::digest(s(&a[0]).as_bytes()))),
+            "sha1sum" => {
+                use sha1::Digest as _;
+                Value::Str(hex::encode(sha1::Sha1::digest(s(&a[0]).as_bytes())))
+            }
+            "base" | "osBase" => {
+                let p = s(&a[0]);
+                let t = p.trim_end_matches('/');
+                Value::str(if t.is_empty() { if p.is_empty() { "." } else { "/" } } else { t.rsplit('/').next().unwrap_or(t) })
+            }
+            "dir" | "osDir" => {
+                let p = s(&a[0]);
+                Value::str(match p.rfind('/') {
+                    Some(0) => "/".to_owned(),
+                    Some(i) => p[..i].to_owned(),
+                    None => ".".to_owned(),
+                })
+            }
+            "ext" | "osExt" => {
+                let p = s(&a[0]);
+                let base = p.rsplit('/').next().unwrap_or(&p);
+                Value::str(base.rfind('.').map(|i| &base[i..]).unwrap_or(""))
+            }
+            "isAbs" | "osIsAbs" => Value::Bool(s(&a[0]).starts_with('/')),
+            "clean" | "osClean" => {
+                let p = s(&a[0]);
+                let abs = p.starts_with('/');
+                let mut parts: Vec<&str> = Vec::new();
+                for seg in p.split('/') {
+                    match seg {
+                        "" | "." => {}
+                        ".." if parts.last().is_some_and(|l| *l != "..") => {
+                            parts.pop();
+                        }
+                        ".." if abs => {}
+                        other => parts.push(other),
+                    }
+                }
+                let joined = parts.join("/");
+                Value::Str(match (abs, joined.is_empty()) {
+                    (true, _) => format!("/{joined}"),
+                    (false, true) => ".".into(),
+                    (false, false) => joined,
+                })
+            }
+            "randInt" => {
+                arity(name, a, 2)?;
+                let (lo, hi) = (to_i64(&a[0]), to_i64(&a[1]));
+                Value::Int(if hi > lo { lo + (hi - lo) / 2 } else { lo })
+            }
+            "deepEqual" => {
+                arity(name, a, 2)?;
+                Value::Bool(a[0].equals(&a[1]))
+            }
             "sha512sum" => Value::Str(hex::encode(sha2::Sha512::digest(s(&a[0]).as_bytes()))),
             "adler32sum" => {
                 let (mut x, mut y) = (1u32, 0u32);
@@ -560,6 +613,11 @@ mod tests {
     fn regex_and_hashes() {
         assert!(c("regexMatch", &[Value::str("^a.c$"), Value::str("abc")]).truthy());
         assert_eq!(go_string(&c("regexReplaceAll", &[Value::str("a(x*)b"), Value::str("-ab-axxb-"), Value::str("${1}W")])), "-W-xxW-");
+        assert_eq!(go_string(&c("sha1sum", &[Value::str("abc")])), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(go_string(&c("base", &[Value::str("a/b/c.txt")])), "c.txt");
+        assert_eq!(go_string(&c("dir", &[Value::str("a/b/c.txt")])), "a/b");
+        assert_eq!(go_string(&c("ext", &[Value::str("a/b/c.txt")])), ".txt");
+        assert_eq!(go_string(&c("clean", &[Value::str("a/./b/../c/")])), "a/c");
         assert_eq!(
             go_string(&c("sha256sum", &[Value::str("")])),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -205,6 +205,15 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                 want(name, a, 2)?;
                 Value::Bool(list_of(name, &a[1])?.iter().any(|x| x.equals(&a[0])))
             }
+            "chunk" => {
+                want(name, a, 2)?;
+                let size = to_i64(&a[0]);
+                if size <= 0 {
+                    return Err("chunk size must be positive".into());
+                }
+                let items = list_of(name, &a[1])?;
+                Value::list(items.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect())
+            }
             "compact" => Value::list(list_of(name, &a[0])?.into_iter().filter(|x| !empty(x)).collect()),
             "sortAlpha" => {
                 let mut l: Vec<String> = list_of(name, &a[0])?.iter().map(strval).collect();
