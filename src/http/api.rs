@@ -28,7 +28,7 @@ use crate::registry::Reference;
 use crate::report::{ArtifactItem, Report};
 use crate::store::{ArtifactFilter, Store};
 
-mod formats;
+pub mod formats;
 
 /// The API routes.
 pub fn routes() -> Router<AppState> {

@@ -17,6 +17,8 @@ pub mod api;
 pub mod auth;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
+pub mod web;
 pub mod webhooks;
 
 /// Shared state of every handler.
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(api::routes())
+        .merge(web::routes()).merge(openapi::routes())
         .with_state(state)
 }
 

@@ -239,12 +239,7 @@ pub async fn import_and_rematch(store: &Store, db: &AdvisoryDb, source: &str, ro
 /// Each gets a new scan record naming the snapshot used; no blob is fetched.
 pub async fn rematch(store: &Store, db: &AdvisoryDb, keys: &[(String, String)]) -> Result<Vec<i64>, StoreError> {
     let keys: BTreeSet<(String, String)> = keys.iter().cloned().collect();
-    let normalize = |eco: &str, name: &str| {
-        let eco = regscan_osv::normalize_ecosystem(eco);
-        let name = regscan_osv::normalize_name(&eco, name);
-        (eco, name)
-    };
-    let artifacts = store.artifacts_with_packages(&keys, normalize).await?;
+    let artifacts = store.artifacts_with_packages(&keys, AdvisoryIndex::package_keys).await?;
     let mut created = Vec::new();
     for artifact_id in artifacts {
         let Some(artifact) = store.artifact_by_id(artifact_id).await? else { continue };

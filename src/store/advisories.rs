@@ -180,12 +180,12 @@ impl Store {
     }
 
     /// Artifacts whose latest scan's inventory has a package under one of `keys`
-    /// ((ecosystem, normalised name) pairs). `normalize` maps a stored (ecosystem, name) to the
-    /// advisory key form.
+    /// ((ecosystem, normalised name) pairs, as advisories name them). `keys_of` gives the keys a
+    /// stored package is matched under (its own and its source package's).
     pub async fn artifacts_with_packages(
         &self,
         keys: &std::collections::BTreeSet<(String, String)>,
-        normalize: impl Fn(&str, &str) -> (String, String),
+        keys_of: impl Fn(&regscan_scanner_api::Package) -> Vec<(String, String)>,
     ) -> Result<Vec<i64>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -200,11 +200,16 @@ impl Store {
         .await?;
         let mut out = std::collections::BTreeSet::new();
         for r in rows {
-            let eco: String = r.try_get("ecosystem")?;
-            let name: String = r.try_get("name")?;
-            let source: Option<String> = r.try_get("source_name")?;
-            let hit = keys.contains(&normalize(&eco, &name)) || source.is_some_and(|s| keys.contains(&normalize(&eco, &s)));
-            if hit {
+            let pkg = regscan_scanner_api::Package {
+                ecosystem: r.try_get("ecosystem")?,
+                name: r.try_get("name")?,
+                version: String::new(),
+                source_name: r.try_get("source_name")?,
+                source_version: None,
+                path: String::new(),
+                layer: None,
+            };
+            if keys_of(&pkg).iter().any(|k| keys.contains(k)) {
                 out.insert(r.try_get::<i64, _>("artifact_id")?);
             }
         }

@@ -114,6 +114,9 @@ pub struct ImageIndex {
 }
 
 /// A parsed manifest document: either a single manifest or an index.
+// Both variants are a few hundred bytes and live briefly, one per fetched manifest: boxing
+// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestDoc {
     /// An image or artifact manifest.

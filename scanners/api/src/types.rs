@@ -266,6 +266,7 @@ pub struct IndexChild {
 }
 
 /// The outcome of resolving a manifest's type.
+#[allow(clippy::large_enum_variant)] // one per manifest, short-lived
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
     /// Route to `entry.scanner`.

@@ -55,7 +55,11 @@ fn main() {
             .output()
             .expect("child runs");
         let elapsed = t.elapsed();
-        assert!(out.status.success(), "walk failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "walk failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         walk_best = walk_best.min(elapsed);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         for line in text.lines() {
@@ -67,17 +71,40 @@ fn main() {
             }
         }
     }
-    println!("gzip -dc > /dev/null      : {:>8.3} s  ({:.0} MiB/s uncompressed)", gzip_best.as_secs_f64(), mib(uncompressed) / gzip_best.as_secs_f64());
-    println!("regscan walk (process)    : {:>8.3} s  ({:.0} MiB/s uncompressed)", walk_best.as_secs_f64(), mib(uncompressed) / walk_best.as_secs_f64());
-    println!("ratio walk / gzip         : {:>8.2}x (target <= 1.3x)", walk_best.as_secs_f64() / gzip_best.as_secs_f64());
-    println!("walk peak RSS (VmHWM)     : {:>8.1} MiB (target < 100 MiB)", peak_kib as f64 / 1024.0);
+    println!(
+        "gzip -dc > /dev/null      : {:>8.3} s  ({:.0} MiB/s uncompressed)",
+        gzip_best.as_secs_f64(),
+        mib(uncompressed) / gzip_best.as_secs_f64()
+    );
+    println!(
+        "regscan walk (process)    : {:>8.3} s  ({:.0} MiB/s uncompressed)",
+        walk_best.as_secs_f64(),
+        mib(uncompressed) / walk_best.as_secs_f64()
+    );
+    println!(
+        "ratio walk / gzip         : {:>8.2}x (target <= 1.3x)",
+        walk_best.as_secs_f64() / gzip_best.as_secs_f64()
+    );
+    println!(
+        "walk peak RSS (VmHWM)     : {:>8.1} MiB (target < 100 MiB)",
+        peak_kib as f64 / 1024.0
+    );
     println!("packages found            : {packages}");
-    println!("best of {RUNS} runs; machine: {} CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "best of {RUNS} runs; machine: {} CPUs",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
 }
 
 /// The measured part: walk the blob through the async path, print facts and peak RSS.
 fn child(path: &Path) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let facts = rt
         .block_on(async {
             let file = tokio::fs::File::open(path).await.expect("open layer");
@@ -85,7 +112,11 @@ fn child(path: &Path) {
         })
         .expect("walk succeeds");
     let packages: usize = facts.package_count();
-    println!("packages={packages} in {} analyzed files, {} entries", facts.files.len(), facts.entries);
+    println!(
+        "packages={packages} in {} analyzed files, {} entries",
+        facts.files.len(),
+        facts.entries
+    );
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let hwm = status
         .lines()
@@ -114,20 +145,32 @@ impl Rng {
 /// Write the layer; returns (uncompressed tar bytes, file count).
 fn build_layer(path: &Path) -> (u64, usize) {
     let file = std::fs::File::create(path).expect("create layer file");
-    let gz = flate2::write::GzEncoder::new(BufWriter::with_capacity(1 << 20, file), flate2::Compression::new(6));
-    let mut tar = tar::Builder::new(CountingWriter { inner: gz, count: 0 });
+    let gz = flate2::write::GzEncoder::new(
+        BufWriter::with_capacity(1 << 20, file),
+        flate2::Compression::new(6),
+    );
+    let mut tar = tar::Builder::new(CountingWriter {
+        inner: gz,
+        count: 0,
+    });
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     // Text-like content: words from a vocabulary, so gzip sees a realistic ratio (~3x).
     let vocab: Vec<String> = (0..4096)
         .map(|_| {
             let len = 2 + (rng.next() % 9) as usize;
-            (0..len).map(|_| (b'a' + (rng.next() % 26) as u8) as char).collect()
+            (0..len)
+                .map(|_| (b'a' + (rng.next() % 26) as u8) as char)
+                .collect()
         })
         .collect();
     let mut corpus = Vec::with_capacity(4 << 20);
     while corpus.len() < 4 << 20 {
         corpus.extend_from_slice(vocab[(rng.next() % 4096) as usize].as_bytes());
-        corpus.push(if matches!(rng.next() % 12, 0) { b'\n' } else { b' ' });
+        corpus.push(if matches!(rng.next() % 12, 0) {
+            b'\n'
+        } else {
+            b' '
+        });
     }
     let mut files = 0usize;
     let mut add = |tar: &mut tar::Builder<CountingWriter<_>>, path: &str, data: &[u8]| {
@@ -138,7 +181,11 @@ fn build_layer(path: &Path) -> (u64, usize) {
         tar.append_data(&mut h, path, data).expect("append");
         files += 1;
     };
-    add(&mut tar, "etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
+    add(
+        &mut tar,
+        "etc/os-release",
+        b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+    );
     let mut status = String::new();
     for i in 0..1500 {
         status.push_str(&format!(
@@ -150,25 +197,55 @@ fn build_layer(path: &Path) -> (u64, usize) {
     }
     add(&mut tar, "var/lib/dpkg/status", status.as_bytes());
     for i in 0..400 {
-        let meta = format!("Metadata-Version: 2.1\nName: pylib{i}\nVersion: 0.{i}.1\nSummary: a library\n\n{}", "Long description. ".repeat(50));
-        add(&mut tar, &format!("usr/lib/python3/dist-packages/pylib{i}-0.{i}.1.dist-info/METADATA"), meta.as_bytes());
-        add(&mut tar, &format!("usr/lib/python3/dist-packages/pylib{i}/__init__.py"), &corpus[i * 97..i * 97 + 3000]);
+        let meta = format!(
+            "Metadata-Version: 2.1\nName: pylib{i}\nVersion: 0.{i}.1\nSummary: a library\n\n{}",
+            "Long description. ".repeat(50)
+        );
+        add(
+            &mut tar,
+            &format!("usr/lib/python3/dist-packages/pylib{i}-0.{i}.1.dist-info/METADATA"),
+            meta.as_bytes(),
+        );
+        add(
+            &mut tar,
+            &format!("usr/lib/python3/dist-packages/pylib{i}/__init__.py"),
+            &corpus[i * 97..i * 97 + 3000],
+        );
     }
     for i in 0..2000 {
-        let pkg = format!(r#"{{"name":"npm-mod{i}","version":"1.0.{i}","description":"module","main":"index.js","license":"MIT"}}"#);
-        add(&mut tar, &format!("app/node_modules/npm-mod{i}/package.json"), pkg.as_bytes());
-        add(&mut tar, &format!("app/node_modules/npm-mod{i}/index.js"), &corpus[i * 131..i * 131 + 2000]);
+        let pkg = format!(
+            r#"{{"name":"npm-mod{i}","version":"1.0.{i}","description":"module","main":"index.js","license":"MIT"}}"#
+        );
+        add(
+            &mut tar,
+            &format!("app/node_modules/npm-mod{i}/package.json"),
+            pkg.as_bytes(),
+        );
+        add(
+            &mut tar,
+            &format!("app/node_modules/npm-mod{i}/index.js"),
+            &corpus[i * 131..i * 131 + 2000],
+        );
     }
     let mut i = 0usize;
     while tar.get_ref().count < TARGET_BYTES {
         let len = 1000 + (rng.next() % 60_000) as usize;
         let start = (rng.next() % (corpus.len() - len) as u64) as usize;
-        add(&mut tar, &format!("usr/share/data/d{}/file{i}.txt", i % 97), &corpus[start..start + len]);
+        add(
+            &mut tar,
+            &format!("usr/share/data/d{}/file{i}.txt", i % 97),
+            &corpus[start..start + len],
+        );
         i += 1;
     }
     let writer = tar.into_inner().expect("finish tar");
     let count = writer.count;
-    writer.inner.finish().expect("finish gzip").flush().expect("flush");
+    writer
+        .inner
+        .finish()
+        .expect("finish gzip")
+        .flush()
+        .expect("flush");
     (count, files)
 }
 

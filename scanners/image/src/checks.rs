@@ -62,12 +62,20 @@ pub struct History {
 impl ImageConfigBlob {
     /// Parse a config blob.
     pub fn parse(bytes: &[u8]) -> Result<Self, ScanError> {
-        serde_json::from_slice(bytes).map_err(|e| ScanError::Invalid(format!("image config is not valid JSON of the image config shape: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| {
+            ScanError::Invalid(format!(
+                "image config is not valid JSON of the image config shape: {e}"
+            ))
+        })
     }
 
     /// The configured user, trimmed (`""` when unset).
     pub fn user(&self) -> &str {
-        self.config.as_ref().and_then(|c| c.user.as_deref()).unwrap_or("").trim()
+        self.config
+            .as_ref()
+            .and_then(|c| c.user.as_deref())
+            .unwrap_or("")
+            .trim()
     }
 }
 
@@ -106,7 +114,11 @@ fn root_user(config: &ImageConfigBlob) -> Option<Finding> {
 }
 
 fn secret_env(config: &ImageConfigBlob) -> Vec<Finding> {
-    let env = config.config.as_ref().and_then(|c| c.env.as_deref()).unwrap_or(&[]);
+    let env = config
+        .config
+        .as_ref()
+        .and_then(|c| c.env.as_deref())
+        .unwrap_or(&[]);
     env.iter()
         .filter_map(|entry| {
             let (key, value) = entry.split_once('=')?;
@@ -188,17 +200,31 @@ mod tests {
 
     #[test]
     fn root_user_forms() {
-        for user in [None, Some(""), Some("root"), Some("0"), Some("0:0"), Some("root:staff"), Some(" 0 ")] {
+        for user in [
+            None,
+            Some(""),
+            Some("root"),
+            Some("0"),
+            Some("0:0"),
+            Some("root:staff"),
+            Some(" 0 "),
+        ] {
             let c = ImageConfigBlob {
                 os: "linux".into(),
-                config: Some(RunConfig { user: user.map(str::to_owned), env: None }),
+                config: Some(RunConfig {
+                    user: user.map(str::to_owned),
+                    env: None,
+                }),
                 ..Default::default()
             };
             assert_eq!(ids(&c), [ROOT_USER], "user {user:?}");
         }
         for user in ["nobody", "1000", "1000:0", "65532:65532", "rootless"] {
             let c = ImageConfigBlob {
-                config: Some(RunConfig { user: Some(user.into()), env: None }),
+                config: Some(RunConfig {
+                    user: Some(user.into()),
+                    env: None,
+                }),
                 ..Default::default()
             };
             assert!(ids(&c).is_empty(), "user {user:?}");
@@ -227,7 +253,9 @@ mod tests {
         for (created_by, want) in cases {
             assert_eq!(remote_add_url(created_by).as_deref(), want, "{created_by}");
         }
-        let c = config(r#"{"os":"linux","config":{"User":"app"},"history":[{"created_by":"ADD https://e.com/a /a"},{"empty_layer":true}]}"#);
+        let c = config(
+            r#"{"os":"linux","config":{"User":"app"},"history":[{"created_by":"ADD https://e.com/a /a"},{"empty_layer":true}]}"#,
+        );
         let f = run(&c, &[]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].location.as_deref(), Some("history[0].created_by"));

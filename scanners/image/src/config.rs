@@ -89,7 +89,10 @@ impl ImageConfig {
         }
         for id in &self.skip_checks {
             if !checks::CHECK_IDS.contains(&id.as_str()) {
-                return Err(ConfigError::UnknownCheck { id: id.clone(), known: checks::CHECK_IDS.join(", ") });
+                return Err(ConfigError::UnknownCheck {
+                    id: id.clone(),
+                    known: checks::CHECK_IDS.join(", "),
+                });
             }
         }
         Ok(())
@@ -124,12 +127,29 @@ mod tests {
 
     #[test]
     fn zero_limits_and_unknown_checks_are_rejected() {
-        let c = ImageConfig { max_layer_entries: 0, ..Default::default() };
-        assert_eq!(c.validate(), Err(ConfigError::Zero { field: "max_layer_entries" }));
-        let c = ImageConfig { skip_checks: vec!["IMG-NOPE".into()], ..Default::default() };
+        let c = ImageConfig {
+            max_layer_entries: 0,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Zero {
+                field: "max_layer_entries"
+            })
+        );
+        let c = ImageConfig {
+            skip_checks: vec!["IMG-NOPE".into()],
+            ..Default::default()
+        };
         let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("IMG-NOPE") && err.contains("IMG-ROOT-USER"), "{err}");
-        let c = ImageConfig { skip_checks: vec!["IMG-ROOT-USER".into()], ..Default::default() };
+        assert!(
+            err.contains("IMG-NOPE") && err.contains("IMG-ROOT-USER"),
+            "{err}"
+        );
+        let c = ImageConfig {
+            skip_checks: vec!["IMG-ROOT-USER".into()],
+            ..Default::default()
+        };
         c.validate().unwrap();
     }
 }

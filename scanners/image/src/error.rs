@@ -51,9 +51,14 @@ impl From<LayerError> for ScanError {
     fn from(e: LayerError) -> Self {
         match e {
             LayerError::Limit { .. } => ScanError::Limit(e.to_string()),
-            LayerError::Read { layer, source } => ScanError::Io { what: format!("layer {layer}"), source },
+            LayerError::Read { layer, source } => ScanError::Io {
+                what: format!("layer {layer}"),
+                source,
+            },
             LayerError::Invalid { .. } => ScanError::Invalid(e.to_string()),
-            LayerError::Cancelled { .. } | LayerError::Internal { .. } => ScanError::Internal(e.to_string()),
+            LayerError::Cancelled { .. } | LayerError::Internal { .. } => {
+                ScanError::Internal(e.to_string())
+            }
         }
     }
 }
@@ -64,13 +69,28 @@ mod tests {
 
     #[test]
     fn mapping_keeps_the_class_and_the_layer() {
-        let e: ScanError = LayerError::Limit { layer: "sha256:ab".into(), message: "has more than 3 tar entries".into() }.into();
-        assert!(matches!(&e, ScanError::Limit(m) if m.contains("sha256:ab") && m.contains("3 tar entries")), "{e}");
+        let e: ScanError = LayerError::Limit {
+            layer: "sha256:ab".into(),
+            message: "has more than 3 tar entries".into(),
+        }
+        .into();
+        assert!(
+            matches!(&e, ScanError::Limit(m) if m.contains("sha256:ab") && m.contains("3 tar entries")),
+            "{e}"
+        );
         let source = std::io::Error::new(std::io::ErrorKind::InvalidData, "digest mismatch");
-        let e: ScanError = LayerError::Read { layer: "sha256:cd".into(), source }.into();
+        let e: ScanError = LayerError::Read {
+            layer: "sha256:cd".into(),
+            source,
+        }
+        .into();
         assert!(matches!(&e, ScanError::Io { what, .. } if what == "layer sha256:cd"));
         assert!(!e.is_retryable(), "a digest mismatch is not retried");
-        let e: ScanError = LayerError::Invalid { layer: "sha256:ef".into(), message: "bad".into() }.into();
+        let e: ScanError = LayerError::Invalid {
+            layer: "sha256:ef".into(),
+            message: "bad".into(),
+        }
+        .into();
         assert!(matches!(e, ScanError::Invalid(_)));
     }
 }

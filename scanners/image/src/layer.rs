@@ -32,6 +32,8 @@ pub const WALKER_VERSION: &str = "1";
 const MAX_LONG_NAME: u64 = 64 << 10;
 /// Largest PAX extended header read.
 const MAX_PAX_HEADER: u64 = 1 << 20;
+/// Most not-analyzed files listed per layer (all are counted).
+pub const MAX_SKIPPED_LISTED: usize = 50;
 /// Read buffer over the blob stream (each fill is one async read through the bridge).
 const RAW_BUFFER: usize = 256 << 10;
 /// Read buffer over the decompressed stream (tar reads 512-byte headers).
@@ -73,8 +75,11 @@ pub struct LayerFacts {
     pub whiteouts: BTreeSet<String>,
     /// Directories whose lower contents are hidden by a `.wh..wh..opq` marker (`""` is the root).
     pub opaque_dirs: BTreeSet<String>,
-    /// Wanted files that were not analyzed, with the reason.
+    /// Wanted files that were not analyzed, with the reason (the first [`MAX_SKIPPED_LISTED`]).
     pub skipped: Vec<SkippedFile>,
+    /// How many wanted files were not analyzed in all.
+    #[serde(default)]
+    pub skipped_total: u64,
     /// Tar entries in the layer (metadata headers included).
     pub entries: u64,
     /// Uncompressed size of the layer stream.
@@ -93,6 +98,16 @@ impl LayerFacts {
                 _ => 0,
             })
             .sum()
+    }
+
+    fn note_skipped(&mut self, path: &str, reason: String) {
+        self.skipped_total += 1;
+        if self.skipped.len() < MAX_SKIPPED_LISTED {
+            self.skipped.push(SkippedFile {
+                path: path.to_owned(),
+                reason,
+            });
+        }
     }
 
     fn set_file(&mut self, path: String, facts: FileFacts) {
@@ -128,24 +143,39 @@ pub struct WalkLimits {
 
 impl Default for WalkLimits {
     fn default() -> Self {
-        WalkLimits { max_bytes: 8 << 30, max_bytes_setting: "max_layer_bytes", max_entries: 1_000_000 }
+        WalkLimits {
+            max_bytes: 8 << 30,
+            max_bytes_setting: "max_layer_bytes",
+            max_entries: 1_000_000,
+        }
     }
 }
 
 /// Walk a layer blob on a blocking thread, bridging from the async blob stream. Dropping the
 /// returned future stops the walk at its next read.
-pub async fn walk_blob(blob: BlobReader, digest: &str, limits: WalkLimits) -> Result<LayerFacts, LayerError> {
+pub async fn walk_blob(
+    blob: BlobReader,
+    digest: &str,
+    limits: WalkLimits,
+) -> Result<LayerFacts, LayerError> {
     let cancel = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(cancel.clone());
     let bridge = tokio_util::io::SyncIoBridge::new(blob);
     let owned = digest.to_owned();
     tokio::task::spawn_blocking(move || walk(bridge, &owned, &limits, Some(cancel)))
         .await
-        .map_err(|e| LayerError::Internal { layer: digest.to_owned(), message: e.to_string() })?
+        .map_err(|e| LayerError::Internal {
+            layer: digest.to_owned(),
+            message: e.to_string(),
+        })?
 }
 
 /// Walk a layer blob (compressed or not) from a synchronous reader.
-pub fn walk_layer(blob: impl Read, digest: &str, limits: &WalkLimits) -> Result<LayerFacts, LayerError> {
+pub fn walk_layer(
+    blob: impl Read,
+    digest: &str,
+    limits: &WalkLimits,
+) -> Result<LayerFacts, LayerError> {
     walk(blob, digest, limits, None)
 }
 
@@ -176,7 +206,11 @@ struct Source<R> {
 
 impl<R: Read> Read for Source<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
             self.tracker.borrow_mut().cancelled = true;
             return Err(io::Error::other("scan cancelled"));
         }
@@ -239,7 +273,10 @@ impl<R: Read> Decoder<R> {
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
-fn open_decoder<R: Read>(mut source: Source<R>, digest: &str) -> Result<(Decoder<R>, Compression), io::Error> {
+fn open_decoder<R: Read>(
+    mut source: Source<R>,
+    digest: &str,
+) -> Result<(Decoder<R>, Compression), io::Error> {
     let mut head = vec![0u8; 6];
     let mut n = 0;
     while n < head.len() {
@@ -279,9 +316,14 @@ fn walk<R: Read>(
     cancel: Option<Arc<AtomicBool>>,
 ) -> Result<LayerFacts, LayerError> {
     let tracker: Shared = Rc::default();
-    let source = Source { inner: blob, tracker: tracker.clone(), cancel };
+    let source = Source {
+        inner: blob,
+        tracker: tracker.clone(),
+        cancel,
+    };
     let fail = |e: io::Error, what: &str| classify(e, what, digest, limits, &tracker);
-    let (decoder, compression) = open_decoder(source, digest).map_err(|e| fail(e, "reading the layer header"))?;
+    let (decoder, compression) =
+        open_decoder(source, digest).map_err(|e| fail(e, "reading the layer header"))?;
     let counting = Counting {
         inner: BufReader::with_capacity(TAR_BUFFER, decoder),
         count: 0,
@@ -289,13 +331,17 @@ fn walk<R: Read>(
         tracker: tracker.clone(),
     };
     let mut archive = tar::Archive::new(counting);
-    let mut facts = LayerFacts { compression, ..Default::default() };
+    let mut facts = LayerFacts {
+        compression,
+        ..Default::default()
+    };
     walk_entries(&mut archive, digest, limits, &tracker, &mut facts)?;
 
     // Drain what follows the end-of-archive marker so the blob is read to its end (and its
     // digest verified by the source); the bytes still count against the limit.
     let mut counting = archive.into_inner();
-    io::copy(&mut counting, &mut io::sink()).map_err(|e| fail(e, "reading past the end of the tar"))?;
+    io::copy(&mut counting, &mut io::sink())
+        .map_err(|e| fail(e, "reading past the end of the tar"))?;
     facts.uncompressed_bytes = counting.count;
     let mut raw = counting.inner.into_inner().into_raw();
     io::copy(&mut raw, &mut io::sink()).map_err(|e| fail(e, "reading the end of the blob"))?;
@@ -303,7 +349,13 @@ fn walk<R: Read>(
 }
 
 /// Turn an `io::Error` seen by the tar reader into the error that really happened.
-fn classify(e: io::Error, what: &str, digest: &str, limits: &WalkLimits, tracker: &Shared) -> LayerError {
+fn classify(
+    e: io::Error,
+    what: &str,
+    digest: &str,
+    limits: &WalkLimits,
+    tracker: &Shared,
+) -> LayerError {
     let mut t = tracker.borrow_mut();
     let layer = digest.to_owned();
     if t.cancelled {
@@ -321,7 +373,10 @@ fn classify(e: io::Error, what: &str, digest: &str, limits: &WalkLimits, tracker
             ),
         };
     }
-    LayerError::Invalid { layer, message: format!("{what}: {e}") }
+    LayerError::Invalid {
+        layer,
+        message: format!("{what}: {e}"),
+    }
 }
 
 /// Metadata carried from GNU long-name and PAX headers to the entry they describe.
@@ -340,27 +395,39 @@ fn walk_entries<R: Read>(
     facts: &mut LayerFacts,
 ) -> Result<(), LayerError> {
     let fail = |e: io::Error, what: &str| classify(e, what, digest, limits, tracker);
-    let invalid = |message: String| LayerError::Invalid { layer: digest.to_owned(), message };
+    let invalid = |message: String| LayerError::Invalid {
+        layer: digest.to_owned(),
+        message,
+    };
     let mut pending = Pending::default();
     // Analyzed files of this layer, for resolving hard links: path -> (analyzer, size).
     let mut analyzed: HashMap<String, (AnalyzerId, u64)> = HashMap::new();
-    let entries = archive.entries().map_err(|e| fail(e, "reading the tar"))?.raw(true);
+    let entries = archive
+        .entries()
+        .map_err(|e| fail(e, "reading the tar"))?
+        .raw(true);
     for entry in entries {
         let mut entry = entry.map_err(|e| fail(e, "reading a tar header"))?;
         facts.entries += 1;
         if facts.entries > limits.max_entries {
             return Err(LayerError::Limit {
                 layer: digest.to_owned(),
-                message: format!("has more than {} tar entries (max_layer_entries)", limits.max_entries),
+                message: format!(
+                    "has more than {} tar entries (max_layer_entries)",
+                    limits.max_entries
+                ),
             });
         }
         let kind = entry.header().entry_type();
         match kind {
             EntryType::GNULongName | EntryType::GNULongLink => {
-                let value = read_meta(&mut entry, MAX_LONG_NAME, digest, "GNU long name").map_err(|e| match e {
-                    MetaError::Io(e) => fail(e, "reading a GNU long name"),
-                    MetaError::Layer(e) => e,
-                })?;
+                let value =
+                    read_meta(&mut entry, MAX_LONG_NAME, digest, "GNU long name").map_err(|e| {
+                        match e {
+                            MetaError::Io(e) => fail(e, "reading a GNU long name"),
+                            MetaError::Layer(e) => e,
+                        }
+                    })?;
                 let value = trim_nul(value);
                 if kind == EntryType::GNULongName {
                     pending.path = Some(value);
@@ -370,17 +437,22 @@ fn walk_entries<R: Read>(
                 continue;
             }
             EntryType::XHeader => {
-                let value = read_meta(&mut entry, MAX_PAX_HEADER, digest, "PAX header").map_err(|e| match e {
-                    MetaError::Io(e) => fail(e, "reading a PAX header"),
-                    MetaError::Layer(e) => e,
-                })?;
+                let value = read_meta(&mut entry, MAX_PAX_HEADER, digest, "PAX header").map_err(
+                    |e| match e {
+                        MetaError::Io(e) => fail(e, "reading a PAX header"),
+                        MetaError::Layer(e) => e,
+                    },
+                )?;
                 apply_pax(&value, &mut pending).map_err(|m| invalid(m.to_owned()))?;
                 continue;
             }
             EntryType::XGlobalHeader => continue,
             _ => {}
         }
-        let header_size = entry.header().size().map_err(|e| fail(e, "reading a tar header"))?;
+        let header_size = entry
+            .header()
+            .size()
+            .map_err(|e| fail(e, "reading a tar header"))?;
         let pending = std::mem::take(&mut pending);
         if let Some(size) = pending.pax_size {
             if size != header_size {
@@ -390,8 +462,12 @@ fn walk_entries<R: Read>(
                 )));
             }
         }
-        let raw_path = pending.path.unwrap_or_else(|| entry.header().path_bytes().into_owned());
-        let Some(path) = normalize(&raw_path) else { continue };
+        let raw_path = pending
+            .path
+            .unwrap_or_else(|| entry.header().path_bytes().into_owned());
+        let Some(path) = normalize(&raw_path) else {
+            continue;
+        };
         if record_whiteout(&path, facts) {
             continue;
         }
@@ -407,20 +483,25 @@ fn walk_entries<R: Read>(
                 }
             }
             EntryType::Link => {
-                let raw_link = pending.link.or_else(|| entry.header().link_name_bytes().map(|c| c.into_owned()));
+                let raw_link = pending
+                    .link
+                    .or_else(|| entry.header().link_name_bytes().map(|c| c.into_owned()));
                 let target = raw_link.as_deref().and_then(normalize);
                 link_file(path, target, facts, &analyzed);
             }
             EntryType::Symlink => {
-                if analyzers::wanted(&path, 0).is_some() {
-                    let raw_link = pending.link.or_else(|| entry.header().link_name_bytes().map(|c| c.into_owned()));
-                    let target = String::from_utf8_lossy(raw_link.as_deref().unwrap_or_default()).into_owned();
+                if analyzers::interested(&path) {
+                    let raw_link = pending
+                        .link
+                        .or_else(|| entry.header().link_name_bytes().map(|c| c.into_owned()));
+                    let target = String::from_utf8_lossy(raw_link.as_deref().unwrap_or_default())
+                        .into_owned();
                     facts.set_symlink(path, target);
                 }
             }
             EntryType::Directory => {}
             _ => {
-                if analyzers::wanted(&path, 0).is_some() {
+                if analyzers::interested(&path) {
                     facts.set_shadowed(path);
                 }
             }
@@ -434,9 +515,17 @@ enum MetaError {
     Layer(LayerError),
 }
 
-fn read_meta(entry: &mut impl Read, max: u64, digest: &str, what: &str) -> Result<Vec<u8>, MetaError> {
+fn read_meta(
+    entry: &mut impl Read,
+    max: u64,
+    digest: &str,
+    what: &str,
+) -> Result<Vec<u8>, MetaError> {
     let mut buf = Vec::new();
-    entry.take(max + 1).read_to_end(&mut buf).map_err(MetaError::Io)?;
+    entry
+        .take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(MetaError::Io)?;
     if buf.len() as u64 > max {
         return Err(MetaError::Layer(LayerError::Limit {
             layer: digest.to_owned(),
@@ -460,7 +549,10 @@ fn apply_pax(data: &[u8], pending: &mut Pending) -> Result<(), &'static str> {
         if rest.iter().all(|b| *b == 0) {
             break;
         }
-        let space = rest.iter().position(|b| *b == b' ').ok_or("malformed PAX record (no length)")?;
+        let space = rest
+            .iter()
+            .position(|b| *b == b' ')
+            .ok_or("malformed PAX record (no length)")?;
         let len: usize = std::str::from_utf8(&rest[..space])
             .ok()
             .and_then(|s| s.parse().ok())
@@ -469,8 +561,13 @@ fn apply_pax(data: &[u8], pending: &mut Pending) -> Result<(), &'static str> {
             return Err("PAX record length out of range");
         }
         let record = &rest[space + 1..len];
-        let record = record.strip_suffix(b"\n").ok_or("PAX record not ended by a newline")?;
-        let eq = record.iter().position(|b| *b == b'=').ok_or("PAX record without '='")?;
+        let record = record
+            .strip_suffix(b"\n")
+            .ok_or("PAX record not ended by a newline")?;
+        let eq = record
+            .iter()
+            .position(|b| *b == b'=')
+            .ok_or("PAX record without '='")?;
         let (key, value) = (&record[..eq], &record[eq + 1..]);
         match key {
             b"path" => pending.path = Some(value.to_vec()),
@@ -509,13 +606,19 @@ fn record_whiteout(path: &str, facts: &mut LayerFacts) -> bool {
         Some((d, n)) => (d, n),
         None => ("", path),
     };
-    let Some(target) = name.strip_prefix(".wh.") else { return false };
+    let Some(target) = name.strip_prefix(".wh.") else {
+        return false;
+    };
     if target == ".wh..opq" {
         facts.opaque_dirs.insert(dir.to_owned());
     } else if target.starts_with(".wh.") {
         // Other AUFS metadata (`.wh..wh.plnk`, `.wh..wh.aufs`): not content.
     } else if !target.is_empty() {
-        let deleted = if dir.is_empty() { target.to_owned() } else { format!("{dir}/{target}") };
+        let deleted = if dir.is_empty() {
+            target.to_owned()
+        } else {
+            format!("{dir}/{target}")
+        };
         facts.whiteouts.insert(deleted);
     }
     true
@@ -540,7 +643,7 @@ fn analyze_file(
                 Err(err) => {
                     // The analyzer's read may have failed because the stream did; the caller
                     // checks the tracker after this returns.
-                    facts.skipped.push(SkippedFile { path: path.clone(), reason: err.to_string() });
+                    facts.note_skipped(&path, err.to_string());
                     facts.set_shadowed(path);
                 }
             }
@@ -551,13 +654,13 @@ fn analyze_file(
                 w.max_bytes,
                 w.analyzer.name()
             );
-            facts.skipped.push(SkippedFile { path: path.clone(), reason });
+            facts.note_skipped(&path, reason);
             facts.set_shadowed(path);
         }
         None => {
-            if analyzers::wanted(&path, 0).is_some() {
+            if analyzers::interested(&path) {
                 let reason = format!("{size} bytes, outside the size range the analyzers read");
-                facts.skipped.push(SkippedFile { path: path.clone(), reason });
+                facts.note_skipped(&path, reason);
                 facts.set_shadowed(path);
             } else {
                 // Not analyzed: but a file replacing one that was (same path, earlier entry of
@@ -578,9 +681,13 @@ fn link_file(
     facts: &mut LayerFacts,
     analyzed: &HashMap<String, (AnalyzerId, u64)>,
 ) {
-    let found = target.as_ref().and_then(|t| analyzed.get(t).map(|a| (t, *a)));
+    let found = target
+        .as_ref()
+        .and_then(|t| analyzed.get(t).map(|a| (t, *a)));
     let size = found.map(|(_, (_, s))| s).unwrap_or(0);
-    let Some(w) = analyzers::wanted(&path, size) else { return };
+    let Some(w) = analyzers::wanted(&path, size) else {
+        return;
+    };
     match found {
         Some((t, (id, _))) if id == w.analyzer => {
             if let Some(f) = facts.files.get(t).cloned() {
@@ -591,10 +698,12 @@ fn link_file(
         }
         _ => {
             let reason = match &target {
-                Some(t) => format!("hard link to {t}, which was not analyzed as the same kind of file"),
+                Some(t) => {
+                    format!("hard link to {t}, which was not analyzed as the same kind of file")
+                }
                 None => "hard link without a target".to_owned(),
             };
-            facts.skipped.push(SkippedFile { path: path.clone(), reason });
+            facts.note_skipped(&path, reason);
             facts.set_shadowed(path);
         }
     }

@@ -52,7 +52,13 @@ impl<'a> Merged<'a> {
                 merged.nodes.insert(path.clone(), Node::Symlink { target });
             }
             for (path, facts) in &layer.files {
-                merged.nodes.insert(path.clone(), Node::File { layer: index, facts });
+                merged.nodes.insert(
+                    path.clone(),
+                    Node::File {
+                        layer: index,
+                        facts,
+                    },
+                );
             }
         }
         merged
@@ -65,8 +71,12 @@ impl<'a> Merged<'a> {
             return;
         }
         let prefix = format!("{dir}/");
-        let doomed: Vec<String> =
-            self.nodes.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(k, _)| k.clone()).collect();
+        let doomed: Vec<String> = self
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in doomed {
             self.nodes.remove(&k);
         }
@@ -107,7 +117,11 @@ impl<'a> Merged<'a> {
     pub fn packages(&self, digests: &[&str]) -> Vec<Package> {
         let mut out = Vec::new();
         for (path, node) in &self.nodes {
-            if let Node::File { layer, facts: FileFacts::Packages(pkgs) } = node {
+            if let Node::File {
+                layer,
+                facts: FileFacts::Packages(pkgs),
+            } = node
+            {
                 for p in pkgs {
                     let mut p = p.clone();
                     p.path = path.clone();
@@ -125,7 +139,9 @@ fn join_link(link: &str, target: &str) -> Option<String> {
     let base = if target.starts_with('/') {
         String::new()
     } else {
-        link.rsplit_once('/').map(|(dir, _)| dir.to_owned()).unwrap_or_default()
+        link.rsplit_once('/')
+            .map(|(dir, _)| dir.to_owned())
+            .unwrap_or_default()
     };
     crate::layer::normalize(format!("{base}/{target}").as_bytes())
 }
@@ -149,26 +165,43 @@ mod tests {
     fn layer(files: &[(&str, &str)]) -> LayerFacts {
         let mut l = LayerFacts::default();
         for (path, name) in files {
-            l.files.insert((*path).into(), FileFacts::Packages(vec![pkg(name)]));
+            l.files
+                .insert((*path).into(), FileFacts::Packages(vec![pkg(name)]));
         }
         l
     }
 
     fn names(m: &Merged<'_>) -> Vec<String> {
-        m.packages(&["l0", "l1", "l2"]).into_iter().map(|p| format!("{}@{}:{}", p.name, p.layer.unwrap(), p.path)).collect()
+        m.packages(&["l0", "l1", "l2"])
+            .into_iter()
+            .map(|p| format!("{}@{}:{}", p.name, p.layer.unwrap(), p.path))
+            .collect()
     }
 
     #[test]
     fn later_layers_replace_files_and_record_their_layer() {
-        let l0 = layer(&[("a/node_modules/x/package.json", "x"), ("b/node_modules/y/package.json", "y")]);
+        let l0 = layer(&[
+            ("a/node_modules/x/package.json", "x"),
+            ("b/node_modules/y/package.json", "y"),
+        ]);
         let l1 = layer(&[("a/node_modules/x/package.json", "x2")]);
         let m = Merged::new([&l0, &l1]);
-        assert_eq!(names(&m), ["x2@l1:a/node_modules/x/package.json", "y@l0:b/node_modules/y/package.json"]);
+        assert_eq!(
+            names(&m),
+            [
+                "x2@l1:a/node_modules/x/package.json",
+                "y@l0:b/node_modules/y/package.json"
+            ]
+        );
     }
 
     #[test]
     fn whiteouts_delete_paths_and_subtrees_but_not_siblings_with_a_common_prefix() {
-        let l0 = layer(&[("app/node_modules/x/package.json", "x"), ("app2/node_modules/y/package.json", "y"), ("f", "f")]);
+        let l0 = layer(&[
+            ("app/node_modules/x/package.json", "x"),
+            ("app2/node_modules/y/package.json", "y"),
+            ("f", "f"),
+        ]);
         let mut l1 = LayerFacts::default();
         l1.whiteouts.insert("app".into());
         l1.whiteouts.insert("f".into());
@@ -182,7 +215,10 @@ mod tests {
         let mut l1 = layer(&[("opt/a/node_modules/n/package.json", "n")]);
         l1.opaque_dirs.insert("opt".into());
         let m = Merged::new([&l0, &l1]);
-        assert_eq!(names(&m), ["n@l1:opt/a/node_modules/n/package.json", "z@l0:srv/z"]);
+        assert_eq!(
+            names(&m),
+            ["n@l1:opt/a/node_modules/n/package.json", "z@l0:srv/z"]
+        );
         let mut root = LayerFacts::default();
         root.opaque_dirs.insert(String::new());
         assert!(Merged::new([&l0, &root]).packages(&["a", "b"]).is_empty());
@@ -207,20 +243,30 @@ mod tests {
             id_like: vec![],
         };
         let mut l0 = LayerFacts::default();
-        l0.files.insert("usr/lib/os-release".into(), FileFacts::Os(info.clone()));
-        l0.symlinks.insert("etc/os-release".into(), "../usr/lib/os-release".into());
+        l0.files
+            .insert("usr/lib/os-release".into(), FileFacts::Os(info.clone()));
+        l0.symlinks
+            .insert("etc/os-release".into(), "../usr/lib/os-release".into());
         assert_eq!(Merged::new([&l0]).os(), Some(info.clone()));
         let mut l1 = LayerFacts::default();
         l1.whiteouts.insert("usr/lib/os-release".into());
-        assert_eq!(Merged::new([&l0, &l1]).os(), None, "dangling link, file deleted");
-        assert_eq!(join_link("etc/os-release", "/usr/lib/os-release").as_deref(), Some("usr/lib/os-release"));
+        assert_eq!(
+            Merged::new([&l0, &l1]).os(),
+            None,
+            "dangling link, file deleted"
+        );
+        assert_eq!(
+            join_link("etc/os-release", "/usr/lib/os-release").as_deref(),
+            Some("usr/lib/os-release")
+        );
         assert_eq!(join_link("etc/x", "../../../y").as_deref(), Some("y"));
     }
 
     #[test]
     fn symlink_loops_end() {
         let mut l0 = LayerFacts::default();
-        l0.symlinks.insert("etc/os-release".into(), "os-release".into());
+        l0.symlinks
+            .insert("etc/os-release".into(), "os-release".into());
         assert_eq!(Merged::new([&l0]).os(), None);
     }
 }

@@ -52,7 +52,11 @@ impl ImageScanner {
         let mut reader = ctx.blobs.open(desc, limit).await?;
         let mut bytes = Vec::new();
         let what = || format!("image config {}", desc.digest);
-        (&mut reader).take(limit + 1).read_to_end(&mut bytes).await.map_err(|e| ScanError::io(what(), e))?;
+        (&mut reader)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| ScanError::io(what(), e))?;
         if bytes.len() as u64 > limit {
             return Err(ScanError::Limit(format!(
                 "image config {} is larger than {limit} bytes (max_config_bytes)",
@@ -73,12 +77,18 @@ impl ImageScanner {
         if let Some(value) = ctx.cache.get(&desc.digest, &version).await {
             match serde_json::from_value::<LayerFacts>(value) {
                 Ok(facts) => return Ok((facts, true)),
-                Err(e) => tracing::warn!(layer = %desc.digest, error = %e, "cached layer facts unreadable; walking the layer again"),
+                Err(e) => {
+                    tracing::warn!(layer = %desc.digest, error = %e, "cached layer facts unreadable; walking the layer again")
+                }
             }
         }
         let remaining = self.config.max_image_bytes.saturating_sub(image_bytes);
         let limits = if remaining < self.config.max_layer_bytes {
-            WalkLimits { max_bytes: remaining, max_bytes_setting: "max_image_bytes", max_entries: self.config.max_layer_entries }
+            WalkLimits {
+                max_bytes: remaining,
+                max_bytes_setting: "max_image_bytes",
+                max_entries: self.config.max_layer_entries,
+            }
         } else {
             WalkLimits {
                 max_bytes: self.config.max_layer_bytes,
@@ -86,7 +96,10 @@ impl ImageScanner {
                 max_entries: self.config.max_layer_entries,
             }
         };
-        let blob = ctx.blobs.open(desc, self.config.max_layer_blob_bytes).await?;
+        let blob = ctx
+            .blobs
+            .open(desc, self.config.max_layer_blob_bytes)
+            .await?;
         let facts = layer::walk_blob(blob, &desc.digest, limits).await?;
         match serde_json::to_value(&facts) {
             Ok(v) => ctx.cache.put(&desc.digest, &version, v).await,
@@ -106,7 +119,10 @@ fn skip_reason(desc: &Descriptor) -> Option<String> {
     }
     let base = desc.media_type.split(';').next().unwrap_or("").trim();
     if !media::is_tar_layer(base) {
-        return Some(format!("layer media type {:?} is not a filesystem tar layer; not scanned", desc.media_type));
+        return Some(format!(
+            "layer media type {:?} is not a filesystem tar layer; not scanned",
+            desc.media_type
+        ));
     }
     None
 }
@@ -124,12 +140,20 @@ impl Scanner for ImageScanner {
     fn accepts(&self) -> Vec<TypeEntry> {
         vec![
             TypeEntry::scanned(media::OCI_CONFIG, "image", "OCI container image", "image"),
-            TypeEntry::scanned(media::DOCKER_CONFIG, "image", "Docker container image", "image"),
+            TypeEntry::scanned(
+                media::DOCKER_CONFIG,
+                "image",
+                "Docker container image",
+                "image",
+            ),
         ]
     }
 
     fn limits(&self) -> Limits {
-        Limits { timeout: self.config.timeout(), max_blob_bytes: self.config.max_layer_blob_bytes }
+        Limits {
+            timeout: self.config.timeout(),
+            max_blob_bytes: self.config.max_layer_blob_bytes,
+        }
     }
 
     async fn scan(&self, ctx: &ScanContext<'_>) -> Result<ScanOutput, ScanError> {
@@ -148,7 +172,12 @@ impl Scanner for ImageScanner {
         let mut image_bytes = 0u64;
         for desc in &manifest.layers {
             if let Some(reason) = skip_reason(desc) {
-                outcomes.push(LayerOutcome { descriptor: desc.clone(), facts: None, cached: false, skipped: Some(reason) });
+                outcomes.push(LayerOutcome {
+                    descriptor: desc.clone(),
+                    facts: None,
+                    cached: false,
+                    skipped: Some(reason),
+                });
                 continue;
             }
             let (facts, cached) = self.layer(ctx, desc, image_bytes).await?;
@@ -159,17 +188,26 @@ impl Scanner for ImageScanner {
                     self.config.max_image_bytes, desc.digest
                 )));
             }
-            outcomes.push(LayerOutcome { descriptor: desc.clone(), facts: Some(facts), cached, skipped: None });
+            outcomes.push(LayerOutcome {
+                descriptor: desc.clone(),
+                facts: Some(facts),
+                cached,
+                skipped: None,
+            });
         }
 
-        let walked: Vec<(&str, &LayerFacts)> =
-            outcomes.iter().filter_map(|o| Some((o.descriptor.digest.as_str(), o.facts.as_ref()?))).collect();
+        let walked: Vec<(&str, &LayerFacts)> = outcomes
+            .iter()
+            .filter_map(|o| Some((o.descriptor.digest.as_str(), o.facts.as_ref()?)))
+            .collect();
         let digests: Vec<&str> = walked.iter().map(|(d, _)| *d).collect();
         let merged = Merged::new(walked.iter().map(|(_, f)| *f));
         let os = merged.os();
         let mut packages = merged.packages(&digests);
         let os_ecosystem = analyzers::finish(os.as_ref(), &mut packages);
-        findings.sort_by(|a, b| (a.id.as_str(), a.location.as_deref()).cmp(&(b.id.as_str(), b.location.as_deref())));
+        findings.sort_by(|a, b| {
+            (a.id.as_str(), a.location.as_deref()).cmp(&(b.id.as_str(), b.location.as_deref()))
+        });
 
         let mut details = Map::new();
         details.insert(
@@ -184,12 +222,18 @@ impl Scanner for ImageScanner {
                 None => Value::Null,
             },
         );
-        details.insert("config".into(), json!({
-            "os": image_config.os,
-            "architecture": image_config.architecture,
-            "user": image_config.user(),
-        }));
-        details.insert("layers".into(), Value::Array(outcomes.iter().map(layer_detail).collect()));
+        details.insert(
+            "config".into(),
+            json!({
+                "os": image_config.os,
+                "architecture": image_config.architecture,
+                "user": image_config.user(),
+            }),
+        );
+        details.insert(
+            "layers".into(),
+            Value::Array(outcomes.iter().map(layer_detail).collect()),
+        );
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         for p in &packages {
             *counts.entry(p.ecosystem.as_str()).or_default() += 1;
@@ -200,7 +244,11 @@ impl Scanner for ImageScanner {
             notes.push("no operating system release file (etc/os-release, usr/lib/os-release, etc/debian_version, etc/alpine-release) found".into());
         }
         details.insert("notes".into(), json!(notes));
-        Ok(ScanOutput { findings, packages, details })
+        Ok(ScanOutput {
+            findings,
+            packages,
+            details,
+        })
     }
 }
 
@@ -219,6 +267,7 @@ fn layer_detail(o: &LayerOutcome) -> Value {
             "entries": f.entries,
             "compression": f.compression,
             "files_not_analyzed": f.skipped,
+            "files_not_analyzed_total": f.skipped_total,
         });
         if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
             m.extend(e);

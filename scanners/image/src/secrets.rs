@@ -46,7 +46,9 @@ pub fn detect(key: &str, value: &str) -> Option<SecretKind> {
         (SecretKind::GitLabToken, gitlab_token),
         (SecretKind::SlackToken, slack_token),
     ];
-    for word in value.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '/' || c == ':' || c == '.')) {
+    for word in value.split(|c: char| {
+        !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '/' || c == ':' || c == '.')
+    }) {
         for (kind, matches) in kinds {
             if matches(word) {
                 return Some(kind);
@@ -60,13 +62,26 @@ pub fn detect(key: &str, value: &str) -> Option<SecretKind> {
 /// revealed either).
 pub fn mask(kind: SecretKind, value: &str) -> String {
     let prefix = match kind {
-        SecretKind::AwsAccessKey => ["AKIA", "ASIA"].into_iter().find(|p| value.contains(p)).unwrap_or(""),
-        SecretKind::GitHubToken => ["github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"].into_iter().find(|p| value.contains(p)).unwrap_or(""),
-        SecretKind::GitLabToken => "glpat-",
-        SecretKind::SlackToken => ["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "https://hooks.slack.com/"]
+        SecretKind::AwsAccessKey => ["AKIA", "ASIA"]
             .into_iter()
             .find(|p| value.contains(p))
             .unwrap_or(""),
+        SecretKind::GitHubToken => ["github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
+            .into_iter()
+            .find(|p| value.contains(p))
+            .unwrap_or(""),
+        SecretKind::GitLabToken => "glpat-",
+        SecretKind::SlackToken => [
+            "xoxb-",
+            "xoxp-",
+            "xoxa-",
+            "xoxr-",
+            "xoxs-",
+            "https://hooks.slack.com/",
+        ]
+        .into_iter()
+        .find(|p| value.contains(p))
+        .unwrap_or(""),
         SecretKind::PrivateKey | SecretKind::Generic => "",
     };
     format!("{prefix}********")
@@ -93,8 +108,12 @@ fn github_token(w: &str) -> bool {
 }
 
 fn gitlab_token(w: &str) -> bool {
-    w.strip_prefix("glpat-")
-        .is_some_and(|rest| rest.len() >= 20 && all(rest, |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    w.strip_prefix("glpat-").is_some_and(|rest| {
+        rest.len() >= 20
+            && all(rest, |b| {
+                b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+            })
+    })
 }
 
 fn slack_token(w: &str) -> bool {
@@ -109,14 +128,32 @@ fn slack_token(w: &str) -> bool {
 
 /// Name suffixes that say the variable holds where a secret is, or something about it.
 const NOT_THE_SECRET: &[&str] = &[
-    "_FILE", "_PATH", "_DIR", "_URL", "_URI", "_ENDPOINT", "_HOST", "_PORT", "_NAME", "_ID", "_TYPE", "_LENGTH",
-    "_TTL", "_TIMEOUT", "_EXPIRY", "_HEADER", "_ENABLED", "_REQUIRED",
+    "_FILE",
+    "_PATH",
+    "_DIR",
+    "_URL",
+    "_URI",
+    "_ENDPOINT",
+    "_HOST",
+    "_PORT",
+    "_NAME",
+    "_ID",
+    "_TYPE",
+    "_LENGTH",
+    "_TTL",
+    "_TIMEOUT",
+    "_EXPIRY",
+    "_HEADER",
+    "_ENABLED",
+    "_REQUIRED",
 ];
 
 fn generic(key: &str, value: &str) -> bool {
     let key = key.trim().to_ascii_uppercase();
     let value = value.trim();
-    let sounds_secret = ["PASSWORD", "PASSWD", "SECRET", "TOKEN"].iter().any(|w| key.contains(w));
+    let sounds_secret = ["PASSWORD", "PASSWD", "SECRET", "TOKEN"]
+        .iter()
+        .any(|w| key.contains(w));
     if !sounds_secret || NOT_THE_SECRET.iter().any(|s| key.ends_with(s)) {
         return false;
     }
@@ -124,7 +161,10 @@ fn generic(key: &str, value: &str) -> bool {
     !(value.is_empty()
         || value.starts_with('$')
         || value.starts_with('/')
-        || matches!(lower.as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "none" | "null" | "0" | "1"))
+        || matches!(
+            lower.as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "none" | "null" | "0" | "1"
+        ))
 }
 
 #[cfg(test)]
@@ -134,15 +174,47 @@ mod tests {
     #[test]
     fn token_formats() {
         let cases = [
-            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE", Some(SecretKind::AwsAccessKey)),
-            ("CREDS", "id=ASIAIOSFODNN7EXAMPLE;", Some(SecretKind::AwsAccessKey)),
+            (
+                "AWS_ACCESS_KEY_ID",
+                "AKIAIOSFODNN7EXAMPLE",
+                Some(SecretKind::AwsAccessKey),
+            ),
+            (
+                "CREDS",
+                "id=ASIAIOSFODNN7EXAMPLE;",
+                Some(SecretKind::AwsAccessKey),
+            ),
             ("X", "AKIAshort", None),
-            ("GH", "ghp_0123456789abcdefghijABCDEFGHIJ012345", Some(SecretKind::GitHubToken)),
-            ("GH", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", Some(SecretKind::GitHubToken)),
-            ("GL", "glpat-abcdefghij0123456789", Some(SecretKind::GitLabToken)),
-            ("SLACK", "xoxb-1234567890-abcdefghij", Some(SecretKind::SlackToken)),
-            ("HOOK", "https://hooks.slack.com/services/T000/B000/XXXX", Some(SecretKind::SlackToken)),
-            ("KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----", Some(SecretKind::PrivateKey)),
+            (
+                "GH",
+                "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+                Some(SecretKind::GitHubToken),
+            ),
+            (
+                "GH",
+                "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+                Some(SecretKind::GitHubToken),
+            ),
+            (
+                "GL",
+                "glpat-abcdefghij0123456789",
+                Some(SecretKind::GitLabToken),
+            ),
+            (
+                "SLACK",
+                "xoxb-1234567890-abcdefghij",
+                Some(SecretKind::SlackToken),
+            ),
+            (
+                "HOOK",
+                "https://hooks.slack.com/services/T000/B000/XXXX",
+                Some(SecretKind::SlackToken),
+            ),
+            (
+                "KEY",
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----",
+                Some(SecretKind::PrivateKey),
+            ),
             ("CERT", "-----BEGIN CERTIFICATE-----", None),
             ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin", None),
             ("GPG_KEY", "A035C8C19219BA821ECEA86B64E628F8D684696D", None),

@@ -19,7 +19,11 @@ struct Endless {
 }
 
 impl AsyncRead for Endless {
-    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         if self.started.elapsed() > Duration::from_secs(5) {
             return Poll::Ready(Err(std::io::Error::other("test stream gave up")));
@@ -45,13 +49,30 @@ async fn dropping_the_walk_stops_reading() {
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     let reads = Arc::new(AtomicU64::new(0));
-    let blob = Endless { header: h.as_bytes().to_vec(), pos: 0, reads: reads.clone(), started: Instant::now() };
-    let limits = WalkLimits { max_bytes: u64::MAX, ..Default::default() };
+    let blob = Endless {
+        header: h.as_bytes().to_vec(),
+        pos: 0,
+        reads: reads.clone(),
+        started: Instant::now(),
+    };
+    let limits = WalkLimits {
+        max_bytes: u64::MAX,
+        ..Default::default()
+    };
     let walk = walk_blob(Box::pin(blob), "sha256:endless", limits);
-    assert!(tokio::time::timeout(Duration::from_millis(200), walk).await.is_err(), "an endless layer cannot finish");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), walk)
+            .await
+            .is_err(),
+        "an endless layer cannot finish"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after_drop = reads.load(Ordering::SeqCst);
     assert!(after_drop > 0);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(reads.load(Ordering::SeqCst), after_drop, "the blocking walk kept reading after the future was dropped");
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        after_drop,
+        "the blocking walk kept reading after the future was dropped"
+    );
 }

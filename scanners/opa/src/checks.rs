@@ -6,7 +6,7 @@
 //! data document that does not parse) fails the scan with a reason naming the file; problems in
 //! policies are findings.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use regscan_scanner_api::{Finding, ScanError, ScanOutput, Severity};
 use serde_json::{json, Value};
@@ -76,196 +76,21 @@ pub fn analyze(
 ) -> Result<ScanOutput, ScanError> {
     let BundleFiles {
         mut files,
-        findings: archive_findings,
+        findings,
         root_data,
         ..
     } = bundle;
-    let mut findings = archive_findings;
-    let mut details = serde_json::Map::new();
+    let mut a = Analysis {
+        findings,
+        details: serde_json::Map::new(),
+    };
     let signatures_raw = files.remove(SIGNATURES_FILE);
 
-    // .manifest
-    let manifest = match files.get(".manifest") {
-        Some(raw) => BundleManifest::parse(raw)
-            .map_err(|e| ScanError::Invalid(format!(".manifest is not valid: {e}")))?,
-        None => BundleManifest::default(),
-    };
-    for v in manifest
-        .rego_version
-        .iter()
-        .chain(manifest.file_rego_versions.values())
-    {
-        if !matches!(v, 0 | 1) {
-            return Err(ScanError::Invalid(format!(
-                ".manifest declares rego_version {v}; only 0 and 1 exist"
-            )));
-        }
-    }
-    let manifest_text = files
-        .get(".manifest")
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default();
+    let (manifest, manifest_text) = a.manifest(&files)?;
     let roots = manifest.root_segments();
-    for (a, b) in overlapping_roots(&roots) {
-        let line = data::line_of(&manifest_text, &format!("\"{b}\"")).unwrap_or(1);
-        findings.push(
-            Finding::new(
-                "OPA-MANIFEST-ROOTS-OVERLAP",
-                Severity::Medium,
-                format!("bundle roots {a:?} and {b:?} overlap; OPA refuses such a manifest"),
-            )
-            .at(format!(".manifest:{line}"))
-            .fix("Declare roots that do not contain one another."),
-        );
-    }
-    if files.contains_key(".manifest") {
-        details.insert(
-            "manifest".into(),
-            serde_json::to_value(&manifest).unwrap_or(Value::Null),
-        );
-    }
-
-    // Data documents.
-    let mut data_files = Vec::new();
-    let mut secrets_total = 0usize;
-    for (path, content) in &files {
-        let conftest = root_data.contains(path);
-        if !(conftest || data::is_data_file(path)) {
-            continue;
-        }
-        let value = data::parse(path, content).map_err(ScanError::Invalid)?;
-        let text = String::from_utf8_lossy(content);
-        let base = data::mount_point(path, conftest);
-        data::check_roots(path, &text, &base, &value, &roots, &mut findings);
-        secrets_total += data::check_secrets(path, &text, &base, &value, &mut findings);
-        data_files
-            .push(json!({"path": path, "mounted_at": data_mount(&base), "bytes": content.len()}));
-    }
-
-    // Rego modules.
-    let mut packages = Vec::new();
-    let mut v0_declared: Vec<String> = Vec::new();
-    for (path, content) in files.iter().filter(|(p, _)| p.ends_with(".rego")) {
-        let declared = manifest.dialect_for(path).unwrap_or(Dialect::V1);
-        let Ok(text) = std::str::from_utf8(content) else {
-            findings.push(
-                Finding::new(
-                    "OPA-REGO-SYNTAX",
-                    Severity::High,
-                    format!("{path} is not UTF-8 text; OPA cannot load it"),
-                )
-                .at(format!("{path}:1"))
-                .fix("Save policies as UTF-8."),
-            );
-            continue;
-        };
-        // A parser bug on hostile input must not take the whole scan down.
-        let parsed = std::panic::catch_unwind(|| {
-            rego::parse(path, text, declared, limits.max_file_bytes as usize)
-        })
-        .unwrap_or_else(|_| Parsed::Error {
-            line: 1,
-            message: "the Rego parser failed on this file".into(),
-        });
-        let (info, dialect) = match parsed {
-            Parsed::Ok(info) => {
-                if declared == Dialect::V0 && !info.imports_rego_v1 {
-                    v0_declared.push(path.clone());
-                    (info, Dialect::V0)
-                } else {
-                    (info, Dialect::V1)
-                }
-            }
-            Parsed::OtherDialect {
-                info,
-                line,
-                message,
-            } => {
-                let (id, title, fix) = if declared == Dialect::V1 {
-                    ("OPA-REGO-V0", format!("{path} uses Rego v0 syntax, which OPA 1.x rejects unless the bundle declares rego_version 0: {message}"),
-                     "Migrate the policy with `opa fmt --v0-v1`, or declare rego_version 0 in .manifest.")
-                } else {
-                    ("OPA-REGO-DIALECT-MISMATCH", format!("{path} is declared Rego v0 but only parses as Rego v1: {message}"),
-                     "Declare the file as rego_version 1 in .manifest (file_rego_versions) or drop rego_version 0.")
-                };
-                findings.push(
-                    Finding::new(id, Severity::Medium, title)
-                        .at(format!("{path}:{line}"))
-                        .on(format!("data.{}", info.package.join(".")))
-                        .fix(fix),
-                );
-                let other = if declared == Dialect::V1 {
-                    Dialect::V0
-                } else {
-                    Dialect::V1
-                };
-                (info, other)
-            }
-            Parsed::Error { line, message } => {
-                findings.push(
-                    Finding::new(
-                        "OPA-REGO-SYNTAX",
-                        Severity::High,
-                        format!("{path} does not parse: {message}"),
-                    )
-                    .at(format!("{path}:{line}"))
-                    .fix("Fix the syntax error; OPA will refuse to load this bundle."),
-                );
-                packages.push(json!({"file": path, "parse_error": message, "line": line}));
-                continue;
-            }
-        };
-        check_module(path, &info, dialect, &roots, &mut findings);
-        packages.push(json!({
-            "file": path,
-            "package": format!("data.{}", info.package.join(".")),
-            "rego_version": dialect,
-            "imports": info.imports,
-            "rules": info.rules,
-        }));
-    }
-
-    if let Some(first) = v0_declared.first() {
-        findings.push(
-            Finding::new(
-                "OPA-REGO-V0-DECLARED",
-                Severity::Low,
-                format!(
-                    "{} module(s) are declared Rego v0, which OPA 1.x runs only in compatibility mode",
-                    v0_declared.len()
-                ),
-            )
-            .at(format!("{first}:1"))
-            .fix("Migrate the policies to Rego v1 (`opa fmt --v0-v1`) and drop rego_version 0 from .manifest."),
-        );
-    }
-
-    // Wasm modules.
-    let mut wasm = Vec::new();
-    for (path, content) in files.iter().filter(|(p, _)| p.ends_with(".wasm")) {
-        let entrypoints: Vec<&str> = manifest
-            .wasm
-            .iter()
-            .filter(|w| w.module.trim_start_matches('/') == path)
-            .map(|w| w.entrypoint.as_str())
-            .collect();
-        wasm.push(json!({"path": path, "bytes": content.len(), "sha256": hex::encode(Sha256::digest(content)), "entrypoints": entrypoints}));
-        findings.push(
-            Finding::new("OPA-WASM-MODULE", Severity::Negligible, format!("{path} is a compiled Wasm policy; its logic cannot be reviewed from the bundle"))
-                .at(path.clone())
-                .fix("Ship the Rego sources the module was built from, or review them separately."),
-        );
-    }
-    for w in &manifest.wasm {
-        if !files.contains_key(w.module.trim_start_matches('/')) {
-            let line = data::line_of(&manifest_text, &w.module).unwrap_or(1);
-            findings.push(
-                Finding::new("OPA-WASM-MISSING", Severity::Medium, format!(".manifest names Wasm module {:?} for entrypoint {:?}, which is not in the bundle", w.module, w.entrypoint))
-                    .at(format!(".manifest:{line}"))
-                    .fix("Rebuild the bundle with `opa build -t wasm`."),
-            );
-        }
-    }
+    let data_files = a.data_documents(&files, &root_data, &roots)?;
+    let packages = a.modules(&files, &manifest, &roots, limits);
+    let wasm = a.wasm(&files, &manifest, &manifest_text);
 
     if packages.is_empty()
         && data_files.is_empty()
@@ -273,25 +98,22 @@ pub fn analyze(
         && !files.contains_key(".manifest")
     {
         let listed: Vec<&String> = files.keys().take(10).collect();
-        return Err(ScanError::Invalid(format!("no OPA bundle content (no .manifest, *.rego, data.json/yaml or wasm); files: {listed:?}")));
+        return Err(ScanError::Invalid(format!(
+            "no OPA bundle content (no .manifest, *.rego, data.json/yaml or wasm); files: {listed:?}"
+        )));
     }
-
-    let sig = signatures::check(&files, signatures_raw.as_deref(), verifier, &mut findings)
+    let sig = signatures::check(&files, signatures_raw.as_deref(), verifier, &mut a.findings)
         .map_err(ScanError::Invalid)?;
 
+    let Analysis {
+        mut findings,
+        mut details,
+    } = a;
     details.insert("packages".into(), Value::Array(packages));
     details.insert("data_files".into(), Value::Array(data_files));
     details.insert("wasm_modules".into(), Value::Array(wasm));
     details.insert("signatures".into(), sig);
     details.insert("files".into(), json!(files.len()));
-    if secrets_total
-        > findings
-            .iter()
-            .filter(|f| f.id.starts_with("OPA-SECRET"))
-            .count()
-    {
-        details.insert("secret_findings_left_out".into(), json!(true));
-    }
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -303,6 +125,228 @@ pub fn analyze(
         packages: Vec::new(),
         details,
     })
+}
+
+/// Findings and details gathered so far.
+struct Analysis {
+    findings: Vec<Finding>,
+    details: serde_json::Map<String, Value>,
+}
+
+impl Analysis {
+    /// `.manifest`: parse, check rego versions and roots. Returns it with its text.
+    fn manifest(
+        &mut self,
+        files: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<(BundleManifest, String), ScanError> {
+        let Some(raw) = files.get(".manifest") else {
+            return Ok((BundleManifest::default(), String::new()));
+        };
+        let manifest = BundleManifest::parse(raw)
+            .map_err(|e| ScanError::Invalid(format!(".manifest is not valid: {e}")))?;
+        for v in manifest
+            .rego_version
+            .iter()
+            .chain(manifest.file_rego_versions.values())
+        {
+            if !matches!(v, 0 | 1) {
+                return Err(ScanError::Invalid(format!(
+                    ".manifest declares rego_version {v}; only 0 and 1 exist"
+                )));
+            }
+        }
+        let text = String::from_utf8_lossy(raw).into_owned();
+        for (a, b) in overlapping_roots(&manifest.root_segments()) {
+            let line = data::line_of(&text, &format!("\"{b}\"")).unwrap_or(1);
+            self.findings.push(
+                Finding::new(
+                    "OPA-MANIFEST-ROOTS-OVERLAP",
+                    Severity::Medium,
+                    format!("bundle roots {a:?} and {b:?} overlap; OPA refuses such a manifest"),
+                )
+                .at(format!(".manifest:{line}"))
+                .fix("Declare roots that do not contain one another."),
+            );
+        }
+        self.details.insert(
+            "manifest".into(),
+            serde_json::to_value(&manifest).unwrap_or(Value::Null),
+        );
+        Ok((manifest, text))
+    }
+
+    /// Data documents: parse (failing the scan on bad JSON/YAML), roots, credentials.
+    fn data_documents(
+        &mut self,
+        files: &BTreeMap<String, Vec<u8>>,
+        root_data: &BTreeSet<String>,
+        roots: &[(String, Vec<String>)],
+    ) -> Result<Vec<Value>, ScanError> {
+        let mut listed = Vec::new();
+        let mut left_out = 0usize;
+        for (path, content) in files {
+            let conftest = root_data.contains(path);
+            if !(conftest || data::is_data_file(path)) {
+                continue;
+            }
+            let value = data::parse(path, content).map_err(ScanError::Invalid)?;
+            let text = String::from_utf8_lossy(content);
+            let base = data::mount_point(path, conftest);
+            data::check_roots(path, &text, &base, &value, roots, &mut self.findings);
+            left_out += data::check_secrets(path, &text, &base, &value, &mut self.findings);
+            listed.push(
+                json!({"path": path, "mounted_at": data_mount(&base), "bytes": content.len()}),
+            );
+        }
+        if left_out > 0 {
+            self.details
+                .insert("secret_findings_left_out".into(), json!(left_out));
+        }
+        Ok(listed)
+    }
+
+    /// Rego modules: parse in the declared dialect, dialect findings, per-module checks.
+    fn modules(
+        &mut self,
+        files: &BTreeMap<String, Vec<u8>>,
+        manifest: &BundleManifest,
+        roots: &[(String, Vec<String>)],
+        limits: &BundleLimits,
+    ) -> Vec<Value> {
+        let findings = &mut self.findings;
+        let mut packages = Vec::new();
+        let mut v0_declared: Vec<String> = Vec::new();
+        for (path, content) in files.iter().filter(|(p, _)| p.ends_with(".rego")) {
+            let declared = manifest.dialect_for(path).unwrap_or(Dialect::V1);
+            let Ok(text) = std::str::from_utf8(content) else {
+                findings.push(
+                    Finding::new(
+                        "OPA-REGO-SYNTAX",
+                        Severity::High,
+                        format!("{path} is not UTF-8 text; OPA cannot load it"),
+                    )
+                    .at(format!("{path}:1"))
+                    .fix("Save policies as UTF-8."),
+                );
+                continue;
+            };
+            // A parser bug on hostile input must not take the whole scan down.
+            let parsed = std::panic::catch_unwind(|| {
+                rego::parse(path, text, declared, limits.max_file_bytes as usize)
+            })
+            .unwrap_or_else(|_| Parsed::Error {
+                line: 1,
+                message: "the Rego parser failed on this file".into(),
+            });
+            let (info, dialect) = match parsed {
+                Parsed::Ok(info) => {
+                    if declared == Dialect::V0 && !info.imports_rego_v1 {
+                        v0_declared.push(path.clone());
+                        (info, Dialect::V0)
+                    } else {
+                        (info, Dialect::V1)
+                    }
+                }
+                Parsed::OtherDialect {
+                    info,
+                    line,
+                    message,
+                } => {
+                    let (id, title, fix) = if declared == Dialect::V1 {
+                        ("OPA-REGO-V0", format!("{path} uses Rego v0 syntax, which OPA 1.x rejects unless the bundle declares rego_version 0: {message}"),
+                         "Migrate the policy with `opa fmt --v0-v1`, or declare rego_version 0 in .manifest.")
+                    } else {
+                        ("OPA-REGO-DIALECT-MISMATCH", format!("{path} is declared Rego v0 but only parses as Rego v1: {message}"),
+                         "Declare the file as rego_version 1 in .manifest (file_rego_versions) or drop rego_version 0.")
+                    };
+                    findings.push(
+                        Finding::new(id, Severity::Medium, title)
+                            .at(format!("{path}:{line}"))
+                            .on(format!("data.{}", info.package.join(".")))
+                            .fix(fix),
+                    );
+                    let other = if declared == Dialect::V1 {
+                        Dialect::V0
+                    } else {
+                        Dialect::V1
+                    };
+                    (info, other)
+                }
+                Parsed::Error { line, message } => {
+                    findings.push(
+                        Finding::new(
+                            "OPA-REGO-SYNTAX",
+                            Severity::High,
+                            format!("{path} does not parse: {message}"),
+                        )
+                        .at(format!("{path}:{line}"))
+                        .fix("Fix the syntax error; OPA will refuse to load this bundle."),
+                    );
+                    packages.push(json!({"file": path, "parse_error": message, "line": line}));
+                    continue;
+                }
+            };
+            check_module(path, &info, dialect, roots, findings);
+            packages.push(json!({
+                "file": path,
+                "package": format!("data.{}", info.package.join(".")),
+                "rego_version": dialect,
+                "imports": info.imports,
+                "rules": info.rules,
+            }));
+        }
+
+        if let Some(first) = v0_declared.first() {
+            findings.push(
+                Finding::new(
+                    "OPA-REGO-V0-DECLARED",
+                    Severity::Low,
+                    format!(
+                        "{} module(s) are declared Rego v0, which OPA 1.x runs only in compatibility mode",
+                        v0_declared.len()
+                    ),
+                )
+                .at(format!("{first}:1"))
+                .fix("Migrate the policies to Rego v1 (`opa fmt --v0-v1`) and drop rego_version 0 from .manifest."),
+            );
+        }
+        packages
+    }
+
+    /// Wasm modules: list them, and check the manifest's resolvers point at real files.
+    fn wasm(
+        &mut self,
+        files: &BTreeMap<String, Vec<u8>>,
+        manifest: &BundleManifest,
+        manifest_text: &str,
+    ) -> Vec<Value> {
+        let mut wasm = Vec::new();
+        for (path, content) in files.iter().filter(|(p, _)| p.ends_with(".wasm")) {
+            let entrypoints: Vec<&str> = manifest
+                .wasm
+                .iter()
+                .filter(|w| w.module.trim_start_matches('/') == path)
+                .map(|w| w.entrypoint.as_str())
+                .collect();
+            wasm.push(json!({"path": path, "bytes": content.len(), "sha256": hex::encode(Sha256::digest(content)), "entrypoints": entrypoints}));
+            self.findings.push(
+                Finding::new("OPA-WASM-MODULE", Severity::Negligible, format!("{path} is a compiled Wasm policy; its logic cannot be reviewed from the bundle"))
+                    .at(path.clone())
+                    .fix("Ship the Rego sources the module was built from, or review them separately."),
+            );
+        }
+        for w in &manifest.wasm {
+            if !files.contains_key(w.module.trim_start_matches('/')) {
+                let line = data::line_of(manifest_text, &w.module).unwrap_or(1);
+                self.findings.push(
+                    Finding::new("OPA-WASM-MISSING", Severity::Medium, format!(".manifest names Wasm module {:?} for entrypoint {:?}, which is not in the bundle", w.module, w.entrypoint))
+                        .at(format!(".manifest:{line}"))
+                        .fix("Rebuild the bundle with `opa build -t wasm`."),
+                );
+            }
+        }
+        wasm
+    }
 }
 
 fn data_mount(base: &[String]) -> String {

@@ -92,8 +92,8 @@ pub fn check_roots(
     }
 }
 
-/// Credential findings in a data document. Returns how many were found in total (some may be
-/// left out past [`MAX_SECRET_FINDINGS_PER_FILE`]).
+/// Credential findings in a data document. Returns how many were left out past
+/// [`MAX_SECRET_FINDINGS_PER_FILE`].
 pub fn check_secrets(
     path: &str,
     text: &str,
@@ -103,7 +103,7 @@ pub fn check_secrets(
 ) -> usize {
     let mut hits = Vec::new();
     walk(value, base.to_vec(), None, &mut hits);
-    let total = hits.len();
+    let left_out = hits.len().saturating_sub(MAX_SECRET_FINDINGS_PER_FILE);
     for (json_path, key, val, hit) in hits.into_iter().take(MAX_SECRET_FINDINGS_PER_FILE) {
         let first_line = val.lines().next().unwrap_or("");
         let needle: String = first_line.chars().take(40).collect();
@@ -138,7 +138,7 @@ pub fn check_secrets(
                 .fix("Remove the credential from the bundle (policies are widely readable); rotate it and pass secrets at run time."),
         );
     }
-    total
+    left_out
 }
 
 type Hit = (
@@ -186,8 +186,9 @@ mod tests {
         let mut f = Vec::new();
         assert_eq!(
             check_secrets("x/data.json", text, &["x".into()], &v, &mut f),
-            2
+            0
         );
+        assert_eq!(f.len(), 2);
         let pw = f.iter().find(|f| f.id == "OPA-SECRET-KEYNAME").unwrap();
         assert_eq!(pw.location.as_deref(), Some("x/data.json:4"));
         assert!(
@@ -221,5 +222,21 @@ mod tests {
         }
         let err = parse("data.yaml", doc.as_bytes()).unwrap_err();
         assert!(err.contains("data.yaml"), "{err}");
+    }
+
+    #[test]
+    fn secret_findings_are_capped_per_file() {
+        let obj: serde_json::Map<String, Value> = (0..60)
+            .map(|i| {
+                (
+                    format!("password{i}"),
+                    Value::String(format!("real-secret-{i}")),
+                )
+            })
+            .collect();
+        let v = Value::Object(obj);
+        let mut f = Vec::new();
+        assert_eq!(check_secrets("data.json", "", &[], &v, &mut f), 10);
+        assert_eq!(f.len(), MAX_SECRET_FINDINGS_PER_FILE);
     }
 }

@@ -166,3 +166,23 @@ async fn layer_titles_escaping_the_root_are_ignored() {
     assert_eq!(serious_ids(&out), ["OPA-BUNDLE-PATH"]);
     assert_eq!(out.details["packages"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn type_table_routes_opa_artifacts_here() {
+    use regscan_scanner_api::{ManifestDoc, Resolution, TypeTable};
+    let s = OpaScanner::new(OpaConfig::default()).unwrap();
+    let table = TypeTable::build(s.accepts(), [], &["opa"]).unwrap();
+    let art = Artifact::bundle(&as_slices(&clean_files()));
+    let doc = ManifestDoc::Manifest(art.manifest.clone());
+    match table.resolve(&doc) {
+        Resolution::Scan {
+            entry,
+            artifact_type,
+            ..
+        } => {
+            assert_eq!(entry.scanner.as_deref(), Some("opa"));
+            assert_eq!(artifact_type, media::OPA_CONFIG);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -232,3 +232,27 @@ async fn unsigned_jwt_and_broken_signature_files() {
     let err = artifact(&all).scan().await.unwrap_err();
     assert!(err.to_string().contains(".signatures.json"), "{err}");
 }
+
+#[tokio::test]
+async fn rs256_with_pkcs1_public_key_pem() {
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    let key = rsa_key();
+    let files = clean_files();
+    let payload = json!({"files": file_claims(&as_slices(&files), "SHA-256"), "keyid": "legacy"});
+    // No `kid` header: the deprecated `keyid` claim names the key.
+    let token = rs256(key, json!({"alg": "RS256"}), payload);
+    let mut all: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
+    all.push(("/.signatures.json", signatures_file(&token)));
+    let pem = key
+        .to_public_key()
+        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap();
+    assert!(pem.starts_with("-----BEGIN RSA PUBLIC KEY-----"));
+    let config: OpaConfig = serde_json::from_value(json!({"verification": {"keys": {
+        "legacy": {"algorithm": "RS256", "key": pem}
+    }}}))
+    .unwrap();
+    let out = artifact(&all).scan_with(config).await.unwrap();
+    assert!(out.findings.is_empty(), "{:#?}", out.findings);
+    assert_eq!(out.details["signatures"]["kid"], "legacy");
+}

@@ -124,19 +124,19 @@ pub fn type_title(config: &Config, kind: &str, artifact_type: Option<&str>) -> S
 pub fn kind_icon(kind: &str) -> String {
     let (color, shape) = match kind {
         // A shipping container.
-        "image" => ("#2463a6", r#"<rect x="2" y="5" width="16" height="11" rx="1"/><path d="M6 5v11M10 5v11M14 5v11" stroke="#fff" stroke-width="1.2"/>"#),
+        "image" => ("#2463a6", r##"<rect x="2" y="5" width="16" height="11" rx="1"/><path d="M6 5v11M10 5v11M14 5v11" stroke="#fff" stroke-width="1.2"/>"##),
         // A ship's wheel.
-        "helm" => ("#0f1689", r#"<circle cx="10" cy="10" r="6" fill="none" stroke-width="2.2"/><circle cx="10" cy="10" r="2"/><path d="M10 1v18M1 10h18M3.6 3.6l12.8 12.8M16.4 3.6L3.6 16.4" stroke-width="1.6"/>"#),
+        "helm" => ("#0f1689", r##"<circle cx="10" cy="10" r="6" fill="none" stroke-width="2.2"/><circle cx="10" cy="10" r="2"/><path d="M10 1v18M1 10h18M3.6 3.6l12.8 12.8M16.4 3.6L3.6 16.4" stroke-width="1.6"/>"##),
         // A shield.
-        "opa" => ("#4d7a2a", r#"<path d="M10 1.5l7 3v5c0 4.5-3 7.6-7 9-4-1.4-7-4.5-7-9v-5z"/><path d="M6.5 10l2.5 2.5 4.5-5" fill="none" stroke="#fff" stroke-width="1.8"/>"#),
+        "opa" => ("#4d7a2a", r##"<path d="M10 1.5l7 3v5c0 4.5-3 7.6-7 9-4-1.4-7-4.5-7-9v-5z"/><path d="M6.5 10l2.5 2.5 4.5-5" fill="none" stroke="#fff" stroke-width="1.8"/>"##),
         // Stacked layers.
-        "index" => ("#6a3fa0", r#"<rect x="5" y="2" width="13" height="9" rx="1" opacity=".5"/><rect x="2" y="8" width="13" height="10" rx="1"/>"#),
+        "index" => ("#6a3fa0", r##"<rect x="5" y="2" width="13" height="9" rx="1" opacity=".5"/><rect x="2" y="8" width="13" height="10" rx="1"/>"##),
         // A pen nib.
-        "signature" | "attestation" => ("#7a5a1a", r#"<path d="M3 17l3-9 6-6 6 6-6 6z"/><circle cx="10.5" cy="9.5" r="1.6" fill="#fff"/>"#),
+        "signature" | "attestation" => ("#7a5a1a", r##"<path d="M3 17l3-9 6-6 6 6-6 6z"/><circle cx="10.5" cy="9.5" r="1.6" fill="#fff"/>"##),
         // A list.
-        "sbom" => ("#2a7a78", r#"<rect x="3" y="2" width="14" height="16" rx="1"/><path d="M6 6h8M6 10h8M6 14h5" stroke="#fff" stroke-width="1.5"/>"#),
+        "sbom" => ("#2a7a78", r##"<rect x="3" y="2" width="14" height="16" rx="1"/><path d="M6 6h8M6 10h8M6 14h5" stroke="#fff" stroke-width="1.5"/>"##),
         // A question mark in a circle.
-        _ => ("#7b8591", r#"<circle cx="10" cy="10" r="8.5"/><path d="M7.3 7.6a2.8 2.8 0 1 1 3.8 2.6c-.8.4-1.1.9-1.1 1.8" fill="none" stroke="#fff" stroke-width="1.8"/><circle cx="10" cy="14.8" r="1.1" fill="#fff"/>"#),
+        _ => ("#7b8591", r##"<circle cx="10" cy="10" r="8.5"/><path d="M7.3 7.6a2.8 2.8 0 1 1 3.8 2.6c-.8.4-1.1.9-1.1 1.8" fill="none" stroke="#fff" stroke-width="1.8"/><circle cx="10" cy="14.8" r="1.1" fill="#fff"/>"##),
     };
     format!(
         "<svg width=\"20\" height=\"20\" viewBox=\"0 0 20 20\" role=\"img\" aria-label=\"{k}\" fill=\"{color}\" stroke=\"{color}\" class=\"icon-{k}\"><title>{k}</title>{shape}</svg>",

@@ -143,6 +143,14 @@ impl State<'_> {
         Ok(())
     }
 
+    fn charge(&mut self, n: u64) -> R<()> {
+        self.steps += n;
+        if self.steps > self.limits.max_steps {
+            return Err(self.limit(format!("execution exceeded {} steps", self.limits.max_steps)));
+        }
+        Ok(())
+    }
+
     fn write(&self, out: &mut String, s: &str) -> R<()> {
         if out.len() + s.len() > self.limits.max_output_bytes {
             return Err(self.limit(format!("output exceeds {} bytes", self.limits.max_output_bytes)));
@@ -441,10 +449,15 @@ impl State<'_> {
             }
             _ => {
                 let vals = self.args(args, dot, last)?;
+                let mut work = 0u64;
                 for v in &vals {
                     self.check_size(v)?;
+                    work += cost(v);
                 }
                 let out = funcs::call(name, vals).map_err(|m| self.err(format!("error calling {name}: {m}")))?;
+                // Charge the work done: list and map sizes and string bytes, so that loops that
+                // grow values (`append` in a `range`) stay within the step budget.
+                self.charge(work + cost(&out))?;
                 match &out {
                     Value::Str(s) if s.len() > self.limits.max_output_bytes => Err(self.limit(format!(
                         "{name} produced a string over {} bytes",
@@ -484,6 +497,16 @@ impl State<'_> {
         self.depth -= 1;
         res?;
         Ok(Value::Str(out))
+    }
+}
+
+/// Work units for handling a value: elements of lists and maps, string bytes / 64.
+fn cost(v: &Value) -> u64 {
+    match v {
+        Value::Str(s) => s.len() as u64 / 64,
+        Value::List(l) => l.len() as u64,
+        Value::Map(m) => m.len() as u64,
+        _ => 0,
     }
 }
 
@@ -630,6 +653,25 @@ mod tests {
         set.add("t", "{{ $s := \"xx\" }}{{ range until 64 }}{{ $s = cat $s $s }}{{ end }}").unwrap();
         let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
         assert!(err.to_string().contains("string over"), "{err}");
+    }
+
+    #[test]
+    fn quadratic_growth_is_charged() {
+        let mut set = TemplateSet::default();
+        set.add("t", "{{ $l := list }}{{ range until 1000000 }}{{ $l = append $l 1 }}{{ end }}").unwrap();
+        let start = std::time::Instant::now();
+        let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
+        assert!(matches!(err, ExecError::Limit { .. }), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        let mut set = TemplateSet::default();
+        set.add("t", r#"{{ printf "%999999999999d" 1 | len }} {{ indent 1024 (repeat 1000 "\n") | len }}"#).unwrap();
+        assert!(set.execute("t", &Value::Nil, ExecLimits::default()).is_ok());
+        let mut set = TemplateSet::default();
+        set.add("t", r#"{{ $s := repeat 1000000 "a" }}{{ replace "a" (repeat 1000 "b") $s }}"#).unwrap();
+        assert!(set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err().to_string().contains("over the"));
+        let mut set = TemplateSet::default();
+        set.add("t", "{{ upper }}").unwrap();
+        assert!(set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err().to_string().contains("want 1 got 0"));
     }
 
     #[test]

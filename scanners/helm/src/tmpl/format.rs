@@ -108,6 +108,9 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// Largest width or precision honoured in a `printf` verb.
+const MAX_WIDTH: usize = 4096;
+
 /// Go's `fmt.Sprintf` for the verbs charts use: `%s %v %d %q %f %g %e %x %X %o %b %t %c %T %%`,
 /// with flags (`-`, `0`, `+`, space), width and precision.
 pub fn sprintf(fmt: &str, args: &[Value]) -> String {
@@ -147,7 +150,7 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
                 p.push(d);
                 chars.next();
             }
-            prec = Some(p.parse().unwrap_or(0));
+            prec = Some(p.parse::<usize>().unwrap_or(0).min(MAX_WIDTH));
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -163,7 +166,7 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
         };
         argi += 1;
         let mut s = format_one(verb, arg, prec, plus, space);
-        let w: usize = width.parse().unwrap_or(0);
+        let w: usize = width.parse::<usize>().unwrap_or(0).min(MAX_WIDTH);
         let len = s.chars().count();
         if len < w {
             let pad = w - len;

@@ -26,10 +26,35 @@ const REFUSED: &[&str] = &[
     "htpasswd", "bcrypt", "getHostByName", "buildCustomCert", "toToml", "fromToml", "call",
 ];
 
+/// Functions that take (at least) one argument.
+const UNARY: &[&str] = &[
+    "upper", "lower", "title", "untitle", "snakecase", "kebabcase", "camelcase", "swapcase", "initials",
+    "nospace", "toString", "b64enc", "b64dec", "sha256sum", "sha1sum", "sha512sum", "adler32sum", "base",
+    "osBase", "dir", "osDir", "ext", "osExt", "isAbs", "osIsAbs", "clean", "osClean", "fromYaml",
+    "fromYamlArray", "fromJson", "fromJsonArray", "regexQuoteMeta", "semver", "expandenv", "randAlphaNum",
+    "randAlpha", "randNumeric", "randAscii", "first", "last", "rest", "initial", "reverse", "uniq",
+    "compact", "sortAlpha", "until", "toStrings", "int", "int64", "toDecimal", "atoi", "float64", "add1",
+    "floor", "ceil", "round", "mustFirst", "mustLast", "mustRest", "mustInitial", "mustReverse", "mustUniq",
+    "mustCompact",
+];
+
+/// Largest string a function may build (checked before building it).
+pub const MAX_STRING_BYTES: usize = 64 << 20;
+
+fn too_big(n: usize) -> Result<(), String> {
+    if n > MAX_STRING_BYTES {
+        return Err(format!("result would be {n} bytes, over the {MAX_STRING_BYTES}-byte limit"));
+    }
+    Ok(())
+}
+
 /// Call function `name`.
 pub fn call(name: &str, a: Vec<Value>) -> FResult {
     if REFUSED.contains(&name) {
         return Err(format!("function {name:?} is not supported by regscan's renderer"));
+    }
+    if a.is_empty() && UNARY.contains(&name) {
+        return Err(format!("wrong number of args for {name}: want 1 got 0"));
     }
     if let Some(v) = funcs_coll::call(name, &a) {
         return v;
@@ -254,6 +279,8 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             "indent" | "nindent" => {
                 arity(name, a, 2)?;
                 let pad = " ".repeat(to_i64(&a[0]).clamp(0, 1024) as usize);
+                let text = s(&a[1]);
+                too_big(text.len() + (text.matches('\n').count() + 1) * pad.len())?;
                 let body = format!("{pad}{}", s(&a[1]).replace('\n', &format!("\n{pad}")));
                 Value::Str(if name == "nindent" { format!("\n{body}") } else { body })
             }
@@ -336,7 +363,10 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             "nospace" => Value::Str(s(&a[0]).chars().filter(|c| !c.is_whitespace()).collect()),
             "replace" => {
                 arity(name, a, 3)?;
-                Value::Str(s(&a[2]).replace(&s(&a[0]), &s(&a[1])))
+                let (old, new, text) = (s(&a[0]), s(&a[1]), s(&a[2]));
+                let hits = if old.is_empty() { text.chars().count() + 1 } else { text.matches(old.as_str()).count() };
+                too_big(text.len() + hits * new.len())?;
+                Value::Str(text.replace(&old, &new))
             }
             "contains" => {
                 arity(name, a, 2)?;
@@ -488,6 +518,7 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
                 let re = regex(&s(&a[0]))?;
                 let text = s(&a[1]);
                 let repl = s(&a[2]);
+                too_big(text.len() + re.find_iter(&text).count() * (repl.len() + text.len().min(repl.len() * 8)))?;
                 Value::Str(if name == "regexReplaceAll" {
                     re.replace_all(&text, repl.as_str()).into_owned()
                 } else {

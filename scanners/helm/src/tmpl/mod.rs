@@ -9,6 +9,7 @@ pub mod exec;
 pub mod format;
 pub mod funcs;
 pub mod funcs_coll;
+mod lex;
 pub mod parse;
 pub mod semver;
 pub mod value;

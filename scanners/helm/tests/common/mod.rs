@@ -156,3 +156,38 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+/// The files of a fixture chart directory under `tests/fixtures/`, as archive entries.
+pub fn fixture_files(name: &str) -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, prefix: &str, out: &mut Vec<(String, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for p in entries {
+            let file = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                walk(&p, &format!("{prefix}{file}/"), out);
+            } else {
+                out.push((format!("{prefix}{file}"), std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let mut out = Vec::new();
+    walk(&root, &format!("{name}/"), &mut out);
+    out
+}
+
+/// A fixture chart as a `.tgz`, with `edit` applied to each file's text.
+pub fn fixture_tgz(name: &str, edit: impl Fn(&str, String) -> String) -> Vec<u8> {
+    let files: Vec<(String, String)> = fixture_files(name).into_iter().map(|(p, c)| {
+        let c = edit(&p, c);
+        (p, c)
+    }).collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    tgz(&refs)
+}
+
+/// An expected rendering under `tests/fixtures/expected/`.
+pub fn expected(name: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/expected").join(name)).unwrap()
+}

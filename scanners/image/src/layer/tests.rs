@@ -39,9 +39,18 @@ fn walk_ok(blob: &[u8]) -> LayerFacts {
 
 #[test]
 fn normalize_paths() {
-    assert_eq!(normalize(b"./etc/os-release").as_deref(), Some("etc/os-release"));
-    assert_eq!(normalize(b"/etc//apk/../os-release").as_deref(), Some("etc/os-release"));
-    assert_eq!(normalize(b"../../etc/passwd").as_deref(), Some("etc/passwd"));
+    assert_eq!(
+        normalize(b"./etc/os-release").as_deref(),
+        Some("etc/os-release")
+    );
+    assert_eq!(
+        normalize(b"/etc//apk/../os-release").as_deref(),
+        Some("etc/os-release")
+    );
+    assert_eq!(
+        normalize(b"../../etc/passwd").as_deref(),
+        Some("etc/passwd")
+    );
     assert_eq!(normalize(b"./").as_deref(), None);
     assert_eq!(normalize(b"usr/lib/").as_deref(), Some("usr/lib"));
 }
@@ -55,7 +64,10 @@ fn whiteout_markers_are_recorded_not_analyzed() {
         file(b, "x/.wh..wh.plnk", b"");
     });
     let f = walk_ok(&t);
-    assert_eq!(f.whiteouts.iter().collect::<Vec<_>>(), ["etc/os-release", "srv"]);
+    assert_eq!(
+        f.whiteouts.iter().collect::<Vec<_>>(),
+        ["etc/os-release", "srv"]
+    );
     assert_eq!(f.opaque_dirs.iter().collect::<Vec<_>>(), ["opt/app"]);
     assert!(f.files.is_empty());
 }
@@ -68,7 +80,9 @@ fn plain_gzip_and_zstd_give_the_same_facts() {
     });
     let plain = walk_ok(&t);
     assert_eq!(plain.compression, Compression::None);
-    assert!(matches!(plain.files.get("etc/os-release"), Some(FileFacts::Os(os)) if os.id == "alpine"));
+    assert!(
+        matches!(plain.files.get("etc/os-release"), Some(FileFacts::Os(os)) if os.id == "alpine")
+    );
     assert_eq!(plain.uncompressed_bytes, t.len() as u64);
     let gz = walk_ok(&gzip(&t));
     assert_eq!(gz.compression, Compression::Gzip);
@@ -96,10 +110,17 @@ fn empty_blob_is_an_empty_layer() {
 
 #[test]
 fn garbage_is_invalid_and_xz_is_named() {
-    let err = walk_layer(&b"this is not a tar file at all, no no no"[..], "sha256:g", &WalkLimits::default()).unwrap_err();
+    let err = walk_layer(
+        &b"this is not a tar file at all, no no no"[..],
+        "sha256:g",
+        &WalkLimits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, LayerError::Invalid { .. }), "{err}");
     let xz = [0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2, 3];
-    let err = walk_layer(&xz[..], "sha256:x", &WalkLimits::default()).unwrap_err().to_string();
+    let err = walk_layer(&xz[..], "sha256:x", &WalkLimits::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("xz") && err.contains("sha256:x"), "{err}");
     let mut bad_gz = gzip(&tar_with(|b| file(b, "a", b"abc")));
     let n = bad_gz.len();
@@ -116,13 +137,30 @@ fn byte_and_entry_limits_fail_with_the_setting_named() {
             file(b, &format!("f{i}"), &[0u8; 1000]);
         }
     });
-    let limits = WalkLimits { max_entries: 5, ..Default::default() };
-    let err = walk_layer(&t[..], "sha256:e", &limits).unwrap_err().to_string();
-    assert!(err.contains("max_layer_entries") && err.contains("sha256:e"), "{err}");
-    let limits = WalkLimits { max_bytes: 4096, ..Default::default() };
+    let limits = WalkLimits {
+        max_entries: 5,
+        ..Default::default()
+    };
+    let err = walk_layer(&t[..], "sha256:e", &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("max_layer_entries") && err.contains("sha256:e"),
+        "{err}"
+    );
+    let limits = WalkLimits {
+        max_bytes: 4096,
+        ..Default::default()
+    };
     let err = walk_layer(&gzip(&t)[..], "sha256:b", &limits).unwrap_err();
-    assert!(matches!(&err, LayerError::Limit { message, .. } if message.contains("max_layer_bytes")), "{err}");
-    let limits = WalkLimits { max_bytes: t.len() as u64, ..Default::default() };
+    assert!(
+        matches!(&err, LayerError::Limit { message, .. } if message.contains("max_layer_bytes")),
+        "{err}"
+    );
+    let limits = WalkLimits {
+        max_bytes: t.len() as u64,
+        ..Default::default()
+    };
     walk_layer(&t[..], "sha256:ok", &limits).unwrap();
 }
 
@@ -131,19 +169,29 @@ fn zeros_after_the_end_marker_still_count() {
     let mut t = tar_with(|b| file(b, "a", b"abc"));
     let end = t.len() as u64;
     t.extend(std::iter::repeat_n(0u8, 1 << 20));
-    let limits = WalkLimits { max_bytes: end + 4096, ..Default::default() };
+    let limits = WalkLimits {
+        max_bytes: end + 4096,
+        ..Default::default()
+    };
     let err = walk_layer(&gzip(&t)[..], "sha256:z", &limits).unwrap_err();
     assert!(matches!(err, LayerError::Limit { .. }), "{err}");
 }
 
 #[test]
 fn long_names_and_pax_paths_are_followed() {
-    let deep = format!("{}/node_modules/left-pad/package.json", "a/".repeat(80).trim_end_matches('/'));
+    let deep = format!(
+        "{}/node_modules/left-pad/package.json",
+        "a/".repeat(80).trim_end_matches('/')
+    );
     let pkg = br#"{"name":"left-pad","version":"1.3.0"}"#;
     // GNU long name (tar crate writes one for long paths with a GNU header).
     let t = tar_with(|b| file(b, &deep, pkg));
     let f = walk_ok(&t);
-    assert!(f.files.contains_key(&deep), "{:?}", f.files.keys().collect::<Vec<_>>());
+    assert!(
+        f.files.contains_key(&deep),
+        "{:?}",
+        f.files.keys().collect::<Vec<_>>()
+    );
     // PAX path record.
     let t = tar_with(|b| {
         let record = format!("path={deep}\n");
@@ -164,7 +212,11 @@ fn long_names_and_pax_paths_are_followed() {
         b.append(&h, &pkg[..]).unwrap();
     });
     let f = walk_ok(&t);
-    assert!(f.files.contains_key(&deep), "{:?}", f.files.keys().collect::<Vec<_>>());
+    assert!(
+        f.files.contains_key(&deep),
+        "{:?}",
+        f.files.keys().collect::<Vec<_>>()
+    );
     assert!(!f.files.contains_key("short"));
 }
 
@@ -181,7 +233,10 @@ fn huge_long_name_entries_are_refused() {
         file(b, "x", b"");
     });
     let err = walk_layer(&t[..], "sha256:l", &WalkLimits::default()).unwrap_err();
-    assert!(matches!(&err, LayerError::Limit { message, .. } if message.contains("GNU long name")), "{err}");
+    assert!(
+        matches!(&err, LayerError::Limit { message, .. } if message.contains("GNU long name")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -198,17 +253,36 @@ fn hard_links_reuse_facts_and_symlinks_are_recorded() {
     let t = tar_with(|b| {
         file(b, "usr/lib/os-release", OS_RELEASE.as_bytes());
         link(b, EntryType::Link, "etc/os-release", "usr/lib/os-release");
-        link(b, EntryType::Symlink, "etc/alpine-release", "../usr/share/alpine-release");
-        link(b, EntryType::Symlink, "usr/bin/unrelated", "busybox");
-        link(b, EntryType::Link, "var/lib/dpkg/status", "usr/share/not-analyzed");
+        link(
+            b,
+            EntryType::Symlink,
+            "etc/alpine-release",
+            "../usr/share/alpine-release",
+        );
+        link(b, EntryType::Symlink, "srv/www/unrelated", "busybox");
+        link(
+            b,
+            EntryType::Link,
+            "var/lib/dpkg/status",
+            "usr/share/not-analyzed",
+        );
     });
     let f = walk_ok(&t);
-    assert_eq!(f.files.get("etc/os-release"), f.files.get("usr/lib/os-release"));
+    assert_eq!(
+        f.files.get("etc/os-release"),
+        f.files.get("usr/lib/os-release")
+    );
     assert!(f.files.contains_key("etc/os-release"));
-    assert_eq!(f.symlinks.get("etc/alpine-release").map(String::as_str), Some("../usr/share/alpine-release"));
-    assert!(!f.symlinks.contains_key("usr/bin/unrelated"));
+    assert_eq!(
+        f.symlinks.get("etc/alpine-release").map(String::as_str),
+        Some("../usr/share/alpine-release")
+    );
+    assert!(!f.symlinks.contains_key("srv/www/unrelated"));
     assert!(f.shadowed.contains("var/lib/dpkg/status"));
-    assert!(f.skipped.iter().any(|s| s.path == "var/lib/dpkg/status" && s.reason.contains("hard link")));
+    assert!(f
+        .skipped
+        .iter()
+        .any(|s| s.path == "var/lib/dpkg/status" && s.reason.contains("hard link")));
 }
 
 #[test]
@@ -216,18 +290,33 @@ fn oversized_and_malformed_wanted_files_are_noted_and_shadow() {
     let limit = AnalyzerId::OsRelease.max_bytes();
     let t = tar_with(|b| {
         file(b, "etc/os-release", &vec![b'#'; limit as usize + 1]);
-        file(b, "lib/apk/db/installed", b"P:musl\nV:1.2.4-r2\n\nthis is not\n");
+        file(
+            b,
+            "lib/apk/db/installed",
+            b"P:musl\nV:1.2.4-r2\n\nthis is not\n",
+        );
     });
     let f = walk_ok(&t);
     assert!(f.shadowed.contains("etc/os-release"));
-    assert!(f.skipped.iter().any(|s| s.path == "etc/os-release" && s.reason.contains("over the")), "{:?}", f.skipped);
+    assert!(
+        f.skipped
+            .iter()
+            .any(|s| s.path == "etc/os-release" && s.reason.contains("over the")),
+        "{:?}",
+        f.skipped
+    );
 }
 
 #[test]
 fn a_later_entry_at_the_same_path_wins_within_a_layer() {
     let t = tar_with(|b| {
         file(b, "etc/os-release", OS_RELEASE.as_bytes());
-        link(b, EntryType::Symlink, "etc/os-release", "../usr/lib/os-release");
+        link(
+            b,
+            EntryType::Symlink,
+            "etc/os-release",
+            "../usr/lib/os-release",
+        );
     });
     let f = walk_ok(&t);
     assert!(!f.files.contains_key("etc/os-release"));
@@ -239,10 +328,31 @@ fn source_errors_are_reported_as_read_errors() {
     struct Failing;
     impl Read for Failing {
         fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-            Err(io::Error::new(io::ErrorKind::InvalidData, "digest mismatch for sha256:s"))
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "digest mismatch for sha256:s",
+            ))
         }
     }
-    let t = gzip(&tar_with(|b| file(b, "etc/os-release", OS_RELEASE.as_bytes())));
+    let t = gzip(&tar_with(|b| {
+        file(b, "etc/os-release", OS_RELEASE.as_bytes())
+    }));
     let err = walk_layer((&t[..]).chain(Failing), "sha256:s", &WalkLimits::default()).unwrap_err();
-    assert!(matches!(&err, LayerError::Read { source, .. } if source.to_string().contains("digest mismatch")), "{err}");
+    assert!(
+        matches!(&err, LayerError::Read { source, .. } if source.to_string().contains("digest mismatch")),
+        "{err}"
+    );
+}
+
+#[test]
+fn not_analyzed_files_are_counted_but_listed_only_up_to_the_cap() {
+    let big = vec![b'#'; AnalyzerId::OsRelease.max_bytes() as usize + 1];
+    let t = tar_with(|b| {
+        for _ in 0..MAX_SKIPPED_LISTED + 5 {
+            file(b, "etc/os-release", &big);
+        }
+    });
+    let f = walk_ok(&t);
+    assert_eq!(f.skipped.len(), MAX_SKIPPED_LISTED);
+    assert_eq!(f.skipped_total, MAX_SKIPPED_LISTED as u64 + 5);
 }

@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use regscan_scanner_api::{
-    media, BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext, ScanError,
-    ScanOutput, Scanner, TypeEntry,
+    media, BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext,
+    ScanError, ScanOutput, Scanner, TypeEntry,
 };
 use regscan_scanner_image::{ImageConfig, ImageScanner};
 use sha2::{Digest, Sha256};
@@ -56,7 +56,11 @@ impl Layer {
     /// A whiteout for `path` (`.wh.<name>` in its directory).
     pub fn whiteout(self, path: &str) -> Self {
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let marker = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
+        let marker = if dir.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{dir}/.wh.{name}")
+        };
         self.file(&marker, b"")
     }
 
@@ -101,7 +105,12 @@ pub struct Blobs {
 impl Blobs {
     /// Store `data`; its descriptor with `media_type`.
     pub fn add(&self, media_type: &str, data: Vec<u8>) -> Descriptor {
-        let d = Descriptor { media_type: media_type.into(), digest: digest(&data), size: data.len() as u64, ..Default::default() };
+        let d = Descriptor {
+            media_type: media_type.into(),
+            digest: digest(&data),
+            size: data.len() as u64,
+            ..Default::default()
+        };
         self.blobs.lock().unwrap().insert(d.digest.clone(), data);
         d
     }
@@ -124,7 +133,11 @@ struct Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         if self.pos == self.data.len() {
             if let Some(d) = &self.fail {
                 return Poll::Ready(Err(std::io::Error::new(
@@ -135,7 +148,10 @@ impl AsyncRead for Stream {
             return Poll::Ready(Ok(()));
         }
         // Small reads, like a network stream.
-        let n = buf.remaining().min(self.data.len() - self.pos).min(16 << 10);
+        let n = buf
+            .remaining()
+            .min(self.data.len() - self.pos)
+            .min(16 << 10);
         let start = self.pos;
         buf.put_slice(&self.data[start..start + n]);
         self.pos += n;
@@ -146,17 +162,37 @@ impl AsyncRead for Stream {
 #[async_trait]
 impl BlobSource for Blobs {
     async fn open(&self, d: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
-        *self.opens.lock().unwrap().entry(d.digest.clone()).or_default() += 1;
+        *self
+            .opens
+            .lock()
+            .unwrap()
+            .entry(d.digest.clone())
+            .or_default() += 1;
         self.total_opens.fetch_add(1, Ordering::SeqCst);
         if d.size > max_bytes {
-            return Err(BlobError::TooLarge { digest: d.digest.clone(), size: d.size, limit: max_bytes });
+            return Err(BlobError::TooLarge {
+                digest: d.digest.clone(),
+                size: d.size,
+                limit: max_bytes,
+            });
         }
-        let data = self.blobs.lock().unwrap().get(&d.digest).cloned().ok_or_else(|| BlobError::Fetch {
-            digest: d.digest.clone(),
-            message: "404 blob unknown".into(),
-            retryable: false,
-        })?;
-        let fail = self.corrupt.lock().unwrap().contains(&d.digest).then(|| d.digest.clone());
+        let data = self
+            .blobs
+            .lock()
+            .unwrap()
+            .get(&d.digest)
+            .cloned()
+            .ok_or_else(|| BlobError::Fetch {
+                digest: d.digest.clone(),
+                message: "404 blob unknown".into(),
+                retryable: false,
+            })?;
+        let fail = self
+            .corrupt
+            .lock()
+            .unwrap()
+            .contains(&d.digest)
+            .then(|| d.digest.clone());
         Ok(Box::pin(Stream { data, pos: 0, fail }))
     }
 }
@@ -170,11 +206,18 @@ pub struct MemCache {
 #[async_trait]
 impl ScanCache for MemCache {
     async fn get(&self, key: &str, version: &str) -> Option<serde_json::Value> {
-        self.values.lock().unwrap().get(&(key.to_owned(), version.to_owned())).cloned()
+        self.values
+            .lock()
+            .unwrap()
+            .get(&(key.to_owned(), version.to_owned()))
+            .cloned()
     }
 
     async fn put(&self, key: &str, version: &str, value: serde_json::Value) {
-        self.values.lock().unwrap().insert((key.to_owned(), version.to_owned()), value);
+        self.values
+            .lock()
+            .unwrap()
+            .insert((key.to_owned(), version.to_owned()), value);
     }
 }
 
@@ -184,7 +227,10 @@ pub fn config_json(user: Option<&str>, env: &[&str], history: &[&str]) -> Vec<u8
     if let Some(u) = user {
         config["User"] = u.into();
     }
-    let history: Vec<_> = history.iter().map(|h| serde_json::json!({"created_by": h})).collect();
+    let history: Vec<_> = history
+        .iter()
+        .map(|h| serde_json::json!({"created_by": h}))
+        .collect();
     serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
@@ -198,7 +244,10 @@ pub fn config_json(user: Option<&str>, env: &[&str], history: &[&str]) -> Vec<u8
 /// An image: a config and layers, stored in `blobs`.
 pub fn image(blobs: &Blobs, config: Vec<u8>, layers: Vec<(&str, Vec<u8>)>) -> ImageManifest {
     let config = blobs.add(media::OCI_CONFIG, config);
-    let layers = layers.into_iter().map(|(mt, data)| blobs.add(mt, data)).collect();
+    let layers = layers
+        .into_iter()
+        .map(|(mt, data)| blobs.add(mt, data))
+        .collect();
     ImageManifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.into()),
@@ -228,13 +277,21 @@ pub async fn scan_with(
     scanner.scan(&ctx).await
 }
 
-pub async fn scan(manifest: &ImageManifest, blobs: &Blobs, cache: &MemCache) -> Result<ScanOutput, ScanError> {
+pub async fn scan(
+    manifest: &ImageManifest,
+    blobs: &Blobs,
+    cache: &MemCache,
+) -> Result<ScanOutput, ScanError> {
     scan_with(ImageConfig::default(), manifest, blobs, cache).await
 }
 
 /// `name version` of every package.
 pub fn names(out: &ScanOutput) -> Vec<String> {
-    let mut v: Vec<String> = out.packages.iter().map(|p| format!("{} {}", p.name, p.version)).collect();
+    let mut v: Vec<String> = out
+        .packages
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect();
     v.sort();
     v
 }
