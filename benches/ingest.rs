@@ -97,6 +97,49 @@ async fn raw_broker(n: usize, senders: usize, queue: &str) -> Stats {
     stats(n, elapsed, lat)
 }
 
+/// C tasks publishing one job each through regscan's `RabbitQueue::publish` (no HTTP, no log).
+async fn queue_publish(n: usize, senders: usize, queue: &str) -> Stats {
+    let cfg = RabbitConfig { queue: queue.into(), ..Default::default() };
+    let q = Arc::new(RabbitQueue::connect(&amqp(), &cfg, &WorkerConfig::default()).await.unwrap());
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..senders {
+        let q = q.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let job = regscan::queue::Job {
+                    id: format!("pub-{i}"),
+                    registry: "bench.example:5000".into(),
+                    repository: "bench/app".into(),
+                    reference: format!("sha256:{i:064x}"),
+                    tag: Some("1.0".into()),
+                    source: "webhook:distribution".into(),
+                    force: false,
+                    attempt: 0,
+                };
+                let t = Instant::now();
+                q.publish(std::slice::from_ref(&job)).await.unwrap();
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    q.close().await;
+    stats(n, elapsed, lat)
+}
+
 /// C tasks posting one-event webhook envelopes to regscan.
 async fn regscan_ingest(n: usize, senders: usize, queue: &str, db_url: &str) -> Stats {
     let store = Store::open(db_url).await.unwrap();
@@ -108,7 +151,7 @@ async fn regscan_ingest(n: usize, senders: usize, queue: &str, db_url: &str) -> 
     };
     let q = RabbitQueue::connect(&amqp(), &config.rabbitmq, &WorkerConfig::default()).await.unwrap();
     let q: Arc<dyn Queue> = Arc::new(q);
-    let state = AppState { config: Arc::new(config), store: store.clone(), queue: q.clone(), metrics: Metrics::new() };
+    let state = AppState::new(Arc::new(config), store.clone(), q.clone(), Metrics::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/webhooks/distribution", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
@@ -173,6 +216,7 @@ fn main() {
         // Warm up both paths a little, then measure raw first and regscan second.
         let _ = raw_broker(500, senders, &format!("{queue}.warm")).await;
         let raw = raw_broker(n, senders, &format!("{queue}.raw")).await;
+        let publish = queue_publish(n, senders, &format!("{queue}.pub")).await;
         let ingest = regscan_ingest(n, senders, &queue, &db_url).await;
         println!("webhook ingest benchmark: {n} events, {senders} concurrent senders, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
         println!(
@@ -182,6 +226,12 @@ fn main() {
             raw.p99.as_secs_f64() * 1e3
         );
         println!(
+            "regscan RabbitQueue::publish, no HTTP (breakdown): {:>8.0} msg/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+            publish.rate,
+            publish.p50.as_secs_f64() * 1e3,
+            publish.p99.as_secs_f64() * 1e3
+        );
+        println!(
             "regscan webhooks (HTTP + event log on PostgreSQL): {:>8.0} ev/s    p50 {:>7.2} ms   p99 {:>7.2} ms",
             ingest.rate,
             ingest.p50.as_secs_f64() * 1e3,
@@ -189,7 +239,7 @@ fn main() {
         );
         println!("ingest / raw broker rate: {:.0}% (target >= 70%)", 100.0 * ingest.rate / raw.rate);
         // Clean up the queues regscan declared.
-        for q in [queue.clone(), format!("{queue}.dead")].into_iter().chain((1..5).map(|i| format!("{queue}.retry.{i}"))) {
+        for q in [queue.clone(), format!("{queue}.dead"), format!("{queue}.pub"), format!("{queue}.pub.dead")].into_iter().chain((1..5).flat_map(|i| [format!("{queue}.retry.{i}"), format!("{queue}.pub.retry.{i}")])) {
             let _ = std::process::Command::new("rabbitmqctl").args(["delete_queue", &q]).output();
         }
     });

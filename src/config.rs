@@ -513,6 +513,9 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("notifications.webhook #{}: token_env must name an environment variable", i + 1)));
             }
         }
+        if self.notifications.rabbitmq && !self.queue_url.is_empty() && self.rabbitmq.events_exchange.trim().is_empty() {
+            return Err(ConfigError::Invalid("rabbitmq.events_exchange must name an exchange (or set notifications.rabbitmq = false)".into()));
+        }
         if self.notifications.buffer == 0 {
             return Err(ConfigError::Invalid("notifications.buffer must be at least 1".into()));
         }

@@ -13,8 +13,11 @@
 //! - **Shutdown**: when `stop` fires, no new job is taken; jobs in flight get `grace` to finish,
 //!   then are handed back to the queue untouched.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -23,7 +26,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::queue::{backoff, Delivery, Job, Queue};
-use crate::scan::Pipeline;
+use crate::scan::{Pipeline, PipelineError};
 use crate::telemetry::Metrics;
 
 /// How a worker runs.
@@ -136,7 +139,9 @@ impl Worker {
         let started = Instant::now();
         let lease = Duration::from_secs(self.config.worker.lease_secs.max(3));
         let result = {
-            let run = self.pipeline.run_job(&job, &self.options.name);
+            // A panic below (a scanner bug) is a failure of this job, not of the worker: the
+            // delivery must still be settled.
+            let run = AssertUnwindSafe(self.pipeline.run_job(&job, &self.options.name)).catch_unwind();
             let keep_alive = async {
                 loop {
                     tokio::time::sleep(lease / 3).await;
@@ -159,6 +164,14 @@ impl Worker {
             self.metrics.job("released");
             return;
         };
+        let result = result.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(PipelineError::Scan(format!("the scan panicked: {what}")))
+        });
         match result {
             Ok(outcome) => {
                 self.metrics.scan_duration(outcome.kind.as_str(), started.elapsed());

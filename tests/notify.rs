@@ -22,10 +22,13 @@ const HOOK_TOKEN_ENV: &str = "REGSCAN_TEST_NOTIFY_HOOK_TOKEN";
 const HOOK_TOKEN: &str = "notify-hook-secret";
 const ODD: &str = "application/vnd.acme.rocket.config.v1+json";
 
+/// (path, content-type, authorization, body) of one request.
+type Request = (String, String, String, Value);
+
 #[derive(Clone, Default)]
 struct Received {
-    /// (path, content-type, authorization, body) of every request.
-    requests: Arc<Mutex<Vec<(String, String, String, Value)>>>,
+    /// Every request.
+    requests: Arc<Mutex<Vec<Request>>>,
     /// Requests to /flaky so far (the first two get 503).
     flaky_calls: Arc<Mutex<u32>>,
 }

@@ -128,6 +128,7 @@ impl Queue for DownQueue {
 struct Receiver {
     url: String,
     store: Store,
+    events: regscan::http::webhooks::log::EventLog,
     queue: EmbeddedQueue,
     stop: CancellationToken,
     _dir: tempfile::TempDir,
@@ -150,12 +151,13 @@ async fn receiver(token: Option<&str>, queue_down: bool) -> Receiver {
     config.http.max_body_bytes = 64 * 1024;
     let embedded = EmbeddedQueue::new(store.clone(), 60);
     let queue: Arc<dyn Queue> = if queue_down { Arc::new(DownQueue) } else { Arc::new(embedded.clone()) };
-    let state = AppState { config: Arc::new(config), store: store.clone(), queue, metrics: Metrics::new() };
+    let state = AppState::new(Arc::new(config), store.clone(), queue, Metrics::new());
+    let events = state.events.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     tokio::spawn(regscan::http::serve(listener, state, stop.clone()));
-    Receiver { url, store, queue: embedded, stop, _dir: dir }
+    Receiver { url, store, events, queue: embedded, stop, _dir: dir }
 }
 
 impl Receiver {
@@ -175,6 +177,7 @@ impl Receiver {
 
     /// The newest recorded event: (outcome, status code, reason).
     async fn last_event(&self) -> (String, i64, String) {
+        self.events.flush().await.unwrap();
         let e = self.store.recent_events(1).await.unwrap().remove(0);
         (e.record.outcome, e.record.status_code, e.record.reason.unwrap_or_default())
     }
@@ -276,6 +279,7 @@ async fn a_queue_that_is_down_gets_503_and_nothing_is_recorded_as_queued() {
     assert_eq!((outcome.as_str(), code), ("failed", 503));
     assert!(reason.contains("retry later"), "{reason}");
     // The retry is not mistaken for a duplicate.
+    r.events.flush().await.unwrap();
     let seen = r.store.seen_events("distribution", &["e1"]).await.unwrap();
     assert!(seen.is_empty());
     let ready = reqwest::get(format!("{}/readyz", r.url)).await.unwrap();

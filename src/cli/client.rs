@@ -61,7 +61,16 @@ impl ApiClient {
 
     /// `GET /v1/artifacts/{registry}/{repository}@{digest}` (or `:{tag}`).
     pub(super) async fn artifact(&self, registry: &str, repository: &str, at: &str) -> Result<Option<Report>, CliError> {
-        self.send(self.http.get(format!("{}/v1/artifacts/{registry}/{repository}{at}", self.base))).await
+        Ok(self.artifact_and_latest_scan(registry, repository, at).await?.map(|(r, _)| r))
+    }
+
+    /// [`ApiClient::artifact`] with the id of its latest scan (from the scan history).
+    pub(super) async fn artifact_and_latest_scan(&self, registry: &str, repository: &str, at: &str) -> Result<Option<(Report, Option<i64>)>, CliError> {
+        let v: Option<serde_json::Value> = self.send(self.http.get(format!("{}/v1/artifacts/{registry}/{repository}{at}", self.base))).await?;
+        let Some(v) = v else { return Ok(None) };
+        let latest = v["history"][0]["id"].as_i64();
+        let report = serde_json::from_value(v).map_err(|e| CliError::failed(anyhow!("unexpected answer from {}: {e}", self.base)))?;
+        Ok(Some((report, latest)))
     }
 
     /// `GET /v1/artifacts?…`.
@@ -70,8 +79,9 @@ impl ApiClient {
         Ok(self.send(req).await?.unwrap_or(serde_json::Value::Null))
     }
 
-    /// Poll until the scan behind `queued` (and every child of an index) has ended.
-    pub(super) async fn wait_for(&self, queued: &Report, timeout: Duration) -> Result<Report, CliError> {
+    /// Poll until the scan behind `queued` (and every child of an index) has ended; with
+    /// `previous` (the latest scan id stored before a forced rescan), until a newer scan has ended.
+    pub(super) async fn wait_for(&self, queued: &Report, previous: Option<i64>, timeout: Duration) -> Result<Report, CliError> {
         let progress = super::scan::Progress::new();
         let started = Instant::now();
         let at = if queued.digest.is_empty() {
@@ -82,10 +92,11 @@ impl ApiClient {
         let spinner = ['|', '/', '-', '\\'];
         let mut i = 0;
         loop {
-            if let Some(r) = self.artifact(&queued.registry, &queued.repository, &at).await? {
+            if let Some((r, latest)) = self.artifact_and_latest_scan(&queued.registry, &queued.repository, &at).await? {
                 let done = |r: &Report| r.status.is_terminal();
                 let children_done = r.children.iter().all(done) && (r.kind != "index" || !r.children.is_empty());
-                if done(&r) && children_done {
+                let newer = previous.is_none() || latest != previous;
+                if done(&r) && children_done && newer {
                     progress.done();
                     return Ok(r);
                 }

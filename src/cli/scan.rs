@@ -61,11 +61,17 @@ pub async fn run(config: Arc<Config>, args: ScanArgs) -> CliResult {
     let report = match &args.server {
         Some(server) => {
             let api = ApiClient::new(server, args.token.clone())?;
+            // A forced rescan of a stored artifact: wait for a newer scan than the stored one.
+            let previous = match (args.wait && args.force, &reference.digest, &reference.tag) {
+                (true, Some(d), _) => api.artifact_and_latest_scan(&reference.registry, &reference.repository, &format!("@{d}")).await?.and_then(|(_, id)| id),
+                (true, None, t) => api.artifact_and_latest_scan(&reference.registry, &reference.repository, &format!(":{}", t.as_deref().unwrap_or("latest"))).await?.and_then(|(_, id)| id),
+                _ => None,
+            };
             let queued = api.request_scan(&args.reference, args.force).await?;
             if !args.wait {
                 return print(&queued, &args).map(|()| ExitStatus::Ok);
             }
-            api.wait_for(&queued, Duration::from_secs(args.wait_timeout)).await?
+            api.wait_for(&queued, previous, Duration::from_secs(args.wait_timeout)).await?
         }
         None => scan_locally(config, &reference, &args).await?,
     };

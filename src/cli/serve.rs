@@ -58,8 +58,12 @@ pub async fn run(config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
         }))
     };
 
-    let state = AppState { config: config.clone(), store: store.clone(), queue: queue.clone(), metrics };
+    let state = AppState::new(config.clone(), store.clone(), queue.clone(), metrics);
+    let events = state.events.clone();
     let served = crate::http::serve(listener, state, stop.clone()).await.context("serving HTTP");
+    if let Err(e) = events.flush().await {
+        tracing::warn!(error = %e, "could not write the last webhook events");
+    }
     stop.cancel();
     let worked = match worker {
         Some(handle) => handle.await.context("worker task panicked")?.context("consuming the queue"),

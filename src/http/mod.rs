@@ -32,6 +32,17 @@ pub struct AppState {
     pub queue: Arc<dyn Queue>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The webhook event log (batched writes).
+    pub events: webhooks::log::EventLog,
+}
+
+impl AppState {
+    /// State over these parts; starts the event log's batching tasks (call inside a tokio
+    /// runtime).
+    pub fn new(config: Arc<Config>, store: Store, queue: Arc<dyn Queue>, metrics: Arc<Metrics>) -> Self {
+        let events = webhooks::log::EventLog::new(store.clone());
+        AppState { config, store, queue, metrics, events }
+    }
 }
 
 /// Every route: webhooks, query API, `/healthz`, `/readyz`, `/metrics`.

@@ -53,7 +53,10 @@ struct Inner {
     queue_type: String,
     retry_base: Duration,
     max_attempts: u32,
-    publisher: Mutex<Option<Publisher>>,
+    /// The live publisher (read on every publish; written on reconnect).
+    publisher: std::sync::RwLock<Option<Publisher>>,
+    /// Serialises reconnections.
+    reconnect: Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -82,7 +85,8 @@ impl RabbitQueue {
                 queue_type: config.queue_type.clone(),
                 retry_base: Duration::from_secs(worker.retry_base_delay_secs.max(1)),
                 max_attempts: worker.max_attempts.max(1),
-                publisher: Mutex::new(None),
+                publisher: std::sync::RwLock::new(None),
+                reconnect: Mutex::new(()),
             }),
         };
         q.publisher().await?;
@@ -131,15 +135,24 @@ impl RabbitQueue {
         Ok(())
     }
 
+    /// The current publisher, if its connection and channels are up.
+    fn current(&self) -> Option<Publisher> {
+        let slot = self.inner.publisher.read().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref()
+            .filter(|p| p.conn.status().connected() && p.channels.iter().all(|c| c.status().connected()))
+            .cloned()
+    }
+
     /// The live publisher, connecting (and declaring) if there is none.
     async fn publisher(&self) -> Result<Publisher, QueueError> {
-        let mut slot = self.inner.publisher.lock().await;
-        if let Some(p) = slot.as_ref() {
-            if p.conn.status().connected() && p.channels.iter().all(|c| c.status().connected()) {
-                return Ok(p.clone());
-            }
+        if let Some(p) = self.current() {
+            return Ok(p);
         }
-        *slot = None;
+        let _one_at_a_time = self.inner.reconnect.lock().await;
+        if let Some(p) = self.current() {
+            return Ok(p);
+        }
+        self.drop_publisher().await;
         let conn = self.open_connection("regscan-publisher").await?;
         let mut channels = Vec::with_capacity(PUBLISH_CHANNELS);
         for i in 0..PUBLISH_CHANNELS {
@@ -151,13 +164,14 @@ impl RabbitQueue {
             channels.push(ch);
         }
         let p = Publisher { conn: Arc::new(conn), channels, next: Arc::new(AtomicUsize::new(0)) };
-        *slot = Some(p.clone());
+        *self.inner.publisher.write().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
         Ok(p)
     }
 
     /// Forget the publisher so the next publish reconnects.
     async fn drop_publisher(&self) {
-        if let Some(p) = self.inner.publisher.lock().await.take() {
+        let old = self.inner.publisher.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(p) = old {
             let _ = p.conn.close(200, "reconnecting").await;
         }
     }

@@ -118,30 +118,41 @@ pub struct StoredEventFields {
 }
 
 impl Store {
-    /// Append `records` to the webhook event log, in one transaction.
+    /// Append `records` to the webhook event log, in one transaction (multi-row inserts).
     pub async fn record_events(&self, records: &[EventRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        for r in records {
-            sqlx::query(
+        // 10 parameters a row; 100 rows stay far below every backend's parameter limit.
+        for chunk in records.chunks(100) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO webhook_events (endpoint, event_id, outcome, status_code, reason, action, registry, repository, reference, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&r.endpoint)
-            .bind(&r.event_id)
-            .bind(r.outcome.as_str())
-            .bind(i64::from(r.status_code))
-            .bind(&r.reason)
-            .bind(&r.action)
-            .bind(&r.registry)
-            .bind(&r.repository)
-            .bind(&r.reference)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+                 VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&r.endpoint)
+                    .bind(&r.event_id)
+                    .bind(r.outcome.as_str())
+                    .bind(i64::from(r.status_code))
+                    .bind(&r.reason)
+                    .bind(&r.action)
+                    .bind(&r.registry)
+                    .bind(&r.repository)
+                    .bind(&r.reference)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

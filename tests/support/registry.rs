@@ -175,6 +175,15 @@ impl Registry {
         digest
     }
 
+    /// Push a multi-platform index of `images` with skopeo; returns the index digest.
+    pub async fn push_index(&self, repo: &str, tag: &str, images: &[OciImage]) -> String {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = dir.path().join("layout");
+        let digest = OciImage::write_index_layout(&layout, "src", images);
+        self.skopeo_copy(&layout, "src", repo, tag).await;
+        digest
+    }
+
     /// `skopeo copy --dest-tls-verify=false oci:LAYOUT:SRC_TAG docker://HOST/REPO:TAG` (keeping
     /// the manifest as written).
     pub async fn skopeo_copy(&self, layout: &Path, src_tag: &str, repo: &str, tag: &str) {

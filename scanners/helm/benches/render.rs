@@ -104,14 +104,20 @@ fn values() -> String {
         "image:\n  repository: registry.example.com/bench\n  tag: ''\nservice:\n  type: ClusterIP\npodSecurityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  fsGroup: 1000\nsecurityContext:\n  allowPrivilegeEscalation: false\n  readOnlyRootFilesystem: true\n  capabilities:\n    drop: [ALL]\nresources:\n  limits: {cpu: 500m, memory: 256Mi}\n  requests: {cpu: 100m, memory: 128Mi}\nenv:\n  log_level: info\n  mode: production\n  region: eu-west-1\nconfig:\n  a: '{{ .Release.Name }}'\n  b: plain\n  c: '{{ .Chart.Name }}-{{ .Chart.Version }}'\ningress:\n  enabled: true\n  hosts:\n  - host: bench.example.com\n    paths: [{path: /}, {path: /api}]\ncomponents:\n",
     );
     for i in 0..10 {
-        v.push_str(&format!("- name: comp{i}\n  replicas: {}\n  ports: [80{i}0, 90{i}0]\n", i % 3 + 1));
+        v.push_str(&format!(
+            "- name: comp{i}\n  replicas: {}\n  ports: [80{i}0, 90{i}0]\n",
+            i % 3 + 1
+        ));
     }
     v
 }
 
 fn chart() -> Vec<u8> {
     let mut files: Vec<(String, String)> = vec![
-        ("bench/Chart.yaml".into(), "apiVersion: v2\nname: bench\nversion: 1.2.3\nappVersion: \"4.5.6\"\nkubeVersion: \">=1.23.0-0\"\n".into()),
+        (
+            "bench/Chart.yaml".into(),
+            "apiVersion: v2\nname: bench\nversion: 1.2.3\nappVersion: \"4.5.6\"\nkubeVersion: \">=1.23.0-0\"\n".into(),
+        ),
         ("bench/values.yaml".into(), values()),
         ("bench/templates/_helpers.tpl".into(), HELPERS.into()),
     ];
@@ -125,7 +131,10 @@ fn chart() -> Vec<u8> {
             format!("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {{{{ include \"bench.fullname\" . }}}}-sa-{i}\nautomountServiceAccountToken: false\n"),
         ));
     }
-    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
     for (p, c) in &files {
         let mut h = tar::Header::new_gnu();
         h.set_size(c.len() as u64);
@@ -157,7 +166,11 @@ fn main() {
     times.sort();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let mean = times.iter().map(|d| ms(*d)).sum::<f64>() / runs as f64;
-    println!("helm chart scan: 50 templates, {} bytes compressed, {objects} objects, {} findings", bytes.len(), out.findings.len());
+    println!(
+        "helm chart scan: 50 templates, {} bytes compressed, {objects} objects, {} findings",
+        bytes.len(),
+        out.findings.len()
+    );
     println!(
         "  {runs} runs: min {:.2} ms, median {:.2} ms, mean {mean:.2} ms, max {:.2} ms",
         ms(times[0]),

@@ -79,7 +79,11 @@ pub struct Budget {
 impl Budget {
     /// A fresh budget.
     pub fn new(limits: ArchiveLimits) -> Self {
-        Budget { limits, bytes: 0, entries: 0 }
+        Budget {
+            limits,
+            bytes: 0,
+            entries: 0,
+        }
     }
 }
 
@@ -106,11 +110,18 @@ pub fn unpack_tgz(bytes: &[u8], budget: &mut Budget) -> Result<Vec<ArchiveFile>,
         let mut entry = entry.map_err(|e| malformed(e, limits))?;
         budget.entries += 1;
         if budget.entries > limits.max_entries {
-            return Err(ArchiveError::TooManyEntries { limit: limits.max_entries });
+            return Err(ArchiveError::TooManyEntries {
+                limit: limits.max_entries,
+            });
+        }
+        let kind = entry.header().entry_type();
+        // PAX metadata records (a `pax_global_header` written by git archive and others) carry
+        // no file.
+        if matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader) {
+            continue;
         }
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let path = normalise(&raw_path)?;
-        let kind = entry.header().entry_type();
         if kind.is_dir() {
             continue;
         }
@@ -123,14 +134,22 @@ pub fn unpack_tgz(bytes: &[u8], budget: &mut Budget) -> Result<Vec<ArchiveFile>,
                 tar::EntryType::Fifo => "named pipe".to_owned(),
                 other => format!("special entry ({other:?})"),
             };
-            return Err(ArchiveError::SpecialEntry { path: raw_path, kind: what });
+            return Err(ArchiveError::SpecialEntry {
+                path: raw_path,
+                kind: what,
+            });
         }
         let declared = entry.header().size().unwrap_or(u64::MAX);
         if declared > limits.max_file_bytes {
-            return Err(ArchiveError::FileTooLarge { path: raw_path, limit: limits.max_file_bytes });
+            return Err(ArchiveError::FileTooLarge {
+                path: raw_path,
+                limit: limits.max_file_bytes,
+            });
         }
         if budget.bytes.saturating_add(declared) > limits.max_total_bytes {
-            return Err(ArchiveError::TooLarge { limit: limits.max_total_bytes });
+            return Err(ArchiveError::TooLarge {
+                limit: limits.max_total_bytes,
+            });
         }
         let mut data = Vec::with_capacity(declared.min(1 << 20) as usize);
         (&mut entry)
@@ -138,11 +157,16 @@ pub fn unpack_tgz(bytes: &[u8], budget: &mut Budget) -> Result<Vec<ArchiveFile>,
             .read_to_end(&mut data)
             .map_err(|e| malformed(e, limits))?;
         if data.len() as u64 > limits.max_file_bytes {
-            return Err(ArchiveError::FileTooLarge { path: raw_path, limit: limits.max_file_bytes });
+            return Err(ArchiveError::FileTooLarge {
+                path: raw_path,
+                limit: limits.max_file_bytes,
+            });
         }
         budget.bytes += data.len() as u64;
         if budget.bytes > limits.max_total_bytes {
-            return Err(ArchiveError::TooLarge { limit: limits.max_total_bytes });
+            return Err(ArchiveError::TooLarge {
+                limit: limits.max_total_bytes,
+            });
         }
         if !seen.insert(path.clone()) {
             return Err(ArchiveError::Duplicate { path });
@@ -197,7 +221,14 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed() {
-        let mut b = Budget::new(ArchiveLimits { max_total_bytes: 100, max_file_bytes: 100, max_entries: 10 });
-        assert!(matches!(unpack_tgz(b"not gzip", &mut b), Err(ArchiveError::Malformed(_))));
+        let mut b = Budget::new(ArchiveLimits {
+            max_total_bytes: 100,
+            max_file_bytes: 100,
+            max_entries: 10,
+        });
+        assert!(matches!(
+            unpack_tgz(b"not gzip", &mut b),
+            Err(ArchiveError::Malformed(_))
+        ));
     }
 }

@@ -106,7 +106,12 @@ pub fn load_tgz(bytes: &[u8], budget: &mut Budget, max_depth: usize) -> Result<C
     load_files(files, "", budget, max_depth)
 }
 
-fn load_files(files: Vec<ArchiveFile>, prefix: &str, budget: &mut Budget, depth_left: usize) -> Result<Chart, ChartError> {
+fn load_files(
+    files: Vec<ArchiveFile>,
+    prefix: &str,
+    budget: &mut Budget,
+    depth_left: usize,
+) -> Result<Chart, ChartError> {
     let mut root: Option<String> = None;
     let mut rel: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for f in files {
@@ -120,7 +125,11 @@ fn load_files(files: Vec<ArchiveFile>, prefix: &str, budget: &mut Budget, depth_
             rel.insert(rest.to_owned(), f.data);
         }
     }
-    let at = if prefix.is_empty() { "chart".to_owned() } else { prefix.trim_end_matches('/').to_owned() };
+    let at = if prefix.is_empty() {
+        "chart".to_owned()
+    } else {
+        prefix.trim_end_matches('/').to_owned()
+    };
     build(rel, prefix, &at, budget, depth_left)
 }
 
@@ -129,11 +138,16 @@ fn parse_yaml(file: &str, data: &[u8]) -> Result<Y, ChartError> {
     if text.trim().is_empty() {
         return Ok(Y::Null);
     }
-    serde_yaml::from_str(&text).map_err(|e| ChartError::Yaml { file: file.to_owned(), message: e.to_string() })
+    serde_yaml::from_str(&text).map_err(|e| ChartError::Yaml {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 fn dependencies(doc: &Y) -> Vec<Dependency> {
-    let Some(Y::Sequence(deps)) = doc.get("dependencies") else { return vec![] };
+    let Some(Y::Sequence(deps)) = doc.get("dependencies") else {
+        return vec![];
+    };
     deps.iter()
         .map(|d| Dependency {
             name: d.get("name").and_then(yaml_str).unwrap_or_default(),
@@ -156,10 +170,15 @@ fn build(
     budget: &mut Budget,
     depth_left: usize,
 ) -> Result<Chart, ChartError> {
-    let meta_bytes = rel.remove("Chart.yaml").ok_or_else(|| ChartError::NoChartYaml { at: at.to_owned() })?;
+    let meta_bytes = rel
+        .remove("Chart.yaml")
+        .ok_or_else(|| ChartError::NoChartYaml { at: at.to_owned() })?;
     let meta = parse_yaml(&format!("{prefix}Chart.yaml"), &meta_bytes)?;
     if !matches!(meta, Y::Mapping(_)) {
-        return Err(ChartError::Yaml { file: format!("{prefix}Chart.yaml"), message: "not a YAML mapping".into() });
+        return Err(ChartError::Yaml {
+            file: format!("{prefix}Chart.yaml"),
+            message: "not a YAML mapping".into(),
+        });
     }
     let mut deps = dependencies(&meta);
     if let Some(req) = rel.remove("requirements.yaml") {
@@ -173,7 +192,10 @@ fn build(
         Y::Null => Y::Mapping(Default::default()),
         m @ Y::Mapping(_) => m,
         _ => {
-            return Err(ChartError::Yaml { file: format!("{prefix}values.yaml"), message: "not a YAML mapping".into() })
+            return Err(ChartError::Yaml {
+                file: format!("{prefix}values.yaml"),
+                message: "not a YAML mapping".into(),
+            })
         }
     };
     let has_schema = rel.remove("values.schema.json").is_some();
@@ -187,7 +209,10 @@ fn build(
         } else if let Some(sub) = path.strip_prefix("charts/") {
             match sub.split_once('/') {
                 Some((dir, rest)) => {
-                    sub_dirs.entry(dir.to_owned()).or_default().insert(rest.to_owned(), data);
+                    sub_dirs
+                        .entry(dir.to_owned())
+                        .or_default()
+                        .insert(rest.to_owned(), data);
                 }
                 None if sub.ends_with(".tgz") || sub.ends_with(".tar.gz") => sub_tgz.push((sub.to_owned(), data)),
                 None => {}
@@ -199,21 +224,34 @@ fn build(
     let name = meta.get("name").and_then(yaml_str).unwrap_or_default();
     let mut subcharts = Vec::new();
     if !(sub_dirs.is_empty() && sub_tgz.is_empty()) && depth_left == 0 {
-        return Err(ChartError::TooDeep { at: at.to_owned(), limit: 0 });
+        return Err(ChartError::TooDeep {
+            at: at.to_owned(),
+            limit: 0,
+        });
     }
     for (dir, files) in sub_dirs {
         let sub_prefix = format!("{prefix}charts/{dir}/");
-        subcharts.push(build(files, &sub_prefix, &format!("{at}/charts/{dir}"), budget, depth_left - 1)?);
+        subcharts.push(build(
+            files,
+            &sub_prefix,
+            &format!("{at}/charts/{dir}"),
+            budget,
+            depth_left - 1,
+        )?);
     }
     for (file, data) in sub_tgz {
         let inner = unpack_tgz(&data, budget)?;
-        let dir = inner.first().map(|f| f.path.split('/').next().unwrap_or("").to_owned()).unwrap_or_default();
+        let dir = inner
+            .first()
+            .map(|f| f.path.split('/').next().unwrap_or("").to_owned())
+            .unwrap_or_default();
         let sub_prefix = format!("{prefix}charts/{dir}/");
-        let mut chart = load_files(inner, &sub_prefix, budget, depth_left - 1)
-            .map_err(|e| match e {
-                ChartError::NoChartYaml { .. } => ChartError::NoChartYaml { at: format!("{at}/charts/{file}") },
-                other => other,
-            })?;
+        let mut chart = load_files(inner, &sub_prefix, budget, depth_left - 1).map_err(|e| match e {
+            ChartError::NoChartYaml { .. } => ChartError::NoChartYaml {
+                at: format!("{at}/charts/{file}"),
+            },
+            other => other,
+        })?;
         chart.prefix = sub_prefix;
         subcharts.push(chart);
     }
@@ -254,11 +292,14 @@ fn enabled(dep: &Dependency, values: &Value) -> bool {
     }
     if !dep.tags.is_empty() {
         let tags = lookup(values, "tags");
-        let states: Vec<bool> =
-            dep.tags.iter().filter_map(|t| match tags.as_ref().and_then(|m| lookup(m, t)) {
+        let states: Vec<bool> = dep
+            .tags
+            .iter()
+            .filter_map(|t| match tags.as_ref().and_then(|m| lookup(m, t)) {
                 Some(Value::Bool(b)) => Some(b),
                 _ => None,
-            }).collect();
+            })
+            .collect();
         if !states.is_empty() {
             return states.iter().any(|b| *b);
         }
@@ -303,10 +344,11 @@ pub struct Instance<'a> {
 
 /// Coalesce default values over the whole tree, as `helm template` does with no overrides.
 pub fn instantiate(chart: &Chart) -> Instance<'_> {
-    instance(chart, chart.name.clone(), None, &Value::map(Default::default()), 0)
+    instance(chart, chart.name.clone(), None, &Value::map(Default::default()))
 }
 
-fn instance<'a>(chart: &'a Chart, name: String, over: Option<&Value>, globals: &Value, depth: usize) -> Instance<'a> {
+// Recursion follows the loaded tree, whose depth the loader bounds (`max_subchart_depth`).
+fn instance<'a>(chart: &'a Chart, name: String, over: Option<&Value>, globals: &Value) -> Instance<'a> {
     let own = Value::from_yaml(&chart.values);
     let values = match over {
         Some(o @ Value::Map(_)) => overlay(&own, o),
@@ -331,7 +373,11 @@ fn instance<'a>(chart: &'a Chart, name: String, over: Option<&Value>, globals: &
     for dep in &chart.dependencies {
         if let Some(i) = chart.subcharts.iter().position(|s| s.name == dep.name) {
             used[i] = true;
-            let alias = if dep.alias.is_empty() { dep.name.clone() } else { dep.alias.clone() };
+            let alias = if dep.alias.is_empty() {
+                dep.name.clone()
+            } else {
+                dep.alias.clone()
+            };
             plan.push((i, alias, Some(dep)));
         }
     }
@@ -341,15 +387,20 @@ fn instance<'a>(chart: &'a Chart, name: String, over: Option<&Value>, globals: &
         }
     }
     for (i, alias, dep) in plan {
-        if dep.is_some_and(|d| !enabled(d, &values)) || depth > 16 {
+        if dep.is_some_and(|d| !enabled(d, &values)) {
             continue;
         }
         let sub_over = vm.get(&alias);
-        let inst = instance(&chart.subcharts[i], alias.clone(), sub_over.as_ref(), &global, depth + 1);
+        let inst = instance(&chart.subcharts[i], alias.clone(), sub_over.as_ref(), &global);
         vm.insert(alias, inst.values.clone());
         subs.push(inst);
     }
-    Instance { chart, name, values, subcharts: subs }
+    Instance {
+        chart,
+        name,
+        values,
+        subcharts: subs,
+    }
 }
 
 #[cfg(test)]
@@ -375,11 +426,19 @@ mod tests {
 
     #[test]
     fn parent_values_and_globals_reach_subcharts() {
-        let sub = chart("redis", "port: 6379\nimage: {tag: '7'}\nglobal: {a: sub, b: sub}", "", vec![]);
+        let sub = chart(
+            "redis",
+            "port: 6379\nimage: {tag: '7'}\nglobal: {a: sub, b: sub}",
+            "",
+            vec![],
+        );
         let top = chart("app", "redis: {image: {tag: '8'}}\nglobal: {a: top}", "", vec![sub]);
         let inst = instantiate(&top);
         let r = &inst.subcharts[0];
-        assert_eq!(go_string(&r.values), "map[global:map[a:top b:sub] image:map[tag:8] port:6379]");
+        assert_eq!(
+            go_string(&r.values),
+            "map[global:map[a:top b:sub] image:map[tag:8] port:6379]"
+        );
         let Value::Map(m) = &inst.values else { panic!() };
         assert!(go_string(&m.get("redis").unwrap()).contains("port:6379"));
     }
@@ -399,6 +458,9 @@ mod tests {
     fn null_override_deletes_a_default() {
         let sub = chart("s", "a: 1\nb: 2", "", vec![]);
         let top = chart("t", "s: {a: null}", "", vec![sub]);
-        assert_eq!(go_string(&instantiate(&top).subcharts[0].values), "map[b:2 global:map[]]");
+        assert_eq!(
+            go_string(&instantiate(&top).subcharts[0].values),
+            "map[b:2 global:map[]]"
+        );
     }
 }

@@ -18,9 +18,7 @@ pub mod tmpl;
 
 use async_trait::async_trait;
 use regscan_scanner_api::media;
-use regscan_scanner_api::{
-    Descriptor, Finding, Limits, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry,
-};
+use regscan_scanner_api::{Descriptor, Finding, Limits, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -60,6 +58,10 @@ pub struct HelmConfig {
     pub max_render_steps: u64,
     /// Deepest nesting of `include` / `template` / `tpl`. Default 100.
     pub max_include_depth: usize,
+    /// Evaluation budget of all templates of a chart together. Default 20,000,000.
+    pub max_total_render_steps: u64,
+    /// Rendered output of all templates of a chart together, in bytes. Default 64 MiB.
+    pub max_total_render_bytes: usize,
     /// `.Release.Name` used for rendering. Default `release-name` (as `helm template`).
     pub release_name: String,
     /// `.Release.Namespace` used for rendering. Default `default`.
@@ -84,6 +86,8 @@ impl Default for HelmConfig {
             max_render_bytes: 8 << 20,
             max_render_steps: 2_000_000,
             max_include_depth: 100,
+            max_total_render_steps: 20_000_000,
+            max_total_render_bytes: 64 << 20,
             release_name: "release-name".into(),
             namespace: "default".into(),
             kube_version: DEFAULT_KUBE_VERSION.into(),
@@ -115,6 +119,8 @@ impl HelmConfig {
             ("max_render_bytes", self.max_render_bytes as u64),
             ("max_render_steps", self.max_render_steps),
             ("max_include_depth", self.max_include_depth as u64),
+            ("max_total_render_steps", self.max_total_render_steps),
+            ("max_total_render_bytes", self.max_total_render_bytes as u64),
         ] {
             if v == 0 {
                 return Err(HelmConfigError::ZeroLimit(name));
@@ -137,13 +143,29 @@ impl HelmScanner {
     pub fn new(config: HelmConfig) -> Self {
         let kube = Version::parse(&config.kube_version)
             .or_else(|_| Version::parse(DEFAULT_KUBE_VERSION))
-            .unwrap_or(Version { major: 1, minor: 31, patch: 0, pre: String::new(), meta: String::new() });
+            .unwrap_or(Version {
+                major: 1,
+                minor: 31,
+                patch: 0,
+                pre: String::new(),
+                meta: String::new(),
+            });
         HelmScanner { config, kube }
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &HelmConfig {
         &self.config
+    }
+
+    /// Cache key of a scan: the chart and provenance digests and the configuration that shapes
+    /// the result.
+    fn cache_key(&self, chart: &Descriptor, prov: Option<&Descriptor>) -> String {
+        use sha2::Digest as _;
+        let cfg = serde_json::to_vec(&self.config).unwrap_or_default();
+        let cfg_hash = hex::encode(&sha2::Sha256::digest(cfg)[..8]);
+        let prov = prov.map_or("-", |d| d.digest.as_str());
+        format!("helm-chart:{}:{prov}:{cfg_hash}", chart.digest)
     }
 
     /// Scan a chart archive (`.tgz` bytes) and its provenance file, without a registry. This is
@@ -176,6 +198,8 @@ impl HelmScanner {
                 max_depth: cfg.max_include_depth,
                 max_steps: cfg.max_render_steps,
             },
+            max_total_steps: cfg.max_total_render_steps,
+            max_total_output_bytes: cfg.max_total_render_bytes,
         };
         let outcomes = render::render(&chart, &opts);
         let checked = checks::check_rendered(&outcomes, &self.kube);
@@ -183,7 +207,10 @@ impl HelmScanner {
         findings.extend(checked.findings);
         for prefix in &checked.charts_with_gaps {
             if let Some(c) = find_chart(&chart, prefix) {
-                findings.extend(checks::values::fallback_values(&c.values, &format!("{prefix}values.yaml")));
+                findings.extend(checks::values::fallback_values(
+                    &c.values,
+                    &format!("{prefix}values.yaml"),
+                ));
             }
         }
         let mut findings = checks::dedupe(findings);
@@ -204,7 +231,11 @@ impl HelmScanner {
                 "templates": outcomes.len(),
             }),
         );
-        Ok(ScanOutput { findings, packages: Vec::new(), details })
+        Ok(ScanOutput {
+            findings,
+            packages: Vec::new(),
+            details,
+        })
     }
 }
 
@@ -246,7 +277,9 @@ fn sort_findings(f: &mut [Finding]) {
 fn chart_error(e: ChartError) -> ScanError {
     match e {
         ChartError::Archive(
-            a @ (ArchiveError::TooLarge { .. } | ArchiveError::FileTooLarge { .. } | ArchiveError::TooManyEntries { .. }),
+            a @ (ArchiveError::TooLarge { .. }
+            | ArchiveError::FileTooLarge { .. }
+            | ArchiveError::TooManyEntries { .. }),
         ) => ScanError::Limit(a.to_string()),
         ChartError::TooDeep { .. } => ScanError::Limit(e.to_string()),
         other => ScanError::Invalid(other.to_string()),
@@ -268,7 +301,10 @@ async fn read_blob(ctx: &ScanContext<'_>, desc: &Descriptor, max: u64, what: &st
         .await
         .map_err(|e| ScanError::io(format!("{what} {}", desc.digest), e))?;
     if buf.len() as u64 > max {
-        return Err(ScanError::Limit(format!("{what} {} is over the {max}-byte limit", desc.digest)));
+        return Err(ScanError::Limit(format!(
+            "{what} {} is over the {max}-byte limit",
+            desc.digest
+        )));
     }
     Ok(buf)
 }
@@ -286,12 +322,20 @@ impl Scanner for HelmScanner {
     fn accepts(&self) -> Vec<TypeEntry> {
         vec![
             TypeEntry::scanned(media::HELM_CONFIG, "helm", "Helm chart", "helm"),
-            TypeEntry::scanned(media::HELM_CONFIG_V3, "helm", "Helm chart (historical config type)", "helm"),
+            TypeEntry::scanned(
+                media::HELM_CONFIG_V3,
+                "helm",
+                "Helm chart (historical config type)",
+                "helm",
+            ),
         ]
     }
 
     fn limits(&self) -> Limits {
-        Limits { max_blob_bytes: self.config.max_chart_bytes, ..Limits::default() }
+        Limits {
+            max_blob_bytes: self.config.max_chart_bytes,
+            ..Limits::default()
+        }
     }
 
     async fn scan(&self, ctx: &ScanContext<'_>) -> Result<ScanOutput, ScanError> {
@@ -308,12 +352,28 @@ impl Scanner for HelmScanner {
                     media::HELM_CHART_LAYER_LEGACY
                 ))
             })?;
+        let prov_layer = layers.iter().find(|l| l.media_type == media::HELM_PROVENANCE_LAYER);
+        // The same chart layer pushed under another tag or repository renders the same: reuse.
+        let key = self.cache_key(chart_layer, prov_layer);
+        if let Some(cached) = ctx.cache.get(&key, SCANNER_VERSION).await {
+            if let Ok(out) = serde_json::from_value::<ScanOutput>(cached) {
+                return Ok(out);
+            }
+        }
         let chart = read_blob(ctx, chart_layer, self.config.max_chart_bytes, "chart layer").await?;
-        let prov = match layers.iter().find(|l| l.media_type == media::HELM_PROVENANCE_LAYER) {
+        let prov = match prov_layer {
             Some(d) => Some(read_blob(ctx, d, self.config.max_provenance_bytes, "provenance layer").await?),
             None => None,
         };
-        self.scan_chart(&chart, prov.as_deref())
+        // Rendering is CPU work: keep it off the async worker threads.
+        let scanner = self.clone();
+        let out = tokio::task::spawn_blocking(move || scanner.scan_chart(&chart, prov.as_deref()))
+            .await
+            .map_err(|e| ScanError::Internal(format!("helm render task failed: {e}")))??;
+        if let Ok(v) = serde_json::to_value(&out) {
+            ctx.cache.put(&key, SCANNER_VERSION, v).await;
+        }
+        Ok(out)
     }
 }
 
@@ -327,9 +387,15 @@ mod tests {
         assert_eq!(c, HelmConfig::default());
         assert!(c.validate().is_ok());
         assert!(serde_json::from_str::<HelmConfig>(r#"{"no_such_field": 1}"#).is_err());
-        let bad = HelmConfig { kube_version: "banana".into(), ..HelmConfig::default() };
+        let bad = HelmConfig {
+            kube_version: "banana".into(),
+            ..HelmConfig::default()
+        };
         assert!(matches!(bad.validate(), Err(HelmConfigError::KubeVersion(_))));
-        let zero = HelmConfig { max_files: 0, ..HelmConfig::default() };
+        let zero = HelmConfig {
+            max_files: 0,
+            ..HelmConfig::default()
+        };
         assert_eq!(zero.validate(), Err(HelmConfigError::ZeroLimit("max_files")));
     }
 

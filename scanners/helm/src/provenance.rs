@@ -32,8 +32,16 @@ pub fn inspect(prov: &[u8], chart_tgz: &[u8]) -> Provenance {
         }
     }
     let actual = hex::encode(sha2::Sha256::digest(chart_tgz));
-    let digest_matches = if listed.is_empty() { None } else { Some(listed.contains(&actual)) };
-    Provenance { present: true, digest_matches, signed }
+    let digest_matches = if listed.is_empty() {
+        None
+    } else {
+        Some(listed.contains(&actual))
+    };
+    Provenance {
+        present: true,
+        digest_matches,
+        signed,
+    }
 }
 
 #[cfg(test)]
@@ -51,7 +59,14 @@ mod tests {
         let chart = b"chart bytes";
         let good = hex::encode(sha2::Sha256::digest(chart));
         let p = inspect(prov(&good).as_bytes(), chart);
-        assert_eq!(p, Provenance { present: true, digest_matches: Some(true), signed: true });
+        assert_eq!(
+            p,
+            Provenance {
+                present: true,
+                digest_matches: Some(true),
+                signed: true
+            }
+        );
         let bad = inspect(prov(&"0".repeat(64)).as_bytes(), chart);
         assert_eq!(bad.digest_matches, Some(false));
         assert_eq!(inspect(b"garbage", chart).digest_matches, None);

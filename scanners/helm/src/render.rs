@@ -27,6 +27,10 @@ pub struct RenderOptions {
     pub extra_api_versions: Vec<String>,
     /// Execution limits per template.
     pub limits: ExecLimits,
+    /// Steps all templates of the chart may spend together.
+    pub max_total_steps: u64,
+    /// Bytes all templates of the chart may output together.
+    pub max_total_output_bytes: usize,
 }
 
 /// The result of one template file.
@@ -46,17 +50,64 @@ pub struct TemplateOutcome {
 
 /// The API groups and versions (and `group/version/Kind`) of a stock cluster.
 const BUILTIN_API_VERSIONS: &[(&str, &[&str])] = &[
-    ("v1", &["ConfigMap", "Secret", "Service", "Pod", "ServiceAccount", "PersistentVolumeClaim", "PersistentVolume", "Namespace", "Endpoints", "LimitRange", "ResourceQuota", "ReplicationController", "Event", "Node"]),
-    ("apps/v1", &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision"]),
+    (
+        "v1",
+        &[
+            "ConfigMap",
+            "Secret",
+            "Service",
+            "Pod",
+            "ServiceAccount",
+            "PersistentVolumeClaim",
+            "PersistentVolume",
+            "Namespace",
+            "Endpoints",
+            "LimitRange",
+            "ResourceQuota",
+            "ReplicationController",
+            "Event",
+            "Node",
+        ],
+    ),
+    (
+        "apps/v1",
+        &[
+            "Deployment",
+            "StatefulSet",
+            "DaemonSet",
+            "ReplicaSet",
+            "ControllerRevision",
+        ],
+    ),
     ("batch/v1", &["Job", "CronJob"]),
     ("autoscaling/v1", &["HorizontalPodAutoscaler"]),
     ("autoscaling/v2", &["HorizontalPodAutoscaler"]),
     ("networking.k8s.io/v1", &["Ingress", "IngressClass", "NetworkPolicy"]),
     ("policy/v1", &["PodDisruptionBudget"]),
-    ("rbac.authorization.k8s.io/v1", &["Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"]),
-    ("storage.k8s.io/v1", &["StorageClass", "CSIDriver", "CSINode", "VolumeAttachment", "CSIStorageCapacity"]),
+    (
+        "rbac.authorization.k8s.io/v1",
+        &["Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"],
+    ),
+    (
+        "storage.k8s.io/v1",
+        &[
+            "StorageClass",
+            "CSIDriver",
+            "CSINode",
+            "VolumeAttachment",
+            "CSIStorageCapacity",
+        ],
+    ),
     ("apiextensions.k8s.io/v1", &["CustomResourceDefinition"]),
-    ("admissionregistration.k8s.io/v1", &["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]),
+    (
+        "admissionregistration.k8s.io/v1",
+        &[
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ],
+    ),
     ("apiregistration.k8s.io/v1", &["APIService"]),
     ("coordination.k8s.io/v1", &["Lease"]),
     ("scheduling.k8s.io/v1", &["PriorityClass"]),
@@ -64,9 +115,19 @@ const BUILTIN_API_VERSIONS: &[(&str, &[&str])] = &[
     ("certificates.k8s.io/v1", &["CertificateSigningRequest"]),
     ("events.k8s.io/v1", &["Event"]),
     ("node.k8s.io/v1", &["RuntimeClass"]),
-    ("flowcontrol.apiserver.k8s.io/v1", &["FlowSchema", "PriorityLevelConfiguration"]),
+    (
+        "flowcontrol.apiserver.k8s.io/v1",
+        &["FlowSchema", "PriorityLevelConfiguration"],
+    ),
     ("authentication.k8s.io/v1", &["TokenReview"]),
-    ("authorization.k8s.io/v1", &["SubjectAccessReview", "SelfSubjectAccessReview", "LocalSubjectAccessReview"]),
+    (
+        "authorization.k8s.io/v1",
+        &[
+            "SubjectAccessReview",
+            "SelfSubjectAccessReview",
+            "LocalSubjectAccessReview",
+        ],
+    ),
 ];
 
 fn api_versions(extra: &[String]) -> Vec<String> {
@@ -102,7 +163,10 @@ fn chart_object(chart: &Chart, name: &str) -> Value {
         ("Maintainers", raw("maintainers")),
         ("Annotations", raw("annotations")),
         ("Dependencies", raw("dependencies")),
-        ("Deprecated", Value::Bool(chart.meta.get("deprecated").and_then(Y::as_bool).unwrap_or(false))),
+        (
+            "Deprecated",
+            Value::Bool(chart.meta.get("deprecated").and_then(Y::as_bool).unwrap_or(false)),
+        ),
     ])
 }
 
@@ -115,12 +179,27 @@ fn capabilities(opts: &RenderOptions) -> Value {
             m(vec![
                 ("Version", Value::str(version.clone())),
                 ("GitVersion", Value::str(version)),
-                ("Major", Value::str(v.as_ref().map(|v| v.major.to_string()).unwrap_or_default())),
-                ("Minor", Value::str(v.as_ref().map(|v| v.minor.to_string()).unwrap_or_default())),
+                (
+                    "Major",
+                    Value::str(v.as_ref().map(|v| v.major.to_string()).unwrap_or_default()),
+                ),
+                (
+                    "Minor",
+                    Value::str(v.as_ref().map(|v| v.minor.to_string()).unwrap_or_default()),
+                ),
             ]),
         ),
-        ("APIVersions", Value::ApiVersions(Arc::new(api_versions(&opts.extra_api_versions)))),
-        ("HelmVersion", m(vec![("Version", Value::str("v3.16.0")), ("GoVersion", Value::str("go1.22"))])),
+        (
+            "APIVersions",
+            Value::ApiVersions(Arc::new(api_versions(&opts.extra_api_versions))),
+        ),
+        (
+            "HelmVersion",
+            m(vec![
+                ("Version", Value::str("v3.16.0")),
+                ("GoVersion", Value::str("go1.22")),
+            ]),
+        ),
     ])
 }
 
@@ -131,13 +210,82 @@ fn flatten<'a>(inst: &'a Instance<'a>, out: &mut Vec<&'a Instance<'a>>) {
     }
 }
 
+/// A YAML value read the way Helm reads manifests (go-yaml's non-strict `Unmarshal`): a key
+/// repeated in a mapping keeps its last value instead of failing the document.
+struct Lenient(Y);
+
+impl<'de> serde::Deserialize<'de> for Lenient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenientVisitor).map(Lenient)
+    }
+}
+
+struct LenientVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LenientVisitor {
+    type Value = Y;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Y, E> {
+        Ok(Y::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Y, E> {
+        Ok(Y::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Y, E> {
+        Ok(Y::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Y, E> {
+        Ok(Y::Number(v.into()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Y, E> {
+        Ok(Y::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Y, E> {
+        Ok(Y::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Y, E> {
+        Ok(Y::Null)
+    }
+    fn visit_none<E>(self) -> Result<Y, E> {
+        Ok(Y::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Y, D::Error> {
+        serde::Deserialize::deserialize(d).map(|l: Lenient| l.0)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Y, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Lenient(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Y::Sequence(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Y, A::Error> {
+        let mut out = serde_yaml::Mapping::new();
+        while let Some((Lenient(k), Lenient(v))) = map.next_entry()? {
+            out.insert(k, v);
+        }
+        Ok(Y::Mapping(out))
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Y, A::Error> {
+        // A tagged value (`!!binary …`, `!custom …`): keep the value, drop the tag.
+        use serde::de::VariantAccess as _;
+        let (_tag, variant): (String, _) = data.variant()?;
+        variant.newtype_variant::<Lenient>().map(|l| l.0)
+    }
+}
+
 /// Split rendered text into YAML documents and parse them; `List` objects are expanded.
 pub fn split_documents(text: &str) -> Result<Vec<Y>, String> {
     let mut docs = Vec::new();
     let mut cur = String::new();
     let push = |cur: &mut String, docs: &mut Vec<Y>| -> Result<(), String> {
         if !cur.trim().is_empty() {
-            let doc: Y = serde_yaml::from_str(cur).map_err(|e| format!("rendered output is not valid YAML: {e}"))?;
+            let doc = serde_yaml::from_str::<Lenient>(cur)
+                .map_err(|e| format!("rendered output is not valid YAML: {e}"))?
+                .0;
             match doc {
                 Y::Null => {}
                 Y::Mapping(_) => {
@@ -173,6 +321,14 @@ pub fn split_documents(text: &str) -> Result<Vec<Y>, String> {
     Ok(docs)
 }
 
+fn is_library(chart: &Chart) -> bool {
+    chart.field("type").is_some_and(|t| t == "library")
+}
+
+fn is_partial_path(path: &str) -> bool {
+    path.rsplit('/').next().unwrap_or(path).starts_with('_')
+}
+
 /// Render every template of the chart and its enabled subcharts.
 pub fn render(chart: &Chart, opts: &RenderOptions) -> Vec<TemplateOutcome> {
     let root = instantiate(chart);
@@ -186,9 +342,11 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Vec<TemplateOutcome> {
     let mut order: Vec<&Instance> = all.clone();
     order.sort_by_key(|i| std::cmp::Reverse(i.chart.prefix.matches('/').count()));
     for inst in &order {
+        let library = is_library(inst.chart);
         for (path, src) in &inst.chart.templates {
             let full = format!("{top}/{}{path}", inst.chart.prefix);
-            if set.contains(&full) {
+            // A library chart contributes only its partials, as in Helm.
+            if set.contains(&full) || (library && !is_partial_path(path)) {
                 continue;
             }
             if let Err(e) = set.add(&full, src) {
@@ -206,10 +364,16 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Vec<TemplateOutcome> {
     ]);
     let mut outcomes = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
+    let mut steps_left = opts.max_total_steps;
+    let mut bytes_left = opts.max_total_output_bytes;
     for inst in all {
         let files = Files(Arc::new(inst.chart.files.clone()));
         let chart_obj = chart_object(inst.chart, &inst.name);
+        let library = is_library(inst.chart);
         for (path, src) in &inst.chart.templates {
+            if library && !is_partial_path(path) {
+                continue;
+            }
             let base = path.rsplit('/').next().unwrap_or(path);
             let location = format!("{}{path}", inst.chart.prefix);
             let full = format!("{top}/{location}");
@@ -243,14 +407,42 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Vec<TemplateOutcome> {
                     ]),
                 ),
             ]);
-            let (rendered, result) = match set.execute(&full, &data, opts.limits) {
+            if steps_left == 0 || bytes_left == 0 {
+                let reason = format!(
+                    "not rendered: the chart's templates together exceeded the rendering budget ({} steps, {} bytes)",
+                    opts.max_total_steps, opts.max_total_output_bytes
+                );
+                outcomes.push(TemplateOutcome {
+                    location,
+                    chart: inst.name.clone(),
+                    source: src.clone(),
+                    rendered: String::new(),
+                    result: Err(reason),
+                });
+                continue;
+            }
+            let limits = ExecLimits {
+                max_steps: opts.limits.max_steps.min(steps_left),
+                max_output_bytes: opts.limits.max_output_bytes.min(bytes_left),
+                ..opts.limits
+            };
+            let (res, spent) = set.execute_counted(&full, &data, limits);
+            steps_left = steps_left.saturating_sub(spent.max(1));
+            let (rendered, result) = match res {
                 Ok(text) => {
+                    bytes_left = bytes_left.saturating_sub(text.len().max(1));
                     let docs = split_documents(&text);
                     (text, docs)
                 }
                 Err(e) => (String::new(), Err(e.to_string())),
             };
-            outcomes.push(TemplateOutcome { location, chart: inst.name.clone(), source: src.clone(), rendered, result });
+            outcomes.push(TemplateOutcome {
+                location,
+                chart: inst.name.clone(),
+                source: src.clone(),
+                rendered,
+                result,
+            });
         }
     }
     outcomes
@@ -262,10 +454,16 @@ mod tests {
 
     #[test]
     fn splits_documents_and_expands_lists() {
-        let docs = split_documents("a: 1\n---\n# only a comment\n---\nkind: List\nitems:\n- {b: 2}\n- {c: 3}\n").unwrap();
+        let docs =
+            split_documents("a: 1\n---\n# only a comment\n---\nkind: List\nitems:\n- {b: 2}\n- {c: 3}\n").unwrap();
         assert_eq!(docs.len(), 3);
         assert!(split_documents("a: [1\n").unwrap_err().contains("not valid YAML"));
         assert!(split_documents("- a\n").is_err());
         assert!(split_documents("\n\n").unwrap().is_empty());
+        // Duplicate keys: the last one wins, as in Helm.
+        let docs = split_documents("metadata:\n  labels:\n    app: a\n    app: b\n").unwrap();
+        assert_eq!(docs[0]["metadata"]["labels"]["app"], Y::String("b".into()));
+        let docs = split_documents("data: !!binary aGk=\nn: 1.5\nm: -3\n").unwrap();
+        assert_eq!(docs[0]["n"].as_f64(), Some(1.5));
     }
 }

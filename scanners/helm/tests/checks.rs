@@ -80,21 +80,49 @@ fn hardened_deployment_is_clean() {
 fn each_container_setting_trips_its_check() {
     let cases = [
         ("  privileged: false", "  privileged: true", "HELM-PRIV-001"),
-        ("  allowPrivilegeEscalation: false", "  allowPrivilegeEscalation: true", "HELM-PRIV-002"),
+        (
+            "  allowPrivilegeEscalation: false",
+            "  allowPrivilegeEscalation: true",
+            "HELM-PRIV-002",
+        ),
         ("  runAsUser: 10001", "  runAsUser: 0", "HELM-USER-002"),
-        ("  readOnlyRootFilesystem: true", "  readOnlyRootFilesystem: false", "HELM-FS-001"),
+        (
+            "  readOnlyRootFilesystem: true",
+            "  readOnlyRootFilesystem: false",
+            "HELM-FS-001",
+        ),
         ("    add: [NET_BIND_SERVICE]", "    add: [SYS_ADMIN]", "HELM-CAP-001"),
         ("    add: [NET_BIND_SERVICE]", "    add: [NET_RAW]", "HELM-CAP-002"),
         ("    drop: [ALL]", "    drop: [NET_RAW]", "HELM-CAP-003"),
-        ("  limits: {cpu: 500m, memory: 256Mi}", "  limits: {memory: 256Mi}", "HELM-RES-001"),
-        ("  limits: {cpu: 500m, memory: 256Mi}", "  limits: {cpu: 500m}", "HELM-RES-002"),
-        ("image: registry.example.com/web:1.2.3", "image: registry.example.com/web:latest", "HELM-IMG-001"),
-        ("image: registry.example.com/web:1.2.3", "image: registry.example.com/web", "HELM-IMG-001"),
+        (
+            "  limits: {cpu: 500m, memory: 256Mi}",
+            "  limits: {memory: 256Mi}",
+            "HELM-RES-001",
+        ),
+        (
+            "  limits: {cpu: 500m, memory: 256Mi}",
+            "  limits: {cpu: 500m}",
+            "HELM-RES-002",
+        ),
+        (
+            "image: registry.example.com/web:1.2.3",
+            "image: registry.example.com/web:latest",
+            "HELM-IMG-001",
+        ),
+        (
+            "image: registry.example.com/web:1.2.3",
+            "image: registry.example.com/web",
+            "HELM-IMG-001",
+        ),
         ("hostNetwork: false", "hostNetwork: true", "HELM-HOST-001"),
         ("hostPID: false", "hostPID: true", "HELM-HOST-002"),
         ("hostIPC: false", "hostIPC: true", "HELM-HOST-003"),
         ("automount: false", "automount: true", "HELM-SA-001"),
-        ("  value: info", "  value: info\n- name: API_TOKEN\n  value: s3cr3t", "HELM-SEC-001"),
+        (
+            "  value: info",
+            "  value: info\n- name: API_TOKEN\n  value: s3cr3t",
+            "HELM-SEC-001",
+        ),
     ];
     for (from, to, id) in cases {
         let f = scan_values(&tweak(from, to));
@@ -113,7 +141,10 @@ fn run_as_non_root_missing() {
 
 #[test]
 fn digest_pinned_latest_is_fine() {
-    let v = tweak("image: registry.example.com/web:1.2.3", "image: registry.example.com/web:latest@sha256:0123");
+    let v = tweak(
+        "image: registry.example.com/web:1.2.3",
+        "image: registry.example.com/web:latest@sha256:0123",
+    );
     assert!(ids_for(&scan_values(&v), "Deployment/web").is_empty());
 }
 
@@ -124,7 +155,10 @@ fn host_paths() {
     let v = format!("{GOOD_VALUES}volumes:\n- name: docker\n  hostPath: {{path: /var/run/docker.sock}}\n");
     let f = scan_values(&v);
     assert_eq!(ids_for(&f, "Deployment/web"), ["HELM-HOST-005"]);
-    assert_eq!(f.iter().find(|x| x.id == "HELM-HOST-005").unwrap().severity, Severity::Critical);
+    assert_eq!(
+        f.iter().find(|x| x.id == "HELM-HOST-005").unwrap().severity,
+        Severity::Critical
+    );
     let v = format!("{GOOD_VALUES}volumes:\n- name: tmp\n  emptyDir: {{}}\n");
     assert!(ids_for(&scan_values(&v), "Deployment/web").is_empty());
 }
@@ -135,7 +169,13 @@ fn service_account_with_automount_off_satisfies_the_token_check() {
     let sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default}\nautomountServiceAccountToken: {{ .Values.saAutomount }}\n";
     let run = |sa_automount: bool| {
         let values = format!("{v}saAutomount: {sa_automount}\n");
-        scan(&chart("demo", K8S, &values, &[("templates/deploy.yaml", DEPLOY), ("templates/sa.yaml", sa)])).findings
+        scan(&chart(
+            "demo",
+            K8S,
+            &values,
+            &[("templates/deploy.yaml", DEPLOY), ("templates/sa.yaml", sa)],
+        ))
+        .findings
     };
     assert!(ids_for(&run(false), "Deployment/web").is_empty());
     assert_eq!(ids_for(&run(true), "Deployment/web"), ["HELM-SA-001"]);
@@ -146,7 +186,10 @@ fn cronjob_and_pod_specs_are_found() {
     let cron = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: nightly}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n          - name: job\n            image: busybox\n            securityContext: {privileged: true}\n";
     let f = scan(&chart("demo", K8S, "", &[("templates/cron.yaml", cron)])).findings;
     let got = ids_for(&f, "CronJob/nightly");
-    assert!(got.contains(&"HELM-PRIV-001".to_owned()) && got.contains(&"HELM-IMG-001".to_owned()), "{got:?}");
+    assert!(
+        got.contains(&"HELM-PRIV-001".to_owned()) && got.contains(&"HELM-IMG-001".to_owned()),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -172,7 +215,13 @@ fn api_versions_and_services() {
 
 #[test]
 fn credentials_in_values() {
-    let f = scan(&chart("demo", K8S, "auth:\n  adminPassword: changeme\n  existingSecret: ''\n", &[])).findings;
+    let f = scan(&chart(
+        "demo",
+        K8S,
+        "auth:\n  adminPassword: changeme\n  existingSecret: ''\n",
+        &[],
+    ))
+    .findings;
     let hit = f.iter().find(|x| x.id == "HELM-SEC-002").expect("credential found");
     assert_eq!(hit.package.as_deref(), Some("auth.adminPassword"));
     assert_eq!(hit.location.as_deref(), Some("values.yaml"));
@@ -192,27 +241,49 @@ fn chart_level_checks() {
     for id in ["HELM-CHART-002", "HELM-CHART-004", "HELM-CHART-005"] {
         assert!(got.contains(&id.to_owned()), "{id} in {got:?}");
     }
-    assert_eq!(f.iter().filter(|x| x.id == "HELM-CHART-002").count(), 1, "only the http repository");
+    assert_eq!(
+        f.iter().filter(|x| x.id == "HELM-CHART-002").count(),
+        1,
+        "only the http repository"
+    );
     assert!(!got.contains(&"HELM-CHART-003".to_owned()));
 }
 
 #[test]
 fn render_gap_is_reported_and_falls_back_to_text_and_values() {
     let broken = "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  hostPID: true\n  containers:\n  - name: c\n    image: {{ required \"image.repository is required\" .Values.image.repository }}\n    securityContext:\n      privileged: {{ .Values.privileged }}\n";
-    let out = scan(&chart("demo", K8S, "image: {}\nprivileged: true\n", &[("templates/pod.yaml", broken)]));
-    let gap = out.findings.iter().find(|f| f.id == "HELM-RENDER-001").expect("gap reported");
+    let out = scan(&chart(
+        "demo",
+        K8S,
+        "image: {}\nprivileged: true\n",
+        &[("templates/pod.yaml", broken)],
+    ));
+    let gap = out
+        .findings
+        .iter()
+        .find(|f| f.id == "HELM-RENDER-001")
+        .expect("gap reported");
     assert_eq!(gap.location.as_deref(), Some("templates/pod.yaml"));
     assert!(gap.title.contains("image.repository is required"), "{}", gap.title);
     // Raw text: hostPID; values.yaml: privileged.
-    assert!(out.findings.iter().any(|f| f.id == "HELM-HOST-002" && f.location.as_deref() == Some("templates/pod.yaml:5")));
-    assert!(out.findings.iter().any(|f| f.id == "HELM-PRIV-001" && f.location.as_deref() == Some("values.yaml")));
+    assert!(out
+        .findings
+        .iter()
+        .any(|f| f.id == "HELM-HOST-002" && f.location.as_deref() == Some("templates/pod.yaml:5")));
+    assert!(out
+        .findings
+        .iter()
+        .any(|f| f.id == "HELM-PRIV-001" && f.location.as_deref() == Some("values.yaml")));
     assert_eq!(out.details["render_errors"][0]["template"], "templates/pod.yaml");
 }
 
 #[test]
 fn details_list_images_objects_and_chart() {
     let out = scan(&chart("demo", K8S, GOOD_VALUES, &[("templates/deploy.yaml", DEPLOY)]));
-    assert_eq!(out.details["images"], serde_json::json!(["registry.example.com/web:1.2.3"]));
+    assert_eq!(
+        out.details["images"],
+        serde_json::json!(["registry.example.com/web:1.2.3"])
+    );
     assert_eq!(out.details["objects"][0]["object"], "Deployment/web");
     assert_eq!(out.details["chart"]["name"], "demo");
     assert_eq!(out.details["chart"]["version"], "0.1.0");
@@ -224,4 +295,3 @@ fn findings_are_sorted_most_severe_first() {
     let f = scan_values(&tweak("  privileged: false", "  privileged: true"));
     assert!(f.windows(2).all(|w| w[0].severity >= w[1].severity));
 }
-

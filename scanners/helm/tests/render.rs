@@ -19,7 +19,10 @@ fn numbers_from_values_print_like_helm() {
     // values.yaml numbers are float64 in Helm: large ones print in exponent form unless
     // converted with int.
     let t = "a: {{ .Values.big }}\nb: {{ int .Values.big }}\nc: {{ .Values.half }}\n";
-    assert_eq!(render_text("big: 1000000\nhalf: 0.5", t), "a: 1e+06\nb: 1000000\nc: 0.5\n");
+    assert_eq!(
+        render_text("big: 1000000\nhalf: 0.5", t),
+        "a: 1e+06\nb: 1000000\nc: 0.5\n"
+    );
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn if_else_if_else_and_comparisons() {
     assert_eq!(render_text("on: true\nlist: [1, 2]", t2), "yes");
     assert_eq!(render_text("on: true\nlist: [1]", t2), "no");
     // `and` short-circuits: the nil field is never evaluated.
-    assert_eq!(render_text("", "{{ if and .Values.x .Values.x.y }}a{{ else }}b{{ end }}"), "b");
+    assert_eq!(
+        render_text("", "{{ if and .Values.x .Values.x.y }}a{{ else }}b{{ end }}"),
+        "b"
+    );
 }
 
 #[test]
@@ -80,6 +86,18 @@ fn missing_values_print_empty_and_nil_fields_fail() {
     assert_eq!(render_text("", "a: {{ .Values.nope }}"), "a: ");
     let err = render_err("", "{{ .Values.missing.field }}");
     assert!(err.contains("nil pointer evaluating interface {}.field"), "{err}");
+    let err = render_err("a: null", "{{ .Values.a.b }}");
+    assert!(err.contains("nil pointer evaluating interface {}.b"), "{err}");
+    // A nil out of a parenthesised pipeline or a variable is untyped: its fields are nil.
+    assert_eq!(render_text("", "v={{ (.Values.global).kubeVersion }}"), "v=");
+    assert_eq!(render_text("", "{{ $g := .Values.nope }}v={{ $g.x }}"), "v=");
+    assert_eq!(
+        render_text(
+            "",
+            "{{ default (default \"v1.2\" .Values.kubeVersion) ((.Values.global).kubeVersion) }}"
+        ),
+        "v1.2"
+    );
 }
 
 #[test]
@@ -107,7 +125,12 @@ spec:
           {{- toYaml .Values.resources | nindent 10 }}
 "#;
     let values = "resources:\n  limits: {cpu: 100m, memory: 128Mi}\n  requests: {cpu: 50m}\n";
-    let out = render_tgz(&chart("demo", "", values, &[("templates/_helpers.tpl", helpers), ("templates/deploy.yaml", deploy)]));
+    let out = render_tgz(&chart(
+        "demo",
+        "",
+        values,
+        &[("templates/_helpers.tpl", helpers), ("templates/deploy.yaml", deploy)],
+    ));
     assert_eq!(out.len(), 1, "partials are not rendered on their own");
     let expected = r#"apiVersion: apps/v1
 kind: Deployment
@@ -135,7 +158,10 @@ spec:
 #[test]
 fn tpl_renders_values_as_templates() {
     let values = "host: \"{{ .Release.Name }}.example.com\"\nextra: |\n  name: {{ .Chart.Name }}\n";
-    assert_eq!(render_text(values, "h: {{ tpl .Values.host . }}\n{{ tpl .Values.extra . }}"), "h: release-name.example.com\nname: demo\n");
+    assert_eq!(
+        render_text(values, "h: {{ tpl .Values.host . }}\n{{ tpl .Values.extra . }}"),
+        "h: release-name.example.com\nname: demo\n"
+    );
 }
 
 #[test]
@@ -153,7 +179,10 @@ fn sprig_string_and_collection_functions() {
 fn to_yaml_of_lists_and_strings_matches_helm() {
     let values = "env:\n- name: A\n  value: '1'\n- name: B\n  value: 'true'\nannotations: {}\n";
     let t = "env:\n{{ toYaml .Values.env | indent 2 }}\nann: {{ toYaml .Values.annotations }}";
-    assert_eq!(render_text(values, t), "env:\n  - name: A\n    value: \"1\"\n  - name: B\n    value: \"true\"\nann: {}");
+    assert_eq!(
+        render_text(values, t),
+        "env:\n  - name: A\n    value: \"1\"\n  - name: B\n    value: \"true\"\nann: {}"
+    );
 }
 
 #[test]
@@ -168,16 +197,28 @@ fn subcharts_get_their_values_and_globals() {
     ];
     let out = render_tgz(&tgz(&files));
     let top = out.iter().find(|o| o.location == "templates/cm.yaml").unwrap();
-    assert_eq!(top.rendered, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: top}\ndata:\n  dbport: \"5433\"\n  env: prod\n");
-    let sub = out.iter().find(|o| o.location == "charts/db/templates/cm.yaml").unwrap();
-    assert_eq!(sub.rendered, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata:\n  port: \"5433\"\n  user: admin\n  env: prod\n");
+    assert_eq!(
+        top.rendered,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: top}\ndata:\n  dbport: \"5433\"\n  env: prod\n"
+    );
+    let sub = out
+        .iter()
+        .find(|o| o.location == "charts/db/templates/cm.yaml")
+        .unwrap();
+    assert_eq!(
+        sub.rendered,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata:\n  port: \"5433\"\n  user: admin\n  env: prod\n"
+    );
 }
 
 #[test]
 fn packaged_subchart_tgz_and_disabled_condition() {
     let sub = tgz(&[
         ("cache/Chart.yaml", "apiVersion: v2\nname: cache\nversion: 1.0.0\n"),
-        ("cache/templates/x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cache}\n"),
+        (
+            "cache/templates/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cache}\n",
+        ),
     ]);
     let parent = |enabled: bool| {
         common::tgz_bytes(&[
@@ -200,7 +241,10 @@ fn files_object() {
         ("demo/templates/cm.yaml", "data:\n  app.conf: |-\n{{ .Files.Get \"conf/app.conf\" | indent 4 }}\n{{ (.Files.Glob \"conf/*\").AsConfig | indent 2 }}\nlines: {{ len (.Files.Lines \"conf/app.conf\") }}\n"),
     ];
     let out = render_tgz(&tgz(&files));
-    assert_eq!(out[0].rendered, "data:\n  app.conf: |-\n    a=1\n    b=2\n  app.conf: |-\n    a=1\n    b=2\nlines: 2\n");
+    assert_eq!(
+        out[0].rendered,
+        "data:\n  app.conf: |-\n    a=1\n    b=2\n  app.conf: |-\n    a=1\n    b=2\nlines: 2\n"
+    );
 }
 
 #[test]
@@ -210,21 +254,121 @@ fn unsupported_functions_and_parse_errors_are_reported_per_template() {
         "",
         "",
         &[
-            ("templates/good.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n"),
-            ("templates/cert.yaml", "{{ $ca := genCA \"x\" 365 }}crt: {{ $ca.Cert }}\n"),
+            (
+                "templates/good.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n",
+            ),
+            (
+                "templates/cert.yaml",
+                "{{ $ca := genCA \"x\" 365 }}crt: {{ $ca.Cert }}\n",
+            ),
             ("templates/broken.yaml", "{{ if .Values.x }}\nno end\n"),
             ("templates/notyaml.yaml", "a: [1\n"),
         ],
     ));
     let get = |l: &str| out.iter().find(|o| o.location == l).unwrap();
     assert!(get("templates/good.yaml").result.is_ok());
-    assert!(get("templates/cert.yaml").result.as_ref().unwrap_err().contains("not supported"));
-    assert!(get("templates/broken.yaml").result.as_ref().unwrap_err().contains("unexpected EOF"));
-    assert!(get("templates/notyaml.yaml").result.as_ref().unwrap_err().contains("not valid YAML"));
+    assert!(get("templates/cert.yaml")
+        .result
+        .as_ref()
+        .unwrap_err()
+        .contains("not supported"));
+    assert!(get("templates/broken.yaml")
+        .result
+        .as_ref()
+        .unwrap_err()
+        .contains("unexpected EOF"));
+    assert!(get("templates/notyaml.yaml")
+        .result
+        .as_ref()
+        .unwrap_err()
+        .contains("not valid YAML"));
 }
 
 #[test]
 fn block_and_template_actions() {
     let t = "{{ define \"x\" }}[{{ . }}]{{ end }}{{ template \"x\" \"a\" }}{{ block \"y\" 2 }}<{{ . }}>{{ end }}";
     assert_eq!(render_text("", t), "[a]<2>");
+}
+
+#[test]
+fn library_chart_helpers_in_the_bitnami_style() {
+    let common = r#"{{- define "common.names.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- define "common.tplvalues.render" -}}
+{{- $value := typeIs "string" .value | ternary .value (.value | toYaml) }}
+{{- if contains "{{" (toJson .value) }}
+  {{- if .scope }}
+      {{- tpl (cat "{{- with $.RelativeScope -}}" $value "{{- end }}") (merge (dict "RelativeScope" .scope) .context) }}
+  {{- else }}
+    {{- tpl $value .context }}
+  {{- end }}
+{{- else }}
+    {{- $value }}
+{{- end }}
+{{- end -}}
+{{- define "common.images.image" -}}
+{{- $registryName := default .imageRoot.registry ((.global).imageRegistry) -}}
+{{- $separator := ":" -}}
+{{- $termination := .imageRoot.tag | toString -}}
+{{- if .imageRoot.digest }}
+    {{- $separator = "@" -}}
+    {{- $termination = .imageRoot.digest | toString -}}
+{{- end -}}
+{{- if $registryName }}
+    {{- printf "%s/%s%s%s" $registryName .imageRoot.repository $separator $termination -}}
+{{- else -}}
+    {{- printf "%s%s%s" .imageRoot.repository $separator $termination -}}
+{{- end -}}
+{{- end -}}"#;
+    let app = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ include "common.names.fullname" . }}
+  annotations: {{- include "common.tplvalues.render" (dict "value" .Values.podAnnotations "context" $) | nindent 4 }}
+spec:
+  containers:
+  - name: app
+    image: {{ include "common.images.image" (dict "imageRoot" .Values.image "global" .Values.global) }}
+"#;
+    let files = [
+        ("app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- {name: common, version: 2.x.x, repository: 'oci://registry-1.docker.io/bitnamicharts', tags: [bitnami-common]}\n"),
+        ("app/values.yaml", "image: {registry: docker.io, repository: bitnami/nginx, tag: 1.25.3}\npodAnnotations: {owner: '{{ .Release.Name }}'}\n"),
+        ("app/templates/pod.yaml", app),
+        ("app/charts/common/Chart.yaml", "apiVersion: v2\nname: common\nversion: 2.13.0\ntype: library\n"),
+        ("app/charts/common/templates/_names.tpl", common),
+        ("app/charts/common/templates/should-not-render.yaml", "kind: ConfigMap\n"),
+    ];
+    let out = render_tgz(&tgz(&files));
+    assert_eq!(out.len(), 1, "library charts render nothing themselves");
+    // toYaml single-quotes a value starting with `{`, and tpl keeps the quotes, as in Helm.
+    assert_eq!(
+        out[0].rendered,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: release-name-app\n  annotations:\n    owner: 'release-name'\nspec:\n  containers:\n  - name: app\n    image: docker.io/bitnami/nginx:1.25.3\n"
+    );
+}
+
+#[test]
+fn idioms_from_widely_used_charts() {
+    let values = "a: false\nb: false\nn: ~\naffinity: {nodeAffinity: {extra: 1}}\n";
+    let t = r#"{{- define "aff" -}}
+nodeAffinity:
+  base: 0
+{{- end -}}
+t={{ ternary true false (or .Values.a .Values.b) }}
+k={{ if kindIs "bool" .Values.n }}bool{{ else }}not{{ end }}
+{{- $d := include "aff" . | fromYaml }}
+{{- with .Values.affinity }}{{ $_ := set $d "nodeAffinity" (mergeOverwrite $d.nodeAffinity .nodeAffinity) }}{{ end }}
+{{ toYaml $d }}
+c={{ concat (list 1) (list) (list 2 3) | len }} m={{ eq (typeOf (dict)) "map[string]interface {}" }}"#;
+    assert_eq!(
+        render_text(values, t),
+        "t=false\nk=not\nnodeAffinity:\n  base: 0\n  extra: 1\nc=3 m=true"
+    );
 }

@@ -99,7 +99,7 @@ pub async fn render(state: &AppState, registry: &str, repository: &str, digest: 
                 .collect();
             let _ = write!(
                 b,
-                "<tr><td>{}</td><td class=\"mono\">{}{refs}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}{}</td><td class=\"mono\">{}</td></tr>",
+                "<tr><td>{}</td><td class=\"mono id\">{}{refs}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}{}</td><td class=\"mono\">{}</td></tr>",
                 html::severity_badge(f.severity),
                 esc(&f.id),
                 esc(f.package.as_deref().unwrap_or("")),

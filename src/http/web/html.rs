@@ -31,7 +31,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color
 header{background:#1d2b3a;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:baseline}
 header a{color:#fff;text-decoration:none;font-weight:600}header nav a{font-weight:400;opacity:.85;margin-right:14px}
 main{padding:16px 24px;max-width:1400px}
-h1{font-size:20px;margin:8px 0 14px}h2{font-size:16px;margin:22px 0 8px}
+h1{font-size:20px;margin:8px 0 14px;overflow-wrap:anywhere}h2{font-size:16px;margin:22px 0 8px}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e6}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e8ebef;vertical-align:top}
 th{background:#eef1f4;font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.03em}
@@ -43,12 +43,14 @@ code.cmd{display:block;background:#f1f3f5;border:1px solid #e1e4e8;padding:3px 6
 .sev{display:inline-block;min-width:22px;text-align:center;padding:0 4px;margin-right:2px;border-radius:3px;font-size:12px}
 .sev-critical{background:#7d1010;color:#fff}.sev-high{background:#d9411e;color:#fff}.sev-medium{background:#f0a30a;color:#222}
 .sev-low{background:#8fb8de;color:#123}.sev-negligible,.sev-unknown{background:#d6d9dd;color:#333}.sev.zero{background:#f1f3f5;color:#aab}
+.sevs{white-space:nowrap}td.id{white-space:nowrap}
 .kind{display:inline-flex;gap:6px;align-items:center;white-space:nowrap}.kind svg{flex:none}
 .kind small{display:block;color:#5b6570;font-size:11px}
 .reason{color:#7a5500}.failed .reason{color:#8d1c1c}
 form.filters{display:flex;gap:12px;align-items:end;flex-wrap:wrap;margin-bottom:14px;background:#fff;border:1px solid #dde1e6;padding:10px}
 form.filters label{display:flex;flex-direction:column;font-size:12px;color:#5b6570;gap:2px}
 form.filters input,form.filters select{font:inherit;padding:3px 5px}
+table.overview{width:auto;margin-bottom:14px}table.overview td{text-align:center}table.overview td:first-child{text-align:left}
 .pager{margin:12px 0}.muted{color:#6b7580}dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:#fff;border:1px solid #dde1e6;padding:10px}
 dl.facts dt{color:#5b6570}dl.facts dd{margin:0}
 "#;

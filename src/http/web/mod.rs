@@ -144,7 +144,9 @@ async fn listing(State(state): State<AppState>, headers: HeaderMap, params: Resu
     let result = list_page(&state.store, &filter).await?;
     let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
     let severities: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
-    let mut body = String::from("<h1>Artifacts</h1><form class=\"filters\" method=\"get\" action=\"/\">");
+    let mut body = String::from("<h1>Artifacts</h1>");
+    body.push_str(&overview(&state.config, &state.store.counts_by_kind_status().await?));
+    body.push_str("<form class=\"filters\" method=\"get\" action=\"/\">");
     body.push_str(&select("kind", "Kind", KINDS, nonempty(&params.kind)));
     body.push_str(&select("status", "Status", &statuses, nonempty(&params.status)));
     body.push_str(&select("min_severity", "Findings at least", &severities, nonempty(&params.min_severity)));
@@ -190,6 +192,40 @@ async fn listing(State(state): State<AppState>, headers: HeaderMap, params: Resu
     Ok(Html(page("Artifacts", &body)))
 }
 
+/// Counts by kind × status, each linking to the filtered listing.
+fn overview(config: &crate::config::Config, counts: &[(String, String, i64)]) -> String {
+    if counts.is_empty() {
+        return String::new();
+    }
+    let mut kinds: Vec<&str> = counts.iter().map(|c| c.0.as_str()).collect();
+    kinds.dedup();
+    let mut s = String::from("<table id=\"overview\" class=\"overview\"><thead><tr><th>Type</th>");
+    for st in Status::ALL {
+        s.push_str(&format!("<th>{}</th>", st.as_str()));
+    }
+    s.push_str("<th>total</th></tr></thead><tbody>");
+    for k in kinds {
+        let mut total = 0;
+        s.push_str(&format!("<tr><td><a href=\"/?kind={0}\">{1}</a></td>", esc(&url_component(k)), html::kind_cell(config, k, None)));
+        for st in Status::ALL {
+            let n: i64 = counts.iter().filter(|c| c.0 == k && c.1 == st.as_str()).map(|c| c.2).sum();
+            total += n;
+            if n == 0 {
+                s.push_str("<td class=\"muted\">0</td>");
+            } else {
+                s.push_str(&format!("<td><a class=\"badge st-{1}\" href=\"/?kind={0}&amp;status={1}\">{n}</a></td>", esc(&url_component(k)), st.as_str()));
+            }
+        }
+        s.push_str(&format!("<td>{total}</td></tr>"));
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn url_component(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 async fn artifact_page(State(state): State<AppState>, headers: HeaderMap, Path(path): Path<String>) -> Result<Html<String>, WebError> {
     require(&state, &headers, Role::Read)?;
     let (registry, repository, digest, tag) = parse_artifact_path(&path)?;
@@ -201,6 +237,58 @@ async fn artifact_page(State(state): State<AppState>, headers: HeaderMap, Path(p
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    async fn state_with_hostile_rows() -> (AppState, tempfile::TempDir) {
+        use crate::store::{NewArtifact, ScanResult, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let config = std::sync::Arc::new(crate::config::Config::default());
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("w.db").display())).await.unwrap();
+        let queue = crate::queue::open(&config, &store).await.unwrap();
+        for (repo, digest, kind, status, reason) in [
+            ("evil/<script>x</script>", D1, "unknown", Status::Unsupported, "media type <img src=x onerror=alert(1)> is \"odd\""),
+            ("charts/web", D2, "helm", Status::Succeeded, ""),
+        ] {
+            let id = store
+                .upsert_artifact(&NewArtifact { registry: "r.example", repository: repo, digest, manifest_media_type: "m", artifact_type: Some("t/<b>"), kind, size: 1, parent_digest: None, platform: None })
+                .await
+                .unwrap();
+            let reason = Some(reason).filter(|r| !r.is_empty());
+            store.record_scan(id, "", "", status, reason, &ScanResult::default()).await.unwrap();
+        }
+        let state = AppState::new(config, store, queue, crate::telemetry::Metrics::new());
+        (state, dir)
+    }
+
+    #[tokio::test]
+    async fn stored_values_are_escaped_and_tagless_charts_get_a_pull_command() {
+        let (state, _dir) = state_with_hostile_rows().await;
+        let Html(page) = listing(State(state.clone()), HeaderMap::new(), Ok(Query(ListingParams::default()))).await.unwrap();
+        assert!(!page.contains("<script>x") && !page.contains("<img src=x"), "{page}");
+        assert!(page.contains("evil/&lt;script&gt;x&lt;/script&gt;") && page.contains("&lt;img src=x onerror=alert(1)&gt; is &quot;odd&quot;"), "{page}");
+        assert!(page.contains(&format!("helm pull oci://r.example/charts/web@{D2}")), "{page}");
+        let Html(chart) = artifact_page(State(state.clone()), HeaderMap::new(), Path(format!("r.example/charts/web@{D2}"))).await.unwrap();
+        assert!(chart.contains("<code id=\"artifact-type\">t/&lt;b&gt;</code>"), "{chart}");
+        let err = artifact_page(State(state), HeaderMap::new(), Path(format!("r.example/charts/web@sha256:{}", "9".repeat(64)))).await.unwrap_err();
+        assert_eq!(err.0.status(), StatusCode::NOT_FOUND);
+        let resp = err.into_response();
+        assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    }
+
+    #[tokio::test]
+    async fn an_api_token_guards_the_pages() {
+        let (mut state, _dir) = state_with_hostile_rows().await;
+        let mut config = (*state.config).clone();
+        config.api_token = Some(crate::config::Secret::new("t0ken"));
+        state.config = std::sync::Arc::new(config);
+        let err = listing(State(state.clone()), HeaderMap::new(), Ok(Query(ListingParams::default()))).await.unwrap_err();
+        assert_eq!(err.0.status(), StatusCode::UNAUTHORIZED);
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer t0ken".parse().unwrap());
+        assert!(listing(State(state), h, Ok(Query(ListingParams::default()))).await.is_ok());
+    }
 
     #[test]
     fn listing_params_ignore_empty_form_values_and_name_bad_ones() {

@@ -14,7 +14,8 @@
 //!    `delete` events mark the artifact or tag deleted.
 //!
 //! Every event (and every rejected request) is recorded in the `webhook_events` table with its
-//! outcome and reason, and counted in `regscan_webhook_events_total`.
+//! outcome and reason (through the batched [`log::EventLog`]), and counted in
+//! `regscan_webhook_events_total`.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -36,6 +37,7 @@ pub mod cloudevents;
 pub mod distribution;
 pub mod event;
 pub mod harbor;
+pub mod log;
 pub mod quay;
 pub mod zot;
 
@@ -245,7 +247,7 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
     let seen = if ids.is_empty() {
         HashSet::new()
     } else {
-        match state.store.seen_events(endpoint, &ids).await {
+        match state.events.seen(endpoint, &ids).await {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "webhook: database unavailable");
@@ -333,21 +335,22 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
         r.status_code = status.as_u16();
         state.metrics.webhook_event(endpoint, r.outcome.as_str());
     }
-    if let Err(e) = state.store.record_events(&records).await {
-        // The jobs are queued (the answer stays honest); the log of this request is lost.
-        warn!(error = %e, "webhook: could not record events");
-    }
-    if let Some(reason) = failure {
-        return (status, Json(ErrorBody { error: &reason })).into_response();
-    }
-    let response = WebhookResponse {
-        queued: records.iter().filter(|r| r.outcome == EventOutcome::Queued).count(),
-        events: records
-            .into_iter()
-            .map(|r| EventSummary { id: r.event_id, outcome: r.outcome, reason: r.reason })
-            .collect(),
+    let response = match &failure {
+        Some(reason) => (status, Json(ErrorBody { error: reason })).into_response(),
+        None => {
+            let body = WebhookResponse {
+                queued: records.iter().filter(|r| r.outcome == EventOutcome::Queued).count(),
+                events: records
+                    .iter()
+                    .map(|r| EventSummary { id: r.event_id.clone(), outcome: r.outcome, reason: r.reason.clone() })
+                    .collect(),
+            };
+            (status, Json(body)).into_response()
+        }
     };
-    (status, Json(response)).into_response()
+    // Written after the answer is decided; see `log` for why that is safe.
+    state.events.record_later(records).await;
+    response
 }
 
 #[cfg(test)]

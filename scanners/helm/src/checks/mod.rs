@@ -54,7 +54,11 @@ pub struct Checked {
 
 fn object_id(doc: &Y) -> String {
     let kind = doc.get("kind").and_then(Y::as_str).unwrap_or("Unknown");
-    let name = doc.get("metadata").and_then(|m| m.get("name")).and_then(Y::as_str).unwrap_or("(unnamed)");
+    let name = doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Y::as_str)
+        .unwrap_or("(unnamed)");
     format!("{kind}/{name}")
 }
 
@@ -66,8 +70,15 @@ pub fn check_rendered(outcomes: &[TemplateOutcome], kube: &Version) -> Checked {
     for o in outcomes {
         for doc in o.result.iter().flatten() {
             if doc.get("kind").and_then(Y::as_str) == Some("ServiceAccount") {
-                let name = doc.get("metadata").and_then(|m| m.get("name")).and_then(Y::as_str).unwrap_or("");
-                service_accounts.insert(name.to_owned(), doc.get("automountServiceAccountToken").and_then(Y::as_bool));
+                let name = doc
+                    .get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Y::as_str)
+                    .unwrap_or("");
+                service_accounts.insert(
+                    name.to_owned(),
+                    doc.get("automountServiceAccountToken").and_then(Y::as_bool),
+                );
             }
         }
     }
@@ -90,10 +101,14 @@ pub fn check_rendered(outcomes: &[TemplateOutcome], kube: &Version) -> Checked {
                 }
             }
             Err(reason) => {
-                out.gaps.push(RenderGap { template: o.location.clone(), reason: reason.clone() });
+                out.gaps.push(RenderGap {
+                    template: o.location.clone(),
+                    reason: reason.clone(),
+                });
                 let prefix = o.location.split("templates/").next().unwrap_or("").to_owned();
                 out.charts_with_gaps.insert(prefix);
-                out.findings.push(catalog::RENDER_GAP.finding(&o.chart, &o.location, reason));
+                out.findings
+                    .push(catalog::RENDER_GAP.finding(&o.chart, &o.location, reason));
                 out.findings.extend(values::fallback_text(&o.source, &o.location));
             }
         }
@@ -119,7 +134,11 @@ pub fn chart_level(chart: &Chart, prov: &Provenance, kube: &Version) -> Vec<Find
     if !prov.present {
         out.push(catalog::NO_PROVENANCE.finding(&name, "", ""));
     } else if prov.digest_matches == Some(false) {
-        out.push(catalog::PROVENANCE_MISMATCH.finding(&name, "", "the chart digest listed does not match the chart layer"));
+        out.push(catalog::PROVENANCE_MISMATCH.finding(
+            &name,
+            "",
+            "the chart digest listed does not match the chart layer",
+        ));
     }
     visit(chart, kube, &mut out);
     out
@@ -133,7 +152,10 @@ fn visit(chart: &Chart, kube: &Version, out: &mut Vec<Finding>) {
         None => {}
         Some(range) => {
             if let Ok(false) = crate::tmpl::semver::matches(&range, kube) {
-                let detail = format!("kubeVersion {range:?} excludes {}.{}.{}", kube.major, kube.minor, kube.patch);
+                let detail = format!(
+                    "kubeVersion {range:?} excludes {}.{}.{}",
+                    kube.major, kube.minor, kube.patch
+                );
                 out.push(catalog::KUBE_VERSION_MISMATCH.finding(&name, &at, &detail));
             }
         }
@@ -147,7 +169,10 @@ fn visit(chart: &Chart, kube: &Version, out: &mut Vec<Finding>) {
             out.push(catalog::HTTP_DEPENDENCY.finding(&format!("{name}/{}", dep.name), &at, &detail));
         }
     }
-    out.extend(values::credentials(&chart.values, &format!("{}values.yaml", chart.prefix)));
+    out.extend(values::credentials(
+        &chart.values,
+        &format!("{}values.yaml", chart.prefix),
+    ));
     for sub in &chart.subcharts {
         visit(sub, kube, out);
     }

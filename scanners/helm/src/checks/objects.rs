@@ -17,43 +17,115 @@ struct Deprecation {
     replacement: &'static str,
 }
 
-const fn d(api: &'static str, kind: &'static str, deprecated: u64, removed: u64, replacement: &'static str) -> Deprecation {
-    Deprecation { api, kind, deprecated, removed, replacement }
+const fn d(
+    api: &'static str,
+    kind: &'static str,
+    deprecated: u64,
+    removed: u64,
+    replacement: &'static str,
+) -> Deprecation {
+    Deprecation {
+        api,
+        kind,
+        deprecated,
+        removed,
+        replacement,
+    }
 }
 
 /// Kubernetes 1.x API removals (from the Kubernetes deprecation guide).
 const DEPRECATIONS: &[Deprecation] = &[
     d("extensions/v1beta1", "Ingress", 14, 22, "networking.k8s.io/v1"),
     d("extensions/v1beta1", "NetworkPolicy", 9, 16, "networking.k8s.io/v1"),
-    d("extensions/v1beta1", "PodSecurityPolicy", 10, 16, "policy/v1beta1 (itself removed in 1.25)"),
+    d(
+        "extensions/v1beta1",
+        "PodSecurityPolicy",
+        10,
+        16,
+        "policy/v1beta1 (itself removed in 1.25)",
+    ),
     d("extensions/v1beta1", "*", 9, 16, "apps/v1"),
     d("apps/v1beta1", "*", 9, 16, "apps/v1"),
     d("apps/v1beta2", "*", 9, 16, "apps/v1"),
     d("networking.k8s.io/v1beta1", "*", 19, 22, "networking.k8s.io/v1"),
-    d("rbac.authorization.k8s.io/v1alpha1", "*", 17, 22, "rbac.authorization.k8s.io/v1"),
-    d("rbac.authorization.k8s.io/v1beta1", "*", 17, 22, "rbac.authorization.k8s.io/v1"),
+    d(
+        "rbac.authorization.k8s.io/v1alpha1",
+        "*",
+        17,
+        22,
+        "rbac.authorization.k8s.io/v1",
+    ),
+    d(
+        "rbac.authorization.k8s.io/v1beta1",
+        "*",
+        17,
+        22,
+        "rbac.authorization.k8s.io/v1",
+    ),
     d("apiextensions.k8s.io/v1beta1", "*", 16, 22, "apiextensions.k8s.io/v1"),
-    d("admissionregistration.k8s.io/v1beta1", "*", 16, 22, "admissionregistration.k8s.io/v1"),
-    d("apiregistration.k8s.io/v1beta1", "*", 19, 22, "apiregistration.k8s.io/v1"),
+    d(
+        "admissionregistration.k8s.io/v1beta1",
+        "*",
+        16,
+        22,
+        "admissionregistration.k8s.io/v1",
+    ),
+    d(
+        "apiregistration.k8s.io/v1beta1",
+        "*",
+        19,
+        22,
+        "apiregistration.k8s.io/v1",
+    ),
     d("authentication.k8s.io/v1beta1", "*", 19, 22, "authentication.k8s.io/v1"),
     d("authorization.k8s.io/v1beta1", "*", 19, 22, "authorization.k8s.io/v1"),
     d("certificates.k8s.io/v1beta1", "*", 19, 22, "certificates.k8s.io/v1"),
     d("coordination.k8s.io/v1beta1", "*", 19, 22, "coordination.k8s.io/v1"),
     d("scheduling.k8s.io/v1alpha1", "*", 14, 22, "scheduling.k8s.io/v1"),
     d("scheduling.k8s.io/v1beta1", "*", 14, 22, "scheduling.k8s.io/v1"),
-    d("storage.k8s.io/v1beta1", "CSIStorageCapacity", 24, 27, "storage.k8s.io/v1"),
+    d(
+        "storage.k8s.io/v1beta1",
+        "CSIStorageCapacity",
+        24,
+        27,
+        "storage.k8s.io/v1",
+    ),
     d("storage.k8s.io/v1beta1", "*", 19, 22, "storage.k8s.io/v1"),
     d("batch/v1beta1", "*", 21, 25, "batch/v1"),
     d("discovery.k8s.io/v1beta1", "*", 21, 25, "discovery.k8s.io/v1"),
     d("events.k8s.io/v1beta1", "*", 19, 25, "events.k8s.io/v1"),
     d("autoscaling/v2beta1", "*", 22, 25, "autoscaling/v2"),
     d("autoscaling/v2beta2", "*", 23, 26, "autoscaling/v2"),
-    d("policy/v1beta1", "PodSecurityPolicy", 21, 25, "Pod Security Admission (no replacement object)"),
+    d(
+        "policy/v1beta1",
+        "PodSecurityPolicy",
+        21,
+        25,
+        "Pod Security Admission (no replacement object)",
+    ),
     d("policy/v1beta1", "*", 21, 25, "policy/v1"),
     d("node.k8s.io/v1beta1", "*", 21, 25, "node.k8s.io/v1"),
-    d("flowcontrol.apiserver.k8s.io/v1beta1", "*", 23, 26, "flowcontrol.apiserver.k8s.io/v1"),
-    d("flowcontrol.apiserver.k8s.io/v1beta2", "*", 26, 29, "flowcontrol.apiserver.k8s.io/v1"),
-    d("flowcontrol.apiserver.k8s.io/v1beta3", "*", 29, 32, "flowcontrol.apiserver.k8s.io/v1"),
+    d(
+        "flowcontrol.apiserver.k8s.io/v1beta1",
+        "*",
+        23,
+        26,
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+    d(
+        "flowcontrol.apiserver.k8s.io/v1beta2",
+        "*",
+        26,
+        29,
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+    d(
+        "flowcontrol.apiserver.k8s.io/v1beta3",
+        "*",
+        29,
+        32,
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
 ];
 
 fn strs(v: Option<&Y>) -> Vec<&str> {
@@ -68,8 +140,14 @@ pub fn check(object: &str, location: &str, doc: &Y, kube: &Version) -> Vec<Findi
     let mut out = Vec::new();
     let kind = doc.get("kind").and_then(Y::as_str).unwrap_or("");
     let api = doc.get("apiVersion").and_then(Y::as_str).unwrap_or("");
-    if let Some(dep) = DEPRECATIONS.iter().find(|d| d.api == api && (d.kind == "*" || d.kind == kind)) {
-        let detail = format!("{api} {kind}: deprecated in 1.{}, removed in 1.{}; use {}", dep.deprecated, dep.removed, dep.replacement);
+    if let Some(dep) = DEPRECATIONS
+        .iter()
+        .find(|d| d.api == api && (d.kind == "*" || d.kind == kind))
+    {
+        let detail = format!(
+            "{api} {kind}: deprecated in 1.{}, removed in 1.{}; use {}",
+            dep.deprecated, dep.removed, dep.replacement
+        );
         if kube.major > 1 || (kube.major == 1 && kube.minor >= dep.removed) {
             out.push(c::API_REMOVED.finding(object, location, &detail));
         } else {
@@ -96,14 +174,26 @@ pub fn check(object: &str, location: &str, doc: &Y, kube: &Version) -> Vec<Findi
             }
         }
         "RoleBinding" | "ClusterRoleBinding" => {
-            let role = doc.get("roleRef").and_then(|r| r.get("name")).and_then(Y::as_str).unwrap_or("");
+            let role = doc
+                .get("roleRef")
+                .and_then(|r| r.get("name"))
+                .and_then(Y::as_str)
+                .unwrap_or("");
             if role == "cluster-admin" {
-                let scope = if kind == "ClusterRoleBinding" { "cluster-wide" } else { "in its namespace" };
+                let scope = if kind == "ClusterRoleBinding" {
+                    "cluster-wide"
+                } else {
+                    "in its namespace"
+                };
                 out.push(c::RBAC_CLUSTER_ADMIN.finding(object, location, &format!("cluster-admin {scope}")));
             }
         }
         "Service" => {
-            let ty = doc.get("spec").and_then(|s| s.get("type")).and_then(Y::as_str).unwrap_or("");
+            let ty = doc
+                .get("spec")
+                .and_then(|s| s.get("type"))
+                .and_then(Y::as_str)
+                .unwrap_or("");
             if matches!(ty, "LoadBalancer" | "NodePort") {
                 out.push(c::SERVICE_EXPOSED.finding(object, location, &format!("type {ty}")));
             }
@@ -119,7 +209,10 @@ mod tests {
 
     fn ids(doc: &str, kube: &str) -> Vec<String> {
         let y: Y = serde_yaml::from_str(doc).unwrap();
-        check("X/y", "templates/x.yaml", &y, &Version::parse(kube).unwrap()).into_iter().map(|f| f.id).collect()
+        check("X/y", "templates/x.yaml", &y, &Version::parse(kube).unwrap())
+            .into_iter()
+            .map(|f| f.id)
+            .collect()
     }
 
     #[test]
@@ -136,7 +229,10 @@ mod tests {
         assert_eq!(ids(role, "1.31.0"), ["HELM-RBAC-001"]);
         let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nroleRef: {kind: ClusterRole, name: cluster-admin}";
         assert_eq!(ids(binding, "1.31.0"), ["HELM-RBAC-002"]);
-        assert_eq!(ids("apiVersion: v1\nkind: Service\nspec: {type: NodePort}", "1.31.0"), ["HELM-NET-001"]);
+        assert_eq!(
+            ids("apiVersion: v1\nkind: Service\nspec: {type: NodePort}", "1.31.0"),
+            ["HELM-NET-001"]
+        );
         assert!(ids("apiVersion: v1\nkind: Service\nspec: {type: ClusterIP}", "1.31.0").is_empty());
     }
 }

@@ -148,7 +148,16 @@ mod tests {
         assert_eq!(ids, ["HELM-PRIV-001", "HELM-USER-002", "HELM-IMG-001"]);
         let text = "spec:\n  hostNetwork: true\n  # privileged: true\n  containers:\n  - image: nginx:latest\n";
         let f = fallback_text(text, "templates/x.yaml");
-        let got: Vec<(&str, &str)> = f.iter().map(|f| (f.id.as_str(), f.location.as_deref().unwrap_or(""))).collect();
-        assert_eq!(got, [("HELM-HOST-001", "templates/x.yaml:2"), ("HELM-IMG-001", "templates/x.yaml:5")]);
+        let got: Vec<(&str, &str)> = f
+            .iter()
+            .map(|f| (f.id.as_str(), f.location.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("HELM-HOST-001", "templates/x.yaml:2"),
+                ("HELM-IMG-001", "templates/x.yaml:5")
+            ]
+        );
     }
 }

@@ -18,7 +18,10 @@ pub fn pod_spec(doc: &Y) -> Option<&Y> {
         "CronJob" => spec.get("jobTemplate")?.get("spec")?.get("template")?.get("spec"),
         // Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, and any
         // custom workload with the same shape (Argo Rollout, OpenShift DeploymentConfig).
-        _ => spec.get("template")?.get("spec").filter(|s| s.get("containers").is_some()),
+        _ => spec
+            .get("template")?
+            .get("spec")
+            .filter(|s| s.get("containers").is_some()),
     }
 }
 
@@ -43,21 +46,45 @@ fn sc<'a>(v: &'a Y, key: &str) -> Option<&'a Y> {
 
 /// Capabilities a pod may add under the Pod Security Standards "baseline" profile.
 const BASELINE_CAPS: &[&str] = &[
-    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
 ];
 
 /// Capabilities that amount to root on the node, or close to it.
 const DANGEROUS_CAPS: &[&str] = &[
-    "ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "DAC_READ_SEARCH", "BPF",
-    "PERFMON", "NET_ADMIN", "SYS_RESOURCE", "MAC_ADMIN", "MAC_OVERRIDE",
+    "ALL",
+    "SYS_ADMIN",
+    "SYS_MODULE",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_BOOT",
+    "DAC_READ_SEARCH",
+    "BPF",
+    "PERFMON",
+    "NET_ADMIN",
+    "SYS_RESOURCE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
 ];
 
 /// Host paths whose mount hands over the node: runtime sockets and their directories, `/`.
 fn is_runtime_path(p: &str) -> bool {
     let p = p.trim_end_matches('/');
-    matches!(p, "" | "/var" | "/var/run" | "/run" | "/var/lib/docker" | "/var/lib/containerd" | "/proc" | "/etc")
-        || p.ends_with("docker.sock")
+    matches!(
+        p,
+        "" | "/var" | "/var/run" | "/run" | "/var/lib/docker" | "/var/lib/containerd" | "/proc" | "/etc"
+    ) || p.ends_with("docker.sock")
         || p.ends_with("containerd.sock")
         || p.ends_with("crio.sock")
         || p.ends_with("cri-dockerd.sock")
@@ -81,13 +108,44 @@ pub fn unpinned_image(image: &str) -> bool {
 pub fn secret_like_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     const WORDS: &[&str] = &[
-        "password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey", "access_key",
-        "privatekey", "private_key", "credential", "auth_key", "client_secret",
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "accesskey",
+        "access_key",
+        "privatekey",
+        "private_key",
+        "credential",
+        "auth_key",
+        "client_secret",
     ];
     const NOT: &[&str] = &[
-        "_file", "file", "path", "_name", "name", "ref", "_id", "url", "enabled", "_type", "length", "expiry",
-        "ttl", "key_id", "secretkeyref", "existingsecret", "secret_key_ref", "mountpath", "passwordkey", "tokenkey",
-        "secretkey_ref", "keyref",
+        "_file",
+        "file",
+        "path",
+        "_name",
+        "name",
+        "ref",
+        "_id",
+        "url",
+        "enabled",
+        "_type",
+        "length",
+        "expiry",
+        "ttl",
+        "key_id",
+        "secretkeyref",
+        "existingsecret",
+        "secret_key_ref",
+        "mountpath",
+        "passwordkey",
+        "tokenkey",
+        "secretkey_ref",
+        "keyref",
     ];
     WORDS.iter().any(|w| n.contains(w)) && !NOT.iter().any(|x| n.ends_with(x))
 }
@@ -102,17 +160,27 @@ pub fn check(
 ) -> (Vec<Finding>, Vec<String>) {
     let mut out = Vec::new();
     let mut images = Vec::new();
-    for (flag, check) in [("hostNetwork", c::HOST_NETWORK), ("hostPID", c::HOST_PID), ("hostIPC", c::HOST_IPC)] {
+    for (flag, check) in [
+        ("hostNetwork", c::HOST_NETWORK),
+        ("hostPID", c::HOST_PID),
+        ("hostIPC", c::HOST_IPC),
+    ] {
         if b(spec.get(flag)) == Some(true) {
             out.push(check.finding(object, location, &format!("{flag}: true")));
         }
     }
     if let Some(Y::Sequence(vols)) = spec.get("volumes") {
         for v in vols {
-            let Some(path) = v.get("hostPath").and_then(|h| h.get("path")).and_then(Y::as_str) else { continue };
+            let Some(path) = v.get("hostPath").and_then(|h| h.get("path")).and_then(Y::as_str) else {
+                continue;
+            };
             let name = v.get("name").and_then(Y::as_str).unwrap_or("?");
             let detail = format!("volume {name:?} mounts {path}");
-            let check = if is_runtime_path(path) { c::HOST_RUNTIME_SOCKET } else { c::HOST_PATH };
+            let check = if is_runtime_path(path) {
+                c::HOST_RUNTIME_SOCKET
+            } else {
+                c::HOST_PATH
+            };
             out.push(check.finding(object, location, &detail));
         }
     }
@@ -136,7 +204,11 @@ pub fn check(
     let pod_user = sc(spec, "runAsUser").and_then(Y::as_i64);
     for (list, ctr) in containers(spec) {
         let name = ctr.get("name").and_then(Y::as_str).unwrap_or("?");
-        let what = if list == "containers" { format!("container {name:?}") } else { format!("{list} {name:?}") };
+        let what = if list == "containers" {
+            format!("container {name:?}")
+        } else {
+            format!("{list} {name:?}")
+        };
         if let Some(image) = ctr.get("image").and_then(Y::as_str) {
             images.push(image.to_owned());
             if unpinned_image(image) {
@@ -193,7 +265,9 @@ pub fn check(
         }
         if let Some(Y::Sequence(env)) = ctr.get("env") {
             for e in env {
-                let (Some(n), Some(v)) = (e.get("name").and_then(Y::as_str), e.get("value")) else { continue };
+                let (Some(n), Some(v)) = (e.get("name").and_then(Y::as_str), e.get("value")) else {
+                    continue;
+                };
                 let literal = match v {
                     Y::String(s) => !s.trim().is_empty() && !s.starts_with("$("),
                     Y::Number(_) => true,

@@ -56,7 +56,11 @@ pub struct ExecLimits {
 
 impl Default for ExecLimits {
     fn default() -> Self {
-        ExecLimits { max_output_bytes: 8 << 20, max_depth: 100, max_steps: 2_000_000 }
+        ExecLimits {
+            max_output_bytes: 8 << 20,
+            max_depth: 100,
+            max_steps: 2_000_000,
+        }
     }
 }
 
@@ -85,11 +89,20 @@ impl TemplateSet {
 
     /// Execute template `name` with `data` as dot and `$`.
     pub fn execute(&self, name: &str, data: &Value, limits: ExecLimits) -> Result<String, ExecError> {
-        let body = self.templates.get(name).cloned().ok_or_else(|| ExecError::Exec {
-            template: name.into(),
-            line: 0,
-            message: format!("no template {name:?}"),
-        })?;
+        self.execute_counted(name, data, limits).0
+    }
+
+    /// [`execute`](Self::execute), also returning the steps spent (so a caller can keep a budget
+    /// across templates).
+    pub fn execute_counted(&self, name: &str, data: &Value, limits: ExecLimits) -> (Result<String, ExecError>, u64) {
+        let Some(body) = self.templates.get(name).cloned() else {
+            let e = ExecError::Exec {
+                template: name.into(),
+                line: 0,
+                message: format!("no template {name:?}"),
+            };
+            return (Err(e), 0);
+        };
         let mut st = State {
             set: self,
             extra: HashMap::new(),
@@ -101,8 +114,8 @@ impl TemplateSet {
             line: 0,
         };
         let mut out = String::new();
-        st.list(&body, data, &mut out)?;
-        Ok(out)
+        let res = st.list(&body, data, &mut out).map(|_| out);
+        (res, st.steps)
     }
 }
 
@@ -128,11 +141,18 @@ type R<T> = Result<T, ExecError>;
 
 impl State<'_> {
     fn err(&self, message: impl Into<String>) -> ExecError {
-        ExecError::Exec { template: self.name.clone(), line: self.line, message: message.into() }
+        ExecError::Exec {
+            template: self.name.clone(),
+            line: self.line,
+            message: message.into(),
+        }
     }
 
     fn limit(&self, message: impl Into<String>) -> ExecError {
-        ExecError::Limit { template: self.name.clone(), message: message.into() }
+        ExecError::Limit {
+            template: self.name.clone(),
+            message: message.into(),
+        }
     }
 
     fn step(&mut self) -> R<()> {
@@ -205,14 +225,27 @@ impl State<'_> {
                 self.vars.truncate(mark);
                 return Ok(flow);
             }
-            Node::Range { pipe, body, else_, line } => {
+            Node::Range {
+                pipe,
+                body,
+                else_,
+                line,
+            } => {
                 self.line = *line;
                 let mark = self.vars.len();
-                let plain = Pipe { decl: vec![], assign: false, cmds: pipe.cmds.clone() };
+                let plain = Pipe {
+                    decl: vec![],
+                    assign: false,
+                    cmds: pipe.cmds.clone(),
+                };
                 let v = self.pipe(&plain, dot)?;
                 let items: Vec<(Value, Value)> = match &v {
                     Value::Nil => vec![],
-                    Value::List(l) => l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect(),
+                    Value::List(l) => l
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| (Value::Int(i as i64), x.clone()))
+                        .collect(),
                     Value::ApiVersions(_) => v
                         .as_list()
                         .unwrap_or_default()
@@ -221,11 +254,11 @@ impl State<'_> {
                         .map(|(i, x)| (Value::Int(i as i64), x))
                         .collect(),
                     Value::Map(m) => m.snapshot().into_iter().map(|(k, x)| (Value::Str(k), x)).collect(),
-                    Value::Files(f) => f
-                        .0
-                        .iter()
-                        .map(|(k, b)| (Value::str(k.clone()), Value::str(String::from_utf8_lossy(b))))
-                        .collect(),
+                    Value::Files(f) => {
+                        f.0.iter()
+                            .map(|(k, b)| (Value::str(k.clone()), Value::str(String::from_utf8_lossy(b))))
+                            .collect()
+                    }
                     Value::Int(n) => (0..*n.max(&0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
                     other => return Err(self.err(format!("range can't iterate over {}", go_string(other)))),
                 };
@@ -389,20 +422,30 @@ impl State<'_> {
                     m.get(name).unwrap_or(Value::Nil)
                 }
                 Value::Files(f) => {
-                    let vals = if is_last { self.args(args, dot, last.take())? } else { vec![] };
+                    let vals = if is_last {
+                        self.args(args, dot, last.take())?
+                    } else {
+                        vec![]
+                    };
                     files_method(f, name, &vals).map_err(|m| self.err(m))?
                 }
                 Value::ApiVersions(v) => {
-                    let vals = if is_last { self.args(args, dot, last.take())? } else { vec![] };
+                    let vals = if is_last {
+                        self.args(args, dot, last.take())?
+                    } else {
+                        vec![]
+                    };
                     match (name.as_str(), vals.as_slice()) {
                         ("Has", [Value::Str(s)]) => Value::Bool(v.iter().any(|x| x == s)),
                         _ => return Err(self.err(format!("can't evaluate field {name} in type chartutil.VersionSet"))),
                     }
                 }
+                // Like Go: a nil that comes out of a pipeline, variable or argument has no type,
+                // and a field of it is nil (`(.Values.global).x` is the nil-safe idiom); a nil
+                // reached through the chain itself is a typed nil, and a field of it an error.
+                Value::Nil if i == 0 => return Ok(Value::Nil),
                 Value::Nil => return Err(self.err(format!("nil pointer evaluating interface {{}}.{name}"))),
-                other => {
-                    return Err(self.err(format!("can't evaluate field {name} in type {}", other.type_name())))
-                }
+                other => return Err(self.err(format!("can't evaluate field {name} in type {}", other.type_name()))),
             };
         }
         if names.is_empty() && (!args.is_empty() || last.is_some()) {
@@ -529,10 +572,18 @@ fn files_method(f: &Files, name: &str, args: &[Value]) -> Result<Value, String> 
         [Value::Str(p)] => Ok(p.as_str()),
         _ => Err(format!("Files.{name} wants one path argument")),
     };
-    let text = |p: &str| f.0.get(p).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let text = |p: &str| {
+        f.0.get(p)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
     Ok(match name {
         "Get" => Value::Str(text(path()?)),
-        "GetBytes" => Value::list(f.0.get(path()?).map(|b| b.iter().map(|&x| Value::Int(x.into())).collect()).unwrap_or_default()),
+        "GetBytes" => Value::list(
+            f.0.get(path()?)
+                .map(|b| b.iter().map(|&x| Value::Int(x.into())).collect())
+                .unwrap_or_default(),
+        ),
         "Lines" => {
             let t = text(path()?);
             if t.is_empty() {
@@ -543,24 +594,26 @@ fn files_method(f: &Files, name: &str, args: &[Value]) -> Result<Value, String> 
         }
         "Glob" => {
             let pattern = path()?;
-            let matched = f.0.iter().filter(|(k, _)| glob_match(pattern, k)).map(|(k, v)| (k.clone(), v.clone()));
+            let matched =
+                f.0.iter()
+                    .filter(|(k, _)| glob_match(pattern, k))
+                    .map(|(k, v)| (k.clone(), v.clone()));
             Value::Files(Files(Arc::new(matched.collect())))
         }
         "AsConfig" | "AsSecrets" => {
-            let m = f
-                .0
-                .iter()
-                .map(|(k, v)| {
-                    let base = k.rsplit('/').next().unwrap_or(k).to_owned();
-                    let content = if name == "AsSecrets" {
-                        use base64::Engine as _;
-                        base64::engine::general_purpose::STANDARD.encode(v)
-                    } else {
-                        String::from_utf8_lossy(v).into_owned()
-                    };
-                    (base, Value::Str(content))
-                })
-                .collect();
+            let m =
+                f.0.iter()
+                    .map(|(k, v)| {
+                        let base = k.rsplit('/').next().unwrap_or(k).to_owned();
+                        let content = if name == "AsSecrets" {
+                            use base64::Engine as _;
+                            base64::engine::general_purpose::STANDARD.encode(v)
+                        } else {
+                            String::from_utf8_lossy(v).into_owned()
+                        };
+                        (base, Value::Str(content))
+                    })
+                    .collect();
             Value::Str(yaml::to_yaml(&Value::map(m)))
         }
         _ => return Err(format!("can't evaluate field {name} in type chart.Files")),
@@ -587,10 +640,16 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
             }
             Some('?') => !n.is_empty() && n[0] != '/' && go(&p[1..], &n[1..]),
             Some('[') => {
-                let Some(close) = p.iter().position(|&c| c == ']') else { return false };
+                let Some(close) = p.iter().position(|&c| c == ']') else {
+                    return false;
+                };
                 let Some(&c) = n.first() else { return false };
                 let set = &p[1..close];
-                let (neg, set) = if set.first() == Some(&'!') { (true, &set[1..]) } else { (false, set) };
+                let (neg, set) = if set.first() == Some(&'!') {
+                    (true, &set[1..])
+                } else {
+                    (false, set)
+                };
                 let mut hit = false;
                 let mut i = 0;
                 while i < set.len() {
@@ -605,7 +664,9 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
                 hit != neg && go(&p[close + 1..], &n[1..])
             }
             Some('{') => {
-                let Some(close) = p.iter().position(|&c| c == '}') else { return false };
+                let Some(close) = p.iter().position(|&c| c == '}') else {
+                    return false;
+                };
                 let inner: String = p[1..close].iter().collect();
                 inner.split(',').any(|alt| {
                     let mut q: Vec<char> = alt.chars().collect();
@@ -637,8 +698,14 @@ mod tests {
     #[test]
     fn recursion_is_bounded() {
         let mut set = TemplateSet::default();
-        set.add("t", r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#).unwrap();
-        let err = super::super::with_big_stack(|| set.execute("t", &Value::Nil, ExecLimits::default())).unwrap().unwrap_err();
+        set.add(
+            "t",
+            r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#,
+        )
+        .unwrap();
+        let err = super::super::with_big_stack(|| set.execute("t", &Value::Nil, ExecLimits::default()))
+            .unwrap()
+            .unwrap_err();
         assert!(matches!(err, ExecError::Limit { .. }), "{err}");
     }
 
@@ -650,7 +717,11 @@ mod tests {
         let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
         assert!(err.to_string().contains("more than"), "{err}");
         let mut set = TemplateSet::default();
-        set.add("t", "{{ $s := \"xx\" }}{{ range until 64 }}{{ $s = cat $s $s }}{{ end }}").unwrap();
+        set.add(
+            "t",
+            "{{ $s := \"xx\" }}{{ range until 64 }}{{ $s = cat $s $s }}{{ end }}",
+        )
+        .unwrap();
         let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
         assert!(err.to_string().contains("string over"), "{err}");
     }
@@ -658,29 +729,89 @@ mod tests {
     #[test]
     fn quadratic_growth_is_charged() {
         let mut set = TemplateSet::default();
-        set.add("t", "{{ $l := list }}{{ range until 1000000 }}{{ $l = append $l 1 }}{{ end }}").unwrap();
+        set.add(
+            "t",
+            "{{ $l := list }}{{ range until 1000000 }}{{ $l = append $l 1 }}{{ end }}",
+        )
+        .unwrap();
         let start = std::time::Instant::now();
         let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
         assert!(matches!(err, ExecError::Limit { .. }), "{err}");
         assert!(start.elapsed() < std::time::Duration::from_secs(20));
         let mut set = TemplateSet::default();
-        set.add("t", r#"{{ printf "%999999999999d" 1 | len }} {{ indent 1024 (repeat 1000 "\n") | len }}"#).unwrap();
+        set.add(
+            "t",
+            r#"{{ printf "%999999999999d" 1 | len }} {{ indent 1024 (repeat 1000 "\n") | len }}"#,
+        )
+        .unwrap();
         assert!(set.execute("t", &Value::Nil, ExecLimits::default()).is_ok());
         let mut set = TemplateSet::default();
-        set.add("t", r#"{{ $s := repeat 1000000 "a" }}{{ replace "a" (repeat 1000 "b") $s }}"#).unwrap();
-        assert!(set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err().to_string().contains("over the"));
+        set.add(
+            "t",
+            r#"{{ $s := repeat 1000000 "a" }}{{ replace "a" (repeat 1000 "b") $s }}"#,
+        )
+        .unwrap();
+        assert!(set
+            .execute("t", &Value::Nil, ExecLimits::default())
+            .unwrap_err()
+            .to_string()
+            .contains("over the"));
         let mut set = TemplateSet::default();
         set.add("t", "{{ upper }}").unwrap();
-        assert!(set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err().to_string().contains("want 1 got 0"));
+        assert!(set
+            .execute("t", &Value::Nil, ExecLimits::default())
+            .unwrap_err()
+            .to_string()
+            .contains("want 1 got 0"));
     }
 
     #[test]
     fn steps_and_output_are_bounded() {
         let mut set = TemplateSet::default();
         set.add("t", "{{ range until 100000 }}xxxxxxxxxx{{ end }}").unwrap();
-        let small = ExecLimits { max_output_bytes: 1000, ..ExecLimits::default() };
-        assert!(matches!(set.execute("t", &Value::Nil, small), Err(ExecError::Limit { .. })));
-        let few = ExecLimits { max_steps: 100, ..ExecLimits::default() };
-        assert!(matches!(set.execute("t", &Value::Nil, few), Err(ExecError::Limit { .. })));
+        let small = ExecLimits {
+            max_output_bytes: 1000,
+            ..ExecLimits::default()
+        };
+        assert!(matches!(
+            set.execute("t", &Value::Nil, small),
+            Err(ExecError::Limit { .. })
+        ));
+        let few = ExecLimits {
+            max_steps: 100,
+            ..ExecLimits::default()
+        };
+        assert!(matches!(
+            set.execute("t", &Value::Nil, few),
+            Err(ExecError::Limit { .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_and_spliced_templates_never_panic() {
+        let sources = [
+            r#"{{- define "x" -}}{{ .a | default "b" | quote }}{{- end }}{{ include "x" (dict "a" 1) }}"#,
+            r#"{{ range $i, $v := until 3 }}{{ if eq $i 1 }}{{ continue }}{{ else if gt $i 1 }}{{ break }}{{ end }}{{ $v }}{{ end }}"#,
+            r#"{{ with $x := (list 1 "two" 3.5 'c' nil true) }}{{ index $x 1 | upper | printf "%05s|%q" }}{{ else }}none{{ end }}"#,
+            r#"{{/* comment */}}{{- $d := dict -}}{{ $_ := set $d "k" `raw {{ }}` }}{{ toYaml $d | nindent 2 }}{{ tpl "{{ 1 }}" . }}"#,
+            "{{ \"esc \\\"q\\\" \\u00e9 \\x41\" }} é {{ 0x1F }} {{ -1.5e3 }} {{ .a.b.c }} {{ $.x }} {{ (.y).z }}",
+        ];
+        for src in sources {
+            let chars: Vec<(usize, char)> = src.char_indices().collect();
+            for &(i, _) in &chars {
+                for cut in [&src[..i], &src[i..]] {
+                    let mut set = TemplateSet::default();
+                    if set.add("t", cut).is_ok() {
+                        let _ = set.execute("t", &Value::Nil, ExecLimits::default());
+                    }
+                }
+                // Splice the source into itself at every position.
+                let spliced = format!("{}{}{}", &src[..i], src, &src[i..]);
+                let mut set = TemplateSet::default();
+                if set.add("t", &spliced).is_ok() {
+                    let _ = set.execute("t", &Value::Nil, ExecLimits::default());
+                }
+            }
+        }
     }
 }

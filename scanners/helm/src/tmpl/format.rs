@@ -173,7 +173,11 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
             if minus {
                 s.push_str(&" ".repeat(pad));
             } else if zero && matches!(verb, 'd' | 'f' | 'x' | 'X' | 'o' | 'b' | 'e' | 'g') {
-                let (sign, digits) = if s.starts_with(['-', '+']) { s.split_at(1) } else { ("", s.as_str()) };
+                let (sign, digits) = if s.starts_with(['-', '+']) {
+                    s.split_at(1)
+                } else {
+                    ("", s.as_str())
+                };
                 s = format!("{sign}{}{digits}", "0".repeat(pad));
             } else {
                 s = format!("{}{s}", " ".repeat(pad));
@@ -183,8 +187,10 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
     }
     if argi < args.len() {
         out.push_str("%!(EXTRA ");
-        let extra: Vec<String> =
-            args[argi..].iter().map(|a| format!("{}={}", a.type_name(), go_string(a))).collect();
+        let extra: Vec<String> = args[argi..]
+            .iter()
+            .map(|a| format!("{}={}", a.type_name(), go_string(a)))
+            .collect();
         out.push_str(&extra.join(", "));
         out.push(')');
     }
@@ -256,7 +262,9 @@ fn format_one(verb: char, arg: &Value, prec: Option<usize>, plus: bool, space: b
             s
         }
         'f' | 'F' | 'e' | 'g' => {
-            let Some(f) = arg.as_f64().filter(|_| matches!(arg, Value::Float(_))) else { return bad() };
+            let Some(f) = arg.as_f64().filter(|_| matches!(arg, Value::Float(_))) else {
+                return bad();
+            };
             let s = match verb {
                 'f' | 'F' => format!("{f:.*}", prec.unwrap_or(6)),
                 'e' => {
@@ -294,7 +302,13 @@ mod tests {
         let a = [Value::str("web"), Value::Int(3), Value::Float(1.5)];
         assert_eq!(sprintf("%s-%d-%v", &a), "web-3-1.5");
         assert_eq!(sprintf("%q", &[Value::str("a\"b")]), "\"a\\\"b\"");
-        assert_eq!(sprintf("%05d|%-4s|%.2f", &[Value::Int(42), Value::str("x"), Value::Float(1.23456)]), "00042|x   |1.23");
+        assert_eq!(
+            sprintf(
+                "%05d|%-4s|%.2f",
+                &[Value::Int(42), Value::str("x"), Value::Float(1.23456)]
+            ),
+            "00042|x   |1.23"
+        );
         assert_eq!(sprintf("%d", &[Value::str("x")]), "%!d(string=x)");
         assert_eq!(sprintf("%s", &[]), "%!s(MISSING)");
         assert_eq!(sprintf("100%%", &[]), "100%");

@@ -5,15 +5,15 @@
 //! reach outside the chart (`getHostByName`, `env`) or make keys and certificates are either
 //! inert (`env` is empty, `lookup` finds nothing, as under `helm template`) or refuse with an
 //! error that the scanner reports as a rendering gap.
-
-use base64::Engine as _;
-use sha2::Digest as _;
+//!
+//! This file holds dispatch, conversions and the string and logic functions; collections and
+//! numbers are in [`super::funcs_coll`], encodings, regexes, semver and the rest in
+//! [`super::funcs_misc`].
 
 use super::format::{go_quote, go_string, sprintf};
 use super::funcs_coll;
-use super::semver;
+use super::funcs_misc;
 use super::value::Value;
-use super::yaml;
 
 /// A function's failure message.
 pub type FResult = Result<Value, String>;
@@ -21,29 +21,101 @@ pub type FResult = Result<Value, String>;
 /// Functions that exist in Helm but are refused here (they need keys, randomness for secrets,
 /// the network or the clock in a way a scan cannot reproduce).
 const REFUSED: &[&str] = &[
-    "genPrivateKey", "genCA", "genCAWithKey", "genSelfSignedCert", "genSelfSignedCertWithKey",
-    "genSignedCert", "genSignedCertWithKey", "derivePassword", "encryptAES", "decryptAES",
-    "htpasswd", "bcrypt", "getHostByName", "buildCustomCert", "toToml", "fromToml", "call",
+    "genPrivateKey",
+    "genCA",
+    "genCAWithKey",
+    "genSelfSignedCert",
+    "genSelfSignedCertWithKey",
+    "genSignedCert",
+    "genSignedCertWithKey",
+    "derivePassword",
+    "encryptAES",
+    "decryptAES",
+    "htpasswd",
+    "bcrypt",
+    "getHostByName",
+    "buildCustomCert",
+    "toToml",
+    "fromToml",
+    "call",
 ];
 
 /// Functions that take (at least) one argument.
 const UNARY: &[&str] = &[
-    "upper", "lower", "title", "untitle", "snakecase", "kebabcase", "camelcase", "swapcase", "initials",
-    "nospace", "toString", "b64enc", "b64dec", "sha256sum", "sha1sum", "sha512sum", "adler32sum", "base",
-    "osBase", "dir", "osDir", "ext", "osExt", "isAbs", "osIsAbs", "clean", "osClean", "fromYaml",
-    "fromYamlArray", "fromJson", "fromJsonArray", "regexQuoteMeta", "semver", "expandenv", "randAlphaNum",
-    "randAlpha", "randNumeric", "randAscii", "first", "last", "rest", "initial", "reverse", "uniq",
-    "compact", "sortAlpha", "until", "toStrings", "int", "int64", "toDecimal", "atoi", "float64", "add1",
-    "floor", "ceil", "round", "mustFirst", "mustLast", "mustRest", "mustInitial", "mustReverse", "mustUniq",
+    "upper",
+    "lower",
+    "title",
+    "untitle",
+    "snakecase",
+    "kebabcase",
+    "camelcase",
+    "swapcase",
+    "initials",
+    "nospace",
+    "toString",
+    "b64enc",
+    "b64dec",
+    "sha256sum",
+    "sha1sum",
+    "sha512sum",
+    "adler32sum",
+    "base",
+    "osBase",
+    "dir",
+    "osDir",
+    "ext",
+    "osExt",
+    "isAbs",
+    "osIsAbs",
+    "clean",
+    "osClean",
+    "fromYaml",
+    "fromYamlArray",
+    "fromJson",
+    "fromJsonArray",
+    "regexQuoteMeta",
+    "semver",
+    "expandenv",
+    "randAlphaNum",
+    "randAlpha",
+    "randNumeric",
+    "randAscii",
+    "first",
+    "last",
+    "rest",
+    "initial",
+    "reverse",
+    "uniq",
+    "compact",
+    "sortAlpha",
+    "until",
+    "toStrings",
+    "int",
+    "int64",
+    "toDecimal",
+    "atoi",
+    "float64",
+    "add1",
+    "floor",
+    "ceil",
+    "round",
+    "mustFirst",
+    "mustLast",
+    "mustRest",
+    "mustInitial",
+    "mustReverse",
+    "mustUniq",
     "mustCompact",
 ];
 
 /// Largest string a function may build (checked before building it).
 pub const MAX_STRING_BYTES: usize = 64 << 20;
 
-fn too_big(n: usize) -> Result<(), String> {
+pub(super) fn too_big(n: usize) -> Result<(), String> {
     if n > MAX_STRING_BYTES {
-        return Err(format!("result would be {n} bytes, over the {MAX_STRING_BYTES}-byte limit"));
+        return Err(format!(
+            "result would be {n} bytes, over the {MAX_STRING_BYTES}-byte limit"
+        ));
     }
     Ok(())
 }
@@ -68,7 +140,9 @@ pub fn call(name: &str, a: Vec<Value>) -> FResult {
         }
         _ => name,
     };
-    strings(name, &a).unwrap_or_else(|| Err(format!("function {name:?} not defined")))
+    strings(name, &a)
+        .or_else(|| funcs_misc::call(name, &a))
+        .unwrap_or_else(|| Err(format!("function {name:?} not defined")))
 }
 
 /// The `must…` variants: the same function, with a failure as an error rather than a value.
@@ -84,7 +158,7 @@ fn must(base: &str, a: Vec<Value>) -> FResult {
     Ok(v)
 }
 
-fn arity(name: &str, a: &[Value], n: usize) -> Result<(), String> {
+pub(super) fn arity(name: &str, a: &[Value], n: usize) -> Result<(), String> {
     if a.len() != n {
         return Err(format!("wrong number of args for {name}: want {n} got {}", a.len()));
     }
@@ -136,11 +210,11 @@ pub fn to_f64(v: &Value) -> f64 {
     }
 }
 
-fn s(v: &Value) -> String {
+pub(super) fn s(v: &Value) -> String {
     strval(v)
 }
 
-fn deterministic_chars(n: i64, alphabet: &str) -> String {
+pub(super) fn deterministic_chars(n: i64, alphabet: &str) -> String {
     let chars: Vec<char> = alphabet.chars().collect();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..n.clamp(0, 4096))
@@ -185,7 +259,7 @@ fn capitalize(w: &str) -> String {
     }
 }
 
-fn regex(pattern: &str) -> Result<regex_lite::Regex, String> {
+pub(super) fn regex(pattern: &str) -> Result<regex_lite::Regex, String> {
     regex_lite::RegexBuilder::new(pattern)
         .size_limit(1 << 20)
         .build()
@@ -193,7 +267,7 @@ fn regex(pattern: &str) -> Result<regex_lite::Regex, String> {
 }
 
 /// Go's `print`: operands separated by a space when neither side is a string.
-fn go_print(a: &[Value]) -> String {
+pub(super) fn go_print(a: &[Value]) -> String {
     let mut out = String::new();
     for (i, v) in a.iter().enumerate() {
         if i > 0 && !matches!(v, Value::Str(_)) && !matches!(a[i - 1], Value::Str(_)) {
@@ -233,7 +307,11 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             "any" => Value::Bool(a.iter().any(|v| !empty(v))),
             "ternary" => {
                 arity(name, a, 3)?;
-                if a[2].truthy() { a[0].clone() } else { a[1].clone() }
+                if a[2].truthy() {
+                    a[0].clone()
+                } else {
+                    a[1].clone()
+                }
             }
             "not" => {
                 arity(name, a, 1)?;
@@ -270,12 +348,26 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
                 })
             }
             "quote" => Value::Str(
-                a.iter().filter(|v| !matches!(v, Value::Nil)).map(|v| go_quote(&s(v))).collect::<Vec<_>>().join(" "),
+                a.iter()
+                    .filter(|v| !matches!(v, Value::Nil))
+                    .map(|v| go_quote(&s(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ),
             "squote" => Value::Str(
-                a.iter().filter(|v| !matches!(v, Value::Nil)).map(|v| format!("'{}'", s(v))).collect::<Vec<_>>().join(" "),
+                a.iter()
+                    .filter(|v| !matches!(v, Value::Nil))
+                    .map(|v| format!("'{}'", s(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ),
-            "cat" => Value::Str(a.iter().filter(|v| !matches!(v, Value::Nil)).map(s).collect::<Vec<_>>().join(" ")),
+            "cat" => Value::Str(
+                a.iter()
+                    .filter(|v| !matches!(v, Value::Nil))
+                    .map(s)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
             "indent" | "nindent" => {
                 arity(name, a, 2)?;
                 let pad = " ".repeat(to_i64(&a[0]).clamp(0, 1024) as usize);
@@ -315,26 +407,44 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             }
             "upper" => Value::Str(s(&a[0]).to_uppercase()),
             "lower" => Value::Str(s(&a[0]).to_lowercase()),
-            "title" => Value::Str(
-                s(&a[0]).split(' ').map(capitalize).collect::<Vec<_>>().join(" "),
-            ),
+            "title" => Value::Str(s(&a[0]).split(' ').map(capitalize).collect::<Vec<_>>().join(" ")),
             "untitle" => Value::Str(
                 s(&a[0])
                     .split(' ')
                     .map(|w| {
                         let mut c = w.chars();
-                        c.next().map(|f| f.to_lowercase().collect::<String>() + c.as_str()).unwrap_or_default()
+                        c.next()
+                            .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
+                            .unwrap_or_default()
                     })
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
-            "snakecase" => Value::Str(words(&s(&a[0])).iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join("_")),
-            "kebabcase" => Value::Str(words(&s(&a[0])).iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join("-")),
+            "snakecase" => Value::Str(
+                words(&s(&a[0]))
+                    .iter()
+                    .map(|w| w.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join("_"),
+            ),
+            "kebabcase" => Value::Str(
+                words(&s(&a[0]))
+                    .iter()
+                    .map(|w| w.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join("-"),
+            ),
             "camelcase" => Value::Str(words(&s(&a[0])).iter().map(|w| capitalize(&w.to_lowercase())).collect()),
             "swapcase" => Value::Str(
                 s(&a[0])
                     .chars()
-                    .map(|c| if c.is_uppercase() { c.to_lowercase().next().unwrap_or(c) } else { c.to_uppercase().next().unwrap_or(c) })
+                    .map(|c| {
+                        if c.is_uppercase() {
+                            c.to_lowercase().next().unwrap_or(c)
+                        } else {
+                            c.to_uppercase().next().unwrap_or(c)
+                        }
+                    })
                     .collect(),
             ),
             "initials" => Value::Str(s(&a[0]).split_whitespace().filter_map(|w| w.chars().next()).collect()),
@@ -349,7 +459,11 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
                 if end < 0 || end > len {
                     end = len;
                 }
-                Value::Str(if start >= end { String::new() } else { chars[start as usize..end as usize].iter().collect() })
+                Value::Str(if start >= end {
+                    String::new()
+                } else {
+                    chars[start as usize..end as usize].iter().collect()
+                })
             }
             "repeat" => {
                 arity(name, a, 2)?;
@@ -364,7 +478,11 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             "replace" => {
                 arity(name, a, 3)?;
                 let (old, new, text) = (s(&a[0]), s(&a[1]), s(&a[2]));
-                let hits = if old.is_empty() { text.chars().count() + 1 } else { text.matches(old.as_str()).count() };
+                let hits = if old.is_empty() {
+                    text.chars().count() + 1
+                } else {
+                    text.matches(old.as_str()).count()
+                };
                 too_big(text.len() + hits * new.len())?;
                 Value::Str(text.replace(&old, &new))
             }
@@ -382,7 +500,11 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             }
             "plural" => {
                 arity(name, a, 3)?;
-                if to_i64(&a[2]) == 1 { a[0].clone() } else { a[1].clone() }
+                if to_i64(&a[2]) == 1 {
+                    a[0].clone()
+                } else {
+                    a[1].clone()
+                }
             }
             "abbrev" => {
                 arity(name, a, 2)?;
@@ -419,177 +541,6 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             "print" => Value::Str(go_print(a)),
             "println" => Value::Str(a.iter().map(go_string).collect::<Vec<_>>().join(" ") + "\n"),
             "toString" => Value::Str(s(&a[0])),
-            "b64enc" => Value::Str(base64::engine::general_purpose::STANDARD.encode(s(&a[0]))),
-            "b64dec" => Value::Str(
-                base64::engine::general_purpose::STANDARD
-                    .decode(s(&a[0]).trim())
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_else(|e| e.to_string()),
-            ),
-            "sha256sum" => Value::Str(hex::encode(sha2::Sha256::digest(s(&a[0]).as_bytes()))),
-            "sha1sum" => {
-                use sha1::Digest as _;
-                Value::Str(hex::encode(sha1::Sha1::digest(s(&a[0]).as_bytes())))
-            }
-            "base" | "osBase" => {
-                let p = s(&a[0]);
-                let t = p.trim_end_matches('/');
-                Value::str(if t.is_empty() { if p.is_empty() { "." } else { "/" } } else { t.rsplit('/').next().unwrap_or(t) })
-            }
-            "dir" | "osDir" => {
-                let p = s(&a[0]);
-                Value::str(match p.rfind('/') {
-                    Some(0) => "/".to_owned(),
-                    Some(i) => p[..i].to_owned(),
-                    None => ".".to_owned(),
-                })
-            }
-            "ext" | "osExt" => {
-                let p = s(&a[0]);
-                let base = p.rsplit('/').next().unwrap_or(&p);
-                Value::str(base.rfind('.').map(|i| &base[i..]).unwrap_or(""))
-            }
-            "isAbs" | "osIsAbs" => Value::Bool(s(&a[0]).starts_with('/')),
-            "clean" | "osClean" => {
-                let p = s(&a[0]);
-                let abs = p.starts_with('/');
-                let mut parts: Vec<&str> = Vec::new();
-                for seg in p.split('/') {
-                    match seg {
-                        "" | "." => {}
-                        ".." if parts.last().is_some_and(|l| *l != "..") => {
-                            parts.pop();
-                        }
-                        ".." if abs => {}
-                        other => parts.push(other),
-                    }
-                }
-                let joined = parts.join("/");
-                Value::Str(match (abs, joined.is_empty()) {
-                    (true, _) => format!("/{joined}"),
-                    (false, true) => ".".into(),
-                    (false, false) => joined,
-                })
-            }
-            "randInt" => {
-                arity(name, a, 2)?;
-                let (lo, hi) = (to_i64(&a[0]), to_i64(&a[1]));
-                Value::Int(if hi > lo { lo + (hi - lo) / 2 } else { lo })
-            }
-            "deepEqual" => {
-                arity(name, a, 2)?;
-                Value::Bool(a[0].equals(&a[1]))
-            }
-            "sha512sum" => Value::Str(hex::encode(sha2::Sha512::digest(s(&a[0]).as_bytes()))),
-            "adler32sum" => {
-                let (mut x, mut y) = (1u32, 0u32);
-                for b in s(&a[0]).bytes() {
-                    x = (x + u32::from(b)) % 65521;
-                    y = (y + x) % 65521;
-                }
-                Value::Str(((y << 16) | x).to_string())
-            }
-            "toYaml" => Value::Str(yaml::to_yaml(a.first().unwrap_or(&Value::Nil))),
-            "fromYaml" => yaml::from_yaml(&s(&a[0])),
-            "fromYamlArray" => yaml::from_yaml_array(&s(&a[0])),
-            "toJson" => Value::Str(yaml::to_json(a.first().unwrap_or(&Value::Nil))),
-            "toRawJson" => Value::Str(yaml::to_raw_json(a.first().unwrap_or(&Value::Nil))),
-            "toPrettyJson" => Value::Str(yaml::to_pretty_json(a.first().unwrap_or(&Value::Nil))),
-            "fromJson" => yaml::from_json(&s(&a[0])),
-            "fromJsonArray" => yaml::from_json_array(&s(&a[0])),
-            "regexMatch" => {
-                arity(name, a, 2)?;
-                Value::Bool(regex(&s(&a[0]))?.is_match(&s(&a[1])))
-            }
-            "regexFind" => {
-                arity(name, a, 2)?;
-                Value::Str(regex(&s(&a[0]))?.find(&s(&a[1])).map(|m| m.as_str().to_owned()).unwrap_or_default())
-            }
-            "regexFindAll" => {
-                arity(name, a, 3)?;
-                let text = s(&a[1]);
-                let n = to_i64(&a[2]);
-                let re = regex(&s(&a[0]))?;
-                let it = re.find_iter(&text).map(|m| Value::str(m.as_str()));
-                Value::list(if n < 0 { it.collect() } else { it.take(n as usize).collect() })
-            }
-            "regexReplaceAll" | "regexReplaceAllLiteral" => {
-                arity(name, a, 3)?;
-                let re = regex(&s(&a[0]))?;
-                let text = s(&a[1]);
-                let repl = s(&a[2]);
-                too_big(text.len() + re.find_iter(&text).count() * (repl.len() + text.len().min(repl.len() * 8)))?;
-                Value::Str(if name == "regexReplaceAll" {
-                    re.replace_all(&text, repl.as_str()).into_owned()
-                } else {
-                    re.replace_all(&text, regex_lite::NoExpand(&repl)).into_owned()
-                })
-            }
-            "regexSplit" => {
-                arity(name, a, 3)?;
-                let text = s(&a[1]);
-                let n = to_i64(&a[2]);
-                let re = regex(&s(&a[0]))?;
-                let parts: Vec<Value> = if n < 0 {
-                    re.split(&text).map(Value::str).collect()
-                } else {
-                    re.splitn(&text, n as usize).map(Value::str).collect()
-                };
-                Value::list(parts)
-            }
-            "regexQuoteMeta" => Value::Str(regex_lite::escape(&s(&a[0]))),
-            "semverCompare" => {
-                arity(name, a, 2)?;
-                Value::Bool(semver::compare(&s(&a[0]), &s(&a[1]))?)
-            }
-            "semver" => semver::object(&s(&a[0]))?,
-            "kindOf" => Value::str(a.first().unwrap_or(&Value::Nil).kind_name()),
-            "kindIs" => {
-                arity(name, a, 2)?;
-                Value::Bool(s(&a[0]) == a[1].kind_name())
-            }
-            "typeOf" => Value::str(a.first().unwrap_or(&Value::Nil).type_name()),
-            "typeIs" | "typeIsLike" => {
-                arity(name, a, 2)?;
-                Value::Bool(s(&a[0]) == a[1].type_name())
-            }
-            "lookup" => Value::map(Default::default()),
-            "env" => Value::str(""),
-            "expandenv" => Value::Str(s(&a[0])),
-            "randAlphaNum" => Value::Str(deterministic_chars(to_i64(&a[0]), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")),
-            "randAlpha" => Value::Str(deterministic_chars(to_i64(&a[0]), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")),
-            "randNumeric" => Value::Str(deterministic_chars(to_i64(&a[0]), "0123456789")),
-            "randAscii" => Value::Str(deterministic_chars(to_i64(&a[0]), "!#%&()*+,-.0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_abcdefghijklmnopqrstuvwxyz{|}~")),
-            "uuidv4" => Value::str("00000000-0000-4000-8000-000000000000"),
-            "now" => Value::str("1970-01-01 00:00:00 +0000 UTC"),
-            "date" | "dateInZone" => Value::str("1970-01-01"),
-            "unixEpoch" => Value::str("0"),
-            "urlquery" => Value::Str(
-                go_print(a)
-                    .bytes()
-                    .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                        b' ' => "+".into(),
-                        other => format!("%{other:02X}"),
-                    })
-                    .collect(),
-            ),
-            "html" => Value::Str(
-                go_print(a)
-                    .replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
-                    .replace('"', "&#34;")
-                    .replace('\'', "&#39;"),
-            ),
-            "js" => Value::Str(
-                go_print(a)
-                    .replace('\\', "\\\\")
-                    .replace('\'', "\\'")
-                    .replace('"', "\\\"")
-                    .replace('<', "\\u003C")
-                    .replace('>', "\\u003E"),
-            ),
             _ => return Err(String::new()),
         })
     })();
@@ -612,8 +563,14 @@ mod tests {
         assert_eq!(go_string(&c("trimSuffix", &[Value::str("-"), Value::str("a-")])), "a");
         assert_eq!(go_string(&c("trunc", &[Value::Int(3), Value::str("abcdef")])), "abc");
         assert_eq!(go_string(&c("trunc", &[Value::Int(-2), Value::str("abcdef")])), "ef");
-        assert_eq!(go_string(&c("replace", &[Value::str("+"), Value::str("_"), Value::str("1+2")])), "1_2");
-        assert_eq!(go_string(&c("nindent", &[Value::Int(2), Value::str("a\nb")])), "\n  a\n  b");
+        assert_eq!(
+            go_string(&c("replace", &[Value::str("+"), Value::str("_"), Value::str("1+2")])),
+            "1_2"
+        );
+        assert_eq!(
+            go_string(&c("nindent", &[Value::Int(2), Value::str("a\nb")])),
+            "\n  a\n  b"
+        );
         assert_eq!(go_string(&c("quote", &[Value::str("x"), Value::Int(1)])), "\"x\" \"1\"");
         assert_eq!(go_string(&c("squote", &[Value::str("x")])), "'x'");
         assert_eq!(go_string(&c("b64enc", &[Value::str("hi")])), "aGk=");
@@ -627,8 +584,13 @@ mod tests {
         assert_eq!(go_string(&c("default", &[Value::str("d"), Value::str("")])), "d");
         assert_eq!(go_string(&c("default", &[Value::str("d"), Value::Bool(false)])), "d");
         assert_eq!(go_string(&c("default", &[Value::str("d"), Value::str("v")])), "v");
-        assert_eq!(go_string(&c("ternary", &[Value::str("a"), Value::str("b"), Value::Bool(false)])), "b");
-        assert!(call("required", vec![Value::str("need x"), Value::Nil]).unwrap_err().contains("need x"));
+        assert_eq!(
+            go_string(&c("ternary", &[Value::str("a"), Value::str("b"), Value::Bool(false)])),
+            "b"
+        );
+        assert!(call("required", vec![Value::str("need x"), Value::Nil])
+            .unwrap_err()
+            .contains("need x"));
         assert!(c("eq", &[Value::Int(2), Value::Float(2.0)]).truthy());
         assert!(c("lt", &[Value::Int(1), Value::Float(2.5)]).truthy());
         assert!(call("lt", vec![Value::Int(1), Value::str("x")]).is_err());
@@ -643,8 +605,17 @@ mod tests {
     #[test]
     fn regex_and_hashes() {
         assert!(c("regexMatch", &[Value::str("^a.c$"), Value::str("abc")]).truthy());
-        assert_eq!(go_string(&c("regexReplaceAll", &[Value::str("a(x*)b"), Value::str("-ab-axxb-"), Value::str("${1}W")])), "-W-xxW-");
-        assert_eq!(go_string(&c("sha1sum", &[Value::str("abc")])), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            go_string(&c(
+                "regexReplaceAll",
+                &[Value::str("a(x*)b"), Value::str("-ab-axxb-"), Value::str("${1}W")]
+            )),
+            "-W-xxW-"
+        );
+        assert_eq!(
+            go_string(&c("sha1sum", &[Value::str("abc")])),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(go_string(&c("base", &[Value::str("a/b/c.txt")])), "c.txt");
         assert_eq!(go_string(&c("dir", &[Value::str("a/b/c.txt")])), "a/b");
         assert_eq!(go_string(&c("ext", &[Value::str("a/b/c.txt")])), ".txt");
@@ -653,5 +624,212 @@ mod tests {
             go_string(&c("sha256sum", &[Value::str("")])),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn no_function_panics_on_any_argument_shape() {
+        let names = [
+            "abbrev",
+            "add",
+            "add1",
+            "addf",
+            "adler32sum",
+            "all",
+            "any",
+            "append",
+            "atoi",
+            "b64dec",
+            "b64enc",
+            "base",
+            "biggest",
+            "camelcase",
+            "cat",
+            "ceil",
+            "chunk",
+            "clean",
+            "coalesce",
+            "compact",
+            "concat",
+            "contains",
+            "date",
+            "dateInZone",
+            "deepCopy",
+            "deepEqual",
+            "default",
+            "dict",
+            "dig",
+            "dir",
+            "div",
+            "divf",
+            "empty",
+            "env",
+            "eq",
+            "expandenv",
+            "ext",
+            "fail",
+            "first",
+            "float64",
+            "floor",
+            "fromJson",
+            "fromJsonArray",
+            "fromYaml",
+            "fromYamlArray",
+            "ge",
+            "get",
+            "gt",
+            "has",
+            "hasKey",
+            "hasPrefix",
+            "hasSuffix",
+            "html",
+            "indent",
+            "index",
+            "initial",
+            "initials",
+            "int",
+            "int64",
+            "isAbs",
+            "join",
+            "js",
+            "kebabcase",
+            "keys",
+            "kindIs",
+            "kindOf",
+            "last",
+            "le",
+            "len",
+            "list",
+            "lookup",
+            "lower",
+            "lt",
+            "max",
+            "maxf",
+            "merge",
+            "mergeOverwrite",
+            "min",
+            "minf",
+            "mod",
+            "mul",
+            "mulf",
+            "ne",
+            "nindent",
+            "nospace",
+            "not",
+            "now",
+            "omit",
+            "osBase",
+            "osClean",
+            "osDir",
+            "osExt",
+            "osIsAbs",
+            "pick",
+            "pluck",
+            "plural",
+            "prepend",
+            "print",
+            "printf",
+            "println",
+            "push",
+            "quote",
+            "randAlpha",
+            "randAlphaNum",
+            "randAscii",
+            "randInt",
+            "randNumeric",
+            "regexFind",
+            "regexFindAll",
+            "regexMatch",
+            "regexQuoteMeta",
+            "regexReplaceAll",
+            "regexReplaceAllLiteral",
+            "regexSplit",
+            "repeat",
+            "replace",
+            "required",
+            "rest",
+            "reverse",
+            "round",
+            "semver",
+            "semverCompare",
+            "seq",
+            "set",
+            "sha1sum",
+            "sha256sum",
+            "sha512sum",
+            "slice",
+            "snakecase",
+            "sortAlpha",
+            "split",
+            "splitList",
+            "splitn",
+            "squote",
+            "sub",
+            "subf",
+            "substr",
+            "swapcase",
+            "ternary",
+            "title",
+            "toDecimal",
+            "toJson",
+            "toPrettyJson",
+            "toRawJson",
+            "toString",
+            "toStrings",
+            "toYaml",
+            "trim",
+            "trimAll",
+            "trimPrefix",
+            "trimSuffix",
+            "trunc",
+            "tuple",
+            "typeIs",
+            "typeIsLike",
+            "typeOf",
+            "uniq",
+            "unixEpoch",
+            "unset",
+            "until",
+            "untilStep",
+            "untitle",
+            "upper",
+            "urlquery",
+            "uuidv4",
+            "values",
+            "without",
+            "wrap",
+        ];
+        let samples = || {
+            vec![
+                Value::Nil,
+                Value::Bool(true),
+                Value::Int(-3),
+                Value::Int(2),
+                Value::Float(1.5),
+                Value::str(""),
+                Value::str("a-b_c/d.e"),
+                Value::str("(["),
+                Value::list(vec![Value::Int(1), Value::str("x")]),
+                Value::map([("k".to_owned(), Value::str("v"))].into_iter().collect()),
+            ]
+        };
+        for name in names {
+            for must in [false, true] {
+                let name = if must {
+                    format!("must{}{}", name[..1].to_uppercase(), &name[1..])
+                } else {
+                    name.to_owned()
+                };
+                let _ = call(&name, vec![]);
+                for x in samples() {
+                    let _ = call(&name, vec![x.clone()]);
+                    for y in samples() {
+                        let _ = call(&name, vec![x.clone(), y.clone()]);
+                        for z in samples() {
+                            let _ = call(&name, vec![x.clone(), y.clone(), z]);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -22,7 +22,9 @@ fn want(name: &str, a: &[Value], n: usize) -> Result<(), String> {
 fn list_of(name: &str, v: &Value) -> Result<Vec<Value>, String> {
     match v {
         Value::Nil => Ok(vec![]),
-        other => other.as_list().ok_or_else(|| format!("{name}: cannot use type {} as a list", other.type_name())),
+        other => other
+            .as_list()
+            .ok_or_else(|| format!("{name}: cannot use type {} as a list", other.type_name())),
     }
 }
 
@@ -126,7 +128,13 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                 let (d, ks) = a.split_first().ok_or("needs a map")?;
                 let ks: Vec<String> = ks.iter().map(strval).collect();
                 let keep = name == "pick";
-                Value::map(map_of(name, d)?.snapshot().into_iter().filter(|(k, _)| ks.contains(k) == keep).collect())
+                Value::map(
+                    map_of(name, d)?
+                        .snapshot()
+                        .into_iter()
+                        .filter(|(k, _)| ks.contains(k) == keep)
+                        .collect(),
+                )
             }
             "dig" => {
                 if a.len() < 3 {
@@ -199,7 +207,12 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
             }
             "without" => {
                 let (l, drop) = a.split_first().ok_or("without needs a list")?;
-                Value::list(list_of(name, l)?.into_iter().filter(|x| !drop.iter().any(|d| d.equals(x))).collect())
+                Value::list(
+                    list_of(name, l)?
+                        .into_iter()
+                        .filter(|x| !drop.iter().any(|d| d.equals(x)))
+                        .collect(),
+                )
             }
             "has" => {
                 want(name, a, 2)?;
@@ -242,7 +255,10 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                 }
             }
             "index" => {
-                let (mut cur, keys) = a.split_first().map(|(c, k)| (c.clone(), k)).ok_or("index needs a value")?;
+                let (mut cur, keys) = a
+                    .split_first()
+                    .map(|(c, k)| (c.clone(), k))
+                    .ok_or("index needs a value")?;
                 for k in keys {
                     cur = match (&cur, k) {
                         (Value::Map(m), key) => m.get(&strval(key)).unwrap_or(Value::Nil),
@@ -279,7 +295,11 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                 [end] => range_list(1, to_i64(end) + 1, 1)?,
                 [start, end] => {
                     let (s, e) = (to_i64(start), to_i64(end));
-                    if s <= e { range_list(s, e + 1, 1)? } else { range_list(s, e - 1, -1)? }
+                    if s <= e {
+                        range_list(s, e + 1, 1)?
+                    } else {
+                        range_list(s, e - 1, -1)?
+                    }
                 }
                 [start, step, end] => {
                     let (s, st, e) = (to_i64(start), to_i64(step), to_i64(end));
@@ -319,7 +339,12 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                     other => list_of(name, other)?,
                 };
                 Value::Str(
-                    items.iter().filter(|v| !matches!(v, Value::Nil)).map(strval).collect::<Vec<_>>().join(&strval(&a[0])),
+                    items
+                        .iter()
+                        .filter(|v| !matches!(v, Value::Nil))
+                        .map(strval)
+                        .collect::<Vec<_>>()
+                        .join(&strval(&a[0])),
                 )
             }
             "toStrings" => Value::list(list_of(name, &a[0])?.iter().map(|v| Value::Str(strval(v))).collect()),
@@ -340,7 +365,11 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                     return Err("integer divide by zero".into());
                 }
                 let n = to_i64(&a[0]);
-                Value::Int(if name == "div" { n.wrapping_div(d) } else { n.wrapping_rem(d) })
+                Value::Int(if name == "div" {
+                    n.wrapping_div(d)
+                } else {
+                    n.wrapping_rem(d)
+                })
             }
             "max" | "biggest" => Value::Int(a.iter().map(to_i64).max().unwrap_or(0)),
             "min" => Value::Int(a.iter().map(to_i64).min().unwrap_or(0)),
@@ -407,18 +436,48 @@ mod tests {
         c("set", &[d.clone(), Value::str("b"), Value::str("x")]);
         assert_eq!(go_string(&d), "map[a:1 b:x]");
         let nested = y("a: {b: {c: deep}}");
-        assert_eq!(go_string(&c("dig", &[Value::str("a"), Value::str("b"), Value::str("c"), Value::str("dflt"), nested.clone()])), "deep");
-        assert_eq!(go_string(&c("dig", &[Value::str("a"), Value::str("z"), Value::str("dflt"), nested.clone()])), "dflt");
-        assert_eq!(go_string(&c("index", &[nested, Value::str("a"), Value::str("b"), Value::str("c")])), "deep");
+        assert_eq!(
+            go_string(&c(
+                "dig",
+                &[
+                    Value::str("a"),
+                    Value::str("b"),
+                    Value::str("c"),
+                    Value::str("dflt"),
+                    nested.clone()
+                ]
+            )),
+            "deep"
+        );
+        assert_eq!(
+            go_string(&c(
+                "dig",
+                &[Value::str("a"), Value::str("z"), Value::str("dflt"), nested.clone()]
+            )),
+            "dflt"
+        );
+        assert_eq!(
+            go_string(&c(
+                "index",
+                &[nested, Value::str("a"), Value::str("b"), Value::str("c")]
+            )),
+            "deep"
+        );
         assert!(call("index", &[y("[1]"), Value::Int(5)]).unwrap().is_err());
     }
 
     #[test]
     fn lists_and_numbers() {
         assert_eq!(go_string(&c("until", &[Value::Int(3)])), "[0 1 2]");
-        assert_eq!(go_string(&c("untilStep", &[Value::Int(10), Value::Int(0), Value::Int(-4)])), "[10 6 2]");
+        assert_eq!(
+            go_string(&c("untilStep", &[Value::Int(10), Value::Int(0), Value::Int(-4)])),
+            "[10 6 2]"
+        );
         assert!(call("until", &[Value::Int(10_000_000_000)]).unwrap().is_err());
-        assert_eq!(go_string(&c("add", &[Value::Int(1), Value::Float(2.0), Value::str("3")])), "6");
+        assert_eq!(
+            go_string(&c("add", &[Value::Int(1), Value::Float(2.0), Value::str("3")])),
+            "6"
+        );
         assert_eq!(go_string(&c("int", &[Value::Float(8080.0)])), "8080");
         assert!(call("div", &[Value::Int(1), Value::Int(0)]).unwrap().is_err());
         assert_eq!(go_string(&c("join", &[Value::str(","), y("[a, 1, b]")])), "a,1,b");

@@ -18,7 +18,11 @@ pub(super) fn split(name: &str, src: &str) -> Result<Vec<Item>, ParseError> {
     let mut pos = 0;
     let mut trim_next = false;
     let line_at = |i: usize| src[..i].bytes().filter(|&c| c == b'\n').count() + 1;
-    let err = |i: usize, m: &str| ParseError { template: name.into(), line: line_at(i), message: m.into() };
+    let err = |i: usize, m: &str| ParseError {
+        template: name.into(),
+        line: line_at(i),
+        message: m.into(),
+    };
     while pos <= b.len() {
         let Some(off) = src[pos..].find("{{") else {
             let mut text = &src[pos..];
@@ -112,7 +116,10 @@ pub(super) fn split(name: &str, src: &str) -> Result<Vec<Item>, ParseError> {
         if trim_right {
             inner_end = end - 1;
         }
-        items.push(Item::Action { src: src[i..inner_end].to_owned(), line: line_at(start) });
+        items.push(Item::Action {
+            src: src[i..inner_end].to_owned(),
+            line: line_at(start),
+        });
         trim_next = trim_right;
         pos = end + 2;
     }
@@ -207,7 +214,9 @@ pub(super) fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 i += 1;
                 let mut s = String::new();
                 loop {
-                    let Some(&c) = b.get(i) else { return Err("unterminated quoted string".into()) };
+                    let Some(&c) = b.get(i) else {
+                        return Err("unterminated quoted string".into());
+                    };
                     match c {
                         b'"' => break,
                         b'\\' => {
@@ -332,4 +341,3 @@ fn parse_number(text: &str) -> Result<Tok, String> {
         Err(_) => Err(format!("bad number syntax: {text:?}")),
     }
 }
-

@@ -1,14 +1,15 @@
 //! A Go `text/template` engine with the Sprig and Helm functions charts use.
 //!
 //! There is no Helm in Rust, so this module renders chart templates the way `helm template`
-//! does: [`parse`] reads the syntax, [`exec`] runs it against a [`Value`], [`funcs`] and
-//! [`funcs_coll`] hold the function library, [`format`] and [`yaml`] produce Go-identical text,
-//! [`semver`] implements Masterminds constraints.
+//! does: [`parse`] (over the private `lex` layer) reads the syntax, [`exec`] runs it against a
+//! [`Value`], [`funcs`] and [`funcs_coll`] hold the function library, [`format`] and [`yaml`]
+//! produce Go-identical text, [`semver`] implements Masterminds constraints.
 
 pub mod exec;
 pub mod format;
 pub mod funcs;
 pub mod funcs_coll;
+pub mod funcs_misc;
 mod lex;
 pub mod parse;
 pub mod semver;

@@ -133,12 +133,21 @@ pub struct Parsed {
 /// Parse `src`, named `name` in errors.
 pub fn parse(name: &str, src: &str) -> Result<Parsed, ParseError> {
     let items = split(name, src)?;
-    let mut p = Parser { name, items, pos: 0, defines: Vec::new(), depth: 0 };
+    let mut p = Parser {
+        name,
+        items,
+        pos: 0,
+        defines: Vec::new(),
+        depth: 0,
+    };
     let (root, end) = p.list()?;
     if let Some((kw, line)) = end {
         return Err(p.err(line, format!("unexpected {{{{{kw}}}}}")));
     }
-    Ok(Parsed { root, defines: p.defines })
+    Ok(Parsed {
+        root,
+        defines: p.defines,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,12 +168,17 @@ pub const MAX_NESTING: usize = 100;
 /// The keyword that ended a list (`end`, `else`) with the rest of its tokens and its line.
 type Ending = Option<(String, usize)>;
 
-const KEYWORDS: &[&str] =
-    &["if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"];
+const KEYWORDS: &[&str] = &[
+    "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
+];
 
 impl Parser<'_> {
     fn err(&self, line: usize, message: String) -> ParseError {
-        ParseError { template: self.name.into(), line, message }
+        ParseError {
+            template: self.name.into(),
+            line,
+            message,
+        }
     }
 
     /// Parse nodes until `{{end}}` or `{{else …}}`; returns the terminating action's full text.
@@ -256,21 +270,34 @@ impl Parser<'_> {
                         Some((e, l)) => return Err(self.err(l, format!("unexpected {e:?} in range"))),
                         None => return Err(self.err(line, "unexpected EOF: range has no end".into())),
                     }
-                    nodes.push(Node::Range { pipe, body, else_, line });
+                    nodes.push(Node::Range {
+                        pipe,
+                        body,
+                        else_,
+                        line,
+                    });
                 }
                 "define" | "block" => {
                     let tname = match rest.first().map(|t| &t.tok) {
                         Some(Tok::Str(s)) => s.clone(),
                         _ => return Err(self.err(line, format!("{kw} needs a quoted template name"))),
                     };
-                    let pipe = if kw == "block" { Some(self.pipeline(&rest[1..], line, false)?) } else { None };
+                    let pipe = if kw == "block" {
+                        Some(self.pipeline(&rest[1..], line, false)?)
+                    } else {
+                        None
+                    };
                     let (body, end) = self.list()?;
                     if !matches!(&end, Some((e, _)) if e == "end") {
                         return Err(self.err(line, format!("unexpected EOF: {kw} {tname:?} has no end")));
                     }
                     self.defines.push((tname.clone(), Arc::new(body)));
                     if let Some(pipe) = pipe {
-                        nodes.push(Node::Template { name: tname, pipe: Some(pipe), line });
+                        nodes.push(Node::Template {
+                            name: tname,
+                            pipe: Some(pipe),
+                            line,
+                        });
                     }
                 }
                 "template" => {
@@ -278,8 +305,16 @@ impl Parser<'_> {
                         Some(Tok::Str(s)) => s.clone(),
                         _ => return Err(self.err(line, "template needs a quoted template name".into())),
                     };
-                    let pipe = if rest.len() > 1 { Some(self.pipeline(&rest[1..], line, false)?) } else { None };
-                    nodes.push(Node::Template { name: tname, pipe, line });
+                    let pipe = if rest.len() > 1 {
+                        Some(self.pipeline(&rest[1..], line, false)?)
+                    } else {
+                        None
+                    };
+                    nodes.push(Node::Template {
+                        name: tname,
+                        pipe,
+                        line,
+                    });
                 }
                 "break" => nodes.push(Node::Break(line)),
                 "continue" => nodes.push(Node::Continue(line)),
@@ -298,10 +333,12 @@ impl Parser<'_> {
             let names: Vec<&Token> = toks[..d].iter().collect();
             let vars_ok = match names.len() {
                 1 => matches!(names[0].tok, Tok::Var(_)),
-                3 => range
-                    && matches!(names[0].tok, Tok::Var(_))
-                    && names[1].tok == Tok::Comma
-                    && matches!(names[2].tok, Tok::Var(_)),
+                3 => {
+                    range
+                        && matches!(names[0].tok, Tok::Var(_))
+                        && names[1].tok == Tok::Comma
+                        && matches!(names[2].tok, Tok::Var(_))
+                }
                 _ => false,
             };
             if vars_ok {
@@ -362,7 +399,11 @@ impl Parser<'_> {
         let chain = |from: usize| -> (Vec<String>, usize) {
             let mut names = Vec::new();
             let mut j = from;
-            while let Some(Token { tok: Tok::Field(f), spaced: false }) = toks.get(j) {
+            while let Some(Token {
+                tok: Tok::Field(f),
+                spaced: false,
+            }) = toks.get(j)
+            {
                 names.push(f.clone());
                 j += 1;
             }
@@ -389,15 +430,23 @@ impl Parser<'_> {
                     return Err(self.err(line, "missing value for parenthesized pipeline".into()));
                 }
                 let (rest, j) = chain(used + 2);
-                (Arg::Sub(Box::new(Pipe { decl: vec![], assign: false, cmds }), rest), j)
+                (
+                    Arg::Sub(
+                        Box::new(Pipe {
+                            decl: vec![],
+                            assign: false,
+                            cmds,
+                        }),
+                        rest,
+                    ),
+                    j,
+                )
             }
             Tok::Ident(id) => match id.as_str() {
                 "true" => (Arg::Bool(true), 1),
                 "false" => (Arg::Bool(false), 1),
                 "nil" => (Arg::Nil, 1),
-                k if KEYWORDS.contains(&k) => {
-                    return Err(self.err(line, format!("unexpected keyword {k} in operand")))
-                }
+                k if KEYWORDS.contains(&k) => return Err(self.err(line, format!("unexpected keyword {k} in operand"))),
                 _ => (Arg::Ident(id.clone()), 1),
             },
             Tok::Str(s) => (Arg::Str(s.clone()), 1),
@@ -447,7 +496,9 @@ mod tests {
     #[test]
     fn parses_field_chains_and_pipes() {
         let p = parse("t", "{{ .Values.a.b | default (.x).y | quote }}").unwrap();
-        let Node::Action { pipe, .. } = &p.root[0] else { panic!("not an action") };
+        let Node::Action { pipe, .. } = &p.root[0] else {
+            panic!("not an action")
+        };
         assert_eq!(pipe.cmds.len(), 3);
         assert!(matches!(&pipe.cmds[0].args[0], Arg::Field(f) if f == &["Values", "a", "b"]));
         assert!(matches!(&pipe.cmds[1].args[1], Arg::Sub(_, f) if f == &["y"]));

@@ -95,11 +95,26 @@ fn parse_parts(s: &str) -> Result<(Version, usize), String> {
         nums[i] = p.parse().map_err(|_| format!("invalid semantic version {s:?}"))?;
         given = i + 1;
     }
-    Ok((Version { major: nums[0], minor: nums[1], patch: nums[2], pre: pre.into(), meta: meta.into() }, given))
+    Ok((
+        Version {
+            major: nums[0],
+            minor: nums[1],
+            patch: nums[2],
+            pre: pre.into(),
+            meta: meta.into(),
+        },
+        given,
+    ))
 }
 
 fn bump(v: &Version, given: usize) -> Version {
-    let mut n = Version { major: v.major, minor: v.minor, patch: v.patch, pre: String::new(), meta: String::new() };
+    let mut n = Version {
+        major: v.major,
+        minor: v.minor,
+        patch: v.patch,
+        pre: String::new(),
+        meta: String::new(),
+    };
     match given {
         0 => n.major = u64::MAX,
         1 => {
@@ -122,7 +137,11 @@ fn term_matches(op: &str, c: &Version, given: usize, v: &Version) -> bool {
     if !v.pre.is_empty() && c.pre.is_empty() {
         return false;
     }
-    let lower = Version { pre: c.pre.clone(), meta: String::new(), ..c.clone() };
+    let lower = Version {
+        pre: c.pre.clone(),
+        meta: String::new(),
+        ..c.clone()
+    };
     let in_wild = |v: &Version| given < 3 && *v >= lower && v.cmp_core(&bump(c, given)) == Ordering::Less;
     match op {
         "" | "=" => {

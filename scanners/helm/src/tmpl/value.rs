@@ -223,7 +223,10 @@ impl Value {
         match self {
             Value::List(l) => Value::list(l.iter().map(|v| v.deep_copy_at(depth + 1)).collect()),
             Value::Map(m) => Value::map(
-                m.snapshot().into_iter().map(|(k, v)| (k, v.deep_copy_at(depth + 1))).collect(),
+                m.snapshot()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.deep_copy_at(depth + 1)))
+                    .collect(),
             ),
             other => other.clone(),
         }
@@ -252,7 +255,9 @@ impl Value {
                 }
                 let (a, b) = (a.snapshot(), b.snapshot());
                 a.len() == b.len()
-                    && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| ka == kb && va.equals_at(vb, depth + 1))
+                    && a.iter()
+                        .zip(b.iter())
+                        .all(|((ka, va), (kb, vb))| ka == kb && va.equals_at(vb, depth + 1))
             }
             _ => false,
         }
@@ -267,9 +272,9 @@ impl Value {
             serde_yaml::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
             serde_yaml::Value::String(s) => Value::Str(s.clone()),
             serde_yaml::Value::Sequence(s) => Value::list(s.iter().map(Value::from_yaml).collect()),
-            serde_yaml::Value::Mapping(m) => Value::map(
-                m.iter().map(|(k, v)| (yaml_key(k), Value::from_yaml(v))).collect(),
-            ),
+            serde_yaml::Value::Mapping(m) => {
+                Value::map(m.iter().map(|(k, v)| (yaml_key(k), Value::from_yaml(v))).collect())
+            }
             serde_yaml::Value::Tagged(t) => Value::from_yaml(&t.value),
         }
     }
@@ -311,11 +316,19 @@ impl Value {
             Value::Str(s) => serde_json::Value::String(s.clone()),
             Value::List(l) => serde_json::Value::Array(l.iter().map(|v| v.to_json_at(depth + 1)).collect()),
             Value::Map(m) => serde_json::Value::Object(
-                m.snapshot().into_iter().map(|(k, v)| (k, v.to_json_at(depth + 1))).collect(),
+                m.snapshot()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.to_json_at(depth + 1)))
+                    .collect(),
             ),
             Value::Files(f) => serde_json::Value::Object(
                 f.0.iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(String::from_utf8_lossy(v).into_owned())))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            serde_json::Value::String(String::from_utf8_lossy(v).into_owned()),
+                        )
+                    })
                     .collect(),
             ),
             Value::ApiVersions(v) => {

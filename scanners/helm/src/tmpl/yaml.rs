@@ -35,7 +35,10 @@ pub fn to_yaml(v: &Value) -> String {
 
 /// `toJson`: compact JSON with Go's HTML escaping of `<`, `>` and `&`.
 pub fn to_json(v: &Value) -> String {
-    to_raw_json(v).replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    to_raw_json(v)
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 /// `toRawJson`: compact JSON without HTML escaping.
@@ -66,7 +69,10 @@ pub fn from_yaml_array(s: &str) -> Value {
     match serde_yaml::from_str::<serde_yaml::Value>(s) {
         Ok(v @ serde_yaml::Value::Sequence(_)) => Value::from_yaml(&v),
         Ok(serde_yaml::Value::Null) => Value::list(vec![]),
-        Ok(other) => Value::list(vec![Value::str(format!("cannot unmarshal {} into a list", yaml_kind(&other)))]),
+        Ok(other) => Value::list(vec![Value::str(format!(
+            "cannot unmarshal {} into a list",
+            yaml_kind(&other)
+        ))]),
         Err(e) => Value::list(vec![Value::str(e.to_string())]),
     }
 }
@@ -84,7 +90,9 @@ pub fn from_json(s: &str) -> Value {
 pub fn from_json_array(s: &str) -> Value {
     match serde_json::from_str::<J>(s) {
         Ok(j @ J::Array(_)) => Value::from_json(&j),
-        Ok(_) => Value::list(vec![Value::str("json: cannot unmarshal into Go value of type []interface {}")]),
+        Ok(_) => Value::list(vec![Value::str(
+            "json: cannot unmarshal into Go value of type []interface {}",
+        )]),
         Err(e) => Value::list(vec![Value::str(e.to_string())]),
     }
 }
@@ -216,9 +224,9 @@ fn scalar(v: &J) -> String {
 /// Whether a plain scalar with this text would be read back as something other than a string.
 fn resolves_to_non_string(s: &str) -> bool {
     const WORDS: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false",
-        "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "~", "null", "Null", "NULL",
-        ".inf", ".Inf", ".INF", "+.inf", "-.inf", ".nan", ".NaN", ".NAN", "<<",
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+        "on", "On", "ON", "off", "Off", "OFF", "~", "null", "Null", "NULL", ".inf", ".Inf", ".INF", "+.inf", "-.inf",
+        ".nan", ".NaN", ".NAN", "<<",
     ];
     if WORDS.contains(&s) {
         return true;
@@ -234,7 +242,9 @@ fn resolves_to_non_string(s: &str) -> bool {
     if let Some(o) = lower.strip_prefix("0o").or_else(|| lower.strip_prefix("0b")) {
         return !o.is_empty() && o.bytes().all(|c| c.is_ascii_digit());
     }
-    if lower.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'))
+    if lower
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'))
         && lower.bytes().any(|c| c.is_ascii_digit())
         && lower.parse::<f64>().is_ok()
     {

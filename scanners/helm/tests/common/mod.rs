@@ -55,6 +55,8 @@ pub fn opts() -> RenderOptions {
         kube_version: "1.31.0".into(),
         extra_api_versions: vec![],
         limits: ExecLimits::default(),
+        max_total_steps: 20_000_000,
+        max_total_output_bytes: 64 << 20,
     }
 }
 
@@ -73,7 +75,10 @@ pub fn render_tgz(bytes: &[u8]) -> Vec<TemplateOutcome> {
 /// Render a one-template chart and return that template's text (panics on a render error).
 pub fn render_text(values: &str, template: &str) -> String {
     let out = render_tgz(&chart("demo", "", values, &[("templates/t.yaml", template)]));
-    let t = out.iter().find(|o| o.location == "templates/t.yaml").expect("template rendered");
+    let t = out
+        .iter()
+        .find(|o| o.location == "templates/t.yaml")
+        .expect("template rendered");
     if let Err(e) = &t.result {
         // A YAML error is fine for text tests; an execution error is not.
         if t.rendered.is_empty() {
@@ -86,19 +91,27 @@ pub fn render_text(values: &str, template: &str) -> String {
 /// Render a one-template chart and return the error.
 pub fn render_err(values: &str, template: &str) -> String {
     let out = render_tgz(&chart("demo", "", values, &[("templates/t.yaml", template)]));
-    let t = out.iter().find(|o| o.location == "templates/t.yaml").expect("template rendered");
+    let t = out
+        .iter()
+        .find(|o| o.location == "templates/t.yaml")
+        .expect("template rendered");
     t.result.clone().expect_err("render should fail")
 }
 
 /// Scan a chart archive with the default configuration.
 pub fn scan(bytes: &[u8]) -> regscan_scanner_api::ScanOutput {
-    HelmScanner::new(HelmConfig::default()).scan_chart(bytes, None).expect("scan succeeds")
+    HelmScanner::new(HelmConfig::default())
+        .scan_chart(bytes, None)
+        .expect("scan succeeds")
 }
 
 /// Ids of findings about `object` (`Deployment/web`).
 pub fn ids_for(findings: &[Finding], object: &str) -> Vec<String> {
-    let mut v: Vec<String> =
-        findings.iter().filter(|f| f.package.as_deref() == Some(object)).map(|f| f.id.clone()).collect();
+    let mut v: Vec<String> = findings
+        .iter()
+        .filter(|f| f.package.as_deref() == Some(object))
+        .map(|f| f.id.clone())
+        .collect();
     v.sort();
     v
 }
@@ -118,7 +131,12 @@ impl MemBlobs {
     /// Add a blob, returning its descriptor.
     pub fn add(&mut self, media_type: &str, data: Vec<u8>) -> Descriptor {
         let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
-        let d = Descriptor { media_type: media_type.into(), digest: digest.clone(), size: data.len() as u64, ..Default::default() };
+        let d = Descriptor {
+            media_type: media_type.into(),
+            digest: digest.clone(),
+            size: data.len() as u64,
+            ..Default::default()
+        };
         self.0.insert(digest, data);
         d
     }
@@ -133,7 +151,11 @@ impl BlobSource for MemBlobs {
             retryable: false,
         })?;
         if data.len() as u64 > max_bytes {
-            return Err(BlobError::TooLarge { digest: d.digest.clone(), size: data.len() as u64, limit: max_bytes });
+            return Err(BlobError::TooLarge {
+                digest: d.digest.clone(),
+                size: data.len() as u64,
+                limit: max_bytes,
+            });
         }
         Ok(Box::pin(std::io::Cursor::new(data)))
     }
@@ -171,7 +193,9 @@ pub fn fixture_files(name: &str) -> Vec<(String, String)> {
             }
         }
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let mut out = Vec::new();
     walk(&root, &format!("{name}/"), &mut out);
     out
@@ -179,15 +203,23 @@ pub fn fixture_files(name: &str) -> Vec<(String, String)> {
 
 /// A fixture chart as a `.tgz`, with `edit` applied to each file's text.
 pub fn fixture_tgz(name: &str, edit: impl Fn(&str, String) -> String) -> Vec<u8> {
-    let files: Vec<(String, String)> = fixture_files(name).into_iter().map(|(p, c)| {
-        let c = edit(&p, c);
-        (p, c)
-    }).collect();
+    let files: Vec<(String, String)> = fixture_files(name)
+        .into_iter()
+        .map(|(p, c)| {
+            let c = edit(&p, c);
+            (p, c)
+        })
+        .collect();
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
     tgz(&refs)
 }
 
 /// An expected rendering under `tests/fixtures/expected/`.
 pub fn expected(name: &str) -> String {
-    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/expected").join(name)).unwrap()
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/expected")
+            .join(name),
+    )
+    .unwrap()
 }

@@ -1,0 +1,237 @@
+//! The webhook event log's access path, batched: concurrent requests hand their deduplication
+//! lookups and their records to two background tasks, which serve everything that queued up
+//! meanwhile with one query (group commit); under load the database sees a few large statements
+//! instead of many small transactions.
+//!
+//! A request waits for its lookup. Records of accepted requests are written right after the
+//! answer ([`EventLog::record_later`]): the answer promises that the jobs are queued, which the
+//! queue alone decides, and a record lost in a crash costs at most one duplicate job, which the
+//! pipeline skips. [`EventLog::flush`] waits for everything handed over.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::events::{EventOutcome, EventRecord};
+use crate::store::Store;
+
+/// Most requests served by one batch.
+const MAX_BATCH: usize = 256;
+/// Event ids remembered in memory (so a redelivery arriving before its record is committed is
+/// still recognised).
+const RECENT_IDS: usize = 100_000;
+
+/// The most recent queued event ids of this process, oldest evicted first.
+#[derive(Debug, Default)]
+struct Recent {
+    order: VecDeque<(String, String)>,
+    set: HashSet<(String, String)>,
+}
+
+impl Recent {
+    fn insert(&mut self, endpoint: &str, id: &str) {
+        let key = (endpoint.to_owned(), id.to_owned());
+        if self.set.insert(key.clone()) {
+            self.order.push_back(key);
+            if self.order.len() > RECENT_IDS {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// The event log could not be read or written.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("webhook event log: {0}")]
+pub struct EventLogError(String);
+
+type Reply<T> = oneshot::Sender<Result<T, EventLogError>>;
+
+struct Lookup {
+    endpoint: String,
+    ids: Vec<String>,
+    reply: Reply<HashSet<String>>,
+}
+
+struct Append {
+    records: Vec<EventRecord>,
+    reply: Reply<()>,
+}
+
+/// A handle on the batched event log. Cheap to clone; the background tasks end when the last
+/// handle is dropped. Must be created inside a tokio runtime.
+#[derive(Clone, Debug)]
+pub struct EventLog {
+    lookups: mpsc::Sender<Lookup>,
+    appends: mpsc::Sender<Append>,
+    recent: Arc<Mutex<Recent>>,
+}
+
+impl EventLog {
+    /// Start the two batching tasks on `store`.
+    pub fn new(store: Store) -> Self {
+        let (lookups, mut lookup_rx) = mpsc::channel::<Lookup>(4 * MAX_BATCH);
+        let (appends, mut append_rx) = mpsc::channel::<Append>(4 * MAX_BATCH);
+        let s = store.clone();
+        tokio::spawn(async move {
+            while let Some(first) = lookup_rx.recv().await {
+                let batch = drain(first, &mut lookup_rx);
+                serve_lookups(&s, batch).await;
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(first) = append_rx.recv().await {
+                let batch = drain(first, &mut append_rx);
+                let mut records = Vec::new();
+                let mut replies = Vec::with_capacity(batch.len());
+                for a in batch {
+                    records.extend(a.records);
+                    replies.push(a.reply);
+                }
+                let result = store.record_events(&records).await.map_err(|e| EventLogError(e.to_string()));
+                for reply in replies {
+                    let _ = reply.send(result.clone());
+                }
+            }
+        });
+        EventLog { lookups, appends, recent: Arc::default() }
+    }
+
+    /// Which of `ids` were already queued or applied on `endpoint`.
+    pub async fn seen(&self, endpoint: &str, ids: &[&str]) -> Result<HashSet<String>, EventLogError> {
+        let mut seen = HashSet::new();
+        let mut ask = Vec::new();
+        {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            for id in ids {
+                if recent.set.contains(&(endpoint.to_owned(), id.to_string())) {
+                    seen.insert(id.to_string());
+                } else {
+                    ask.push(id.to_string());
+                }
+            }
+        }
+        if ask.is_empty() {
+            return Ok(seen);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.lookups.send(Lookup { endpoint: endpoint.to_owned(), ids: ask, reply }).await.map_err(|_| closed())?;
+        seen.extend(rx.await.map_err(|_| closed())??);
+        Ok(seen)
+    }
+
+    /// Append `records`; returns once they are committed.
+    pub async fn record(&self, records: Vec<EventRecord>) -> Result<(), EventLogError> {
+        let (reply, rx) = oneshot::channel();
+        self.appends.send(Append { records, reply }).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Append `records` without waiting for the commit (waits only when the log is far
+    /// behind). Errors are logged.
+    pub async fn record_later(&self, records: Vec<EventRecord>) {
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            for r in &records {
+                if let (Some(id), EventOutcome::Queued | EventOutcome::Deleted) = (&r.event_id, r.outcome) {
+                    recent.insert(&r.endpoint, id);
+                }
+            }
+        }
+        let (reply, rx) = oneshot::channel();
+        if self.appends.send(Append { records, reply }).await.is_err() {
+            tracing::warn!("webhook event log stopped; records dropped");
+            return;
+        }
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = rx.await {
+                tracing::warn!(error = %e, "could not record webhook events");
+            }
+        });
+    }
+
+    /// Wait until everything handed over so far is committed (on shutdown, in tests).
+    pub async fn flush(&self) -> Result<(), EventLogError> {
+        self.record(Vec::new()).await
+    }
+}
+
+fn closed() -> EventLogError {
+    EventLogError("the event log task stopped".into())
+}
+
+/// `first` and whatever else is already waiting, up to [`MAX_BATCH`].
+fn drain<T>(first: T, rx: &mut mpsc::Receiver<T>) -> Vec<T> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(more) => batch.push(more),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+async fn serve_lookups(store: &Store, batch: Vec<Lookup>) {
+    let mut by_endpoint: BTreeMap<String, Vec<Lookup>> = BTreeMap::new();
+    for l in batch {
+        by_endpoint.entry(l.endpoint.clone()).or_default().push(l);
+    }
+    for (endpoint, lookups) in by_endpoint {
+        let ids: Vec<&str> = lookups.iter().flat_map(|l| l.ids.iter().map(String::as_str)).collect();
+        let result = store.seen_events(&endpoint, &ids).await.map_err(|e| EventLogError(e.to_string()));
+        for l in lookups {
+            let answer = result.clone().map(|seen| l.ids.iter().filter(|id| seen.contains(*id)).cloned().collect());
+            let _ = l.reply.send(answer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::events::EventOutcome;
+
+    fn rec(id: usize) -> EventRecord {
+        EventRecord {
+            endpoint: "distribution".into(),
+            event_id: Some(format!("e{id}")),
+            outcome: EventOutcome::Queued,
+            status_code: 202,
+            reason: None,
+            action: Some("push".into()),
+            registry: Some("r:5000".into()),
+            repository: Some("a".into()),
+            reference: Some("sha256:00".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_records_and_lookups_are_answered_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let log = EventLog::new(store.clone());
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move { log.record(vec![rec(i)]).await }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(store.recent_events(100).await.unwrap().len(), 50);
+        let mut tasks = Vec::new();
+        for i in 45..55 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move { (i, log.seen("distribution", &[&format!("e{i}")]).await.unwrap()) }));
+        }
+        for t in tasks {
+            let (i, seen) = t.await.unwrap();
+            assert_eq!(seen.contains(&format!("e{i}")), i < 50, "e{i}");
+        }
+        assert!(log.seen("harbor", &["e1"]).await.unwrap().is_empty(), "per endpoint");
+    }
+}
