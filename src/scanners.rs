@@ -12,6 +12,8 @@ use crate::config::Config;
 /// Fails when a scanner's configuration is invalid (e.g. an unreadable verification key).
 pub fn registered(config: &Config) -> anyhow::Result<Vec<Arc<dyn Scanner>>> {
     let s = &config.scanners;
+    s.image.validate().map_err(|e| anyhow::anyhow!("[scanners.image]: {e}"))?;
+    s.helm.validate().map_err(|e| anyhow::anyhow!("[scanners.helm]: {e}"))?;
     Ok(vec![
         Arc::new(regscan_scanner_image::ImageScanner::new(s.image.clone())),
         Arc::new(regscan_scanner_helm::HelmScanner::new(s.helm.clone())),

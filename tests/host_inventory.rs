@@ -31,6 +31,32 @@ fn dpkg_ground_truth() -> Option<BTreeSet<(String, String, String, String)>> {
     )
 }
 
+/// Push `image` to a fresh registry as `repo:real`, scan it through the pipeline on a fresh
+/// SQLite store, and return the stored package inventory.
+async fn scan_inventory(repo: &str, image: &OciImage) -> Vec<regscan_scanner_api::Package> {
+    let reg = Registry::start().await;
+    let digest = reg.push_image(repo, "real", image).await;
+    let (url, _dir) = sqlite_url();
+    let store = regscan::store::Store::open(&url).await.unwrap();
+    let mut config = regscan::config::Config::default();
+    config.registries.push(regscan::config::RegistryConfig { host: reg.host.clone(), insecure: true, ..Default::default() });
+    let pipeline = regscan::scan::Pipeline::new(std::sync::Arc::new(config), store.clone()).await.unwrap();
+    let job = regscan::queue::Job {
+        id: "host".into(),
+        registry: reg.host.clone(),
+        repository: repo.into(),
+        reference: "real".into(),
+        tag: Some("real".into()),
+        source: "test".into(),
+        force: false,
+        attempt: 0,
+    };
+    let outcome = pipeline.run_job(&job, "test").await.unwrap();
+    assert_eq!(outcome.digest, digest);
+    let artifact = store.artifact(&reg.host, repo, &digest).await.unwrap().unwrap();
+    store.packages(artifact.latest_scan_id.unwrap()).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dpkg_inventory_matches_dpkg_query() {
     let (Some(truth), Ok(status), Ok(os_release)) =
@@ -40,29 +66,8 @@ async fn dpkg_inventory_matches_dpkg_query() {
         return;
     };
     assert!(truth.len() > 50, "a real Debian system has hundreds of packages");
-    let reg = Registry::start().await;
     let image = OciImage::new(&[("etc/os-release", &os_release), ("var/lib/dpkg/status", &status)]);
-    let digest = reg.push_image("host/debian", "real", &image).await;
-
-    let (url, _dir) = sqlite_url();
-    let store = regscan::store::Store::open(&url).await.unwrap();
-    let mut config = regscan::config::Config::default();
-    config.registries.push(regscan::config::RegistryConfig { host: reg.host.clone(), insecure: true, ..Default::default() });
-    let pipeline = regscan::scan::Pipeline::new(std::sync::Arc::new(config), store.clone()).await.unwrap();
-    let job = regscan::queue::Job {
-        id: "host".into(),
-        registry: reg.host.clone(),
-        repository: "host/debian".into(),
-        reference: "real".into(),
-        tag: Some("real".into()),
-        source: "test".into(),
-        force: false,
-        attempt: 0,
-    };
-    let outcome = pipeline.run_job(&job, "test").await.unwrap();
-    assert_eq!(outcome.digest, digest);
-    let artifact = store.artifact(&reg.host, "host/debian", &digest).await.unwrap().unwrap();
-    let packages = store.packages(artifact.latest_scan_id.unwrap()).await.unwrap();
+    let packages = scan_inventory("host/debian", &image).await;
 
     let os_major = String::from_utf8_lossy(&os_release)
         .lines()
@@ -134,27 +139,7 @@ async fn python_inventory_matches_pip() {
         }
     }
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
-    let reg = Registry::start().await;
-    let digest = reg.push_image("host/python", "real", &OciImage::new(&refs)).await;
-
-    let (url, _dir) = sqlite_url();
-    let store = regscan::store::Store::open(&url).await.unwrap();
-    let mut config = regscan::config::Config::default();
-    config.registries.push(regscan::config::RegistryConfig { host: reg.host.clone(), insecure: true, ..Default::default() });
-    let pipeline = regscan::scan::Pipeline::new(std::sync::Arc::new(config), store.clone()).await.unwrap();
-    let job = regscan::queue::Job {
-        id: "py".into(),
-        registry: reg.host.clone(),
-        repository: "host/python".into(),
-        reference: digest.clone(),
-        tag: None,
-        source: "test".into(),
-        force: false,
-        attempt: 0,
-    };
-    pipeline.run_job(&job, "test").await.unwrap();
-    let artifact = store.artifact(&reg.host, "host/python", &digest).await.unwrap().unwrap();
-    let packages = store.packages(artifact.latest_scan_id.unwrap()).await.unwrap();
+    let packages = scan_inventory("host/python", &OciImage::new(&refs)).await;
     let found: BTreeSet<(String, String)> = packages
         .iter()
         .map(|p| {

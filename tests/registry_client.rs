@@ -34,12 +34,15 @@ struct Behaviour {
     corrupt_blobs: bool,
 }
 
+/// Failures still to serve: (status, Retry-After).
+type Failures = Arc<Mutex<Vec<(u16, Option<&'static str>)>>>;
+
 #[derive(Clone)]
 struct Mock {
     behaviour: Behaviour,
     requests: Arc<AtomicUsize>,
     token_requests: Arc<AtomicUsize>,
-    failures_left: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+    failures_left: Failures,
     manifests: Arc<HashMap<String, Vec<u8>>>,
     blobs: Arc<HashMap<String, Vec<u8>>>,
 }

@@ -8,6 +8,17 @@ use serde::de::DeserializeOwned;
 use super::CliError;
 use crate::report::Report;
 
+/// `--server URL [--token TOKEN]`, shared by the commands that can ask a running regscan.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Ask the regscan server at URL (its HTTP API) instead of using the local database.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// API token for --server (default: REGSCAN_API_TOKEN).
+    #[arg(long, value_name = "TOKEN", env = "REGSCAN_API_TOKEN", hide_env_values = true, requires = "server")]
+    pub token: Option<String>,
+}
+
 /// The API of a running regscan.
 pub(super) struct ApiClient {
     base: String,

@@ -20,12 +20,9 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-    /// Ask the regscan server at URL instead of reading the local database.
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
-    /// API token for --server (default: REGSCAN_API_TOKEN).
-    #[arg(long, value_name = "TOKEN", env = "REGSCAN_API_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// Where to ask: the local database, or a server.
+    #[command(flatten)]
+    pub remote: super::client::ServerArgs,
 }
 
 /// Arguments of `regscan artifacts`.
@@ -58,12 +55,9 @@ pub struct ArtifactsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-    /// Ask the regscan server at URL instead of reading the local database.
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
-    /// API token for --server (default: REGSCAN_API_TOKEN).
-    #[arg(long, value_name = "TOKEN", env = "REGSCAN_API_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// Where to ask: the local database, or a server.
+    #[command(flatten)]
+    pub remote: super::client::ServerArgs,
 }
 
 /// Run `regscan status`.
@@ -74,8 +68,8 @@ pub async fn status(config: Arc<Config>, args: StatusArgs) -> CliResult {
         (None, Some(t)) => format!(":{t}"),
         (None, None) => ":latest".into(),
     };
-    let report = match &args.server {
-        Some(server) => ApiClient::new(server, args.token.clone())?.artifact(&r.registry, &r.repository, &at).await?,
+    let report = match &args.remote.server {
+        Some(server) => ApiClient::new(server, args.remote.token.clone())?.artifact(&r.registry, &r.repository, &at).await?,
         None => {
             let store = open_store(&config).await?;
             let registry = config.registry(&r.registry).map_or(r.registry.clone(), |c| c.host.clone());
@@ -104,7 +98,7 @@ pub async fn status(config: Arc<Config>, args: StatusArgs) -> CliResult {
 
 /// Run `regscan artifacts`.
 pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
-    let items: Vec<ArtifactItem> = match &args.server {
+    let items: Vec<ArtifactItem> = match &args.remote.server {
         Some(server) => {
             let mut q: Vec<(&str, String)> = vec![("limit", args.limit.to_string())];
             for (k, v) in [("registry", &args.registry), ("repository", &args.repository), ("kind", &args.kind)] {
@@ -124,7 +118,7 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
             if args.deleted {
                 q.push(("deleted", "true".into()));
             }
-            let v = ApiClient::new(server, args.token.clone())?.list(&q).await?;
+            let v = ApiClient::new(server, args.remote.token.clone())?.list(&q).await?;
             serde_json::from_value(v.get("items").cloned().unwrap_or_default()).map_err(|e| CliError::failed(anyhow!("unexpected answer: {e}")))?
         }
         None => {

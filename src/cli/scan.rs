@@ -37,12 +37,9 @@ pub struct ScanArgs {
     /// 127.0.0.1:5000 use plain HTTP unless configured otherwise).
     #[arg(long)]
     pub insecure: bool,
-    /// Ask the regscan server at URL to scan (through its queue) instead of scanning locally.
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
-    /// API token for --server (default: REGSCAN_API_TOKEN).
-    #[arg(long, value_name = "TOKEN", env = "REGSCAN_API_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// Where to ask: the local database, or a server.
+    #[command(flatten)]
+    pub remote: super::client::ServerArgs,
     /// With --server: wait until the scan has finished, showing progress, then print the report.
     #[arg(long)]
     pub wait: bool,
@@ -58,9 +55,9 @@ pub(super) fn parse_severity(s: &str) -> Result<Severity, String> {
 /// Run `regscan scan`.
 pub async fn run(config: Arc<Config>, args: ScanArgs) -> CliResult {
     let reference = Reference::parse(&args.reference).map_err(CliError::usage)?;
-    let report = match &args.server {
+    let report = match &args.remote.server {
         Some(server) => {
-            let api = ApiClient::new(server, args.token.clone())?;
+            let api = ApiClient::new(server, args.remote.token.clone())?;
             // A forced rescan of a stored artifact: wait for a newer scan than the stored one.
             let previous = match (args.wait && args.force, &reference.digest, &reference.tag) {
                 (true, Some(d), _) => api.artifact_and_latest_scan(&reference.registry, &reference.repository, &format!("@{d}")).await?.and_then(|(_, id)| id),

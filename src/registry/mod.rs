@@ -316,7 +316,7 @@ impl Client {
                     (retry_after, msg)
                 }
                 Ok(resp) => return Ok(resp),
-                Err(e) => (None, format!("{}", error_chain(&e))),
+                Err(e) => (None, error_chain(&e)),
             };
             if attempt >= opts.max_attempts {
                 return Err(RegistryError::Unavailable { url: url.to_owned(), message, attempts: attempt });

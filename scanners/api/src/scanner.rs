@@ -80,6 +80,28 @@ pub struct ScanContext<'a> {
     pub cache: &'a dyn ScanCache,
 }
 
+impl ScanContext<'_> {
+    /// Read a small blob (a chart, a bundle, a config) whole into memory, verified, refusing
+    /// more than `max` bytes. `what` names it in errors ("chart layer", "config").
+    pub async fn read_blob(&self, desc: &Descriptor, max: u64, what: &str) -> Result<Vec<u8>, ScanError> {
+        use tokio::io::AsyncReadExt;
+        if desc.size > max {
+            return Err(ScanError::Limit(format!("{what} {} is {} bytes, over the {max}-byte limit", desc.digest, desc.size)));
+        }
+        let reader = self.blobs.open(desc, max).await?;
+        let mut buf = Vec::with_capacity(desc.size.min(max) as usize);
+        reader
+            .take(max + 1)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| ScanError::io(format!("{what} {}", desc.digest), e))?;
+        if buf.len() as u64 > max {
+            return Err(ScanError::Limit(format!("{what} {} is over the {max}-byte limit", desc.digest)));
+        }
+        Ok(buf)
+    }
+}
+
 /// What a scan produced.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ScanOutput {

@@ -21,7 +21,6 @@ use regscan_scanner_api::media;
 use regscan_scanner_api::{Descriptor, Finding, Limits, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 
 use crate::archive::{ArchiveError, ArchiveLimits, Budget};
 use crate::chart::ChartError;
@@ -286,29 +285,6 @@ fn chart_error(e: ChartError) -> ScanError {
     }
 }
 
-async fn read_blob(ctx: &ScanContext<'_>, desc: &Descriptor, max: u64, what: &str) -> Result<Vec<u8>, ScanError> {
-    if desc.size > max {
-        return Err(ScanError::Limit(format!(
-            "{what} {} is {} bytes, over the {max}-byte limit",
-            desc.digest, desc.size
-        )));
-    }
-    let reader = ctx.blobs.open(desc, max).await?;
-    let mut buf = Vec::with_capacity(desc.size.min(max) as usize);
-    reader
-        .take(max + 1)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| ScanError::io(format!("{what} {}", desc.digest), e))?;
-    if buf.len() as u64 > max {
-        return Err(ScanError::Limit(format!(
-            "{what} {} is over the {max}-byte limit",
-            desc.digest
-        )));
-    }
-    Ok(buf)
-}
-
 #[async_trait]
 impl Scanner for HelmScanner {
     fn name(&self) -> &'static str {
@@ -360,9 +336,9 @@ impl Scanner for HelmScanner {
                 return Ok(out);
             }
         }
-        let chart = read_blob(ctx, chart_layer, self.config.max_chart_bytes, "chart layer").await?;
+        let chart = ctx.read_blob(chart_layer, self.config.max_chart_bytes, "chart layer").await?;
         let prov = match prov_layer {
-            Some(d) => Some(read_blob(ctx, d, self.config.max_provenance_bytes, "provenance layer").await?),
+            Some(d) => Some(ctx.read_blob(d, self.config.max_provenance_bytes, "provenance layer").await?),
             None => None,
         };
         // Rendering is CPU work: keep it off the async worker threads.

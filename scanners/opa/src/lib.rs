@@ -36,7 +36,6 @@ use regscan_scanner_api::{
     Descriptor, Finding, Limits, ScanContext, ScanError, ScanOutput, Scanner, Severity, TypeEntry,
 };
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 
 pub use config::{BundleLimits, ConfigError, KeyConfig, OpaConfig, Secret, VerificationConfig};
 pub use jws::Algorithm;
@@ -99,32 +98,8 @@ fn unpack_error(e: UnpackError) -> ScanError {
 }
 
 impl OpaScanner {
-    async fn read_blob(
-        &self,
-        ctx: &ScanContext<'_>,
-        desc: &Descriptor,
-    ) -> Result<Vec<u8>, ScanError> {
-        let max = self.limits.max_blob_bytes;
-        if desc.size > max {
-            return Err(ScanError::Limit(format!(
-                "layer {} is {} bytes, over the {max}-byte limit",
-                desc.digest, desc.size
-            )));
-        }
-        let reader = ctx.blobs.open(desc, max).await?;
-        let mut buf = Vec::with_capacity(desc.size.min(max) as usize);
-        reader
-            .take(max + 1)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|e| ScanError::io(format!("layer {}", desc.digest), e))?;
-        if buf.len() as u64 > max {
-            return Err(ScanError::Limit(format!(
-                "layer {} is over the {max}-byte limit",
-                desc.digest
-            )));
-        }
-        Ok(buf)
+    async fn read_blob(&self, ctx: &ScanContext<'_>, desc: &Descriptor) -> Result<Vec<u8>, ScanError> {
+        ctx.read_blob(desc, self.limits.max_blob_bytes, "layer").await
     }
 
     /// Fetch and unpack every layer the scanner understands.

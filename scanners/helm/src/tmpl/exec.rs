@@ -786,32 +786,4 @@ mod tests {
             Err(ExecError::Limit { .. })
         ));
     }
-
-    #[test]
-    fn truncated_and_spliced_templates_never_panic() {
-        let sources = [
-            r#"{{- define "x" -}}{{ .a | default "b" | quote }}{{- end }}{{ include "x" (dict "a" 1) }}"#,
-            r#"{{ range $i, $v := until 3 }}{{ if eq $i 1 }}{{ continue }}{{ else if gt $i 1 }}{{ break }}{{ end }}{{ $v }}{{ end }}"#,
-            r#"{{ with $x := (list 1 "two" 3.5 'c' nil true) }}{{ index $x 1 | upper | printf "%05s|%q" }}{{ else }}none{{ end }}"#,
-            r#"{{/* comment */}}{{- $d := dict -}}{{ $_ := set $d "k" `raw {{ }}` }}{{ toYaml $d | nindent 2 }}{{ tpl "{{ 1 }}" . }}"#,
-            "{{ \"esc \\\"q\\\" \\u00e9 \\x41\" }} é {{ 0x1F }} {{ -1.5e3 }} {{ .a.b.c }} {{ $.x }} {{ (.y).z }}",
-        ];
-        for src in sources {
-            let chars: Vec<(usize, char)> = src.char_indices().collect();
-            for &(i, _) in &chars {
-                for cut in [&src[..i], &src[i..]] {
-                    let mut set = TemplateSet::default();
-                    if set.add("t", cut).is_ok() {
-                        let _ = set.execute("t", &Value::Nil, ExecLimits::default());
-                    }
-                }
-                // Splice the source into itself at every position.
-                let spliced = format!("{}{}{}", &src[..i], src, &src[i..]);
-                let mut set = TemplateSet::default();
-                if set.add("t", &spliced).is_ok() {
-                    let _ = set.execute("t", &Value::Nil, ExecLimits::default());
-                }
-            }
-        }
-    }
 }
