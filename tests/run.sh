@@ -44,4 +44,4 @@ port_open 5432 || { log "PostgreSQL did not come up"; exit 1; }
 port_open 5672 || { log "RabbitMQ did not come up"; exit 1; }
 
 log "running the test suite"
-exec cargo test --workspace "$@"
+exec cargo test --workspace --no-fail-fast "$@"

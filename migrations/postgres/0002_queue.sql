@@ -39,5 +39,6 @@ CREATE TABLE webhook_events (
     reference TEXT,
     received_at BIGINT NOT NULL
 );
-CREATE INDEX webhook_events_dedup ON webhook_events (endpoint, event_id);
+-- event_id first: lookups name a few ids, and a generic plan must still use them.
+CREATE INDEX webhook_events_dedup ON webhook_events (event_id, endpoint);
 CREATE INDEX webhook_events_received ON webhook_events (received_at);
