@@ -131,7 +131,13 @@ pub fn main() -> ExitCode {
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> CliResult {
     let config = Config::load(cli.config.as_deref()).map_err(CliError::usage)?;
-    crate::telemetry::init_logging(&config.log);
+    let mut log = config.log.clone();
+    let service = matches!(cli.command, Command::Serve(_) | Command::Worker(_));
+    if !service && std::env::var_os("REGSCAN_LOG").is_none() && log.filter == crate::config::LogConfig::default().filter {
+        // One-shot commands print their result on stdout; keep stderr to warnings unless asked.
+        log.filter = "warn".into();
+    }
+    crate::telemetry::init_logging(&log);
     let config = Arc::new(config);
     match cli.command {
         Command::Serve(args) => serve::run(config, args).await.map(|()| ExitStatus::Ok).map_err(CliError::failed),
