@@ -277,3 +277,47 @@ async fn classifies_what_registries_hold() {
     assert_eq!((r["kind"].as_str(), r["status"].as_str()), (Some("rocket"), Some("unsupported")), "{r:#}");
     assert!(r["reason"].as_str().unwrap().contains("ACME rocket"), "{r:#}");
 }
+
+/// `advisories import URL`: an osv.dev-style `all.zip` served over HTTP, re-imported with a newer
+/// `modified` (updated, not duplicated) and an older one (kept).
+#[tokio::test(flavor = "multi_thread")]
+async fn advisories_import_from_a_url_keeps_the_newest_record() {
+    use std::io::Write;
+    let record = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv/REGSCAN-TEST-ZLIB.json")).unwrap();
+    let zip_of = |modified: &str| {
+        let body = record.replace("2026-01-01T00:00:00Z", modified);
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("REGSCAN-TEST-ZLIB.json", zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+        w.finish().unwrap().into_inner()
+    };
+    let served = std::sync::Arc::new(std::sync::Mutex::new(zip_of("2026-01-01T00:00:00Z")));
+    let app = {
+        let served = served.clone();
+        axum::Router::new().route("/Debian/all.zip", axum::routing::get(move || {
+            let body = served.lock().unwrap().clone();
+            async move { body }
+        }))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/Debian/all.zip", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (db, _dir) = sqlite_url();
+    let cli = Cli::new(&db, "127.0.0.1:1");
+    let first = cli.json(&["advisories", "import", &url, "--format", "json"], 0);
+    assert_eq!((first["added"].as_u64(), first["updated"].as_u64()), (Some(1), Some(0)), "{first:#}");
+    *served.lock().unwrap() = zip_of("2026-02-01T00:00:00Z");
+    let newer = cli.json(&["advisories", "import", &url, "--format", "json"], 0);
+    assert_eq!((newer["added"].as_u64(), newer["updated"].as_u64()), (Some(0), Some(1)), "{newer:#}");
+    *served.lock().unwrap() = zip_of("2025-12-01T00:00:00Z");
+    let older = cli.json(&["advisories", "import", &url, "--format", "json"], 0);
+    assert_eq!((older["updated"].as_u64(), older["unchanged"].as_u64()), (Some(0), Some(1)), "{older:#}");
+    let status = cli.json(&["advisories", "status", "--format", "json"], 0);
+    assert_eq!(status["total"], 1);
+    assert_eq!(status["newest_modified"], "2026-02-01T00:00:00Z");
+    // A URL that does not answer is a clear failure, exit 3.
+    let (code, _, err) = cli.run(&["advisories", "import", "http://127.0.0.1:1/all.zip"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+}
