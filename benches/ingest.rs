@@ -140,8 +140,18 @@ async fn queue_publish(n: usize, senders: usize, queue: &str) -> Stats {
     stats(n, elapsed, lat)
 }
 
-/// C tasks posting one-event webhook envelopes to regscan.
+/// C tasks posting one-event webhook envelopes to regscan (event log in `db_url`).
 async fn regscan_ingest(n: usize, senders: usize, queue: &str, db_url: &str) -> Stats {
+    post_events(n, senders, queue, db_url, false).await
+}
+
+/// The HTTP floor: the same senders and server, `GET /healthz` (no parsing, no database, no
+/// queue).
+async fn http_floor(n: usize, senders: usize, queue: &str, db_url: &str) -> Stats {
+    post_events(n, senders, queue, db_url, true).await
+}
+
+async fn post_events(n: usize, senders: usize, queue: &str, db_url: &str, floor: bool) -> Stats {
     let store = Store::open(db_url).await.unwrap();
     let config = Config {
         registries: vec![RegistryConfig { host: "bench.example:5000".into(), ..Default::default() }],
@@ -153,7 +163,8 @@ async fn regscan_ingest(n: usize, senders: usize, queue: &str, db_url: &str) -> 
     let q: Arc<dyn Queue> = Arc::new(q);
     let state = AppState::new(Arc::new(config), store.clone(), q.clone(), Metrics::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/webhooks/distribution", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap();
+    let url = if floor { format!("http://{addr}/healthz") } else { format!("http://{addr}/v1/webhooks/distribution") };
     let stop = CancellationToken::new();
     let server = tokio::spawn(regscan::http::serve(listener, state, stop.clone()));
 
@@ -177,6 +188,13 @@ async fn regscan_ingest(n: usize, senders: usize, queue: &str, db_url: &str) -> 
                     r#"{{"events":[{{"id":"bench-{i}","action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","repository":"bench/app","url":"http://bench.example:5000/v2/bench/app/manifests/{digest}","tag":"1.0"}},"request":{{"host":"bench.example:5000","method":"PUT"}}}}]}}"#
                 );
                 let t = Instant::now();
+                if floor {
+                    let r = http.get(&url).send().await.unwrap();
+                    assert_eq!(r.status().as_u16(), 200);
+                    let _ = r.bytes().await;
+                    lat.push(t.elapsed());
+                    continue;
+                }
                 let r = http
                     .post(&url)
                     .header("content-type", "application/vnd.docker.distribution.events.v1+json")
@@ -185,6 +203,7 @@ async fn regscan_ingest(n: usize, senders: usize, queue: &str, db_url: &str) -> 
                     .await
                     .unwrap();
                 assert_eq!(r.status().as_u16(), 202);
+                let _ = r.bytes().await;
                 lat.push(t.elapsed());
             }
             lat
@@ -218,6 +237,10 @@ fn main() {
         let raw = raw_broker(n, senders, &format!("{queue}.raw")).await;
         let publish = queue_publish(n, senders, &format!("{queue}.pub")).await;
         let ingest = regscan_ingest(n, senders, &queue, &db_url).await;
+        let sqlite_dir = tempfile::tempdir().unwrap();
+        let sqlite_url = format!("sqlite://{}", sqlite_dir.path().join("bench.db").display());
+        let ingest_sqlite = regscan_ingest(n, senders, &format!("{queue}.lite"), &sqlite_url).await;
+        let floor = http_floor(n, senders, &format!("{queue}.lite"), &sqlite_url).await;
         println!("webhook ingest benchmark: {n} events, {senders} concurrent senders, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
         println!(
             "raw RabbitMQ (lapin, persistent, confirms, quorum): {:>8.0} msg/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
@@ -237,9 +260,25 @@ fn main() {
             ingest.p50.as_secs_f64() * 1e3,
             ingest.p99.as_secs_f64() * 1e3
         );
-        println!("ingest / raw broker rate: {:.0}% (target >= 70%)", 100.0 * ingest.rate / raw.rate);
+        println!(
+            "regscan webhooks (HTTP + event log on SQLite):     {:>8.0} ev/s    p50 {:>7.2} ms   p99 {:>7.2} ms",
+            ingest_sqlite.rate,
+            ingest_sqlite.p50.as_secs_f64() * 1e3,
+            ingest_sqlite.p99.as_secs_f64() * 1e3
+        );
+        println!(
+            "HTTP floor (same senders, GET /healthz, breakdown): {:>8.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+            floor.rate,
+            floor.p50.as_secs_f64() * 1e3,
+            floor.p99.as_secs_f64() * 1e3
+        );
+        println!(
+            "ingest / raw broker rate: {:.0}% with PostgreSQL, {:.0}% with SQLite (target >= 70%)",
+            100.0 * ingest.rate / raw.rate,
+            100.0 * ingest_sqlite.rate / raw.rate
+        );
         // Clean up the queues regscan declared.
-        for q in [queue.clone(), format!("{queue}.dead"), format!("{queue}.pub"), format!("{queue}.pub.dead")].into_iter().chain((1..5).flat_map(|i| [format!("{queue}.retry.{i}"), format!("{queue}.pub.retry.{i}")])) {
+        for q in [queue.clone(), format!("{queue}.dead"), format!("{queue}.pub"), format!("{queue}.pub.dead"), format!("{queue}.lite"), format!("{queue}.lite.dead")].into_iter().chain((1..5).flat_map(|i| [format!("{queue}.retry.{i}"), format!("{queue}.pub.retry.{i}"), format!("{queue}.lite.retry.{i}")])) {
             let _ = std::process::Command::new("rabbitmqctl").args(["delete_queue", &q]).output();
         }
     });

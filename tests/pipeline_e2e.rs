@@ -103,8 +103,23 @@ async fn real_notifications_on_postgres_and_rabbitmq_with_two_workers() {
     config.queue_url = support::db::amqp_url();
     config.rabbit_queue = Some(queue.name.clone());
     let receiver = RegscanProcess::start_on(&config, &["serve", "--workers", "0"], &addr).await;
-    let w1 = RegscanProcess::start(&config, &["worker", "--workers", "2"]).await;
+    let probes = format!("127.0.0.1:{}", support::free_port());
+    let w1 = RegscanProcess::start(&config, &["worker", "--workers", "2", "--metrics-listen", &probes]).await;
     let w2 = RegscanProcess::start(&config, &["worker", "--workers", "2"]).await;
+    // Both consumers attached before anything is pushed, so both get work.
+    wait_until(Duration::from_secs(30), "two consumers on the queue", || async {
+        let out = tokio::process::Command::new("rabbitmqctl")
+            .args(["list_queues", "-q", "--no-table-headers", "name", "consumers"])
+            .output()
+            .await
+            .unwrap();
+        let listing = String::from_utf8_lossy(&out.stdout).to_string();
+        listing
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [queue.name.as_str(), "2"])
+            .then_some(())
+    })
+    .await;
 
     let mut expected = push_three(&registry).await;
     for i in 0..4 {
@@ -114,6 +129,15 @@ async fn real_notifications_on_postgres_and_rabbitmq_with_two_workers() {
     }
     let store = Store::open(&db.url).await.unwrap();
     expect_all_stored(&store, &registry, &expected, &[&receiver, &w1, &w2]).await;
+
+    // Both workers took part (prefetch 2 each, 7 jobs), and the first one exports its metrics.
+    for (name, w) in [("w1", &w1), ("w2", &w2)] {
+        assert!(w.log().contains("job done"), "{name} did no job:\n{}", w.log());
+    }
+    let ready = reqwest::get(format!("http://{probes}/readyz")).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let metrics = reqwest::get(format!("http://{probes}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("regscan_jobs_total{outcome="), "{metrics}");
 }
 
 /// An image with a big incompressible layer, which keeps a scan busy for a while.

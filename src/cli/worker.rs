@@ -24,6 +24,9 @@ pub struct WorkerArgs {
     /// the queue.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub grace_secs: u64,
+    /// Serve `/healthz`, `/readyz` and `/metrics` (only those) on this address. Default: no HTTP.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// A token cancelled on the first SIGTERM or SIGINT (stop taking work, drain); a second signal
@@ -76,8 +79,23 @@ pub async fn run(config: Arc<Config>, args: WorkerArgs) -> anyhow::Result<()> {
     let pipeline = Pipeline::new(config.clone(), store.clone()).await.context("building the scan pipeline")?;
     pipeline.add_listener(crate::notify::Notifier::start(&config, store.clone()).context("starting scan notifications")?);
     let opts = options(&config, args.workers, args.grace_secs);
-    let worker = Worker::new(pipeline, queue.clone(), config.clone(), Metrics::new(), opts);
-    let result = worker.run(stop).await.context("consuming the queue");
+    let metrics = Metrics::new();
+    let probes = match args.metrics_listen {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+            info!(%addr, "serving /healthz, /readyz and /metrics");
+            let state = crate::http::AppState::new(config.clone(), store.clone(), queue.clone(), metrics.clone());
+            Some(tokio::spawn(crate::http::serve_probes(listener, state, stop.clone())))
+        }
+        None => None,
+    };
+    let worker = Worker::new(pipeline, queue.clone(), config.clone(), metrics, opts);
+    let result = worker.run(stop.clone()).await.context("consuming the queue");
+    stop.cancel();
+    if let Some(p) = probes {
+        let _ = p.await;
+    }
     queue.close().await;
     store.close().await;
     result

@@ -56,6 +56,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Serve only `/healthz`, `/readyz` and `/metrics` (for `regscan worker`) until `shutdown`.
+pub async fn serve_probes(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = Router::new().merge(health::routes()).merge(metrics::routes()).with_state(state);
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}
+
 /// Serve [`router`] on `listener` until `shutdown` fires; requests in progress are finished.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
     axum::serve(listener, router(state))

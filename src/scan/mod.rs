@@ -278,12 +278,14 @@ impl Pipeline {
             outcome.skipped = true;
             return Ok(outcome);
         }
+        // Wait for a slot of this kind before taking the claim, so a queued-up kind never holds
+        // claims it is not working on.
+        let _permit = self.inner.limiter.acquire(entry.kind.as_str()).await;
         let lease_ms = (self.inner.config.worker.lease_secs.max(3) * 1000) as i64;
         let scan_id = match store.claim_scan(artifact_id, scanner.name(), scanner.version(), worker, lease_ms).await? {
             Claim::Claimed(id) => id,
             Claim::Busy => return Err(PipelineError::Busy(at.fetched.digest.clone())),
         };
-        let _permit = self.inner.limiter.acquire(entry.kind.as_str()).await;
         let heartbeat = {
             let store = store.clone();
             tokio::spawn(async move {
