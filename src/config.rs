@@ -281,11 +281,18 @@ impl Default for RabbitConfig {
 pub struct HttpConfig {
     /// Largest webhook body accepted, in bytes (413 beyond). Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Also look webhook event ids up in the database's event log before queueing. Default
+    /// false: each receiver remembers the last 100,000 event ids it queued (warmed from the
+    /// database at start), which catches a registry's redeliveries without a query per request;
+    /// a duplicate that gets past it (another receiver, or a redelivery after 100,000 others) is
+    /// still scanned once, because the pipeline skips digests already scanned. Turn on to
+    /// deduplicate across receivers at the cost of one query per webhook.
+    pub dedup_in_database: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_body_bytes: 1 << 20 }
+        HttpConfig { max_body_bytes: 1 << 20, dedup_in_database: false }
     }
 }
 

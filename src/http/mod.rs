@@ -40,7 +40,7 @@ impl AppState {
     /// State over these parts; starts the event log's batching tasks (call inside a tokio
     /// runtime).
     pub fn new(config: Arc<Config>, store: Store, queue: Arc<dyn Queue>, metrics: Arc<Metrics>) -> Self {
-        let events = webhooks::log::EventLog::new(store.clone());
+        let events = webhooks::log::EventLog::new(store.clone(), config.http.dedup_in_database);
         AppState { config, store, queue, metrics, events }
     }
 }
@@ -52,7 +52,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(api::routes())
-        .merge(web::routes()).merge(openapi::routes())
+        .merge(web::routes())
+        .merge(openapi::routes())
         .with_state(state)
 }
 

@@ -3,6 +3,10 @@
 //! meanwhile with one query (group commit); under load the database sees a few large statements
 //! instead of many small transactions.
 //!
+//! Deduplication is by event id, in memory first: the last 100,000 ids this process queued
+//! (warmed from the database at start). Only with `http.dedup_in_database` does a request also
+//! wait for a database lookup of the ids memory does not know.
+//!
 //! A request waits for its lookup. Records of accepted requests are written right after the
 //! answer ([`EventLog::record_later`]): the answer promises that the jobs are queued, which the
 //! queue alone decides, and a record lost in a crash costs at most one duplicate job, which the
@@ -68,11 +72,31 @@ pub struct EventLog {
     lookups: mpsc::Sender<Lookup>,
     appends: mpsc::Sender<Append>,
     recent: Arc<Mutex<Recent>>,
+    in_database: bool,
 }
 
 impl EventLog {
-    /// Start the two batching tasks on `store`.
-    pub fn new(store: Store) -> Self {
+    /// Start the two batching tasks on `store`, and warm the in-memory ids from it.
+    /// `in_database`: also look unknown ids up in the database (see the module docs).
+    pub fn new(store: Store, in_database: bool) -> Self {
+        let recent: Arc<Mutex<Recent>> = Arc::default();
+        {
+            let (store, recent) = (store.clone(), recent.clone());
+            tokio::spawn(async move {
+                match store.recent_events(RECENT_IDS as i64).await {
+                    Ok(events) => {
+                        let mut r = recent.lock().unwrap_or_else(|p| p.into_inner());
+                        for e in events.iter().rev() {
+                            let f = &e.record;
+                            if let (Some(id), "queued" | "deleted") = (&f.event_id, f.outcome.as_str()) {
+                                r.insert(&f.endpoint, id);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not warm the webhook deduplication ids"),
+                }
+            });
+        }
         let (lookups, mut lookup_rx) = mpsc::channel::<Lookup>(4 * MAX_BATCH);
         let (appends, mut append_rx) = mpsc::channel::<Append>(4 * MAX_BATCH);
         let s = store.clone();
@@ -97,7 +121,7 @@ impl EventLog {
                 }
             }
         });
-        EventLog { lookups, appends, recent: Arc::default() }
+        EventLog { lookups, appends, recent, in_database }
     }
 
     /// Which of `ids` were already queued or applied on `endpoint`.
@@ -114,7 +138,7 @@ impl EventLog {
                 }
             }
         }
-        if ask.is_empty() {
+        if ask.is_empty() || !self.in_database {
             return Ok(seen);
         }
         let (reply, rx) = oneshot::channel();
@@ -213,7 +237,7 @@ mod tests {
     async fn concurrent_records_and_lookups_are_answered_each() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
-        let log = EventLog::new(store.clone());
+        let log = EventLog::new(store.clone(), true);
         let mut tasks = Vec::new();
         for i in 0..50 {
             let log = log.clone();
