@@ -286,6 +286,9 @@ impl Pipeline {
             Claim::Claimed(id) => id,
             Claim::Busy => return Err(PipelineError::Busy(at.fetched.digest.clone())),
         };
+        // Dropped before the scan is settled (the worker handed the job back on SIGTERM, or its
+        // future was cancelled): give the claim back at once instead of waiting for the lease.
+        let mut claim = ClaimGuard { store: store.clone(), scan_id, settled: false };
         let heartbeat = {
             let store = store.clone();
             tokio::spawn(async move {
@@ -306,6 +309,7 @@ impl Pipeline {
         let timeout = scanner.limits().timeout;
         let result = tokio::time::timeout(timeout, AssertUnwindSafe(scanner.scan(&ctx)).catch_unwind()).await;
         heartbeat.abort();
+        claim.settled = true;
         let result = match result {
             Err(_) => Err((format!("scanner {} did not finish within {timeout:?}", scanner.name()), true)),
             Ok(Err(panic)) => {
@@ -401,6 +405,29 @@ impl Pipeline {
         store.record_scan(artifact_id, "", "", Status::Failed, Some(reason), &ScanResult::default()).await?;
         self.notify(&registry, &job.repository, &digest, Status::Failed);
         Ok(())
+    }
+}
+
+/// Releases an unsettled claim when dropped.
+struct ClaimGuard {
+    store: Store,
+    scan_id: i64,
+    settled: bool,
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let (store, id) = (self.store.clone(), self.scan_id);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = store.release_claim(id).await {
+                    warn!(scan_id = id, error = %e, "could not release an interrupted scan's claim; it expires with its lease");
+                }
+            });
+        }
     }
 }
 

@@ -316,17 +316,18 @@ impl Store {
     }
 
     /// Take the claim on an artifact for a scan: a `running` scan row with a lease. A running
-    /// scan whose lease has expired (its worker died) is marked failed and taken over.
+    /// scan whose lease has expired (its worker died) produced nothing and is removed, and its
+    /// claim taken over.
     pub async fn claim_scan(&self, artifact_id: i64, scanner: &str, version: &str, worker: &str, lease_ms: i64) -> Result<Claim, StoreError> {
         let now = now_ms();
-        sqlx::query(
-            "UPDATE scans SET status = 'failed', reason = 'abandoned: the worker ' || COALESCE(worker, '?') || ' stopped before finishing (lease expired); scanned again', finished_at = $2
-             WHERE artifact_id = $1 AND status = 'running' AND lease_until < $2",
-        )
-        .bind(artifact_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let abandoned = sqlx::query("DELETE FROM scans WHERE artifact_id = $1 AND status = 'running' AND lease_until < $2")
+            .bind(artifact_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if abandoned.rows_affected() > 0 {
+            tracing::warn!(artifact_id, "a scan's worker stopped before finishing (lease expired); scanning again");
+        }
         let inserted = sqlx::query(
             "INSERT INTO scans (artifact_id, scanner, scanner_version, status, worker, lease_until, created_at, started_at)
              VALUES ($1, $2, $3, 'running', $4, $5, $6, $6) RETURNING id",
@@ -342,11 +343,16 @@ impl Store {
         match inserted {
             Ok(row) => {
                 let id: i64 = row.try_get("id")?;
-                sqlx::query("UPDATE artifacts SET latest_scan_id = $2 WHERE id = $1 AND latest_scan_id IS NULL")
-                    .bind(artifact_id)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
+                // Show the scan in progress when there is no result yet (or the latest was the
+                // abandoned attempt just removed).
+                sqlx::query(
+                    "UPDATE artifacts SET latest_scan_id = $2 WHERE id = $1
+                     AND (latest_scan_id IS NULL OR NOT EXISTS (SELECT 1 FROM scans WHERE scans.id = artifacts.latest_scan_id))",
+                )
+                .bind(artifact_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
                 Ok(Claim::Claimed(id))
             }
             Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => Ok(Claim::Busy),
