@@ -488,7 +488,13 @@ impl Config {
             )));
         }
         let q = &self.queue_url;
-        if !(q.is_empty() || q.starts_with("amqp://") || q.starts_with("amqps://")) {
+        if q.starts_with("amqps://") {
+            return Err(ConfigError::Invalid(format!(
+                "queue_url {:?}: TLS to RabbitMQ is not built into regscan; use amqp:// on a trusted network or through a TLS-terminating proxy",
+                redact_url(q)
+            )));
+        }
+        if !(q.is_empty() || q.starts_with("amqp://")) {
             return Err(ConfigError::Invalid(format!(
                 "queue_url {:?} is neither empty (embedded queue) nor amqp://…",
                 redact_url(q)
