@@ -177,6 +177,18 @@ pub struct NotifyStats {
     pub published: AtomicU64,
     /// Events RabbitMQ did not take.
     pub publish_failed: AtomicU64,
+    /// Where the counts are also exported (`regscan_notifications_total{outcome}`).
+    metrics: std::sync::OnceLock<Arc<crate::telemetry::Metrics>>,
+}
+
+impl NotifyStats {
+    /// Count one `outcome` in `counter` (and in the exported metrics); returns the new count.
+    fn count(&self, counter: &AtomicU64, outcome: &str) -> u64 {
+        if let Some(m) = self.metrics.get() {
+            m.notification(outcome);
+        }
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
 }
 
 #[derive(Debug)]
@@ -241,6 +253,11 @@ impl Notifier {
         Ok(Arc::new(Notifier { tx, stats }))
     }
 
+    /// Export the counts on `/metrics` as `regscan_notifications_total{outcome}` too.
+    pub fn export_metrics(&self, metrics: Arc<crate::telemetry::Metrics>) {
+        let _ = self.stats.metrics.set(metrics);
+    }
+
     /// What has been sent, dropped and failed so far.
     pub fn stats(&self) -> &NotifyStats {
         &self.stats
@@ -255,14 +272,14 @@ impl ScanListener for Notifier {
         let f = Finished { registry: registry.into(), repository: repository.into(), digest: digest.into(), status };
         match self.tx.try_send(f) {
             Ok(()) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                self.stats.count(&self.stats.queued, "queued");
             }
             Err(mpsc::error::TrySendError::Full(f)) => {
-                let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let dropped = self.stats.count(&self.stats.dropped, "dropped");
                 warn!(registry = f.registry, repository = f.repository, digest = f.digest, dropped, "notification buffer full; scan-completed event dropped");
             }
             Err(mpsc::error::TrySendError::Closed(f)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                self.stats.count(&self.stats.dropped, "dropped");
                 warn!(digest = f.digest, "notifier stopped; scan-completed event dropped");
             }
         }
@@ -333,7 +350,7 @@ impl Worker {
             };
             let retryable = match &result {
                 Ok(()) => {
-                    self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    self.stats.count(&self.stats.delivered, "delivered");
                     debug!(url = redact_url(&ep.url), id = event.id, event_type = event.event_type, "notification delivered");
                     return;
                 }
@@ -342,7 +359,7 @@ impl Worker {
             };
             let error = result.err().map(|e| e.to_string()).unwrap_or_default();
             if !retryable || attempt == attempts {
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.count(&self.stats.failed, "failed");
                 warn!(url = redact_url(&ep.url), id = event.id, subject = event.subject, attempt, %error, "notification not delivered; giving up");
                 return;
             }
@@ -357,13 +374,13 @@ impl Worker {
         for attempt in 1..=attempts {
             match tokio::time::timeout(CONFIRM_TIMEOUT, rabbit.publish(&event.event_type, body)).await {
                 Ok(Ok(())) => {
-                    self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    self.stats.count(&self.stats.published, "published");
                     return;
                 }
                 Ok(Err(e)) => {
                     rabbit.reset().await;
                     if attempt == attempts {
-                        self.stats.publish_failed.fetch_add(1, Ordering::Relaxed);
+                        self.stats.count(&self.stats.publish_failed, "publish_failed");
                         warn!(exchange = rabbit.exchange, id = event.id, error = %e, "event not published on RabbitMQ; giving up");
                         return;
                     }
@@ -371,7 +388,7 @@ impl Worker {
                 Err(_) => {
                     rabbit.reset().await;
                     if attempt == attempts {
-                        self.stats.publish_failed.fetch_add(1, Ordering::Relaxed);
+                        self.stats.count(&self.stats.publish_failed, "publish_failed");
                         warn!(exchange = rabbit.exchange, id = event.id, "no RabbitMQ confirm for the event; giving up");
                         return;
                     }

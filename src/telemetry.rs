@@ -89,6 +89,7 @@ pub struct Metrics {
     jobs: Family<Outcome, Counter>,
     scan_duration: Family<KindLabel, Histogram, fn() -> Histogram>,
     publish_latency: Family<QueueLabel, Histogram, fn() -> Histogram>,
+    notifications: Family<Outcome, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -110,7 +111,13 @@ impl Default for Metrics {
         registry.register("jobs", "Jobs settled by workers, by outcome", jobs.clone());
         registry.register("scan_duration_seconds", "Time to run one job, by artifact kind", scan_duration.clone());
         registry.register("queue_publish_seconds", "Time until a publish is durable", publish_latency.clone());
-        Metrics { registry, webhook_events, jobs, scan_duration, publish_latency }
+        let notifications = Family::<Outcome, Counter>::default();
+        registry.register(
+            "notifications",
+            "Scan-completed notifications, by outcome (queued, dropped, delivered, failed, published, publish_failed)",
+            notifications.clone(),
+        );
+        Metrics { registry, webhook_events, jobs, scan_duration, publish_latency, notifications }
     }
 }
 
@@ -142,6 +149,11 @@ impl Metrics {
         self.publish_latency.get_or_create(&QueueLabel { queue: queue.into() }).observe(d.as_secs_f64());
     }
 
+    /// Count a notification outcome.
+    pub fn notification(&self, outcome: &str) {
+        self.notifications.get_or_create(&Outcome { outcome: outcome.into() }).inc();
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -163,7 +175,9 @@ mod tests {
         m.job("succeeded");
         m.scan_duration("image", Duration::from_millis(30));
         m.publish_latency("embedded", Duration::from_millis(2));
+        m.notification("dropped");
         let text = m.encode();
+        assert!(text.contains(r#"regscan_notifications_total{outcome="dropped"} 1"#), "{text}");
         assert!(text.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="queued"} 2"#), "{text}");
         assert!(text.contains(r#"regscan_jobs_total{outcome="succeeded"} 1"#), "{text}");
         assert!(text.contains(r#"regscan_scan_duration_seconds_count{kind="image"} 1"#), "{text}");

@@ -45,7 +45,9 @@ pub async fn run(config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
         None
     } else {
         let pipeline = Pipeline::new(config.clone(), store.clone()).await.context("building the scan pipeline")?;
-        pipeline.add_listener(crate::notify::Notifier::start(&config, store.clone()).context("starting scan notifications")?);
+        let notifier = crate::notify::Notifier::start(&config, store.clone()).context("starting scan notifications")?;
+        notifier.export_metrics(metrics.clone());
+        pipeline.add_listener(notifier);
         let opts = super::worker::options(&config, args.workers, args.grace_secs);
         let w = Worker::new(pipeline, queue.clone(), config.clone(), metrics.clone(), opts);
         let stop = stop.clone();

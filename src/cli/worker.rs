@@ -77,9 +77,11 @@ pub async fn run(config: Arc<Config>, args: WorkerArgs) -> anyhow::Result<()> {
     let store = Store::open(&config.database_url).await.context("opening the database")?;
     let queue = crate::queue::open(&config, &store).await.context("opening the queue")?;
     let pipeline = Pipeline::new(config.clone(), store.clone()).await.context("building the scan pipeline")?;
-    pipeline.add_listener(crate::notify::Notifier::start(&config, store.clone()).context("starting scan notifications")?);
-    let opts = options(&config, args.workers, args.grace_secs);
     let metrics = Metrics::new();
+    let notifier = crate::notify::Notifier::start(&config, store.clone()).context("starting scan notifications")?;
+    notifier.export_metrics(metrics.clone());
+    pipeline.add_listener(notifier);
+    let opts = options(&config, args.workers, args.grace_secs);
     let probes = match args.metrics_listen {
         Some(addr) => {
             let listener =
