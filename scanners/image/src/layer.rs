@@ -659,8 +659,9 @@ fn analyze_file(
         }
         None => {
             if analyzers::interested(&path) {
-                let reason = format!("{size} bytes, outside the size range the analyzers read");
-                facts.note_skipped(&path, reason);
+                // A file where an analyzer would look, at a size it does not read (a small
+                // script in usr/bin where a Go binary could be): it still hides a lower copy,
+                // but is not worth a note (most of usr/bin is like this).
                 facts.set_shadowed(path);
             } else {
                 // Not analyzed: but a file replacing one that was (same path, earlier entry of
