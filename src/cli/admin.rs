@@ -68,9 +68,13 @@ pub async fn advisories(config: Arc<Config>, cmd: AdvisoriesCommand) -> CliResul
     let store = open_store(&config).await?;
     match cmd {
         AdvisoriesCommand::Import { source, format } => {
+            let progress = super::scan::Progress::new();
+            progress.say(&format!("reading {source}"));
             let rows = read_source(&source).await.map_err(CliError::failed)?;
+            progress.say(&format!("storing {} records and re-matching affected artifacts", rows.len()));
             let db = AdvisoryDb::default();
             let (stats, rescans) = import_and_rematch(&store, &db, &source, &rows).await.map_err(CliError::failed)?;
+            progress.done();
             match format {
                 Format::Table => println!(
                     "imported {} records from {source}: {} new, {} updated, {} unchanged; snapshot {}; {} artifact(s) re-matched",
