@@ -34,7 +34,10 @@ fn amqp() -> String {
 }
 
 fn psql(sql: &str) {
-    let ok = std::process::Command::new("psql").args(["-q", &pg_admin(), "-c", sql]).status().map(|s| s.success());
+    let ok = std::process::Command::new("psql")
+        .args(["-q", &pg_admin(), "-c", sql])
+        .status()
+        .map(|s| s.success());
     assert_eq!(ok.ok(), Some(true), "psql {sql}");
 }
 
@@ -47,7 +50,11 @@ struct Stats {
 fn stats(n: usize, elapsed: Duration, mut lat: Vec<Duration>) -> Stats {
     lat.sort();
     let at = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    Stats { rate: n as f64 / elapsed.as_secs_f64(), p50: at(0.50), p99: at(0.99) }
+    Stats {
+        rate: n as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    }
 }
 
 /// C tasks, each publishing its share one message at a time and awaiting the confirm.
@@ -59,7 +66,17 @@ async fn raw_broker(n: usize, senders: usize, queue: &str) -> Stats {
     let setup = conn.create_channel().await.unwrap();
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    setup.queue_declare(queue, QueueDeclareOptions { durable: true, ..Default::default() }, args).await.unwrap();
+    setup
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .unwrap();
     // The same number of confirm channels regscan's publisher uses.
     let mut channels = Vec::new();
     for _ in 0..4 {
@@ -80,7 +97,19 @@ async fn raw_broker(n: usize, senders: usize, queue: &str) -> Stats {
             while next.fetch_add(1, Ordering::Relaxed) < n {
                 let t = Instant::now();
                 let props = BasicProperties::default().with_delivery_mode(2);
-                let c = ch.basic_publish("", &queue, BasicPublishOptions { mandatory: true, ..Default::default() }, body, props).await.unwrap();
+                let c = ch
+                    .basic_publish(
+                        "",
+                        &queue,
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..Default::default()
+                        },
+                        body,
+                        props,
+                    )
+                    .await
+                    .unwrap();
                 assert!(c.await.unwrap().is_ack());
                 lat.push(t.elapsed());
             }
@@ -99,8 +128,15 @@ async fn raw_broker(n: usize, senders: usize, queue: &str) -> Stats {
 
 /// C tasks publishing one job each through regscan's `RabbitQueue::publish` (no HTTP, no log).
 async fn queue_publish(n: usize, senders: usize, queue: &str) -> Stats {
-    let cfg = RabbitConfig { queue: queue.into(), ..Default::default() };
-    let q = Arc::new(RabbitQueue::connect(&amqp(), &cfg, &WorkerConfig::default()).await.unwrap());
+    let cfg = RabbitConfig {
+        queue: queue.into(),
+        ..Default::default()
+    };
+    let q = Arc::new(
+        RabbitQueue::connect(&amqp(), &cfg, &WorkerConfig::default())
+            .await
+            .unwrap(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -154,21 +190,36 @@ async fn http_floor(n: usize, senders: usize, queue: &str, db_url: &str) -> Stat
 async fn post_events(n: usize, senders: usize, queue: &str, db_url: &str, floor: bool) -> Stats {
     let store = Store::open(db_url).await.unwrap();
     let config = Config {
-        registries: vec![RegistryConfig { host: "bench.example:5000".into(), ..Default::default() }],
+        registries: vec![RegistryConfig {
+            host: "bench.example:5000".into(),
+            ..Default::default()
+        }],
         queue_url: amqp(),
-        rabbitmq: RabbitConfig { queue: queue.into(), ..Default::default() },
+        rabbitmq: RabbitConfig {
+            queue: queue.into(),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let q = RabbitQueue::connect(&amqp(), &config.rabbitmq, &WorkerConfig::default()).await.unwrap();
+    let q = RabbitQueue::connect(&amqp(), &config.rabbitmq, &WorkerConfig::default())
+        .await
+        .unwrap();
     let q: Arc<dyn Queue> = Arc::new(q);
     let state = AppState::new(Arc::new(config), store.clone(), q.clone(), Metrics::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let url = if floor { format!("http://{addr}/healthz") } else { format!("http://{addr}/v1/webhooks/distribution") };
+    let url = if floor {
+        format!("http://{addr}/healthz")
+    } else {
+        format!("http://{addr}/v1/webhooks/distribution")
+    };
     let stop = CancellationToken::new();
     let server = tokio::spawn(regscan::http::serve(listener, state, stop.clone()));
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(senders).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(senders)
+        .build()
+        .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -224,7 +275,10 @@ async fn post_events(n: usize, senders: usize, queue: &str, db_url: &str, floor:
 fn main() {
     let n = env_usize("BENCH_EVENTS", 10_000);
     let senders = env_usize("BENCH_SENDERS", 16);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let suffix: u64 = rand::random();
     let db = format!("regscan_bench_{suffix:016x}");
     psql(&format!("CREATE DATABASE {db}"));
@@ -241,7 +295,10 @@ fn main() {
         let sqlite_url = format!("sqlite://{}", sqlite_dir.path().join("bench.db").display());
         let ingest_sqlite = regscan_ingest(n, senders, &format!("{queue}.lite"), &sqlite_url).await;
         let floor = http_floor(n, senders, &format!("{queue}.lite"), &sqlite_url).await;
-        println!("webhook ingest benchmark: {n} events, {senders} concurrent senders, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+        println!(
+            "webhook ingest benchmark: {n} events, {senders} concurrent senders, {} cores",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        );
         println!(
             "raw RabbitMQ (lapin, persistent, confirms, quorum): {:>8.0} msg/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
             raw.rate,
@@ -278,8 +335,25 @@ fn main() {
             100.0 * ingest_sqlite.rate / raw.rate
         );
         // Clean up the queues regscan declared.
-        for q in [queue.clone(), format!("{queue}.dead"), format!("{queue}.pub"), format!("{queue}.pub.dead"), format!("{queue}.lite"), format!("{queue}.lite.dead")].into_iter().chain((1..5).flat_map(|i| [format!("{queue}.retry.{i}"), format!("{queue}.pub.retry.{i}"), format!("{queue}.lite.retry.{i}")])) {
-            let _ = std::process::Command::new("rabbitmqctl").args(["delete_queue", &q]).output();
+        for q in [
+            queue.clone(),
+            format!("{queue}.dead"),
+            format!("{queue}.pub"),
+            format!("{queue}.pub.dead"),
+            format!("{queue}.lite"),
+            format!("{queue}.lite.dead"),
+        ]
+        .into_iter()
+        .chain((1..5).flat_map(|i| {
+            [
+                format!("{queue}.retry.{i}"),
+                format!("{queue}.pub.retry.{i}"),
+                format!("{queue}.lite.retry.{i}"),
+            ]
+        })) {
+            let _ = std::process::Command::new("rabbitmqctl")
+                .args(["delete_queue", &q])
+                .output();
         }
     });
     psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));

@@ -115,7 +115,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { filter: "info".into(), format: LogFormat::Text }
+        LogConfig {
+            filter: "info".into(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -166,12 +169,13 @@ impl RegistryConfig {
     pub fn credentials(&self) -> Result<Option<(String, Secret)>, ConfigError> {
         let Some(user) = &self.username else { return Ok(None) };
         let password = if let Some(var) = &self.password_env {
-            std::env::var(var).map_err(|_| {
-                ConfigError::Invalid(format!("registry {}: password_env {var} is not set", self.host))
-            })?
+            std::env::var(var)
+                .map_err(|_| ConfigError::Invalid(format!("registry {}: password_env {var} is not set", self.host)))?
         } else if let Some(path) = &self.password_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
             text.lines().next().unwrap_or("").to_owned()
         } else {
             return Err(ConfigError::Invalid(format!(
@@ -215,7 +219,9 @@ impl ApiTokenConfig {
         let v = if let Some(var) = &self.token_env {
             std::env::var(var).ok()
         } else if let Some(path) = &self.token_file {
-            std::fs::read_to_string(path).ok().and_then(|t| t.lines().next().map(str::to_owned))
+            std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| t.lines().next().map(str::to_owned))
         } else {
             None
         };
@@ -292,7 +298,10 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_body_bytes: 1 << 20, dedup_in_database: false }
+        HttpConfig {
+            max_body_bytes: 1 << 20,
+            dedup_in_database: false,
+        }
     }
 }
 
@@ -319,7 +328,13 @@ pub struct NotificationsConfig {
 
 impl Default for NotificationsConfig {
     fn default() -> Self {
-        NotificationsConfig { webhook: Vec::new(), buffer: 1000, max_attempts: 5, retry_base_delay_ms: 500, rabbitmq: true }
+        NotificationsConfig {
+            webhook: Vec::new(),
+            buffer: 1000,
+            max_attempts: 5,
+            retry_base_delay_ms: 500,
+            rabbitmq: true,
+        }
     }
 }
 
@@ -417,10 +432,7 @@ impl Config {
     }
 
     /// [`Config::load`] with an injectable environment, for tests.
-    pub fn load_with_env(
-        path: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load_with_env(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let default_path = Path::new("regscan.toml");
         let file = match path {
             Some(p) => Some(p),
@@ -429,10 +441,14 @@ impl Config {
         };
         let mut cfg = match file {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
-                toml::from_str::<Config>(&text)
-                    .map_err(|e| ConfigError::Parse { path: p.to_owned(), message: e.to_string() })?
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse {
+                    path: p.to_owned(),
+                    message: e.to_string(),
+                })?
             }
             None => Config::default(),
         };
@@ -511,29 +527,48 @@ impl Config {
         }
         for t in &self.api_tokens {
             if t.token_env.is_none() == t.token_file.is_none() {
-                return Err(ConfigError::Invalid(format!("api_tokens {:?}: set exactly one of token_env or token_file", t.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "api_tokens {:?}: set exactly one of token_env or token_file",
+                    t.name
+                )));
             }
         }
         for (i, w) in self.notifications.webhook.iter().enumerate() {
-            let ok = url::Url::parse(&w.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            let ok =
+                url::Url::parse(&w.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
             if !ok {
-                return Err(ConfigError::Invalid(format!("notifications.webhook #{}: url {:?} is not an http:// or https:// URL", i + 1, redact_url(&w.url))));
+                return Err(ConfigError::Invalid(format!(
+                    "notifications.webhook #{}: url {:?} is not an http:// or https:// URL",
+                    i + 1,
+                    redact_url(&w.url)
+                )));
             }
             if w.timeout_secs == 0 {
-                return Err(ConfigError::Invalid(format!("notifications.webhook #{}: timeout_secs must be at least 1", i + 1)));
+                return Err(ConfigError::Invalid(format!(
+                    "notifications.webhook #{}: timeout_secs must be at least 1",
+                    i + 1
+                )));
             }
             if w.token_env.as_deref().is_some_and(str::is_empty) {
-                return Err(ConfigError::Invalid(format!("notifications.webhook #{}: token_env must name an environment variable", i + 1)));
+                return Err(ConfigError::Invalid(format!(
+                    "notifications.webhook #{}: token_env must name an environment variable",
+                    i + 1
+                )));
             }
         }
-        if self.notifications.rabbitmq && !self.queue_url.is_empty() && self.rabbitmq.events_exchange.trim().is_empty() {
-            return Err(ConfigError::Invalid("rabbitmq.events_exchange must name an exchange (or set notifications.rabbitmq = false)".into()));
+        if self.notifications.rabbitmq && !self.queue_url.is_empty() && self.rabbitmq.events_exchange.trim().is_empty()
+        {
+            return Err(ConfigError::Invalid(
+                "rabbitmq.events_exchange must name an exchange (or set notifications.rabbitmq = false)".into(),
+            ));
         }
         if self.notifications.buffer == 0 {
             return Err(ConfigError::Invalid("notifications.buffer must be at least 1".into()));
         }
         if self.notifications.max_attempts == 0 {
-            return Err(ConfigError::Invalid("notifications.max_attempts must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "notifications.max_attempts must be at least 1".into(),
+            ));
         }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
@@ -584,10 +619,24 @@ mod tests {
     fn env_overrides_file_and_errors_name_the_variable() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
-        std::fs::write(&p, "listen = \"0.0.0.0:9000\"\n[[registry]]\nhost = \"127.0.0.1:5000\"\ninsecure = true\n").unwrap();
-        let c = Config::load_with_env(Some(&p), env(&[("REGSCAN_LISTEN", "127.0.0.1:9999"), ("REGSCAN_WEBHOOK_TOKEN", "s3cret")])).unwrap();
+        std::fs::write(
+            &p,
+            "listen = \"0.0.0.0:9000\"\n[[registry]]\nhost = \"127.0.0.1:5000\"\ninsecure = true\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(
+            Some(&p),
+            env(&[
+                ("REGSCAN_LISTEN", "127.0.0.1:9999"),
+                ("REGSCAN_WEBHOOK_TOKEN", "s3cret"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.listen.port(), 9999);
-        assert_eq!(c.registry("127.0.0.1:5000").unwrap().base_url(), "http://127.0.0.1:5000");
+        assert_eq!(
+            c.registry("127.0.0.1:5000").unwrap().base_url(),
+            "http://127.0.0.1:5000"
+        );
         assert!(c.registry("evil.example").is_none());
         assert_eq!(format!("{:?}", c.webhook_token), "Some(<redacted>)");
         let err = Config::load_with_env(Some(&p), env(&[("REGSCAN_LOG_FORMAT", "xml")])).unwrap_err();
@@ -622,7 +671,10 @@ mod tests {
         assert_eq!(c.notifications.max_attempts, 5);
         std::fs::write(&p, "[[notifications.webhook]]\nurl = \"ftp://x\"\n").unwrap();
         let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
-        assert!(err.contains("notifications.webhook #1") && err.contains("ftp://x"), "{err}");
+        assert!(
+            err.contains("notifications.webhook #1") && err.contains("ftp://x"),
+            "{err}"
+        );
         std::fs::write(&p, "[[notifications.webhook]]\nurl = \"http://h/\"\nretries = 3\n").unwrap();
         let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
         assert!(err.contains("retries"), "{err}");
@@ -630,7 +682,9 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_without_leaking_passwords() {
-        let err = Config::load_with_env(None, env(&[("REGSCAN_DATABASE_URL", "mysql://u:hunter2@h/db")])).unwrap_err().to_string();
+        let err = Config::load_with_env(None, env(&[("REGSCAN_DATABASE_URL", "mysql://u:hunter2@h/db")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mysql") && !err.contains("hunter2"), "{err}");
     }
 }

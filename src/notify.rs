@@ -213,7 +213,9 @@ pub struct Notifier {
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("Notifier")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
@@ -234,21 +236,46 @@ impl Notifier {
         let n = &config.notifications;
         let mut endpoints = Vec::new();
         for w in &n.webhook {
-            let token = match &w.token_env {
-                Some(var) => Some(std::env::var(var).ok().filter(|t| !t.is_empty()).ok_or_else(|| NotifyError::TokenEnv { url: redact_url(&w.url), var: var.clone() })?),
-                None => None,
-            };
-            endpoints.push(Arc::new(Endpoint { url: w.url.clone(), token, timeout: Duration::from_secs(w.timeout_secs) }));
+            let token =
+                match &w.token_env {
+                    Some(var) => Some(std::env::var(var).ok().filter(|t| !t.is_empty()).ok_or_else(|| {
+                        NotifyError::TokenEnv {
+                            url: redact_url(&w.url),
+                            var: var.clone(),
+                        }
+                    })?),
+                    None => None,
+                };
+            endpoints.push(Arc::new(Endpoint {
+                url: w.url.clone(),
+                token,
+                timeout: Duration::from_secs(w.timeout_secs),
+            }));
         }
-        let http = reqwest::Client::builder().user_agent(concat!("regscan/", env!("CARGO_PKG_VERSION"))).build()?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("regscan/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         let amqp = config.queue_url.starts_with("amqp://") || config.queue_url.starts_with("amqps://");
-        let rabbit = (amqp && n.rabbitmq).then(|| Arc::new(Rabbit::new(&config.queue_url, &config.rabbitmq.events_exchange)));
+        let rabbit =
+            (amqp && n.rabbitmq).then(|| Arc::new(Rabbit::new(&config.queue_url, &config.rabbitmq.events_exchange)));
         let (tx, rx) = mpsc::channel(n.buffer.max(1));
         let stats = Arc::new(NotifyStats::default());
         if !endpoints.is_empty() || rabbit.is_some() {
-            info!(webhooks = endpoints.len(), rabbitmq = rabbit.is_some(), "scan notifications enabled");
+            info!(
+                webhooks = endpoints.len(),
+                rabbitmq = rabbit.is_some(),
+                "scan notifications enabled"
+            );
         }
-        let worker = Worker { store, config: n.clone(), endpoints, http, rabbit, stats: stats.clone(), in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)) };
+        let worker = Worker {
+            store,
+            config: n.clone(),
+            endpoints,
+            http,
+            rabbit,
+            stats: stats.clone(),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        };
         tokio::spawn(worker.run(rx));
         Ok(Arc::new(Notifier { tx, stats }))
     }
@@ -269,14 +296,25 @@ impl ScanListener for Notifier {
         if event_type(status).is_none() {
             return;
         }
-        let f = Finished { registry: registry.into(), repository: repository.into(), digest: digest.into(), status };
+        let f = Finished {
+            registry: registry.into(),
+            repository: repository.into(),
+            digest: digest.into(),
+            status,
+        };
         match self.tx.try_send(f) {
             Ok(()) => {
                 self.stats.count(&self.stats.queued, "queued");
             }
             Err(mpsc::error::TrySendError::Full(f)) => {
                 let dropped = self.stats.count(&self.stats.dropped, "dropped");
-                warn!(registry = f.registry, repository = f.repository, digest = f.digest, dropped, "notification buffer full; scan-completed event dropped");
+                warn!(
+                    registry = f.registry,
+                    repository = f.repository,
+                    digest = f.digest,
+                    dropped,
+                    "notification buffer full; scan-completed event dropped"
+                );
             }
             Err(mpsc::error::TrySendError::Closed(f)) => {
                 self.stats.count(&self.stats.dropped, "dropped");
@@ -296,7 +334,12 @@ impl Worker {
             let report = match Report::load(&this.store, &f.registry, &f.repository, &f.digest, None).await {
                 Ok(Some(r)) => r,
                 Ok(None) => {
-                    warn!(registry = f.registry, repository = f.repository, digest = f.digest, "finished scan not found in the store; no notification");
+                    warn!(
+                        registry = f.registry,
+                        repository = f.repository,
+                        digest = f.digest,
+                        "finished scan not found in the store; no notification"
+                    );
                     continue;
                 }
                 Err(e) => {
@@ -304,7 +347,9 @@ impl Worker {
                     continue;
                 }
             };
-            let Some(event) = CloudEvent::for_report(&report, f.status) else { continue };
+            let Some(event) = CloudEvent::for_report(&report, f.status) else {
+                continue;
+            };
             let body = match serde_json::to_vec(&event) {
                 Ok(b) => Arc::new(b),
                 Err(e) => {
@@ -314,7 +359,9 @@ impl Worker {
             };
             let event = Arc::new(event);
             for ep in &this.endpoints {
-                let Ok(permit) = this.in_flight.clone().acquire_owned().await else { return };
+                let Ok(permit) = this.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
                 let (this, ep, event, body) = (this.clone(), ep.clone(), event.clone(), body.clone());
                 tokio::spawn(async move {
                     this.deliver_webhook(&ep, &event, &body).await;
@@ -322,7 +369,9 @@ impl Worker {
                 });
             }
             if let Some(rabbit) = &this.rabbit {
-                let Ok(permit) = this.in_flight.clone().acquire_owned().await else { return };
+                let Ok(permit) = this.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
                 let (this, rabbit, event, body) = (this.clone(), rabbit.clone(), event.clone(), body.clone());
                 tokio::spawn(async move {
                     this.publish_rabbit(&rabbit, &event, &body).await;
@@ -339,7 +388,12 @@ impl Worker {
     async fn deliver_webhook(&self, ep: &Endpoint, event: &CloudEvent, body: &[u8]) {
         let attempts = self.config.max_attempts.max(1);
         for attempt in 1..=attempts {
-            let mut req = self.http.post(&ep.url).timeout(ep.timeout).header("content-type", CLOUDEVENTS_JSON).body(body.to_vec());
+            let mut req = self
+                .http
+                .post(&ep.url)
+                .timeout(ep.timeout)
+                .header("content-type", CLOUDEVENTS_JSON)
+                .body(body.to_vec());
             if let Some(t) = &ep.token {
                 req = req.bearer_auth(t);
             }
@@ -351,7 +405,12 @@ impl Worker {
             let retryable = match &result {
                 Ok(()) => {
                     self.stats.count(&self.stats.delivered, "delivered");
-                    debug!(url = redact_url(&ep.url), id = event.id, event_type = event.event_type, "notification delivered");
+                    debug!(
+                        url = redact_url(&ep.url),
+                        id = event.id,
+                        event_type = event.event_type,
+                        "notification delivered"
+                    );
                     return;
                 }
                 Err(DeliveryError::Status(s)) => s.is_server_error() || s.as_u16() == 408 || s.as_u16() == 429,
@@ -389,7 +448,11 @@ impl Worker {
                     rabbit.reset().await;
                     if attempt == attempts {
                         self.stats.count(&self.stats.publish_failed, "publish_failed");
-                        warn!(exchange = rabbit.exchange, id = event.id, "no RabbitMQ confirm for the event; giving up");
+                        warn!(
+                            exchange = rabbit.exchange,
+                            id = event.id,
+                            "no RabbitMQ confirm for the event; giving up"
+                        );
                         return;
                     }
                 }
@@ -402,7 +465,8 @@ impl Worker {
 /// The pause after failed attempt `attempt` (1-based): `base_ms`, doubling, at most 30 s.
 fn retry_delay(base_ms: u64, attempt: u32) -> Duration {
     let base = Duration::from_millis(base_ms.max(1));
-    base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(MAX_RETRY_DELAY)
+    base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(MAX_RETRY_DELAY)
 }
 
 /// A lazily (re)connected confirm-mode channel on the events exchange.
@@ -414,7 +478,11 @@ struct Rabbit {
 
 impl Rabbit {
     fn new(url: &str, exchange: &str) -> Self {
-        Rabbit { url: url.to_owned(), exchange: exchange.to_owned(), channel: Mutex::new(None) }
+        Rabbit {
+            url: url.to_owned(),
+            exchange: exchange.to_owned(),
+            channel: Mutex::new(None),
+        }
     }
 
     async fn channel(&self) -> Result<Channel, DeliveryError> {
@@ -431,8 +499,12 @@ impl Rabbit {
         let conn = Connection::connect(&self.url, props).await?;
         let ch = conn.create_channel().await?;
         ch.confirm_select(ConfirmSelectOptions::default()).await?;
-        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-        ch.exchange_declare(&self.exchange, ExchangeKind::Topic, durable, FieldTable::default()).await?;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.exchange_declare(&self.exchange, ExchangeKind::Topic, durable, FieldTable::default())
+            .await?;
         *slot = Some((conn, ch.clone()));
         Ok(ch)
     }
@@ -445,8 +517,13 @@ impl Rabbit {
 
     async fn publish(&self, routing_key: &str, body: &[u8]) -> Result<(), DeliveryError> {
         let ch = self.channel().await?;
-        let props = BasicProperties::default().with_content_type(CLOUDEVENTS_JSON.into()).with_delivery_mode(2);
-        let confirm = ch.basic_publish(&self.exchange, routing_key, BasicPublishOptions::default(), body, props).await?.await?;
+        let props = BasicProperties::default()
+            .with_content_type(CLOUDEVENTS_JSON.into())
+            .with_delivery_mode(2);
+        let confirm = ch
+            .basic_publish(&self.exchange, routing_key, BasicPublishOptions::default(), body, props)
+            .await?
+            .await?;
         match confirm {
             Confirmation::Ack(_) => Ok(()),
             Confirmation::Nack(_) => Err(DeliveryError::NotConfirmed("nack".into())),
@@ -472,7 +549,10 @@ mod tests {
             status,
             reason: Some("no scanner handles media type application/vnd.acme.rocket.config.v1+json".into()),
             scanner: None,
-            summary: Summary { high: 2, ..Default::default() },
+            summary: Summary {
+                high: 2,
+                ..Default::default()
+            },
             findings: Vec::new(),
             children: Vec::new(),
             platform: None,
@@ -505,18 +585,27 @@ mod tests {
     #[tokio::test]
     async fn a_full_buffer_drops_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
         let mut config = Config::default();
         config.notifications.buffer = 2;
         // An endpoint that never answers: deliveries stay in flight, the buffer fills.
-        config.notifications.webhook.push(crate::config::WebhookEndpointConfig { url: "http://127.0.0.1:9/".into(), token_env: None, timeout_secs: 1 });
+        config.notifications.webhook.push(crate::config::WebhookEndpointConfig {
+            url: "http://127.0.0.1:9/".into(),
+            token_env: None,
+            timeout_secs: 1,
+        });
         let n = Notifier::start(&config, store).unwrap();
         let started = std::time::Instant::now();
         for i in 0..50 {
             n.scan_finished("r", "repo", &format!("sha256:{i}"), Status::Succeeded);
         }
         n.scan_finished("r", "repo", "sha256:x", Status::Running);
-        assert!(started.elapsed() < Duration::from_secs(1), "scan_finished must not block");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "scan_finished must not block"
+        );
         let s = n.stats();
         let (queued, dropped) = (s.queued.load(Ordering::Relaxed), s.dropped.load(Ordering::Relaxed));
         assert_eq!(queued + dropped, 50, "running is not an event");

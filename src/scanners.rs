@@ -12,12 +12,16 @@ use crate::config::Config;
 /// Fails when a scanner's configuration is invalid (e.g. an unreadable verification key).
 pub fn registered(config: &Config) -> anyhow::Result<Vec<Arc<dyn Scanner>>> {
     let s = &config.scanners;
-    s.image.validate().map_err(|e| anyhow::anyhow!("[scanners.image]: {e}"))?;
+    s.image
+        .validate()
+        .map_err(|e| anyhow::anyhow!("[scanners.image]: {e}"))?;
     s.helm.validate().map_err(|e| anyhow::anyhow!("[scanners.helm]: {e}"))?;
     Ok(vec![
         Arc::new(regscan_scanner_image::ImageScanner::new(s.image.clone())),
         Arc::new(regscan_scanner_helm::HelmScanner::new(s.helm.clone())),
-        Arc::new(regscan_scanner_opa::OpaScanner::new(s.opa.clone()).map_err(|e| anyhow::anyhow!("[scanners.opa]: {e}"))?),
+        Arc::new(
+            regscan_scanner_opa::OpaScanner::new(s.opa.clone()).map_err(|e| anyhow::anyhow!("[scanners.opa]: {e}"))?,
+        ),
     ])
 }
 
@@ -30,7 +34,11 @@ pub fn by_name(scanners: &[Arc<dyn Scanner>]) -> BTreeMap<String, Arc<dyn Scanne
 /// `[[types]]` rows. Fails when two scanners claim one media type.
 pub fn type_table(scanners: &[Arc<dyn Scanner>], config: &Config) -> Result<TypeTable, TypeTableError> {
     let names: Vec<&str> = scanners.iter().map(|s| s.name()).collect();
-    TypeTable::build(scanners.iter().flat_map(|s| s.accepts()), config.types.iter().cloned(), &names)
+    TypeTable::build(
+        scanners.iter().flat_map(|s| s.accepts()),
+        config.types.iter().cloned(),
+        &names,
+    )
 }
 
 #[cfg(test)]

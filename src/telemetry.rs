@@ -36,9 +36,13 @@ pub enum TelemetryError {
 /// Install the global `tracing` subscriber: `config.filter`, text or JSON lines on stderr.
 /// A second call (tests) leaves the first subscriber in place.
 pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
-    let filter = EnvFilter::try_new(&config.filter)
-        .map_err(|e| TelemetryError::Filter { filter: config.filter.clone(), message: e.to_string() })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_new(&config.filter).map_err(|e| TelemetryError::Filter {
+        filter: config.filter.clone(),
+        message: e.to_string(),
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // Err means a subscriber is already installed, which is fine.
     let _ = match config.format {
         LogFormat::Text => builder.try_init(),
@@ -51,7 +55,10 @@ pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
 /// `config.filter` does not parse, so a typo never leaves a service without logs.
 pub fn init_logging(config: &LogConfig) {
     if let Err(e) = init(config) {
-        let fallback = LogConfig { filter: "info".into(), format: config.format };
+        let fallback = LogConfig {
+            filter: "info".into(),
+            format: config.format,
+        };
         let _ = init(&fallback);
         tracing::warn!(error = %e, "using the log filter `info` instead");
     }
@@ -107,17 +114,36 @@ impl Default for Metrics {
             Family::new_with_constructor(seconds_histogram);
         let publish_latency: Family<QueueLabel, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(seconds_histogram);
-        registry.register("webhook_events", "Webhook events received, by endpoint and outcome", webhook_events.clone());
+        registry.register(
+            "webhook_events",
+            "Webhook events received, by endpoint and outcome",
+            webhook_events.clone(),
+        );
         registry.register("jobs", "Jobs settled by workers, by outcome", jobs.clone());
-        registry.register("scan_duration_seconds", "Time to run one job, by artifact kind", scan_duration.clone());
-        registry.register("queue_publish_seconds", "Time until a publish is durable", publish_latency.clone());
+        registry.register(
+            "scan_duration_seconds",
+            "Time to run one job, by artifact kind",
+            scan_duration.clone(),
+        );
+        registry.register(
+            "queue_publish_seconds",
+            "Time until a publish is durable",
+            publish_latency.clone(),
+        );
         let notifications = Family::<Outcome, Counter>::default();
         registry.register(
             "notifications",
             "Scan-completed notifications, by outcome (queued, dropped, delivered, failed, published, publish_failed)",
             notifications.clone(),
         );
-        Metrics { registry, webhook_events, jobs, scan_duration, publish_latency, notifications }
+        Metrics {
+            registry,
+            webhook_events,
+            jobs,
+            scan_duration,
+            publish_latency,
+            notifications,
+        }
     }
 }
 
@@ -130,28 +156,43 @@ impl Metrics {
     /// Count a webhook event (or rejected request) on `endpoint` with `outcome`.
     pub fn webhook_event(&self, endpoint: &str, outcome: &str) {
         self.webhook_events
-            .get_or_create(&EndpointOutcome { endpoint: endpoint.into(), outcome: outcome.into() })
+            .get_or_create(&EndpointOutcome {
+                endpoint: endpoint.into(),
+                outcome: outcome.into(),
+            })
             .inc();
     }
 
     /// Count a settled job.
     pub fn job(&self, outcome: &str) {
-        self.jobs.get_or_create(&Outcome { outcome: outcome.into() }).inc();
+        self.jobs
+            .get_or_create(&Outcome {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     /// Record how long a job of `kind` took.
     pub fn scan_duration(&self, kind: &str, d: Duration) {
-        self.scan_duration.get_or_create(&KindLabel { kind: kind.into() }).observe(d.as_secs_f64());
+        self.scan_duration
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .observe(d.as_secs_f64());
     }
 
     /// Record how long a publish on `queue` took to become durable.
     pub fn publish_latency(&self, queue: &str, d: Duration) {
-        self.publish_latency.get_or_create(&QueueLabel { queue: queue.into() }).observe(d.as_secs_f64());
+        self.publish_latency
+            .get_or_create(&QueueLabel { queue: queue.into() })
+            .observe(d.as_secs_f64());
     }
 
     /// Count a notification outcome.
     pub fn notification(&self, outcome: &str) {
-        self.notifications.get_or_create(&Outcome { outcome: outcome.into() }).inc();
+        self.notifications
+            .get_or_create(&Outcome {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.
@@ -177,16 +218,32 @@ mod tests {
         m.publish_latency("embedded", Duration::from_millis(2));
         m.notification("dropped");
         let text = m.encode();
-        assert!(text.contains(r#"regscan_notifications_total{outcome="dropped"} 1"#), "{text}");
-        assert!(text.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="queued"} 2"#), "{text}");
+        assert!(
+            text.contains(r#"regscan_notifications_total{outcome="dropped"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="queued"} 2"#),
+            "{text}"
+        );
         assert!(text.contains(r#"regscan_jobs_total{outcome="succeeded"} 1"#), "{text}");
-        assert!(text.contains(r#"regscan_scan_duration_seconds_count{kind="image"} 1"#), "{text}");
-        assert!(text.contains(r#"regscan_queue_publish_seconds_count{queue="embedded"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"regscan_scan_duration_seconds_count{kind="image"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"regscan_queue_publish_seconds_count{queue="embedded"} 1"#),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_bad_filter_is_named() {
-        let err = init(&LogConfig { filter: "info,[[[".into(), format: LogFormat::Text }).unwrap_err();
+        let err = init(&LogConfig {
+            filter: "info,[[[".into(),
+            format: LogFormat::Text,
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("[[["), "{err}");
     }
 }

@@ -43,16 +43,27 @@ pub struct WorkerOptions {
 impl WorkerOptions {
     /// Options from the configuration: `worker.concurrency`, a fresh name, 30 s grace.
     pub fn from_config(config: &Config) -> Self {
-        WorkerOptions { concurrency: config.worker.concurrency.max(1), name: worker_name(), grace: Duration::from_secs(30) }
+        WorkerOptions {
+            concurrency: config.worker.concurrency.max(1),
+            name: worker_name(),
+            grace: Duration::from_secs(30),
+        }
     }
 }
 
 /// A unique worker name: `hostname-pid-random`.
 pub fn worker_name() -> String {
     use rand::Rng;
-    let host = std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty());
     let suffix: u32 = rand::thread_rng().gen();
-    format!("{}-{}-{suffix:08x}", host.unwrap_or_else(|| "regscan".into()), std::process::id())
+    format!(
+        "{}-{}-{suffix:08x}",
+        host.unwrap_or_else(|| "regscan".into()),
+        std::process::id()
+    )
 }
 
 /// One worker process's consumer loop.
@@ -67,15 +78,30 @@ pub struct Worker {
 
 impl Worker {
     /// A worker running `pipeline` on jobs from `queue`.
-    pub fn new(pipeline: Pipeline, queue: Arc<dyn Queue>, config: Arc<Config>, metrics: Arc<Metrics>, options: WorkerOptions) -> Self {
-        Worker { pipeline, queue, config, metrics, options }
+    pub fn new(
+        pipeline: Pipeline,
+        queue: Arc<dyn Queue>,
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        options: WorkerOptions,
+    ) -> Self {
+        Worker {
+            pipeline,
+            queue,
+            config,
+            metrics,
+            options,
+        }
     }
 
     /// Consume until `stop` fires, then drain (see the module docs). Returns an error only if
     /// the queue cannot be consumed from at all.
     pub async fn run(self, stop: CancellationToken) -> Result<(), crate::queue::QueueError> {
         let slots = Arc::new(Semaphore::new(self.options.concurrency));
-        let mut consumer = self.queue.consumer(&self.options.name, self.options.concurrency).await?;
+        let mut consumer = self
+            .queue
+            .consumer(&self.options.name, self.options.concurrency)
+            .await?;
         let hard = CancellationToken::new();
         let mut tasks = JoinSet::new();
         info!(worker = %self.options.name, concurrency = self.options.concurrency, queue = self.queue.kind(), "worker started");
@@ -108,14 +134,19 @@ impl Worker {
         drop(consumer);
         let in_flight = tasks.len();
         if in_flight > 0 {
-            info!(in_flight, grace_secs = self.options.grace.as_secs(), "stopping: letting jobs in flight finish");
+            info!(
+                in_flight,
+                grace_secs = self.options.grace.as_secs(),
+                "stopping: letting jobs in flight finish"
+            );
         }
-        let drained = tokio::time::timeout(self.options.grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(self.options.grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            warn!(left = tasks.len(), "grace period over: handing jobs in flight back to the queue");
+            warn!(
+                left = tasks.len(),
+                "grace period over: handing jobs in flight back to the queue"
+            );
             hard.cancel();
             while tasks.join_next().await.is_some() {}
         }
@@ -159,7 +190,9 @@ impl Worker {
         let Some(result) = result else {
             match delivery.release().await {
                 Ok(()) => info!(job = %job.id, "job handed back to the queue"),
-                Err(e) => warn!(job = %job.id, error = %e, "could not hand the job back; it returns when its lease expires"),
+                Err(e) => {
+                    warn!(job = %job.id, error = %e, "could not hand the job back; it returns when its lease expires")
+                }
             }
             self.metrics.job("released");
             return;
@@ -178,7 +211,11 @@ impl Worker {
                 if !outcome.children.is_empty() {
                     let t = Instant::now();
                     if let Err(e) = self.queue.publish(&outcome.children).await {
-                        let reason = format!("queueing the {} children of index {}: {e}", outcome.children.len(), outcome.digest);
+                        let reason = format!(
+                            "queueing the {} children of index {}: {e}",
+                            outcome.children.len(),
+                            outcome.digest
+                        );
                         self.retry_or_fail(delivery, &job, &reason, true).await;
                         return;
                     }
@@ -205,11 +242,16 @@ impl Worker {
         if retryable && job.attempt + 1 < max {
             let mut next = job.clone();
             next.attempt += 1;
-            let delay = backoff(Duration::from_secs(self.config.worker.retry_base_delay_secs), next.attempt);
+            let delay = backoff(
+                Duration::from_secs(self.config.worker.retry_base_delay_secs),
+                next.attempt,
+            );
             warn!(job = %job.id, attempt = next.attempt, max, delay_secs = delay.as_secs(), error = %reason, "job failed; will retry");
             match delivery.retry(&next, delay, reason).await {
                 Ok(()) => self.metrics.job("retried"),
-                Err(e) => error!(job = %job.id, error = %e, "could not schedule the retry; the job returns when its lease expires"),
+                Err(e) => {
+                    error!(job = %job.id, error = %e, "could not schedule the retry; the job returns when its lease expires")
+                }
             }
         } else {
             self.give_up(delivery, job, reason, retryable).await;

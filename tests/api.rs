@@ -45,7 +45,11 @@ fn cli(cfg: &Path, args: &[&str]) -> (i32, String, String) {
         .env_remove("REGSCAN_DATABASE_URL")
         .output()
         .expect("run regscan");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn cli_json(cfg: &Path, args: &[&str]) -> Value {
@@ -61,7 +65,9 @@ async fn seed(database_url: &str) -> Seeded {
     let reg = Registry::start().await;
     let host = reg.host.clone();
     let image = reg.push_image("team/app", "1.0", &OciImage::debian_like()).await;
-    let chart = reg.push_artifact("team/chart", "0.1.0", &Artifact::helm_chart("demo", "0.1.0")).await;
+    let chart = reg
+        .push_artifact("team/chart", "0.1.0", &Artifact::helm_chart("demo", "0.1.0"))
+        .await;
     let odd = reg.push_artifact("other/odd", "1", &Artifact::unknown(ODD)).await;
     let mut arm = OciImage::debian_like();
     arm.architecture = "arm64".into();
@@ -80,7 +86,17 @@ async fn seed(database_url: &str) -> Seeded {
     for r in ["team/app:1.0", "team/chart:0.1.0", "other/odd:1", "team/multi:2.0"] {
         cli_json(&cfg, &["scan", &format!("{host}/{r}"), "--format", "json"]);
     }
-    Seeded { reg, host, image, chart, odd, index, config, cfg, _dir: dir }
+    Seeded {
+        reg,
+        host,
+        image,
+        chart,
+        odd,
+        index,
+        config,
+        cfg,
+        _dir: dir,
+    }
 }
 
 struct Api {
@@ -94,7 +110,8 @@ impl Api {
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(&body), token).await
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body), token)
+            .await
     }
 
     async fn send(&self, req: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {
@@ -105,7 +122,10 @@ impl Api {
         let r = req.send().await.expect("request");
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({"raw": text})))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| json!({"raw": text})),
+        )
     }
 
     /// `GET /v1/artifacts?query` with the read token; asserts 200; the items' repositories.
@@ -116,14 +136,20 @@ impl Api {
     }
 
     async fn repos(&self, query: &str) -> BTreeSet<String> {
-        self.list(query).await.iter().map(|i| i["repository"].as_str().unwrap().to_owned()).collect()
+        self.list(query)
+            .await
+            .iter()
+            .map(|i| i["repository"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// A 400 whose message names `param`.
     async fn bad(&self, path: &str, param: &str) {
         let (status, v) = self.get(path, Some(READ)).await;
         assert_eq!(status, 400, "{path}: {v:#}");
-        let msg = v["error"].as_str().unwrap_or_else(|| panic!("{path}: no error message: {v:#}"));
+        let msg = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: no error message: {v:#}"));
         assert!(msg.contains(param), "{path}: the message does not name {param}: {msg}");
     }
 }
@@ -136,7 +162,10 @@ async fn api_on(database_url: &str) {
     let s = seed(database_url).await;
     let host = s.host.as_str();
     let serve = RegscanProcess::start(&s.config, &["serve"]).await;
-    let api = Api { base: serve.url(), http: reqwest::Client::new() };
+    let api = Api {
+        base: serve.url(),
+        http: reqwest::Client::new(),
+    };
 
     // --- auth roles ---
     let (status, v) = api.get("/v1/artifacts", None).await;
@@ -144,34 +173,67 @@ async fn api_on(database_url: &str) {
     assert!(v["error"].as_str().unwrap().contains("Bearer"), "{v:#}");
     assert_eq!(api.get("/v1/artifacts", Some("wrong-token")).await.0, 401);
     assert_eq!(api.get("/v1/summary", None).await.0, 401);
-    assert_eq!(api.get(&format!("/v1/artifacts/{host}/team/app:1.0"), None).await.0, 401);
+    assert_eq!(
+        api.get(&format!("/v1/artifacts/{host}/team/app:1.0"), None).await.0,
+        401
+    );
     assert_eq!(api.get("/v1/artifacts", Some(READ)).await.0, 200);
-    assert_eq!(api.get("/v1/artifacts", Some(SCAN)).await.0, 200, "the scan role may read too");
-    let (status, v) = api.post("/v1/scans", Some(READ), json!({"reference": format!("{host}/team/app:1.0")})).await;
+    assert_eq!(
+        api.get("/v1/artifacts", Some(SCAN)).await.0,
+        200,
+        "the scan role may read too"
+    );
+    let (status, v) = api
+        .post(
+            "/v1/scans",
+            Some(READ),
+            json!({"reference": format!("{host}/team/app:1.0")}),
+        )
+        .await;
     assert_eq!(status, 403, "{v:#}");
     assert!(v["error"].as_str().unwrap().contains("read"), "{v:#}");
-    assert_eq!(api.post("/v1/scans", None, json!({"reference": format!("{host}/team/app:1.0")})).await.0, 401);
+    assert_eq!(
+        api.post("/v1/scans", None, json!({"reference": format!("{host}/team/app:1.0")}))
+            .await
+            .0,
+        401
+    );
 
     // --- filters ---
     let all = set(&["team/app", "team/chart", "other/odd", "team/multi"]);
     assert_eq!(api.repos("").await, all);
     assert_eq!(api.repos(&format!("registry={host}")).await, all);
     assert!(api.repos("registry=elsewhere.example").await.is_empty());
-    assert_eq!(api.repos("repository=team/").await, set(&["team/app", "team/chart", "team/multi"]));
+    assert_eq!(
+        api.repos("repository=team/").await,
+        set(&["team/app", "team/chart", "team/multi"])
+    );
     assert_eq!(api.repos("repository=other").await, set(&["other/odd"]));
     assert_eq!(api.repos("kind=helm").await, set(&["team/chart"]));
     assert_eq!(api.repos("kind=index").await, set(&["team/multi"]));
     assert_eq!(api.repos("kind=unknown").await, set(&["other/odd"]));
     assert_eq!(api.repos("status=unsupported").await, set(&["other/odd"]));
-    assert_eq!(api.repos("status=succeeded").await, set(&["team/app", "team/chart", "team/multi"]));
+    assert_eq!(
+        api.repos("status=succeeded").await,
+        set(&["team/app", "team/chart", "team/multi"])
+    );
     assert!(api.repos("status=failed").await.is_empty());
     let medium = api.list("min_severity=medium").await;
-    assert!(medium.iter().any(|i| i["repository"] == "team/app"), "the root-user finding is medium: {medium:#?}");
+    assert!(
+        medium.iter().any(|i| i["repository"] == "team/app"),
+        "the root-user finding is medium: {medium:#?}"
+    );
     for i in &medium {
         let s = &i["summary"];
-        assert!(s["critical"].as_u64().unwrap() + s["high"].as_u64().unwrap() + s["medium"].as_u64().unwrap() > 0, "{i:#}");
+        assert!(
+            s["critical"].as_u64().unwrap() + s["high"].as_u64().unwrap() + s["medium"].as_u64().unwrap() > 0,
+            "{i:#}"
+        );
     }
-    assert!(!medium.iter().any(|i| i["repository"] == "other/odd"), "an unsupported artifact has no findings");
+    assert!(
+        !medium.iter().any(|i| i["repository"] == "other/odd"),
+        "an unsupported artifact has no findings"
+    );
     for i in api.list("min_severity=critical").await {
         assert!(i["summary"]["critical"].as_u64().unwrap() > 0, "{i:#}");
     }
@@ -181,12 +243,29 @@ async fn api_on(database_url: &str) {
     assert_eq!(api.repos("since=2000-01-01T00:00:00Z").await, all);
     assert!(api.repos("since=2999-01-01T00:00:00Z").await.is_empty());
     let with_children = api.list("children=true&repository=team/multi").await;
-    assert_eq!(with_children.len(), 3, "the index and its two platforms: {with_children:#?}");
-    assert_eq!(api.repos("kind=image&repository=team/").await, set(&["team/app"]), "filters combine");
+    assert_eq!(
+        with_children.len(),
+        3,
+        "the index and its two platforms: {with_children:#?}"
+    );
+    assert_eq!(
+        api.repos("kind=image&repository=team/").await,
+        set(&["team/app"]),
+        "filters combine"
+    );
 
     // --- pagination ---
-    let unpaged: Vec<String> = api.list("").await.iter().map(|i| i["digest"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(unpaged, vec![s.index.clone(), s.odd.clone(), s.chart.clone(), s.image.clone()], "newest first");
+    let unpaged: Vec<String> = api
+        .list("")
+        .await
+        .iter()
+        .map(|i| i["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        unpaged,
+        vec![s.index.clone(), s.odd.clone(), s.chart.clone(), s.image.clone()],
+        "newest first"
+    );
     let mut paged = Vec::new();
     let mut query = "limit=1".to_owned();
     for _ in 0..10 {
@@ -200,7 +279,10 @@ async fn api_on(database_url: &str) {
             None => break,
         }
     }
-    assert_eq!(paged, unpaged, "following next_cursor visits every artifact once, in order");
+    assert_eq!(
+        paged, unpaged,
+        "following next_cursor visits every artifact once, in order"
+    );
     let (_, v) = api.get("/v1/artifacts?limit=2", Some(READ)).await;
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
     let cursor = v["next_cursor"].as_i64().expect("a cursor after a full page");
@@ -216,31 +298,84 @@ async fn api_on(database_url: &str) {
     api.bad("/v1/artifacts?since=yesterday", "since").await;
     api.bad("/v1/artifacts?bogus=1", "bogus").await;
     api.bad("/v1/artifacts?before=abc", "").await;
-    api.bad(&format!("/v1/artifacts/{host}/team/app:1.0?severity=severe"), "severity").await;
-    api.bad(&format!("/v1/artifacts/{host}/team/app:1.0?format=pdf"), "format").await;
+    api.bad(
+        &format!("/v1/artifacts/{host}/team/app:1.0?severity=severe"),
+        "severity",
+    )
+    .await;
+    api.bad(&format!("/v1/artifacts/{host}/team/app:1.0?format=pdf"), "format")
+        .await;
     api.bad("/v1/artifacts/not-a-reference", "").await;
-    let (status, v) = api.get(&format!("/v1/artifacts/{host}/team/none@sha256:{}", "0".repeat(64)), Some(READ)).await;
+    let (status, v) = api
+        .get(
+            &format!("/v1/artifacts/{host}/team/none@sha256:{}", "0".repeat(64)),
+            Some(READ),
+        )
+        .await;
     assert_eq!(status, 404, "{v:#}");
 
     // --- one artifact: tags, history, findings and their filters ---
-    let (status, d) = api.get(&format!("/v1/artifacts/{host}/team/app@{}", s.image), Some(READ)).await;
+    let (status, d) = api
+        .get(&format!("/v1/artifacts/{host}/team/app@{}", s.image), Some(READ))
+        .await;
     assert_eq!(status, 200, "{d:#}");
-    assert_eq!((d["kind"].as_str(), d["status"].as_str()), (Some("image"), Some("succeeded")));
+    assert_eq!(
+        (d["kind"].as_str(), d["status"].as_str()),
+        (Some("image"), Some("succeeded"))
+    );
     assert_eq!(d["tags"], json!(["1.0"]));
     assert_eq!(d["history"].as_array().unwrap().len(), 1, "{d:#}");
-    assert!(d["findings"].as_array().unwrap().iter().any(|f| f["id"] == "IMG-ROOT-USER"), "{d:#}");
+    assert!(
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "IMG-ROOT-USER"),
+        "{d:#}"
+    );
     let (_, by_tag) = api.get(&format!("/v1/artifacts/{host}/team/app:1.0"), Some(READ)).await;
     assert_eq!(by_tag["digest"], s.image.as_str());
-    let (_, only) = api.get(&format!("/v1/artifacts/{host}/team/app:1.0?id=IMG-ROOT-USER"), Some(READ)).await;
-    assert!(only["findings"].as_array().unwrap().iter().all(|f| f["id"] == "IMG-ROOT-USER") && !only["findings"].as_array().unwrap().is_empty());
-    let (_, crit) = api.get(&format!("/v1/artifacts/{host}/team/app:1.0?severity=critical"), Some(READ)).await;
-    assert!(crit["findings"].as_array().unwrap().iter().all(|f| f["severity"] == "critical"), "{crit:#}");
-    let (_, none) = api.get(&format!("/v1/artifacts/{host}/team/app:1.0?package=no-such-package"), Some(READ)).await;
+    let (_, only) = api
+        .get(
+            &format!("/v1/artifacts/{host}/team/app:1.0?id=IMG-ROOT-USER"),
+            Some(READ),
+        )
+        .await;
+    assert!(
+        only["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["id"] == "IMG-ROOT-USER")
+            && !only["findings"].as_array().unwrap().is_empty()
+    );
+    let (_, crit) = api
+        .get(
+            &format!("/v1/artifacts/{host}/team/app:1.0?severity=critical"),
+            Some(READ),
+        )
+        .await;
+    assert!(
+        crit["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["severity"] == "critical"),
+        "{crit:#}"
+    );
+    let (_, none) = api
+        .get(
+            &format!("/v1/artifacts/{host}/team/app:1.0?package=no-such-package"),
+            Some(READ),
+        )
+        .await;
     assert!(none["findings"].as_array().unwrap().is_empty());
     let (_, odd) = api.get(&format!("/v1/artifacts/{host}/other/odd:1"), Some(READ)).await;
     assert_eq!(odd["status"], "unsupported");
     assert!(odd["reason"].as_str().unwrap().contains(ODD), "{odd:#}");
-    let (_, multi) = api.get(&format!("/v1/artifacts/{host}/team/multi:2.0"), Some(READ)).await;
+    let (_, multi) = api
+        .get(&format!("/v1/artifacts/{host}/team/multi:2.0"), Some(READ))
+        .await;
     assert_eq!(multi["children"].as_array().unwrap().len(), 2, "{multi:#}");
 
     // --- Harbor (by Accept header) and CycloneDX ---
@@ -253,17 +388,43 @@ async fn api_on(database_url: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/vnd.security.vulnerability.report"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/vnd.security.vulnerability.report"));
     let harbor: Value = r.json().await.unwrap();
     assert_eq!(harbor["artifact"]["digest"], s.image.as_str());
     assert_eq!(harbor["artifact"]["repository"], "team/app");
-    assert!(harbor["vulnerabilities"].as_array().unwrap().iter().any(|v| v["id"] == "IMG-ROOT-USER" && v["severity"] == "Medium"), "{harbor:#}");
-    let (status, bom) = api.get(&format!("/v1/artifacts/{host}/team/app:1.0?format=cyclonedx"), Some(READ)).await;
+    assert!(
+        harbor["vulnerabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["id"] == "IMG-ROOT-USER" && v["severity"] == "Medium"),
+        "{harbor:#}"
+    );
+    let (status, bom) = api
+        .get(
+            &format!("/v1/artifacts/{host}/team/app:1.0?format=cyclonedx"),
+            Some(READ),
+        )
+        .await;
     assert_eq!(status, 200);
-    assert_eq!((bom["bomFormat"].as_str(), bom["specVersion"].as_str()), (Some("CycloneDX"), Some("1.5")));
-    let zlib = bom["components"].as_array().unwrap().iter().find(|c| c["name"] == "zlib1g").unwrap_or_else(|| panic!("no zlib1g in {bom:#}"));
+    assert_eq!(
+        (bom["bomFormat"].as_str(), bom["specVersion"].as_str()),
+        (Some("CycloneDX"), Some("1.5"))
+    );
+    let zlib = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "zlib1g")
+        .unwrap_or_else(|| panic!("no zlib1g in {bom:#}"));
     assert_eq!(zlib["version"], "1:1.2.13.dfsg-1");
-    assert!(zlib["purl"].as_str().unwrap().starts_with("pkg:deb/debian/zlib1g"), "{zlib:#}");
+    assert!(
+        zlib["purl"].as_str().unwrap().starts_with("pkg:deb/debian/zlib1g"),
+        "{zlib:#}"
+    );
 
     // --- summary ---
     let (status, sum) = api.get("/v1/summary", Some(READ)).await;
@@ -274,15 +435,31 @@ async fn api_on(database_url: &str) {
     assert!(sum["by_severity"]["medium"].as_u64().unwrap() >= 1, "{sum:#}");
 
     // --- on-demand scans ---
-    let (status, v) = api.post("/v1/scans", Some(SCAN), json!({"filter": {"kind": "helm"}})).await;
+    let (status, v) = api
+        .post("/v1/scans", Some(SCAN), json!({"filter": {"kind": "helm"}}))
+        .await;
     assert_eq!(status, 202, "{v:#}");
     assert_eq!(v["queued"], 1);
-    let (status, v) = api.post("/v1/scans", Some(SCAN), json!({"reference": "elsewhere.example/x:1"})).await;
+    let (status, v) = api
+        .post("/v1/scans", Some(SCAN), json!({"reference": "elsewhere.example/x:1"}))
+        .await;
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("not configured"), "{v:#}");
-    let (status, _) = api.post("/v1/scans", Some(SCAN), json!({"reference": format!("{host}/team/app:1.0"), "filter": {}})).await;
+    let (status, _) = api
+        .post(
+            "/v1/scans",
+            Some(SCAN),
+            json!({"reference": format!("{host}/team/app:1.0"), "filter": {}}),
+        )
+        .await;
     assert_eq!(status, 400, "exactly one of reference or filter");
-    let (status, v) = api.post("/v1/scans", Some(SCAN), json!({"reference": format!("{host}/team/app:1.0"), "priority": 1})).await;
+    let (status, v) = api
+        .post(
+            "/v1/scans",
+            Some(SCAN),
+            json!({"reference": format!("{host}/team/app:1.0"), "priority": 1}),
+        )
+        .await;
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("priority"), "{v:#}");
 
@@ -290,63 +467,190 @@ async fn api_on(database_url: &str) {
     let (status, doc) = api.get("/openapi.json", None).await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
-    for p in ["/v1/artifacts", "/v1/artifacts/{path}", "/v1/summary", "/v1/scans", "/v1/webhooks/distribution", "/healthz", "/readyz", "/metrics"] {
+    for p in [
+        "/v1/artifacts",
+        "/v1/artifacts/{path}",
+        "/v1/summary",
+        "/v1/scans",
+        "/v1/webhooks/distribution",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
     }
 
     // --- the CLI against the server ---
     let url = serve.url();
-    let r = cli_json(&s.cfg, &["status", &format!("{host}/team/app:1.0"), "--server", &url, "--token", READ, "--format", "json"]);
-    assert_eq!((r["digest"].as_str(), r["status"].as_str()), (Some(s.image.as_str()), Some("succeeded")));
-    let (code, out, _) = cli(&s.cfg, &["status", &format!("{host}/team/app:1.0"), "--server", &url, "--token", READ]);
+    let r = cli_json(
+        &s.cfg,
+        &[
+            "status",
+            &format!("{host}/team/app:1.0"),
+            "--server",
+            &url,
+            "--token",
+            READ,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        (r["digest"].as_str(), r["status"].as_str()),
+        (Some(s.image.as_str()), Some("succeeded"))
+    );
+    let (code, out, _) = cli(
+        &s.cfg,
+        &[
+            "status",
+            &format!("{host}/team/app:1.0"),
+            "--server",
+            &url,
+            "--token",
+            READ,
+        ],
+    );
     assert_eq!(code, 0);
-    assert!(out.contains("IMG-ROOT-USER") && out.contains("succeeded") && !out.contains("\x1b["), "a table without colour off a TTY: {out}");
+    assert!(
+        out.contains("IMG-ROOT-USER") && out.contains("succeeded") && !out.contains("\x1b["),
+        "a table without colour off a TTY: {out}"
+    );
     let (code, _, err) = cli(&s.cfg, &["status", &format!("{host}/team/app:1.0"), "--server", &url]);
     assert_eq!(code, 2, "no token: 401 is a usage error: {err}");
-    let list = cli_json(&s.cfg, &["artifacts", "--server", &url, "--token", READ, "--kind", "helm", "--format", "json"]);
+    let list = cli_json(
+        &s.cfg,
+        &[
+            "artifacts",
+            "--server",
+            &url,
+            "--token",
+            READ,
+            "--kind",
+            "helm",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
     assert_eq!(list[0]["digest"], s.chart.as_str());
-    let list = cli_json(&s.cfg, &["artifacts", "--server", &url, "--token", READ, "--status", "unsupported", "--format", "json"]);
+    let list = cli_json(
+        &s.cfg,
+        &[
+            "artifacts",
+            "--server",
+            &url,
+            "--token",
+            READ,
+            "--status",
+            "unsupported",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(list.as_array().unwrap().len(), 1);
     let (code, out, _) = cli(&s.cfg, &["artifacts", "--server", &url, "--token", READ]);
     assert_eq!(code, 0);
     assert!(out.contains("team/chart:0.1.0") && out.contains("unsupported"), "{out}");
-    let (code, _, err) = cli(&s.cfg, &["scan", &format!("{host}/team/app:1.0"), "--server", &url, "--token", READ]);
+    let (code, _, err) = cli(
+        &s.cfg,
+        &[
+            "scan",
+            &format!("{host}/team/app:1.0"),
+            "--server",
+            &url,
+            "--token",
+            READ,
+        ],
+    );
     assert_eq!(code, 2, "a read token may not scan: {err}");
     assert!(err.contains("403"), "{err}");
 
     // A new push, scanned through the server's queue; --wait returns the finished report.
-    let fresh = s.reg.push_artifact("team/fresh-chart", "1.2.3", &Artifact::helm_chart("fresh", "1.2.3")).await;
+    let fresh = s
+        .reg
+        .push_artifact("team/fresh-chart", "1.2.3", &Artifact::helm_chart("fresh", "1.2.3"))
+        .await;
     let out = Command::new(regscan_bin())
         .arg("--config")
         .arg(&s.cfg)
-        .args(["scan", &format!("{host}/team/fresh-chart:1.2.3"), "--server", &url, "--token", SCAN, "--wait", "--wait-timeout", "90", "--format", "json"])
+        .args([
+            "scan",
+            &format!("{host}/team/fresh-chart:1.2.3"),
+            "--server",
+            &url,
+            "--token",
+            SCAN,
+            "--wait",
+            "--wait-timeout",
+            "90",
+            "--format",
+            "json",
+        ])
         .env("REGSCAN_LOG", "warn")
         .env_remove("REGSCAN_API_TOKEN")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "scan --server --wait: {stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), serve.log());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "scan --server --wait: {stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        serve.log()
+    );
     let r: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((r["digest"].as_str(), r["kind"].as_str(), r["status"].as_str()), (Some(fresh.as_str()), Some("helm"), Some("succeeded")), "{r:#}");
+    assert_eq!(
+        (r["digest"].as_str(), r["kind"].as_str(), r["status"].as_str()),
+        (Some(fresh.as_str()), Some("helm"), Some("succeeded")),
+        "{r:#}"
+    );
     assert_eq!(api.repos("repository=team/fresh").await, set(&["team/fresh-chart"]));
 
     // A forced rescan with --wait waits for the new scan, not the stored one.
     let (_, before) = api.get(&format!("/v1/artifacts/{host}/team/app:1.0"), Some(READ)).await;
     let scans_before = before["history"].as_array().unwrap().len();
-    let r = cli_json(&s.cfg, &["scan", &format!("{host}/team/app:1.0"), "--server", &url, "--token", SCAN, "--wait", "--force", "--wait-timeout", "90", "--format", "json"]);
+    let r = cli_json(
+        &s.cfg,
+        &[
+            "scan",
+            &format!("{host}/team/app:1.0"),
+            "--server",
+            &url,
+            "--token",
+            SCAN,
+            "--wait",
+            "--force",
+            "--wait-timeout",
+            "90",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(r["status"], "succeeded");
     let (_, after) = api.get(&format!("/v1/artifacts/{host}/team/app:1.0"), Some(READ)).await;
     let history = after["history"].as_array().unwrap();
-    assert_eq!(history.len(), scans_before + 1, "--wait returned before the forced rescan ended: {after:#}");
+    assert_eq!(
+        history.len(),
+        scans_before + 1,
+        "--wait returned before the forced rescan ended: {after:#}"
+    );
     assert_eq!(history[0]["status"], "succeeded");
 
     // --- scan --format sarif (local) ---
     let sarif = cli_json(&s.cfg, &["scan", &format!("{host}/team/app:1.0"), "--format", "sarif"]);
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().unwrap();
-    assert!(results.iter().any(|r| r["ruleId"] == "IMG-ROOT-USER" && r["level"] == "warning"), "{sarif:#}");
-    assert!(sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().iter().any(|r| r["id"] == "IMG-ROOT-USER"));
+    assert!(
+        results
+            .iter()
+            .any(|r| r["ruleId"] == "IMG-ROOT-USER" && r["level"] == "warning"),
+        "{sarif:#}"
+    );
+    assert!(sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == "IMG-ROOT-USER"));
     drop(serve);
 }
 

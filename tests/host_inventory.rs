@@ -13,7 +13,11 @@ use support::registry::Registry;
 
 fn dpkg_ground_truth() -> Option<BTreeSet<(String, String, String, String)>> {
     let out = Command::new("dpkg-query")
-        .args(["-W", "-f", "${db:Status-Abbrev}\t${Package}\t${Version}\t${source:Package}\t${source:Version}\n"])
+        .args([
+            "-W",
+            "-f",
+            "${db:Status-Abbrev}\t${Package}\t${Version}\t${source:Package}\t${source:Version}\n",
+        ])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -39,8 +43,14 @@ async fn scan_inventory(repo: &str, image: &OciImage) -> Vec<regscan_scanner_api
     let (url, _dir) = sqlite_url();
     let store = regscan::store::Store::open(&url).await.unwrap();
     let mut config = regscan::config::Config::default();
-    config.registries.push(regscan::config::RegistryConfig { host: reg.host.clone(), insecure: true, ..Default::default() });
-    let pipeline = regscan::scan::Pipeline::new(std::sync::Arc::new(config), store.clone()).await.unwrap();
+    config.registries.push(regscan::config::RegistryConfig {
+        host: reg.host.clone(),
+        insecure: true,
+        ..Default::default()
+    });
+    let pipeline = regscan::scan::Pipeline::new(std::sync::Arc::new(config), store.clone())
+        .await
+        .unwrap();
     let job = regscan::queue::Job {
         id: "host".into(),
         registry: reg.host.clone(),
@@ -59,9 +69,11 @@ async fn scan_inventory(repo: &str, image: &OciImage) -> Vec<regscan_scanner_api
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dpkg_inventory_matches_dpkg_query() {
-    let (Some(truth), Ok(status), Ok(os_release)) =
-        (dpkg_ground_truth(), std::fs::read("/var/lib/dpkg/status"), std::fs::read("/etc/os-release"))
-    else {
+    let (Some(truth), Ok(status), Ok(os_release)) = (
+        dpkg_ground_truth(),
+        std::fs::read("/var/lib/dpkg/status"),
+        std::fs::read("/etc/os-release"),
+    ) else {
         eprintln!("SKIPPED: this machine has no dpkg database to compare with");
         return;
     };
@@ -89,13 +101,21 @@ async fn dpkg_inventory_matches_dpkg_query() {
         .collect();
     let missing: Vec<_> = truth.difference(&found).take(10).collect();
     let extra: Vec<_> = found.difference(&truth).take(10).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "{} installed packages; missing {missing:?}; extra {extra:?}", truth.len());
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} installed packages; missing {missing:?}; extra {extra:?}",
+        truth.len()
+    );
 }
 
 fn pep503(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
-        let c = if matches!(c, '-' | '_' | '.') { '-' } else { c.to_ascii_lowercase() };
+        let c = if matches!(c, '-' | '_' | '.') {
+            '-'
+        } else {
+            c.to_ascii_lowercase()
+        };
         if !(c == '-' && out.ends_with('-')) {
             out.push(c);
         }
@@ -105,12 +125,18 @@ fn pep503(name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_inventory_matches_pip() {
-    let Ok(out) = Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).output() else {
+    let Ok(out) = Command::new("python3")
+        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+        .output()
+    else {
         eprintln!("SKIPPED: no python3 on this machine");
         return;
     };
     let site = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let Ok(list) = Command::new("python3").args(["-m", "pip", "list", "--format=json", "--path", &site]).output() else {
+    let Ok(list) = Command::new("python3")
+        .args(["-m", "pip", "list", "--format=json", "--path", &site])
+        .output()
+    else {
         eprintln!("SKIPPED: no pip on this machine");
         return;
     };
@@ -119,8 +145,15 @@ async fn python_inventory_matches_pip() {
         eprintln!("SKIPPED: pip lists nothing in {site}");
         return;
     }
-    let truth: BTreeSet<(String, String)> =
-        pip.iter().map(|p| (pep503(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_owned())).collect();
+    let truth: BTreeSet<(String, String)> = pip
+        .iter()
+        .map(|p| {
+            (
+                pep503(p["name"].as_str().unwrap()),
+                p["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     // The image holds every METADATA / PKG-INFO file of the site-packages directory, where a
     // Debian-based Python image keeps them.
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -129,7 +162,11 @@ async fn python_inventory_matches_pip() {
         let meta = if name.ends_with(".dist-info") {
             entry.path().join("METADATA")
         } else if name.ends_with(".egg-info") {
-            if entry.path().is_dir() { entry.path().join("PKG-INFO") } else { entry.path() }
+            if entry.path().is_dir() {
+                entry.path().join("PKG-INFO")
+            } else {
+                entry.path()
+            }
         } else {
             continue;
         };
@@ -149,5 +186,9 @@ async fn python_inventory_matches_pip() {
         .collect();
     let missing: Vec<_> = truth.difference(&found).collect();
     let extra: Vec<_> = found.difference(&truth).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "pip lists {}; missing {missing:?}; extra {extra:?}", truth.len());
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "pip lists {}; missing {missing:?}; extra {extra:?}",
+        truth.len()
+    );
 }

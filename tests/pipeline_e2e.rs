@@ -23,20 +23,36 @@ const UNKNOWN_TYPE: &str = "application/vnd.example.mystery.config.v1+json";
 async fn stored(store: &Store, registry: &str, repo: &str, digest: &str) -> Option<(String, Status)> {
     let a = store.artifact(registry, repo, digest).await.ok()??;
     let scan = store.scan(a.latest_scan_id?).await.ok()??;
-    scan.status.is_terminal().then(|| (a.kind.as_str().to_owned(), scan.status))
+    scan.status
+        .is_terminal()
+        .then(|| (a.kind.as_str().to_owned(), scan.status))
 }
 
 /// Scans of an artifact with `status`.
 async fn scans_with(store: &Store, registry: &str, repo: &str, digest: &str, status: Status) -> usize {
-    let a = store.artifact(registry, repo, digest).await.unwrap().expect("artifact stored");
-    store.scans_of(a.id).await.unwrap().iter().filter(|s| s.status == status).count()
+    let a = store
+        .artifact(registry, repo, digest)
+        .await
+        .unwrap()
+        .expect("artifact stored");
+    store
+        .scans_of(a.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.status == status)
+        .count()
 }
 
 /// Push the three kinds; returns their (repository, digest, expected kind, expected status).
 async fn push_three(registry: &Registry) -> Vec<(String, String, &'static str, Status)> {
     let image = registry.push_image("e2e/app", "1.0", &OciImage::debian_like()).await;
-    let chart = registry.push_artifact("e2e/charts/web", "0.1.0", &Artifact::helm_chart("web", "0.1.0")).await;
-    let unknown = registry.push_artifact("e2e/mystery", "v1", &Artifact::unknown(UNKNOWN_TYPE)).await;
+    let chart = registry
+        .push_artifact("e2e/charts/web", "0.1.0", &Artifact::helm_chart("web", "0.1.0"))
+        .await;
+    let unknown = registry
+        .push_artifact("e2e/mystery", "v1", &Artifact::unknown(UNKNOWN_TYPE))
+        .await;
     vec![
         ("e2e/app".into(), image, "image", Status::Succeeded),
         ("e2e/charts/web".into(), chart, "helm", Status::Succeeded),
@@ -44,7 +60,12 @@ async fn push_three(registry: &Registry) -> Vec<(String, String, &'static str, S
     ]
 }
 
-async fn expect_all_stored(store: &Store, registry: &Registry, expected: &[(String, String, &'static str, Status)], procs: &[&RegscanProcess]) {
+async fn expect_all_stored(
+    store: &Store,
+    registry: &Registry,
+    expected: &[(String, String, &'static str, Status)],
+    procs: &[&RegscanProcess],
+) {
     for (repo, digest, kind, status) in expected {
         let what = format!("{repo}@{digest} to be stored");
         let got = tokio::time::timeout(Duration::from_secs(90), async {
@@ -58,10 +79,18 @@ async fn expect_all_stored(store: &Store, registry: &Registry, expected: &[(Stri
         .await
         .unwrap_or_else(|_| {
             let logs: Vec<String> = procs.iter().map(|p| p.log()).collect();
-            panic!("timed out waiting for {what}\nregistry log:\n{}\nregscan logs:\n{}", registry.log(), logs.join("\n-----\n"))
+            panic!(
+                "timed out waiting for {what}\nregistry log:\n{}\nregscan logs:\n{}",
+                registry.log(),
+                logs.join("\n-----\n")
+            )
         });
         assert_eq!(got, (kind.to_string(), *status), "{repo}@{digest}");
-        assert_eq!(scans_with(store, &registry.host, repo, digest, *status).await, 1, "{repo}: stored exactly once");
+        assert_eq!(
+            scans_with(store, &registry.host, repo, digest, *status).await,
+            1,
+            "{repo}: stored exactly once"
+        );
     }
 }
 
@@ -69,7 +98,11 @@ async fn expect_all_stored(store: &Store, registry: &Registry, expected: &[(Stri
 async fn real_notifications_get_every_push_stored_on_the_embedded_default() {
     let (db, _dir) = support::db::sqlite_url();
     let addr = format!("127.0.0.1:{}", support::free_port());
-    let registry = Registry::start_with(Some(Notify::new(format!("http://{addr}/v1/webhooks/distribution"), Some(TOKEN)))).await;
+    let registry = Registry::start_with(Some(Notify::new(
+        format!("http://{addr}/v1/webhooks/distribution"),
+        Some(TOKEN),
+    )))
+    .await;
     let mut config = TestConfig::new(&db, &[&registry.host]);
     config.webhook_token = Some(TOKEN.into());
     let serve = RegscanProcess::start_on(&config, &["serve"], &addr).await;
@@ -89,7 +122,11 @@ async fn real_notifications_get_every_push_stored_on_the_embedded_default() {
 
     // SIGTERM with nothing in flight: a clean, quick exit.
     let mut serve = serve;
-    assert!(serve.terminate(Duration::from_secs(20)).await, "serve exits 0 on SIGTERM:\n{}", serve.log());
+    assert!(
+        serve.terminate(Duration::from_secs(20)).await,
+        "serve exits 0 on SIGTERM:\n{}",
+        serve.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +134,11 @@ async fn real_notifications_on_postgres_and_rabbitmq_with_two_workers() {
     let db = support::db::PgDb::create();
     let queue = support::db::RabbitQueue::new();
     let addr = format!("127.0.0.1:{}", support::free_port());
-    let registry = Registry::start_with(Some(Notify::new(format!("http://{addr}/v1/webhooks/distribution"), Some(TOKEN)))).await;
+    let registry = Registry::start_with(Some(Notify::new(
+        format!("http://{addr}/v1/webhooks/distribution"),
+        Some(TOKEN),
+    )))
+    .await;
     let mut config = TestConfig::new(&db.url, &[&registry.host]);
     config.webhook_token = Some(TOKEN.into());
     config.queue_url = support::db::amqp_url();
@@ -124,7 +165,9 @@ async fn real_notifications_on_postgres_and_rabbitmq_with_two_workers() {
     let mut expected = push_three(&registry).await;
     for i in 0..4 {
         let repo = format!("e2e/more{i}");
-        let d = registry.push_artifact(&repo, "v1", &Artifact::unknown(&format!("{UNKNOWN_TYPE}.{i}"))).await;
+        let d = registry
+            .push_artifact(&repo, "v1", &Artifact::unknown(&format!("{UNKNOWN_TYPE}.{i}")))
+            .await;
         expected.push((repo, d, "unknown", Status::Unsupported));
     }
     let store = Store::open(&db.url).await.unwrap();
@@ -136,7 +179,12 @@ async fn real_notifications_on_postgres_and_rabbitmq_with_two_workers() {
     }
     let ready = reqwest::get(format!("http://{probes}/readyz")).await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
-    let metrics = reqwest::get(format!("http://{probes}/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("http://{probes}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("regscan_jobs_total{outcome="), "{metrics}");
 }
 
@@ -175,7 +223,11 @@ async fn wait_mid_scan(store: &Store) {
 async fn a_sigterm_hands_the_job_in_flight_back_untouched() {
     let (db, _dir) = support::db::sqlite_url();
     let addr = format!("127.0.0.1:{}", support::free_port());
-    let registry = Registry::start_with(Some(Notify::new(format!("http://{addr}/v1/webhooks/distribution"), None))).await;
+    let registry = Registry::start_with(Some(Notify::new(
+        format!("http://{addr}/v1/webhooks/distribution"),
+        None,
+    )))
+    .await;
     let mut config = TestConfig::new(&db, &[&registry.host]);
     config.extra = "[worker]\nconcurrency = 1\nlease_secs = 4\nretry_base_delay_secs = 1\n".into();
     let _receiver = RegscanProcess::start_on(&config, &["serve", "--workers", "0"], &addr).await;
@@ -183,10 +235,17 @@ async fn a_sigterm_hands_the_job_in_flight_back_untouched() {
     let digest = registry.push_image("e2e/big", "1.0", &big_image()).await;
     let store = Store::open(&db).await.unwrap();
     wait_mid_scan(&store).await;
-    assert!(first.terminate(Duration::from_secs(20)).await, "worker exits 0 on SIGTERM:\n{}", first.log());
+    assert!(
+        first.terminate(Duration::from_secs(20)).await,
+        "worker exits 0 on SIGTERM:\n{}",
+        first.log()
+    );
     assert!(first.log().contains("handed back"), "{}", first.log());
     // Handed back at once (no lease left to expire) and not counted as a failed attempt.
-    let rows: Vec<(Option<String>, i64)> = sqlx::query_as("SELECT worker, attempt FROM jobs").fetch_all(store.pool()).await.unwrap();
+    let rows: Vec<(Option<String>, i64)> = sqlx::query_as("SELECT worker, attempt FROM jobs")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
     assert_eq!(rows, vec![(None, 0)], "{}", first.log());
 
     let second = RegscanProcess::start(&config, &["worker"]).await;
@@ -201,14 +260,21 @@ async fn a_sigterm_hands_the_job_in_flight_back_untouched() {
     .await
     .unwrap_or_else(|_| panic!("job never finished\n{}", second.log()));
     assert_eq!(got, ("image".to_string(), Status::Succeeded));
-    assert_eq!(scans_with(&store, &registry.host, "e2e/big", &digest, Status::Succeeded).await, 1);
+    assert_eq!(
+        scans_with(&store, &registry.host, "e2e/big", &digest, Status::Succeeded).await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_loses_nothing_and_the_scan_succeeds_once() {
     let (db, _dir) = support::db::sqlite_url();
     let addr = format!("127.0.0.1:{}", support::free_port());
-    let registry = Registry::start_with(Some(Notify::new(format!("http://{addr}/v1/webhooks/distribution"), Some(TOKEN)))).await;
+    let registry = Registry::start_with(Some(Notify::new(
+        format!("http://{addr}/v1/webhooks/distribution"),
+        Some(TOKEN),
+    )))
+    .await;
     let mut config = TestConfig::new(&db, &[&registry.host]);
     config.webhook_token = Some(TOKEN.into());
     config.extra = "[worker]\nconcurrency = 1\nlease_secs = 4\nretry_base_delay_secs = 1\n".into();
@@ -232,10 +298,25 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_scan_succeeds_once() {
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("job never came back\nvictim:\n{}\nrescuer:\n{}", victim.log(), rescuer.log()));
+    .unwrap_or_else(|_| {
+        panic!(
+            "job never came back\nvictim:\n{}\nrescuer:\n{}",
+            victim.log(),
+            rescuer.log()
+        )
+    });
     assert_eq!(got, ("image".to_string(), Status::Succeeded));
-    assert_eq!(scans_with(&store, &registry.host, "e2e/big", &digest, Status::Succeeded).await, 1);
-    assert_eq!(scans_with(&store, &registry.host, "e2e/big", &digest, Status::Running).await, 0);
-    let left: Vec<(String,)> = sqlx::query_as("SELECT id FROM jobs").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(
+        scans_with(&store, &registry.host, "e2e/big", &digest, Status::Succeeded).await,
+        1
+    );
+    assert_eq!(
+        scans_with(&store, &registry.host, "e2e/big", &digest, Status::Running).await,
+        0
+    );
+    let left: Vec<(String,)> = sqlx::query_as("SELECT id FROM jobs")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
     assert!(left.is_empty(), "queue drained: {left:?}");
 }

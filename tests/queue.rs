@@ -27,7 +27,10 @@ fn job(id: &str) -> Job {
 }
 
 async fn next(c: &mut Box<dyn regscan::queue::Consumer>, within: Duration) -> Option<regscan::queue::Delivery> {
-    tokio::time::timeout(within, c.next()).await.ok().map(|d| d.expect("delivery"))
+    tokio::time::timeout(within, c.next())
+        .await
+        .ok()
+        .map(|d| d.expect("delivery"))
 }
 
 /// The embedded-queue contract, on any backend.
@@ -55,7 +58,9 @@ async fn embedded_contract(store: Store) {
     // Retry: not due before its delay; then comes back with the new attempt.
     let mut again = back.job.clone();
     again.attempt = 2;
-    back.retry(&again, Duration::from_millis(600), "registry timed out").await.unwrap();
+    back.retry(&again, Duration::from_millis(600), "registry timed out")
+        .await
+        .unwrap();
     assert!(q.claim("w1").await.unwrap().is_none(), "not due yet");
     tokio::time::sleep(Duration::from_millis(700)).await;
     let d = q.claim("w1").await.unwrap().expect("due now");
@@ -78,7 +83,10 @@ async fn embedded_contract(store: Store) {
     last.attempt = 3;
     d.dead_letter(&last, "manifest unknown").await.unwrap();
     assert!(q.claim("w2").await.unwrap().is_none());
-    assert_eq!(q.dead().await.unwrap(), vec![("b".to_string(), "manifest unknown".to_string())]);
+    assert_eq!(
+        q.dead().await.unwrap(),
+        vec![("b".to_string(), "manifest unknown".to_string())]
+    );
 
     // The consumer waits for new work and is woken by a publish.
     let mut c = q.consumer("w9", 1).await.unwrap();
@@ -134,9 +142,18 @@ async fn embedded_queue_hands_each_job_to_one_of_many_concurrent_workers_on_post
 }
 
 async fn rabbit(queue: &support::db::RabbitQueue, retry_base_secs: u64, max_attempts: u32) -> RabbitQueue {
-    let cfg = RabbitConfig { queue: queue.name.clone(), ..Default::default() };
-    let worker = WorkerConfig { retry_base_delay_secs: retry_base_secs, max_attempts, ..Default::default() };
-    RabbitQueue::connect(&support::db::amqp_url(), &cfg, &worker).await.expect("RabbitMQ at 127.0.0.1:5672")
+    let cfg = RabbitConfig {
+        queue: queue.name.clone(),
+        ..Default::default()
+    };
+    let worker = WorkerConfig {
+        retry_base_delay_secs: retry_base_secs,
+        max_attempts,
+        ..Default::default()
+    };
+    RabbitQueue::connect(&support::db::amqp_url(), &cfg, &worker)
+        .await
+        .expect("RabbitMQ at 127.0.0.1:5672")
 }
 
 #[tokio::test]
@@ -173,8 +190,14 @@ async fn rabbitmq_retries_after_the_delay_and_dead_letters_with_the_error() {
     again.attempt = 1;
     let t = std::time::Instant::now();
     d.retry(&again, Duration::from_secs(1), "registry 503").await.unwrap();
-    let d = next(&mut c, Duration::from_secs(10)).await.expect("comes back from the delay queue");
-    assert!(t.elapsed() >= Duration::from_millis(900), "waited the retry delay: {:?}", t.elapsed());
+    let d = next(&mut c, Duration::from_secs(10))
+        .await
+        .expect("comes back from the delay queue");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "waited the retry delay: {:?}",
+        t.elapsed()
+    );
     assert_eq!(d.job.attempt, 1);
     let mut last = d.job.clone();
     last.attempt = 3;
@@ -185,20 +208,28 @@ async fn rabbitmq_retries_after_the_delay_and_dead_letters_with_the_error() {
     let props = lapin::ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio);
-    let conn = lapin::Connection::connect(&support::db::amqp_url(), props).await.unwrap();
+    let conn = lapin::Connection::connect(&support::db::amqp_url(), props)
+        .await
+        .unwrap();
     let ch = conn.create_channel().await.unwrap();
     let dead = q.dead_queue_name();
     let msg = support::wait_until(Duration::from_secs(10), "the dead-lettered job", || {
         let ch = ch.clone();
         let dead = dead.clone();
-        async move { ch.basic_get(&dead, lapin::options::BasicGetOptions { no_ack: true }).await.unwrap() }
+        async move {
+            ch.basic_get(&dead, lapin::options::BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+        }
     })
     .await;
     let job: Job = serde_json::from_slice(&msg.delivery.data).unwrap();
     assert_eq!((job.id.as_str(), job.attempt), ("x", 3));
     let headers = msg.delivery.properties.headers().clone().expect("headers");
     let err = headers.inner().get("x-last-error").expect("x-last-error header");
-    let lapin::types::AMQPValue::LongString(text) = err else { panic!("x-last-error is {err:?}") };
+    let lapin::types::AMQPValue::LongString(text) = err else {
+        panic!("x-last-error is {err:?}")
+    };
     assert_eq!(String::from_utf8_lossy(text.as_bytes()), "manifest unknown");
     q.close().await;
 }

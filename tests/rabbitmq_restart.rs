@@ -27,7 +27,11 @@ impl Drop for BrokerGuard {
 
 fn rabbitmqctl(arg: &str) {
     let out = Command::new("rabbitmqctl").arg(arg).output().expect("rabbitmqctl");
-    assert!(out.status.success(), "rabbitmqctl {arg}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {arg}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,7 +42,13 @@ async fn a_broker_restart_loses_no_accepted_event() {
     let mut digests = BTreeMap::new();
     for i in 0..16 {
         let repo = format!("restart/a{i}");
-        let d = registry.push_artifact(&repo, "v1", &Artifact::unknown(&format!("application/vnd.example.r{i}+json"))).await;
+        let d = registry
+            .push_artifact(
+                &repo,
+                "v1",
+                &Artifact::unknown(&format!("application/vnd.example.r{i}+json")),
+            )
+            .await;
         digests.insert(i, (repo, d));
     }
     let mut config = TestConfig::new(&db.url, &[&registry.host]);
@@ -78,13 +88,20 @@ async fn a_broker_restart_loses_no_accepted_event() {
                 Ok(503) => refused += 1,
                 other => panic!("unexpected answer {other:?}\n{}", serve.log()),
             }
-            assert!(start.elapsed() < Duration::from_secs(90), "broker never came back\n{}", serve.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "broker never came back\n{}",
+                serve.log()
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     restarted.expect("restart started").join().expect("restart thread");
-    assert!(refused > 0, "the outage overlapped the webhooks (some were answered 503)");
+    assert!(
+        refused > 0,
+        "the outage overlapped the webhooks (some were answered 503)"
+    );
 
     for (repo, digest) in digests.values() {
         let got = tokio::time::timeout(Duration::from_secs(120), async {
@@ -105,10 +122,20 @@ async fn a_broker_restart_loses_no_accepted_event() {
         .unwrap_or_else(|_| panic!("{repo}@{digest} accepted but never scanned\n{}", serve.log()));
         assert_eq!(got, Status::Unsupported, "{repo}");
         let a = store.artifact(&registry.host, repo, digest).await.unwrap().unwrap();
-        let n = store.scans_of(a.id).await.unwrap().iter().filter(|s| s.status == Status::Unsupported).count();
+        let n = store
+            .scans_of(a.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| s.status == Status::Unsupported)
+            .count();
         assert_eq!(n, 1, "{repo}: one result, no duplicate");
     }
-    assert!(serve.log().contains("reconnected to RabbitMQ"), "the worker reconnected by itself:\n{}", serve.log());
+    assert!(
+        serve.log().contains("reconnected to RabbitMQ"),
+        "the worker reconnected by itself:\n{}",
+        serve.log()
+    );
 }
 
 /// `RequestBuilder::json` needs reqwest's `json` feature; this sets the body by hand.

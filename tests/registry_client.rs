@@ -97,16 +97,28 @@ fn gate(mock: &Mock, headers: &HeaderMap, host: &str) -> Option<Response> {
         let mut left = mock.failures_left.lock().unwrap();
         (!left.is_empty()).then(|| left.remove(0))
     } {
-        let mut resp = (StatusCode::from_u16(status).unwrap(), r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#).into_response();
+        let mut resp = (
+            StatusCode::from_u16(status).unwrap(),
+            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+        )
+            .into_response();
         if let Some(ra) = retry_after {
             resp.headers_mut().insert("retry-after", ra.parse().unwrap());
         }
         return Some(resp);
     }
-    if mock.behaviour.token_auth && headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer good-token") {
-        let challenge = format!(r#"Bearer realm="http://{host}/token",service="mock",scope="repository:team/app:pull""#);
-        let mut resp = (StatusCode::UNAUTHORIZED, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#).into_response();
-        resp.headers_mut().insert("www-authenticate", challenge.parse().unwrap());
+    if mock.behaviour.token_auth
+        && headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer good-token")
+    {
+        let challenge =
+            format!(r#"Bearer realm="http://{host}/token",service="mock",scope="repository:team/app:pull""#);
+        let mut resp = (
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert("www-authenticate", challenge.parse().unwrap());
         return Some(resp);
     }
     None
@@ -120,7 +132,13 @@ async fn manifest(State(mock): State<Mock>, Path(reference): Path<String>, heade
     let body = match (&mock.behaviour.manifest_override, mock.manifests.get(&reference)) {
         (Some(b), _) => b.clone(),
         (None, Some(b)) => b.clone(),
-        (None, None) => return (StatusCode::NOT_FOUND, r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#).into_response(),
+        (None, None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+            )
+                .into_response()
+        }
     };
     Response::builder()
         .header("content-type", mock.behaviour.content_type.unwrap_or(MANIFEST_TYPE))
@@ -145,12 +163,23 @@ async fn blob_handler(State(mock): State<Mock>, Path(d): Path<String>, headers: 
     }
 }
 
-async fn token(State(mock): State<Mock>, headers: HeaderMap, axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>) -> Response {
+async fn token(
+    State(mock): State<Mock>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
     mock.token_requests.fetch_add(1, Ordering::SeqCst);
     use base64::Engine as _;
-    let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:s3cret"));
+    let good = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("alice:s3cret")
+    );
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(good.as_str()) {
-        return (StatusCode::UNAUTHORIZED, r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#,
+        )
+            .into_response();
     }
     assert_eq!(q.get("scope").map(String::as_str), Some("repository:team/app:pull"));
     assert_eq!(q.get("service").map(String::as_str), Some("mock"));
@@ -165,24 +194,40 @@ fn client(host: &str, password_env: Option<&str>) -> Client {
         password_env: password_env.map(str::to_owned),
         ..Default::default()
     };
-    let opts = ClientOptions { base_delay: Duration::from_millis(20), max_delay: Duration::from_secs(5), ..Default::default() };
+    let opts = ClientOptions {
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_secs(5),
+        ..Default::default()
+    };
     Client::new(&[reg], opts).unwrap()
 }
 
 #[tokio::test]
 async fn honours_retry_after_on_429() {
-    let (host, mock) = start(Behaviour { fail_first: vec![(429, Some("1"))], ..Default::default() }).await;
+    let (host, mock) = start(Behaviour {
+        fail_first: vec![(429, Some("1"))],
+        ..Default::default()
+    })
+    .await;
     let c = client(&host, None);
     let started = Instant::now();
     let m = c.fetch_manifest(&host, "team/app", "1.0").await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}, Retry-After said 1 s", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited {:?}, Retry-After said 1 s",
+        started.elapsed()
+    );
     assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
     assert_eq!(m.digest, digest(&manifest_body().0));
 }
 
 #[tokio::test]
 async fn retries_5xx_then_succeeds() {
-    let (host, mock) = start(Behaviour { fail_first: vec![(500, None), (503, None)], ..Default::default() }).await;
+    let (host, mock) = start(Behaviour {
+        fail_first: vec![(500, None), (503, None)],
+        ..Default::default()
+    })
+    .await;
     let c = client(&host, None);
     c.fetch_manifest(&host, "team/app", "1.0").await.unwrap();
     assert_eq!(mock.requests.load(Ordering::SeqCst), 3);
@@ -190,7 +235,11 @@ async fn retries_5xx_then_succeeds() {
 
 #[tokio::test]
 async fn gives_up_after_bounded_attempts() {
-    let (host, mock) = start(Behaviour { fail_first: vec![(503, None); 10], ..Default::default() }).await;
+    let (host, mock) = start(Behaviour {
+        fail_first: vec![(503, None); 10],
+        ..Default::default()
+    })
+    .await;
     let c = client(&host, None);
     let err = c.fetch_manifest(&host, "team/app", "1.0").await.unwrap_err();
     assert!(matches!(err, RegistryError::Unavailable { attempts: 4, .. }), "{err}");
@@ -205,9 +254,19 @@ async fn refuses_a_manifest_whose_digest_differs() {
     let asked = digest(&body);
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
-    let (host, _) = start(Behaviour { manifest_override: Some(tampered), ..Default::default() }).await;
-    let err = client(&host, None).fetch_manifest(&host, "team/app", &asked).await.unwrap_err();
-    assert!(matches!(err, RegistryError::Invalid { .. }) && err.to_string().contains("digest mismatch"), "{err}");
+    let (host, _) = start(Behaviour {
+        manifest_override: Some(tampered),
+        ..Default::default()
+    })
+    .await;
+    let err = client(&host, None)
+        .fetch_manifest(&host, "team/app", &asked)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Invalid { .. }) && err.to_string().contains("digest mismatch"),
+        "{err}"
+    );
     assert!(!err.is_retryable());
 }
 
@@ -218,30 +277,54 @@ async fn refuses_manifests_over_4_mib() {
     big.extend_from_slice(b",\"annotations\":{\"pad\":\"");
     big.extend(std::iter::repeat_n(b'x', 4 << 20));
     big.extend_from_slice(b"\"}}");
-    let (host, _) = start(Behaviour { manifest_override: Some(big), ..Default::default() }).await;
-    let err = client(&host, None).fetch_manifest(&host, "team/app", "1.0").await.unwrap_err();
+    let (host, _) = start(Behaviour {
+        manifest_override: Some(big),
+        ..Default::default()
+    })
+    .await;
+    let err = client(&host, None)
+        .fetch_manifest(&host, "team/app", "1.0")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("limit"), "{err}");
 }
 
 #[tokio::test]
 async fn refuses_media_type_disagreeing_with_content_type() {
-    let (host, _) = start(Behaviour { content_type: Some("application/vnd.oci.image.index.v1+json"), ..Default::default() }).await;
-    let err = client(&host, None).fetch_manifest(&host, "team/app", "1.0").await.unwrap_err();
+    let (host, _) = start(Behaviour {
+        content_type: Some("application/vnd.oci.image.index.v1+json"),
+        ..Default::default()
+    })
+    .await;
+    let err = client(&host, None)
+        .fetch_manifest(&host, "team/app", "1.0")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("disagrees with Content-Type"), "{err}");
 }
 
 #[tokio::test]
 async fn bearer_token_flow_caches_tokens_per_scope() {
     std::env::set_var("REGSCAN_TEST_MOCK_PASSWORD_GOOD", "s3cret");
-    let (host, mock) = start(Behaviour { token_auth: true, ..Default::default() }).await;
+    let (host, mock) = start(Behaviour {
+        token_auth: true,
+        ..Default::default()
+    })
+    .await;
     let c = client(&host, Some("REGSCAN_TEST_MOCK_PASSWORD_GOOD"));
     let m = c.fetch_manifest(&host, "team/app", "1.0").await.unwrap();
     c.fetch_manifest(&host, "team/app", &m.digest).await.unwrap();
-    let regscan_scanner_api::ManifestDoc::Manifest(im) = &m.doc else { panic!("not a manifest") };
+    let regscan_scanner_api::ManifestDoc::Manifest(im) = &m.doc else {
+        panic!("not a manifest")
+    };
     let mut r = c.open_blob(&host, "team/app", &im.config, 1 << 20).await.unwrap();
     let mut buf = Vec::new();
     r.read_to_end(&mut buf).await.unwrap();
-    assert_eq!(mock.token_requests.load(Ordering::SeqCst), 1, "one token for the scope, reused");
+    assert_eq!(
+        mock.token_requests.load(Ordering::SeqCst),
+        1,
+        "one token for the scope, reused"
+    );
     // Challenge, then success; then two requests that carry the cached token.
     assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
 }
@@ -249,16 +332,33 @@ async fn bearer_token_flow_caches_tokens_per_scope() {
 #[tokio::test]
 async fn bad_credentials_are_unauthorized() {
     std::env::set_var("REGSCAN_TEST_MOCK_PASSWORD_BAD", "wrong");
-    let (host, _) = start(Behaviour { token_auth: true, ..Default::default() }).await;
-    let err = client(&host, Some("REGSCAN_TEST_MOCK_PASSWORD_BAD")).fetch_manifest(&host, "team/app", "1.0").await.unwrap_err();
+    let (host, _) = start(Behaviour {
+        token_auth: true,
+        ..Default::default()
+    })
+    .await;
+    let err = client(&host, Some("REGSCAN_TEST_MOCK_PASSWORD_BAD"))
+        .fetch_manifest(&host, "team/app", "1.0")
+        .await
+        .unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err}");
-    assert!(!err.to_string().contains("wrong"), "the password must never appear in errors: {err}");
+    assert!(
+        !err.to_string().contains("wrong"),
+        "the password must never appear in errors: {err}"
+    );
 }
 
 #[tokio::test]
 async fn anonymous_access_to_a_protected_registry_is_unauthorized() {
-    let (host, _) = start(Behaviour { token_auth: true, ..Default::default() }).await;
-    let err = client(&host, None).fetch_manifest(&host, "team/app", "1.0").await.unwrap_err();
+    let (host, _) = start(Behaviour {
+        token_auth: true,
+        ..Default::default()
+    })
+    .await;
+    let err = client(&host, None)
+        .fetch_manifest(&host, "team/app", "1.0")
+        .await
+        .unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err}");
 }
 
@@ -274,24 +374,36 @@ async fn never_contacts_an_unconfigured_host() {
 
 #[tokio::test]
 async fn blob_corruption_is_detected_while_streaming() {
-    let (host, _) = start(Behaviour { corrupt_blobs: true, ..Default::default() }).await;
+    let (host, _) = start(Behaviour {
+        corrupt_blobs: true,
+        ..Default::default()
+    })
+    .await;
     let c = client(&host, None);
     let m = c.fetch_manifest(&host, "team/app", "1.0").await.unwrap();
-    let regscan_scanner_api::ManifestDoc::Manifest(im) = &m.doc else { panic!("not a manifest") };
+    let regscan_scanner_api::ManifestDoc::Manifest(im) = &m.doc else {
+        panic!("not a manifest")
+    };
     let mut r = c.open_blob(&host, "team/app", &im.config, 1 << 20).await.unwrap();
     let mut buf = Vec::new();
     let err = r.read_to_end(&mut buf).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(err.to_string().contains("digest mismatch"), "{err}");
     // A blob over the per-use cap is refused before it is fetched.
-    let big = Descriptor { size: 10 << 20, ..im.config.clone() };
+    let big = Descriptor {
+        size: 10 << 20,
+        ..im.config.clone()
+    };
     assert!(c.open_blob(&host, "team/app", &big, 1 << 20).await.is_err());
 }
 
 #[tokio::test]
 async fn not_found_carries_the_registry_error_code() {
     let (host, _) = start(Behaviour::default()).await;
-    let err = client(&host, None).fetch_manifest(&host, "team/app", "nope").await.unwrap_err();
+    let err = client(&host, None)
+        .fetch_manifest(&host, "team/app", "nope")
+        .await
+        .unwrap_err();
     assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
     assert!(err.to_string().contains("MANIFEST_UNKNOWN"), "{err}");
 }

@@ -49,15 +49,30 @@ impl Cli {
 
     fn json(&self, args: &[&str], expect_code: i32) -> Value {
         let (code, out, err) = self.run(args);
-        assert_eq!(code, expect_code, "regscan {args:?} exited {code}\nstdout: {out}\nstderr: {err}");
+        assert_eq!(
+            code, expect_code,
+            "regscan {args:?} exited {code}\nstdout: {out}\nstderr: {err}"
+        );
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("regscan {args:?}: not JSON ({e}): {out}"))
     }
 }
 
 fn assert_report_shape(r: &Value) {
     for key in [
-        "reference", "registry", "repository", "digest", "tag", "manifest_media_type", "artifact_type", "kind", "status",
-        "reason", "scanner", "summary", "findings", "children",
+        "reference",
+        "registry",
+        "repository",
+        "digest",
+        "tag",
+        "manifest_media_type",
+        "artifact_type",
+        "kind",
+        "status",
+        "reason",
+        "scanner",
+        "summary",
+        "findings",
+        "children",
     ] {
         assert!(r.get(key).is_some(), "report lacks {key}: {r:#}");
     }
@@ -70,7 +85,9 @@ async fn scan_everything(database_url: &str) {
     let reg = Registry::start().await;
     let host = reg.host.clone();
     let image_digest = reg.push_image("team/app", "1.0", &OciImage::debian_like()).await;
-    let chart_digest = reg.push_artifact("team/chart", "0.1.0", &Artifact::helm_chart("demo", "0.1.0")).await;
+    let chart_digest = reg
+        .push_artifact("team/chart", "0.1.0", &Artifact::helm_chart("demo", "0.1.0"))
+        .await;
     let odd = "application/vnd.acme.rocket.config.v1+json";
     let odd_digest = reg.push_artifact("team/odd", "1", &Artifact::unknown(odd)).await;
     let mut arm = OciImage::debian_like();
@@ -91,7 +108,14 @@ async fn scan_everything(database_url: &str) {
     assert_eq!(r["scanner"]["name"], "image");
     assert_eq!(r["artifact_type"], "application/vnd.oci.image.config.v1+json");
     // The image runs as root: a finding of the image config checks, so --fail-on medium exits 1.
-    assert!(r["findings"].as_array().unwrap().iter().any(|f| f["id"] == "IMG-ROOT-USER"), "{r:#}");
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "IMG-ROOT-USER"),
+        "{r:#}"
+    );
     let (code, _, _) = cli.run(&["scan", &format!("{host}/team/app:1.0"), "--fail-on", "medium"]);
     assert_eq!(code, 1, "--fail-on medium with a medium finding exits 1");
     let (code, _, _) = cli.run(&["scan", &format!("{host}/team/app:1.0"), "--fail-on", "critical"]);
@@ -100,7 +124,11 @@ async fn scan_everything(database_url: &str) {
     // A Helm chart: routed to the helm scanner.
     let r = cli.json(&["scan", &format!("{host}/team/chart:0.1.0"), "--format", "json"], 0);
     assert_report_shape(&r);
-    assert_eq!((r["kind"].as_str(), r["status"].as_str(), r["scanner"]["name"].as_str()), (Some("helm"), Some("succeeded"), Some("helm")), "{r:#}");
+    assert_eq!(
+        (r["kind"].as_str(), r["status"].as_str(), r["scanner"]["name"].as_str()),
+        (Some("helm"), Some("succeeded"), Some("helm")),
+        "{r:#}"
+    );
     assert_eq!(r["digest"], chart_digest.as_str());
 
     // An unknown type: stored unsupported, the media type named, never clean.
@@ -122,10 +150,20 @@ async fn scan_everything(database_url: &str) {
     let children = r["children"].as_array().unwrap();
     assert_eq!(children.len(), 2, "{r:#}");
     for c in children {
-        assert_eq!((c["kind"].as_str(), c["status"].as_str()), (Some("image"), Some("succeeded")), "{c:#}");
+        assert_eq!(
+            (c["kind"].as_str(), c["status"].as_str()),
+            (Some("image"), Some("succeeded")),
+            "{c:#}"
+        );
     }
-    let platforms: Vec<_> = children.iter().map(|c| c["platform"].as_str().unwrap().to_owned()).collect();
-    assert!(platforms.contains(&"linux/amd64".to_owned()) && platforms.contains(&"linux/arm64".to_owned()), "{platforms:?}");
+    let platforms: Vec<_> = children
+        .iter()
+        .map(|c| c["platform"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        platforms.contains(&"linux/amd64".to_owned()) && platforms.contains(&"linux/arm64".to_owned()),
+        "{platforms:?}"
+    );
 
     // Scanning again is idempotent: the stored scan is reused.
     let before = cli.json(&["status", &format!("{host}/team/app:1.0"), "--format", "json"], 0);
@@ -135,7 +173,12 @@ async fn scan_everything(database_url: &str) {
 
     // status and artifacts read the same store.
     let list = cli.json(&["artifacts", "--format", "json"], 0);
-    let kinds: Vec<&str> = list.as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
     for k in ["image", "helm", "unknown", "index"] {
         assert!(kinds.contains(&k), "artifacts lists {kinds:?}");
     }
@@ -151,12 +194,20 @@ async fn scan_everything(database_url: &str) {
     // database. The registry is stopped first: re-matching must not fetch anything.
     drop(reg);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv");
-    let import = cli.json(&["advisories", "import", fixtures.to_str().unwrap(), "--format", "json"], 0);
+    let import = cli.json(
+        &["advisories", "import", fixtures.to_str().unwrap(), "--format", "json"],
+        0,
+    );
     assert_eq!(import["added"], 1, "{import:#}");
     // team/app:1.0 and the two platforms of team/multi:2.0 hold zlib.
     assert_eq!(import["rematched_scans"].as_array().unwrap().len(), 3, "{import:#}");
     let r = cli.json(&["status", &format!("{host}/team/app:1.0"), "--format", "json"], 0);
-    let f = r["findings"].as_array().unwrap().iter().find(|f| f["id"] == "REGSCAN-TEST-ZLIB").unwrap_or_else(|| panic!("no advisory finding after re-match: {r:#}"));
+    let f = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "REGSCAN-TEST-ZLIB")
+        .unwrap_or_else(|| panic!("no advisory finding after re-match: {r:#}"));
     assert_eq!(f["severity"], "critical");
     assert_eq!(f["package"], "zlib1g");
     assert_eq!(f["installed_version"], "1:1.2.13.dfsg-1");
@@ -194,7 +245,11 @@ async fn exit_codes_for_usage_and_failures() {
     assert_eq!(code, 3, "{err}");
     let (code, out, _) = cli.run(&["types"]);
     assert_eq!(code, 0);
-    for needle in ["application/vnd.cncf.helm.config.v1+json", "application/vnd.cncf.openpolicyagent.config.v1+json", "unsupported"] {
+    for needle in [
+        "application/vnd.cncf.helm.config.v1+json",
+        "application/vnd.cncf.openpolicyagent.config.v1+json",
+        "unsupported",
+    ] {
         assert!(out.contains(needle), "types lacks {needle}: {out}");
     }
     let types = cli.json(&["types", "--format", "json"], 0);
@@ -217,7 +272,10 @@ async fn classifies_what_registries_hold() {
     // An OPA bundle pushed the way OPA's own server pulls it: an image config and one gzip layer.
     let bundle = support::oci::tar_gz(&[
         (".manifest", br#"{"revision":"1","roots":["authz"]}"#),
-        ("authz/policy.rego", b"package authz\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.user == \"admin\"\n"),
+        (
+            "authz/policy.rego",
+            b"package authz\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.user == \"admin\"\n",
+        ),
     ]);
     let disguised = Artifact {
         config_media_type: "application/vnd.oci.image.config.v1+json".into(),
@@ -230,7 +288,10 @@ async fn classifies_what_registries_hold() {
     let sig = Artifact {
         config_media_type: "application/vnd.oci.image.config.v1+json".into(),
         config: b"{}".to_vec(),
-        layers: vec![("application/vnd.dev.cosign.simplesigning.v1+json".into(), br#"{"critical":{}}"#.to_vec())],
+        layers: vec![(
+            "application/vnd.dev.cosign.simplesigning.v1+json".into(),
+            br#"{"critical":{}}"#.to_vec(),
+        )],
         artifact_type: None,
     };
     reg.push_artifact("team/app", "sha256-abc.sig", &sig).await;
@@ -238,7 +299,10 @@ async fn classifies_what_registries_hold() {
     let sbom = Artifact {
         config_media_type: "application/vnd.oci.empty.v1+json".into(),
         config: b"{}".to_vec(),
-        layers: vec![("application/spdx+json".into(), br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec())],
+        layers: vec![(
+            "application/spdx+json".into(),
+            br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec(),
+        )],
         artifact_type: Some("application/spdx+json".into()),
     };
     reg.push_artifact("team/app", "sbom", &sbom).await;
@@ -252,14 +316,26 @@ async fn classifies_what_registries_hold() {
     reg.push_artifact("team/module", "1", &wasm).await;
 
     let r = cli.json(&["scan", &format!("{host}/policy/authz:1"), "--format", "json"], 0);
-    assert_eq!((r["kind"].as_str(), r["scanner"]["name"].as_str(), r["status"].as_str()), (Some("opa"), Some("opa"), Some("succeeded")), "{r:#}");
+    assert_eq!(
+        (r["kind"].as_str(), r["scanner"]["name"].as_str(), r["status"].as_str()),
+        (Some("opa"), Some("opa"), Some("succeeded")),
+        "{r:#}"
+    );
     for (reference, kind, media_type) in [
-        ("team/app:sha256-abc.sig", "signature", "application/vnd.dev.cosign.simplesigning.v1+json"),
+        (
+            "team/app:sha256-abc.sig",
+            "signature",
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+        ),
         ("team/app:sbom", "sbom", "application/spdx+json"),
         ("team/module:1", "wasm", "application/vnd.wasm.config.v0+json"),
     ] {
         let r = cli.json(&["scan", &format!("{host}/{reference}"), "--format", "json"], 0);
-        assert_eq!((r["kind"].as_str(), r["status"].as_str()), (Some(kind), Some("unsupported")), "{reference}: {r:#}");
+        assert_eq!(
+            (r["kind"].as_str(), r["status"].as_str()),
+            (Some(kind), Some("unsupported")),
+            "{reference}: {r:#}"
+        );
         assert_eq!(r["artifact_type"], media_type, "{reference}");
         assert!(r["reason"].as_str().unwrap().contains(media_type), "{reference}: {r:#}");
         assert_eq!(r["summary"]["critical"], 0);
@@ -272,9 +348,18 @@ async fn classifies_what_registries_hold() {
         format!("{text}\n[[types]]\nmedia_type = \"application/vnd.acme.rocket.config.v1+json\"\nkind = \"rocket\"\ntitle = \"ACME rocket\"\n"),
     )
     .unwrap();
-    reg.push_artifact("team/rocket", "1", &Artifact::unknown("application/vnd.acme.rocket.config.v1+json")).await;
+    reg.push_artifact(
+        "team/rocket",
+        "1",
+        &Artifact::unknown("application/vnd.acme.rocket.config.v1+json"),
+    )
+    .await;
     let r = cli.json(&["scan", &format!("{host}/team/rocket:1"), "--format", "json"], 0);
-    assert_eq!((r["kind"].as_str(), r["status"].as_str()), (Some("rocket"), Some("unsupported")), "{r:#}");
+    assert_eq!(
+        (r["kind"].as_str(), r["status"].as_str()),
+        (Some("rocket"), Some("unsupported")),
+        "{r:#}"
+    );
     assert!(r["reason"].as_str().unwrap().contains("ACME rocket"), "{r:#}");
 }
 
@@ -283,21 +368,28 @@ async fn classifies_what_registries_hold() {
 #[tokio::test(flavor = "multi_thread")]
 async fn advisories_import_from_a_url_keeps_the_newest_record() {
     use std::io::Write;
-    let record = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv/REGSCAN-TEST-ZLIB.json")).unwrap();
+    let record = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv/REGSCAN-TEST-ZLIB.json"),
+    )
+    .unwrap();
     let zip_of = |modified: &str| {
         let body = record.replace("2026-01-01T00:00:00Z", modified);
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        w.start_file("REGSCAN-TEST-ZLIB.json", zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file("REGSCAN-TEST-ZLIB.json", zip::write::SimpleFileOptions::default())
+            .unwrap();
         w.write_all(body.as_bytes()).unwrap();
         w.finish().unwrap().into_inner()
     };
     let served = std::sync::Arc::new(std::sync::Mutex::new(zip_of("2026-01-01T00:00:00Z")));
     let app = {
         let served = served.clone();
-        axum::Router::new().route("/Debian/all.zip", axum::routing::get(move || {
-            let body = served.lock().unwrap().clone();
-            async move { body }
-        }))
+        axum::Router::new().route(
+            "/Debian/all.zip",
+            axum::routing::get(move || {
+                let body = served.lock().unwrap().clone();
+                async move { body }
+            }),
+        )
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/Debian/all.zip", listener.local_addr().unwrap());
@@ -306,13 +398,25 @@ async fn advisories_import_from_a_url_keeps_the_newest_record() {
     let (db, _dir) = sqlite_url();
     let cli = Cli::new(&db, "127.0.0.1:1");
     let first = cli.json(&["advisories", "import", &url, "--format", "json"], 0);
-    assert_eq!((first["added"].as_u64(), first["updated"].as_u64()), (Some(1), Some(0)), "{first:#}");
+    assert_eq!(
+        (first["added"].as_u64(), first["updated"].as_u64()),
+        (Some(1), Some(0)),
+        "{first:#}"
+    );
     *served.lock().unwrap() = zip_of("2026-02-01T00:00:00Z");
     let newer = cli.json(&["advisories", "import", &url, "--format", "json"], 0);
-    assert_eq!((newer["added"].as_u64(), newer["updated"].as_u64()), (Some(0), Some(1)), "{newer:#}");
+    assert_eq!(
+        (newer["added"].as_u64(), newer["updated"].as_u64()),
+        (Some(0), Some(1)),
+        "{newer:#}"
+    );
     *served.lock().unwrap() = zip_of("2025-12-01T00:00:00Z");
     let older = cli.json(&["advisories", "import", &url, "--format", "json"], 0);
-    assert_eq!((older["updated"].as_u64(), older["unchanged"].as_u64()), (Some(0), Some(1)), "{older:#}");
+    assert_eq!(
+        (older["updated"].as_u64(), older["unchanged"].as_u64()),
+        (Some(0), Some(1)),
+        "{older:#}"
+    );
     let status = cli.json(&["advisories", "status", "--format", "json"], 0);
     assert_eq!(status["total"], 1);
     assert_eq!(status["newest_modified"], "2026-02-01T00:00:00Z");

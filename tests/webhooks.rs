@@ -28,25 +28,42 @@ fn fixture(name: &str) -> Vec<u8> {
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
-        h.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        h.insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
     }
     h
 }
 
 /// The parts every flavour agrees on (ids and spelling of the action differ by product).
 fn essence(e: &RegistryEvent) -> (Action, Vec<String>, String, Option<String>, Option<String>) {
-    (e.action.clone(), e.hosts.clone(), e.repository.clone(), e.digest.clone(), e.tag.clone())
+    (
+        e.action.clone(),
+        e.hosts.clone(),
+        e.repository.clone(),
+        e.digest.clone(),
+        e.tag.clone(),
+    )
 }
 
 #[test]
 fn every_flavour_parses_a_push_into_the_same_event() {
     let json_ct = headers(&[("content-type", "application/json")]);
     let dist = Flavour::Distribution
-        .parse(&headers(&[("content-type", "application/vnd.docker.distribution.events.v1+json")]), &fixture("distribution-push.json"))
+        .parse(
+            &headers(&[("content-type", "application/vnd.docker.distribution.events.v1+json")]),
+            &fixture("distribution-push.json"),
+        )
         .unwrap();
-    let harbor = Flavour::Harbor.parse(&json_ct, &fixture("harbor-default.json")).unwrap();
+    let harbor = Flavour::Harbor
+        .parse(&json_ct, &fixture("harbor-default.json"))
+        .unwrap();
     let harbor_ce = Flavour::Harbor
-        .parse(&headers(&[("content-type", "application/cloudevents+json")]), &fixture("harbor-cloudevents.json"))
+        .parse(
+            &headers(&[("content-type", "application/cloudevents+json")]),
+            &fixture("harbor-cloudevents.json"),
+        )
         .unwrap();
     let acr = Flavour::Acr.parse(&json_ct, &fixture("acr-push.json")).unwrap();
     let expected = (
@@ -56,7 +73,12 @@ fn every_flavour_parses_a_push_into_the_same_event() {
         Some(DIGEST.to_string()),
         Some("1.0".to_string()),
     );
-    for (name, events) in [("distribution", &dist), ("harbor", &harbor), ("harbor cloudevents", &harbor_ce), ("acr", &acr)] {
+    for (name, events) in [
+        ("distribution", &dist),
+        ("harbor", &harbor),
+        ("harbor cloudevents", &harbor_ce),
+        ("acr", &acr),
+    ] {
         assert_eq!(events.len(), 1, "{name}");
         assert_eq!(essence(&events[0]), expected, "{name}");
         assert!(events[0].id.is_some(), "{name} events are deduplicated by id");
@@ -68,7 +90,16 @@ fn every_flavour_parses_a_push_into_the_same_event() {
     // Quay names no digest (the tag is resolved when scanned) and no id.
     let quay = Flavour::Quay.parse(&json_ct, &fixture("quay-repo-push.json")).unwrap();
     assert_eq!(quay.len(), 1);
-    assert_eq!(essence(&quay[0]), (Action::Push, expected.1.clone(), expected.2.clone(), None, expected.4.clone()));
+    assert_eq!(
+        essence(&quay[0]),
+        (
+            Action::Push,
+            expected.1.clone(),
+            expected.2.clone(),
+            None,
+            expected.4.clone()
+        )
+    );
     assert_eq!(quay[0].id, None);
 
     // zot (binary-mode CloudEvent from its HTTP sink) names no host.
@@ -79,9 +110,20 @@ fn every_flavour_parses_a_push_into_the_same_event() {
         ("ce-type", "zotregistry.image.updated"),
         ("ce-source", "zotregistry.dev"),
     ]);
-    let zot = Flavour::Zot.parse(&zot_headers, &fixture("zot-image-updated.json")).unwrap();
+    let zot = Flavour::Zot
+        .parse(&zot_headers, &fixture("zot-image-updated.json"))
+        .unwrap();
     assert_eq!(zot.len(), 1);
-    assert_eq!(essence(&zot[0]), (Action::Push, vec![], expected.2.clone(), expected.3.clone(), expected.4.clone()));
+    assert_eq!(
+        essence(&zot[0]),
+        (
+            Action::Push,
+            vec![],
+            expected.2.clone(),
+            expected.3.clone(),
+            expected.4.clone()
+        )
+    );
     assert_eq!(zot[0].id.as_deref(), Some("5d2b1a57-6f0e-4f3b-9a53-7fd0e3b8a8d4"));
 
     // ACR chart pushes leave request.host empty.
@@ -96,13 +138,29 @@ fn deletes_and_other_actions_are_classified() {
     let body = br#"{"type":"DELETE_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:aa","tag":"1.0","resource_url":"h.example/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}"#;
     assert_eq!(Flavour::Harbor.parse(&json_ct, body).unwrap()[0].action, Action::Delete);
     let body = br#"{"type":"PULL_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:aa","tag":"1.0","resource_url":"h.example/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}"#;
-    assert!(matches!(Flavour::Harbor.parse(&json_ct, body).unwrap()[0].action, Action::Ignore(_)));
-    let zot = headers(&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "zotregistry.repository.created")]);
-    assert!(matches!(Flavour::Zot.parse(&zot, br#"{"name":"a"}"#).unwrap()[0].action, Action::Ignore(_)));
+    assert!(matches!(
+        Flavour::Harbor.parse(&json_ct, body).unwrap()[0].action,
+        Action::Ignore(_)
+    ));
+    let zot = headers(&[
+        ("ce-specversion", "1.0"),
+        ("ce-id", "1"),
+        ("ce-type", "zotregistry.repository.created"),
+    ]);
+    assert!(matches!(
+        Flavour::Zot.parse(&zot, br#"{"name":"a"}"#).unwrap()[0].action,
+        Action::Ignore(_)
+    ));
     let quay_build = br#"{"repository":"team/app","docker_url":"quay.io/team/app","build_id":"x"}"#;
-    assert!(matches!(Flavour::Quay.parse(&json_ct, quay_build).unwrap()[0].action, Action::Ignore(_)));
+    assert!(matches!(
+        Flavour::Quay.parse(&json_ct, quay_build).unwrap()[0].action,
+        Action::Ignore(_)
+    ));
     assert!(Flavour::Acr.parse(&json_ct, b"[]").is_err());
-    assert!(Flavour::Zot.parse(&json_ct, br#"{"name":"a"}"#).is_err(), "zot payloads must be CloudEvents");
+    assert!(
+        Flavour::Zot.parse(&json_ct, br#"{"name":"a"}"#).is_err(),
+        "zot payloads must be CloudEvents"
+    );
 }
 
 /// A queue that is always down.
@@ -114,7 +172,10 @@ impl Queue for DownQueue {
         "down"
     }
     async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
-        Err(QueueError::NotConfirmed { id: jobs[0].id.clone(), reason: "broker down (test)".into() })
+        Err(QueueError::NotConfirmed {
+            id: jobs[0].id.clone(),
+            reason: "broker down (test)".into(),
+        })
     }
     async fn consumer(&self, _: &str, _: usize) -> Result<Box<dyn Consumer>, QueueError> {
         Err(QueueError::Closed)
@@ -144,20 +205,34 @@ async fn receiver(token: Option<&str>, queue_down: bool) -> Receiver {
     let (db, dir) = support::db::sqlite_url();
     let store = Store::open(&db).await.unwrap();
     let mut config = Config {
-        registries: vec![RegistryConfig { host: "registry.example.com".into(), ..Default::default() }],
+        registries: vec![RegistryConfig {
+            host: "registry.example.com".into(),
+            ..Default::default()
+        }],
         webhook_token: token.map(Secret::new),
         ..Default::default()
     };
     config.http.max_body_bytes = 64 * 1024;
     let embedded = EmbeddedQueue::new(store.clone(), 60);
-    let queue: Arc<dyn Queue> = if queue_down { Arc::new(DownQueue) } else { Arc::new(embedded.clone()) };
+    let queue: Arc<dyn Queue> = if queue_down {
+        Arc::new(DownQueue)
+    } else {
+        Arc::new(embedded.clone())
+    };
     let state = AppState::new(Arc::new(config), store.clone(), queue, Metrics::new());
     let events = state.events.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     tokio::spawn(regscan::http::serve(listener, state, stop.clone()));
-    Receiver { url, store, events, queue: embedded, stop, _dir: dir }
+    Receiver {
+        url,
+        store,
+        events,
+        queue: embedded,
+        stop,
+        _dir: dir,
+    }
 }
 
 impl Receiver {
@@ -179,7 +254,11 @@ impl Receiver {
     async fn last_event(&self) -> (String, i64, String) {
         self.events.flush().await.unwrap();
         let e = self.store.recent_events(1).await.unwrap().remove(0);
-        (e.record.outcome, e.record.status_code, e.record.reason.unwrap_or_default())
+        (
+            e.record.outcome,
+            e.record.status_code,
+            e.record.reason.unwrap_or_default(),
+        )
     }
 }
 
@@ -200,11 +279,32 @@ async fn bad_input_gets_the_right_status_and_a_recorded_reason() {
     let r = receiver(Some("s3cret"), false).await;
     let ok = Some("Bearer s3cret");
 
-    let (status, _) = r.post("distribution", EVENTS_V1, None, push_event("e1", "registry.example.com", "push")).await;
+    let (status, _) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            None,
+            push_event("e1", "registry.example.com", "push"),
+        )
+        .await;
     assert_eq!(status, 401);
-    assert_eq!(r.last_event().await, ("rejected".into(), 401, "missing Authorization header (Bearer token required)".into()));
+    assert_eq!(
+        r.last_event().await,
+        (
+            "rejected".into(),
+            401,
+            "missing Authorization header (Bearer token required)".into()
+        )
+    );
 
-    let (status, _) = r.post("distribution", EVENTS_V1, Some("Bearer nope"), push_event("e1", "registry.example.com", "push")).await;
+    let (status, _) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            Some("Bearer nope"),
+            push_event("e1", "registry.example.com", "push"),
+        )
+        .await;
     assert_eq!(status, 401);
     assert_eq!(r.last_event().await.2, "wrong webhook token");
 
@@ -217,36 +317,77 @@ async fn bad_input_gets_the_right_status_and_a_recorded_reason() {
     assert_eq!(status, 413);
     assert!(r.last_event().await.2.contains("max_body_bytes"));
 
-    let (status, _) = r.post("distribution", "text/plain", ok, push_event("e1", "registry.example.com", "push")).await;
+    let (status, _) = r
+        .post(
+            "distribution",
+            "text/plain",
+            ok,
+            push_event("e1", "registry.example.com", "push"),
+        )
+        .await;
     assert_eq!(status, 415);
 
-    let (status, body) = r.post("distribution", EVENTS_V1, ok, push_event("e2", "evil.example:5000", "push")).await;
+    let (status, body) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            ok,
+            push_event("e2", "evil.example:5000", "push"),
+        )
+        .await;
     assert_eq!(status, 403, "{body}");
     let (outcome, code, reason) = r.last_event().await;
     assert_eq!((outcome.as_str(), code), ("refused", 403));
-    assert!(reason.contains("evil.example:5000") && reason.contains("not configured"), "{reason}");
+    assert!(
+        reason.contains("evil.example:5000") && reason.contains("not configured"),
+        "{reason}"
+    );
 
-    let (status, body) = r.post("distribution", EVENTS_V1, ok, push_event("e3", "registry.example.com", "teleport")).await;
+    let (status, body) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            ok,
+            push_event("e3", "registry.example.com", "teleport"),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"][0]["outcome"], "ignored");
     assert!(r.last_event().await.2.contains("unknown action \"teleport\""));
 
     // Nothing of the above reached the queue; the service still serves and queues a good push.
     assert_eq!(r.queue.pending().await.unwrap(), 0);
-    let (status, body) = r.post("distribution", EVENTS_V1, ok, push_event("e4", "registry.example.com", "push")).await;
+    let (status, body) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            ok,
+            push_event("e4", "registry.example.com", "push"),
+        )
+        .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["queued"], 1);
     assert_eq!(r.queue.pending().await.unwrap(), 1);
 
     // The registry redelivers the same event: acknowledged, not queued twice.
-    let (status, body) = r.post("distribution", EVENTS_V1, ok, push_event("e4", "registry.example.com", "push")).await;
+    let (status, body) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            ok,
+            push_event("e4", "registry.example.com", "push"),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"][0]["outcome"], "duplicate");
     assert_eq!(r.queue.pending().await.unwrap(), 1);
 
     // zot authenticates with Basic (the token as password) and names its registry in the URL.
     use base64::Engine;
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("zot:s3cret"));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("zot:s3cret")
+    );
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/webhooks/zot?registry=registry.example.com", r.url))
         .header("authorization", basic)
@@ -261,10 +402,24 @@ async fn bad_input_gets_the_right_status_and_a_recorded_reason() {
     assert_eq!(resp.status().as_u16(), 202);
     assert_eq!(r.queue.pending().await.unwrap(), 2);
 
-    let metrics = reqwest::get(format!("{}/metrics", r.url)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="rejected"} 5"#), "{metrics}");
-    assert!(metrics.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="refused"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"regscan_webhook_events_total{endpoint="zot",outcome="queued"} 1"#), "{metrics}");
+    let metrics = reqwest::get(format!("{}/metrics", r.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="rejected"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"regscan_webhook_events_total{endpoint="distribution",outcome="refused"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"regscan_webhook_events_total{endpoint="zot",outcome="queued"} 1"#),
+        "{metrics}"
+    );
     let ready = reqwest::get(format!("{}/readyz", r.url)).await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 }
@@ -272,7 +427,14 @@ async fn bad_input_gets_the_right_status_and_a_recorded_reason() {
 #[tokio::test]
 async fn a_queue_that_is_down_gets_503_and_nothing_is_recorded_as_queued() {
     let r = receiver(None, true).await;
-    let (status, body) = r.post("distribution", EVENTS_V1, None, push_event("e1", "registry.example.com", "push")).await;
+    let (status, body) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            None,
+            push_event("e1", "registry.example.com", "push"),
+        )
+        .await;
     assert_eq!(status, 503, "{body}");
     assert!(body["error"].as_str().unwrap().contains("broker down"), "{body}");
     let (outcome, code, reason) = r.last_event().await;
@@ -303,12 +465,33 @@ async fn a_delete_event_marks_the_artifact_deleted_and_keeps_it() {
         platform: None,
     };
     r.store.upsert_artifact(&a).await.unwrap();
-    r.store.set_tag("registry.example.com", "team/app", "1.0", DIGEST).await.unwrap();
-    let (status, body) = r.post("distribution", EVENTS_V1, None, push_event("d1", "registry.example.com", "delete")).await;
+    r.store
+        .set_tag("registry.example.com", "team/app", "1.0", DIGEST)
+        .await
+        .unwrap();
+    let (status, body) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            None,
+            push_event("d1", "registry.example.com", "delete"),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"][0]["outcome"], "deleted");
-    let art = r.store.artifact("registry.example.com", "team/app", DIGEST).await.unwrap().expect("history kept");
+    let art = r
+        .store
+        .artifact("registry.example.com", "team/app", DIGEST)
+        .await
+        .unwrap()
+        .expect("history kept");
     assert!(art.deleted_at.is_some());
-    assert_eq!(r.store.resolve_tag("registry.example.com", "team/app", "1.0").await.unwrap(), None);
+    assert_eq!(
+        r.store
+            .resolve_tag("registry.example.com", "team/app", "1.0")
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(r.queue.pending().await.unwrap(), 0);
 }

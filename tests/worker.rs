@@ -34,15 +34,25 @@ async fn start(registry_host: &str, max_attempts: u32) -> Running {
     let (url, dir) = support::db::sqlite_url();
     let store = Store::open(&url).await.unwrap();
     let mut config = Config {
-        registries: vec![RegistryConfig { host: registry_host.into(), insecure: true, ..Default::default() }],
+        registries: vec![RegistryConfig {
+            host: registry_host.into(),
+            insecure: true,
+            ..Default::default()
+        }],
         ..Default::default()
     };
     config.worker.max_attempts = max_attempts;
     config.worker.retry_base_delay_secs = 1;
     config.worker.lease_secs = 30;
     let config = Arc::new(config);
-    let opts = ClientOptions { max_attempts: 1, connect_timeout: Duration::from_secs(2), ..Default::default() };
-    let pipeline = Pipeline::with_client_options(config.clone(), store.clone(), opts).await.unwrap();
+    let opts = ClientOptions {
+        max_attempts: 1,
+        connect_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let pipeline = Pipeline::with_client_options(config.clone(), store.clone(), opts)
+        .await
+        .unwrap();
     let queue = EmbeddedQueue::new(store.clone(), 30);
     let metrics = Metrics::new();
     let worker = Worker::new(
@@ -50,18 +60,32 @@ async fn start(registry_host: &str, max_attempts: u32) -> Running {
         Arc::new(queue.clone()),
         config,
         metrics.clone(),
-        WorkerOptions { concurrency: 2, name: "test-worker".into(), grace: Duration::from_secs(5) },
+        WorkerOptions {
+            concurrency: 2,
+            name: "test-worker".into(),
+            grace: Duration::from_secs(5),
+        },
     );
     let stop = CancellationToken::new();
     let s = stop.clone();
     let handle = tokio::spawn(async move { worker.run(s).await.unwrap() });
-    Running { store, queue, metrics, stop, handle, _dir: dir }
+    Running {
+        store,
+        queue,
+        metrics,
+        stop,
+        handle,
+        _dir: dir,
+    }
 }
 
 impl Running {
     async fn shutdown(self) {
         self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.handle).await.expect("worker stops").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("worker stops")
+            .unwrap();
     }
 }
 
@@ -81,7 +105,9 @@ fn job(id: &str, registry: &str, repo: &str, reference: &str) -> Job {
 async fn latest(store: &Store, registry: &str, repo: &str, digest: &str) -> Option<(String, Status, Option<String>)> {
     let a = store.artifact(registry, repo, digest).await.ok()??;
     let s = store.scan(a.latest_scan_id?).await.ok()??;
-    s.status.is_terminal().then(|| (a.kind.as_str().to_owned(), s.status, s.reason))
+    s.status
+        .is_terminal()
+        .then(|| (a.kind.as_str().to_owned(), s.status, s.reason))
 }
 
 #[tokio::test]
@@ -97,9 +123,15 @@ async fn an_unreachable_registry_is_retried_then_failed_and_dead_lettered() {
     })
     .await;
     assert_eq!(dead[0].0, "j1");
-    let (kind, status, reason) = latest(&r.store, &host, "team/app", &digest).await.expect("failure stored");
+    let (kind, status, reason) = latest(&r.store, &host, "team/app", &digest)
+        .await
+        .expect("failure stored");
     assert_eq!((kind.as_str(), status), ("unknown", Status::Failed));
-    assert_eq!(reason.as_deref(), Some(dead[0].1.as_str()), "the stored reason is the last error");
+    assert_eq!(
+        reason.as_deref(),
+        Some(dead[0].1.as_str()),
+        "the stored reason is the last error"
+    );
     let m = r.metrics.encode();
     assert!(m.contains(r#"regscan_jobs_total{outcome="retried"} 2"#), "{m}");
     assert!(m.contains(r#"regscan_jobs_total{outcome="dead"} 1"#), "{m}");
@@ -110,7 +142,10 @@ async fn an_unreachable_registry_is_retried_then_failed_and_dead_lettered() {
 async fn a_missing_manifest_fails_at_once_without_retries() {
     let registry = Registry::start().await;
     let r = start(&registry.host, 5).await;
-    r.queue.publish(&[job("j1", &registry.host, "team/app", "no-such-tag")]).await.unwrap();
+    r.queue
+        .publish(&[job("j1", &registry.host, "team/app", "no-such-tag")])
+        .await
+        .unwrap();
     let m = wait_until(Duration::from_secs(30), "the job to fail", || async {
         let m = r.metrics.encode();
         m.contains(r#"regscan_jobs_total{outcome="failed"} 1"#).then_some(m)
@@ -118,9 +153,13 @@ async fn a_missing_manifest_fails_at_once_without_retries() {
     .await;
     assert!(!m.contains("retried"), "{m}");
     assert_eq!(r.queue.pending().await.unwrap(), 0, "acked");
-    assert!(r.queue.dead().await.unwrap().is_empty(), "not dead-lettered: it cannot pass on retry");
-    let (_, status, reason) =
-        latest(&r.store, &registry.host, "team/app", "unresolved:no-such-tag").await.expect("failure stored");
+    assert!(
+        r.queue.dead().await.unwrap().is_empty(),
+        "not dead-lettered: it cannot pass on retry"
+    );
+    let (_, status, reason) = latest(&r.store, &registry.host, "team/app", "unresolved:no-such-tag")
+        .await
+        .expect("failure stored");
     assert_eq!(status, Status::Failed);
     assert!(reason.unwrap_or_default().to_lowercase().contains("no-such-tag"));
     r.shutdown().await;
@@ -131,9 +170,14 @@ async fn an_index_fans_out_and_a_redelivered_job_is_not_scanned_twice() {
     let registry = Registry::start().await;
     let mut arm = OciImage::debian_like();
     arm.architecture = "arm64".into();
-    let index = registry.push_index("team/multi", "1.0", &[OciImage::debian_like(), arm]).await;
+    let index = registry
+        .push_index("team/multi", "1.0", &[OciImage::debian_like(), arm])
+        .await;
     let r = start(&registry.host, 3).await;
-    r.queue.publish(&[job("idx", &registry.host, "team/multi", &index)]).await.unwrap();
+    r.queue
+        .publish(&[job("idx", &registry.host, "team/multi", &index)])
+        .await
+        .unwrap();
     wait_until(Duration::from_secs(60), "the index and both children", || async {
         let m = r.metrics.encode();
         m.contains(r#"regscan_jobs_total{outcome="succeeded"} 3"#).then_some(())
@@ -142,15 +186,23 @@ async fn an_index_fans_out_and_a_redelivered_job_is_not_scanned_twice() {
     let children = r.store.children(&registry.host, "team/multi", &index).await.unwrap();
     assert_eq!(children.len(), 2);
     for c in &children {
-        let (kind, status, _) = latest(&r.store, &registry.host, "team/multi", &c.digest).await.expect("child scanned");
+        let (kind, status, _) = latest(&r.store, &registry.host, "team/multi", &c.digest)
+            .await
+            .expect("child scanned");
         assert_eq!((kind.as_str(), status), ("image", Status::Succeeded), "{}", c.digest);
     }
 
     // The same child again (a redelivery): skipped, no second scan row.
     let child = &children[0];
-    r.queue.publish(&[job("again", &registry.host, "team/multi", &child.digest)]).await.unwrap();
+    r.queue
+        .publish(&[job("again", &registry.host, "team/multi", &child.digest)])
+        .await
+        .unwrap();
     wait_until(Duration::from_secs(30), "the redelivery to be skipped", || async {
-        r.metrics.encode().contains(r#"regscan_jobs_total{outcome="skipped"} 1"#).then_some(())
+        r.metrics
+            .encode()
+            .contains(r#"regscan_jobs_total{outcome="skipped"} 1"#)
+            .then_some(())
     })
     .await;
     let scans = r.store.scans_of(child.id).await.unwrap();

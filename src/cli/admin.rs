@@ -42,13 +42,21 @@ pub async fn types(config: Arc<Config>, args: TypesArgs) -> CliResult {
     let table = crate::scanners::type_table(&scanners, &config).map_err(CliError::usage)?;
     let entries: Vec<_> = table.entries().collect();
     match args.format {
-        Format::Json | Format::Sarif => println!("{}", serde_json::to_string_pretty(&entries).map_err(CliError::failed)?),
+        Format::Json | Format::Sarif => {
+            println!("{}", serde_json::to_string_pretty(&entries).map_err(CliError::failed)?)
+        }
         Format::Table => {
             let w = entries.iter().map(|e| e.media_type.len()).max().unwrap_or(10);
             let k = entries.iter().map(|e| e.kind.as_str().len()).max().unwrap_or(4).max(4);
             println!("{:<w$}  {:<k$}  {:<11}  TITLE", "MEDIA TYPE", "KIND", "SCANNER");
             for e in entries {
-                println!("{:<w$}  {:<k$}  {:<11}  {}", e.media_type, e.kind.as_str(), e.scanner.as_deref().unwrap_or("unsupported"), e.title);
+                println!(
+                    "{:<w$}  {:<k$}  {:<11}  {}",
+                    e.media_type,
+                    e.kind.as_str(),
+                    e.scanner.as_deref().unwrap_or("unsupported"),
+                    e.title
+                );
             }
         }
     }
@@ -59,7 +67,10 @@ pub async fn types(config: Arc<Config>, args: TypesArgs) -> CliResult {
 pub async fn migrate(config: Arc<Config>) -> CliResult {
     let store = open_store(&config).await?;
     store.close().await;
-    eprintln!("regscan: database {} is migrated", crate::config::redact_url(&config.database_url));
+    eprintln!(
+        "regscan: database {} is migrated",
+        crate::config::redact_url(&config.database_url)
+    );
     Ok(ExitStatus::Ok)
 }
 
@@ -71,9 +82,14 @@ pub async fn advisories(config: Arc<Config>, cmd: AdvisoriesCommand) -> CliResul
             let progress = super::scan::Progress::new();
             progress.say(&format!("reading {source}"));
             let rows = read_source(&source).await.map_err(CliError::failed)?;
-            progress.say(&format!("storing {} records and re-matching affected artifacts", rows.len()));
+            progress.say(&format!(
+                "storing {} records and re-matching affected artifacts",
+                rows.len()
+            ));
             let db = AdvisoryDb::default();
-            let (stats, rescans) = import_and_rematch(&store, &db, &source, &rows).await.map_err(CliError::failed)?;
+            let (stats, rescans) = import_and_rematch(&store, &db, &source, &rows)
+                .await
+                .map_err(CliError::failed)?;
             progress.done();
             match format {
                 Format::Table => println!(
@@ -93,7 +109,10 @@ pub async fn advisories(config: Arc<Config>, cmd: AdvisoriesCommand) -> CliResul
                 Format::Table => {
                     println!("{} advisories loaded", st.total);
                     match &st.last_import {
-                        Some((src, at, snap)) => println!("last import: {} from {src} (snapshot {snap})", crate::report::rfc3339(*at)),
+                        Some((src, at, snap)) => println!(
+                            "last import: {} from {src} (snapshot {snap})",
+                            crate::report::rfc3339(*at)
+                        ),
                         None => println!("no import yet: run `regscan advisories import SRC`"),
                     }
                     if let Some(m) = &st.newest_modified {

@@ -15,7 +15,13 @@ pub struct ServerArgs {
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// API token for --server (default: REGSCAN_API_TOKEN).
-    #[arg(long, value_name = "TOKEN", env = "REGSCAN_API_TOKEN", hide_env_values = true, requires = "server")]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "REGSCAN_API_TOKEN",
+        hide_env_values = true,
+        requires = "server"
+    )]
     pub token: Option<String>,
 }
 
@@ -29,14 +35,20 @@ pub(super) struct ApiClient {
 impl ApiClient {
     pub(super) fn new(server: &str, token: Option<String>) -> Result<Self, CliError> {
         if !(server.starts_with("http://") || server.starts_with("https://")) {
-            return Err(CliError::usage(anyhow!("--server {server:?} must be an http:// or https:// URL")));
+            return Err(CliError::usage(anyhow!(
+                "--server {server:?} must be an http:// or https:// URL"
+            )));
         }
         let http = reqwest::Client::builder()
             .user_agent(concat!("regscan-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(CliError::failed)?;
-        Ok(ApiClient { base: server.trim_end_matches('/').to_owned(), token: token.filter(|t| !t.is_empty()), http })
+        Ok(ApiClient {
+            base: server.trim_end_matches('/').to_owned(),
+            token: token.filter(|t| !t.is_empty()),
+            http,
+        })
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<Option<T>, CliError> {
@@ -44,7 +56,10 @@ impl ApiClient {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
-        let resp = req.send().await.map_err(|e| CliError::failed(anyhow!("cannot reach {}: {e}", self.base)))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CliError::failed(anyhow!("cannot reach {}: {e}", self.base)))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
@@ -61,26 +76,52 @@ impl ApiClient {
                 _ => CliError::failed(err),
             });
         }
-        serde_json::from_slice(&body).map(Some).map_err(|e| CliError::failed(anyhow!("unexpected answer from {}: {e}", self.base)))
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| CliError::failed(anyhow!("unexpected answer from {}: {e}", self.base)))
     }
 
     /// `POST /v1/scans`.
     pub(super) async fn request_scan(&self, reference: &str, force: bool) -> Result<Report, CliError> {
-        let req = self.http.post(format!("{}/v1/scans", self.base)).json(&serde_json::json!({"reference": reference, "force": force}));
-        self.send(req).await?.ok_or_else(|| CliError::failed(anyhow!("{} has no /v1/scans endpoint", self.base)))
+        let req = self
+            .http
+            .post(format!("{}/v1/scans", self.base))
+            .json(&serde_json::json!({"reference": reference, "force": force}));
+        self.send(req)
+            .await?
+            .ok_or_else(|| CliError::failed(anyhow!("{} has no /v1/scans endpoint", self.base)))
     }
 
     /// `GET /v1/artifacts/{registry}/{repository}@{digest}` (or `:{tag}`).
-    pub(super) async fn artifact(&self, registry: &str, repository: &str, at: &str) -> Result<Option<Report>, CliError> {
-        Ok(self.artifact_and_latest_scan(registry, repository, at).await?.map(|(r, _)| r))
+    pub(super) async fn artifact(
+        &self,
+        registry: &str,
+        repository: &str,
+        at: &str,
+    ) -> Result<Option<Report>, CliError> {
+        Ok(self
+            .artifact_and_latest_scan(registry, repository, at)
+            .await?
+            .map(|(r, _)| r))
     }
 
     /// [`ApiClient::artifact`] with the id of its latest scan (from the scan history).
-    pub(super) async fn artifact_and_latest_scan(&self, registry: &str, repository: &str, at: &str) -> Result<Option<(Report, Option<i64>)>, CliError> {
-        let v: Option<serde_json::Value> = self.send(self.http.get(format!("{}/v1/artifacts/{registry}/{repository}{at}", self.base))).await?;
+    pub(super) async fn artifact_and_latest_scan(
+        &self,
+        registry: &str,
+        repository: &str,
+        at: &str,
+    ) -> Result<Option<(Report, Option<i64>)>, CliError> {
+        let v: Option<serde_json::Value> = self
+            .send(
+                self.http
+                    .get(format!("{}/v1/artifacts/{registry}/{repository}{at}", self.base)),
+            )
+            .await?;
         let Some(v) = v else { return Ok(None) };
         let latest = v["history"][0]["id"].as_i64();
-        let report = serde_json::from_value(v).map_err(|e| CliError::failed(anyhow!("unexpected answer from {}: {e}", self.base)))?;
+        let report = serde_json::from_value(v)
+            .map_err(|e| CliError::failed(anyhow!("unexpected answer from {}: {e}", self.base)))?;
         Ok(Some((report, latest)))
     }
 
@@ -92,7 +133,12 @@ impl ApiClient {
 
     /// Poll until the scan behind `queued` (and every child of an index) has ended; with
     /// `previous` (the latest scan id stored before a forced rescan), until a newer scan has ended.
-    pub(super) async fn wait_for(&self, queued: &Report, previous: Option<i64>, timeout: Duration) -> Result<Report, CliError> {
+    pub(super) async fn wait_for(
+        &self,
+        queued: &Report,
+        previous: Option<i64>,
+        timeout: Duration,
+    ) -> Result<Report, CliError> {
         let progress = super::scan::Progress::new();
         let started = Instant::now();
         let at = if queued.digest.is_empty() {
@@ -103,7 +149,10 @@ impl ApiClient {
         let spinner = ['|', '/', '-', '\\'];
         let mut i = 0;
         loop {
-            if let Some((r, latest)) = self.artifact_and_latest_scan(&queued.registry, &queued.repository, &at).await? {
+            if let Some((r, latest)) = self
+                .artifact_and_latest_scan(&queued.registry, &queued.repository, &at)
+                .await?
+            {
                 let done = |r: &Report| r.status.is_terminal();
                 let children_done = r.children.iter().all(done) && (r.kind != "index" || !r.children.is_empty());
                 let newer = previous.is_none() || latest != previous;
@@ -111,14 +160,29 @@ impl ApiClient {
                     progress.done();
                     return Ok(r);
                 }
-                progress.say(&format!("{} {} {} ({}s)", spinner[i % 4], r.reference, r.status, started.elapsed().as_secs()));
+                progress.say(&format!(
+                    "{} {} {} ({}s)",
+                    spinner[i % 4],
+                    r.reference,
+                    r.status,
+                    started.elapsed().as_secs()
+                ));
             } else {
-                progress.say(&format!("{} {} queued ({}s)", spinner[i % 4], queued.reference, started.elapsed().as_secs()));
+                progress.say(&format!(
+                    "{} {} queued ({}s)",
+                    spinner[i % 4],
+                    queued.reference,
+                    started.elapsed().as_secs()
+                ));
             }
             i += 1;
             if started.elapsed() > timeout {
                 progress.done();
-                return Err(CliError::failed(anyhow!("{} did not finish within {}s", queued.reference, timeout.as_secs())));
+                return Err(CliError::failed(anyhow!(
+                    "{} did not finish within {}s",
+                    queued.reference,
+                    timeout.as_secs()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -99,10 +99,16 @@ pub struct CliError {
 
 impl CliError {
     fn usage(e: impl Into<anyhow::Error>) -> Self {
-        CliError { status: ExitStatus::Usage, error: e.into() }
+        CliError {
+            status: ExitStatus::Usage,
+            error: e.into(),
+        }
     }
     fn failed(e: impl Into<anyhow::Error>) -> Self {
-        CliError { status: ExitStatus::Failed, error: e.into() }
+        CliError {
+            status: ExitStatus::Failed,
+            error: e.into(),
+        }
     }
 }
 
@@ -133,15 +139,22 @@ pub async fn run(cli: Cli) -> CliResult {
     let config = Config::load(cli.config.as_deref()).map_err(CliError::usage)?;
     let mut log = config.log.clone();
     let service = matches!(cli.command, Command::Serve(_) | Command::Worker(_));
-    if !service && std::env::var_os("REGSCAN_LOG").is_none() && log.filter == crate::config::LogConfig::default().filter {
+    if !service && std::env::var_os("REGSCAN_LOG").is_none() && log.filter == crate::config::LogConfig::default().filter
+    {
         // One-shot commands print their result on stdout; keep stderr to warnings unless asked.
         log.filter = "warn".into();
     }
     crate::telemetry::init_logging(&log);
     let config = Arc::new(config);
     match cli.command {
-        Command::Serve(args) => serve::run(config, args).await.map(|()| ExitStatus::Ok).map_err(CliError::failed),
-        Command::Worker(args) => worker::run(config, args).await.map(|()| ExitStatus::Ok).map_err(CliError::failed),
+        Command::Serve(args) => serve::run(config, args)
+            .await
+            .map(|()| ExitStatus::Ok)
+            .map_err(CliError::failed),
+        Command::Worker(args) => worker::run(config, args)
+            .await
+            .map(|()| ExitStatus::Ok)
+            .map_err(CliError::failed),
         Command::Scan(args) => scan::run(config, args).await,
         Command::Status(args) => query::status(config, args).await,
         Command::Artifacts(args) => query::artifacts(config, args).await,
@@ -153,7 +166,9 @@ pub async fn run(cli: Cli) -> CliResult {
 
 /// Open the store named by the configuration.
 async fn open_store(config: &Config) -> Result<crate::store::Store, CliError> {
-    crate::store::Store::open(&config.database_url).await.map_err(|e| CliError::failed(anyhow::anyhow!(e).context("opening the database")))
+    crate::store::Store::open(&config.database_url)
+        .await
+        .map_err(|e| CliError::failed(anyhow::anyhow!(e).context("opening the database")))
 }
 
 /// Whether stdout is a terminal (colour only there).

@@ -69,16 +69,27 @@ pub async fn status(config: Arc<Config>, args: StatusArgs) -> CliResult {
         (None, None) => ":latest".into(),
     };
     let report = match &args.remote.server {
-        Some(server) => ApiClient::new(server, args.remote.token.clone())?.artifact(&r.registry, &r.repository, &at).await?,
+        Some(server) => {
+            ApiClient::new(server, args.remote.token.clone())?
+                .artifact(&r.registry, &r.repository, &at)
+                .await?
+        }
         None => {
             let store = open_store(&config).await?;
-            let registry = config.registry(&r.registry).map_or(r.registry.clone(), |c| c.host.clone());
+            let registry = config
+                .registry(&r.registry)
+                .map_or(r.registry.clone(), |c| c.host.clone());
             let digest = match &r.digest {
                 Some(d) => Some(d.clone()),
-                None => store.resolve_tag(&registry, &r.repository, r.tag.as_deref().unwrap_or("latest")).await.map_err(CliError::failed)?,
+                None => store
+                    .resolve_tag(&registry, &r.repository, r.tag.as_deref().unwrap_or("latest"))
+                    .await
+                    .map_err(CliError::failed)?,
             };
             let report = match digest {
-                Some(d) => Report::load(&store, &registry, &r.repository, &d, r.tag.as_deref()).await.map_err(CliError::failed)?,
+                Some(d) => Report::load(&store, &registry, &r.repository, &d, r.tag.as_deref())
+                    .await
+                    .map_err(CliError::failed)?,
                 None => None,
             };
             store.close().await;
@@ -86,11 +97,16 @@ pub async fn status(config: Arc<Config>, args: StatusArgs) -> CliResult {
         }
     };
     let Some(report) = report else {
-        return Err(CliError::failed(anyhow!("{r} is not in the results database (push it to a registry regscan watches, or run `regscan scan {r}`)")));
+        return Err(CliError::failed(anyhow!(
+            "{r} is not in the results database (push it to a registry regscan watches, or run `regscan scan {r}`)"
+        )));
     };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).map_err(CliError::failed)?),
-        Format::Sarif => println!("{}", serde_json::to_string_pretty(&crate::report::sarif::to_sarif(&report)).map_err(CliError::failed)?),
+        Format::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::report::sarif::to_sarif(&report)).map_err(CliError::failed)?
+        ),
         Format::Table => print!("{}", report.to_table(super::stdout_is_tty())),
     }
     Ok(ExitStatus::Ok)
@@ -101,7 +117,11 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
     let items: Vec<ArtifactItem> = match &args.remote.server {
         Some(server) => {
             let mut q: Vec<(&str, String)> = vec![("limit", args.limit.to_string())];
-            for (k, v) in [("registry", &args.registry), ("repository", &args.repository), ("kind", &args.kind)] {
+            for (k, v) in [
+                ("registry", &args.registry),
+                ("repository", &args.repository),
+                ("kind", &args.kind),
+            ] {
                 if let Some(v) = v {
                     q.push((k, v.clone()));
                 }
@@ -119,7 +139,8 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
                 q.push(("deleted", "true".into()));
             }
             let v = ApiClient::new(server, args.remote.token.clone())?.list(&q).await?;
-            serde_json::from_value(v.get("items").cloned().unwrap_or_default()).map_err(|e| CliError::failed(anyhow!("unexpected answer: {e}")))?
+            serde_json::from_value(v.get("items").cloned().unwrap_or_default())
+                .map_err(|e| CliError::failed(anyhow!("unexpected answer: {e}")))?
         }
         None => {
             let store = open_store(&config).await?;
@@ -137,7 +158,10 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
             let rows = store.list_artifacts(&filter).await.map_err(CliError::failed)?;
             let mut items = Vec::with_capacity(rows.len());
             for r in rows {
-                let tags = store.tags_of(&r.artifact.registry, &r.artifact.repository, &r.artifact.digest).await.map_err(CliError::failed)?;
+                let tags = store
+                    .tags_of(&r.artifact.registry, &r.artifact.repository, &r.artifact.digest)
+                    .await
+                    .map_err(CliError::failed)?;
                 items.push(ArtifactItem::new(&r, tags));
             }
             store.close().await;

@@ -60,15 +60,26 @@ pub async fn run(config: Arc<Config>, args: ScanArgs) -> CliResult {
             let api = ApiClient::new(server, args.remote.token.clone())?;
             // A forced rescan of a stored artifact: wait for a newer scan than the stored one.
             let previous = match (args.wait && args.force, &reference.digest, &reference.tag) {
-                (true, Some(d), _) => api.artifact_and_latest_scan(&reference.registry, &reference.repository, &format!("@{d}")).await?.and_then(|(_, id)| id),
-                (true, None, t) => api.artifact_and_latest_scan(&reference.registry, &reference.repository, &format!(":{}", t.as_deref().unwrap_or("latest"))).await?.and_then(|(_, id)| id),
+                (true, Some(d), _) => api
+                    .artifact_and_latest_scan(&reference.registry, &reference.repository, &format!("@{d}"))
+                    .await?
+                    .and_then(|(_, id)| id),
+                (true, None, t) => api
+                    .artifact_and_latest_scan(
+                        &reference.registry,
+                        &reference.repository,
+                        &format!(":{}", t.as_deref().unwrap_or("latest")),
+                    )
+                    .await?
+                    .and_then(|(_, id)| id),
                 _ => None,
             };
             let queued = api.request_scan(&args.reference, args.force).await?;
             if !args.wait {
                 return print(&queued, &args).map(|()| ExitStatus::Ok);
             }
-            api.wait_for(&queued, previous, Duration::from_secs(args.wait_timeout)).await?
+            api.wait_for(&queued, previous, Duration::from_secs(args.wait_timeout))
+                .await?
         }
         None => scan_locally(config, &reference, &args).await?,
     };
@@ -96,7 +107,9 @@ fn print(report: &Report, args: &ScanArgs) -> Result<(), CliError> {
     let out = match args.format {
         Format::Table => report.to_table(super::stdout_is_tty()),
         Format::Json => serde_json::to_string_pretty(report).map_err(CliError::failed)? + "\n",
-        Format::Sarif => serde_json::to_string_pretty(&crate::report::sarif::to_sarif(report)).map_err(CliError::failed)? + "\n",
+        Format::Sarif => {
+            serde_json::to_string_pretty(&crate::report::sarif::to_sarif(report)).map_err(CliError::failed)? + "\n"
+        }
     };
     print!("{out}");
     Ok(())
@@ -113,7 +126,11 @@ async fn scan_locally(config: Arc<Config>, reference: &Reference, args: &ScanArg
             reference.registry,
             if insecure { "plain HTTP" } else { "HTTPS" }
         );
-        config.registries.push(RegistryConfig { host: reference.registry.clone(), insecure, ..Default::default() });
+        config.registries.push(RegistryConfig {
+            host: reference.registry.clone(),
+            insecure,
+            ..Default::default()
+        });
     }
     let config = Arc::new(config);
     let store = open_store(&config).await?;
@@ -130,19 +147,33 @@ async fn scan_locally(config: Arc<Config>, reference: &Reference, args: &ScanArg
         attempt: 0,
     };
     progress.say(&format!("scanning {reference}"));
-    let outcome = run_with_busy_retry(&pipeline, &job).await.map_err(|e| CliError::failed(anyhow!(e)))?;
+    let outcome = run_with_busy_retry(&pipeline, &job)
+        .await
+        .map_err(|e| CliError::failed(anyhow!(e)))?;
     let total = outcome.children.len();
     for (i, child) in outcome.children.iter().enumerate() {
         progress.say(&format!("scanning platform {}/{total}: {}", i + 1, child.reference));
         if let Err(e) = run_with_busy_retry(&pipeline, child).await {
-            pipeline.record_failure(child, &e.to_string()).await.map_err(CliError::failed)?;
+            pipeline
+                .record_failure(child, &e.to_string())
+                .await
+                .map_err(CliError::failed)?;
         }
     }
     progress.done();
-    let report = Report::load(&store, &pipeline.client().canonical_host(&reference.registry).map_err(CliError::usage)?, &reference.repository, &outcome.digest, reference.tag.as_deref())
-        .await
-        .map_err(CliError::failed)?
-        .ok_or_else(|| CliError::failed(anyhow!("the scan of {reference} left no stored result")))?;
+    let report = Report::load(
+        &store,
+        &pipeline
+            .client()
+            .canonical_host(&reference.registry)
+            .map_err(CliError::usage)?,
+        &reference.repository,
+        &outcome.digest,
+        reference.tag.as_deref(),
+    )
+    .await
+    .map_err(CliError::failed)?
+    .ok_or_else(|| CliError::failed(anyhow!("the scan of {reference} left no stored result")))?;
     store.close().await;
     Ok(report)
 }
@@ -162,7 +193,10 @@ async fn run_with_busy_retry(pipeline: &Pipeline, job: &Job) -> Result<crate::sc
 }
 
 fn is_loopback(host: &str) -> bool {
-    let h = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let h = host.rsplit_once(':').map_or(
+        host,
+        |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host },
+    );
     let h = h.trim_start_matches('[').trim_end_matches(']');
     h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -175,7 +209,9 @@ pub(super) struct Progress {
 impl Progress {
     pub(super) fn new() -> Self {
         use std::io::IsTerminal;
-        Progress { tty: std::io::stderr().is_terminal() }
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+        }
     }
     pub(super) fn say(&self, msg: &str) {
         if self.tty {

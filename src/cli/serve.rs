@@ -34,17 +34,23 @@ pub struct ServeArgs {
 /// Run `regscan serve`.
 pub async fn run(config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
     let stop = super::worker::shutdown_signal();
-    let store = Store::open(&config.database_url).await.context("opening the database")?;
+    let store = Store::open(&config.database_url)
+        .await
+        .context("opening the database")?;
     let queue = crate::queue::open(&config, &store).await.context("opening the queue")?;
     let metrics = Metrics::new();
     let addr = args.listen.unwrap_or(config.listen);
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     info!(%addr, queue = queue.kind(), "regscan serving");
 
     let worker = if args.workers == Some(0) {
         None
     } else {
-        let pipeline = Pipeline::new(config.clone(), store.clone()).await.context("building the scan pipeline")?;
+        let pipeline = Pipeline::new(config.clone(), store.clone())
+            .await
+            .context("building the scan pipeline")?;
         let notifier = crate::notify::Notifier::start(&config, store.clone()).context("starting scan notifications")?;
         notifier.export_metrics(metrics.clone());
         pipeline.add_listener(notifier);
@@ -62,13 +68,18 @@ pub async fn run(config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
 
     let state = AppState::new(config.clone(), store.clone(), queue.clone(), metrics);
     let events = state.events.clone();
-    let served = crate::http::serve(listener, state, stop.clone()).await.context("serving HTTP");
+    let served = crate::http::serve(listener, state, stop.clone())
+        .await
+        .context("serving HTTP");
     if let Err(e) = events.flush().await {
         tracing::warn!(error = %e, "could not write the last webhook events");
     }
     stop.cancel();
     let worked = match worker {
-        Some(handle) => handle.await.context("worker task panicked")?.context("consuming the queue"),
+        Some(handle) => handle
+            .await
+            .context("worker task panicked")?
+            .context("consuming the queue"),
         None => Ok(()),
     };
     queue.close().await;

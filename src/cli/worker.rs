@@ -74,9 +74,13 @@ pub(super) fn options(config: &Config, workers: Option<u32>, grace_secs: u64) ->
 /// Run `regscan worker`.
 pub async fn run(config: Arc<Config>, args: WorkerArgs) -> anyhow::Result<()> {
     let stop = shutdown_signal();
-    let store = Store::open(&config.database_url).await.context("opening the database")?;
+    let store = Store::open(&config.database_url)
+        .await
+        .context("opening the database")?;
     let queue = crate::queue::open(&config, &store).await.context("opening the queue")?;
-    let pipeline = Pipeline::new(config.clone(), store.clone()).await.context("building the scan pipeline")?;
+    let pipeline = Pipeline::new(config.clone(), store.clone())
+        .await
+        .context("building the scan pipeline")?;
     let metrics = Metrics::new();
     let notifier = crate::notify::Notifier::start(&config, store.clone()).context("starting scan notifications")?;
     notifier.export_metrics(metrics.clone());
@@ -84,8 +88,9 @@ pub async fn run(config: Arc<Config>, args: WorkerArgs) -> anyhow::Result<()> {
     let opts = options(&config, args.workers, args.grace_secs);
     let probes = match args.metrics_listen {
         Some(addr) => {
-            let listener =
-                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
             info!(%addr, "serving /healthz, /readyz and /metrics");
             let state = crate::http::AppState::new(config.clone(), store.clone(), queue.clone(), metrics.clone());
             Some(tokio::spawn(crate::http::serve_probes(listener, state, stop.clone())))

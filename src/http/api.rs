@@ -49,23 +49,38 @@ pub struct ApiError {
 impl ApiError {
     /// 400 with a message naming the problem.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
     }
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, message: message.into() }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
     }
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::UNAUTHORIZED, message: message.into() }
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: message.into(),
+        }
     }
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::FORBIDDEN, message: message.into() }
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
     }
     /// 503: a dependency is down; try again.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+        }
     }
     /// The HTTP status (for other renderings, e.g. the web pages).
     pub fn status(&self) -> StatusCode {
@@ -78,7 +93,10 @@ impl ApiError {
     /// 500: logged with its cause, answered generically.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         error!(error = %e, "internal error answering an API request");
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error; see the server log".into() }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "internal error; see the server log".into(),
+        }
     }
 }
 
@@ -86,7 +104,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, Json(json!({"error": self.message}))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -95,7 +114,9 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
-            crate::store::StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => ApiError::unavailable(format!("database unavailable: {e}")),
+            crate::store::StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => {
+                ApiError::unavailable(format!("database unavailable: {e}"))
+            }
             other => ApiError::internal(other),
         }
     }
@@ -129,13 +150,30 @@ pub struct ListParams {
 
 impl ListParams {
     fn to_filter(&self) -> Result<ArtifactFilter, ApiError> {
-        let status = self.status.as_deref().map(str::parse::<Status>).transpose().map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
-        let min_severity = self.min_severity.as_deref().map(str::parse::<Severity>).transpose().map_err(|e| ApiError::bad_request(format!("min_severity: {e}")))?;
+        let status = self
+            .status
+            .as_deref()
+            .map(str::parse::<Status>)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
+        let min_severity = self
+            .min_severity
+            .as_deref()
+            .map(str::parse::<Severity>)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(format!("min_severity: {e}")))?;
         let since_ms = match self.since.as_deref() {
             None => None,
-            Some(s) => Some(s.parse::<i64>().ok().or_else(|| crate::scan::advisories::parse_rfc3339_ms(s)).ok_or_else(|| {
-                ApiError::bad_request(format!("since: {s:?} is neither an RFC 3339 time nor Unix milliseconds"))
-            })?),
+            Some(s) => Some(
+                s.parse::<i64>()
+                    .ok()
+                    .or_else(|| crate::scan::advisories::parse_rfc3339_ms(s))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "since: {s:?} is neither an RFC 3339 time nor Unix milliseconds"
+                        ))
+                    })?,
+            ),
         };
         if let Some(l) = self.limit {
             if !(1..=1000).contains(&l) {
@@ -166,7 +204,11 @@ pub struct ArtifactPage {
     pub next_cursor: Option<i64>,
 }
 
-async fn list_artifacts(State(state): State<AppState>, headers: HeaderMap, params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>) -> Result<Json<ArtifactPage>, ApiError> {
+async fn list_artifacts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ArtifactPage>, ApiError> {
     require(&state, &headers, Role::Read)?;
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let filter = params.to_filter()?;
@@ -180,7 +222,9 @@ pub async fn list_page(store: &Store, filter: &ArtifactFilter) -> Result<Artifac
     let rows = store.list_artifacts(filter).await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
-        let tags = store.tags_of(&r.artifact.registry, &r.artifact.repository, &r.artifact.digest).await?;
+        let tags = store
+            .tags_of(&r.artifact.registry, &r.artifact.repository, &r.artifact.digest)
+            .await?;
         items.push(ArtifactItem::new(r, tags));
     }
     let next_cursor = (items.len() == limit).then(|| items.last().map(|i| i.cursor)).flatten();
@@ -239,10 +283,15 @@ pub struct ScanHistoryItem {
 
 /// Split `{registry}/{repository}@{digest}` or `{registry}/{repository}:{tag}`.
 pub fn parse_artifact_path(path: &str) -> Result<(String, String, Option<String>, Option<String>), ApiError> {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned();
-    let r = Reference::parse(&decoded).map_err(|e| ApiError::bad_request(format!("{e}; expected {{registry}}/{{repository}}@{{digest}}")))?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned();
+    let r = Reference::parse(&decoded)
+        .map_err(|e| ApiError::bad_request(format!("{e}; expected {{registry}}/{{repository}}@{{digest}}")))?;
     if r.digest.is_none() && r.tag.is_none() {
-        return Err(ApiError::bad_request(format!("{decoded:?} names neither @digest nor :tag")));
+        return Err(ApiError::bad_request(format!(
+            "{decoded:?} names neither @digest nor :tag"
+        )));
     }
     Ok((r.registry, r.repository, r.digest, r.tag))
 }
@@ -262,21 +311,44 @@ async fn get_artifact(
         Some(d) => d,
         None => {
             let t = tag.clone().unwrap_or_default();
-            store.resolve_tag(&registry, &repository, &t).await?.ok_or_else(|| ApiError::not_found(format!("no artifact is tagged {registry}/{repository}:{t}")))?
+            store
+                .resolve_tag(&registry, &repository, &t)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no artifact is tagged {registry}/{repository}:{t}")))?
         }
     };
     let Some(artifact) = store.artifact(&registry, &repository, &digest).await? else {
-        return Err(ApiError::not_found(format!("{registry}/{repository}@{digest} is not in the results database")));
+        return Err(ApiError::not_found(format!(
+            "{registry}/{repository}@{digest} is not in the results database"
+        )));
     };
     let mut report = Report::of_artifact(store, &artifact, tag.as_deref()).await?;
-    let min = params.severity.as_deref().map(str::parse::<Severity>).transpose().map_err(|e| ApiError::bad_request(format!("severity: {e}")))?;
+    let min = params
+        .severity
+        .as_deref()
+        .map(str::parse::<Severity>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("severity: {e}")))?;
     report.findings.retain(|f| {
         min.is_none_or(|m| f.severity >= m)
-            && params.package.as_ref().is_none_or(|p| f.package.as_deref() == Some(p.as_str()))
-            && params.id.as_ref().is_none_or(|id| &f.id == id || f.references.contains(id))
+            && params
+                .package
+                .as_ref()
+                .is_none_or(|p| f.package.as_deref() == Some(p.as_str()))
+            && params
+                .id
+                .as_ref()
+                .is_none_or(|id| &f.id == id || f.references.contains(id))
     });
     let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let format = params.format.as_deref().unwrap_or(if accept.contains(formats::HARBOR_REPORT_MIME) { "harbor" } else { "report" });
+    let format = params
+        .format
+        .as_deref()
+        .unwrap_or(if accept.contains(formats::HARBOR_REPORT_MIME) {
+            "harbor"
+        } else {
+            "report"
+        });
     match format {
         "report" => {}
         "harbor" => return Ok(formats::harbor(&report).into_response()),
@@ -291,7 +363,11 @@ async fn get_artifact(
             };
             return Ok(formats::cyclonedx(&report, &packages).into_response());
         }
-        other => return Err(ApiError::bad_request(format!("format: {other:?} is not report, harbor or cyclonedx"))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "format: {other:?} is not report, harbor or cyclonedx"
+            )))
+        }
     }
     let tags = store.tags_of(&registry, &repository, &digest).await?;
     let history = store
@@ -321,7 +397,11 @@ async fn summary(State(state): State<AppState>, headers: HeaderMap) -> Result<Js
         by_kind.entry(kind).or_default().insert(status, n);
     }
     let mut severity = Summary::default();
-    let mut filter = ArtifactFilter { limit: Some(1000), include_children: true, ..Default::default() };
+    let mut filter = ArtifactFilter {
+        limit: Some(1000),
+        include_children: true,
+        ..Default::default()
+    };
     loop {
         let rows = state.store.list_artifacts(&filter).await?;
         for r in &rows {
@@ -348,7 +428,11 @@ pub struct ScanRequest {
     pub force: Option<bool>,
 }
 
-async fn request_scans(State(state): State<AppState>, headers: HeaderMap, body: Result<Json<ScanRequest>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+async fn request_scans(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ScanRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
     require(&state, &headers, Role::Scan)?;
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let id = || format!("api-{:016x}", rand::random::<u64>());
@@ -368,7 +452,11 @@ async fn request_scans(State(state): State<AppState>, headers: HeaderMap, body: 
                 force: req.force.unwrap_or(false),
                 attempt: 0,
             };
-            state.queue.publish(std::slice::from_ref(&job)).await.map_err(|e| ApiError::unavailable(format!("could not queue the scan: {e}")))?;
+            state
+                .queue
+                .publish(std::slice::from_ref(&job))
+                .await
+                .map_err(|e| ApiError::unavailable(format!("could not queue the scan: {e}")))?;
             let report = Report {
                 reference: r.to_string(),
                 registry: reg.host.clone(),
@@ -420,9 +508,17 @@ async fn request_scans(State(state): State<AppState>, headers: HeaderMap, body: 
                 }
             }
             for chunk in jobs.chunks(500) {
-                state.queue.publish(chunk).await.map_err(|e| ApiError::unavailable(format!("could not queue the rescans: {e}")))?;
+                state
+                    .queue
+                    .publish(chunk)
+                    .await
+                    .map_err(|e| ApiError::unavailable(format!("could not queue the rescans: {e}")))?;
             }
-            Ok((StatusCode::ACCEPTED, Json(json!({"queued": jobs.len(), "jobs": jobs.iter().map(|j| &j.id).collect::<Vec<_>>()}))).into_response())
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"queued": jobs.len(), "jobs": jobs.iter().map(|j| &j.id).collect::<Vec<_>>()})),
+            )
+                .into_response())
         }
         _ => Err(ApiError::bad_request("give exactly one of reference or filter")),
     }

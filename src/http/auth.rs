@@ -36,12 +36,18 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// role is not enough.
 pub fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), ApiError> {
     let config = &state.config;
-    let named = config.api_tokens.iter().filter_map(|t| t.secret().map(|s| (t.role, s))).collect::<Vec<_>>();
+    let named = config
+        .api_tokens
+        .iter()
+        .filter_map(|t| t.secret().map(|s| (t.role, s)))
+        .collect::<Vec<_>>();
     if config.api_token.is_none() && config.api_tokens.is_empty() {
         return Ok(());
     }
     let Some(presented) = bearer(headers) else {
-        return Err(ApiError::unauthorized("this API requires Authorization: Bearer <token>"));
+        return Err(ApiError::unauthorized(
+            "this API requires Authorization: Bearer <token>",
+        ));
     };
     let mut granted: Option<ApiRole> = None;
     if let Some(t) = &config.api_token {
@@ -57,7 +63,9 @@ pub fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), 
     }
     match (granted, role) {
         (None, _) => Err(ApiError::unauthorized("the bearer token is not valid")),
-        (Some(ApiRole::Read), Role::Scan) => Err(ApiError::forbidden("this token may read but not request scans (role read)")),
+        (Some(ApiRole::Read), Role::Scan) => Err(ApiError::forbidden(
+            "this token may read but not request scans (role read)",
+        )),
         _ => Ok(()),
     }
 }

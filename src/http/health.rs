@@ -11,7 +11,9 @@ use super::AppState;
 
 /// The health routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> &'static str {
@@ -34,6 +36,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         database: db.map(|()| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
         queue: queue.map(|()| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
     };
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }

@@ -41,7 +41,13 @@ impl AppState {
     /// runtime).
     pub fn new(config: Arc<Config>, store: Store, queue: Arc<dyn Queue>, metrics: Arc<Metrics>) -> Self {
         let events = webhooks::log::EventLog::new(store.clone(), config.http.dedup_in_database);
-        AppState { config, store, queue, metrics, events }
+        AppState {
+            config,
+            store,
+            queue,
+            metrics,
+            events,
+        }
     }
 }
 
@@ -59,8 +65,13 @@ pub fn router(state: AppState) -> Router {
 
 /// Serve only `/healthz`, `/readyz` and `/metrics` (for `regscan worker`) until `shutdown`.
 pub async fn serve_probes(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
-    let app = Router::new().merge(health::routes()).merge(metrics::routes()).with_state(state);
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    let app = Router::new()
+        .merge(health::routes())
+        .merge(metrics::routes())
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }
 
 /// Serve [`router`] on `listener` until `shutdown` fires; requests in progress are finished.

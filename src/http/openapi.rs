@@ -60,15 +60,43 @@ fn status_enum() -> Value {
 pub fn list_parameters() -> Vec<Value> {
     vec![
         query("registry", "Registry host, exact.", s("string")),
-        query("repository", "Repository prefix (`team/` matches `team/app`).", s("string")),
-        query("kind", "Kind, exact: image, helm, opa, index, signature, sbom, unknown, …", s("string")),
+        query(
+            "repository",
+            "Repository prefix (`team/` matches `team/app`).",
+            s("string"),
+        ),
+        query(
+            "kind",
+            "Kind, exact: image, helm, opa, index, signature, sbom, unknown, …",
+            s("string"),
+        ),
         query("status", "Status of the latest scan.", status_enum()),
-        query("min_severity", "Only artifacts with a finding at or above this severity.", severity_enum()),
-        query("since", "First seen at or after: RFC 3339 time or Unix milliseconds.", s("string")),
+        query(
+            "min_severity",
+            "Only artifacts with a finding at or above this severity.",
+            severity_enum(),
+        ),
+        query(
+            "since",
+            "First seen at or after: RFC 3339 time or Unix milliseconds.",
+            s("string"),
+        ),
         query("before", "Cursor: `next_cursor` of the previous page.", s("integer")),
-        query("limit", "Page size, 1–1000 (default 100).", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
-        query("children", "Include the per-platform children of indexes as rows.", s("boolean")),
-        query("deleted", "Include artifacts deleted from their registry.", s("boolean")),
+        query(
+            "limit",
+            "Page size, 1–1000 (default 100).",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        ),
+        query(
+            "children",
+            "Include the per-platform children of indexes as rows.",
+            s("boolean"),
+        ),
+        query(
+            "deleted",
+            "Include artifacts deleted from their registry.",
+            s("boolean"),
+        ),
     ]
 }
 
@@ -78,7 +106,11 @@ pub fn detail_parameters() -> Vec<Value> {
         query("severity", "Only findings at or above this severity.", severity_enum()),
         query("package", "Only findings about this package (or object).", s("string")),
         query("id", "Only the finding with this id (or alias).", s("string")),
-        query("format", "`report` (default), `harbor` (also chosen by the Accept header) or `cyclonedx`.", json!({"type": "string", "enum": ["report", "harbor", "cyclonedx"]})),
+        query(
+            "format",
+            "`report` (default), `harbor` (also chosen by the Accept header) or `cyclonedx`.",
+            json!({"type": "string", "enum": ["report", "harbor", "cyclonedx"]}),
+        ),
     ]
 }
 
@@ -89,7 +121,11 @@ pub fn listing_parameters() -> Vec<Value> {
         query("status", "Status of the latest scan; empty for any.", s("string")),
         query("registry", "Registry host, exact.", s("string")),
         query("repository", "Repository prefix.", s("string")),
-        query("min_severity", "Only artifacts with a finding at or above this severity.", s("string")),
+        query(
+            "min_severity",
+            "Only artifacts with a finding at or above this severity.",
+            s("string"),
+        ),
         query("before", "Cursor of the next page.", s("string")),
         query("limit", "Page size, 1–1000 (default 50).", s("string")),
     ]
@@ -104,7 +140,16 @@ fn schemas() -> Value {
         }),
     );
     let finding = object(
-        &["id", "severity", "title", "package", "installed_version", "fixed_version", "location", "references"],
+        &[
+            "id",
+            "severity",
+            "title",
+            "package",
+            "installed_version",
+            "fixed_version",
+            "location",
+            "references",
+        ],
         json!({
             "id": s("string"), "severity": severity_enum(), "title": s("string"),
             "package": opt("string"), "installed_version": opt("string"), "fixed_version": opt("string"),
@@ -122,14 +167,45 @@ fn schemas() -> Value {
         "details": {"type": "object", "description": "Scanner details (OS, packages counted, chart images, bundle rules…)."},
         "scanned_at": {"type": "string", "format": "date-time"}, "advisory_snapshot": s("string"),
     });
-    let report_required = ["reference", "registry", "repository", "digest", "tag", "manifest_media_type", "artifact_type", "kind", "status", "reason", "scanner", "summary", "findings", "children"];
+    let report_required = [
+        "reference",
+        "registry",
+        "repository",
+        "digest",
+        "tag",
+        "manifest_media_type",
+        "artifact_type",
+        "kind",
+        "status",
+        "reason",
+        "scanner",
+        "summary",
+        "findings",
+        "children",
+    ];
     let mut detail_props = report_props.clone();
     detail_props["tags"] = json!({"type": "array", "items": s("string")});
     detail_props["history"] = json!({"type": "array", "items": r("ScanHistoryItem")});
     let mut detail_required = report_required.to_vec();
     detail_required.extend(["tags", "history"]);
     let item = object(
-        &["reference", "registry", "repository", "digest", "tags", "manifest_media_type", "artifact_type", "kind", "status", "reason", "scanner", "summary", "created_at", "scanned_at", "cursor"],
+        &[
+            "reference",
+            "registry",
+            "repository",
+            "digest",
+            "tags",
+            "manifest_media_type",
+            "artifact_type",
+            "kind",
+            "status",
+            "reason",
+            "scanner",
+            "summary",
+            "created_at",
+            "scanned_at",
+            "cursor",
+        ],
         json!({
             "reference": s("string"), "registry": s("string"), "repository": s("string"), "digest": s("string"),
             "tags": {"type": "array", "items": s("string")}, "manifest_media_type": s("string"),
@@ -140,14 +216,27 @@ fn schemas() -> Value {
         }),
     );
     let history = object(
-        &["id", "scanner", "scanner_version", "status", "reason", "summary", "advisory_snapshot", "started_at", "finished_at"],
+        &[
+            "id",
+            "scanner",
+            "scanner_version",
+            "status",
+            "reason",
+            "summary",
+            "advisory_snapshot",
+            "started_at",
+            "finished_at",
+        ],
         json!({
             "id": s("integer"), "scanner": s("string"), "scanner_version": s("string"), "status": status_enum(),
             "reason": opt("string"), "summary": r("Summary"), "advisory_snapshot": opt("string"),
             "started_at": opt("string"), "finished_at": opt("string"),
         }),
     );
-    let filter_props: Map<String, Value> = list_parameters().into_iter().map(|p| (p["name"].as_str().unwrap_or_default().to_owned(), p["schema"].clone())).collect();
+    let filter_props: Map<String, Value> = list_parameters()
+        .into_iter()
+        .map(|p| (p["name"].as_str().unwrap_or_default().to_owned(), p["schema"].clone()))
+        .collect();
     let scan_request = json!({
         "type": "object",
         "description": "Exactly one of `reference` or `filter`.",
@@ -158,14 +247,33 @@ fn schemas() -> Value {
         },
     });
     let event_data = object(
-        &["reference", "registry", "repository", "digest", "kind", "artifact_type", "status", "reason", "summary"],
+        &[
+            "reference",
+            "registry",
+            "repository",
+            "digest",
+            "kind",
+            "artifact_type",
+            "status",
+            "reason",
+            "summary",
+        ],
         json!({
             "reference": s("string"), "registry": s("string"), "repository": s("string"), "digest": s("string"),
             "kind": s("string"), "artifact_type": opt("string"), "status": status_enum(), "reason": opt("string"), "summary": r("Summary"),
         }),
     );
     let event = object(
-        &["specversion", "type", "source", "subject", "id", "time", "datacontenttype", "data"],
+        &[
+            "specversion",
+            "type",
+            "source",
+            "subject",
+            "id",
+            "time",
+            "datacontenttype",
+            "data",
+        ],
         json!({
             "specversion": {"const": "1.0"},
             "type": {"type": "string", "enum": ["regscan.scan.succeeded", "regscan.scan.failed", "regscan.scan.unsupported"]},
@@ -213,7 +321,9 @@ fn webhook_path(product: &str, body: &str) -> Value {
 /// The whole document.
 pub fn document() -> Value {
     let read = json!([{"apiToken": []}, {}]);
-    let mut detail_params = vec![json!({"name": "path", "in": "path", "required": true, "description": "`{registry}/{repository}@{digest}` or `{registry}/{repository}:{tag}`; the repository may contain `/`.", "schema": s("string")})];
+    let mut detail_params = vec![
+        json!({"name": "path", "in": "path", "required": true, "description": "`{registry}/{repository}@{digest}` or `{registry}/{repository}:{tag}`; the repository may contain `/`.", "schema": s("string")}),
+    ];
     detail_params.extend(detail_parameters());
     let auth_errors = |mut responses: Value| {
         responses["401"] = err("No or unknown bearer token (when API tokens are configured).");
@@ -359,7 +469,8 @@ mod tests {
                     _ => p["schema"]["enum"].get(0).and_then(Value::as_str).unwrap_or("x"),
                 };
                 let q = format!("{name}={value}");
-                let parsed: Result<axum::extract::Query<T>, _> = axum::extract::Query::try_from_uri(&format!("/?{q}").parse().unwrap());
+                let parsed: Result<axum::extract::Query<T>, _> =
+                    axum::extract::Query::try_from_uri(&format!("/?{q}").parse().unwrap());
                 assert!(parsed.is_ok(), "documented parameter {q} is refused");
             }
             // The struct refuses what is not documented.
@@ -373,18 +484,30 @@ mod tests {
     fn check(schema_name: &str, value: &Value) {
         let doc = document();
         let schema = &doc["components"]["schemas"][schema_name];
-        let props = schema["properties"].as_object().unwrap_or_else(|| panic!("{schema_name} has no properties"));
+        let props = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema_name} has no properties"));
         let obj = value.as_object().unwrap();
         for k in obj.keys() {
-            assert!(props.contains_key(k), "{schema_name}: serialised key {k} is not in the schema");
+            assert!(
+                props.contains_key(k),
+                "{schema_name}: serialised key {k} is not in the schema"
+            );
         }
         for k in schema["required"].as_array().unwrap() {
-            assert!(obj.contains_key(k.as_str().unwrap()), "{schema_name}: required {k} is not serialised");
+            assert!(
+                obj.contains_key(k.as_str().unwrap()),
+                "{schema_name}: required {k} is not serialised"
+            );
         }
     }
 
     fn full_report() -> Report {
-        let mut f = Finding::new("CVE-1", Severity::High, "t").on("p").at("l").fix("upgrade").refs(["https://x"]);
+        let mut f = Finding::new("CVE-1", Severity::High, "t")
+            .on("p")
+            .at("l")
+            .fix("upgrade")
+            .refs(["https://x"]);
         f.installed_version = Some("1".into());
         f.fixed_version = Some("2".into());
         Report {
@@ -398,8 +521,14 @@ mod tests {
             kind: "image".into(),
             status: Status::Succeeded,
             reason: None,
-            scanner: Some(ScannerRef { name: "image".into(), version: "1".into() }),
-            summary: Summary { high: 1, ..Default::default() },
+            scanner: Some(ScannerRef {
+                name: "image".into(),
+                version: "1".into(),
+            }),
+            summary: Summary {
+                high: 1,
+                ..Default::default()
+            },
             findings: vec![f],
             children: Vec::new(),
             platform: Some("linux/amd64".into()),
@@ -435,7 +564,11 @@ mod tests {
             deleted_at: Some("2026-01-02T00:00:00Z".into()),
             cursor: 7,
         };
-        let page = serde_json::to_value(ArtifactPage { items: vec![item], next_cursor: Some(7) }).unwrap();
+        let page = serde_json::to_value(ArtifactPage {
+            items: vec![item],
+            next_cursor: Some(7),
+        })
+        .unwrap();
         check("ArtifactPage", &page);
         check("ArtifactItem", &page["items"][0]);
         let history = ScanHistoryItem {
@@ -449,7 +582,12 @@ mod tests {
             started_at: None,
             finished_at: None,
         };
-        let detail = serde_json::to_value(ArtifactDetail { report: report.clone(), tags: vec!["1".into()], history: vec![history] }).unwrap();
+        let detail = serde_json::to_value(ArtifactDetail {
+            report: report.clone(),
+            tags: vec!["1".into()],
+            history: vec![history],
+        })
+        .unwrap();
         check("ArtifactDetail", &detail);
         check("ScanHistoryItem", &detail["history"][0]);
         let event = crate::notify::CloudEvent::for_report(&report, Status::Succeeded).unwrap();

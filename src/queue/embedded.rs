@@ -32,7 +32,11 @@ pub struct EmbeddedQueue {
 impl EmbeddedQueue {
     /// A queue in `store`'s database, with leases of `lease_secs` seconds.
     pub fn new(store: Store, lease_secs: u64) -> Self {
-        EmbeddedQueue { store, lease: Duration::from_secs(lease_secs.max(1)), wake: Arc::new(Notify::new()) }
+        EmbeddedQueue {
+            store,
+            lease: Duration::from_secs(lease_secs.max(1)),
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// Take one due job for `worker`, if any.
@@ -78,13 +82,19 @@ impl EmbeddedQueue {
             }
         };
         job.attempt = u32::try_from(attempt).unwrap_or(u32::MAX);
-        let settle = EmbeddedSettle { queue: self.clone(), id, worker: worker.to_owned() };
+        let settle = EmbeddedSettle {
+            queue: self.clone(),
+            id,
+            worker: worker.to_owned(),
+        };
         Ok(Some(Delivery::new(job, Box::new(settle))))
     }
 
     /// Jobs waiting (state `ready`), for tests and metrics.
     pub async fn pending(&self) -> Result<i64, QueueError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'ready'").fetch_one(self.store.pool()).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'ready'")
+            .fetch_one(self.store.pool())
+            .await?;
         Ok(row.try_get("n")?)
     }
 
@@ -116,8 +126,10 @@ impl Queue for EmbeddedQueue {
         let now = now_ms();
         let mut tx = self.store.pool().begin().await?;
         for job in jobs {
-            let payload = serde_json::to_string(job)
-                .map_err(|e| QueueError::BadPayload { id: job.id.clone(), message: e.to_string() })?;
+            let payload = serde_json::to_string(job).map_err(|e| QueueError::BadPayload {
+                id: job.id.clone(),
+                message: e.to_string(),
+            })?;
             sqlx::query(
                 "INSERT INTO jobs (id, payload, attempt, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)
                  ON CONFLICT (id) DO NOTHING",
@@ -135,11 +147,16 @@ impl Queue for EmbeddedQueue {
     }
 
     async fn consumer(&self, worker: &str, _prefetch: usize) -> Result<Box<dyn Consumer>, QueueError> {
-        Ok(Box::new(EmbeddedConsumer { queue: self.clone(), worker: worker.to_owned() }))
+        Ok(Box::new(EmbeddedConsumer {
+            queue: self.clone(),
+            worker: worker.to_owned(),
+        }))
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
-        sqlx::query("SELECT COUNT(*) FROM jobs WHERE 1 = 0").execute(self.store.pool()).await?;
+        sqlx::query("SELECT COUNT(*) FROM jobs WHERE 1 = 0")
+            .execute(self.store.pool())
+            .await?;
         Ok(())
     }
 
@@ -174,14 +191,19 @@ struct EmbeddedSettle {
 #[async_trait::async_trait]
 impl Settle for EmbeddedSettle {
     async fn ack(&self) -> Result<(), QueueError> {
-        sqlx::query("DELETE FROM jobs WHERE id = $1").bind(&self.id).execute(self.queue.store.pool()).await?;
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(&self.id)
+            .execute(self.queue.store.pool())
+            .await?;
         Ok(())
     }
 
     async fn retry(&self, job: &Job, delay: Duration, error: &str) -> Result<(), QueueError> {
         let now = now_ms();
-        let payload = serde_json::to_string(job)
-            .map_err(|e| QueueError::BadPayload { id: job.id.clone(), message: e.to_string() })?;
+        let payload = serde_json::to_string(job).map_err(|e| QueueError::BadPayload {
+            id: job.id.clone(),
+            message: e.to_string(),
+        })?;
         sqlx::query(
             "UPDATE jobs SET payload = $1, attempt = $2, run_at = $3, lease_until = NULL, worker = NULL,
                 last_error = $4, updated_at = $5 WHERE id = $6",

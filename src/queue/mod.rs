@@ -126,7 +126,9 @@ pub struct Delivery {
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery").field("job", &self.job).finish_non_exhaustive()
+        f.debug_struct("Delivery")
+            .field("job", &self.job)
+            .finish_non_exhaustive()
     }
 }
 
@@ -161,7 +163,10 @@ impl Delivery {
 /// queue in `store`'s database.
 pub async fn open(config: &Config, store: &Store) -> Result<Arc<dyn Queue>, QueueError> {
     if config.queue_url.is_empty() {
-        Ok(Arc::new(embedded::EmbeddedQueue::new(store.clone(), config.worker.lease_secs)))
+        Ok(Arc::new(embedded::EmbeddedQueue::new(
+            store.clone(),
+            config.worker.lease_secs,
+        )))
     } else {
         let q = rabbitmq::RabbitQueue::connect(&config.queue_url, &config.rabbitmq, &config.worker).await?;
         Ok(Arc::new(q))

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    QueueDeclareOptions,
 };
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
@@ -118,9 +118,15 @@ impl RabbitQueue {
 
     /// Declare `Q`, `Q.retry.N` and `Q.dead` on `ch`.
     async fn declare(&self, ch: &Channel) -> Result<(), QueueError> {
-        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         let mut main_args = FieldTable::default();
-        main_args.insert("x-queue-type".into(), AMQPValue::LongString(self.inner.queue_type.clone().into()));
+        main_args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(self.inner.queue_type.clone().into()),
+        );
         ch.queue_declare(&self.inner.queue, durable, main_args.clone()).await?;
         ch.queue_declare(&self.dead_queue_name(), durable, main_args).await?;
         for n in 1..self.inner.max_attempts.max(2) {
@@ -129,7 +135,10 @@ impl RabbitQueue {
             let ttl = backoff(self.inner.retry_base, n).as_millis() as i64;
             args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
             args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(self.inner.queue.clone().into()));
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(self.inner.queue.clone().into()),
+            );
             ch.queue_declare(&self.retry_queue_name(n), durable, args).await?;
         }
         Ok(())
@@ -163,7 +172,11 @@ impl RabbitQueue {
             ch.confirm_select(ConfirmSelectOptions::default()).await?;
             channels.push(ch);
         }
-        let p = Publisher { conn: Arc::new(conn), channels, next: Arc::new(AtomicUsize::new(0)) };
+        let p = Publisher {
+            conn: Arc::new(conn),
+            channels,
+            next: Arc::new(AtomicUsize::new(0)),
+        };
         *self.inner.publisher.write().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
         Ok(p)
     }
@@ -198,7 +211,11 @@ impl RabbitQueue {
         }
     }
 
-    async fn publish_on(p: &Publisher, queue: &str, messages: &[(String, Vec<u8>, FieldTable)]) -> Result<(), QueueError> {
+    async fn publish_on(
+        p: &Publisher,
+        queue: &str,
+        messages: &[(String, Vec<u8>, FieldTable)],
+    ) -> Result<(), QueueError> {
         let ch = &p.channels[p.next.fetch_add(1, Ordering::Relaxed) % p.channels.len()];
         let mut confirms = Vec::with_capacity(messages.len());
         for (id, body, headers) in messages {
@@ -207,7 +224,10 @@ impl RabbitQueue {
                 .with_content_type("application/json".into())
                 .with_message_id(id.clone().into())
                 .with_headers(headers.clone());
-            let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+            let options = BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            };
             confirms.push((id, ch.basic_publish("", queue, options, body, props).await?));
         }
         for (id, confirm) in confirms {
@@ -216,14 +236,23 @@ impl RabbitQueue {
                 Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
                     return Err(QueueError::NotConfirmed {
                         id: id.clone(),
-                        reason: format!("returned by the broker: {} (does queue {queue} exist?)", returned.reply_text),
+                        reason: format!(
+                            "returned by the broker: {} (does queue {queue} exist?)",
+                            returned.reply_text
+                        ),
                     })
                 }
                 Confirmation::Nack(None) => {
-                    return Err(QueueError::NotConfirmed { id: id.clone(), reason: "negative acknowledgement".into() })
+                    return Err(QueueError::NotConfirmed {
+                        id: id.clone(),
+                        reason: "negative acknowledgement".into(),
+                    })
                 }
                 Confirmation::NotRequested => {
-                    return Err(QueueError::NotConfirmed { id: id.clone(), reason: "confirms not enabled".into() })
+                    return Err(QueueError::NotConfirmed {
+                        id: id.clone(),
+                        reason: "confirms not enabled".into(),
+                    })
                 }
             }
         }
@@ -232,7 +261,10 @@ impl RabbitQueue {
 }
 
 fn encode(job: &Job) -> Result<Vec<u8>, QueueError> {
-    serde_json::to_vec(job).map_err(|e| QueueError::BadPayload { id: job.id.clone(), message: e.to_string() })
+    serde_json::to_vec(job).map_err(|e| QueueError::BadPayload {
+        id: job.id.clone(),
+        message: e.to_string(),
+    })
 }
 
 #[async_trait::async_trait]
@@ -286,12 +318,20 @@ struct RabbitConsumer {
 
 impl RabbitConsumer {
     async fn connect(&mut self) -> Result<(), QueueError> {
-        let conn = self.queue.open_connection(&format!("regscan-worker-{}", self.worker)).await?;
+        let conn = self
+            .queue
+            .open_connection(&format!("regscan-worker-{}", self.worker))
+            .await?;
         let ch = conn.create_channel().await?;
         self.queue.declare(&ch).await?;
         ch.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
         let consumer = ch
-            .basic_consume(&self.queue.inner.queue, &self.worker, BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                &self.queue.inner.queue,
+                &self.worker,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         self.live = Some(Live { conn, consumer });
         Ok(())
@@ -360,7 +400,10 @@ impl Consumer for RabbitConsumer {
             match serde_json::from_slice::<Job>(&delivery.data) {
                 Ok(mut job) => {
                     job.attempt = job.attempt.saturating_add(delivery_count(&delivery.properties));
-                    let settle = RabbitSettle { queue: self.queue.clone(), delivery };
+                    let settle = RabbitSettle {
+                        queue: self.queue.clone(),
+                        delivery,
+                    };
                     return Ok(Delivery::new(job, Box::new(settle)));
                 }
                 Err(e) => {
@@ -368,7 +411,9 @@ impl Consumer for RabbitConsumer {
                     let message = e.to_string();
                     let headers = dead_headers(&format!("payload is not a job: {message}"), 0);
                     let dead = self.queue.dead_queue_name();
-                    self.queue.publish_raw(&dead, &[(id.clone(), delivery.data.clone(), headers)]).await?;
+                    self.queue
+                        .publish_raw(&dead, &[(id.clone(), delivery.data.clone(), headers)])
+                        .await?;
                     delivery.acker.ack(BasicAckOptions::default()).await?;
                     return Err(QueueError::BadPayload { id, message });
                 }
@@ -379,8 +424,14 @@ impl Consumer for RabbitConsumer {
 
 fn dead_headers(error: &str, attempts: u32) -> FieldTable {
     let mut h = FieldTable::default();
-    h.insert(ShortString::from("x-last-error"), AMQPValue::LongString(LongString::from(error.to_owned())));
-    h.insert(ShortString::from("x-attempts"), AMQPValue::LongLongInt(i64::from(attempts)));
+    h.insert(
+        ShortString::from("x-last-error"),
+        AMQPValue::LongString(LongString::from(error.to_owned())),
+    );
+    h.insert(
+        ShortString::from("x-attempts"),
+        AMQPValue::LongLongInt(i64::from(attempts)),
+    );
     h
 }
 
@@ -401,18 +452,29 @@ impl Settle for RabbitSettle {
         let mut headers = FieldTable::default();
         headers.insert("x-last-error".into(), AMQPValue::LongString(error.to_owned().into()));
         let q = self.queue.retry_queue_name(job.attempt);
-        self.queue.publish_raw(&q, &[(job.id.clone(), encode(job)?, headers)]).await?;
+        self.queue
+            .publish_raw(&q, &[(job.id.clone(), encode(job)?, headers)])
+            .await?;
         self.ack().await
     }
 
     async fn dead_letter(&self, job: &Job, error: &str) -> Result<(), QueueError> {
         let q = self.queue.dead_queue_name();
-        self.queue.publish_raw(&q, &[(job.id.clone(), encode(job)?, dead_headers(error, job.attempt))]).await?;
+        self.queue
+            .publish_raw(&q, &[(job.id.clone(), encode(job)?, dead_headers(error, job.attempt))])
+            .await?;
         self.ack().await
     }
 
     async fn release(&self) -> Result<(), QueueError> {
-        Ok(self.delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?)
+        Ok(self
+            .delivery
+            .acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await?)
     }
 
     async fn keep_alive(&self) -> Result<(), QueueError> {

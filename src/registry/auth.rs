@@ -69,7 +69,10 @@ fn parse_params(s: &str) -> HashMap<String, String> {
             }
             v
         } else {
-            std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect::<String>().trim().to_owned()
+            std::iter::from_fn(|| chars.next_if(|c| *c != ','))
+                .collect::<String>()
+                .trim()
+                .to_owned()
         };
         out.insert(key.trim().to_ascii_lowercase(), value);
     }
@@ -111,7 +114,13 @@ impl TokenCache {
         // The token spec's default lifetime is 60 s; renew 10 s early.
         let lifetime = Duration::from_secs(expires_in.unwrap_or(60).max(20) - 10);
         let mut tokens = self.tokens.lock().await;
-        tokens.insert((registry.to_owned(), scope.to_owned()), CachedToken { token, expires: Instant::now() + lifetime });
+        tokens.insert(
+            (registry.to_owned(), scope.to_owned()),
+            CachedToken {
+                token,
+                expires: Instant::now() + lifetime,
+            },
+        );
     }
 }
 
@@ -132,7 +141,10 @@ mod tests {
         );
         let c = parse_challenge(r#"Bearer realm="https://a/t",scope="repository:a:pull,push""#).unwrap();
         assert!(matches!(c, Challenge::Bearer { scope: Some(s), .. } if s == "repository:a:pull,push"));
-        assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse_challenge("Negotiate"), None);
         assert_eq!(parse_challenge("Bearer service=x"), None);
     }

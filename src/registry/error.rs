@@ -5,7 +5,9 @@
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The host is not in the configuration; regscan never contacts it.
-    #[error("registry {host} is not configured: regscan only contacts registries listed as [[registry]] in its config")]
+    #[error(
+        "registry {host} is not configured: regscan only contacts registries listed as [[registry]] in its config"
+    )]
     NotConfigured {
         /// The host that was asked for.
         host: String,
@@ -91,7 +93,13 @@ pub(crate) fn summarize_error_body(body: &[u8]) -> String {
         Ok(b) if !b.errors.is_empty() => b
             .errors
             .iter()
-            .map(|e| if e.message.is_empty() { e.code.clone() } else { format!("{}: {}", e.code, e.message) })
+            .map(|e| {
+                if e.message.is_empty() {
+                    e.code.clone()
+                } else {
+                    format!("{}: {}", e.code, e.message)
+                }
+            })
             .collect::<Vec<_>>()
             .join("; "),
         _ => {

@@ -115,10 +115,21 @@ impl Client {
         let endpoints = registries
             .iter()
             .map(|r| {
-                Ok(Endpoint { base_url: r.base_url(), credentials: r.credentials()?, config: r.clone() })
+                Ok(Endpoint {
+                    base_url: r.base_url(),
+                    credentials: r.credentials()?,
+                    config: r.clone(),
+                })
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
-        Ok(Client { inner: Arc::new(Inner { http, endpoints, tokens: TokenCache::default(), opts }) })
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                endpoints,
+                tokens: TokenCache::default(),
+                opts,
+            }),
+        })
     }
 
     fn endpoint(&self, host: &str) -> Result<&Endpoint, RegistryError> {
@@ -135,34 +146,49 @@ impl Client {
     }
 
     /// Fetch a manifest by tag or digest, verified as described in the module docs.
-    pub async fn fetch_manifest(&self, registry: &str, repository: &str, reference: &str) -> Result<FetchedManifest, RegistryError> {
+    pub async fn fetch_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
         let ep = self.endpoint(registry)?;
         let url = format!("{}/v2/{repository}/manifests/{reference}", ep.base_url);
         let accept = media::MANIFEST_ACCEPT.join(", ");
         let resp = self
-            .send(ep, repository, &url, |http| http.get(&url).header(ACCEPT, accept.as_str()))
+            .send(ep, repository, &url, |http| {
+                http.get(&url).header(ACCEPT, accept.as_str())
+            })
             .await?;
         let headers = resp.headers().clone();
         let body = read_bounded(resp, self.inner.opts.max_manifest_bytes, &url).await?;
-        let content_type = header_str(&headers, CONTENT_TYPE.as_str()).map(|c| c.split(';').next().unwrap_or("").trim().to_owned());
+        let content_type =
+            header_str(&headers, CONTENT_TYPE.as_str()).map(|c| c.split(';').next().unwrap_or("").trim().to_owned());
         let computed = if reference.contains(':') {
             verify::digest_like(reference, &body)
         } else {
             verify::sha256_digest(&body)
         };
         if reference.contains(':') && computed != reference {
-            return Err(RegistryError::Invalid { url, message: format!("manifest digest mismatch: asked for {reference}, body hashes to {computed}") });
+            return Err(RegistryError::Invalid {
+                url,
+                message: format!("manifest digest mismatch: asked for {reference}, body hashes to {computed}"),
+            });
         }
         if let Some(header_digest) = header_str(&headers, "docker-content-digest") {
             if header_digest.starts_with(computed.split(':').next().unwrap_or("sha256")) && header_digest != computed {
                 return Err(RegistryError::Invalid {
                     url,
-                    message: format!("Docker-Content-Digest {header_digest} does not match the body's digest {computed}"),
+                    message: format!(
+                        "Docker-Content-Digest {header_digest} does not match the body's digest {computed}"
+                    ),
                 });
             }
         }
-        let doc = ManifestDoc::parse(&body, content_type.as_deref())
-            .map_err(|e| RegistryError::Invalid { url: url.clone(), message: e.to_string() })?;
+        let doc = ManifestDoc::parse(&body, content_type.as_deref()).map_err(|e| RegistryError::Invalid {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
         let declared = doc.media_type().map(str::to_owned);
         if let (Some(declared), Some(ct)) = (&declared, &content_type) {
             if media::MANIFEST_ACCEPT.contains(&ct.as_str()) && declared != ct {
@@ -178,30 +204,57 @@ impl Client {
                 ManifestDoc::Index(_) => media::OCI_INDEX.to_owned(),
                 ManifestDoc::Manifest(_) => media::OCI_MANIFEST.to_owned(),
             });
-        Ok(FetchedManifest { digest: computed, media_type, body, doc })
+        Ok(FetchedManifest {
+            digest: computed,
+            media_type,
+            body,
+            doc,
+        })
     }
 
     /// Open a blob as a verified stream of at most `max_bytes` bytes.
-    pub async fn open_blob(&self, registry: &str, repository: &str, desc: &Descriptor, max_bytes: u64) -> Result<BlobReader, RegistryError> {
+    pub async fn open_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        desc: &Descriptor,
+        max_bytes: u64,
+    ) -> Result<BlobReader, RegistryError> {
         let ep = self.endpoint(registry)?;
         let url = format!("{}/v2/{repository}/blobs/{}", ep.base_url, desc.digest);
         if !reference::valid_digest(&desc.digest) {
-            return Err(RegistryError::Invalid { url, message: format!("descriptor digest {:?} is malformed", desc.digest) });
+            return Err(RegistryError::Invalid {
+                url,
+                message: format!("descriptor digest {:?} is malformed", desc.digest),
+            });
         }
         if desc.size > max_bytes {
-            return Err(RegistryError::Invalid { url, message: format!("blob is {} bytes, over the {max_bytes}-byte limit for this use", desc.size) });
+            return Err(RegistryError::Invalid {
+                url,
+                message: format!(
+                    "blob is {} bytes, over the {max_bytes}-byte limit for this use",
+                    desc.size
+                ),
+            });
         }
         let resp = self.send(ep, repository, &url, |http| http.get(&url)).await?;
         if let Some(len) = resp.content_length() {
             if desc.size > 0 && len != desc.size {
-                return Err(RegistryError::Invalid { url, message: format!("Content-Length {len} differs from the descriptor size {}", desc.size) });
+                return Err(RegistryError::Invalid {
+                    url,
+                    message: format!("Content-Length {len} differs from the descriptor size {}", desc.size),
+                });
             }
         }
         let stream = resp.bytes_stream().map_err(std::io::Error::other);
         let reader = tokio_util::io::StreamReader::new(stream);
         let size = (desc.size > 0).then_some(desc.size);
-        let verified = verify::VerifyingReader::new(reader, &desc.digest, size, max_bytes)
-            .map_err(|e| RegistryError::Invalid { url, message: e.to_string() })?;
+        let verified = verify::VerifyingReader::new(reader, &desc.digest, size, max_bytes).map_err(|e| {
+            RegistryError::Invalid {
+                url,
+                message: e.to_string(),
+            }
+        })?;
         Ok(Box::pin(verified))
     }
 
@@ -214,7 +267,12 @@ impl Client {
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
         let scope = format!("repository:{repository}:pull");
-        let mut authorization = self.inner.tokens.get(&ep.config.host, &scope).await.map(|t| format!("Bearer {t}"));
+        let mut authorization = self
+            .inner
+            .tokens
+            .get(&ep.config.host, &scope)
+            .await
+            .map(|t| format!("Bearer {t}"));
         let mut challenged = false;
         loop {
             let resp = self
@@ -236,7 +294,11 @@ impl Client {
                     Some((user, pass)) => Some(basic(user, pass)),
                     None => return check_status(resp, url).await,
                 },
-                Some(Challenge::Bearer { realm, service, scope: challenge_scope }) => {
+                Some(Challenge::Bearer {
+                    realm,
+                    service,
+                    scope: challenge_scope,
+                }) => {
                     let scope = challenge_scope.unwrap_or_else(|| scope.clone());
                     let token = self.fetch_token(ep, &realm, service.as_deref(), &scope).await?;
                     Some(format!("Bearer {token}"))
@@ -248,18 +310,28 @@ impl Client {
 
     /// The bearer token flow: ask the realm for a token for `scope`, with basic credentials when
     /// configured; cache it per (registry, scope).
-    async fn fetch_token(&self, ep: &Endpoint, realm: &str, service: Option<&str>, scope: &str) -> Result<String, RegistryError> {
+    async fn fetch_token(
+        &self,
+        ep: &Endpoint,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<String, RegistryError> {
         if let Some(t) = self.inner.tokens.get(&ep.config.host, scope).await {
             return Ok(t);
         }
-        let mut realm_url = url::Url::parse(realm)
-            .map_err(|e| RegistryError::Invalid { url: realm.to_owned(), message: format!("token realm is not a URL: {e}") })?;
+        let mut realm_url = url::Url::parse(realm).map_err(|e| RegistryError::Invalid {
+            url: realm.to_owned(),
+            message: format!("token realm is not a URL: {e}"),
+        })?;
         let realm_host = match (realm_url.host_str(), realm_url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
             (None, _) => String::new(),
         };
-        let base_host = url::Url::parse(&ep.base_url).ok().and_then(|u| u.host_str().map(str::to_owned));
+        let base_host = url::Url::parse(&ep.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
         let allowed = self.inner.endpoints.iter().any(|e| e.config.matches(&realm_host))
             || realm_url.host_str().map(str::to_owned) == base_host;
         if !allowed {
@@ -290,13 +362,22 @@ impl Client {
             .await?;
         let resp = check_status(resp, realm).await?;
         let body = read_bounded(resp, 1 << 20, realm).await?;
-        let parsed: auth::TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| RegistryError::Invalid { url: realm.to_owned(), message: format!("token response is not JSON: {e}") })?;
-        let token = parsed.token.or(parsed.access_token).filter(|t| !t.is_empty()).ok_or_else(|| RegistryError::Invalid {
+        let parsed: auth::TokenResponse = serde_json::from_slice(&body).map_err(|e| RegistryError::Invalid {
             url: realm.to_owned(),
-            message: "token response has neither token nor access_token".into(),
+            message: format!("token response is not JSON: {e}"),
         })?;
-        self.inner.tokens.put(&ep.config.host, scope, token.clone(), parsed.expires_in).await;
+        let token = parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| RegistryError::Invalid {
+                url: realm.to_owned(),
+                message: "token response has neither token nor access_token".into(),
+            })?;
+        self.inner
+            .tokens
+            .put(&ep.config.host, scope, token.clone(), parsed.expires_in)
+            .await;
         debug!(registry = %ep.config.host, scope, "bearer token obtained");
         Ok(token)
     }
@@ -312,14 +393,25 @@ impl Client {
                     let status = resp.status();
                     let retry_after = parse_retry_after(resp.headers());
                     let body = read_error_body(resp).await;
-                    let msg = format!("HTTP {status}{}", if body.is_empty() { String::new() } else { format!(" ({body})") });
+                    let msg = format!(
+                        "HTTP {status}{}",
+                        if body.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({body})")
+                        }
+                    );
                     (retry_after, msg)
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) => (None, error_chain(&e)),
             };
             if attempt >= opts.max_attempts {
-                return Err(RegistryError::Unavailable { url: url.to_owned(), message, attempts: attempt });
+                return Err(RegistryError::Unavailable {
+                    url: url.to_owned(),
+                    message,
+                    attempts: attempt,
+                });
             }
             let backoff = opts.base_delay.saturating_mul(1 << (attempt - 1).min(10));
             let wait = delay.unwrap_or(backoff).min(opts.max_delay);
@@ -350,9 +442,11 @@ fn httpdate_parse(s: &str) -> Option<std::time::SystemTime> {
         return None;
     }
     let day: u64 = parts[1].parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == parts[2])? as u64
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as u64
         + 1;
     let year: u64 = parts[3].parse().ok()?;
     let hms: Vec<u64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
@@ -360,7 +454,11 @@ fn httpdate_parse(s: &str) -> Option<std::time::SystemTime> {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + day - 1;
@@ -382,7 +480,17 @@ async fn check_status(resp: Response, url: &str) -> Result<Response, RegistryErr
         StatusCode::UNAUTHORIZED => RegistryError::Unauthorized { url, message },
         StatusCode::FORBIDDEN => RegistryError::Denied { url, message },
         StatusCode::NOT_FOUND => RegistryError::NotFound { url, message },
-        s => RegistryError::Invalid { url, message: format!("unexpected HTTP {s}{}", if message.is_empty() { String::new() } else { format!(": {message}") }) },
+        s => RegistryError::Invalid {
+            url,
+            message: format!(
+                "unexpected HTTP {s}{}",
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            ),
+        },
     })
 }
 
@@ -395,8 +503,16 @@ async fn read_error_body(resp: Response) -> String {
 
 /// Read a response body, refusing more than `max` bytes.
 async fn read_bounded(resp: Response, max: u64, url: &str) -> Result<Bytes, RegistryError> {
-    let too_large = || RegistryError::Invalid { url: url.to_owned(), message: format!("response body is over the {max}-byte limit") };
-    if resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).is_some_and(|n| n > max) {
+    let too_large = || RegistryError::Invalid {
+        url: url.to_owned(),
+        message: format!("response body is over the {max}-byte limit"),
+    };
+    if resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > max)
+    {
         return Err(too_large());
     }
     let mut buf = BytesMut::new();
@@ -420,7 +536,10 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn basic(user: &str, pass: &Secret) -> String {
     use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pass.expose())))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pass.expose()))
+    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -27,12 +27,22 @@ impl Reference {
     /// Parse `host[:port]/repo[:tag][@digest]`. The registry host is required: regscan only talks
     /// to registries it was told about, so there is no implicit default registry.
     pub fn parse(input: &str) -> Result<Self, ReferenceError> {
-        let err = |reason| ReferenceError { input: input.to_owned(), reason };
+        let err = |reason| ReferenceError {
+            input: input.to_owned(),
+            reason,
+        };
         let s = input.trim();
-        let s = s.strip_prefix("oci://").or_else(|| s.strip_prefix("docker://")).unwrap_or(s);
-        let (host, rest) = s.split_once('/').ok_or_else(|| err("expected host[:port]/repository[:tag|@digest]"))?;
+        let s = s
+            .strip_prefix("oci://")
+            .or_else(|| s.strip_prefix("docker://"))
+            .unwrap_or(s);
+        let (host, rest) = s
+            .split_once('/')
+            .ok_or_else(|| err("expected host[:port]/repository[:tag|@digest]"))?;
         if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost") {
-            return Err(err("the first path component must be a registry host (with a dot or a port, or localhost)"));
+            return Err(err(
+                "the first path component must be a registry host (with a dot or a port, or localhost)",
+            ));
         }
         let (name_tag, digest) = match rest.split_once('@') {
             Some((n, d)) => (n, Some(d.to_owned())),
@@ -48,7 +58,8 @@ impl Reference {
         if let Some(t) = &tag {
             let ok = !t.is_empty()
                 && t.len() <= 128
-                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
                 && !t.starts_with(['.', '-']);
             if !ok {
                 return Err(err("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"));
@@ -59,7 +70,12 @@ impl Reference {
                 return Err(err("digest must be sha256:<64 hex> or sha512:<128 hex>"));
             }
         }
-        Ok(Reference { registry: host.to_ascii_lowercase(), repository: repository.to_owned(), tag, digest })
+        Ok(Reference {
+            registry: host.to_ascii_lowercase(),
+            repository: repository.to_owned(),
+            tag,
+            digest,
+        })
     }
 
     /// The reference to ask the registry for: the digest when known, else the tag, else `latest`.
@@ -83,7 +99,8 @@ impl fmt::Display for Reference {
 
 fn valid_path_component(c: &str) -> bool {
     !c.is_empty()
-        && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-'))
+        && c.chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-'))
         && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
 }
 
@@ -104,19 +121,33 @@ mod tests {
     #[test]
     fn parses_the_shapes_users_type() {
         let r = Reference::parse("127.0.0.1:5000/team/app:1.0").unwrap();
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("127.0.0.1:5000", "team/app", Some("1.0")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000", "team/app", Some("1.0"))
+        );
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("reg.example.com/a/b/c@{d}")).unwrap();
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));
         assert_eq!(r.manifest_reference(), d);
         let r = Reference::parse("localhost/app").unwrap();
         assert_eq!(r.manifest_reference(), "latest");
-        assert_eq!(Reference::parse("reg.io:443/x:v1").unwrap().to_string(), "reg.io:443/x:v1");
+        assert_eq!(
+            Reference::parse("reg.io:443/x:v1").unwrap().to_string(),
+            "reg.io:443/x:v1"
+        );
     }
 
     #[test]
     fn refuses_bad_references() {
-        for bad in ["app:1.0", "ubuntu", "reg.io/", "reg.io/UPPER", "reg.io/x@sha256:zz", "reg.io/x:-bad", "reg.io/a//b"] {
+        for bad in [
+            "app:1.0",
+            "ubuntu",
+            "reg.io/",
+            "reg.io/UPPER",
+            "reg.io/x@sha256:zz",
+            "reg.io/x:-bad",
+            "reg.io/a//b",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }

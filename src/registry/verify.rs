@@ -52,9 +52,21 @@ impl<R> VerifyingReader<R> {
     /// descriptor's size when known (non-zero); `limit` caps the bytes read whatever the size says.
     pub fn new(inner: R, digest: &str, expected_size: Option<u64>, limit: u64) -> io::Result<Self> {
         let (hasher, expected_hex) = Hasher::for_digest(digest).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("unsupported digest algorithm in {digest:?}"))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unsupported digest algorithm in {digest:?}"),
+            )
         })?;
-        Ok(VerifyingReader { inner, digest: digest.to_owned(), hasher, expected_hex, expected_size, limit, read: 0, done: false })
+        Ok(VerifyingReader {
+            inner,
+            digest: digest.to_owned(),
+            hasher,
+            expected_hex,
+            expected_size,
+            limit,
+            read: 0,
+            done: false,
+        })
     }
 }
 

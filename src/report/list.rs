@@ -87,7 +87,12 @@ pub fn artifacts_table(items: &[ArtifactItem], color: bool) -> String {
         .map(|i| {
             let name = match i.tags.first() {
                 Some(t) => format!("{}/{}:{t}", i.registry, i.repository),
-                None => format!("{}/{}@{}", i.registry, i.repository, &i.digest[..i.digest.len().min(19)]),
+                None => format!(
+                    "{}/{}@{}",
+                    i.registry,
+                    i.repository,
+                    &i.digest[..i.digest.len().min(19)]
+                ),
             };
             let s = &i.summary;
             let findings = format!("C{} H{} M{} L{}", s.critical, s.high, s.medium, s.low);
@@ -102,10 +107,32 @@ pub fn artifacts_table(items: &[ArtifactItem], color: bool) -> String {
             *wi = (*wi).max(c.chars().count()).min(60);
         }
     }
-    let _ = writeln!(out, "{:<a$}  {:<b$}  {:<c$}  {:<d$}  {}", headers[0], headers[1], headers[2], headers[3], headers[4], a = w[0], b = w[1], c = w[2], d = w[3]);
+    let _ = writeln!(
+        out,
+        "{:<a$}  {:<b$}  {:<c$}  {:<d$}  {}",
+        headers[0],
+        headers[1],
+        headers[2],
+        headers[3],
+        headers[4],
+        a = w[0],
+        b = w[1],
+        c = w[2],
+        d = w[3]
+    );
     for (r, i) in rows.iter().zip(items) {
         let status = paint(color, status_color(i.status), &format!("{:<c$}", r[2], c = w[2]));
-        let _ = writeln!(out, "{:<a$}  {:<b$}  {status}  {:<d$}  {}", truncate(&r[0], w[0]), r[1], r[3], truncate(&r[4], 90), a = w[0], b = w[1], d = w[3]);
+        let _ = writeln!(
+            out,
+            "{:<a$}  {:<b$}  {status}  {:<d$}  {}",
+            truncate(&r[0], w[0]),
+            r[1],
+            r[3],
+            truncate(&r[4], 90),
+            a = w[0],
+            b = w[1],
+            d = w[3]
+        );
     }
     out
 }

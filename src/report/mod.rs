@@ -69,8 +69,16 @@ pub struct Report {
 
 impl Report {
     /// The report of a stored artifact (its latest scan), with its children for an index.
-    pub async fn load(store: &Store, registry: &str, repository: &str, digest: &str, tag: Option<&str>) -> Result<Option<Report>, StoreError> {
-        let Some(a) = store.artifact(registry, repository, digest).await? else { return Ok(None) };
+    pub async fn load(
+        store: &Store,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        tag: Option<&str>,
+    ) -> Result<Option<Report>, StoreError> {
+        let Some(a) = store.artifact(registry, repository, digest).await? else {
+            return Ok(None);
+        };
         Ok(Some(Self::of_artifact(store, &a, tag).await?))
     }
 
@@ -78,7 +86,11 @@ impl Report {
     pub async fn of_artifact(store: &Store, a: &ArtifactRecord, tag: Option<&str>) -> Result<Report, StoreError> {
         let tag = match tag {
             Some(t) => Some(t.to_owned()),
-            None => store.tags_of(&a.registry, &a.repository, &a.digest).await?.into_iter().next(),
+            None => store
+                .tags_of(&a.registry, &a.repository, &a.digest)
+                .await?
+                .into_iter()
+                .next(),
         };
         let scan = match a.latest_scan_id {
             Some(id) => store.scan(id).await?,
@@ -112,12 +124,18 @@ impl Report {
             kind: a.kind.to_string(),
             status: scan.as_ref().map_or(Status::Queued, |s| s.status),
             reason: scan.as_ref().and_then(|s| s.reason.clone()),
-            scanner: scan.as_ref().filter(|s| !s.scanner.is_empty()).map(|s| ScannerRef { name: s.scanner.clone(), version: s.scanner_version.clone() }),
+            scanner: scan.as_ref().filter(|s| !s.scanner.is_empty()).map(|s| ScannerRef {
+                name: s.scanner.clone(),
+                version: s.scanner_version.clone(),
+            }),
             summary,
             findings,
             children,
             platform: a.platform.clone(),
-            details: scan.as_ref().map(|s| s.details.clone()).filter(|d| d.as_object().is_some_and(|o| !o.is_empty())),
+            details: scan
+                .as_ref()
+                .map(|s| s.details.clone())
+                .filter(|d| d.as_object().is_some_and(|o| !o.is_empty())),
             scanned_at: scan.as_ref().and_then(|s| s.finished_at).map(rfc3339),
             advisory_snapshot: scan.as_ref().and_then(|s| s.advisory_snapshot.clone()),
         })
@@ -148,7 +166,13 @@ impl Report {
     fn write_table(&self, out: &mut String, color: bool, depth: usize) {
         let pad = "  ".repeat(depth);
         let status = paint(color, status_color(self.status), self.status.as_str());
-        let _ = writeln!(out, "{pad}{}", self.platform.as_ref().map_or(self.reference.clone(), |p| format!("{p}  {}", self.digest)));
+        let _ = writeln!(
+            out,
+            "{pad}{}",
+            self.platform
+                .as_ref()
+                .map_or(self.reference.clone(), |p| format!("{p}  {}", self.digest))
+        );
         let _ = writeln!(out, "{pad}  kind: {}   status: {status}", self.kind);
         if let Some(t) = &self.artifact_type {
             let _ = writeln!(out, "{pad}  type: {t}");
@@ -265,7 +289,12 @@ pub fn rfc3339(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -47,7 +47,13 @@ fn collect(r: &Report, rules: &mut BTreeMap<String, Value>, results: &mut Vec<Va
         });
         let mut text = f.title.clone();
         if let (Some(p), Some(v)) = (&f.package, &f.installed_version) {
-            text = format!("{text} ({p} {v}{})", f.fixed_version.as_ref().map(|x| format!(", fixed in {x}")).unwrap_or_default());
+            text = format!(
+                "{text} ({p} {v}{})",
+                f.fixed_version
+                    .as_ref()
+                    .map(|x| format!(", fixed in {x}"))
+                    .unwrap_or_default()
+            );
         }
         if let Some(fix) = &f.remediation {
             text = format!("{text}. {fix}");

@@ -45,7 +45,10 @@ pub struct AdvisoryDb {
 impl Default for AdvisoryDb {
     fn default() -> Self {
         AdvisoryDb {
-            loaded: Arc::new(RwLock::new(Arc::new(Loaded { snapshot: None, index: Arc::new(AdvisoryIndex::new(Vec::new())) }))),
+            loaded: Arc::new(RwLock::new(Arc::new(Loaded {
+                snapshot: None,
+                index: Arc::new(AdvisoryIndex::new(Vec::new())),
+            }))),
             reload: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -74,15 +77,26 @@ impl AdvisoryDb {
             })
             .await?;
         let n = advisories.len();
-        let index = Arc::new(tokio::task::spawn_blocking(move || AdvisoryIndex::new(advisories)).await.map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        let index = Arc::new(
+            tokio::task::spawn_blocking(move || AdvisoryIndex::new(advisories))
+                .await
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
         info!(advisories = n, unreadable = bad, snapshot = ?latest, elapsed_ms = started.elapsed().as_millis() as u64, "advisory index loaded");
-        let loaded = Arc::new(Loaded { snapshot: latest.clone(), index: index.clone() });
+        let loaded = Arc::new(Loaded {
+            snapshot: latest.clone(),
+            index: index.clone(),
+        });
         *self.loaded.write().expect("advisory lock poisoned") = loaded;
         Ok((latest, index))
     }
 
     /// Match packages: (snapshot, findings).
-    pub async fn match_packages(&self, store: &Store, packages: &[Package]) -> Result<(Option<String>, Vec<Finding>), StoreError> {
+    pub async fn match_packages(
+        &self,
+        store: &Store,
+        packages: &[Package],
+    ) -> Result<(Option<String>, Vec<Finding>), StoreError> {
         let (snapshot, index) = self.current(store).await?;
         if packages.is_empty() {
             return Ok((snapshot, Vec::new()));
@@ -94,7 +108,10 @@ impl AdvisoryDb {
 /// Read OSV records from `src`: a directory of JSON files, a `.zip` (as osv.dev publishes per
 /// ecosystem), a single `.json` file, or an http(s) URL to a zip or JSON file.
 pub async fn read_source(src: &str) -> Result<Vec<AdvisoryRow>, ImportError> {
-    let err = |m: String| ImportError::Source { source_name: src.to_owned(), message: m };
+    let err = |m: String| ImportError::Source {
+        source_name: src.to_owned(),
+        message: m,
+    };
     let limits = ImportLimits::default();
     let entries = if src.starts_with("http://") || src.starts_with("https://") {
         let file = download(src).await.map_err(err)?;
@@ -147,11 +164,17 @@ fn read_file_like<R: Read + Seek>(mut f: R, name: &str, limits: &ImportLimits) -
     f.take(64 << 20).read_to_end(&mut buf).map_err(|e| e.to_string())?;
     // A single record, or a JSON array of records.
     if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        let values: Vec<serde_json::Value> = serde_json::from_slice(&buf).map_err(|e| format!("not a JSON array of OSV records: {e}"))?;
+        let values: Vec<serde_json::Value> =
+            serde_json::from_slice(&buf).map_err(|e| format!("not a JSON array of OSV records: {e}"))?;
         return Ok(values
             .into_iter()
             .enumerate()
-            .map(|(i, v)| (format!("{name}[{i}]"), regscan_osv::parse_advisory(v.to_string().as_bytes())))
+            .map(|(i, v)| {
+                (
+                    format!("{name}[{i}]"),
+                    regscan_osv::parse_advisory(v.to_string().as_bytes()),
+                )
+            })
             .collect());
     }
     Ok(vec![(name.to_owned(), regscan_osv::parse_advisory(&buf))])
@@ -187,7 +210,10 @@ async fn download(url: &str) -> Result<std::fs::File, String> {
 }
 
 fn row_of(adv: &regscan_osv::Advisory) -> Result<AdvisoryRow, ImportError> {
-    let raw = serde_json::to_string(adv).map_err(|e| ImportError::Source { source_name: adv.id.clone(), message: e.to_string() })?;
+    let raw = serde_json::to_string(adv).map_err(|e| ImportError::Source {
+        source_name: adv.id.clone(),
+        message: e.to_string(),
+    })?;
     Ok(AdvisoryRow {
         id: adv.id.clone(),
         modified_ms: parse_rfc3339_ms(&adv.modified).unwrap_or(0),
@@ -203,7 +229,11 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, time) = s.split_once(['T', 't', ' '])?;
     let mut d = date.split('-');
-    let (y, m, day): (i64, i64, i64) = (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
+    let (y, m, day): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
     let (clock, offset_min) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
         (c, 0)
     } else if let Some(pos) = time.rfind(['+', '-']) {
@@ -216,7 +246,11 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     };
     let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
     let mut t = hms.split(':');
-    let (hh, mm, ss): (i64, i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?, t.next()?.parse().ok()?);
+    let (hh, mm, ss): (i64, i64, i64) = (
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+    );
     let ms: i64 = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().ok()?;
     let (yy, mo) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
     let era = yy.div_euclid(400);
@@ -229,7 +263,12 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 
 /// Import advisories and re-match affected artifacts. Returns the import statistics and the
 /// ids of the new scans re-matching created.
-pub async fn import_and_rematch(store: &Store, db: &AdvisoryDb, source: &str, rows: &[AdvisoryRow]) -> Result<(ImportStats, Vec<i64>), ImportError> {
+pub async fn import_and_rematch(
+    store: &Store,
+    db: &AdvisoryDb,
+    source: &str,
+    rows: &[AdvisoryRow],
+) -> Result<(ImportStats, Vec<i64>), ImportError> {
     let stats = store.import_advisories(source, rows).await?;
     let rescans = rematch(store, db, &stats.changed_keys).await?;
     Ok((stats, rescans))
@@ -239,12 +278,20 @@ pub async fn import_and_rematch(store: &Store, db: &AdvisoryDb, source: &str, ro
 /// Each gets a new scan record naming the snapshot used; no blob is fetched.
 pub async fn rematch(store: &Store, db: &AdvisoryDb, keys: &[(String, String)]) -> Result<Vec<i64>, StoreError> {
     let keys: BTreeSet<(String, String)> = keys.iter().cloned().collect();
-    let artifacts = store.artifacts_with_packages(&keys, AdvisoryIndex::package_keys).await?;
+    let artifacts = store
+        .artifacts_with_packages(&keys, AdvisoryIndex::package_keys)
+        .await?;
     let mut created = Vec::new();
     for artifact_id in artifacts {
-        let Some(artifact) = store.artifact_by_id(artifact_id).await? else { continue };
-        let Some(prev_id) = artifact.latest_scan_id else { continue };
-        let Some(prev) = store.scan(prev_id).await? else { continue };
+        let Some(artifact) = store.artifact_by_id(artifact_id).await? else {
+            continue;
+        };
+        let Some(prev_id) = artifact.latest_scan_id else {
+            continue;
+        };
+        let Some(prev) = store.scan(prev_id).await? else {
+            continue;
+        };
         if prev.status != Status::Succeeded {
             continue;
         }
@@ -257,8 +304,24 @@ pub async fn rematch(store: &Store, db: &AdvisoryDb, keys: &[(String, String)]) 
             _ => serde_json::Map::new(),
         };
         details.insert("rematched_from_scan".into(), prev.id.into());
-        let result = ScanResult { checks, advisories, packages: Vec::new(), details, advisory_snapshot: snapshot, inventory_scan_id: Some(inventory_id) };
-        let id = store.record_scan(artifact_id, &prev.scanner, &prev.scanner_version, Status::Succeeded, None, &result).await?;
+        let result = ScanResult {
+            checks,
+            advisories,
+            packages: Vec::new(),
+            details,
+            advisory_snapshot: snapshot,
+            inventory_scan_id: Some(inventory_id),
+        };
+        let id = store
+            .record_scan(
+                artifact_id,
+                &prev.scanner,
+                &prev.scanner_version,
+                Status::Succeeded,
+                None,
+                &result,
+            )
+            .await?;
         info!(artifact = %format!("{}/{}@{}", artifact.registry, artifact.repository, artifact.digest), scan = id, "re-matched stored inventory against new advisories");
         created.push(id);
     }
@@ -275,6 +338,8 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("2026-03-09T02:11:37.555571Z"), Some(1_773_022_297_555));
         assert_eq!(parse_rfc3339_ms("2026-03-09T04:11:37+02:00"), Some(1_773_022_297_000));
         assert!(parse_rfc3339_ms("yesterday").is_none());
-        assert!(parse_rfc3339_ms("2026-03-09T02:11:37.5Z").unwrap() > parse_rfc3339_ms("2026-03-09T02:11:37Z").unwrap());
+        assert!(
+            parse_rfc3339_ms("2026-03-09T02:11:37.5Z").unwrap() > parse_rfc3339_ms("2026-03-09T02:11:37Z").unwrap()
+        );
     }
 }

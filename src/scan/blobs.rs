@@ -24,12 +24,20 @@ pub struct RegistryBlobs<'a> {
 impl BlobSource for RegistryBlobs<'_> {
     async fn open(&self, descriptor: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
         if descriptor.size > max_bytes {
-            return Err(BlobError::TooLarge { digest: descriptor.digest.clone(), size: descriptor.size, limit: max_bytes });
+            return Err(BlobError::TooLarge {
+                digest: descriptor.digest.clone(),
+                size: descriptor.size,
+                limit: max_bytes,
+            });
         }
         self.client
             .open_blob(self.registry, self.repository, descriptor, max_bytes)
             .await
-            .map_err(|e: RegistryError| BlobError::Fetch { digest: descriptor.digest.clone(), retryable: e.is_retryable(), message: e.to_string() })
+            .map_err(|e: RegistryError| BlobError::Fetch {
+                digest: descriptor.digest.clone(),
+                retryable: e.is_retryable(),
+                message: e.to_string(),
+            })
     }
 }
 

@@ -15,7 +15,12 @@ impl KindLimiter {
     /// Limits per kind; kinds not listed are not limited beyond the worker's concurrency.
     pub fn new(limits: &BTreeMap<String, usize>) -> Self {
         KindLimiter {
-            limits: Arc::new(limits.iter().map(|(k, n)| (k.clone(), Arc::new(Semaphore::new((*n).max(1))))).collect()),
+            limits: Arc::new(
+                limits
+                    .iter()
+                    .map(|(k, n)| (k.clone(), Arc::new(Semaphore::new((*n).max(1)))))
+                    .collect(),
+            ),
         }
     }
 
@@ -34,7 +39,11 @@ mod tests {
     async fn limits_only_listed_kinds() {
         let l = KindLimiter::new(&BTreeMap::from([("image".to_string(), 1)]));
         let p = l.acquire("image").await.unwrap();
-        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), l.acquire("image")).await.is_err());
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), l.acquire("image"))
+                .await
+                .is_err()
+        );
         assert!(l.acquire("helm").await.is_none());
         drop(p);
         assert!(l.acquire("image").await.is_some());

@@ -154,19 +154,39 @@ impl Pipeline {
     /// Run one job. See the module docs.
     pub async fn run_job(&self, job: &Job, worker: &str) -> Result<JobOutcome, PipelineError> {
         let registry = self.inner.client.canonical_host(&job.registry)?;
-        let fetched = self.inner.client.fetch_manifest(&registry, &job.repository, &job.reference).await?;
-        let tag = job.tag.clone().or_else(|| (!job.reference.contains(':')).then(|| job.reference.clone()));
+        let fetched = self
+            .inner
+            .client
+            .fetch_manifest(&registry, &job.repository, &job.reference)
+            .await?;
+        let tag = job
+            .tag
+            .clone()
+            .or_else(|| (!job.reference.contains(':')).then(|| job.reference.clone()));
         if let Some(tag) = &tag {
-            self.inner.store.set_tag(&registry, &job.repository, tag, &fetched.digest).await?;
+            self.inner
+                .store
+                .set_tag(&registry, &job.repository, tag, &fetched.digest)
+                .await?;
         }
-        let at = Target { registry: &registry, repository: &job.repository, fetched: &fetched };
+        let at = Target {
+            registry: &registry,
+            repository: &job.repository,
+            fetched: &fetched,
+        };
         let resolution = self.inner.table.resolve(&fetched.doc);
         match resolution {
             Resolution::Index { children } => self.index(&at, job, &children).await,
-            Resolution::Unsupported { artifact_type, kind, reason } => {
-                self.unsupported(&at, job, &artifact_type, &kind, &reason).await
-            }
-            Resolution::Scan { artifact_type, entry, peek_for_bundle } => {
+            Resolution::Unsupported {
+                artifact_type,
+                kind,
+                reason,
+            } => self.unsupported(&at, job, &artifact_type, &kind, &reason).await,
+            Resolution::Scan {
+                artifact_type,
+                entry,
+                peek_for_bundle,
+            } => {
                 let ManifestDoc::Manifest(manifest) = &fetched.doc else {
                     unreachable!("only manifests resolve to a scanner")
                 };
@@ -186,7 +206,9 @@ impl Pipeline {
 
     async fn upsert(&self, at: &Target<'_>, artifact_type: Option<&str>, kind: &str) -> Result<i64, StoreError> {
         let size = match &at.fetched.doc {
-            ManifestDoc::Manifest(m) => at.fetched.body.len() as u64 + m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>(),
+            ManifestDoc::Manifest(m) => {
+                at.fetched.body.len() as u64 + m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>()
+            }
             ManifestDoc::Index(_) => at.fetched.body.len() as u64,
         };
         self.inner
@@ -205,16 +227,37 @@ impl Pipeline {
             .await
     }
 
-    async fn unsupported(&self, at: &Target<'_>, job: &Job, artifact_type: &str, kind: &Kind, reason: &str) -> Result<JobOutcome, PipelineError> {
-        let artifact_id = self.upsert(at, Some(artifact_type).filter(|t| !t.is_empty()), kind.as_str()).await?;
-        let outcome = |skipped| JobOutcome { digest: at.fetched.digest.clone(), kind: kind.clone(), status: Status::Unsupported, children: Vec::new(), skipped };
+    async fn unsupported(
+        &self,
+        at: &Target<'_>,
+        job: &Job,
+        artifact_type: &str,
+        kind: &Kind,
+        reason: &str,
+    ) -> Result<JobOutcome, PipelineError> {
+        let artifact_id = self
+            .upsert(at, Some(artifact_type).filter(|t| !t.is_empty()), kind.as_str())
+            .await?;
+        let outcome = |skipped| JobOutcome {
+            digest: at.fetched.digest.clone(),
+            kind: kind.clone(),
+            status: Status::Unsupported,
+            children: Vec::new(),
+            skipped,
+        };
         if !job.force && self.inner.store.completed_scan(artifact_id, "", "").await?.is_some() {
             return Ok(outcome(true));
         }
         let mut details = serde_json::Map::new();
         details.insert("media_type".into(), artifact_type.into());
-        let result = ScanResult { details, ..Default::default() };
-        self.inner.store.record_scan(artifact_id, "", "", Status::Unsupported, Some(reason), &result).await?;
+        let result = ScanResult {
+            details,
+            ..Default::default()
+        };
+        self.inner
+            .store
+            .record_scan(artifact_id, "", "", Status::Unsupported, Some(reason), &result)
+            .await?;
         info!(registry = at.registry, repository = at.repository, digest = %at.fetched.digest, kind = %kind, media_type = artifact_type, "artifact type unsupported; recorded");
         self.notify(at.registry, at.repository, &at.fetched.digest, Status::Unsupported);
         Ok(outcome(false))
@@ -222,7 +265,13 @@ impl Pipeline {
 
     async fn index(&self, at: &Target<'_>, job: &Job, children: &[IndexChild]) -> Result<JobOutcome, PipelineError> {
         let artifact_id = self.upsert(at, None, Kind::INDEX).await?;
-        let mut outcome = JobOutcome { digest: at.fetched.digest.clone(), kind: Kind::new(Kind::INDEX), status: Status::Succeeded, children: Vec::new(), skipped: false };
+        let mut outcome = JobOutcome {
+            digest: at.fetched.digest.clone(),
+            kind: Kind::new(Kind::INDEX),
+            status: Status::Succeeded,
+            children: Vec::new(),
+            skipped: false,
+        };
         if !job.force && self.inner.store.completed_scan(artifact_id, "", "").await?.is_some() {
             outcome.skipped = true;
             return Ok(outcome);
@@ -233,17 +282,38 @@ impl Pipeline {
             let d = &child.descriptor;
             let platform = d.platform.as_ref().map(ToString::to_string);
             let child_id = store
-                .link_child(at.registry, at.repository, &d.digest, &d.media_type, &at.fetched.digest, platform.as_deref(), child.attestation.then_some(Kind::ATTESTATION))
+                .link_child(
+                    at.registry,
+                    at.repository,
+                    &d.digest,
+                    &d.media_type,
+                    &at.fetched.digest,
+                    platform.as_deref(),
+                    child.attestation.then_some(Kind::ATTESTATION),
+                )
                 .await?;
             if child.attestation {
                 attestations += 1;
-                let of = d.annotations.get("vnd.docker.reference.digest").map(|s| format!(" for {s}")).unwrap_or_default();
+                let of = d
+                    .annotations
+                    .get("vnd.docker.reference.digest")
+                    .map(|s| format!(" for {s}"))
+                    .unwrap_or_default();
                 let reason = format!(
                     "attestation manifest{of} (BuildKit provenance/SBOM, {}); attestations are recorded, not scanned as images, and no scanner handles them",
                     d.media_type
                 );
                 if job.force || store.completed_scan(child_id, "", "").await?.is_none() {
-                    store.record_scan(child_id, "", "", Status::Unsupported, Some(&reason), &ScanResult::default()).await?;
+                    store
+                        .record_scan(
+                            child_id,
+                            "",
+                            "",
+                            Status::Unsupported,
+                            Some(&reason),
+                            &ScanResult::default(),
+                        )
+                        .await?;
                 }
                 continue;
             }
@@ -261,20 +331,53 @@ impl Pipeline {
         let mut details = serde_json::Map::new();
         details.insert("platforms".into(), (children.len() - attestations).into());
         details.insert("attestations".into(), attestations.into());
-        store.record_scan(artifact_id, "", "", Status::Succeeded, None, &ScanResult { details, ..Default::default() }).await?;
+        store
+            .record_scan(
+                artifact_id,
+                "",
+                "",
+                Status::Succeeded,
+                None,
+                &ScanResult {
+                    details,
+                    ..Default::default()
+                },
+            )
+            .await?;
         self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
         Ok(outcome)
     }
 
-    async fn scan(&self, at: &Target<'_>, job: &Job, worker: &str, manifest: &ImageManifest, artifact_type: &str, entry: &TypeEntry) -> Result<JobOutcome, PipelineError> {
+    async fn scan(
+        &self,
+        at: &Target<'_>,
+        job: &Job,
+        worker: &str,
+        manifest: &ImageManifest,
+        artifact_type: &str,
+        entry: &TypeEntry,
+    ) -> Result<JobOutcome, PipelineError> {
         let scanner_name = entry.scanner.as_deref().unwrap_or_default();
         let scanner = self.inner.scanners.get(scanner_name).cloned().ok_or_else(|| {
-            PipelineError::Scan(format!("type table routes {artifact_type} to scanner {scanner_name:?}, which is not registered"))
+            PipelineError::Scan(format!(
+                "type table routes {artifact_type} to scanner {scanner_name:?}, which is not registered"
+            ))
         })?;
         let store = &self.inner.store;
         let artifact_id = self.upsert(at, Some(artifact_type), entry.kind.as_str()).await?;
-        let mut outcome = JobOutcome { digest: at.fetched.digest.clone(), kind: entry.kind.clone(), status: Status::Succeeded, children: Vec::new(), skipped: false };
-        if !job.force && store.completed_scan(artifact_id, scanner.name(), scanner.version()).await?.is_some() {
+        let mut outcome = JobOutcome {
+            digest: at.fetched.digest.clone(),
+            kind: entry.kind.clone(),
+            status: Status::Succeeded,
+            children: Vec::new(),
+            skipped: false,
+        };
+        if !job.force
+            && store
+                .completed_scan(artifact_id, scanner.name(), scanner.version())
+                .await?
+                .is_some()
+        {
             outcome.skipped = true;
             return Ok(outcome);
         }
@@ -282,13 +385,20 @@ impl Pipeline {
         // claims it is not working on.
         let _permit = self.inner.limiter.acquire(entry.kind.as_str()).await;
         let lease_ms = (self.inner.config.worker.lease_secs.max(3) * 1000) as i64;
-        let scan_id = match store.claim_scan(artifact_id, scanner.name(), scanner.version(), worker, lease_ms).await? {
+        let scan_id = match store
+            .claim_scan(artifact_id, scanner.name(), scanner.version(), worker, lease_ms)
+            .await?
+        {
             Claim::Claimed(id) => id,
             Claim::Busy => return Err(PipelineError::Busy(at.fetched.digest.clone())),
         };
         // Dropped before the scan is settled (the worker handed the job back on SIGTERM, or its
         // future was cancelled): give the claim back at once instead of waiting for the lease.
-        let mut claim = ClaimGuard { store: store.clone(), scan_id, settled: false };
+        let mut claim = ClaimGuard {
+            store: store.clone(),
+            scan_id,
+            settled: false,
+        };
         let heartbeat = {
             let store = store.clone();
             tokio::spawn(async move {
@@ -303,17 +413,35 @@ impl Pipeline {
         };
         let started = std::time::Instant::now();
         let reference = format!("{}/{}@{}", at.registry, at.repository, at.fetched.digest);
-        let blobs = RegistryBlobs { client: &self.inner.client, registry: at.registry, repository: at.repository };
+        let blobs = RegistryBlobs {
+            client: &self.inner.client,
+            registry: at.registry,
+            repository: at.repository,
+        };
         let cache = StoreCache { store };
-        let ctx = ScanContext { reference: &reference, manifest, artifact_type, entry, blobs: &blobs, cache: &cache };
+        let ctx = ScanContext {
+            reference: &reference,
+            manifest,
+            artifact_type,
+            entry,
+            blobs: &blobs,
+            cache: &cache,
+        };
         let timeout = scanner.limits().timeout;
         let result = tokio::time::timeout(timeout, AssertUnwindSafe(scanner.scan(&ctx)).catch_unwind()).await;
         heartbeat.abort();
         claim.settled = true;
         let result = match result {
-            Err(_) => Err((format!("scanner {} did not finish within {timeout:?}", scanner.name()), true)),
+            Err(_) => Err((
+                format!("scanner {} did not finish within {timeout:?}", scanner.name()),
+                true,
+            )),
             Ok(Err(panic)) => {
-                let msg = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
                 Err((format!("scanner {} crashed: {msg}", scanner.name()), false))
             }
             Ok(Ok(Err(e))) => Err((e.to_string(), e.is_retryable())),
@@ -324,7 +452,14 @@ impl Pipeline {
                 let (snapshot, advisory_findings) = self.inner.advisories.match_packages(store, &out.packages).await?;
                 let mut details = out.details;
                 details.insert("duration_ms".into(), (started.elapsed().as_millis() as u64).into());
-                let result = ScanResult { checks: out.findings, advisories: advisory_findings, packages: out.packages, details, advisory_snapshot: snapshot, inventory_scan_id: None };
+                let result = ScanResult {
+                    checks: out.findings,
+                    advisories: advisory_findings,
+                    packages: out.packages,
+                    details,
+                    advisory_snapshot: snapshot,
+                    inventory_scan_id: None,
+                };
                 store.finish_scan(scan_id, Status::Succeeded, None, &result).await?;
                 info!(%reference, scanner = scanner.name(), findings = result.checks.len() + result.advisories.len(), packages = result.packages.len(), elapsed_ms = started.elapsed().as_millis() as u64, "scan succeeded");
                 self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
@@ -336,7 +471,9 @@ impl Pipeline {
                 Err(PipelineError::Scan(reason))
             }
             Err((reason, false)) => {
-                store.finish_scan(scan_id, Status::Failed, Some(&reason), &ScanResult::default()).await?;
+                store
+                    .finish_scan(scan_id, Status::Failed, Some(&reason), &ScanResult::default())
+                    .await?;
                 warn!(%reference, scanner = scanner.name(), %reason, "scan failed");
                 self.notify(at.registry, at.repository, &at.fetched.digest, Status::Failed);
                 outcome.status = Status::Failed;
@@ -348,7 +485,12 @@ impl Pipeline {
     /// Peek into the single small layer of an image-shaped manifest: is it an OPA bundle?
     async fn peek_is_bundle(&self, registry: &str, repository: &str, layer: &Descriptor) -> bool {
         use tokio::io::AsyncReadExt;
-        let Ok(mut reader) = self.inner.client.open_blob(registry, repository, layer, PEEK_MAX_BYTES).await else {
+        let Ok(mut reader) = self
+            .inner
+            .client
+            .open_blob(registry, repository, layer, PEEK_MAX_BYTES)
+            .await
+        else {
             return false;
         };
         let mut buf = Vec::with_capacity(layer.size as usize);
@@ -375,7 +517,11 @@ impl Pipeline {
     /// never resolved is stored under `unresolved:<tag>` so the failure is not lost.
     pub async fn record_failure(&self, job: &Job, reason: &str) -> Result<(), StoreError> {
         let store = &self.inner.store;
-        let registry = self.inner.client.canonical_host(&job.registry).unwrap_or_else(|_| job.registry.clone());
+        let registry = self
+            .inner
+            .client
+            .canonical_host(&job.registry)
+            .unwrap_or_else(|_| job.registry.clone());
         let digest = if job.reference.contains(':') {
             job.reference.clone()
         } else {
@@ -402,7 +548,16 @@ impl Pipeline {
                     .await?
             }
         };
-        store.record_scan(artifact_id, "", "", Status::Failed, Some(reason), &ScanResult::default()).await?;
+        store
+            .record_scan(
+                artifact_id,
+                "",
+                "",
+                Status::Failed,
+                Some(reason),
+                &ScanResult::default(),
+            )
+            .await?;
         self.notify(&registry, &job.repository, &digest, Status::Failed);
         Ok(())
     }

@@ -58,7 +58,10 @@ impl Store {
     /// Store advisories, keeping for each id the record with the newest `modified`, and record
     /// the import.
     pub async fn import_advisories(&self, source: &str, rows: &[AdvisoryRow]) -> Result<ImportStats, StoreError> {
-        let mut stats = ImportStats { records: rows.len() as u64, ..Default::default() };
+        let mut stats = ImportStats {
+            records: rows.len() as u64,
+            ..Default::default()
+        };
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let now = now_ms();
@@ -89,7 +92,10 @@ impl Store {
                     for r in old {
                         stats.changed_keys.push((r.try_get("ecosystem")?, r.try_get("name")?));
                     }
-                    sqlx::query("DELETE FROM advisory_packages WHERE advisory_id = $1").bind(&a.id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM advisory_packages WHERE advisory_id = $1")
+                        .bind(&a.id)
+                        .execute(&mut *tx)
+                        .await?;
                 } else {
                     stats.added += 1;
                 }
@@ -119,7 +125,10 @@ impl Store {
                 }
             }
         }
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM advisory_imports").fetch_one(&mut *tx).await?.try_get("n")?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM advisory_imports")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
         stats.snapshot = format!("osv-{}-{}", count + 1, now);
         sqlx::query(
             "INSERT INTO advisory_imports (source, records, added, updated, skipped, snapshot, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -141,7 +150,9 @@ impl Store {
 
     /// The current snapshot id (the latest import), if any.
     pub async fn advisory_snapshot(&self) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT snapshot FROM advisory_imports ORDER BY id DESC LIMIT 1").fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT snapshot FROM advisory_imports ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get("snapshot")).transpose()?)
     }
 
@@ -171,12 +182,32 @@ impl Store {
         let rows = sqlx::query("SELECT ecosystem, COUNT(DISTINCT advisory_id) AS n FROM advisory_packages GROUP BY ecosystem ORDER BY ecosystem")
             .fetch_all(&self.pool)
             .await?;
-        let ecosystems = rows.iter().map(|r| Ok((r.try_get("ecosystem")?, r.try_get("n")?))).collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM advisories").fetch_one(&self.pool).await?.try_get("n")?;
-        let last = sqlx::query("SELECT source, imported_at, snapshot FROM advisory_imports ORDER BY id DESC LIMIT 1").fetch_optional(&self.pool).await?;
-        let last_import = last.map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("source")?, r.try_get("imported_at")?, r.try_get("snapshot")?)) }).transpose()?;
-        let newest: Option<String> = sqlx::query("SELECT MAX(modified) AS m FROM advisories").fetch_one(&self.pool).await?.try_get("m")?;
-        Ok(AdvisoryStatus { ecosystems, total, last_import, newest_modified: newest })
+        let ecosystems = rows
+            .iter()
+            .map(|r| Ok((r.try_get("ecosystem")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM advisories")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let last = sqlx::query("SELECT source, imported_at, snapshot FROM advisory_imports ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let last_import = last
+            .map(|r| -> Result<_, sqlx::Error> {
+                Ok((r.try_get("source")?, r.try_get("imported_at")?, r.try_get("snapshot")?))
+            })
+            .transpose()?;
+        let newest: Option<String> = sqlx::query("SELECT MAX(modified) AS m FROM advisories")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("m")?;
+        Ok(AdvisoryStatus {
+            ecosystems,
+            total,
+            last_import,
+            newest_modified: newest,
+        })
     }
 
     /// Artifacts whose latest scan's inventory has a package under one of `keys`

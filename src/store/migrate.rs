@@ -15,7 +15,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0001_results.sql"),
         include_str!("../../migrations/postgres/0001_results.sql"),
     ),
-    (2, "queue", include_str!("../../migrations/sqlite/0002_queue.sql"), include_str!("../../migrations/postgres/0002_queue.sql")),
+    (
+        2,
+        "queue",
+        include_str!("../../migrations/sqlite/0002_queue.sql"),
+        include_str!("../../migrations/postgres/0002_queue.sql"),
+    ),
 ];
 
 impl Store {
@@ -28,7 +33,13 @@ impl Store {
                     Backend::Sqlite => sqlite,
                     Backend::Postgres => pg,
                 };
-                Migration::new(*version, Cow::Borrowed(desc), MigrationType::Simple, Cow::Borrowed(sql), false)
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(desc),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
             })
             .collect();
         let migrator = Migrator {

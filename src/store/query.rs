@@ -67,14 +67,22 @@ impl Store {
         }
         if let Some(r) = &f.repository {
             let escaped = r.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            push("a.repository LIKE ? ESCAPE '\\'", Arg::Text(format!("{escaped}%")), &mut args);
+            push(
+                "a.repository LIKE ? ESCAPE '\\'",
+                Arg::Text(format!("{escaped}%")),
+                &mut args,
+            );
         }
         if let Some(k) = &f.kind {
             push("a.kind = ?", Arg::Text(k.clone()), &mut args);
         }
         if let Some(s) = f.status {
             if s == Status::Queued {
-                push("COALESCE(s.status, ?) = 'queued'", Arg::Text("queued".into()), &mut args);
+                push(
+                    "COALESCE(s.status, ?) = 'queued'",
+                    Arg::Text("queued".into()),
+                    &mut args,
+                );
             } else {
                 push("s.status = ?", Arg::Text(s.as_str().into()), &mut args);
             }
@@ -86,8 +94,18 @@ impl Store {
             push("a.id < ?", Arg::Int(before), &mut args);
         }
         if let Some(min) = f.min_severity {
-            let cols: Vec<&str> = Severity::ALL.iter().filter(|s| **s >= min).map(|s| s.as_str()).collect();
-            clauses.push(format!("({}) > 0", cols.iter().map(|c| format!("COALESCE(s.{c}, 0)")).collect::<Vec<_>>().join(" + ")));
+            let cols: Vec<&str> = Severity::ALL
+                .iter()
+                .filter(|s| **s >= min)
+                .map(|s| s.as_str())
+                .collect();
+            clauses.push(format!(
+                "({}) > 0",
+                cols.iter()
+                    .map(|c| format!("COALESCE(s.{c}, 0)"))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ));
         }
         if !f.include_deleted {
             clauses.push("a.deleted_at IS NULL".into());
@@ -96,7 +114,11 @@ impl Store {
             clauses.push("a.parent_digest IS NULL".into());
         }
         let limit = f.limit.unwrap_or(100).clamp(1, 1000);
-        let cols = ARTIFACT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ");
+        let cols = ARTIFACT_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "SELECT {cols}, s.status AS scan_status, s.reason AS scan_reason, s.scanner AS scan_scanner, s.scanner_version AS scan_version,
                     s.critical AS s_critical, s.high AS s_high, s.medium AS s_medium, s.low AS s_low, s.negligible AS s_negligible, s.unknown AS s_unknown,
@@ -116,12 +138,17 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let status: Option<String> = r.try_get("scan_status")?;
-                let n = |c: &str| -> Result<u64, StoreError> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0) as u64) };
+                let n =
+                    |c: &str| -> Result<u64, StoreError> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0) as u64) };
                 let scanner: Option<String> = r.try_get("scan_scanner")?;
                 let version: Option<String> = r.try_get("scan_version")?;
                 Ok(ArtifactSummary {
                     artifact: Store::artifact_from_row(r)?,
-                    status: status.as_deref().unwrap_or("queued").parse().map_err(StoreError::Corrupt)?,
+                    status: status
+                        .as_deref()
+                        .unwrap_or("queued")
+                        .parse()
+                        .map_err(StoreError::Corrupt)?,
                     reason: r.try_get("scan_reason")?,
                     scanner: scanner.filter(|s| !s.is_empty()).zip(version),
                     summary: Summary {
@@ -147,6 +174,8 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?)))
+            .collect()
     }
 }

@@ -242,12 +242,14 @@ impl Store {
 
     /// The digest a stored tag points at.
     pub async fn resolve_tag(&self, registry: &str, repository: &str, tag: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT digest FROM tags WHERE registry = $1 AND repository = $2 AND tag = $3 AND deleted_at IS NULL")
-            .bind(registry)
-            .bind(repository)
-            .bind(tag)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT digest FROM tags WHERE registry = $1 AND repository = $2 AND tag = $3 AND deleted_at IS NULL",
+        )
+        .bind(registry)
+        .bind(repository)
+        .bind(tag)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| r.try_get("digest")).transpose()?)
     }
 
@@ -263,9 +265,20 @@ impl Store {
     }
 
     /// One artifact.
-    pub async fn artifact(&self, registry: &str, repository: &str, digest: &str) -> Result<Option<ArtifactRecord>, StoreError> {
-        let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE registry = $1 AND repository = $2 AND digest = $3");
-        let row = sqlx::query(&sql).bind(registry).bind(repository).bind(digest).fetch_optional(&self.pool).await?;
+    pub async fn artifact(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<ArtifactRecord>, StoreError> {
+        let sql =
+            format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE registry = $1 AND repository = $2 AND digest = $3");
+        let row = sqlx::query(&sql)
+            .bind(registry)
+            .bind(repository)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(artifact_from_row).transpose()?)
     }
 
@@ -277,9 +290,19 @@ impl Store {
     }
 
     /// The children of an index, in insertion order.
-    pub async fn children(&self, registry: &str, repository: &str, parent_digest: &str) -> Result<Vec<ArtifactRecord>, StoreError> {
+    pub async fn children(
+        &self,
+        registry: &str,
+        repository: &str,
+        parent_digest: &str,
+    ) -> Result<Vec<ArtifactRecord>, StoreError> {
         let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE registry = $1 AND repository = $2 AND parent_digest = $3 ORDER BY id");
-        let rows = sqlx::query(&sql).bind(registry).bind(repository).bind(parent_digest).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(registry)
+            .bind(repository)
+            .bind(parent_digest)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(artifact_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -303,7 +326,12 @@ impl Store {
     }
 
     /// A finished scan of this artifact by this scanner version (succeeded or unsupported), if any.
-    pub async fn completed_scan(&self, artifact_id: i64, scanner: &str, version: &str) -> Result<Option<i64>, StoreError> {
+    pub async fn completed_scan(
+        &self,
+        artifact_id: i64,
+        scanner: &str,
+        version: &str,
+    ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "SELECT id FROM scans WHERE artifact_id = $1 AND scanner = $2 AND scanner_version = $3 AND status IN ('succeeded', 'unsupported') ORDER BY id DESC LIMIT 1",
         )
@@ -318,15 +346,26 @@ impl Store {
     /// Take the claim on an artifact for a scan: a `running` scan row with a lease. A running
     /// scan whose lease has expired (its worker died) produced nothing and is removed, and its
     /// claim taken over.
-    pub async fn claim_scan(&self, artifact_id: i64, scanner: &str, version: &str, worker: &str, lease_ms: i64) -> Result<Claim, StoreError> {
+    pub async fn claim_scan(
+        &self,
+        artifact_id: i64,
+        scanner: &str,
+        version: &str,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Claim, StoreError> {
         let now = now_ms();
-        let abandoned = sqlx::query("DELETE FROM scans WHERE artifact_id = $1 AND status = 'running' AND lease_until < $2")
-            .bind(artifact_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let abandoned =
+            sqlx::query("DELETE FROM scans WHERE artifact_id = $1 AND status = 'running' AND lease_until < $2")
+                .bind(artifact_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         if abandoned.rows_affected() > 0 {
-            tracing::warn!(artifact_id, "a scan's worker stopped before finishing (lease expired); scanning again");
+            tracing::warn!(
+                artifact_id,
+                "a scan's worker stopped before finishing (lease expired); scanning again"
+            );
         }
         let inserted = sqlx::query(
             "INSERT INTO scans (artifact_id, scanner, scanner_version, status, worker, lease_until, created_at, started_at)
@@ -372,7 +411,13 @@ impl Store {
 
     /// Finish a claimed scan with its status, reason and result, in one transaction; the scan
     /// becomes the artifact's latest.
-    pub async fn finish_scan(&self, scan_id: i64, status: Status, reason: Option<&str>, result: &ScanResult) -> Result<(), StoreError> {
+    pub async fn finish_scan(
+        &self,
+        scan_id: i64,
+        status: Status,
+        reason: Option<&str>,
+        result: &ScanResult,
+    ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let summary = Summary::of(result.checks.iter().chain(&result.advisories));
@@ -400,7 +445,10 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let artifact_id: i64 = row.try_get("artifact_id")?;
-        for (source, findings) in [(FindingSource::Check, &result.checks), (FindingSource::Advisory, &result.advisories)] {
+        for (source, findings) in [
+            (FindingSource::Check, &result.checks),
+            (FindingSource::Advisory, &result.advisories),
+        ] {
             for f in findings {
                 sqlx::query(
                     "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation)
@@ -452,7 +500,15 @@ impl Store {
 
     /// Record a scan that ends at once (unsupported type, index, failure before any claim) as
     /// the artifact's latest.
-    pub async fn record_scan(&self, artifact_id: i64, scanner: &str, version: &str, status: Status, reason: Option<&str>, result: &ScanResult) -> Result<i64, StoreError> {
+    pub async fn record_scan(
+        &self,
+        artifact_id: i64,
+        scanner: &str,
+        version: &str,
+        status: Status,
+        reason: Option<&str>,
+        result: &ScanResult,
+    ) -> Result<i64, StoreError> {
         let now = now_ms();
         let row = sqlx::query(
             "INSERT INTO scans (artifact_id, scanner, scanner_version, status, created_at, started_at) VALUES ($1, $2, $3, 'queued', $4, $4) RETURNING id",
@@ -490,7 +546,8 @@ impl Store {
                     installed_version: r.try_get("installed_version")?,
                     fixed_version: r.try_get("fixed_version")?,
                     location: r.try_get("location")?,
-                    references: serde_json::from_str(&refs).map_err(|e| StoreError::Corrupt(format!("finding refs: {e}")))?,
+                    references: serde_json::from_str(&refs)
+                        .map_err(|e| StoreError::Corrupt(format!("finding refs: {e}")))?,
                     remediation: r.try_get("remediation")?,
                 })
             })

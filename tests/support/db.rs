@@ -26,14 +26,19 @@ pub struct RabbitQueue {
 impl RabbitQueue {
     /// A fresh name.
     pub fn new() -> Self {
-        RabbitQueue { name: format!("regscan.test.{}", super::random_suffix()) }
+        RabbitQueue {
+            name: format!("regscan.test.{}", super::random_suffix()),
+        }
     }
 }
 
 impl Drop for RabbitQueue {
     fn drop(&mut self) {
         // Best effort: list and delete this test's queues (main, retry.N, dead).
-        let Ok(out) = Command::new("rabbitmqctl").args(["list_queues", "-q", "--no-table-headers", "name"]).output() else {
+        let Ok(out) = Command::new("rabbitmqctl")
+            .args(["list_queues", "-q", "--no-table-headers", "name"])
+            .output()
+        else {
             return;
         };
         for q in String::from_utf8_lossy(&out.stdout).lines().map(str::trim) {
@@ -59,7 +64,10 @@ impl PgDb {
         psql(&format!("CREATE DATABASE {name}"));
         let admin = pg_admin_url();
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        PgDb { url: format!("{base}/{name}"), name }
+        PgDb {
+            url: format!("{base}/{name}"),
+            name,
+        }
     }
 }
 
@@ -77,7 +85,11 @@ fn psql(sql: &str) {
         .args(["-q", "-v", "ON_ERROR_STOP=1", &pg_admin_url(), "-c", sql])
         .output()
         .expect("psql is installed");
-    assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A SQLite database URL in a temp dir (kept alive by the returned guard).

@@ -24,7 +24,11 @@ use std::time::{Duration, Instant};
 /// A free TCP port on 127.0.0.1 (bound and released; a race with other processes is possible
 /// but unlikely).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().expect("local addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }
 
 /// A short random lowercase hex string, for unique names.

@@ -41,7 +41,9 @@ pub fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
 fn gunzip(data: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data).read_to_end(&mut out).expect("gunzip");
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .expect("gunzip");
     out
 }
 
@@ -70,7 +72,10 @@ impl OciImage {
     pub fn debian_like() -> Self {
         let status = b"Package: zlib1g\nStatus: install ok installed\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\nArchitecture: amd64\n\n";
         Self::new(&[
-            ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
+            (
+                "etc/os-release",
+                b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+            ),
             ("var/lib/dpkg/status", status),
         ])
     }
@@ -104,10 +109,13 @@ impl OciImage {
             write_blob(dir, b);
         }
         let digest = sha256_digest(&manifest);
-        write_index(dir, &[json!({
-            "mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        })]);
+        write_index(
+            dir,
+            &[json!({
+                "mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            })],
+        );
         digest
     }
 
@@ -126,13 +134,17 @@ impl OciImage {
                 "platform": {"os": img.os, "architecture": img.architecture},
             }));
         }
-        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})).unwrap();
+        let index =
+            serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})).unwrap();
         write_blob(dir, &index);
         let digest = sha256_digest(&index);
-        write_index(dir, &[json!({
-            "mediaType": OCI_INDEX, "digest": digest, "size": index.len(),
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        })]);
+        write_index(
+            dir,
+            &[json!({
+                "mediaType": OCI_INDEX, "digest": digest, "size": index.len(),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            })],
+        );
         digest
     }
 }
@@ -166,7 +178,8 @@ pub struct Artifact {
 impl Artifact {
     /// A Helm chart `name`-`version` with one template, as `helm push` stores it.
     pub fn helm_chart(name: &str, version: &str) -> Self {
-        let chart_yaml = format!("apiVersion: v2\nname: {name}\nversion: {version}\ndescription: test chart\ntype: application\n");
+        let chart_yaml =
+            format!("apiVersion: v2\nname: {name}\nversion: {version}\ndescription: test chart\ntype: application\n");
         let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25\n";
         let tgz = tar_gz(&[
             (&format!("{name}/Chart.yaml"), chart_yaml.as_bytes()),

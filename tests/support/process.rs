@@ -89,7 +89,10 @@ impl RegscanProcess {
             .arg(&cfg)
             .args(args)
             .current_dir(dir.path())
-            .env("REGSCAN_LOG", std::env::var("REGSCAN_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "REGSCAN_LOG",
+                std::env::var("REGSCAN_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("REGSCAN_DATABASE_URL")
             .env_remove("REGSCAN_QUEUE_URL")
             .env_remove("REGSCAN_WEBHOOK_TOKEN")
@@ -134,7 +137,11 @@ impl RegscanProcess {
                     return;
                 }
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "regscan did not become healthy:\n{}", self.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "regscan did not become healthy:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -147,7 +154,10 @@ impl RegscanProcess {
 
     /// SIGTERM, then wait up to `timeout` for exit; returns whether it exited successfully.
     pub async fn terminate(&mut self, timeout: Duration) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let start = Instant::now();
         while start.elapsed() < timeout {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -85,7 +85,12 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("docker-registry is installed");
-        let reg = Registry { host, child, _dir: dir, http: reqwest::Client::new() };
+        let reg = Registry {
+            host,
+            child,
+            _dir: dir,
+            http: reqwest::Client::new(),
+        };
         let start = Instant::now();
         loop {
             if let Ok(r) = reg.http.get(format!("{}/v2/", reg.base_url())).send().await {
@@ -93,7 +98,11 @@ impl Registry {
                     break;
                 }
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "docker-registry did not start: {}", reg.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "docker-registry did not start: {}",
+                reg.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         reg
@@ -112,7 +121,12 @@ impl Registry {
     /// Upload a blob (monolithic POST + PUT); returns its digest. Skips the upload if present.
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256_digest(data);
-        let head = self.http.head(format!("{}/v2/{repo}/blobs/{digest}", self.base_url())).send().await.expect("HEAD blob");
+        let head = self
+            .http
+            .head(format!("{}/v2/{repo}/blobs/{digest}", self.base_url()))
+            .send()
+            .await
+            .expect("HEAD blob");
         if head.status().is_success() {
             return digest;
         }
@@ -122,9 +136,23 @@ impl Registry {
             .send()
             .await
             .expect("POST upload");
-        assert_eq!(r.status().as_u16(), 202, "start upload: {}", r.text().await.unwrap_or_default());
-        let location = r.headers().get("location").expect("Location header").to_str().expect("ascii").to_owned();
-        let mut url = reqwest::Url::parse(&self.base_url()).unwrap().join(&location).expect("upload URL");
+        assert_eq!(
+            r.status().as_u16(),
+            202,
+            "start upload: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let location = r
+            .headers()
+            .get("location")
+            .expect("Location header")
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let mut url = reqwest::Url::parse(&self.base_url())
+            .unwrap()
+            .join(&location)
+            .expect("upload URL");
         url.query_pairs_mut().append_pair("digest", &digest);
         let r = self
             .http
@@ -134,7 +162,12 @@ impl Registry {
             .send()
             .await
             .expect("PUT blob");
-        assert_eq!(r.status().as_u16(), 201, "finish upload: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status().as_u16(),
+            201,
+            "finish upload: {}",
+            r.text().await.unwrap_or_default()
+        );
         digest
     }
 
@@ -149,8 +182,16 @@ impl Registry {
             .await
             .expect("PUT manifest");
         let status = r.status();
-        let digest = r.headers().get("docker-content-digest").map(|v| v.to_str().unwrap().to_owned());
-        assert_eq!(status.as_u16(), 201, "push manifest {repo}:{reference}: {}", r.text().await.unwrap_or_default());
+        let digest = r
+            .headers()
+            .get("docker-content-digest")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            status.as_u16(),
+            201,
+            "push manifest {repo}:{reference}: {}",
+            r.text().await.unwrap_or_default()
+        );
         digest.unwrap_or_else(|| sha256_digest(body))
     }
 
@@ -162,7 +203,8 @@ impl Registry {
             self.push_blob(repo, layer).await;
         }
         let manifest = artifact.manifest();
-        self.push_manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", &manifest).await
+        self.push_manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", &manifest)
+            .await
     }
 
     /// Push an image with `skopeo copy oci:DIR:tag docker://HOST/REPO:TAG`, after writing it as
@@ -188,13 +230,23 @@ impl Registry {
     /// the manifest as written).
     pub async fn skopeo_copy(&self, layout: &Path, src_tag: &str, repo: &str, tag: &str) {
         let out = tokio::process::Command::new("skopeo")
-            .args(["copy", "--quiet", "--all", "--dest-tls-verify=false", "--preserve-digests"])
+            .args([
+                "copy",
+                "--quiet",
+                "--all",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+            ])
             .arg(format!("oci:{}:{src_tag}", layout.display()))
             .arg(format!("docker://{}/{repo}:{tag}", self.host))
             .output()
             .await
             .expect("skopeo is installed");
-        assert!(out.status.success(), "skopeo copy failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "skopeo copy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// DELETE a manifest by digest.
@@ -205,7 +257,12 @@ impl Registry {
             .send()
             .await
             .expect("DELETE manifest");
-        assert_eq!(r.status().as_u16(), 202, "delete manifest: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status().as_u16(),
+            202,
+            "delete manifest: {}",
+            r.text().await.unwrap_or_default()
+        );
     }
 }
 

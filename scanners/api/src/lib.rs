@@ -19,8 +19,5 @@ pub mod types;
 
 pub use manifest::{Descriptor, ImageIndex, ImageManifest, ManifestDoc, Platform};
 pub use report::{Finding, Kind, Package, Severity, Status, Summary};
-pub use scanner::{
-    BlobError, BlobReader, BlobSource, Limits, ScanCache, ScanContext, ScanError, ScanOutput,
-    Scanner,
-};
+pub use scanner::{BlobError, BlobReader, BlobSource, Limits, ScanCache, ScanContext, ScanError, ScanOutput, Scanner};
 pub use types::{Resolution, TypeEntry, TypeTable};

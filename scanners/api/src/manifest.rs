@@ -187,7 +187,9 @@ impl Descriptor {
     /// Whether this index entry is an attestation manifest rather than a runnable image
     /// (BuildKit's `unknown/unknown` platform or its `vnd.docker.reference.type` annotation).
     pub fn is_attestation_entry(&self) -> bool {
-        self.annotations.get(media::ANNOTATION_DOCKER_REFERENCE_TYPE).map(String::as_str)
+        self.annotations
+            .get(media::ANNOTATION_DOCKER_REFERENCE_TYPE)
+            .map(String::as_str)
             == Some(media::DOCKER_ATTESTATION_MANIFEST)
             || self
                 .platform
@@ -217,7 +219,8 @@ mod tests {
     #[test]
     fn refuses_schema1() {
         let body = br#"{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}"#;
-        let err = ManifestDoc::parse(body, Some("application/vnd.docker.distribution.manifest.v1+prettyjws")).unwrap_err();
+        let err =
+            ManifestDoc::parse(body, Some("application/vnd.docker.distribution.manifest.v1+prettyjws")).unwrap_err();
         assert!(err.to_string().contains("schema 1") || err.to_string().contains("prettyjws"));
     }
 

@@ -70,7 +70,10 @@ pub const DOCKER_ATTESTATION_MANIFEST: &str = "attestation-manifest";
 pub fn is_tar_layer(media_type: &str) -> bool {
     matches!(
         media_type,
-        OCI_LAYER_TAR | OCI_LAYER_GZIP | OCI_LAYER_ZSTD | DOCKER_LAYER_GZIP
+        OCI_LAYER_TAR
+            | OCI_LAYER_GZIP
+            | OCI_LAYER_ZSTD
+            | DOCKER_LAYER_GZIP
             | "application/vnd.docker.image.rootfs.diff.tar"
             | "application/vnd.docker.image.rootfs.diff.tar.zstd"
     )
@@ -78,6 +81,5 @@ pub fn is_tar_layer(media_type: &str) -> bool {
 
 /// Whether `media_type` marks a foreign or non-distributable layer that must not be fetched.
 pub fn is_foreign_layer(media_type: &str) -> bool {
-    media_type == DOCKER_LAYER_FOREIGN
-        || media_type.starts_with(OCI_LAYER_NONDISTRIBUTABLE_PREFIX)
+    media_type == DOCKER_LAYER_FOREIGN || media_type.starts_with(OCI_LAYER_NONDISTRIBUTABLE_PREFIX)
 }

@@ -63,8 +63,13 @@ pub enum Status {
 
 impl Status {
     /// All statuses, in lifecycle order.
-    pub const ALL: [Status; 5] =
-        [Status::Queued, Status::Running, Status::Succeeded, Status::Failed, Status::Unsupported];
+    pub const ALL: [Status; 5] = [
+        Status::Queued,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Unsupported,
+    ];
 
     /// The status as it appears in JSON.
     pub fn as_str(self) -> &'static str {
@@ -174,9 +179,12 @@ impl FromStr for Severity {
             "important" => return Ok(Severity::High),
             _ => {}
         }
-        Severity::ALL.into_iter().find(|sv| sv.as_str() == lower).ok_or_else(|| {
-            format!("unknown severity {s:?} (expected critical, high, medium, low, negligible or unknown)")
-        })
+        Severity::ALL
+            .into_iter()
+            .find(|sv| sv.as_str() == lower)
+            .ok_or_else(|| {
+                format!("unknown severity {s:?} (expected critical, high, medium, low, negligible or unknown)")
+            })
     }
 }
 

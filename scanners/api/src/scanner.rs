@@ -86,7 +86,10 @@ impl ScanContext<'_> {
     pub async fn read_blob(&self, desc: &Descriptor, max: u64, what: &str) -> Result<Vec<u8>, ScanError> {
         use tokio::io::AsyncReadExt;
         if desc.size > max {
-            return Err(ScanError::Limit(format!("{what} {} is {} bytes, over the {max}-byte limit", desc.digest, desc.size)));
+            return Err(ScanError::Limit(format!(
+                "{what} {} is {} bytes, over the {max}-byte limit",
+                desc.digest, desc.size
+            )));
         }
         let reader = self.blobs.open(desc, max).await?;
         let mut buf = Vec::with_capacity(desc.size.min(max) as usize);
@@ -96,7 +99,10 @@ impl ScanContext<'_> {
             .await
             .map_err(|e| ScanError::io(format!("{what} {}", desc.digest), e))?;
         if buf.len() as u64 > max {
-            return Err(ScanError::Limit(format!("{what} {} is over the {max}-byte limit", desc.digest)));
+            return Err(ScanError::Limit(format!(
+                "{what} {} is over the {max}-byte limit",
+                desc.digest
+            )));
         }
         Ok(buf)
     }
@@ -159,7 +165,10 @@ impl ScanError {
 
     /// An I/O error while reading `what`.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        ScanError::Io { what: what.into(), source }
+        ScanError::Io {
+            what: what.into(),
+            source,
+        }
     }
 }
 
@@ -174,7 +183,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { timeout: Duration::from_secs(600), max_blob_bytes: 64 << 20 }
+        Limits {
+            timeout: Duration::from_secs(600),
+            max_blob_bytes: 64 << 20,
+        }
     }
 }
 

@@ -41,7 +41,12 @@ impl TypeEntry {
 
     /// A known row that no scanner handles.
     pub fn known(media_type: &str, kind: &str, title: &str) -> Self {
-        TypeEntry { media_type: media_type.into(), kind: Kind::new(kind), title: title.into(), scanner: None }
+        TypeEntry {
+            media_type: media_type.into(),
+            kind: Kind::new(kind),
+            title: title.into(),
+            scanner: None,
+        }
     }
 }
 
@@ -76,14 +81,38 @@ pub fn known_unsupported() -> Vec<TypeEntry> {
     let k = TypeEntry::known;
     vec![
         k(media::COSIGN_SIMPLESIGNING, "signature", "Cosign signature"),
-        k("application/vnd.dev.cosign.artifact.sig.v1+json", "signature", "Cosign signature (OCI 1.1 referrer)"),
-        k("application/vnd.dev.sigstore.bundle.v0.3+json", "signature", "Sigstore bundle"),
-        k("application/vnd.dev.sigstore.bundle+json;version=0.3", "signature", "Sigstore bundle"),
-        k("application/vnd.cncf.notary.signature", "signature", "Notation signature"),
-        k("application/vnd.cncf.notary.v2.signature", "signature", "Notary v2 signature"),
+        k(
+            "application/vnd.dev.cosign.artifact.sig.v1+json",
+            "signature",
+            "Cosign signature (OCI 1.1 referrer)",
+        ),
+        k(
+            "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "signature",
+            "Sigstore bundle",
+        ),
+        k(
+            "application/vnd.dev.sigstore.bundle+json;version=0.3",
+            "signature",
+            "Sigstore bundle",
+        ),
+        k(
+            "application/vnd.cncf.notary.signature",
+            "signature",
+            "Notation signature",
+        ),
+        k(
+            "application/vnd.cncf.notary.v2.signature",
+            "signature",
+            "Notary v2 signature",
+        ),
         k(media::DSSE_ENVELOPE, "attestation", "DSSE attestation"),
         k(media::IN_TOTO, "attestation", "in-toto attestation"),
-        k("application/vnd.dev.cosign.attestation.v1+json", "attestation", "Cosign attestation"),
+        k(
+            "application/vnd.dev.cosign.attestation.v1+json",
+            "attestation",
+            "Cosign attestation",
+        ),
         k("application/spdx+json", "sbom", "SPDX SBOM (JSON)"),
         k("text/spdx", "sbom", "SPDX SBOM (tag-value)"),
         k("application/spdx+xml", "sbom", "SPDX SBOM (XML)"),
@@ -92,20 +121,64 @@ pub fn known_unsupported() -> Vec<TypeEntry> {
         k("application/vnd.syft+json", "sbom", "Syft SBOM"),
         k("application/vnd.wasm.config.v0+json", "wasm", "WebAssembly module"),
         k("application/vnd.wasm.config.v1+json", "wasm", "WebAssembly module"),
-        k("application/vnd.module.wasm.config.v1+json", "wasm", "WebAssembly module (wasm-to-oci)"),
-        k("application/vnd.bytecodealliance.wasm.component.config.v0+json", "wasm", "WebAssembly component"),
+        k(
+            "application/vnd.module.wasm.config.v1+json",
+            "wasm",
+            "WebAssembly module (wasm-to-oci)",
+        ),
+        k(
+            "application/vnd.bytecodealliance.wasm.component.config.v0+json",
+            "wasm",
+            "WebAssembly component",
+        ),
         k("application/vnd.cncf.flux.config.v1+json", "flux", "Flux artifact"),
-        k("application/vnd.cncf.falco.rulesfile.config.v1+json", "falco", "Falco rules file"),
-        k("application/vnd.cncf.falco.plugin.config.v1+json", "falco", "Falco plugin"),
-        k("application/vnd.cncf.kyverno.config.v1+json", "kyverno", "Kyverno policy"),
+        k(
+            "application/vnd.cncf.falco.rulesfile.config.v1+json",
+            "falco",
+            "Falco rules file",
+        ),
+        k(
+            "application/vnd.cncf.falco.plugin.config.v1+json",
+            "falco",
+            "Falco plugin",
+        ),
+        k(
+            "application/vnd.cncf.kyverno.config.v1+json",
+            "kyverno",
+            "Kyverno policy",
+        ),
         k("application/vnd.cnab.config.v1+json", "cnab", "CNAB bundle"),
         k("application/vnd.cnab.manifest.v1", "cnab", "CNAB bundle"),
-        k("application/vnd.sylabs.sif.config.v1+json", "sif", "Singularity image (SIF)"),
-        k("application/vnd.docker.plugin.v1+json", "plugin", "Docker engine plugin"),
-        k("application/vnd.buildkit.cacheconfig.v0", "cache", "BuildKit build cache"),
-        k("application/vnd.unknown.config.v1+json", "unknown", "ORAS artifact with no type (ORAS default config)"),
-        k("application/vnd.unknown.artifact.v1", "unknown", "ORAS artifact with no type (ORAS default artifact type)"),
-        k(media::OCI_EMPTY, "unknown", "Artifact with an empty config and no artifactType"),
+        k(
+            "application/vnd.sylabs.sif.config.v1+json",
+            "sif",
+            "Singularity image (SIF)",
+        ),
+        k(
+            "application/vnd.docker.plugin.v1+json",
+            "plugin",
+            "Docker engine plugin",
+        ),
+        k(
+            "application/vnd.buildkit.cacheconfig.v0",
+            "cache",
+            "BuildKit build cache",
+        ),
+        k(
+            "application/vnd.unknown.config.v1+json",
+            "unknown",
+            "ORAS artifact with no type (ORAS default config)",
+        ),
+        k(
+            "application/vnd.unknown.artifact.v1",
+            "unknown",
+            "ORAS artifact with no type (ORAS default artifact type)",
+        ),
+        k(
+            media::OCI_EMPTY,
+            "unknown",
+            "Artifact with an empty config and no artifactType",
+        ),
     ]
 }
 
@@ -124,13 +197,19 @@ impl TypeTable {
         user: impl IntoIterator<Item = TypeEntry>,
         scanners: &[&str],
     ) -> Result<Self, TypeTableError> {
-        let mut entries: BTreeMap<String, TypeEntry> =
-            known_unsupported().into_iter().map(|e| (e.media_type.clone(), e)).collect();
+        let mut entries: BTreeMap<String, TypeEntry> = known_unsupported()
+            .into_iter()
+            .map(|e| (e.media_type.clone(), e))
+            .collect();
         let mut claimed: BTreeMap<String, String> = BTreeMap::new();
         for e in accepted {
             let scanner = e.scanner.clone().unwrap_or_default();
             if let Some(first) = claimed.insert(e.media_type.clone(), scanner.clone()) {
-                return Err(TypeTableError::Conflict { media_type: e.media_type, first, second: scanner });
+                return Err(TypeTableError::Conflict {
+                    media_type: e.media_type,
+                    first,
+                    second: scanner,
+                });
             }
             entries.insert(e.media_type.clone(), e);
         }
@@ -181,15 +260,22 @@ impl TypeTable {
         if is_image_config(&declared) && !m.layers.is_empty() {
             let first = &m.layers[0].media_type;
             let all_same = m.layers.iter().all(|l| &l.media_type == first);
-            if all_same && matches!(first.as_str(), media::COSIGN_SIMPLESIGNING | media::DSSE_ENVELOPE | media::IN_TOTO) {
-                let entry = self.lookup(first).cloned().unwrap_or_else(|| TypeEntry::known(first, "attestation", first));
+            if all_same
+                && matches!(
+                    first.as_str(),
+                    media::COSIGN_SIMPLESIGNING | media::DSSE_ENVELOPE | media::IN_TOTO
+                )
+            {
+                let entry = self
+                    .lookup(first)
+                    .cloned()
+                    .unwrap_or_else(|| TypeEntry::known(first, "attestation", first));
                 return Resolution::unsupported(
                     first.clone(),
                     entry.kind.clone(),
                     format!(
                         "image-shaped manifest whose layers are {} ({first}); no scanner handles {}",
-                        entry.title,
-                        entry.kind
+                        entry.title, entry.kind
                     ),
                 );
             }
@@ -200,9 +286,11 @@ impl TypeTable {
             && m.layers[0].size <= PEEK_MAX_BYTES)
             .then(|| m.layers[0].clone());
         match self.lookup(&declared) {
-            Some(entry) if entry.scanner.is_some() => {
-                Resolution::Scan { artifact_type: declared, entry: entry.clone(), peek_for_bundle: peek }
-            }
+            Some(entry) if entry.scanner.is_some() => Resolution::Scan {
+                artifact_type: declared,
+                entry: entry.clone(),
+                peek_for_bundle: peek,
+            },
             Some(entry) => {
                 let reason = if declared == media::OCI_EMPTY {
                     format!("manifest has the empty config ({declared}) and no artifactType; nothing says what it holds, and no scanner handles it")
@@ -243,7 +331,10 @@ impl TypeTable {
         let children = i
             .manifests
             .iter()
-            .map(|d| IndexChild { descriptor: d.clone(), attestation: d.is_attestation_entry() })
+            .map(|d| IndexChild {
+                descriptor: d.clone(),
+                attestation: d.is_attestation_entry(),
+            })
             .collect();
         Resolution::Index { children }
     }
@@ -298,7 +389,11 @@ pub enum Resolution {
 
 impl Resolution {
     fn unsupported(artifact_type: String, kind: Kind, reason: String) -> Self {
-        Resolution::Unsupported { artifact_type, kind, reason }
+        Resolution::Unsupported {
+            artifact_type,
+            kind,
+            reason,
+        }
     }
 
     /// The kind this resolution reports.

@@ -336,9 +336,14 @@ impl Scanner for HelmScanner {
                 return Ok(out);
             }
         }
-        let chart = ctx.read_blob(chart_layer, self.config.max_chart_bytes, "chart layer").await?;
+        let chart = ctx
+            .read_blob(chart_layer, self.config.max_chart_bytes, "chart layer")
+            .await?;
         let prov = match prov_layer {
-            Some(d) => Some(ctx.read_blob(d, self.config.max_provenance_bytes, "provenance layer").await?),
+            Some(d) => Some(
+                ctx.read_blob(d, self.config.max_provenance_bytes, "provenance layer")
+                    .await?,
+            ),
             None => None,
         };
         // Rendering is CPU work: keep it off the async worker threads.

@@ -92,9 +92,7 @@ fn main() {
     println!("packages found            : {packages}");
     println!(
         "best of {RUNS} runs; machine: {} CPUs",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
 }
 
@@ -145,32 +143,20 @@ impl Rng {
 /// Write the layer; returns (uncompressed tar bytes, file count).
 fn build_layer(path: &Path) -> (u64, usize) {
     let file = std::fs::File::create(path).expect("create layer file");
-    let gz = flate2::write::GzEncoder::new(
-        BufWriter::with_capacity(1 << 20, file),
-        flate2::Compression::new(6),
-    );
-    let mut tar = tar::Builder::new(CountingWriter {
-        inner: gz,
-        count: 0,
-    });
+    let gz = flate2::write::GzEncoder::new(BufWriter::with_capacity(1 << 20, file), flate2::Compression::new(6));
+    let mut tar = tar::Builder::new(CountingWriter { inner: gz, count: 0 });
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     // Text-like content: words from a vocabulary, so gzip sees a realistic ratio (~3x).
     let vocab: Vec<String> = (0..4096)
         .map(|_| {
             let len = 2 + (rng.next() % 9) as usize;
-            (0..len)
-                .map(|_| (b'a' + (rng.next() % 26) as u8) as char)
-                .collect()
+            (0..len).map(|_| (b'a' + (rng.next() % 26) as u8) as char).collect()
         })
         .collect();
     let mut corpus = Vec::with_capacity(4 << 20);
     while corpus.len() < 4 << 20 {
         corpus.extend_from_slice(vocab[(rng.next() % 4096) as usize].as_bytes());
-        corpus.push(if matches!(rng.next() % 12, 0) {
-            b'\n'
-        } else {
-            b' '
-        });
+        corpus.push(if matches!(rng.next() % 12, 0) { b'\n' } else { b' ' });
     }
     let mut files = 0usize;
     let mut add = |tar: &mut tar::Builder<CountingWriter<_>>, path: &str, data: &[u8]| {
@@ -240,12 +226,7 @@ fn build_layer(path: &Path) -> (u64, usize) {
     }
     let writer = tar.into_inner().expect("finish tar");
     let count = writer.count;
-    writer
-        .inner
-        .finish()
-        .expect("finish gzip")
-        .flush()
-        .expect("flush");
+    writer.inner.finish().expect("finish gzip").flush().expect("flush");
     (count, files)
 }
 

@@ -62,11 +62,8 @@ pub struct History {
 impl ImageConfigBlob {
     /// Parse a config blob.
     pub fn parse(bytes: &[u8]) -> Result<Self, ScanError> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            ScanError::Invalid(format!(
-                "image config is not valid JSON of the image config shape: {e}"
-            ))
-        })
+        serde_json::from_slice(bytes)
+            .map_err(|e| ScanError::Invalid(format!("image config is not valid JSON of the image config shape: {e}")))
     }
 
     /// The configured user, trimmed (`""` when unset).
@@ -114,11 +111,7 @@ fn root_user(config: &ImageConfigBlob) -> Option<Finding> {
 }
 
 fn secret_env(config: &ImageConfigBlob) -> Vec<Finding> {
-    let env = config
-        .config
-        .as_ref()
-        .and_then(|c| c.env.as_deref())
-        .unwrap_or(&[]);
+    let env = config.config.as_ref().and_then(|c| c.env.as_deref()).unwrap_or(&[]);
     env.iter()
         .filter_map(|entry| {
             let (key, value) = entry.split_once('=')?;
@@ -242,11 +235,23 @@ mod tests {
     #[test]
     fn remote_add_forms() {
         let cases = [
-            ("ADD https://example.com/app.tgz /opt/ # buildkit", Some("https://example.com/app.tgz")),
-            ("/bin/sh -c #(nop) ADD http://u:p@example.com/x?sig=abc /x", Some("http://example.com/x")),
-            ("ADD --chown=1:1 HTTPS://example.com/y /y", Some("HTTPS://example.com/y")),
+            (
+                "ADD https://example.com/app.tgz /opt/ # buildkit",
+                Some("https://example.com/app.tgz"),
+            ),
+            (
+                "/bin/sh -c #(nop) ADD http://u:p@example.com/x?sig=abc /x",
+                Some("http://example.com/x"),
+            ),
+            (
+                "ADD --chown=1:1 HTTPS://example.com/y /y",
+                Some("HTTPS://example.com/y"),
+            ),
             ("ADD --checksum=sha256:abcd https://example.com/z /z # buildkit", None),
-            ("/bin/sh -c #(nop) ADD file:4b03b5f551e3fbdf47ec609712007327828f7530cc3455c43bbcdcaf449a75a9 in / ", None),
+            (
+                "/bin/sh -c #(nop) ADD file:4b03b5f551e3fbdf47ec609712007327828f7530cc3455c43bbcdcaf449a75a9 in / ",
+                None,
+            ),
             ("COPY https://example.com/a /a", None),
             ("RUN curl https://example.com/a | sh", None),
         ];

@@ -142,10 +142,7 @@ mod tests {
             ..Default::default()
         };
         let err = c.validate().unwrap_err().to_string();
-        assert!(
-            err.contains("IMG-NOPE") && err.contains("IMG-ROOT-USER"),
-            "{err}"
-        );
+        assert!(err.contains("IMG-NOPE") && err.contains("IMG-ROOT-USER"), "{err}");
         let c = ImageConfig {
             skip_checks: vec!["IMG-ROOT-USER".into()],
             ..Default::default()

@@ -56,9 +56,7 @@ impl From<LayerError> for ScanError {
                 source,
             },
             LayerError::Invalid { .. } => ScanError::Invalid(e.to_string()),
-            LayerError::Cancelled { .. } | LayerError::Internal { .. } => {
-                ScanError::Internal(e.to_string())
-            }
+            LayerError::Cancelled { .. } | LayerError::Internal { .. } => ScanError::Internal(e.to_string()),
         }
     }
 }

@@ -153,11 +153,7 @@ impl Default for WalkLimits {
 
 /// Walk a layer blob on a blocking thread, bridging from the async blob stream. Dropping the
 /// returned future stops the walk at its next read.
-pub async fn walk_blob(
-    blob: BlobReader,
-    digest: &str,
-    limits: WalkLimits,
-) -> Result<LayerFacts, LayerError> {
+pub async fn walk_blob(blob: BlobReader, digest: &str, limits: WalkLimits) -> Result<LayerFacts, LayerError> {
     let cancel = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(cancel.clone());
     let bridge = tokio_util::io::SyncIoBridge::new(blob);
@@ -171,11 +167,7 @@ pub async fn walk_blob(
 }
 
 /// Walk a layer blob (compressed or not) from a synchronous reader.
-pub fn walk_layer(
-    blob: impl Read,
-    digest: &str,
-    limits: &WalkLimits,
-) -> Result<LayerFacts, LayerError> {
+pub fn walk_layer(blob: impl Read, digest: &str, limits: &WalkLimits) -> Result<LayerFacts, LayerError> {
     walk(blob, digest, limits, None)
 }
 
@@ -206,11 +198,7 @@ struct Source<R> {
 
 impl<R: Read> Read for Source<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
+        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
             self.tracker.borrow_mut().cancelled = true;
             return Err(io::Error::other("scan cancelled"));
         }
@@ -273,10 +261,7 @@ impl<R: Read> Decoder<R> {
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
-fn open_decoder<R: Read>(
-    mut source: Source<R>,
-    digest: &str,
-) -> Result<(Decoder<R>, Compression), io::Error> {
+fn open_decoder<R: Read>(mut source: Source<R>, digest: &str) -> Result<(Decoder<R>, Compression), io::Error> {
     let mut head = vec![0u8; 6];
     let mut n = 0;
     while n < head.len() {
@@ -322,8 +307,7 @@ fn walk<R: Read>(
         cancel,
     };
     let fail = |e: io::Error, what: &str| classify(e, what, digest, limits, &tracker);
-    let (decoder, compression) =
-        open_decoder(source, digest).map_err(|e| fail(e, "reading the layer header"))?;
+    let (decoder, compression) = open_decoder(source, digest).map_err(|e| fail(e, "reading the layer header"))?;
     let counting = Counting {
         inner: BufReader::with_capacity(TAR_BUFFER, decoder),
         count: 0,
@@ -340,8 +324,7 @@ fn walk<R: Read>(
     // Drain what follows the end-of-archive marker so the blob is read to its end (and its
     // digest verified by the source); the bytes still count against the limit.
     let mut counting = archive.into_inner();
-    io::copy(&mut counting, &mut io::sink())
-        .map_err(|e| fail(e, "reading past the end of the tar"))?;
+    io::copy(&mut counting, &mut io::sink()).map_err(|e| fail(e, "reading past the end of the tar"))?;
     facts.uncompressed_bytes = counting.count;
     let mut raw = counting.inner.into_inner().into_raw();
     io::copy(&mut raw, &mut io::sink()).map_err(|e| fail(e, "reading the end of the blob"))?;
@@ -349,13 +332,7 @@ fn walk<R: Read>(
 }
 
 /// Turn an `io::Error` seen by the tar reader into the error that really happened.
-fn classify(
-    e: io::Error,
-    what: &str,
-    digest: &str,
-    limits: &WalkLimits,
-    tracker: &Shared,
-) -> LayerError {
+fn classify(e: io::Error, what: &str, digest: &str, limits: &WalkLimits, tracker: &Shared) -> LayerError {
     let mut t = tracker.borrow_mut();
     let layer = digest.to_owned();
     if t.cancelled {
@@ -402,32 +379,23 @@ fn walk_entries<R: Read>(
     let mut pending = Pending::default();
     // Analyzed files of this layer, for resolving hard links: path -> (analyzer, size).
     let mut analyzed: HashMap<String, (AnalyzerId, u64)> = HashMap::new();
-    let entries = archive
-        .entries()
-        .map_err(|e| fail(e, "reading the tar"))?
-        .raw(true);
+    let entries = archive.entries().map_err(|e| fail(e, "reading the tar"))?.raw(true);
     for entry in entries {
         let mut entry = entry.map_err(|e| fail(e, "reading a tar header"))?;
         facts.entries += 1;
         if facts.entries > limits.max_entries {
             return Err(LayerError::Limit {
                 layer: digest.to_owned(),
-                message: format!(
-                    "has more than {} tar entries (max_layer_entries)",
-                    limits.max_entries
-                ),
+                message: format!("has more than {} tar entries (max_layer_entries)", limits.max_entries),
             });
         }
         let kind = entry.header().entry_type();
         match kind {
             EntryType::GNULongName | EntryType::GNULongLink => {
-                let value =
-                    read_meta(&mut entry, MAX_LONG_NAME, digest, "GNU long name").map_err(|e| {
-                        match e {
-                            MetaError::Io(e) => fail(e, "reading a GNU long name"),
-                            MetaError::Layer(e) => e,
-                        }
-                    })?;
+                let value = read_meta(&mut entry, MAX_LONG_NAME, digest, "GNU long name").map_err(|e| match e {
+                    MetaError::Io(e) => fail(e, "reading a GNU long name"),
+                    MetaError::Layer(e) => e,
+                })?;
                 let value = trim_nul(value);
                 if kind == EntryType::GNULongName {
                     pending.path = Some(value);
@@ -437,22 +405,17 @@ fn walk_entries<R: Read>(
                 continue;
             }
             EntryType::XHeader => {
-                let value = read_meta(&mut entry, MAX_PAX_HEADER, digest, "PAX header").map_err(
-                    |e| match e {
-                        MetaError::Io(e) => fail(e, "reading a PAX header"),
-                        MetaError::Layer(e) => e,
-                    },
-                )?;
+                let value = read_meta(&mut entry, MAX_PAX_HEADER, digest, "PAX header").map_err(|e| match e {
+                    MetaError::Io(e) => fail(e, "reading a PAX header"),
+                    MetaError::Layer(e) => e,
+                })?;
                 apply_pax(&value, &mut pending).map_err(|m| invalid(m.to_owned()))?;
                 continue;
             }
             EntryType::XGlobalHeader => continue,
             _ => {}
         }
-        let header_size = entry
-            .header()
-            .size()
-            .map_err(|e| fail(e, "reading a tar header"))?;
+        let header_size = entry.header().size().map_err(|e| fail(e, "reading a tar header"))?;
         let pending = std::mem::take(&mut pending);
         if let Some(size) = pending.pax_size {
             if size != header_size {
@@ -462,9 +425,7 @@ fn walk_entries<R: Read>(
                 )));
             }
         }
-        let raw_path = pending
-            .path
-            .unwrap_or_else(|| entry.header().path_bytes().into_owned());
+        let raw_path = pending.path.unwrap_or_else(|| entry.header().path_bytes().into_owned());
         let Some(path) = normalize(&raw_path) else {
             continue;
         };
@@ -494,8 +455,7 @@ fn walk_entries<R: Read>(
                     let raw_link = pending
                         .link
                         .or_else(|| entry.header().link_name_bytes().map(|c| c.into_owned()));
-                    let target = String::from_utf8_lossy(raw_link.as_deref().unwrap_or_default())
-                        .into_owned();
+                    let target = String::from_utf8_lossy(raw_link.as_deref().unwrap_or_default()).into_owned();
                     facts.set_symlink(path, target);
                 }
             }
@@ -515,17 +475,9 @@ enum MetaError {
     Layer(LayerError),
 }
 
-fn read_meta(
-    entry: &mut impl Read,
-    max: u64,
-    digest: &str,
-    what: &str,
-) -> Result<Vec<u8>, MetaError> {
+fn read_meta(entry: &mut impl Read, max: u64, digest: &str, what: &str) -> Result<Vec<u8>, MetaError> {
     let mut buf = Vec::new();
-    entry
-        .take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(MetaError::Io)?;
+    entry.take(max + 1).read_to_end(&mut buf).map_err(MetaError::Io)?;
     if buf.len() as u64 > max {
         return Err(MetaError::Layer(LayerError::Limit {
             layer: digest.to_owned(),
@@ -561,13 +513,8 @@ fn apply_pax(data: &[u8], pending: &mut Pending) -> Result<(), &'static str> {
             return Err("PAX record length out of range");
         }
         let record = &rest[space + 1..len];
-        let record = record
-            .strip_suffix(b"\n")
-            .ok_or("PAX record not ended by a newline")?;
-        let eq = record
-            .iter()
-            .position(|b| *b == b'=')
-            .ok_or("PAX record without '='")?;
+        let record = record.strip_suffix(b"\n").ok_or("PAX record not ended by a newline")?;
+        let eq = record.iter().position(|b| *b == b'=').ok_or("PAX record without '='")?;
         let (key, value) = (&record[..eq], &record[eq + 1..]);
         match key {
             b"path" => pending.path = Some(value.to_vec()),
@@ -682,9 +629,7 @@ fn link_file(
     facts: &mut LayerFacts,
     analyzed: &HashMap<String, (AnalyzerId, u64)>,
 ) {
-    let found = target
-        .as_ref()
-        .and_then(|t| analyzed.get(t).map(|a| (t, *a)));
+    let found = target.as_ref().and_then(|t| analyzed.get(t).map(|a| (t, *a)));
     let size = found.map(|(_, (_, s))| s).unwrap_or(0);
     let Some(w) = analyzers::wanted(&path, size) else {
         return;

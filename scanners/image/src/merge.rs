@@ -52,13 +52,7 @@ impl<'a> Merged<'a> {
                 merged.nodes.insert(path.clone(), Node::Symlink { target });
             }
             for (path, facts) in &layer.files {
-                merged.nodes.insert(
-                    path.clone(),
-                    Node::File {
-                        layer: index,
-                        facts,
-                    },
-                );
+                merged.nodes.insert(path.clone(), Node::File { layer: index, facts });
             }
         }
         merged
@@ -139,9 +133,7 @@ fn join_link(link: &str, target: &str) -> Option<String> {
     let base = if target.starts_with('/') {
         String::new()
     } else {
-        link.rsplit_once('/')
-            .map(|(dir, _)| dir.to_owned())
-            .unwrap_or_default()
+        link.rsplit_once('/').map(|(dir, _)| dir.to_owned()).unwrap_or_default()
     };
     crate::layer::normalize(format!("{base}/{target}").as_bytes())
 }
@@ -165,8 +157,7 @@ mod tests {
     fn layer(files: &[(&str, &str)]) -> LayerFacts {
         let mut l = LayerFacts::default();
         for (path, name) in files {
-            l.files
-                .insert((*path).into(), FileFacts::Packages(vec![pkg(name)]));
+            l.files.insert((*path).into(), FileFacts::Packages(vec![pkg(name)]));
         }
         l
     }
@@ -215,10 +206,7 @@ mod tests {
         let mut l1 = layer(&[("opt/a/node_modules/n/package.json", "n")]);
         l1.opaque_dirs.insert("opt".into());
         let m = Merged::new([&l0, &l1]);
-        assert_eq!(
-            names(&m),
-            ["n@l1:opt/a/node_modules/n/package.json", "z@l0:srv/z"]
-        );
+        assert_eq!(names(&m), ["n@l1:opt/a/node_modules/n/package.json", "z@l0:srv/z"]);
         let mut root = LayerFacts::default();
         root.opaque_dirs.insert(String::new());
         assert!(Merged::new([&l0, &root]).packages(&["a", "b"]).is_empty());
@@ -250,11 +238,7 @@ mod tests {
         assert_eq!(Merged::new([&l0]).os(), Some(info.clone()));
         let mut l1 = LayerFacts::default();
         l1.whiteouts.insert("usr/lib/os-release".into());
-        assert_eq!(
-            Merged::new([&l0, &l1]).os(),
-            None,
-            "dangling link, file deleted"
-        );
+        assert_eq!(Merged::new([&l0, &l1]).os(), None, "dangling link, file deleted");
         assert_eq!(
             join_link("etc/os-release", "/usr/lib/os-release").as_deref(),
             Some("usr/lib/os-release")
@@ -265,8 +249,7 @@ mod tests {
     #[test]
     fn symlink_loops_end() {
         let mut l0 = LayerFacts::default();
-        l0.symlinks
-            .insert("etc/os-release".into(), "os-release".into());
+        l0.symlinks.insert("etc/os-release".into(), "os-release".into());
         assert_eq!(Merged::new([&l0]).os(), None);
     }
 }

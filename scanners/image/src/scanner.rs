@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use regscan_scanner_api::{
-    media, Descriptor, Limits, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry,
-};
+use regscan_scanner_api::{media, Descriptor, Limits, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry};
 use serde_json::{json, Map, Value};
 use tokio::io::AsyncReadExt;
 
@@ -96,10 +94,7 @@ impl ImageScanner {
                 max_entries: self.config.max_layer_entries,
             }
         };
-        let blob = ctx
-            .blobs
-            .open(desc, self.config.max_layer_blob_bytes)
-            .await?;
+        let blob = ctx.blobs.open(desc, self.config.max_layer_blob_bytes).await?;
         let facts = layer::walk_blob(blob, &desc.digest, limits).await?;
         match serde_json::to_value(&facts) {
             Ok(v) => ctx.cache.put(&desc.digest, &version, v).await,
@@ -140,12 +135,7 @@ impl Scanner for ImageScanner {
     fn accepts(&self) -> Vec<TypeEntry> {
         vec![
             TypeEntry::scanned(media::OCI_CONFIG, "image", "OCI container image", "image"),
-            TypeEntry::scanned(
-                media::DOCKER_CONFIG,
-                "image",
-                "Docker container image",
-                "image",
-            ),
+            TypeEntry::scanned(media::DOCKER_CONFIG, "image", "Docker container image", "image"),
         ]
     }
 
@@ -205,9 +195,7 @@ impl Scanner for ImageScanner {
         let os = merged.os();
         let mut packages = merged.packages(&digests);
         let os_ecosystem = analyzers::finish(os.as_ref(), &mut packages);
-        findings.sort_by(|a, b| {
-            (a.id.as_str(), a.location.as_deref()).cmp(&(b.id.as_str(), b.location.as_deref()))
-        });
+        findings.sort_by(|a, b| (a.id.as_str(), a.location.as_deref()).cmp(&(b.id.as_str(), b.location.as_deref())));
 
         let mut details = Map::new();
         details.insert(

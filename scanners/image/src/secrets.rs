@@ -46,9 +46,9 @@ pub fn detect(key: &str, value: &str) -> Option<SecretKind> {
         (SecretKind::GitLabToken, gitlab_token),
         (SecretKind::SlackToken, slack_token),
     ];
-    for word in value.split(|c: char| {
-        !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '/' || c == ':' || c == '.')
-    }) {
+    for word in
+        value.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '/' || c == ':' || c == '.'))
+    {
         for (kind, matches) in kinds {
             if matches(word) {
                 return Some(kind);
@@ -62,26 +62,16 @@ pub fn detect(key: &str, value: &str) -> Option<SecretKind> {
 /// revealed either).
 pub fn mask(kind: SecretKind, value: &str) -> String {
     let prefix = match kind {
-        SecretKind::AwsAccessKey => ["AKIA", "ASIA"]
-            .into_iter()
-            .find(|p| value.contains(p))
-            .unwrap_or(""),
+        SecretKind::AwsAccessKey => ["AKIA", "ASIA"].into_iter().find(|p| value.contains(p)).unwrap_or(""),
         SecretKind::GitHubToken => ["github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
             .into_iter()
             .find(|p| value.contains(p))
             .unwrap_or(""),
         SecretKind::GitLabToken => "glpat-",
-        SecretKind::SlackToken => [
-            "xoxb-",
-            "xoxp-",
-            "xoxa-",
-            "xoxr-",
-            "xoxs-",
-            "https://hooks.slack.com/",
-        ]
-        .into_iter()
-        .find(|p| value.contains(p))
-        .unwrap_or(""),
+        SecretKind::SlackToken => ["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "https://hooks.slack.com/"]
+            .into_iter()
+            .find(|p| value.contains(p))
+            .unwrap_or(""),
         SecretKind::PrivateKey | SecretKind::Generic => "",
     };
     format!("{prefix}********")
@@ -108,12 +98,8 @@ fn github_token(w: &str) -> bool {
 }
 
 fn gitlab_token(w: &str) -> bool {
-    w.strip_prefix("glpat-").is_some_and(|rest| {
-        rest.len() >= 20
-            && all(rest, |b| {
-                b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-            })
-    })
+    w.strip_prefix("glpat-")
+        .is_some_and(|rest| rest.len() >= 20 && all(rest, |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
 }
 
 fn slack_token(w: &str) -> bool {
@@ -179,11 +165,7 @@ mod tests {
                 "AKIAIOSFODNN7EXAMPLE",
                 Some(SecretKind::AwsAccessKey),
             ),
-            (
-                "CREDS",
-                "id=ASIAIOSFODNN7EXAMPLE;",
-                Some(SecretKind::AwsAccessKey),
-            ),
+            ("CREDS", "id=ASIAIOSFODNN7EXAMPLE;", Some(SecretKind::AwsAccessKey)),
             ("X", "AKIAshort", None),
             (
                 "GH",
@@ -195,16 +177,8 @@ mod tests {
                 "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
                 Some(SecretKind::GitHubToken),
             ),
-            (
-                "GL",
-                "glpat-abcdefghij0123456789",
-                Some(SecretKind::GitLabToken),
-            ),
-            (
-                "SLACK",
-                "xoxb-1234567890-abcdefghij",
-                Some(SecretKind::SlackToken),
-            ),
+            ("GL", "glpat-abcdefghij0123456789", Some(SecretKind::GitLabToken)),
+            ("SLACK", "xoxb-1234567890-abcdefghij", Some(SecretKind::SlackToken)),
             (
                 "HOOK",
                 "https://hooks.slack.com/services/T000/B000/XXXX",

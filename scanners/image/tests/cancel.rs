@@ -19,11 +19,7 @@ struct Endless {
 }
 
 impl AsyncRead for Endless {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         if self.started.elapsed() > Duration::from_secs(5) {
             return Poll::Ready(Err(std::io::Error::other("test stream gave up")));
@@ -61,9 +57,7 @@ async fn dropping_the_walk_stops_reading() {
     };
     let walk = walk_blob(Box::pin(blob), "sha256:endless", limits);
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), walk)
-            .await
-            .is_err(),
+        tokio::time::timeout(Duration::from_millis(200), walk).await.is_err(),
         "an endless layer cannot finish"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -78,9 +78,7 @@ async fn alpine_image_from_zstd_and_plain_tar_layers() {
         .file("etc/os-release", ALPINE_OS_RELEASE)
         .file("etc/alpine-release", "3.19.1\n")
         .zstd();
-    let db = Layer::new()
-        .file("lib/apk/db/installed", APK_INSTALLED)
-        .tar();
+    let db = Layer::new().file("lib/apk/db/installed", APK_INSTALLED).tar();
     let m = image(
         &blobs,
         user_config(),
@@ -89,11 +87,7 @@ async fn alpine_image_from_zstd_and_plain_tar_layers() {
     let out = scan(&m, &blobs, &cache).await.unwrap();
     assert_eq!(
         names(&out),
-        [
-            "busybox 1.36.1-r15",
-            "libcrypto3 3.1.4-r5",
-            "musl 1.2.4_git20230717-r4"
-        ]
+        ["busybox 1.36.1-r15", "libcrypto3 3.1.4-r5", "musl 1.2.4_git20230717-r4"]
     );
     assert!(
         out.packages.iter().all(|p| p.ecosystem == "Alpine:v3.19"),
@@ -110,17 +104,9 @@ async fn compression_is_detected_from_magic_bytes_not_media_type() {
     let blobs = Blobs::default();
     let cache = MemCache::default();
     // A zstd blob labelled gzip, a plain tar labelled gzip.
-    let base = Layer::new()
-        .file("etc/os-release", ALPINE_OS_RELEASE)
-        .zstd();
-    let db = Layer::new()
-        .file("lib/apk/db/installed", APK_INSTALLED)
-        .tar();
-    let m = image(
-        &blobs,
-        user_config(),
-        vec![(GZ, base), (media::DOCKER_LAYER_GZIP, db)],
-    );
+    let base = Layer::new().file("etc/os-release", ALPINE_OS_RELEASE).zstd();
+    let db = Layer::new().file("lib/apk/db/installed", APK_INSTALLED).tar();
+    let m = image(&blobs, user_config(), vec![(GZ, base), (media::DOCKER_LAYER_GZIP, db)]);
     let out = scan(&m, &blobs, &cache).await.unwrap();
     assert_eq!(out.packages.len(), 3);
     assert_eq!(out.details["os"]["id"], "alpine");
@@ -161,10 +147,7 @@ async fn deleted_package_db_disappears_and_opaque_dir_hides_lower_files() {
     assert_eq!(names(&out), ["kept 1.0.0", "lodash 4.17.21"]);
     let lodash = out.packages.iter().find(|p| p.name == "lodash").unwrap();
     assert_eq!(lodash.layer.as_deref(), Some(m.layers[2].digest.as_str()));
-    assert_eq!(
-        out.details["os"]["id"], "debian",
-        "os-release was not deleted"
-    );
+    assert_eq!(out.details["os"]["id"], "debian", "os-release was not deleted");
 }
 
 #[tokio::test]
@@ -175,11 +158,7 @@ async fn whiteout_of_a_directory_removes_everything_under_it() {
         .whiteout("var/lib/dpkg")
         .whiteout("usr/lib/os-release")
         .gzip();
-    let m = image(
-        &blobs,
-        user_config(),
-        vec![(GZ, debian_base()), (GZ, upper)],
-    );
+    let m = image(&blobs, user_config(), vec![(GZ, debian_base()), (GZ, upper)]);
     let out = scan(&m, &blobs, &cache).await.unwrap();
     assert!(out.packages.is_empty(), "{:?}", out.packages);
     // etc/os-release is now a dangling link; etc/debian_version remains.
@@ -205,19 +184,12 @@ async fn shared_base_layer_is_opened_once_thanks_to_the_cache() {
     let first = scan(&a, &blobs, &cache).await.unwrap();
     let second = scan(&b, &blobs, &cache).await.unwrap();
     let base_digest = &a.layers[0].digest;
-    assert_eq!(
-        blobs.opens(base_digest),
-        1,
-        "the base layer blob was opened again"
-    );
+    assert_eq!(blobs.opens(base_digest), 1, "the base layer blob was opened again");
     assert_eq!(blobs.opens(&b.layers[1].digest), 1);
     assert_eq!(second.details["layers"][0]["cached"], true);
     assert_eq!(second.details["layers"][1]["cached"], false);
     assert_eq!(names(&first), names(&second));
-    assert_eq!(
-        second.packages[0].layer.as_deref(),
-        Some(base_digest.as_str())
-    );
+    assert_eq!(second.packages[0].layer.as_deref(), Some(base_digest.as_str()));
 }
 
 #[tokio::test]
@@ -290,10 +262,7 @@ async fn image_byte_budget_spans_layers() {
         max_image_bytes: 1 << 20,
         ..Default::default()
     };
-    let err = scan_with(config, &m, &blobs, &cache)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = scan_with(config, &m, &blobs, &cache).await.unwrap_err().to_string();
     assert!(
         err.contains("max_image_bytes") && err.contains(&m.layers[1].digest),
         "{err}"
@@ -406,12 +375,7 @@ async fn config_checks_root_secret_and_remote_add() {
     let ids: Vec<_> = out.findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(
         ids,
-        [
-            "IMG-REMOTE-ADD",
-            "IMG-ROOT-USER",
-            "IMG-SECRET-ENV",
-            "IMG-SECRET-ENV"
-        ]
+        ["IMG-REMOTE-ADD", "IMG-ROOT-USER", "IMG-SECRET-ENV", "IMG-SECRET-ENV"]
     );
     let json = serde_json::to_string(&out.findings).unwrap();
     assert!(
@@ -427,11 +391,7 @@ async fn config_checks_root_secret_and_remote_add() {
     assert!(aws.title.contains("AKIA********"), "{}", aws.title);
     assert!(out.findings.iter().all(|f| f.remediation.is_some()));
     let add = &out.findings[0];
-    assert!(
-        add.title.contains("https://example.com/tool.tgz"),
-        "{}",
-        add.title
-    );
+    assert!(add.title.contains("https://example.com/tool.tgz"), "{}", add.title);
     assert_eq!(add.location.as_deref(), Some("history[0].created_by"));
     assert_eq!(out.details["config"]["user"], "");
 }
@@ -448,11 +408,7 @@ async fn clean_config_has_no_findings_and_skip_checks_works() {
     let m = image(&blobs, config, vec![(GZ, debian_base())]);
     assert!(scan(&m, &blobs, &cache).await.unwrap().findings.is_empty());
 
-    let root = image(
-        &blobs,
-        config_json(Some("0:0"), &[], &[]),
-        vec![(GZ, debian_base())],
-    );
+    let root = image(&blobs, config_json(Some("0:0"), &[], &[]), vec![(GZ, debian_base())]);
     assert_eq!(scan(&root, &blobs, &cache).await.unwrap().findings.len(), 1);
     let skip = ImageConfig {
         skip_checks: vec!["IMG-ROOT-USER".into()],
@@ -482,10 +438,7 @@ async fn bad_config_blob_and_oversized_config_fail_clearly() {
         ..Default::default()
     };
     let err = scan_with(tiny, &m, &blobs, &cache).await.unwrap_err();
-    assert!(
-        matches!(err, ScanError::Blob(_) | ScanError::Limit(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, ScanError::Blob(_) | ScanError::Limit(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -501,14 +454,8 @@ async fn too_many_layers_fail_before_any_fetch() {
         ..Default::default()
     };
     let err = scan_with(config, &m, &blobs, &cache).await.unwrap_err();
-    assert!(
-        matches!(&err, ScanError::Limit(m) if m.contains("max_layers")),
-        "{err}"
-    );
-    assert_eq!(
-        blobs.total_opens.load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    assert!(matches!(&err, ScanError::Limit(m) if m.contains("max_layers")), "{err}");
+    assert_eq!(blobs.total_opens.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

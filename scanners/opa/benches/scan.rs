@@ -13,8 +13,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use regscan_scanner_api::media;
 use regscan_scanner_api::{
-    BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext, Scanner,
-    TypeEntry,
+    BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext, Scanner, TypeEntry,
 };
 use regscan_scanner_opa::{OpaConfig, OpaScanner};
 use sha2::{Digest, Sha256};
@@ -24,15 +23,11 @@ struct MemBlobs(HashMap<String, Vec<u8>>);
 #[async_trait]
 impl BlobSource for MemBlobs {
     async fn open(&self, d: &Descriptor, _max: u64) -> Result<BlobReader, BlobError> {
-        let data = self
-            .0
-            .get(&d.digest)
-            .cloned()
-            .ok_or_else(|| BlobError::Fetch {
-                digest: d.digest.clone(),
-                message: "missing".into(),
-                retryable: false,
-            })?;
+        let data = self.0.get(&d.digest).cloned().ok_or_else(|| BlobError::Fetch {
+            digest: d.digest.clone(),
+            message: "missing".into(),
+            retryable: false,
+        })?;
         Ok(Box::pin(std::io::Cursor::new(data)))
     }
 }
@@ -68,12 +63,7 @@ fn bundle(modules: usize, data_kib: usize) -> (Vec<u8>, usize) {
         files.push((format!("bench/m{i}/policy.rego"), module(i).into_bytes()));
     }
     let groups: serde_json::Map<String, serde_json::Value> = (0..data_kib * 16)
-        .map(|g| {
-            (
-                format!("g{g}"),
-                serde_json::json!(["alice", "bob", "carol", "dave"]),
-            )
-        })
+        .map(|g| (format!("g{g}"), serde_json::json!(["alice", "bob", "carol", "dave"])))
         .collect();
     files.push((
         "bench/data.json".into(),
@@ -87,15 +77,10 @@ fn bundle(modules: usize, data_kib: usize) -> (Vec<u8>, usize) {
     let p = URL_SAFE_NO_PAD.encode(serde_json::json!({"files": claims}).to_string());
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"bench-secret").unwrap();
     mac.update(format!("{h}.{p}").as_bytes());
-    let token = format!(
-        "{h}.{p}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    );
+    let token = format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
     files.push((
         ".signatures.json".into(),
-        serde_json::json!({"signatures": [token]})
-            .to_string()
-            .into_bytes(),
+        serde_json::json!({"signatures": [token]}).to_string().into_bytes(),
     ));
 
     let unpacked: usize = files.iter().map(|(_, c)| c.len()).sum();
@@ -112,9 +97,7 @@ fn bundle(modules: usize, data_kib: usize) -> (Vec<u8>, usize) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let config: OpaConfig = serde_json::from_value(serde_json::json!({
         "verification": {"keys": {"k": {"algorithm": "HS256", "key": "bench-secret"}}}
     }))

@@ -113,10 +113,7 @@ impl BundleFiles {
         if self.unpacked > limits.max_unpacked_bytes {
             return Err(UnpackError::Limit {
                 layer: layer.into(),
-                message: format!(
-                    "bundle unpacks to more than {} bytes",
-                    limits.max_unpacked_bytes
-                ),
+                message: format!("bundle unpacks to more than {} bytes", limits.max_unpacked_bytes),
             });
         }
         if self.files.contains_key(&path) {
@@ -159,9 +156,7 @@ impl BundleFiles {
         };
         let is_gzip = blob.starts_with(&[0x1f, 0x8b]);
         if gzip && !is_gzip {
-            return Err(malformed(
-                "declared gzip-compressed but is not gzip data".into(),
-            ));
+            return Err(malformed("declared gzip-compressed but is not gzip data".into()));
         }
         // Room for tar headers and padding on top of the file contents.
         let cap = limits.max_unpacked_bytes.saturating_sub(self.unpacked)
@@ -301,10 +296,7 @@ mod tests {
         let mut f = BundleFiles::default();
         f.add_tarball("sha256:l", &blob, true, &BundleLimits::default())
             .unwrap();
-        assert_eq!(
-            f.files.keys().collect::<Vec<_>>(),
-            ["data.json", "x/p.rego"]
-        );
+        assert_eq!(f.files.keys().collect::<Vec<_>>(), ["data.json", "x/p.rego"]);
 
         let limits = BundleLimits {
             max_file_bytes: 4,

@@ -30,27 +30,76 @@ struct Risky {
 }
 
 const RISKY: &[Risky] = &[
-    Risky { name: "http.send", id: "OPA-NET-BUILTIN", severity: Severity::High,
+    Risky {
+        name: "http.send",
+        id: "OPA-NET-BUILTIN",
+        severity: Severity::High,
         why: "makes HTTP requests during evaluation (exfiltration, SSRF, decisions that depend on a remote service)",
-        fix: "Load external data into OPA as bundle data instead of fetching it from policy." },
-    Risky { name: "net.lookup_ip_addr", id: "OPA-NET-BUILTIN", severity: Severity::High,
-        why: "performs DNS lookups during evaluation", fix: "Resolve addresses outside the policy and pass them as input." },
-    Risky { name: "opa.runtime", id: "OPA-RUNTIME-BUILTIN", severity: Severity::Medium,
-        why: "reads OPA's runtime configuration and environment variables", fix: "Pass the needed values as data; do not read the environment from policy." },
-    Risky { name: "rego.parse_module", id: "OPA-RUNTIME-BUILTIN", severity: Severity::Medium,
-        why: "parses Rego code supplied at evaluation time", fix: "Avoid evaluating or inspecting code that comes from input." },
-    Risky { name: "net.cidr_expand", id: "OPA-DOS-BUILTIN", severity: Severity::Low,
-        why: "can expand a large CIDR into millions of addresses", fix: "Use net.cidr_contains instead of expanding ranges." },
-    Risky { name: "time.now_ns", id: "OPA-NONDETERMINISTIC-BUILTIN", severity: Severity::Low,
-        why: "makes decisions depend on the clock", fix: "Make sure time-dependent decisions are intended and tested." },
-    Risky { name: "rand.intn", id: "OPA-NONDETERMINISTIC-BUILTIN", severity: Severity::Low,
-        why: "makes decisions random", fix: "Remove randomness from authorization decisions." },
-    Risky { name: "uuid.rfc4122", id: "OPA-NONDETERMINISTIC-BUILTIN", severity: Severity::Low,
-        why: "generates random identifiers during evaluation", fix: "Remove randomness from authorization decisions." },
-    Risky { name: "print", id: "OPA-PRINT", severity: Severity::Negligible,
-        why: "writes values, possibly sensitive input, to OPA's logs", fix: "Remove debugging output before release." },
-    Risky { name: "trace", id: "OPA-PRINT", severity: Severity::Negligible,
-        why: "writes values, possibly sensitive input, to evaluation traces", fix: "Remove debugging output before release." },
+        fix: "Load external data into OPA as bundle data instead of fetching it from policy.",
+    },
+    Risky {
+        name: "net.lookup_ip_addr",
+        id: "OPA-NET-BUILTIN",
+        severity: Severity::High,
+        why: "performs DNS lookups during evaluation",
+        fix: "Resolve addresses outside the policy and pass them as input.",
+    },
+    Risky {
+        name: "opa.runtime",
+        id: "OPA-RUNTIME-BUILTIN",
+        severity: Severity::Medium,
+        why: "reads OPA's runtime configuration and environment variables",
+        fix: "Pass the needed values as data; do not read the environment from policy.",
+    },
+    Risky {
+        name: "rego.parse_module",
+        id: "OPA-RUNTIME-BUILTIN",
+        severity: Severity::Medium,
+        why: "parses Rego code supplied at evaluation time",
+        fix: "Avoid evaluating or inspecting code that comes from input.",
+    },
+    Risky {
+        name: "net.cidr_expand",
+        id: "OPA-DOS-BUILTIN",
+        severity: Severity::Low,
+        why: "can expand a large CIDR into millions of addresses",
+        fix: "Use net.cidr_contains instead of expanding ranges.",
+    },
+    Risky {
+        name: "time.now_ns",
+        id: "OPA-NONDETERMINISTIC-BUILTIN",
+        severity: Severity::Low,
+        why: "makes decisions depend on the clock",
+        fix: "Make sure time-dependent decisions are intended and tested.",
+    },
+    Risky {
+        name: "rand.intn",
+        id: "OPA-NONDETERMINISTIC-BUILTIN",
+        severity: Severity::Low,
+        why: "makes decisions random",
+        fix: "Remove randomness from authorization decisions.",
+    },
+    Risky {
+        name: "uuid.rfc4122",
+        id: "OPA-NONDETERMINISTIC-BUILTIN",
+        severity: Severity::Low,
+        why: "generates random identifiers during evaluation",
+        fix: "Remove randomness from authorization decisions.",
+    },
+    Risky {
+        name: "print",
+        id: "OPA-PRINT",
+        severity: Severity::Negligible,
+        why: "writes values, possibly sensitive input, to OPA's logs",
+        fix: "Remove debugging output before release.",
+    },
+    Risky {
+        name: "trace",
+        id: "OPA-PRINT",
+        severity: Severity::Negligible,
+        why: "writes values, possibly sensitive input, to evaluation traces",
+        fix: "Remove debugging output before release.",
+    },
 ];
 
 /// Built-ins that Rego v1 removed.
@@ -92,18 +141,14 @@ pub fn analyze(
     let packages = a.modules(&files, &manifest, &roots, limits);
     let wasm = a.wasm(&files, &manifest, &manifest_text);
 
-    if packages.is_empty()
-        && data_files.is_empty()
-        && wasm.is_empty()
-        && !files.contains_key(".manifest")
-    {
+    if packages.is_empty() && data_files.is_empty() && wasm.is_empty() && !files.contains_key(".manifest") {
         let listed: Vec<&String> = files.keys().take(10).collect();
         return Err(ScanError::Invalid(format!(
             "no OPA bundle content (no .manifest, *.rego, data.json/yaml or wasm); files: {listed:?}"
         )));
     }
-    let sig = signatures::check(&files, signatures_raw.as_deref(), verifier, &mut a.findings)
-        .map_err(ScanError::Invalid)?;
+    let sig =
+        signatures::check(&files, signatures_raw.as_deref(), verifier, &mut a.findings).map_err(ScanError::Invalid)?;
 
     let Analysis {
         mut findings,
@@ -135,20 +180,13 @@ struct Analysis {
 
 impl Analysis {
     /// `.manifest`: parse, check rego versions and roots. Returns it with its text.
-    fn manifest(
-        &mut self,
-        files: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<(BundleManifest, String), ScanError> {
+    fn manifest(&mut self, files: &BTreeMap<String, Vec<u8>>) -> Result<(BundleManifest, String), ScanError> {
         let Some(raw) = files.get(".manifest") else {
             return Ok((BundleManifest::default(), String::new()));
         };
-        let manifest = BundleManifest::parse(raw)
-            .map_err(|e| ScanError::Invalid(format!(".manifest is not valid: {e}")))?;
-        for v in manifest
-            .rego_version
-            .iter()
-            .chain(manifest.file_rego_versions.values())
-        {
+        let manifest =
+            BundleManifest::parse(raw).map_err(|e| ScanError::Invalid(format!(".manifest is not valid: {e}")))?;
+        for v in manifest.rego_version.iter().chain(manifest.file_rego_versions.values()) {
             if !matches!(v, 0 | 1) {
                 return Err(ScanError::Invalid(format!(
                     ".manifest declares rego_version {v}; only 0 and 1 exist"
@@ -194,13 +232,10 @@ impl Analysis {
             let base = data::mount_point(path, conftest);
             data::check_roots(path, &text, &base, &value, roots, &mut self.findings);
             left_out += data::check_secrets(path, &text, &base, &value, &mut self.findings);
-            listed.push(
-                json!({"path": path, "mounted_at": data_mount(&base), "bytes": content.len()}),
-            );
+            listed.push(json!({"path": path, "mounted_at": data_mount(&base), "bytes": content.len()}));
         }
         if left_out > 0 {
-            self.details
-                .insert("secret_findings_left_out".into(), json!(left_out));
+            self.details.insert("secret_findings_left_out".into(), json!(left_out));
         }
         Ok(listed)
     }
@@ -231,13 +266,11 @@ impl Analysis {
                 continue;
             };
             // A parser bug on hostile input must not take the whole scan down.
-            let parsed = std::panic::catch_unwind(|| {
-                rego::parse(path, text, declared, limits.max_file_bytes as usize)
-            })
-            .unwrap_or_else(|_| Parsed::Error {
-                line: 1,
-                message: "the Rego parser failed on this file".into(),
-            });
+            let parsed = std::panic::catch_unwind(|| rego::parse(path, text, declared, limits.max_file_bytes as usize))
+                .unwrap_or_else(|_| Parsed::Error {
+                    line: 1,
+                    message: "the Rego parser failed on this file".into(),
+                });
             let (info, dialect) = match parsed {
                 Parsed::Ok(info) => {
                     if declared == Dialect::V0 && !info.imports_rego_v1 {
@@ -247,11 +280,7 @@ impl Analysis {
                         (info, Dialect::V1)
                     }
                 }
-                Parsed::OtherDialect {
-                    info,
-                    line,
-                    message,
-                } => {
+                Parsed::OtherDialect { info, line, message } => {
                     let (id, title, fix) = if declared == Dialect::V1 {
                         ("OPA-REGO-V0", format!("{path} uses Rego v0 syntax, which OPA 1.x rejects unless the bundle declares rego_version 0: {message}"),
                          "Migrate the policy with `opa fmt --v0-v1`, or declare rego_version 0 in .manifest.")
@@ -330,18 +359,29 @@ impl Analysis {
                 .collect();
             wasm.push(json!({"path": path, "bytes": content.len(), "sha256": hex::encode(Sha256::digest(content)), "entrypoints": entrypoints}));
             self.findings.push(
-                Finding::new("OPA-WASM-MODULE", Severity::Negligible, format!("{path} is a compiled Wasm policy; its logic cannot be reviewed from the bundle"))
-                    .at(path.clone())
-                    .fix("Ship the Rego sources the module was built from, or review them separately."),
+                Finding::new(
+                    "OPA-WASM-MODULE",
+                    Severity::Negligible,
+                    format!("{path} is a compiled Wasm policy; its logic cannot be reviewed from the bundle"),
+                )
+                .at(path.clone())
+                .fix("Ship the Rego sources the module was built from, or review them separately."),
             );
         }
         for w in &manifest.wasm {
             if !files.contains_key(w.module.trim_start_matches('/')) {
                 let line = data::line_of(manifest_text, &w.module).unwrap_or(1);
                 self.findings.push(
-                    Finding::new("OPA-WASM-MISSING", Severity::Medium, format!(".manifest names Wasm module {:?} for entrypoint {:?}, which is not in the bundle", w.module, w.entrypoint))
-                        .at(format!(".manifest:{line}"))
-                        .fix("Rebuild the bundle with `opa build -t wasm`."),
+                    Finding::new(
+                        "OPA-WASM-MISSING",
+                        Severity::Medium,
+                        format!(
+                            ".manifest names Wasm module {:?} for entrypoint {:?}, which is not in the bundle",
+                            w.module, w.entrypoint
+                        ),
+                    )
+                    .at(format!(".manifest:{line}"))
+                    .fix("Rebuild the bundle with `opa build -t wasm`."),
                 );
             }
         }
@@ -405,16 +445,24 @@ fn check_module(
             for (k, v) in &call.object_arg {
                 match (k.as_str(), v) {
                     ("tls_insecure_skip_verify", LiteralValue::Bool(true)) => push(
-                        Finding::new("OPA-HTTP-TLS-INSECURE", Severity::High, "http.send disables TLS certificate verification")
-                            .at(at.clone())
-                            .on(package.clone())
-                            .fix("Remove tls_insecure_skip_verify; trust the server's CA with tls_ca_cert instead."),
+                        Finding::new(
+                            "OPA-HTTP-TLS-INSECURE",
+                            Severity::High,
+                            "http.send disables TLS certificate verification",
+                        )
+                        .at(at.clone())
+                        .on(package.clone())
+                        .fix("Remove tls_insecure_skip_verify; trust the server's CA with tls_ca_cert instead."),
                     ),
                     ("url", LiteralValue::String(u)) if u.to_ascii_lowercase().starts_with("http://") => push(
-                        Finding::new("OPA-HTTP-PLAINTEXT", Severity::Medium, "http.send calls a plain-HTTP URL; responses can be forged in transit")
-                            .at(at.clone())
-                            .on(package.clone())
-                            .fix("Use https:// URLs."),
+                        Finding::new(
+                            "OPA-HTTP-PLAINTEXT",
+                            Severity::Medium,
+                            "http.send calls a plain-HTTP URL; responses can be forged in transit",
+                        )
+                        .at(at.clone())
+                        .on(package.clone())
+                        .fix("Use https:// URLs."),
                     ),
                     _ => {}
                 }
@@ -430,10 +478,7 @@ fn check_module(
                 Finding::new(
                     "OPA-REGO-DEPRECATED-BUILTIN",
                     severity,
-                    format!(
-                        "{} is a deprecated built-in that Rego v1 removed",
-                        call.name
-                    ),
+                    format!("{} is a deprecated built-in that Rego v1 removed", call.name),
                 )
                 .at(at.clone())
                 .on(package.clone())
@@ -449,10 +494,14 @@ fn check_module(
     }
     if let (Some(line), false) = (jwt_decode_line, jwt_verified) {
         push(
-            Finding::new("OPA-JWT-UNVERIFIED", Severity::Medium, "io.jwt.decode reads token claims without verifying the signature, and this module never verifies one")
-                .at(format!("{path}:{line}"))
-                .on(package.clone())
-                .fix("Use io.jwt.decode_verify (or an io.jwt.verify_* built-in) before trusting claims."),
+            Finding::new(
+                "OPA-JWT-UNVERIFIED",
+                Severity::Medium,
+                "io.jwt.decode reads token claims without verifying the signature, and this module never verifies one",
+            )
+            .at(format!("{path}:{line}"))
+            .on(package.clone())
+            .fix("Use io.jwt.decode_verify (or an io.jwt.verify_* built-in) before trusting claims."),
         );
     }
     let mut secret_count = 0;
@@ -463,10 +512,14 @@ fn check_module(
                 break;
             }
             push(
-                Finding::new(hit.id, hit.severity, format!("{} in a Rego string literal ({})", hit.what, mask(s)))
-                    .at(format!("{path}:{line}"))
-                    .on(package.clone())
-                    .fix("Remove the credential from the policy; rotate it and pass secrets at run time."),
+                Finding::new(
+                    hit.id,
+                    hit.severity,
+                    format!("{} in a Rego string literal ({})", hit.what, mask(s)),
+                )
+                .at(format!("{path}:{line}"))
+                .on(package.clone())
+                .fix("Remove the credential from the policy; rotate it and pass secrets at run time."),
             );
         }
     }

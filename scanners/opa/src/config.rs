@@ -198,22 +198,20 @@ impl OpaConfig {
         for (id, k) in &v.keys {
             let material = match (&k.key, &k.key_file) {
                 (Some(s), None) => s.expose().as_bytes().to_vec(),
-                (None, Some(path)) => {
-                    std::fs::read(path).map_err(|source| ConfigError::KeyFile {
-                        id: id.clone(),
-                        path: path.clone(),
-                        source,
-                    })?
-                }
+                (None, Some(path)) => std::fs::read(path).map_err(|source| ConfigError::KeyFile {
+                    id: id.clone(),
+                    path: path.clone(),
+                    source,
+                })?,
                 _ => return Err(ConfigError::KeySource { id: id.clone() }),
             };
-            let key = VerifyingKey::parse(k.algorithm, &material, k.scope.clone()).map_err(
-                |message| ConfigError::BadKey {
+            let key = VerifyingKey::parse(k.algorithm, &material, k.scope.clone()).map_err(|message| {
+                ConfigError::BadKey {
                     id: id.clone(),
                     algorithm: k.algorithm,
                     message,
-                },
-            )?;
+                }
+            })?;
             keys.insert(id.clone(), key);
         }
         if let Some(key_id) = &v.key_id {
@@ -249,24 +247,19 @@ mod tests {
 
     #[test]
     fn key_source_must_be_exactly_one() {
-        let c: OpaConfig =
-            serde_json::from_str(r#"{"verification":{"keys":{"k":{"algorithm":"HS256"}}}}"#)
-                .unwrap();
+        let c: OpaConfig = serde_json::from_str(r#"{"verification":{"keys":{"k":{"algorithm":"HS256"}}}}"#).unwrap();
         assert!(matches!(c.load(), Err(ConfigError::KeySource { .. })));
-        let c: OpaConfig = serde_json::from_str(
-            r#"{"verification":{"keys":{"k":{"algorithm":"HS256","key":"s"}},"key_id":"other"}}"#,
-        )
-        .unwrap();
+        let c: OpaConfig =
+            serde_json::from_str(r#"{"verification":{"keys":{"k":{"algorithm":"HS256","key":"s"}},"key_id":"other"}}"#)
+                .unwrap();
         let err = c.load().unwrap_err();
         assert!(err.to_string().contains("other"), "{err}");
     }
 
     #[test]
     fn bad_pem_and_missing_file_are_named() {
-        let c: OpaConfig = serde_json::from_str(
-            r#"{"verification":{"keys":{"k":{"algorithm":"RS256","key":"not a pem"}}}}"#,
-        )
-        .unwrap();
+        let c: OpaConfig =
+            serde_json::from_str(r#"{"verification":{"keys":{"k":{"algorithm":"RS256","key":"not a pem"}}}}"#).unwrap();
         let err = c.load().unwrap_err().to_string();
         assert!(err.contains("\"k\"") && err.contains("RS256"), "{err}");
         let c: OpaConfig = serde_json::from_str(

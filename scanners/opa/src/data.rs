@@ -21,11 +21,9 @@ pub fn is_data_file(path: &str) -> bool {
 /// Parse a data document; YAML by extension, JSON otherwise.
 pub fn parse(path: &str, content: &[u8]) -> Result<Value, String> {
     if path.ends_with(".yaml") || path.ends_with(".yml") {
-        serde_yaml::from_slice::<Value>(content)
-            .map_err(|e| format!("{path} is not valid YAML: {e}"))
+        serde_yaml::from_slice::<Value>(content).map_err(|e| format!("{path} is not valid YAML: {e}"))
     } else {
-        serde_json::from_slice::<Value>(content)
-            .map_err(|e| format!("{path} is not valid JSON: {e}"))
+        serde_json::from_slice::<Value>(content).map_err(|e| format!("{path} is not valid JSON: {e}"))
     }
 }
 
@@ -45,8 +43,7 @@ pub fn line_of(text: &str, needle: &str) -> Option<usize> {
     if needle.is_empty() {
         return None;
     }
-    text.find(needle)
-        .map(|i| text[..i].matches('\n').count() + 1)
+    text.find(needle).map(|i| text[..i].matches('\n').count() + 1)
 }
 
 fn dotted(path: &[String]) -> String {
@@ -94,13 +91,7 @@ pub fn check_roots(
 
 /// Credential findings in a data document. Returns how many were left out past
 /// [`MAX_SECRET_FINDINGS_PER_FILE`].
-pub fn check_secrets(
-    path: &str,
-    text: &str,
-    base: &[String],
-    value: &Value,
-    findings: &mut Vec<Finding>,
-) -> usize {
+pub fn check_secrets(path: &str, text: &str, base: &[String], value: &Value, findings: &mut Vec<Finding>) -> usize {
     let mut hits = Vec::new();
     walk(value, base.to_vec(), None, &mut hits);
     let left_out = hits.len().saturating_sub(MAX_SECRET_FINDINGS_PER_FILE);
@@ -114,12 +105,7 @@ pub fn check_secrets(
             Some(h) => (
                 h.id,
                 h.severity,
-                format!(
-                    "{} in data at {} ({})",
-                    h.what,
-                    dotted(&json_path),
-                    mask(&val)
-                ),
+                format!("{} in data at {} ({})", h.what, dotted(&json_path), mask(&val)),
             ),
             None => (
                 "OPA-SECRET-KEYNAME",
@@ -141,12 +127,7 @@ pub fn check_secrets(
     left_out
 }
 
-type Hit = (
-    Vec<String>,
-    Option<String>,
-    String,
-    Option<crate::secrets::Hit>,
-);
+type Hit = (Vec<String>, Option<String>, String, Option<crate::secrets::Hit>);
 
 fn walk(v: &Value, path: Vec<String>, key: Option<&str>, out: &mut Vec<Hit>) {
     match v {
@@ -184,10 +165,7 @@ mod tests {
         let text = "{\n  \"db\": {\n    \"user\": \"app\",\n    \"password\": \"hunter2!x\"\n  },\n  \"aws\": \"AKIAIOSFODNN7EXAMPLE\",\n  \"token\": \"${TOKEN}\"\n}";
         let v = parse("data.json", text.as_bytes()).unwrap();
         let mut f = Vec::new();
-        assert_eq!(
-            check_secrets("x/data.json", text, &["x".into()], &v, &mut f),
-            0
-        );
+        assert_eq!(check_secrets("x/data.json", text, &["x".into()], &v, &mut f), 0);
         assert_eq!(f.len(), 2);
         let pw = f.iter().find(|f| f.id == "OPA-SECRET-KEYNAME").unwrap();
         assert_eq!(pw.location.as_deref(), Some("x/data.json:4"));
@@ -202,9 +180,7 @@ mod tests {
 
     #[test]
     fn bad_documents_name_the_file() {
-        assert!(parse("a/data.json", b"{")
-            .unwrap_err()
-            .contains("a/data.json"));
+        assert!(parse("a/data.json", b"{").unwrap_err().contains("a/data.json"));
         assert!(parse("a/data.yaml", b"a: [").unwrap_err().contains("YAML"));
         assert_eq!(mount_point("a/b/data.json", false), ["a", "b"]);
         assert!(mount_point("a/b/users.json", true).is_empty());
@@ -227,12 +203,7 @@ mod tests {
     #[test]
     fn secret_findings_are_capped_per_file() {
         let obj: serde_json::Map<String, Value> = (0..60)
-            .map(|i| {
-                (
-                    format!("password{i}"),
-                    Value::String(format!("real-secret-{i}")),
-                )
-            })
+            .map(|i| (format!("password{i}"), Value::String(format!("real-secret-{i}"))))
             .collect();
         let v = Value::Object(obj);
         let mut f = Vec::new();

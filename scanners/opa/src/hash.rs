@@ -66,11 +66,10 @@ pub fn file_digest(algorithm: &str, path: &str, content: &[u8]) -> Result<Vec<u8
     if is_structured(path) {
         let mut canon = Vec::with_capacity(content.len());
         if base_name(path) == "data.yaml" {
-            let v: serde_json::Value =
-                serde_yaml::from_slice(content).map_err(|e| HashError::Parse {
-                    path: path.into(),
-                    message: e.to_string(),
-                })?;
+            let v: serde_json::Value = serde_yaml::from_slice(content).map_err(|e| HashError::Parse {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
             canonical_value(&v, &mut canon);
         } else {
             canonical_json(content, &mut canon).map_err(|message| HashError::Parse {
@@ -173,8 +172,7 @@ impl JsonWalker<'_> {
                 b'\\' => self.i += 2,
                 b'"' => {
                     self.i += 1;
-                    return serde_json::from_slice(&self.s[start..self.i])
-                        .map_err(|e| e.to_string());
+                    return serde_json::from_slice(&self.s[start..self.i]).map_err(|e| e.to_string());
                 }
                 _ => self.i += 1,
             }
@@ -229,10 +227,7 @@ impl JsonWalker<'_> {
             _ => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && !matches!(
-                        self.s[self.i],
-                        b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'
-                    )
+                    && !matches!(self.s[self.i], b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
                 {
                     self.i += 1;
                 }

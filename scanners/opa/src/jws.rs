@@ -95,11 +95,7 @@ impl fmt::Debug for VerifyingKey {
 impl VerifyingKey {
     /// Parse key material for `algorithm`: the raw secret for HMAC, a PEM public key (SPKI or
     /// PKCS#1) for RSA.
-    pub fn parse(
-        algorithm: Algorithm,
-        material: &[u8],
-        scope: Option<String>,
-    ) -> Result<Self, String> {
+    pub fn parse(algorithm: Algorithm, material: &[u8], scope: Option<String>) -> Result<Self, String> {
         let material = if algorithm.is_hmac() {
             if material.is_empty() {
                 return Err("the HMAC secret is empty".into());
@@ -110,11 +106,9 @@ impl VerifyingKey {
                 .map_err(|_| "the RSA key is not UTF-8 PEM text".to_owned())?
                 .trim();
             let key = if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
-                RsaPublicKey::from_public_key_pem(pem)
-                    .map_err(|e| format!("bad PUBLIC KEY PEM: {e}"))?
+                RsaPublicKey::from_public_key_pem(pem).map_err(|e| format!("bad PUBLIC KEY PEM: {e}"))?
             } else if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
-                RsaPublicKey::from_pkcs1_pem(pem)
-                    .map_err(|e| format!("bad RSA PUBLIC KEY PEM: {e}"))?
+                RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| format!("bad RSA PUBLIC KEY PEM: {e}"))?
             } else {
                 return Err("expected a PEM block `PUBLIC KEY` or `RSA PUBLIC KEY`".into());
             };
@@ -163,12 +157,8 @@ impl Jws {
     pub fn decode(token: &str) -> Result<Self, JwsError> {
         let token = token.trim();
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwsError::Malformed(
-                "expected three dot-separated parts".into(),
-            ));
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(JwsError::Malformed("expected three dot-separated parts".into()));
         };
         let b64 = |what: &str, part: &str| {
             URL_SAFE_NO_PAD
@@ -260,9 +250,7 @@ where
     let Ok(sig) = rsa::pss::Signature::try_from(sig) else {
         return false;
     };
-    rsa::pss::VerifyingKey::<D>::new(key.clone())
-        .verify(msg, &sig)
-        .is_ok()
+    rsa::pss::VerifyingKey::<D>::new(key.clone()).verify(msg, &sig).is_ok()
 }
 
 #[cfg(test)]
@@ -288,10 +276,7 @@ mod tests {
         let other = VerifyingKey::parse(Algorithm::HS256, b"other", None).unwrap();
         assert_eq!(jws.verify(&other), Err(JwsError::BadSignature));
         let hs512 = VerifyingKey::parse(Algorithm::HS512, b"secret", None).unwrap();
-        assert!(matches!(
-            jws.verify(&hs512),
-            Err(JwsError::AlgorithmMismatch { .. })
-        ));
+        assert!(matches!(jws.verify(&hs512), Err(JwsError::AlgorithmMismatch { .. })));
     }
 
     #[test]
@@ -300,15 +285,9 @@ mod tests {
         let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
         let p = URL_SAFE_NO_PAD.encode("{}");
         let jws = Jws::decode(&format!("{h}.{p}.")).unwrap();
-        assert!(matches!(
-            jws.verify(&key),
-            Err(JwsError::AlgorithmMismatch { .. })
-        ));
+        assert!(matches!(jws.verify(&key), Err(JwsError::AlgorithmMismatch { .. })));
         assert!(matches!(Jws::decode("a.b"), Err(JwsError::Malformed(_))));
-        assert!(matches!(
-            Jws::decode("!!.e30.e30"),
-            Err(JwsError::Malformed(_))
-        ));
+        assert!(matches!(Jws::decode("!!.e30.e30"), Err(JwsError::Malformed(_))));
         assert!(VerifyingKey::parse(Algorithm::HS256, b"", None).is_err());
     }
 }

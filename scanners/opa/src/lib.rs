@@ -103,10 +103,7 @@ impl OpaScanner {
     }
 
     /// Fetch and unpack every layer the scanner understands.
-    async fn collect(
-        &self,
-        ctx: &ScanContext<'_>,
-    ) -> Result<(BundleFiles, serde_json::Value), ScanError> {
+    async fn collect(&self, ctx: &ScanContext<'_>) -> Result<(BundleFiles, serde_json::Value), ScanError> {
         let layers = &ctx.manifest.layers;
         if layers.len() > self.limits.max_layers {
             return Err(ScanError::Limit(format!(
@@ -137,7 +134,11 @@ impl OpaScanner {
                             Finding::new(
                                 "OPA-BUNDLE-PATH",
                                 Severity::High,
-                                format!("layer {} is titled {:?}, a path escaping the bundle root; it was ignored", desc.digest, title.unwrap_or_default()),
+                                format!(
+                                    "layer {} is titled {:?}, a path escaping the bundle root; it was ignored",
+                                    desc.digest,
+                                    title.unwrap_or_default()
+                                ),
                             )
                             .fix("Push the files with paths relative to the policy directory."),
                         );
@@ -213,11 +214,9 @@ impl Scanner for OpaScanner {
         let (files, layout) = self.collect(ctx).await?;
         let limits = self.limits;
         let verifier = self.verifier.clone();
-        let mut out = tokio::task::spawn_blocking(move || {
-            checks::analyze(files, &limits, verifier.as_deref())
-        })
-        .await
-        .map_err(|e| ScanError::Internal(format!("OPA bundle analysis stopped: {e}")))??;
+        let mut out = tokio::task::spawn_blocking(move || checks::analyze(files, &limits, verifier.as_deref()))
+            .await
+            .map_err(|e| ScanError::Internal(format!("OPA bundle analysis stopped: {e}")))??;
         out.details.insert("bundle".into(), layout);
         Ok(out)
     }

@@ -54,10 +54,7 @@ impl BundleManifest {
     pub fn root_segments(&self) -> Vec<(String, Vec<String>)> {
         match &self.roots {
             None => vec![(String::new(), Vec::new())],
-            Some(r) => r
-                .iter()
-                .map(|root| (root.clone(), segments(root)))
-                .collect(),
+            Some(r) => r.iter().map(|root| (root.clone(), segments(root))).collect(),
         }
     }
 
@@ -81,10 +78,7 @@ impl BundleManifest {
 
 /// Split a root or data path into segments, ignoring empty ones.
 pub fn segments(path: &str) -> Vec<String> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// Whether `prefix` is a segment-wise prefix of `path`.
@@ -173,10 +167,7 @@ mod tests {
         out.sort();
         assert_eq!(
             out,
-            vec![
-                vec!["lib".to_string(), "other".to_string()],
-                vec!["stray".to_string()]
-            ]
+            vec![vec!["lib".to_string(), "other".to_string()], vec!["stray".to_string()]]
         );
         assert!(data_outside_roots(&roots(&[""]), &[], &v, 10).is_empty());
     }
@@ -189,10 +180,7 @@ mod tests {
         .unwrap();
         assert_eq!(m.dialect_for("a/old.rego"), Some(Dialect::V0));
         assert_eq!(m.dialect_for("a/new.rego"), Some(Dialect::V1));
-        assert_eq!(
-            BundleManifest::default().dialect_for("x.rego"),
-            Some(Dialect::V1)
-        );
+        assert_eq!(BundleManifest::default().dialect_for("x.rego"), Some(Dialect::V1));
         assert!(BundleManifest::parse(br#"{"revision": 5}"#).is_err());
     }
 }

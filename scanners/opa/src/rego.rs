@@ -7,9 +7,7 @@
 
 use std::num::NonZeroUsize;
 
-use regorus::unstable::{
-    Expr, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleBody, RuleHead, Source,
-};
+use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleBody, RuleHead, Source};
 use serde::Serialize;
 
 /// A Rego dialect.
@@ -113,33 +111,21 @@ pub fn parse(path: &str, text: &str, declared: Dialect, max_bytes: usize) -> Par
                 Dialect::V1
             };
             match parse_in(path, text, other, max_bytes) {
-                Ok(info) => Parsed::OtherDialect {
-                    info,
-                    line,
-                    message,
-                },
+                Ok(info) => Parsed::OtherDialect { info, line, message },
                 Err(_) => Parsed::Error { line, message },
             }
         }
     }
 }
 
-fn parse_in(
-    path: &str,
-    text: &str,
-    dialect: Dialect,
-    max_bytes: usize,
-) -> Result<ModuleInfo, (u32, String)> {
+fn parse_in(path: &str, text: &str, dialect: Dialect, max_bytes: usize) -> Result<ModuleInfo, (u32, String)> {
     let max_bytes = NonZeroUsize::new(max_bytes.max(1)).unwrap_or(NonZeroUsize::MIN);
     let max_lines = NonZeroUsize::new(1_000_000).unwrap_or(NonZeroUsize::MIN);
-    let source =
-        Source::from_contents_with_limits(path.to_owned(), text.to_owned(), max_bytes, max_lines)
-            .map_err(|e| (1, e.to_string()))?;
+    let source = Source::from_contents_with_limits(path.to_owned(), text.to_owned(), max_bytes, max_lines)
+        .map_err(|e| (1, e.to_string()))?;
     let mut parser = Parser::new(&source).map_err(|e| error_parts(&e.to_string()))?;
     if dialect == Dialect::V1 {
-        parser
-            .enable_rego_v1()
-            .map_err(|e| error_parts(&e.to_string()))?;
+        parser.enable_rego_v1().map_err(|e| error_parts(&e.to_string()))?;
     }
     let module = parser.parse().map_err(|e| error_parts(&e.to_string()))?;
     Ok(collect(&module))
@@ -161,12 +147,7 @@ fn error_parts(text: &str) -> (u32, String) {
         .lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix("error: "))
-        .unwrap_or_else(|| {
-            text.lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or(text)
-                .trim()
-        })
+        .unwrap_or_else(|| text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim())
         .to_owned();
     (line, message)
 }
@@ -196,8 +177,7 @@ pub fn ref_path(e: &Expr) -> Option<Vec<String>> {
 }
 
 fn collect(m: &Module) -> ModuleInfo {
-    let mut package =
-        ref_path(&m.package.refr).unwrap_or_else(|| vec![m.package.refr.span().text().to_owned()]);
+    let mut package = ref_path(&m.package.refr).unwrap_or_else(|| vec![m.package.refr.span().text().to_owned()]);
     if package.first().map(String::as_str) == Some("data") {
         package.remove(0);
     }
@@ -279,9 +259,7 @@ fn walk_head(h: &RuleHead, info: &mut ModuleInfo) {
                 walk_expr(k, info);
             }
         }
-        RuleHead::Func {
-            refr, args, assign, ..
-        } => {
+        RuleHead::Func { refr, args, assign, .. } => {
             walk_expr(refr, info);
             for a in args {
                 walk_expr(a, info);
@@ -310,10 +288,7 @@ fn walk_stmt(s: &LiteralStmt, info: &mut ModuleInfo) {
     match &s.literal {
         Literal::SomeVars { .. } => {}
         Literal::SomeIn {
-            key,
-            value,
-            collection,
-            ..
+            key, value, collection, ..
         } => {
             if let Some(k) = key {
                 walk_expr(k, info);
@@ -355,9 +330,7 @@ fn walk_expr(e: &Expr, info: &mut ModuleInfo) {
             }
         }
         Expr::Number { .. } | Expr::Bool { .. } | Expr::Null { .. } | Expr::Var { .. } => {}
-        Expr::Array { items, .. } | Expr::Set { items, .. } => {
-            items.iter().for_each(|i| walk_expr(i, info))
-        }
+        Expr::Array { items, .. } | Expr::Set { items, .. } => items.iter().for_each(|i| walk_expr(i, info)),
         Expr::Object { fields, .. } => {
             for (_, k, v) in fields {
                 walk_expr(k, info);
@@ -368,16 +341,12 @@ fn walk_expr(e: &Expr, info: &mut ModuleInfo) {
             walk_expr(term, info);
             walk_query(query, info);
         }
-        Expr::ObjectCompr {
-            key, value, query, ..
-        } => {
+        Expr::ObjectCompr { key, value, query, .. } => {
             walk_expr(key, info);
             walk_expr(value, info);
             walk_query(query, info);
         }
-        Expr::Call {
-            fcn, params, span, ..
-        } => {
+        Expr::Call { fcn, params, span, .. } => {
             if let Some(path) = ref_path(fcn) {
                 let object_arg = match params.first().map(|p| p.as_ref()) {
                     Some(Expr::Object { fields, .. }) => fields
@@ -413,10 +382,7 @@ fn walk_expr(e: &Expr, info: &mut ModuleInfo) {
             walk_expr(rhs, info);
         }
         Expr::Membership {
-            key,
-            value,
-            collection,
-            ..
+            key, value, collection, ..
         } => {
             if let Some(k) = key {
                 walk_expr(k, info);
@@ -458,17 +424,10 @@ f(x) := y if { y := h.g(x) }
         };
         assert_eq!(m.package, ["authz", "api"]);
         assert_eq!(m.import_aliases, ["h"]);
-        let rules: Vec<_> = m
-            .rules
-            .iter()
-            .map(|r| (r.name.as_str(), r.kind, r.line))
-            .collect();
+        let rules: Vec<_> = m.rules.iter().map(|r| (r.name.as_str(), r.kind, r.line)).collect();
         assert_eq!(rules[0], ("allow", "default", 5));
         assert!(rules.contains(&("deny", "partial_set", 12)), "{rules:?}");
-        assert!(
-            rules.iter().any(|r| r.0 == "f" && r.1 == "function"),
-            "{rules:?}"
-        );
+        assert!(rules.iter().any(|r| r.0 == "f" && r.1 == "function"), "{rules:?}");
         let send = m.calls.iter().find(|c| c.name == "http.send").unwrap();
         assert_eq!(send.line, 8);
         assert!(send
@@ -488,10 +447,7 @@ f(x) := y if { y := h.g(x) }
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            parse("p.rego", v0, Dialect::V0, MAX),
-            Parsed::Ok(_)
-        ));
+        assert!(matches!(parse("p.rego", v0, Dialect::V0, MAX), Parsed::Ok(_)));
         let broken = "package p\n\nallow if {\n  input.x == \n}\n";
         match parse("p.rego", broken, Dialect::V1, MAX) {
             Parsed::Error { line, message } => {

@@ -26,11 +26,7 @@ pub fn classify_value(s: &str) -> Option<Hit> {
     }
     let hit = |id, severity, what| Some(Hit { id, severity, what });
     if s.contains("-----BEGIN") && s.contains("PRIVATE KEY-----") {
-        return hit(
-            "OPA-SECRET-PRIVATE-KEY",
-            Severity::Critical,
-            "PEM private key",
-        );
+        return hit("OPA-SECRET-PRIVATE-KEY", Severity::Critical, "PEM private key");
     }
     let prefixed = |prefixes: &[&str], min_tail: usize, tail_ok: fn(u8) -> bool| {
         prefixes.iter().any(|p| {
@@ -57,9 +53,7 @@ pub fn classify_value(s: &str) -> Option<Hit> {
             "Azure storage connection string",
         );
     }
-    if prefixed(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_"], 36, alnum)
-        || prefixed(&["github_pat_"], 22, token)
-    {
+    if prefixed(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_"], 36, alnum) || prefixed(&["github_pat_"], 22, token) {
         return hit("OPA-SECRET-TOKEN", Severity::High, "GitHub token");
     }
     if prefixed(&["glpat-"], 20, token) {
@@ -106,12 +100,7 @@ fn url_with_password(s: &str) -> bool {
         let authority = rest.split(['/', '?', '#', ' ', '"']).next().unwrap_or("");
         match authority.rsplit_once('@') {
             Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, pass)) => {
-                    !user.is_empty()
-                        && !pass.is_empty()
-                        && !is_placeholder(pass)
-                        && !host.is_empty()
-                }
+                Some((user, pass)) => !user.is_empty() && !pass.is_empty() && !is_placeholder(pass) && !host.is_empty(),
                 None => false,
             },
             None => false,
@@ -127,9 +116,8 @@ pub fn sensitive_key(key: &str) -> bool {
         .collect::<String>()
         .to_ascii_lowercase();
     const EXCLUDE: &[&str] = &[
-        "url", "uri", "endpoint", "path", "file", "type", "name", "length", "ttl", "expir",
-        "policy", "enabled", "header", "field", "count", "max", "min", "rotation", "format", "ref",
-        "id",
+        "url", "uri", "endpoint", "path", "file", "type", "name", "length", "ttl", "expir", "policy", "enabled",
+        "header", "field", "count", "max", "min", "rotation", "format", "ref", "id",
     ];
     if EXCLUDE.iter().any(|e| k.ends_with(e)) {
         return false;
@@ -195,9 +183,7 @@ mod tests {
         let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIB...\n-----END RSA PRIVATE KEY-----";
         assert_eq!(classify_value(pem).unwrap().id, "OPA-SECRET-PRIVATE-KEY");
         assert_eq!(
-            classify_value("key AKIAIOSFODNN7EXAMPLE here")
-                .unwrap()
-                .what,
+            classify_value("key AKIAIOSFODNN7EXAMPLE here").unwrap().what,
             "AWS access key id"
         );
         assert!(
@@ -205,21 +191,14 @@ mod tests {
             "needs a word boundary"
         );
         assert_eq!(
-            classify_value(&format!("ghp_{}", "a".repeat(36)))
-                .unwrap()
-                .what,
+            classify_value(&format!("ghp_{}", "a".repeat(36))).unwrap().what,
             "GitHub token"
         );
-        assert_eq!(
-            classify_value("xoxb-1234567890-abcdef").unwrap().what,
-            "Slack token"
-        );
+        assert_eq!(classify_value("xoxb-1234567890-abcdef").unwrap().what, "Slack token");
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
         assert_eq!(classify_value(jwt).unwrap().id, "OPA-SECRET-JWT");
         assert_eq!(
-            classify_value("postgres://app:s3cr3tpw@db:5432/x")
-                .unwrap()
-                .id,
+            classify_value("postgres://app:s3cr3tpw@db:5432/x").unwrap().id,
             "OPA-SECRET-URL-CREDENTIALS"
         );
         assert!(classify_value("https://example.com/path").is_none());

@@ -66,8 +66,12 @@ pub fn check(
 ) -> Result<serde_json::Value, String> {
     let Some(raw) = signatures else {
         findings.push(
-            Finding::new("OPA-SIG-MISSING", Severity::Negligible, "bundle is not signed (no .signatures.json)")
-                .fix("Sign the bundle with `opa build --signing-key …` and verify it in OPA's bundle config."),
+            Finding::new(
+                "OPA-SIG-MISSING",
+                Severity::Negligible,
+                "bundle is not signed (no .signatures.json)",
+            )
+            .fix("Sign the bundle with `opa build --signing-key …` and verify it in OPA's bundle config."),
         );
         return Ok(json!({"present": false}));
     };
@@ -124,9 +128,7 @@ pub fn check(
         findings.push(sig_finding(
             "OPA-SIG-JWT-ALG",
             Severity::Critical,
-            format!(
-                "{SIGNATURES_FILE}: JWT is unsigned (alg {alg:?}); anyone could have written it"
-            ),
+            format!("{SIGNATURES_FILE}: JWT is unsigned (alg {alg:?}); anyone could have written it"),
             "Sign the bundle with an RSA, ECDSA or HMAC key.",
         ));
     }
@@ -183,11 +185,7 @@ fn verify_signer(
         ));
         return Some(false);
     }
-    let expected = v
-        .scope
-        .clone()
-        .or_else(|| key.scope.clone())
-        .unwrap_or_default();
+    let expected = v.scope.clone().or_else(|| key.scope.clone()).unwrap_or_default();
     let found = payload.scope.clone().unwrap_or_default();
     if expected != found {
         findings.push(sig_finding(
@@ -202,11 +200,7 @@ fn verify_signer(
 }
 
 /// The signed file list against the bundle.
-fn check_files(
-    files: &BTreeMap<String, Vec<u8>>,
-    signed: &[FileEntry],
-    findings: &mut Vec<Finding>,
-) {
+fn check_files(files: &BTreeMap<String, Vec<u8>>, signed: &[FileEntry], findings: &mut Vec<Finding>) {
     let signed: BTreeMap<String, &FileEntry> = signed
         .iter()
         .map(|f| (f.name.trim_start_matches('/').to_owned(), f))
@@ -226,9 +220,7 @@ fn check_files(
             continue;
         };
         if hash::is_weak(&entry.algorithm) {
-            weak.entry(entry.algorithm.clone())
-                .or_default()
-                .push(path.clone());
+            weak.entry(entry.algorithm.clone()).or_default().push(path.clone());
         }
         let algorithm = if entry.algorithm.is_empty() {
             ""

@@ -56,10 +56,7 @@ claims := io.jwt.decode(input.token)
 
 ok if { print("debug", input) }
 "#;
-    let out = bundle_with(&[("/authz/ext.rego", policy)])
-        .scan()
-        .await
-        .unwrap();
+    let out = bundle_with(&[("/authz/ext.rego", policy)]).scan().await.unwrap();
     let ids = serious_ids(&out);
     for id in [
         "OPA-NET-BUILTIN",
@@ -70,55 +67,33 @@ ok if { print("debug", input) }
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
-    let net: Vec<_> = out
-        .findings
-        .iter()
-        .filter(|f| f.id == "OPA-NET-BUILTIN")
-        .collect();
+    let net: Vec<_> = out.findings.iter().filter(|f| f.id == "OPA-NET-BUILTIN").collect();
     assert_eq!(net.len(), 2, "{net:#?}");
-    let send = net
-        .iter()
-        .find(|f| f.title.starts_with("http.send"))
-        .unwrap();
+    let send = net.iter().find(|f| f.title.starts_with("http.send")).unwrap();
     assert_eq!(send.location.as_deref(), Some("authz/ext.rego:5"));
     assert_eq!(send.package.as_deref(), Some("data.authz.ext"));
     assert!(send.remediation.is_some());
-    assert_eq!(
-        out.findings
-            .iter()
-            .filter(|f| f.id == "OPA-RUNTIME-BUILTIN")
-            .count(),
-        2
-    );
+    assert_eq!(out.findings.iter().filter(|f| f.id == "OPA-RUNTIME-BUILTIN").count(), 2);
     assert_eq!(finding(&out, "OPA-PRINT").severity, Severity::Negligible);
 }
 
 #[tokio::test]
 async fn verified_jwt_and_aliases_are_not_flagged() {
     let policy = b"package authz.jwt\n\nclaims := io.jwt.decode(input.token)\n\nvalid := io.jwt.verify_rs256(input.token, data.authz.cert)\n";
-    let out = bundle_with(&[("/authz/jwt.rego", policy)])
-        .scan()
-        .await
-        .unwrap();
+    let out = bundle_with(&[("/authz/jwt.rego", policy)]).scan().await.unwrap();
     assert!(serious_ids(&out).is_empty(), "{:#?}", out.findings);
 }
 
 #[tokio::test]
 async fn syntax_error_is_a_finding_with_line() {
-    let out = bundle_with(&[(
-        "/authz/broken.rego",
-        b"package authz\n\nallow if {\n  input.x ==\n}\n",
-    )])
-    .scan()
-    .await
-    .unwrap();
+    let out = bundle_with(&[("/authz/broken.rego", b"package authz\n\nallow if {\n  input.x ==\n}\n")])
+        .scan()
+        .await
+        .unwrap();
     let f = finding(&out, "OPA-REGO-SYNTAX");
     assert_eq!(f.severity, Severity::High);
     let loc = f.location.as_deref().unwrap();
-    assert!(
-        loc == "authz/broken.rego:4" || loc == "authz/broken.rego:5",
-        "{loc}"
-    );
+    assert!(loc == "authz/broken.rego:4" || loc == "authz/broken.rego:5", "{loc}");
     assert!(out.details["packages"]
         .as_array()
         .unwrap()
@@ -130,17 +105,11 @@ async fn syntax_error_is_a_finding_with_line() {
 async fn rego_dialect_problems() {
     let v0 = b"package authz.old\n\ndeny[msg] {\n  any([input.a, input.b])\n  msg := \"x\"\n}\n";
     // Bundle defaults to v1: v0 syntax is refused by OPA 1.x.
-    let out = bundle_with(&[("/authz/old.rego", v0)])
-        .scan()
-        .await
-        .unwrap();
+    let out = bundle_with(&[("/authz/old.rego", v0)]).scan().await.unwrap();
     let f = finding(&out, "OPA-REGO-V0");
     assert_eq!(f.location.as_deref(), Some("authz/old.rego:3"));
     assert_eq!(f.package.as_deref(), Some("data.authz.old"));
-    assert_eq!(
-        finding(&out, "OPA-REGO-DEPRECATED-BUILTIN").severity,
-        Severity::Low
-    );
+    assert_eq!(finding(&out, "OPA-REGO-DEPRECATED-BUILTIN").severity, Severity::Low);
 
     // Declared v0: allowed, but noted; a v1-only file in it is a mismatch.
     let manifest = br#"{"roots":["authz"],"rego_version":0}"#;
@@ -157,8 +126,7 @@ async fn rego_dialect_problems() {
     assert!(!ids.contains(&"OPA-REGO-V0"), "{ids:?}");
 
     // file_rego_versions overrides per file.
-    let manifest =
-        br#"{"roots":["authz"],"rego_version":0,"file_rego_versions":{"/authz/policy.rego":1}}"#;
+    let manifest = br#"{"roots":["authz"],"rego_version":0,"file_rego_versions":{"/authz/policy.rego":1}}"#;
     let out = bundle_with(&[("/.manifest", manifest), ("/authz/old.rego", v0)])
         .scan()
         .await
@@ -180,18 +148,13 @@ async fn roots_overlap_and_content_outside_roots() {
     let out = bundle_with(&[
         ("/.manifest", manifest),
         ("/other/p.rego", b"package other\n\nx := 1\n"),
-        (
-            "/data.json",
-            b"{\n  \"authz\": {\"k\": 1},\n  \"stray\": {\"v\": 2}\n}",
-        ),
+        ("/data.json", b"{\n  \"authz\": {\"k\": 1},\n  \"stray\": {\"v\": 2}\n}"),
     ])
     .scan()
     .await
     .unwrap();
     assert_eq!(
-        finding(&out, "OPA-MANIFEST-ROOTS-OVERLAP")
-            .location
-            .as_deref(),
+        finding(&out, "OPA-MANIFEST-ROOTS-OVERLAP").location.as_deref(),
         Some(".manifest:4")
     );
     let pkg = finding(&out, "OPA-ROOT-PACKAGE-OUTSIDE");
@@ -200,10 +163,7 @@ async fn roots_overlap_and_content_outside_roots() {
     assert!(data.title.contains("data.stray"), "{}", data.title);
     assert_eq!(data.location.as_deref(), Some("data.json:3"));
     assert_eq!(
-        out.findings
-            .iter()
-            .filter(|f| f.id == "OPA-ROOT-DATA-OUTSIDE")
-            .count(),
+        out.findings.iter().filter(|f| f.id == "OPA-ROOT-DATA-OUTSIDE").count(),
         1
     );
 }
@@ -232,18 +192,12 @@ async fn credentials_in_data_and_policies() {
         finding(&out, "OPA-SECRET-CLOUD-KEY").location.as_deref(),
         Some("authz/db/data.yaml:4")
     );
-    assert_eq!(
-        finding(&out, "OPA-SECRET-PRIVATE-KEY").severity,
-        Severity::Critical
-    );
+    assert_eq!(finding(&out, "OPA-SECRET-PRIVATE-KEY").severity, Severity::Critical);
     let gh = finding(&out, "OPA-SECRET-TOKEN");
     assert_eq!(gh.location.as_deref(), Some("authz/gh.rego:3"));
     assert!(!gh.title.contains("ghp_abcdefghij"), "{}", gh.title);
     assert_eq!(
-        out.findings
-            .iter()
-            .filter(|f| f.id.starts_with("OPA-SECRET"))
-            .count(),
+        out.findings.iter().filter(|f| f.id.starts_with("OPA-SECRET")).count(),
         4,
         "{:#?}",
         out.findings
@@ -253,25 +207,14 @@ async fn credentials_in_data_and_policies() {
 #[tokio::test]
 async fn wasm_modules_are_listed_and_checked() {
     let manifest = br#"{"roots":["authz"],"wasm":[{"entrypoint":"authz/allow","module":"/policy.wasm"},{"entrypoint":"authz/deny","module":"/gone.wasm"}]}"#;
-    let out = bundle_with(&[
-        ("/.manifest", manifest),
-        ("/policy.wasm", b"\0asm\x01\0\0\0"),
-    ])
-    .scan()
-    .await
-    .unwrap();
+    let out = bundle_with(&[("/.manifest", manifest), ("/policy.wasm", b"\0asm\x01\0\0\0")])
+        .scan()
+        .await
+        .unwrap();
     assert_eq!(out.details["wasm_modules"][0]["path"], "policy.wasm");
-    assert_eq!(
-        out.details["wasm_modules"][0]["entrypoints"][0],
-        "authz/allow"
-    );
-    assert_eq!(
-        finding(&out, "OPA-WASM-MODULE").severity,
-        Severity::Negligible
-    );
-    assert!(finding(&out, "OPA-WASM-MISSING")
-        .title
-        .contains("gone.wasm"));
+    assert_eq!(out.details["wasm_modules"][0]["entrypoints"][0], "authz/allow");
+    assert_eq!(finding(&out, "OPA-WASM-MODULE").severity, Severity::Negligible);
+    assert!(finding(&out, "OPA-WASM-MISSING").title.contains("gone.wasm"));
 }
 
 #[tokio::test]
@@ -280,10 +223,7 @@ async fn unsafe_archive_entries_are_skipped_and_reported() {
     let mut entries: Vec<Entry> = files.iter().map(|(p, c)| Entry::File(p, c)).collect();
     entries.push(Entry::File("../escape.rego", b"package authz\n"));
     entries.push(Entry::Symlink("authz/link.rego", "/etc/passwd"));
-    entries.push(Entry::File(
-        "/authz/data.json",
-        br#"{"admins":["mallory"]}"#,
-    ));
+    entries.push(Entry::File("/authz/data.json", br#"{"admins":["mallory"]}"#));
     let art = Artifact::new(regscan_scanner_api::media::OPA_CONFIG).layer(
         regscan_scanner_api::media::OPA_BUNDLE_LAYER,
         tarball_with(&entries),

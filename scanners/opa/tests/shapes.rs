@@ -11,9 +11,22 @@ use regscan_scanner_opa::{OpaConfig, OpaScanner};
 #[tokio::test]
 async fn conftest_per_file_layers() {
     let art = Artifact::new(media::OPA_CONFIG)
-        .layer(media::OPA_POLICY_LAYER, b"package main\n\ndeny contains msg if {\n  input.kind == \"Pod\"\n  msg := \"no pods\"\n}\n".to_vec(), Some("policy/deny.rego"))
-        .layer(media::OPA_POLICY_LAYER, b"package main\n\nwarn contains \"x\" if http.send({\"url\": \"https://x\", \"method\": \"GET\"})\n".to_vec(), Some("policy/net.rego"))
-        .layer(media::OPA_DATA_LAYER, br#"{"settings":{"api_password":"pa55w0rd-real"}}"#.to_vec(), Some("data/settings.json"));
+        .layer(
+            media::OPA_POLICY_LAYER,
+            b"package main\n\ndeny contains msg if {\n  input.kind == \"Pod\"\n  msg := \"no pods\"\n}\n".to_vec(),
+            Some("policy/deny.rego"),
+        )
+        .layer(
+            media::OPA_POLICY_LAYER,
+            b"package main\n\nwarn contains \"x\" if http.send({\"url\": \"https://x\", \"method\": \"GET\"})\n"
+                .to_vec(),
+            Some("policy/net.rego"),
+        )
+        .layer(
+            media::OPA_DATA_LAYER,
+            br#"{"settings":{"api_password":"pa55w0rd-real"}}"#.to_vec(),
+            Some("data/settings.json"),
+        );
     let out = art.scan().await.unwrap();
     assert_eq!(out.details["bundle"]["shape"], "conftest-file-layers");
     let pkgs = out.details["packages"].as_array().unwrap();
@@ -23,11 +36,7 @@ async fn conftest_per_file_layers() {
         Some("policy/net.rego:3")
     );
     let secret = finding(&out, "OPA-SECRET-KEYNAME");
-    assert!(
-        secret.title.contains("data.settings.api_password"),
-        "{}",
-        secret.title
-    );
+    assert!(secret.title.contains("data.settings.api_password"), "{}", secret.title);
     assert_eq!(secret.location.as_deref(), Some("data/settings.json:1"));
     assert_eq!(out.details["data_files"][0]["mounted_at"], "data");
 }
@@ -35,11 +44,7 @@ async fn conftest_per_file_layers() {
 #[tokio::test]
 async fn image_shaped_bundle() {
     let files = clean_files();
-    let art = Artifact::new(media::OCI_CONFIG).layer(
-        media::OCI_LAYER_GZIP,
-        tarball(&as_slices(&files)),
-        None,
-    );
+    let art = Artifact::new(media::OCI_CONFIG).layer(media::OCI_LAYER_GZIP, tarball(&as_slices(&files)), None);
     let out = art.scan().await.unwrap();
     assert_eq!(out.details["bundle"]["shape"], "image-shaped-bundle");
     assert_eq!(out.details["bundle"]["artifact_type"], media::OCI_CONFIG);
@@ -69,27 +74,18 @@ fn invalid(err: ScanError) -> String {
 
 #[tokio::test]
 async fn malformed_archives_fail_with_a_reason() {
-    let art = Artifact::new(media::OPA_CONFIG).layer(
-        media::OPA_BUNDLE_LAYER,
-        b"definitely not gzip".to_vec(),
-        None,
-    );
+    let art = Artifact::new(media::OPA_CONFIG).layer(media::OPA_BUNDLE_LAYER, b"definitely not gzip".to_vec(), None);
     let msg = invalid(art.scan().await.unwrap_err());
     assert!(msg.contains("not gzip"), "{msg}");
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &[0x55u8; 700]).unwrap();
-    let art =
-        Artifact::new(media::OPA_CONFIG).layer(media::OPA_BUNDLE_LAYER, gz.finish().unwrap(), None);
+    let art = Artifact::new(media::OPA_CONFIG).layer(media::OPA_BUNDLE_LAYER, gz.finish().unwrap(), None);
     let msg = invalid(art.scan().await.unwrap_err());
     assert!(msg.contains("tar"), "{msg}");
 
     let good = tarball(&as_slices(&clean_files()));
-    let art = Artifact::new(media::OPA_CONFIG).layer(
-        media::OPA_BUNDLE_LAYER,
-        good[..good.len() / 2].to_vec(),
-        None,
-    );
+    let art = Artifact::new(media::OPA_CONFIG).layer(media::OPA_BUNDLE_LAYER, good[..good.len() / 2].to_vec(), None);
     let err = art.scan().await.unwrap_err();
     assert!(matches!(err, ScanError::Invalid(_)), "{err:?}");
 }
@@ -103,12 +99,7 @@ async fn bad_json_and_yaml_fail_naming_the_file() {
     ] {
         let mut files = clean_files();
         files.insert(path, content.to_vec());
-        let msg = invalid(
-            Artifact::bundle(&as_slices(&files))
-                .scan()
-                .await
-                .unwrap_err(),
-        );
+        let msg = invalid(Artifact::bundle(&as_slices(&files)).scan().await.unwrap_err());
         assert!(
             msg.contains(path.trim_start_matches('/')) && msg.contains(word),
             "{msg}"
@@ -119,33 +110,25 @@ async fn bad_json_and_yaml_fail_naming_the_file() {
 #[tokio::test]
 async fn limits_and_missing_content() {
     let files = clean_files();
-    let config: OpaConfig =
-        serde_json::from_value(serde_json::json!({"limits": {"max_blob_bytes": 64}})).unwrap();
+    let config: OpaConfig = serde_json::from_value(serde_json::json!({"limits": {"max_blob_bytes": 64}})).unwrap();
     let err = Artifact::bundle(&as_slices(&files))
         .scan_with(config)
         .await
         .unwrap_err();
     assert!(matches!(err, ScanError::Limit(_)), "{err:?}");
 
-    let config: OpaConfig =
-        serde_json::from_value(serde_json::json!({"limits": {"max_file_bytes": 10}})).unwrap();
+    let config: OpaConfig = serde_json::from_value(serde_json::json!({"limits": {"max_file_bytes": 10}})).unwrap();
     let err = Artifact::bundle(&as_slices(&files))
         .scan_with(config)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("file limit"), "{err}");
 
-    let art =
-        Artifact::new(media::OPA_CONFIG).layer("application/octet-stream", b"x".to_vec(), None);
+    let art = Artifact::new(media::OPA_CONFIG).layer("application/octet-stream", b"x".to_vec(), None);
     let msg = invalid(art.scan().await.unwrap_err());
     assert!(msg.contains("application/octet-stream"), "{msg}");
 
-    let msg = invalid(
-        Artifact::bundle(&[("README.md", b"hi")])
-            .scan()
-            .await
-            .unwrap_err(),
-    );
+    let msg = invalid(Artifact::bundle(&[("README.md", b"hi")]).scan().await.unwrap_err());
     assert!(msg.contains("README.md"), "{msg}");
 }
 
@@ -176,9 +159,7 @@ async fn type_table_routes_opa_artifacts_here() {
     let doc = ManifestDoc::Manifest(art.manifest.clone());
     match table.resolve(&doc) {
         Resolution::Scan {
-            entry,
-            artifact_type,
-            ..
+            entry, artifact_type, ..
         } => {
             assert_eq!(entry.scanner.as_deref(), Some("opa"));
             assert_eq!(artifact_type, media::OPA_CONFIG);

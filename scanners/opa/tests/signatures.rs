@@ -8,21 +8,13 @@ use regscan_scanner_opa::OpaConfig;
 use serde_json::json;
 
 /// A signed clean bundle's files plus its `.signatures.json`, HS256 with key id `k1`.
-fn signed_hs256(
-    secret: &[u8],
-    scope: Option<&str>,
-    algorithm: &str,
-) -> Vec<(&'static str, Vec<u8>)> {
+fn signed_hs256(secret: &[u8], scope: Option<&str>, algorithm: &str) -> Vec<(&'static str, Vec<u8>)> {
     let files = clean_files();
     let mut payload = json!({"files": file_claims(&as_slices(&files), algorithm), "iss": "ci"});
     if let Some(s) = scope {
         payload["scope"] = s.into();
     }
-    let token = hs256(
-        secret,
-        json!({"alg": "HS256", "kid": "k1", "typ": "JWT"}),
-        payload,
-    );
+    let token = hs256(secret, json!({"alg": "HS256", "kid": "k1", "typ": "JWT"}), payload);
     let mut v: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
     v.push(("/.signatures.json", signatures_file(&token)));
     v
@@ -53,10 +45,7 @@ async fn wrong_secret_scope_and_kid_are_findings() {
         .await
         .unwrap();
     assert_eq!(serious_ids(&out), ["OPA-SIG-JWT-INVALID"]);
-    assert_eq!(
-        finding(&out, "OPA-SIG-JWT-INVALID").severity,
-        Severity::Critical
-    );
+    assert_eq!(finding(&out, "OPA-SIG-JWT-INVALID").severity, Severity::Critical);
     assert_eq!(out.details["signatures"]["verified"], false);
 
     let out = artifact(&files)
@@ -118,10 +107,7 @@ async fn tampered_added_and_removed_files_are_caught() {
         b"package authz\n\nbackdoor if input.x == 1\n".to_vec(),
     ));
     let out = artifact(&files).scan_with(config()).await.unwrap();
-    assert_eq!(
-        serious_ids(&out),
-        ["OPA-SIG-FILE-UNSIGNED", "OPA-SIG-HASH-MISMATCH"]
-    );
+    assert_eq!(serious_ids(&out), ["OPA-SIG-FILE-UNSIGNED", "OPA-SIG-HASH-MISMATCH"]);
     assert_eq!(
         finding(&out, "OPA-SIG-HASH-MISMATCH").location.as_deref(),
         Some("authz/policy.rego")
@@ -188,20 +174,14 @@ async fn missing_and_unverified_signatures_are_informational() {
     let files = clean_files();
     let out = Artifact::bundle(&as_slices(&files)).scan().await.unwrap();
     assert_eq!(ids(&out), ["OPA-SIG-MISSING"]);
-    assert_eq!(
-        finding(&out, "OPA-SIG-MISSING").severity,
-        Severity::Negligible
-    );
+    assert_eq!(finding(&out, "OPA-SIG-MISSING").severity, Severity::Negligible);
 
     let out = artifact(&signed_hs256(b"s3cret", None, "SHA-256"))
         .scan()
         .await
         .unwrap();
     assert_eq!(ids(&out), ["OPA-SIG-UNVERIFIED"]);
-    assert_eq!(
-        out.details["signatures"]["verified"],
-        serde_json::Value::Null
-    );
+    assert_eq!(out.details["signatures"]["verified"], serde_json::Value::Null);
 }
 
 #[tokio::test]
@@ -217,10 +197,7 @@ async fn unsigned_jwt_and_broken_signature_files() {
     all.push(("/.signatures.json", signatures_file(&token)));
     let out = artifact(&all).scan().await.unwrap();
     assert_eq!(serious_ids(&out), ["OPA-SIG-JWT-ALG"]);
-    assert_eq!(
-        finding(&out, "OPA-SIG-JWT-ALG").severity,
-        Severity::Critical
-    );
+    assert_eq!(finding(&out, "OPA-SIG-JWT-ALG").severity, Severity::Critical);
 
     let mut all: Vec<(&str, Vec<u8>)> = files.clone().into_iter().collect();
     all.push(("/.signatures.json", br#"{"signatures":["a","b"]}"#.to_vec()));
@@ -243,10 +220,7 @@ async fn rs256_with_pkcs1_public_key_pem() {
     let token = rs256(key, json!({"alg": "RS256"}), payload);
     let mut all: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
     all.push(("/.signatures.json", signatures_file(&token)));
-    let pem = key
-        .to_public_key()
-        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
-        .unwrap();
+    let pem = key.to_public_key().to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
     assert!(pem.starts_with("-----BEGIN RSA PUBLIC KEY-----"));
     let config: OpaConfig = serde_json::from_value(json!({"verification": {"keys": {
         "legacy": {"algorithm": "RS256", "key": pem}

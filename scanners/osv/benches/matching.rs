@@ -27,7 +27,17 @@ impl Rng {
     }
 }
 
-const ECOSYSTEMS: [&str; 9] = ["Debian:12", "Ubuntu:22.04:LTS", "Alpine:v3.19", "PyPI", "npm", "Maven", "Go", "crates.io", "RubyGems"];
+const ECOSYSTEMS: [&str; 9] = [
+    "Debian:12",
+    "Ubuntu:22.04:LTS",
+    "Alpine:v3.19",
+    "PyPI",
+    "npm",
+    "Maven",
+    "Go",
+    "crates.io",
+    "RubyGems",
+];
 const NAMES_PER_ECOSYSTEM: u64 = 4_000;
 
 fn name(eco: &str, i: u64) -> String {
@@ -54,7 +64,11 @@ fn version(eco: &str, maj: u64, min: u64, patch: u64, rev: u64) -> String {
 fn advisory(rng: &mut Rng, n: u64) -> Advisory {
     let eco = ECOSYSTEMS[rng.below(ECOSYSTEMS.len() as u64) as usize];
     let pkg_name = name(eco, rng.below(NAMES_PER_ECOSYSTEM));
-    let kind = if matches!(eco, "npm" | "Go" | "crates.io") { "SEMVER" } else { "ECOSYSTEM" };
+    let kind = if matches!(eco, "npm" | "Go" | "crates.io") {
+        "SEMVER"
+    } else {
+        "ECOSYSTEM"
+    };
     let mut events = Vec::new();
     let pairs = 1 + rng.below(3);
     for p in 0..pairs {
@@ -93,9 +107,18 @@ fn advisory(rng: &mut Rng, n: u64) -> Advisory {
         details: None,
         severity: Vec::new(),
         affected: vec![Affected {
-            package: Some(AffectedPackage { ecosystem: eco.into(), name: pkg_name, purl: None }),
+            package: Some(AffectedPackage {
+                ecosystem: eco.into(),
+                name: pkg_name,
+                purl: None,
+            }),
             severity: Vec::new(),
-            ranges: vec![Range { kind: kind.into(), repo: None, events, database_specific: None }],
+            ranges: vec![Range {
+                kind: kind.into(),
+                repo: None,
+                events,
+                database_specific: None,
+            }],
             versions,
             ecosystem_specific: None,
             database_specific: Some(serde_json::json!({"severity": "HIGH"})),

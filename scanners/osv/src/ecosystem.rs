@@ -32,11 +32,47 @@ pub enum Family {
 
 /// Canonical spellings of ecosystem base names, looked up case-insensitively.
 const CANONICAL: &[&str] = &[
-    "AlmaLinux", "Alpaquita", "Alpine", "Android", "Bioconductor", "Bitnami", "Chainguard",
-    "ConanCenter", "CRAN", "crates.io", "Debian", "FreeBSD", "GHC", "GitHub Actions", "Go",
-    "Hackage", "Hex", "Julia", "Kubernetes", "Linux", "Mageia", "Maven", "MinimOS", "npm",
-    "NuGet", "opam", "openEuler", "openSUSE", "OSS-Fuzz", "Packagist", "Photon OS", "Pub",
-    "PyPI", "Red Hat", "Rocky Linux", "RubyGems", "SUSE", "SwiftURL", "Ubuntu", "VSCode", "Wolfi",
+    "AlmaLinux",
+    "Alpaquita",
+    "Alpine",
+    "Android",
+    "Bioconductor",
+    "Bitnami",
+    "Chainguard",
+    "ConanCenter",
+    "CRAN",
+    "crates.io",
+    "Debian",
+    "FreeBSD",
+    "GHC",
+    "GitHub Actions",
+    "Go",
+    "Hackage",
+    "Hex",
+    "Julia",
+    "Kubernetes",
+    "Linux",
+    "Mageia",
+    "Maven",
+    "MinimOS",
+    "npm",
+    "NuGet",
+    "opam",
+    "openEuler",
+    "openSUSE",
+    "OSS-Fuzz",
+    "Packagist",
+    "Photon OS",
+    "Pub",
+    "PyPI",
+    "Red Hat",
+    "Rocky Linux",
+    "RubyGems",
+    "SUSE",
+    "SwiftURL",
+    "Ubuntu",
+    "VSCode",
+    "Wolfi",
 ];
 
 /// Normalise an ecosystem string: canonical spelling of the base name, `Ubuntu:22.04:LTS` →
@@ -49,7 +85,11 @@ pub fn normalize_ecosystem(s: &str) -> String {
         Some((b, r)) => (b.trim(), Some(r.trim())),
         None => (s, None),
     };
-    let base = CANONICAL.iter().find(|c| c.eq_ignore_ascii_case(base)).copied().unwrap_or(base);
+    let base = CANONICAL
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(base))
+        .copied()
+        .unwrap_or(base);
     let Some(rest) = rest.filter(|r| !r.is_empty()) else {
         return base.to_owned();
     };
@@ -58,7 +98,13 @@ pub fn normalize_ecosystem(s: &str) -> String {
             let parts: Vec<&str> = rest.split(':').filter(|p| !p.eq_ignore_ascii_case("LTS")).collect();
             let parts: Vec<String> = parts
                 .iter()
-                .map(|p| if p.eq_ignore_ascii_case("pro") { "Pro".to_owned() } else { (*p).to_owned() })
+                .map(|p| {
+                    if p.eq_ignore_ascii_case("pro") {
+                        "Pro".to_owned()
+                    } else {
+                        (*p).to_owned()
+                    }
+                })
                 .collect();
             format!("Ubuntu:{}", parts.join(":"))
         }
@@ -76,11 +122,16 @@ pub fn base(ecosystem: &str) -> &str {
 /// The version ordering of an ecosystem (normalised or not).
 pub fn family(ecosystem: &str) -> Family {
     let b = base(ecosystem);
-    let b = CANONICAL.iter().find(|c| c.eq_ignore_ascii_case(b)).copied().unwrap_or(b);
+    let b = CANONICAL
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(b))
+        .copied()
+        .unwrap_or(b);
     match b {
         "Debian" | "Ubuntu" => Family::Dpkg,
-        "Red Hat" | "Rocky Linux" | "AlmaLinux" | "SUSE" | "openSUSE" | "Mageia" | "openEuler"
-        | "Photon OS" => Family::Rpm,
+        "Red Hat" | "Rocky Linux" | "AlmaLinux" | "SUSE" | "openSUSE" | "Mageia" | "openEuler" | "Photon OS" => {
+            Family::Rpm
+        }
         "Alpine" | "Wolfi" | "Chainguard" | "Alpaquita" | "MinimOS" => Family::Apk,
         "PyPI" => Family::Pep440,
         "npm" | "crates.io" | "Hex" | "Pub" | "SwiftURL" => Family::Semver,
@@ -97,8 +148,17 @@ pub fn family(ecosystem: &str) -> Family {
 pub fn names_source_package(ecosystem: &str) -> bool {
     matches!(
         base(ecosystem),
-        "Debian" | "Ubuntu" | "Alpine" | "Red Hat" | "Rocky Linux" | "AlmaLinux" | "Mageia"
-            | "openEuler" | "openSUSE" | "SUSE" | "Alpaquita"
+        "Debian"
+            | "Ubuntu"
+            | "Alpine"
+            | "Red Hat"
+            | "Rocky Linux"
+            | "AlmaLinux"
+            | "Mageia"
+            | "openEuler"
+            | "openSUSE"
+            | "SUSE"
+            | "Alpaquita"
     )
 }
 
@@ -125,7 +185,10 @@ pub fn normalize_name(ecosystem: &str, name: &str) -> String {
             }
             out
         }
-        b if ["crates.io", "Packagist", "NuGet"].iter().any(|x| x.eq_ignore_ascii_case(b)) => {
+        b if ["crates.io", "Packagist", "NuGet"]
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(b)) =>
+        {
             name.to_lowercase()
         }
         _ if matches!(family(ecosystem), Family::Dpkg | Family::Rpm | Family::Apk) => name.to_lowercase(),
@@ -151,7 +214,10 @@ mod tests {
         assert_eq!(normalize_ecosystem("NPM"), "npm");
         assert_eq!(normalize_ecosystem("CRATES.IO"), "crates.io");
         assert_eq!(normalize_ecosystem(" Go "), "Go");
-        assert_eq!(normalize_ecosystem("Red Hat:enterprise_linux:9::appstream"), "Red Hat:enterprise_linux:9::appstream");
+        assert_eq!(
+            normalize_ecosystem("Red Hat:enterprise_linux:9::appstream"),
+            "Red Hat:enterprise_linux:9::appstream"
+        );
         assert_eq!(normalize_ecosystem("Something New"), "Something New");
     }
 
@@ -172,10 +238,16 @@ mod tests {
         assert_eq!(normalize_name("PyPI", "zope.interface"), "zope-interface");
         assert_eq!(normalize_name("PyPI", "a--__b"), "a-b");
         assert_eq!(normalize_name("npm", "JSONStream"), "JSONStream");
-        assert_eq!(normalize_name("Go", "github.com/BurntSushi/toml"), "github.com/BurntSushi/toml");
+        assert_eq!(
+            normalize_name("Go", "github.com/BurntSushi/toml"),
+            "github.com/BurntSushi/toml"
+        );
         assert_eq!(normalize_name("Debian:12", "LibSSL3"), "libssl3");
         assert_eq!(normalize_name("crates.io", "Serde"), "serde");
-        assert_eq!(normalize_name("Packagist", "Symfony/HTTP-Kernel"), "symfony/http-kernel");
+        assert_eq!(
+            normalize_name("Packagist", "Symfony/HTTP-Kernel"),
+            "symfony/http-kernel"
+        );
         assert_eq!(normalize_name("Maven", "org.Apache:Foo"), "org.Apache:Foo");
     }
 }

@@ -46,7 +46,11 @@ struct Budget<'a> {
 
 impl<'a> Budget<'a> {
     fn new(limits: &'a ImportLimits) -> Self {
-        Budget { limits, entries: 0, total: 0 }
+        Budget {
+            limits,
+            entries: 0,
+            total: 0,
+        }
     }
 
     fn count_entry(&mut self, name: &str) -> Result<(), OsvError> {
@@ -63,11 +67,17 @@ impl<'a> Budget<'a> {
 
     /// Read `r` fully, bounded by the per-entry and total limits.
     fn read(&mut self, name: &str, r: impl Read) -> Result<Vec<u8>, OsvError> {
-        let cap = self.limits.max_entry_bytes.min(self.limits.max_total_bytes - self.total);
+        let cap = self
+            .limits
+            .max_entry_bytes
+            .min(self.limits.max_total_bytes - self.total);
         let mut buf = Vec::new();
         r.take(cap.saturating_add(1))
             .read_to_end(&mut buf)
-            .map_err(|source| OsvError::Io { path: name.to_owned(), source })?;
+            .map_err(|source| OsvError::Io {
+                path: name.to_owned(),
+                source,
+            })?;
         let n = buf.len() as u64;
         if n > self.limits.max_entry_bytes {
             return Err(OsvError::Limit {
@@ -109,7 +119,11 @@ pub fn read_zip<R: Read + Seek>(r: R, limits: &ImportLimits) -> Result<Vec<Loade
         budget.count_entry(&name)?;
         // The declared size may lie; `Budget::read` enforces the limits on what is inflated.
         if entry.size() > limits.max_entry_bytes {
-            return Err(OsvError::Limit { what: "entry size", limit: limits.max_entry_bytes, detail: name });
+            return Err(OsvError::Limit {
+                what: "entry size",
+                limit: limits.max_entry_bytes,
+                detail: name,
+            });
         }
         let bytes = budget.read(&name, entry)?;
         let parsed = parse_advisory(&bytes);
@@ -131,8 +145,10 @@ pub fn read_dir(path: &Path, limits: &ImportLimits) -> Result<Vec<Loaded>, OsvEr
     for rel in files {
         budget.count_entry(&rel)?;
         let full = path.join(&rel);
-        let file = std::fs::File::open(&full)
-            .map_err(|source| OsvError::Io { path: full.display().to_string(), source })?;
+        let file = std::fs::File::open(&full).map_err(|source| OsvError::Io {
+            path: full.display().to_string(),
+            source,
+        })?;
         let bytes = budget.read(&rel, file)?;
         let parsed = parse_advisory(&bytes);
         out.push((rel, parsed));
@@ -154,17 +170,28 @@ fn collect(
             detail: dir.display().to_string(),
         });
     }
-    let io = |source| OsvError::Io { path: dir.display().to_string(), source };
+    let io = |source| OsvError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let ty = entry.file_type().map_err(io)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         if ty.is_dir() {
             collect(&entry.path(), &rel, depth + 1, limits, out)?;
         } else if ty.is_file() && is_json_name(&name) {
             if out.len() as u64 >= limits.max_entries {
-                return Err(OsvError::Limit { what: "entry count", limit: limits.max_entries, detail: rel });
+                return Err(OsvError::Limit {
+                    what: "entry count",
+                    limit: limits.max_entries,
+                    detail: rel,
+                });
             }
             out.push(rel);
         }
@@ -178,7 +205,10 @@ mod tests {
 
     #[test]
     fn budget_refuses_oversized_entry() {
-        let limits = ImportLimits { max_entry_bytes: 4, ..Default::default() };
+        let limits = ImportLimits {
+            max_entry_bytes: 4,
+            ..Default::default()
+        };
         let mut b = Budget::new(&limits);
         assert!(b.read("a", &b"1234"[..]).is_ok());
         let err = b.read("b.json", &b"12345"[..]).unwrap_err().to_string();
@@ -187,7 +217,11 @@ mod tests {
 
     #[test]
     fn budget_refuses_total_over_limit() {
-        let limits = ImportLimits { max_entry_bytes: 10, max_total_bytes: 12, ..Default::default() };
+        let limits = ImportLimits {
+            max_entry_bytes: 10,
+            max_total_bytes: 12,
+            ..Default::default()
+        };
         let mut b = Budget::new(&limits);
         b.read("a", &b"12345678"[..]).unwrap();
         let err = b.read("b", &b"12345"[..]).unwrap_err().to_string();

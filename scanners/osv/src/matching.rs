@@ -106,7 +106,11 @@ fn prepare(order: Order, events: &[Event]) -> PreparedRange {
             _ => {}
         }
     }
-    PreparedRange { order, events: sort_events(order, kept), limits }
+    PreparedRange {
+        order,
+        events: sort_events(order, kept),
+        limits,
+    }
 }
 
 impl PreparedRange {
@@ -169,11 +173,17 @@ impl Entry {
         let affected = &adv.affected[self.affected];
         for r in &self.ranges {
             if r.affects(version) == Some(true) {
-                return Some(Hit { fixed: r.first_fix_above(version).map(str::to_owned) });
+                return Some(Hit {
+                    fixed: r.first_fix_above(version).map(str::to_owned),
+                });
             }
         }
         if affected.versions.iter().any(|x| x == version) {
-            let fixed = self.ranges.iter().find_map(|r| r.first_fix_above(version)).map(str::to_owned);
+            let fixed = self
+                .ranges
+                .iter()
+                .find_map(|r| r.first_fix_above(version))
+                .map(str::to_owned);
             return Some(Hit { fixed });
         }
         None
@@ -203,7 +213,11 @@ impl AdvisoryIndex {
                     })
                     .collect();
                 let key = (eco.clone(), normalize_name(&eco, &pkg.name));
-                by_key.entry(key).or_default().push(Entry { advisory: ai, affected: fi, ranges });
+                by_key.entry(key).or_default().push(Entry {
+                    advisory: ai,
+                    affected: fi,
+                    ranges,
+                });
             }
         }
         AdvisoryIndex { advisories, by_key }
@@ -260,10 +274,18 @@ impl AdvisoryIndex {
         let mut names = vec![(pkg.name.as_str(), pkg.version.as_str())];
         if names_source_package(&eco) {
             let src = pkg.source_name.as_deref().filter(|s| !s.is_empty());
-            let src_version = pkg.source_version.as_deref().filter(|s| !s.is_empty()).unwrap_or(&pkg.version);
+            let src_version = pkg
+                .source_version
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&pkg.version);
             let by_source = (src.unwrap_or(&pkg.name), src_version);
             // Red Hat records may name binary RPMs as well as source RPMs.
-            names = if base(&eco) == "Red Hat" && by_source.0 != pkg.name { vec![by_source, names[0]] } else { vec![by_source] };
+            names = if base(&eco) == "Red Hat" && by_source.0 != pkg.name {
+                vec![by_source, names[0]]
+            } else {
+                vec![by_source]
+            };
         }
         let mut out = Vec::new();
         for lookup_eco in Self::lookup_ecosystems(&eco) {
@@ -305,7 +327,9 @@ impl AdvisoryIndex {
                 decided.append(&mut level);
                 current_eco.clone_from(&eco);
             }
-            let Some(entries) = self.by_key.get(&(eco, name)) else { continue };
+            let Some(entries) = self.by_key.get(&(eco, name)) else {
+                continue;
+            };
             for entry in entries {
                 let adv = &self.advisories[entry.advisory];
                 let id = adv.id.as_str();
@@ -332,8 +356,12 @@ impl AdvisoryIndex {
     pub fn match_packages(&self, pkgs: &[Package]) -> Vec<Finding> {
         let mut out: Vec<Finding> = pkgs.iter().flat_map(|p| self.match_package(p)).collect();
         out.sort_by(|a, b| {
-            (&a.package, &a.id, &a.location, &a.installed_version)
-                .cmp(&(&b.package, &b.id, &b.location, &b.installed_version))
+            (&a.package, &a.id, &a.location, &a.installed_version).cmp(&(
+                &b.package,
+                &b.id,
+                &b.location,
+                &b.installed_version,
+            ))
         });
         out.dedup();
         out
@@ -342,7 +370,12 @@ impl AdvisoryIndex {
 
 fn finding(adv: &Advisory, affected: usize, pkg: &Package, hit: Hit) -> Finding {
     let mut refs: Vec<String> = Vec::new();
-    for r in adv.aliases.iter().chain(&adv.upstream).chain(adv.references.iter().map(|r| &r.url)) {
+    for r in adv
+        .aliases
+        .iter()
+        .chain(&adv.upstream)
+        .chain(adv.references.iter().map(|r| &r.url))
+    {
         if !r.is_empty() && r != &adv.id && !refs.contains(r) {
             refs.push(r.clone());
         }
@@ -380,7 +413,10 @@ mod tests {
 
     #[test]
     fn unreadable_events_are_dropped_and_unreadable_installed_is_none() {
-        let r = prepare(Order::Ecosystem(Family::Apk), &ev(r#"[{"introduced":"0"},{"fixed":"not!valid"}]"#));
+        let r = prepare(
+            Order::Ecosystem(Family::Apk),
+            &ev(r#"[{"introduced":"0"},{"fixed":"not!valid"}]"#),
+        );
         assert_eq!(r.events.len(), 1);
         assert_eq!(r.affects("garbage"), None);
     }
@@ -388,7 +424,10 @@ mod tests {
     #[test]
     fn lookup_order() {
         assert_eq!(AdvisoryIndex::lookup_ecosystems("Debian:12"), ["Debian:12", "Debian"]);
-        assert_eq!(AdvisoryIndex::lookup_ecosystems("Ubuntu:22.04"), ["Ubuntu:22.04", "Ubuntu", "Ubuntu:Pro:22.04"]);
+        assert_eq!(
+            AdvisoryIndex::lookup_ecosystems("Ubuntu:22.04"),
+            ["Ubuntu:22.04", "Ubuntu", "Ubuntu:Pro:22.04"]
+        );
         assert_eq!(AdvisoryIndex::lookup_ecosystems("PyPI"), ["PyPI"]);
     }
 
@@ -409,7 +448,15 @@ mod tests {
             .map(|e| (e.to_string(), "openssl".to_string()))
             .collect();
         assert_eq!(keys, want);
-        let p = Package { ecosystem: "PyPI".into(), name: "Flask_Cors".into(), source_name: None, ..p };
-        assert_eq!(AdvisoryIndex::package_keys(&p), [("PyPI".to_string(), "flask-cors".to_string())]);
+        let p = Package {
+            ecosystem: "PyPI".into(),
+            name: "Flask_Cors".into(),
+            source_name: None,
+            ..p
+        };
+        assert_eq!(
+            AdvisoryIndex::package_keys(&p),
+            [("PyPI".to_string(), "flask-cors".to_string())]
+        );
     }
 }

@@ -207,7 +207,9 @@ impl Advisory {
                     return Err(format!("affected[{i}].ranges[{j}].type is empty"));
                 }
                 if let Some(e) = r.events.iter().find(|e| e.version().is_empty()) {
-                    return Err(format!("affected[{i}].ranges[{j}] has an event with an empty version ({e:?})"));
+                    return Err(format!(
+                        "affected[{i}].ranges[{j}] has an event with an empty version ({e:?})"
+                    ));
                 }
             }
         }
@@ -221,7 +223,10 @@ impl Advisory {
 /// id and the rule broken for a record that parses but cannot be used.
 pub fn parse_advisory(json: &[u8]) -> Result<Advisory, OsvError> {
     let adv: Advisory = serde_json::from_slice(json).map_err(|source| OsvError::Json { source })?;
-    adv.validate().map_err(|problem| OsvError::Invalid { id: adv.id.clone(), problem })?;
+    adv.validate().map_err(|problem| OsvError::Invalid {
+        id: adv.id.clone(),
+        problem,
+    })?;
     Ok(adv)
 }
 

@@ -42,7 +42,11 @@ fn from_cvss(scores: &[SeverityScore]) -> Option<Severity> {
 }
 
 fn word(s: &str) -> Option<Severity> {
-    let w: String = s.trim().chars().filter(|c| c.is_ascii_alphabetic() || *c == ' ').collect();
+    let w: String = s
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphabetic() || *c == ' ')
+        .collect();
     match w.trim().to_ascii_lowercase().as_str() {
         "unimportant" => Some(Severity::Negligible),
         other => Severity::from_str(other).ok().filter(|s| *s != Severity::Unknown),
@@ -96,22 +100,34 @@ mod tests {
     fn cvss_v2_and_v4_scores() {
         let s = cvss_score("CVSS_V2", "AV:N/AC:L/Au:N/C:P/I:P/A:P").unwrap();
         assert!((s - 7.5).abs() < 1e-9, "{s}");
-        let s = cvss_score("CVSS_V4", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N").unwrap();
+        let s = cvss_score(
+            "CVSS_V4",
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        )
+        .unwrap();
         assert!((s - 9.3).abs() < 1e-9, "{s}");
     }
 
     #[test]
     fn prefers_cvss_then_words() {
-        let a = adv(r#"{"id":"A","modified":"m","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
-            "database_specific":{"severity":"LOW"},"affected":[{"package":{"ecosystem":"npm","name":"x"}}]}"#);
+        let a = adv(
+            r#"{"id":"A","modified":"m","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+            "database_specific":{"severity":"LOW"},"affected":[{"package":{"ecosystem":"npm","name":"x"}}]}"#,
+        );
         assert_eq!(severity_of(&a, 0), Severity::Critical);
-        let a = adv(r#"{"id":"A","modified":"m","database_specific":{"severity":"MODERATE"},"affected":[{"package":{"ecosystem":"npm","name":"x"}}]}"#);
+        let a = adv(
+            r#"{"id":"A","modified":"m","database_specific":{"severity":"MODERATE"},"affected":[{"package":{"ecosystem":"npm","name":"x"}}]}"#,
+        );
         assert_eq!(severity_of(&a, 0), Severity::Medium);
         let a = adv(r#"{"id":"A","modified":"m","severity":[{"type":"Ubuntu","score":"medium"}]}"#);
         assert_eq!(severity_of(&a, 0), Severity::Medium);
-        let a = adv(r#"{"id":"A","modified":"m","affected":[{"package":{"ecosystem":"Debian:11","name":"x"},"ecosystem_specific":{"urgency":"unimportant"}}]}"#);
+        let a = adv(
+            r#"{"id":"A","modified":"m","affected":[{"package":{"ecosystem":"Debian:11","name":"x"},"ecosystem_specific":{"urgency":"unimportant"}}]}"#,
+        );
         assert_eq!(severity_of(&a, 0), Severity::Negligible);
-        let a = adv(r#"{"id":"A","modified":"m","affected":[{"package":{"ecosystem":"Debian:11","name":"x"},"ecosystem_specific":{"urgency":"not yet assigned"}}]}"#);
+        let a = adv(
+            r#"{"id":"A","modified":"m","affected":[{"package":{"ecosystem":"Debian:11","name":"x"},"ecosystem_specific":{"urgency":"not yet assigned"}}]}"#,
+        );
         assert_eq!(severity_of(&a, 0), Severity::Unknown);
     }
 

@@ -33,7 +33,10 @@ fn reads_all_zip_and_keeps_bad_records_apart() {
     ]);
     let out = read_zip(Cursor::new(bytes), &ImportLimits::default()).unwrap();
     let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["GHSA-aaaa-bbbb-cccc.json", "nested/BAD-1.json", "../../etc/evil.json"]);
+    assert_eq!(
+        names,
+        ["GHSA-aaaa-bbbb-cccc.json", "nested/BAD-1.json", "../../etc/evil.json"]
+    );
     assert_eq!(out[0].1.as_ref().unwrap().id, "GHSA-aaaa-bbbb-cccc");
     let err = out[1].1.as_ref().unwrap_err().to_string();
     assert!(err.contains("invalid type"), "{err}");
@@ -43,18 +46,44 @@ fn reads_all_zip_and_keeps_bad_records_apart() {
 
 #[test]
 fn zip_limits_are_enforced() {
-    let big = format!("{}{}", &REC[..REC.len() - 1], format_args!(",\"details\":\"{}\"}}", "A".repeat(100_000)));
-    let bytes = zip_of(&[("a.json", REC.as_bytes()), ("b.json", big.as_bytes()), ("c.json", REC.as_bytes())]);
+    let big = format!(
+        "{}{}",
+        &REC[..REC.len() - 1],
+        format_args!(",\"details\":\"{}\"}}", "A".repeat(100_000))
+    );
+    let bytes = zip_of(&[
+        ("a.json", REC.as_bytes()),
+        ("b.json", big.as_bytes()),
+        ("c.json", REC.as_bytes()),
+    ]);
 
-    let limits = ImportLimits { max_entries: 2, ..Default::default() };
+    let limits = ImportLimits {
+        max_entries: 2,
+        ..Default::default()
+    };
     let err = read_zip(Cursor::new(bytes.clone()), &limits).unwrap_err();
-    assert!(matches!(err, OsvError::Limit { what: "entry count", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OsvError::Limit {
+                what: "entry count",
+                ..
+            }
+        ),
+        "{err}"
+    );
 
-    let limits = ImportLimits { max_entry_bytes: 10_000, ..Default::default() };
+    let limits = ImportLimits {
+        max_entry_bytes: 10_000,
+        ..Default::default()
+    };
     let err = read_zip(Cursor::new(bytes.clone()), &limits).unwrap_err();
     assert!(err.to_string().contains("b.json"), "{err}");
 
-    let limits = ImportLimits { max_total_bytes: 50_000, ..Default::default() };
+    let limits = ImportLimits {
+        max_total_bytes: 50_000,
+        ..Default::default()
+    };
     let err = read_zip(Cursor::new(bytes.clone()), &limits).unwrap_err();
     assert!(matches!(err, OsvError::Limit { what: "total size", .. }), "{err}");
 
@@ -62,7 +91,10 @@ fn zip_limits_are_enforced() {
     let bomb = vec![b' '; 5_000_000];
     let bytes = zip_of(&[("bomb.json", &bomb)]);
     assert!(bytes.len() < 100_000);
-    let limits = ImportLimits { max_entry_bytes: 1 << 20, ..Default::default() };
+    let limits = ImportLimits {
+        max_entry_bytes: 1 << 20,
+        ..Default::default()
+    };
     assert!(read_zip(Cursor::new(bytes), &limits).is_err());
 }
 
@@ -86,8 +118,17 @@ fn reads_directory_recursively_and_sorted() {
     assert_eq!(names, ["b/c/two.json", "broken.json", "one.json"]);
     assert!(out[1].1.is_err());
 
-    let limits = ImportLimits { max_depth: 1, ..Default::default() };
-    assert!(matches!(read_dir(dir.path(), &limits), Err(OsvError::Limit { what: "directory depth", .. })));
+    let limits = ImportLimits {
+        max_depth: 1,
+        ..Default::default()
+    };
+    assert!(matches!(
+        read_dir(dir.path(), &limits),
+        Err(OsvError::Limit {
+            what: "directory depth",
+            ..
+        })
+    ));
     let err = read_dir(&dir.path().join("missing"), &ImportLimits::default()).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }

@@ -48,7 +48,11 @@ fn one(findings: Vec<Finding>) -> Finding {
 #[test]
 fn every_fixture_record_parses() {
     let loaded = read_dir(fixtures(), &ImportLimits::default()).unwrap();
-    assert_eq!(loaded.len(), 106, "SOURCES.md: 133 records less the 27 of the Rust folder left out");
+    assert_eq!(
+        loaded.len(),
+        106,
+        "SOURCES.md: 133 records less the 27 of the Rust folder left out"
+    );
     for (name, res) in &loaded {
         let adv = res.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
         let stem = name.rsplit('/').next().unwrap().trim_end_matches(".json");
@@ -65,7 +69,9 @@ fn debian_dsa_matches_by_release_and_reports_fix() {
     assert_eq!(f.fixed_version.as_deref(), Some("3.20230808.1~deb12u1"));
     assert_eq!(f.severity, Severity::Unknown, "Debian records carry no severity");
     // Fixed version and the Debian 11 fix applied on 12 do not match; 11 has its own fix.
-    assert!(idx.match_package(&pkg("Debian:12", "intel-microcode", "3.20230808.1~deb12u1")).is_empty());
+    assert!(idx
+        .match_package(&pkg("Debian:12", "intel-microcode", "3.20230808.1~deb12u1"))
+        .is_empty());
     let f = one(idx.match_package(&pkg("Debian:11", "intel-microcode", "3.20230512.1~deb11u1")));
     assert_eq!(f.fixed_version.as_deref(), Some("3.20230808.1~deb11u1"));
     assert!(idx.match_package(&pkg("Debian:10", "intel-microcode", "1")).is_empty());
@@ -76,13 +82,23 @@ fn debian_dla_matches_binary_package_by_source() {
     let idx = index_of(&["debian/DLA-3008-1.json"]);
     let p = os_pkg("Debian:9", "libssl1.1", "1.1.0l-1~deb9u5", "openssl", "1.1.0l-1~deb9u5");
     let f = one(idx.match_package(&p));
-    assert_eq!(f.package.as_deref(), Some("libssl1.1"), "the installed binary name is reported");
+    assert_eq!(
+        f.package.as_deref(),
+        Some("libssl1.1"),
+        "the installed binary name is reported"
+    );
     assert_eq!(f.installed_version.as_deref(), Some("1.1.0l-1~deb9u5"));
     assert_eq!(f.fixed_version.as_deref(), Some("1.1.0l-1~deb9u6"));
     assert_eq!(f.location.as_deref(), Some("var/lib/dpkg/status"));
-    assert_eq!(f.references[0], "CVE-2022-1292", "upstream ids come first: {:?}", f.references);
+    assert_eq!(
+        f.references[0], "CVE-2022-1292",
+        "upstream ids come first: {:?}",
+        f.references
+    );
     // The binary name alone does not match a source-keyed record.
-    assert!(idx.match_package(&pkg("Debian:9", "libssl1.1", "1.1.0l-1~deb9u5")).is_empty());
+    assert!(idx
+        .match_package(&pkg("Debian:9", "libssl1.1", "1.1.0l-1~deb9u5"))
+        .is_empty());
     let fixed = os_pkg("Debian:9", "libssl1.1", "1.1.0l-1~deb9u6", "openssl", "1.1.0l-1~deb9u6");
     assert!(idx.match_package(&fixed).is_empty());
 }
@@ -97,12 +113,22 @@ fn debian_open_ended_cve_with_urgency() {
 
 #[test]
 fn ubuntu_usn_and_pro_fallback() {
-    let idx = index_of(&["ubuntu/USN-2169-1.json", "ubuntu/USN-7018-1.json", "ubuntu/UBUNTU-CVE-2025-6297.json"]);
+    let idx = index_of(&[
+        "ubuntu/USN-2169-1.json",
+        "ubuntu/USN-7018-1.json",
+        "ubuntu/UBUNTU-CVE-2025-6297.json",
+    ]);
     let f = one(idx.match_package(&pkg("Ubuntu:14.04", "python-django", "1.6.1-2")));
     assert_eq!(f.id, "USN-2169-1");
     assert_eq!(f.fixed_version.as_deref(), Some("1.6.1-2ubuntu0.1"));
     // USN-7018-1 only names Ubuntu Pro 14.04: found through the Pro fallback.
-    let p = os_pkg("Ubuntu:14.04", "libssl1.0.0", "1.0.1f-1ubuntu2.27", "openssl", "1.0.1f-1ubuntu2.27");
+    let p = os_pkg(
+        "Ubuntu:14.04",
+        "libssl1.0.0",
+        "1.0.1f-1ubuntu2.27",
+        "openssl",
+        "1.0.1f-1ubuntu2.27",
+    );
     let f = one(idx.match_package(&p));
     assert_eq!(f.id, "USN-7018-1");
     assert_eq!(f.fixed_version.as_deref(), Some("1.0.1f-1ubuntu2.27+esm10"));
@@ -120,7 +146,9 @@ fn pro_stream_is_not_consulted_when_the_release_decides() {
     )
     .unwrap();
     let idx = AdvisoryIndex::new([adv]);
-    assert!(idx.match_package(&pkg("Ubuntu:22.04", "foo", "1.0-1ubuntu0.1")).is_empty());
+    assert!(idx
+        .match_package(&pkg("Ubuntu:22.04", "foo", "1.0-1ubuntu0.1"))
+        .is_empty());
     let f = one(idx.match_package(&pkg("Ubuntu:22.04", "foo", "1.0-1")));
     assert_eq!(f.fixed_version.as_deref(), Some("1.0-1ubuntu0.1"));
 }
@@ -128,12 +156,28 @@ fn pro_stream_is_not_consulted_when_the_release_decides() {
 #[test]
 fn alpine_secdb_records() {
     let idx = index_of(&["alpine/ALPINE-CVE-2025-26519.json", "alpine/CVE-2012-2812.json"]);
-    let p = os_pkg("Alpine:v3.19", "musl-utils", "1.2.4_git20230717-r4", "musl", "1.2.4_git20230717-r4");
+    let p = os_pkg(
+        "Alpine:v3.19",
+        "musl-utils",
+        "1.2.4_git20230717-r4",
+        "musl",
+        "1.2.4_git20230717-r4",
+    );
     let f = one(idx.match_package(&p));
     assert_eq!(f.id, "ALPINE-CVE-2025-26519");
     assert_eq!(f.fixed_version.as_deref(), Some("1.2.4_git20230717-r5"));
-    assert_eq!(f.severity, Severity::High, "CVSS 3.1 AV:L/AC:H/PR:L/UI:N/S:U/C:H/I:H/A:H = 7.0");
-    let p = os_pkg("Alpine:v3.19", "musl", "1.2.4_git20230717-r5", "musl", "1.2.4_git20230717-r5");
+    assert_eq!(
+        f.severity,
+        Severity::High,
+        "CVSS 3.1 AV:L/AC:H/PR:L/UI:N/S:U/C:H/I:H/A:H = 7.0"
+    );
+    let p = os_pkg(
+        "Alpine:v3.19",
+        "musl",
+        "1.2.4_git20230717-r5",
+        "musl",
+        "1.2.4_git20230717-r5",
+    );
     assert!(idx.match_package(&p).is_empty());
     // Below `introduced` 0.9.13: not affected.
     assert!(idx.match_package(&pkg("Alpine:v3.19", "musl", "0.9.12-r0")).is_empty());
@@ -151,8 +195,16 @@ fn pypi_records() {
         "pypi/PYSEC-2022-15.json",
     ]);
     let f = one(idx.match_package(&pkg("PyPI", "Django", "3.1.5")));
-    assert_eq!((f.id.as_str(), f.fixed_version.as_deref()), ("PYSEC-2021-98", Some("3.1.12")));
-    assert_eq!(one(idx.match_package(&pkg("PyPI", "django", "2.2.0"))).fixed_version.as_deref(), Some("2.2.24"));
+    assert_eq!(
+        (f.id.as_str(), f.fixed_version.as_deref()),
+        ("PYSEC-2021-98", Some("3.1.12"))
+    );
+    assert_eq!(
+        one(idx.match_package(&pkg("PyPI", "django", "2.2.0")))
+            .fixed_version
+            .as_deref(),
+        Some("2.2.24")
+    );
     assert!(idx.match_package(&pkg("PyPI", "django", "3.2.4")).is_empty());
     assert!(idx.match_package(&pkg("PyPI", "django", "2.2.24")).is_empty());
     // last_affected 1.11.0: 1.11.0 is affected, later is not.
@@ -161,9 +213,15 @@ fn pypi_records() {
     // GIT range beside an ECOSYSTEM range: the ECOSYSTEM range still matches.
     let f = one(idx.match_package(&pkg("PyPI", "requests", "2.30.0")));
     assert_eq!(f.fixed_version.as_deref(), Some("2.31.0"));
-    assert!(idx.match_package(&pkg("PyPI", "requests", "2.2.0")).is_empty(), "below introduced 2.3.0");
+    assert!(
+        idx.match_package(&pkg("PyPI", "requests", "2.2.0")).is_empty(),
+        "below introduced 2.3.0"
+    );
     // versions list only.
-    assert_eq!(one(idx.match_package(&pkg("PyPI", "gratient", "0.5"))).id, "PYSEC-2024-1");
+    assert_eq!(
+        one(idx.match_package(&pkg("PyPI", "gratient", "0.5"))).id,
+        "PYSEC-2024-1"
+    );
     assert!(idx.match_package(&pkg("PyPI", "gratient", "0.6")).is_empty());
     // No ranges, no versions: never matches.
     assert!(idx.match_package(&pkg("PyPI", "loguru", "0.5.3")).is_empty());
@@ -182,14 +240,30 @@ fn npm_records() {
     assert_eq!(f.fixed_version.as_deref(), Some("6.3.1"));
     assert!(f.references.iter().any(|r| r.starts_with("CVE-")), "{:?}", f.references);
     assert_ne!(f.severity, Severity::Unknown);
-    assert_eq!(one(idx.match_package(&pkg("npm", "semver", "5.7.1"))).fixed_version.as_deref(), Some("5.7.2"));
+    assert_eq!(
+        one(idx.match_package(&pkg("npm", "semver", "5.7.1")))
+            .fixed_version
+            .as_deref(),
+        Some("5.7.2")
+    );
     assert!(idx.match_package(&pkg("npm", "semver", "7.5.2")).is_empty());
     assert!(idx.match_package(&pkg("npm", "semver", "6.3.1")).is_empty());
-    assert_eq!(one(idx.match_package(&pkg("npm", "dat.gui", "0.7.7"))).fixed_version, None);
+    assert_eq!(
+        one(idx.match_package(&pkg("npm", "dat.gui", "0.7.7"))).fixed_version,
+        None
+    );
     assert!(idx.match_package(&pkg("npm", "dat.gui", "0.7.8")).is_empty());
     // Four affected entries for ws: one finding, from the matching one.
-    assert_eq!(one(idx.match_package(&pkg("npm", "ws", "7.4.0"))).fixed_version.as_deref(), Some("7.5.10"));
-    assert_eq!(one(idx.match_package(&pkg("npm", "chalk", "5.6.1"))).id, "MAL-2025-46969");
+    assert_eq!(
+        one(idx.match_package(&pkg("npm", "ws", "7.4.0")))
+            .fixed_version
+            .as_deref(),
+        Some("7.5.10")
+    );
+    assert_eq!(
+        one(idx.match_package(&pkg("npm", "chalk", "5.6.1"))).id,
+        "MAL-2025-46969"
+    );
     assert!(idx.match_package(&pkg("npm", "chalk", "5.6.2")).is_empty());
     // Pre-release ranges.
     let f = one(idx.match_package(&pkg("npm", "@babel/traverse", "8.0.0-alpha.1")));
@@ -200,12 +274,28 @@ fn npm_records() {
 fn maven_records() {
     let idx = index_of(&["maven/GHSA-3pxv-7cmr-fjr4.json", "maven/GHSA-h436-432x-8fvx.json"]);
     let log4j = "org.apache.logging.log4j:log4j-core";
-    assert_eq!(one(idx.match_package(&pkg("Maven", log4j, "2.14.1"))).fixed_version.as_deref(), Some("2.25.4"));
+    assert_eq!(
+        one(idx.match_package(&pkg("Maven", log4j, "2.14.1")))
+            .fixed_version
+            .as_deref(),
+        Some("2.25.4")
+    );
     assert!(idx.match_package(&pkg("Maven", log4j, "2.25.4")).is_empty());
-    assert_eq!(one(idx.match_package(&pkg("Maven", log4j, "3.0.0-beta3"))).fixed_version, None);
-    assert!(idx.match_package(&pkg("Maven", log4j, "3.0.0")).is_empty(), "above last_affected");
-    assert_eq!(one(idx.match_package(&pkg("Maven", "io.takari:commons-compress", "1.12"))).id, "GHSA-h436-432x-8fvx");
-    assert!(idx.match_package(&pkg("Maven", "io.takari:commons-compress", "1.13")).is_empty());
+    assert_eq!(
+        one(idx.match_package(&pkg("Maven", log4j, "3.0.0-beta3"))).fixed_version,
+        None
+    );
+    assert!(
+        idx.match_package(&pkg("Maven", log4j, "3.0.0")).is_empty(),
+        "above last_affected"
+    );
+    assert_eq!(
+        one(idx.match_package(&pkg("Maven", "io.takari:commons-compress", "1.12"))).id,
+        "GHSA-h436-432x-8fvx"
+    );
+    assert!(idx
+        .match_package(&pkg("Maven", "io.takari:commons-compress", "1.13"))
+        .is_empty());
 }
 
 #[test]
@@ -213,25 +303,43 @@ fn go_records() {
     let idx = index_of(&["go/GO-2022-0229.json", "go/GO-2022-0617.json"]);
     let f = one(idx.match_package(&pkg("Go", "stdlib", "go1.13.5")));
     assert_eq!(f.fixed_version.as_deref(), Some("1.13.7"));
-    assert_eq!(one(idx.match_package(&pkg("Go", "stdlib", "1.12.15"))).fixed_version.as_deref(), Some("1.12.16"));
+    assert_eq!(
+        one(idx.match_package(&pkg("Go", "stdlib", "1.12.15")))
+            .fixed_version
+            .as_deref(),
+        Some("1.12.16")
+    );
     assert!(idx.match_package(&pkg("Go", "stdlib", "1.12.16")).is_empty());
     assert!(idx.match_package(&pkg("Go", "stdlib", "1.13.7")).is_empty());
     let f = one(idx.match_package(&pkg("Go", "golang.org/x/crypto", "v0.0.0-20191011191535-87dc89f01550")));
     assert_eq!(f.fixed_version.as_deref(), Some("0.0.0-20200124225646-8b5121be2f68"));
-    assert!(idx.match_package(&pkg("Go", "golang.org/x/crypto", "v0.1.0")).is_empty());
+    assert!(idx
+        .match_package(&pkg("Go", "golang.org/x/crypto", "v0.1.0"))
+        .is_empty());
     // GO-2022-0617 is withdrawn.
     assert!(idx.match_package(&pkg("Go", "k8s.io/kubernetes", "v1.20.0")).is_empty());
 }
 
 #[test]
 fn git_only_records() {
-    let advs: Vec<Advisory> = ["git/CVE-2024-51757.json", "git/OSV-2018-389.json"].iter().map(|r| load(r)).collect();
-    assert!(AdvisoryIndex::affected_keys(&advs[0]).is_empty(), "no package: nothing to key");
+    let advs: Vec<Advisory> = ["git/CVE-2024-51757.json", "git/OSV-2018-389.json"]
+        .iter()
+        .map(|r| load(r))
+        .collect();
+    assert!(
+        AdvisoryIndex::affected_keys(&advs[0]).is_empty(),
+        "no package: nothing to key"
+    );
     let idx = AdvisoryIndex::new(advs);
     assert_eq!(idx.len(), 2);
     // OSS-Fuzz has only GIT ranges; its versions list still matches exactly.
-    assert_eq!(one(idx.match_package(&pkg("OSS-Fuzz", "boost", "boost-1.67.0"))).id, "OSV-2018-389");
-    assert!(idx.match_package(&pkg("OSS-Fuzz", "boost", "c47cf1cf5ae18d4bd98f6376ab2949785a5d0cc2")).is_empty());
+    assert_eq!(
+        one(idx.match_package(&pkg("OSS-Fuzz", "boost", "boost-1.67.0"))).id,
+        "OSV-2018-389"
+    );
+    assert!(idx
+        .match_package(&pkg("OSS-Fuzz", "boost", "c47cf1cf5ae18d4bd98f6376ab2949785a5d0cc2"))
+        .is_empty());
 }
 
 fn crafted(ecosystem: &str, ranges: &str, versions: &str) -> Advisory {
@@ -252,7 +360,11 @@ fn matches(adv: &Advisory, eco: &str, version: &str) -> Option<Option<String>> {
 
 #[test]
 fn crafted_introduced_zero_and_fixed() {
-    let a = crafted("npm", r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.2"}]}]"#, "[]");
+    let a = crafted(
+        "npm",
+        r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.2"}]}]"#,
+        "[]",
+    );
     assert_eq!(matches(&a, "npm", "0.0.1"), Some(Some("1.0.2".into())));
     assert_eq!(matches(&a, "npm", "1.0.2-rc.1"), Some(Some("1.0.2".into())));
     assert_eq!(matches(&a, "npm", "1.0.2"), None);
@@ -263,7 +375,11 @@ fn crafted_introduced_zero_and_fixed() {
 
 #[test]
 fn crafted_last_affected() {
-    let a = crafted("PyPI", r#"[{"type":"ECOSYSTEM","events":[{"introduced":"1.0"},{"last_affected":"1.4"}]}]"#, "[]");
+    let a = crafted(
+        "PyPI",
+        r#"[{"type":"ECOSYSTEM","events":[{"introduced":"1.0"},{"last_affected":"1.4"}]}]"#,
+        "[]",
+    );
     assert_eq!(matches(&a, "PyPI", "0.9"), None);
     assert_eq!(matches(&a, "PyPI", "1.0"), Some(None));
     assert_eq!(matches(&a, "PyPI", "1.4"), Some(None));
@@ -272,14 +388,26 @@ fn crafted_last_affected() {
 
 #[test]
 fn crafted_limit() {
-    let a = crafted("Go", r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"limit":"2.0.0"}]}]"#, "[]");
+    let a = crafted(
+        "Go",
+        r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"limit":"2.0.0"}]}]"#,
+        "[]",
+    );
     assert_eq!(matches(&a, "Go", "v1.9.9"), Some(None));
     assert_eq!(matches(&a, "Go", "v2.0.0"), None);
     assert_eq!(matches(&a, "Go", "v3.0.0"), None);
-    let a = crafted("Go", r#"[{"type":"SEMVER","events":[{"introduced":"1.0.0"},{"limit":"*"}]}]"#, "[]");
+    let a = crafted(
+        "Go",
+        r#"[{"type":"SEMVER","events":[{"introduced":"1.0.0"},{"limit":"*"}]}]"#,
+        "[]",
+    );
     assert_eq!(matches(&a, "Go", "v9.0.0"), Some(None), "limit * is infinity");
     // Two limits: below either counts.
-    let a = crafted("Go", r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"limit":"1.0.0"},{"limit":"3.0.0"}]}]"#, "[]");
+    let a = crafted(
+        "Go",
+        r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"limit":"1.0.0"},{"limit":"3.0.0"}]}]"#,
+        "[]",
+    );
     assert_eq!(matches(&a, "Go", "v2.0.0"), Some(None));
     assert_eq!(matches(&a, "Go", "v3.0.0"), None);
 }
@@ -308,15 +436,31 @@ fn crafted_versions_list_and_git_beside_ecosystem() {
             {"type":"ECOSYSTEM","events":[{"introduced":"2.0"},{"fixed":"2.2"}]}]"#,
         r#"["1.5", "weird-tag"]"#,
     );
-    assert_eq!(matches(&a, "PyPI", "1.5"), Some(Some("2.2".into())), "listed version; fix from the range");
+    assert_eq!(
+        matches(&a, "PyPI", "1.5"),
+        Some(Some("2.2".into())),
+        "listed version; fix from the range"
+    );
     assert_eq!(matches(&a, "PyPI", "2.1"), Some(Some("2.2".into())));
-    assert_eq!(matches(&a, "PyPI", "1.6"), None, "the GIT range does not make everything affected");
-    assert_eq!(matches(&a, "PyPI", "weird-tag"), Some(None), "exact match even when unparseable");
+    assert_eq!(
+        matches(&a, "PyPI", "1.6"),
+        None,
+        "the GIT range does not make everything affected"
+    );
+    assert_eq!(
+        matches(&a, "PyPI", "weird-tag"),
+        Some(None),
+        "exact match even when unparseable"
+    );
 }
 
 #[test]
 fn crafted_withdrawn_never_matches() {
-    let mut a = crafted("npm", r#"[{"type":"SEMVER","events":[{"introduced":"0"}]}]"#, r#"["1.0.0"]"#);
+    let mut a = crafted(
+        "npm",
+        r#"[{"type":"SEMVER","events":[{"introduced":"0"}]}]"#,
+        r#"["1.0.0"]"#,
+    );
     assert!(matches(&a, "npm", "1.0.0").is_some());
     a.withdrawn = Some("2024-02-01T00:00:00Z".into());
     assert_eq!(matches(&a, "npm", "1.0.0"), None);
@@ -324,7 +468,11 @@ fn crafted_withdrawn_never_matches() {
 
 #[test]
 fn finding_shape() {
-    let a = crafted("npm", r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.0"}]}]"#, "[]");
+    let a = crafted(
+        "npm",
+        r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.0"}]}]"#,
+        "[]",
+    );
     let idx = AdvisoryIndex::new([a]);
     let f = one(idx.match_package(&pkg("npm", "pkg", "0.1.0")));
     assert_eq!(f.id, "TEST-1");
@@ -337,7 +485,11 @@ fn finding_shape() {
 
 #[test]
 fn match_packages_is_sorted_and_deterministic() {
-    let idx = index_of(&["npm/GHSA-c2qf-rxjj-qqgw.json", "npm/GHSA-xvch-5gv4-984h.json", "pypi/PYSEC-2021-98.json"]);
+    let idx = index_of(&[
+        "npm/GHSA-c2qf-rxjj-qqgw.json",
+        "npm/GHSA-xvch-5gv4-984h.json",
+        "pypi/PYSEC-2021-98.json",
+    ]);
     let pkgs = vec![
         pkg("npm", "semver", "6.0.0"),
         pkg("PyPI", "django", "3.0"),
@@ -357,7 +509,10 @@ fn match_packages_is_sorted_and_deterministic() {
 #[test]
 fn affected_keys_are_normalised() {
     let adv = load("ubuntu/USN-2169-1.json");
-    assert_eq!(AdvisoryIndex::affected_keys(&adv), [("Ubuntu:14.04".to_string(), "python-django".to_string())]);
+    assert_eq!(
+        AdvisoryIndex::affected_keys(&adv),
+        [("Ubuntu:14.04".to_string(), "python-django".to_string())]
+    );
     let adv = load("npm/GHSA-2pqj-h3vj-pqgw.json");
     let keys = AdvisoryIndex::affected_keys(&adv);
     assert!(keys.contains(&("npm".into(), "jquery".into())));

@@ -68,7 +68,10 @@ pub fn cyclonedx_json(r: &Report, packages: &[Package]) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let mut props = vec![json!({"name": "regscan:ecosystem", "value": p.ecosystem}), json!({"name": "regscan:path", "value": p.path})];
+            let mut props = vec![
+                json!({"name": "regscan:ecosystem", "value": p.ecosystem}),
+                json!({"name": "regscan:path", "value": p.path}),
+            ];
             if let Some(l) = &p.layer {
                 props.push(json!({"name": "regscan:layer", "value": l}));
             }
@@ -87,8 +90,19 @@ pub fn cyclonedx_json(r: &Report, packages: &[Package]) -> serde_json::Value {
         .collect();
     let serial = {
         use sha2::Digest as _;
-        let h = hex::encode(sha2::Sha256::digest(format!("{}{}", r.digest, r.scanned_at.clone().unwrap_or_default())));
-        format!("urn:uuid:{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+        let h = hex::encode(sha2::Sha256::digest(format!(
+            "{}{}",
+            r.digest,
+            r.scanned_at.clone().unwrap_or_default()
+        )));
+        format!(
+            "urn:uuid:{}-{}-4{}-a{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
     };
     json!({
         "bomFormat": "CycloneDX",
@@ -106,5 +120,9 @@ pub fn cyclonedx_json(r: &Report, packages: &[Package]) -> serde_json::Value {
 
 /// [`cyclonedx_json`] as a response.
 pub fn cyclonedx(r: &Report, packages: &[Package]) -> Response {
-    ([(CONTENT_TYPE, CYCLONEDX_MIME)], cyclonedx_json(r, packages).to_string()).into_response()
+    (
+        [(CONTENT_TYPE, CYCLONEDX_MIME)],
+        cyclonedx_json(r, packages).to_string(),
+    )
+        .into_response()
 }

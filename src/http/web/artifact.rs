@@ -11,17 +11,29 @@ use crate::http::api::ApiError;
 use crate::report::Report;
 
 /// Render the page of `registry/repository` at `digest` (or the digest `tag` points at).
-pub async fn render(state: &AppState, registry: &str, repository: &str, digest: Option<String>, tag: Option<String>) -> Result<String, WebError> {
+pub async fn render(
+    state: &AppState,
+    registry: &str,
+    repository: &str,
+    digest: Option<String>,
+    tag: Option<String>,
+) -> Result<String, WebError> {
     let store = &state.store;
     let digest = match digest {
         Some(d) => d,
         None => {
             let t = tag.clone().unwrap_or_default();
-            store.resolve_tag(registry, repository, &t).await?.ok_or_else(|| ApiError::not_found(format!("no artifact is tagged {registry}/{repository}:{t}")))?
+            store
+                .resolve_tag(registry, repository, &t)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no artifact is tagged {registry}/{repository}:{t}")))?
         }
     };
     let Some(artifact) = store.artifact(registry, repository, &digest).await? else {
-        return Err(ApiError::not_found(format!("{registry}/{repository}@{digest} is not in the results database")).into());
+        return Err(ApiError::not_found(format!(
+            "{registry}/{repository}@{digest} is not in the results database"
+        ))
+        .into());
     };
     let report = Report::of_artifact(store, &artifact, tag.as_deref()).await?;
     let tags = store.tags_of(registry, repository, &digest).await?;
@@ -34,14 +46,30 @@ pub async fn render(state: &AppState, registry: &str, repository: &str, digest: 
     let mut fact = |k: &str, v: String| {
         let _ = write!(b, "<dt>{k}</dt><dd>{v}</dd>");
     };
-    fact("Type", html::kind_cell(config, &report.kind, report.artifact_type.as_deref()));
-    fact("Status", format!("<span id=\"status\">{}</span>", html::status_badge(report.status)));
+    fact(
+        "Type",
+        html::kind_cell(config, &report.kind, report.artifact_type.as_deref()),
+    );
+    fact(
+        "Status",
+        format!("<span id=\"status\">{}</span>", html::status_badge(report.status)),
+    );
     if let Some(r) = &report.reason {
-        fact(if report.status == Status::Unsupported { "Why unsupported" } else { "Reason" }, format!("<span id=\"reason\" class=\"reason\">{}</span>", esc(r)));
+        fact(
+            if report.status == Status::Unsupported {
+                "Why unsupported"
+            } else {
+                "Reason"
+            },
+            format!("<span id=\"reason\" class=\"reason\">{}</span>", esc(r)),
+        );
     }
     fact("Findings", html::severity_counts(&report.summary));
     fact("Digest", format!("<code>{}</code>", esc(&report.digest)));
-    fact("Manifest media type", format!("<code>{}</code>", esc(&report.manifest_media_type)));
+    fact(
+        "Manifest media type",
+        format!("<code>{}</code>", esc(&report.manifest_media_type)),
+    );
     if let Some(t) = &report.artifact_type {
         fact("Artifact type", format!("<code id=\"artifact-type\">{}</code>", esc(t)));
     }
@@ -57,7 +85,16 @@ pub async fn render(state: &AppState, registry: &str, repository: &str, digest: 
     if let Some(s) = &report.advisory_snapshot {
         fact("Advisory snapshot", format!("<code>{}</code>", esc(s)));
     }
-    let action = html::action_text(config, &report.kind, report.status, report.reason.as_deref(), registry, repository, &digest, tags.first().map(String::as_str));
+    let action = html::action_text(
+        config,
+        &report.kind,
+        report.status,
+        report.reason.as_deref(),
+        registry,
+        repository,
+        &digest,
+        tags.first().map(String::as_str),
+    );
     fact("Use it", action.to_html());
     let api = format!("/v1{}", &html::artifact_href(registry, repository, &digest));
     fact(
@@ -131,7 +168,12 @@ pub async fn render(state: &AppState, registry: &str, repository: &str, digest: 
         b.push_str("</tbody></table>");
     }
     if let Some(parent) = &artifact.parent_digest {
-        let _ = write!(b, "<p>Part of the index <a href=\"{}\">{}</a>.</p>", esc(&html::artifact_href(registry, repository, parent)), esc(parent));
+        let _ = write!(
+            b,
+            "<p>Part of the index <a href=\"{}\">{}</a>.</p>",
+            esc(&html::artifact_href(registry, repository, parent)),
+            esc(parent)
+        );
     }
 
     let _ = write!(b, "<h2>Scan history ({})</h2>", history.len());
@@ -140,7 +182,11 @@ pub async fn render(state: &AppState, registry: &str, repository: &str, digest: 
     } else {
         b.push_str("<table id=\"history\"><thead><tr><th>#</th><th>Started</th><th>Finished</th><th>Scanner</th><th>Status</th><th>Findings</th></tr></thead><tbody>");
         for s in &history {
-            let scanner = if s.scanner.is_empty() { "—".to_owned() } else { format!("{} {}", esc(&s.scanner), esc(&s.scanner_version)) };
+            let scanner = if s.scanner.is_empty() {
+                "—".to_owned()
+            } else {
+                format!("{} {}", esc(&s.scanner), esc(&s.scanner_version))
+            };
             let _ = write!(
                 b,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{scanner}</td><td>{}{}</td><td>{}</td></tr>",
@@ -148,7 +194,10 @@ pub async fn render(state: &AppState, registry: &str, repository: &str, digest: 
                 s.started_at.map(crate::report::rfc3339).unwrap_or_default(),
                 s.finished_at.map(crate::report::rfc3339).unwrap_or_default(),
                 html::status_badge(s.status),
-                s.reason.as_deref().map(|r| format!("<div class=\"reason\">{}</div>", esc(r))).unwrap_or_default(),
+                s.reason
+                    .as_deref()
+                    .map(|r| format!("<div class=\"reason\">{}</div>", esc(r)))
+                    .unwrap_or_default(),
                 html::severity_counts(&s.summary),
             );
         }

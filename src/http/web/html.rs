@@ -77,7 +77,12 @@ pub fn severity_counts(s: &Summary) -> String {
     for sev in Severity::ALL {
         let n = s.get(sev);
         let zero = if n == 0 { " zero" } else { "" };
-        let _ = write!(out, "<span class=\"sev sev-{0}{zero}\" title=\"{0}\">{1}{n}</span>", sev.as_str(), sev_letter(sev));
+        let _ = write!(
+            out,
+            "<span class=\"sev sev-{0}{zero}\" title=\"{0}\">{1}{n}</span>",
+            sev.as_str(),
+            sev_letter(sev)
+        );
     }
     out.push_str("</span>");
     out
@@ -104,7 +109,12 @@ pub fn severity_badge(s: Severity) -> String {
 pub fn type_title(config: &Config, kind: &str, artifact_type: Option<&str>) -> String {
     if let Some(t) = artifact_type {
         let base = t.split(';').next().unwrap_or(t).trim();
-        if let Some(e) = config.types.iter().chain(regscan_scanner_api::types::known_unsupported().iter()).find(|e| e.media_type == t || e.media_type == base) {
+        if let Some(e) = config
+            .types
+            .iter()
+            .chain(regscan_scanner_api::types::known_unsupported().iter())
+            .find(|e| e.media_type == t || e.media_type == base)
+        {
             return e.title.clone();
         }
     }
@@ -126,19 +136,40 @@ pub fn type_title(config: &Config, kind: &str, artifact_type: Option<&str>) -> S
 pub fn kind_icon(kind: &str) -> String {
     let (color, shape) = match kind {
         // A shipping container.
-        "image" => ("#2463a6", r##"<rect x="2" y="5" width="16" height="11" rx="1"/><path d="M6 5v11M10 5v11M14 5v11" stroke="#fff" stroke-width="1.2"/>"##),
+        "image" => (
+            "#2463a6",
+            r##"<rect x="2" y="5" width="16" height="11" rx="1"/><path d="M6 5v11M10 5v11M14 5v11" stroke="#fff" stroke-width="1.2"/>"##,
+        ),
         // A ship's wheel.
-        "helm" => ("#0f1689", r##"<circle cx="10" cy="10" r="6" fill="none" stroke-width="2.2"/><circle cx="10" cy="10" r="2"/><path d="M10 1v18M1 10h18M3.6 3.6l12.8 12.8M16.4 3.6L3.6 16.4" stroke-width="1.6"/>"##),
+        "helm" => (
+            "#0f1689",
+            r##"<circle cx="10" cy="10" r="6" fill="none" stroke-width="2.2"/><circle cx="10" cy="10" r="2"/><path d="M10 1v18M1 10h18M3.6 3.6l12.8 12.8M16.4 3.6L3.6 16.4" stroke-width="1.6"/>"##,
+        ),
         // A shield.
-        "opa" => ("#4d7a2a", r##"<path d="M10 1.5l7 3v5c0 4.5-3 7.6-7 9-4-1.4-7-4.5-7-9v-5z"/><path d="M6.5 10l2.5 2.5 4.5-5" fill="none" stroke="#fff" stroke-width="1.8"/>"##),
+        "opa" => (
+            "#4d7a2a",
+            r##"<path d="M10 1.5l7 3v5c0 4.5-3 7.6-7 9-4-1.4-7-4.5-7-9v-5z"/><path d="M6.5 10l2.5 2.5 4.5-5" fill="none" stroke="#fff" stroke-width="1.8"/>"##,
+        ),
         // Stacked layers.
-        "index" => ("#6a3fa0", r##"<rect x="5" y="2" width="13" height="9" rx="1" opacity=".5"/><rect x="2" y="8" width="13" height="10" rx="1"/>"##),
+        "index" => (
+            "#6a3fa0",
+            r##"<rect x="5" y="2" width="13" height="9" rx="1" opacity=".5"/><rect x="2" y="8" width="13" height="10" rx="1"/>"##,
+        ),
         // A pen nib.
-        "signature" | "attestation" => ("#7a5a1a", r##"<path d="M3 17l3-9 6-6 6 6-6 6z"/><circle cx="10.5" cy="9.5" r="1.6" fill="#fff"/>"##),
+        "signature" | "attestation" => (
+            "#7a5a1a",
+            r##"<path d="M3 17l3-9 6-6 6 6-6 6z"/><circle cx="10.5" cy="9.5" r="1.6" fill="#fff"/>"##,
+        ),
         // A list.
-        "sbom" => ("#2a7a78", r##"<rect x="3" y="2" width="14" height="16" rx="1"/><path d="M6 6h8M6 10h8M6 14h5" stroke="#fff" stroke-width="1.5"/>"##),
+        "sbom" => (
+            "#2a7a78",
+            r##"<rect x="3" y="2" width="14" height="16" rx="1"/><path d="M6 6h8M6 10h8M6 14h5" stroke="#fff" stroke-width="1.5"/>"##,
+        ),
         // A question mark in a circle.
-        _ => ("#7b8591", r##"<circle cx="10" cy="10" r="8.5"/><path d="M7.3 7.6a2.8 2.8 0 1 1 3.8 2.6c-.8.4-1.1.9-1.1 1.8" fill="none" stroke="#fff" stroke-width="1.8"/><circle cx="10" cy="14.8" r="1.1" fill="#fff"/>"##),
+        _ => (
+            "#7b8591",
+            r##"<circle cx="10" cy="10" r="8.5"/><path d="M7.3 7.6a2.8 2.8 0 1 1 3.8 2.6c-.8.4-1.1.9-1.1 1.8" fill="none" stroke="#fff" stroke-width="1.8"/><circle cx="10" cy="14.8" r="1.1" fill="#fff"/>"##,
+        ),
     };
     format!(
         "<svg width=\"20\" height=\"20\" viewBox=\"0 0 20 20\" role=\"img\" aria-label=\"{k}\" fill=\"{color}\" stroke=\"{color}\" class=\"icon-{k}\"><title>{k}</title>{shape}</svg>",
@@ -148,12 +179,26 @@ pub fn kind_icon(kind: &str) -> String {
 
 /// The icon, the kind and its title.
 pub fn kind_cell(config: &Config, kind: &str, artifact_type: Option<&str>) -> String {
-    format!("<span class=\"kind\">{}<span>{}<small>{}</small></span></span>", kind_icon(kind), esc(kind), esc(&type_title(config, kind, artifact_type)))
+    format!(
+        "<span class=\"kind\">{}<span>{}<small>{}</small></span></span>",
+        kind_icon(kind),
+        esc(kind),
+        esc(&type_title(config, kind, artifact_type))
+    )
 }
 
 /// What a user runs to use the artifact, or (for an unsupported type) why there is nothing.
 #[allow(clippy::too_many_arguments)]
-pub fn action_text(config: &Config, kind: &str, status: Status, reason: Option<&str>, registry: &str, repository: &str, digest: &str, tag: Option<&str>) -> Action {
+pub fn action_text(
+    config: &Config,
+    kind: &str,
+    status: Status,
+    reason: Option<&str>,
+    registry: &str,
+    repository: &str,
+    digest: &str,
+    tag: Option<&str>,
+) -> Action {
     if status == Status::Unsupported {
         return Action::Reason(reason.unwrap_or("no scanner handles this artifact type").to_owned());
     }
@@ -161,7 +206,11 @@ pub fn action_text(config: &Config, kind: &str, status: Status, reason: Option<&
         Some(t) => format!("{registry}/{repository}:{t}"),
         None => format!("{registry}/{repository}@{digest}"),
     };
-    let scheme = if config.registry(registry).is_some_and(|r| r.insecure) { "http" } else { "https" };
+    let scheme = if config.registry(registry).is_some_and(|r| r.insecure) {
+        "http"
+    } else {
+        "https"
+    };
     let name = repository.rsplit('/').next().unwrap_or(repository);
     match kind {
         "image" | "index" => Action::Commands(vec![format!("docker pull {registry}/{repository}@{digest}"), format!("docker run --rm -it {by_tag}")]),
@@ -189,7 +238,10 @@ impl Action {
     /// As HTML.
     pub fn to_html(&self) -> String {
         match self {
-            Action::Commands(cmds) => cmds.iter().map(|c| format!("<code class=\"cmd\">{}</code>", esc(c))).collect(),
+            Action::Commands(cmds) => cmds
+                .iter()
+                .map(|c| format!("<code class=\"cmd\">{}</code>", esc(c)))
+                .collect(),
             Action::Reason(r) => format!("<span class=\"reason\">{}</span>", esc(r)),
         }
     }
@@ -202,7 +254,18 @@ pub fn artifact_href(registry: &str, repository: &str, digest: &str) -> String {
 }
 
 /// Characters escaped in a path piece (`/` and `:` stay, they are part of references).
-const PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}').add(b'%').add(b'\'');
+const PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'%')
+    .add(b'\'');
 
 #[cfg(test)]
 mod tests {
@@ -210,22 +273,85 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_and_quotes() {
-        assert_eq!(esc(r#"<script>alert("x")</script> & 'y'"#), "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;");
+        assert_eq!(
+            esc(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
         assert_eq!(esc("plain/repo:1.0"), "plain/repo:1.0");
     }
 
     #[test]
     fn actions_fit_the_type() {
         let mut c = Config::default();
-        c.registries.push(crate::config::RegistryConfig { host: "127.0.0.1:5000".into(), insecure: true, ..Default::default() });
+        c.registries.push(crate::config::RegistryConfig {
+            host: "127.0.0.1:5000".into(),
+            insecure: true,
+            ..Default::default()
+        });
         let r = "127.0.0.1:5000";
-        let a = action_text(&c, "helm", Status::Succeeded, None, r, "charts/web", "sha256:1", Some("0.1.0"));
-        assert_eq!(a, Action::Commands(vec!["helm install web oci://127.0.0.1:5000/charts/web --version 0.1.0".into()]));
-        let Action::Commands(cmds) = action_text(&c, "image", Status::Succeeded, None, r, "team/app", "sha256:1", Some("1.0")) else { panic!() };
-        assert_eq!(cmds, ["docker pull 127.0.0.1:5000/team/app@sha256:1", "docker run --rm -it 127.0.0.1:5000/team/app:1.0"]);
-        let Action::Commands(cmds) = action_text(&c, "opa", Status::Succeeded, None, r, "policy/authz", "sha256:1", Some("v1")) else { panic!() };
-        assert!(cmds[0].starts_with("opa run --server") && cmds[0].contains("http://127.0.0.1:5000") && cmds[0].contains("resource=127.0.0.1:5000/policy/authz:v1"), "{cmds:?}");
-        let a = action_text(&c, "unknown", Status::Unsupported, Some("no scanner handles media type x/y"), r, "o", "sha256:1", None);
+        let a = action_text(
+            &c,
+            "helm",
+            Status::Succeeded,
+            None,
+            r,
+            "charts/web",
+            "sha256:1",
+            Some("0.1.0"),
+        );
+        assert_eq!(
+            a,
+            Action::Commands(vec![
+                "helm install web oci://127.0.0.1:5000/charts/web --version 0.1.0".into()
+            ])
+        );
+        let Action::Commands(cmds) = action_text(
+            &c,
+            "image",
+            Status::Succeeded,
+            None,
+            r,
+            "team/app",
+            "sha256:1",
+            Some("1.0"),
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            cmds,
+            [
+                "docker pull 127.0.0.1:5000/team/app@sha256:1",
+                "docker run --rm -it 127.0.0.1:5000/team/app:1.0"
+            ]
+        );
+        let Action::Commands(cmds) = action_text(
+            &c,
+            "opa",
+            Status::Succeeded,
+            None,
+            r,
+            "policy/authz",
+            "sha256:1",
+            Some("v1"),
+        ) else {
+            panic!()
+        };
+        assert!(
+            cmds[0].starts_with("opa run --server")
+                && cmds[0].contains("http://127.0.0.1:5000")
+                && cmds[0].contains("resource=127.0.0.1:5000/policy/authz:v1"),
+            "{cmds:?}"
+        );
+        let a = action_text(
+            &c,
+            "unknown",
+            Status::Unsupported,
+            Some("no scanner handles media type x/y"),
+            r,
+            "o",
+            "sha256:1",
+            None,
+        );
         assert_eq!(a, Action::Reason("no scanner handles media type x/y".into()));
         assert!(Action::Reason("<b>".into()).to_html().contains("&lt;b&gt;"));
     }
@@ -233,11 +359,23 @@ mod tests {
     #[test]
     fn titles_and_icons() {
         let c = Config::default();
-        assert_eq!(type_title(&c, "sbom", Some("application/spdx+json")), "SPDX SBOM (JSON)");
-        assert_eq!(type_title(&c, "helm", Some("application/vnd.cncf.helm.config.v1+json")), "Helm chart");
-        assert_eq!(type_title(&c, "unknown", Some("application/x-rocket")), "Unknown artifact type");
+        assert_eq!(
+            type_title(&c, "sbom", Some("application/spdx+json")),
+            "SPDX SBOM (JSON)"
+        );
+        assert_eq!(
+            type_title(&c, "helm", Some("application/vnd.cncf.helm.config.v1+json")),
+            "Helm chart"
+        );
+        assert_eq!(
+            type_title(&c, "unknown", Some("application/x-rocket")),
+            "Unknown artifact type"
+        );
         assert!(kind_icon("<x>").contains("aria-label=\"&lt;x&gt;\""));
-        assert_eq!(artifact_href("h:5000", "a/b", "sha256:0"), "/artifacts/h:5000/a/b@sha256:0");
+        assert_eq!(
+            artifact_href("h:5000", "a/b", "sha256:0"),
+            "/artifacts/h:5000/a/b@sha256:0"
+        );
         assert_eq!(artifact_href("h", "a b", "x#y"), "/artifacts/h/a%20b@x%23y");
     }
 }

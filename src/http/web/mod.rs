@@ -29,7 +29,9 @@ use html::{esc, page};
 
 /// The web routes: `/` and `/artifacts/{…}`.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", get(listing)).route("/artifacts/{*path}", get(artifact_page))
+    Router::new()
+        .route("/", get(listing))
+        .route("/artifacts/{*path}", get(artifact_page))
 }
 
 /// An error shown as an HTML page with the API's status and message.
@@ -52,10 +54,16 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = self.0.status();
         let title = status.canonical_reason().unwrap_or("Error");
-        let body = format!("<h1>{} {}</h1><p class=\"error\">{}</p><p><a href=\"/\">Back to the listing</a></p>", status.as_u16(), esc(title), esc(self.0.message()));
+        let body = format!(
+            "<h1>{} {}</h1><p class=\"error\">{}</p><p><a href=\"/\">Back to the listing</a></p>",
+            status.as_u16(),
+            esc(title),
+            esc(self.0.message())
+        );
         let mut resp = (status, Html(page(title, &body))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -87,14 +95,29 @@ fn nonempty(v: &Option<String>) -> Option<&str> {
 
 impl ListingParams {
     fn to_filter(&self) -> Result<ArtifactFilter, ApiError> {
-        let status = nonempty(&self.status).map(str::parse::<Status>).transpose().map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
-        let min_severity = nonempty(&self.min_severity).map(str::parse::<Severity>).transpose().map_err(|e| ApiError::bad_request(format!("min_severity: {e}")))?;
-        let before = nonempty(&self.before).map(|b| b.parse::<i64>().map_err(|_| ApiError::bad_request(format!("before: {b:?} is not a cursor (an integer)")))).transpose()?;
+        let status = nonempty(&self.status)
+            .map(str::parse::<Status>)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
+        let min_severity = nonempty(&self.min_severity)
+            .map(str::parse::<Severity>)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(format!("min_severity: {e}")))?;
+        let before = nonempty(&self.before)
+            .map(|b| {
+                b.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request(format!("before: {b:?} is not a cursor (an integer)")))
+            })
+            .transpose()?;
         let limit = match nonempty(&self.limit) {
             None => 50,
             Some(l) => match l.parse::<u32>() {
                 Ok(n) if (1..=1000).contains(&n) => n,
-                _ => return Err(ApiError::bad_request(format!("limit: {l:?} is not a number in 1..=1000"))),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "limit: {l:?} is not a number in 1..=1000"
+                    )))
+                }
             },
         };
         Ok(ArtifactFilter {
@@ -112,7 +135,14 @@ impl ListingParams {
     /// The query string of these filters with `before` set to `cursor`.
     fn next_page(&self, cursor: i64) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("kind", &self.kind), ("status", &self.status), ("registry", &self.registry), ("repository", &self.repository), ("min_severity", &self.min_severity), ("limit", &self.limit)] {
+        for (k, v) in [
+            ("kind", &self.kind),
+            ("status", &self.status),
+            ("registry", &self.registry),
+            ("repository", &self.repository),
+            ("min_severity", &self.min_severity),
+            ("limit", &self.limit),
+        ] {
             if let Some(v) = nonempty(v) {
                 q.append_pair(k, v);
             }
@@ -122,7 +152,17 @@ impl ListingParams {
     }
 }
 
-const KINDS: &[&str] = &["image", "index", "helm", "opa", "signature", "attestation", "sbom", "wasm", "unknown"];
+const KINDS: &[&str] = &[
+    "image",
+    "index",
+    "helm",
+    "opa",
+    "signature",
+    "attestation",
+    "sbom",
+    "wasm",
+    "unknown",
+];
 
 fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> String {
     let mut s = format!("<label>{label}<select name=\"{name}\"><option value=\"\">any</option>");
@@ -137,7 +177,11 @@ fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> S
     s
 }
 
-async fn listing(State(state): State<AppState>, headers: HeaderMap, params: Result<Query<ListingParams>, axum::extract::rejection::QueryRejection>) -> Result<Html<String>, WebError> {
+async fn listing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ListingParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Html<String>, WebError> {
     require(&state, &headers, Role::Read)?;
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let filter = params.to_filter()?;
@@ -149,7 +193,12 @@ async fn listing(State(state): State<AppState>, headers: HeaderMap, params: Resu
     body.push_str("<form class=\"filters\" method=\"get\" action=\"/\">");
     body.push_str(&select("kind", "Kind", KINDS, nonempty(&params.kind)));
     body.push_str(&select("status", "Status", &statuses, nonempty(&params.status)));
-    body.push_str(&select("min_severity", "Findings at least", &severities, nonempty(&params.min_severity)));
+    body.push_str(&select(
+        "min_severity",
+        "Findings at least",
+        &severities,
+        nonempty(&params.min_severity),
+    ));
     body.push_str(&format!(
         "<label>Registry<input name=\"registry\" value=\"{}\" placeholder=\"host:port\"></label><label>Repository prefix<input name=\"repository\" value=\"{}\" placeholder=\"team/\"></label><button type=\"submit\">Filter</button> <a href=\"/\">clear</a></form>",
         esc(nonempty(&params.registry).unwrap_or("")),
@@ -166,7 +215,16 @@ async fn listing(State(state): State<AppState>, headers: HeaderMap, params: Resu
                 None => format!("{}/{}", i.registry, i.repository),
             };
             let short = &i.digest[..i.digest.len().min(19)];
-            let action = html::action_text(&state.config, &i.kind, i.status, i.reason.as_deref(), &i.registry, &i.repository, &i.digest, i.tags.first().map(String::as_str));
+            let action = html::action_text(
+                &state.config,
+                &i.kind,
+                i.status,
+                i.reason.as_deref(),
+                &i.registry,
+                &i.repository,
+                &i.digest,
+                i.tags.first().map(String::as_str),
+            );
             let reason = match (&i.reason, i.status) {
                 (Some(r), Status::Failed) => format!("<div class=\"reason\">{}</div>", esc(r)),
                 _ => String::new(),
@@ -187,7 +245,10 @@ async fn listing(State(state): State<AppState>, headers: HeaderMap, params: Resu
         body.push_str("</tbody></table>");
     }
     if let Some(cursor) = result.next_cursor {
-        body.push_str(&format!("<p class=\"pager\"><a id=\"next\" href=\"/?{}\">Next page →</a></p>", esc(&params.next_page(cursor))));
+        body.push_str(&format!(
+            "<p class=\"pager\"><a id=\"next\" href=\"/?{}\">Next page →</a></p>",
+            esc(&params.next_page(cursor))
+        ));
     }
     Ok(Html(page("Artifacts", &body)))
 }
@@ -206,14 +267,26 @@ fn overview(config: &crate::config::Config, counts: &[(String, String, i64)]) ->
     s.push_str("<th>total</th></tr></thead><tbody>");
     for k in kinds {
         let mut total = 0;
-        s.push_str(&format!("<tr><td><a href=\"/?kind={0}\">{1}</a></td>", esc(&url_component(k)), html::kind_cell(config, k, None)));
+        s.push_str(&format!(
+            "<tr><td><a href=\"/?kind={0}\">{1}</a></td>",
+            esc(&url_component(k)),
+            html::kind_cell(config, k, None)
+        ));
         for st in Status::ALL {
-            let n: i64 = counts.iter().filter(|c| c.0 == k && c.1 == st.as_str()).map(|c| c.2).sum();
+            let n: i64 = counts
+                .iter()
+                .filter(|c| c.0 == k && c.1 == st.as_str())
+                .map(|c| c.2)
+                .sum();
             total += n;
             if n == 0 {
                 s.push_str("<td class=\"muted\">0</td>");
             } else {
-                s.push_str(&format!("<td><a class=\"badge st-{1}\" href=\"/?kind={0}&amp;status={1}\">{n}</a></td>", esc(&url_component(k)), st.as_str()));
+                s.push_str(&format!(
+                    "<td><a class=\"badge st-{1}\" href=\"/?kind={0}&amp;status={1}\">{n}</a></td>",
+                    esc(&url_component(k)),
+                    st.as_str()
+                ));
             }
         }
         s.push_str(&format!("<td>{total}</td></tr>"));
@@ -226,7 +299,11 @@ fn url_component(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-async fn artifact_page(State(state): State<AppState>, headers: HeaderMap, Path(path): Path<String>) -> Result<Html<String>, WebError> {
+async fn artifact_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(path): Path<String>,
+) -> Result<Html<String>, WebError> {
     require(&state, &headers, Role::Read)?;
     let (registry, repository, digest, tag) = parse_artifact_path(&path)?;
     let registry = state.config.registry(&registry).map_or(registry, |r| r.host.clone());
@@ -245,18 +322,39 @@ mod tests {
         use crate::store::{NewArtifact, ScanResult, Store};
         let dir = tempfile::tempdir().unwrap();
         let config = std::sync::Arc::new(crate::config::Config::default());
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("w.db").display())).await.unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("w.db").display()))
+            .await
+            .unwrap();
         let queue = crate::queue::open(&config, &store).await.unwrap();
         for (repo, digest, kind, status, reason) in [
-            ("evil/<script>x</script>", D1, "unknown", Status::Unsupported, "media type <img src=x onerror=alert(1)> is \"odd\""),
+            (
+                "evil/<script>x</script>",
+                D1,
+                "unknown",
+                Status::Unsupported,
+                "media type <img src=x onerror=alert(1)> is \"odd\"",
+            ),
             ("charts/web", D2, "helm", Status::Succeeded, ""),
         ] {
             let id = store
-                .upsert_artifact(&NewArtifact { registry: "r.example", repository: repo, digest, manifest_media_type: "m", artifact_type: Some("t/<b>"), kind, size: 1, parent_digest: None, platform: None })
+                .upsert_artifact(&NewArtifact {
+                    registry: "r.example",
+                    repository: repo,
+                    digest,
+                    manifest_media_type: "m",
+                    artifact_type: Some("t/<b>"),
+                    kind,
+                    size: 1,
+                    parent_digest: None,
+                    platform: None,
+                })
                 .await
                 .unwrap();
             let reason = Some(reason).filter(|r| !r.is_empty());
-            store.record_scan(id, "", "", status, reason, &ScanResult::default()).await.unwrap();
+            store
+                .record_scan(id, "", "", status, reason, &ScanResult::default())
+                .await
+                .unwrap();
         }
         let state = AppState::new(config, store, queue, crate::telemetry::Metrics::new());
         (state, dir)
@@ -265,13 +363,41 @@ mod tests {
     #[tokio::test]
     async fn stored_values_are_escaped_and_tagless_charts_get_a_pull_command() {
         let (state, _dir) = state_with_hostile_rows().await;
-        let Html(page) = listing(State(state.clone()), HeaderMap::new(), Ok(Query(ListingParams::default()))).await.unwrap();
+        let Html(page) = listing(
+            State(state.clone()),
+            HeaderMap::new(),
+            Ok(Query(ListingParams::default())),
+        )
+        .await
+        .unwrap();
         assert!(!page.contains("<script>x") && !page.contains("<img src=x"), "{page}");
-        assert!(page.contains("evil/&lt;script&gt;x&lt;/script&gt;") && page.contains("&lt;img src=x onerror=alert(1)&gt; is &quot;odd&quot;"), "{page}");
-        assert!(page.contains(&format!("helm pull oci://r.example/charts/web@{D2}")), "{page}");
-        let Html(chart) = artifact_page(State(state.clone()), HeaderMap::new(), Path(format!("r.example/charts/web@{D2}"))).await.unwrap();
-        assert!(chart.contains("<code id=\"artifact-type\">t/&lt;b&gt;</code>"), "{chart}");
-        let err = artifact_page(State(state), HeaderMap::new(), Path(format!("r.example/charts/web@sha256:{}", "9".repeat(64)))).await.unwrap_err();
+        assert!(
+            page.contains("evil/&lt;script&gt;x&lt;/script&gt;")
+                && page.contains("&lt;img src=x onerror=alert(1)&gt; is &quot;odd&quot;"),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("helm pull oci://r.example/charts/web@{D2}")),
+            "{page}"
+        );
+        let Html(chart) = artifact_page(
+            State(state.clone()),
+            HeaderMap::new(),
+            Path(format!("r.example/charts/web@{D2}")),
+        )
+        .await
+        .unwrap();
+        assert!(
+            chart.contains("<code id=\"artifact-type\">t/&lt;b&gt;</code>"),
+            "{chart}"
+        );
+        let err = artifact_page(
+            State(state),
+            HeaderMap::new(),
+            Path(format!("r.example/charts/web@sha256:{}", "9".repeat(64))),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.0.status(), StatusCode::NOT_FOUND);
         let resp = err.into_response();
         assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
@@ -283,25 +409,61 @@ mod tests {
         let mut config = (*state.config).clone();
         config.api_token = Some(crate::config::Secret::new("t0ken"));
         state.config = std::sync::Arc::new(config);
-        let err = listing(State(state.clone()), HeaderMap::new(), Ok(Query(ListingParams::default()))).await.unwrap_err();
+        let err = listing(
+            State(state.clone()),
+            HeaderMap::new(),
+            Ok(Query(ListingParams::default())),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.0.status(), StatusCode::UNAUTHORIZED);
         let mut h = HeaderMap::new();
         h.insert("authorization", "Bearer t0ken".parse().unwrap());
-        assert!(listing(State(state), h, Ok(Query(ListingParams::default()))).await.is_ok());
+        assert!(listing(State(state), h, Ok(Query(ListingParams::default())))
+            .await
+            .is_ok());
     }
 
     #[test]
     fn listing_params_ignore_empty_form_values_and_name_bad_ones() {
-        let p = ListingParams { kind: Some("".into()), status: Some("unsupported".into()), repository: Some(" team/ ".into()), ..Default::default() };
+        let p = ListingParams {
+            kind: Some("".into()),
+            status: Some("unsupported".into()),
+            repository: Some(" team/ ".into()),
+            ..Default::default()
+        };
         let f = p.to_filter().unwrap();
-        assert_eq!((f.kind, f.status, f.repository.as_deref(), f.limit), (None, Some(Status::Unsupported), Some("team/"), Some(50)));
-        let err = ListingParams { status: Some("done".into()), ..Default::default() }.to_filter().unwrap_err();
+        assert_eq!(
+            (f.kind, f.status, f.repository.as_deref(), f.limit),
+            (None, Some(Status::Unsupported), Some("team/"), Some(50))
+        );
+        let err = ListingParams {
+            status: Some("done".into()),
+            ..Default::default()
+        }
+        .to_filter()
+        .unwrap_err();
         assert!(err.message().starts_with("status:"), "{}", err.message());
-        let err = ListingParams { limit: Some("0".into()), ..Default::default() }.to_filter().unwrap_err();
+        let err = ListingParams {
+            limit: Some("0".into()),
+            ..Default::default()
+        }
+        .to_filter()
+        .unwrap_err();
         assert!(err.message().starts_with("limit:"), "{}", err.message());
-        let err = ListingParams { before: Some("x".into()), ..Default::default() }.to_filter().unwrap_err();
+        let err = ListingParams {
+            before: Some("x".into()),
+            ..Default::default()
+        }
+        .to_filter()
+        .unwrap_err();
         assert!(err.message().starts_with("before:"), "{}", err.message());
-        let q = ListingParams { kind: Some("helm".into()), repository: Some("a b&c".into()), ..Default::default() }.next_page(42);
+        let q = ListingParams {
+            kind: Some("helm".into()),
+            repository: Some("a b&c".into()),
+            ..Default::default()
+        }
+        .next_page(42);
         assert_eq!(q, "kind=helm&repository=a+b%26c&before=42");
     }
 }

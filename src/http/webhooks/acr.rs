@@ -60,7 +60,13 @@ pub fn parse(body: &[u8]) -> Result<Vec<RegistryEvent>, PayloadError> {
         id: e.id.filter(|i| !i.is_empty()),
         raw_action: e.action,
         action,
-        hosts: e.request.host.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).into_iter().collect(),
+        hosts: e
+            .request
+            .host
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .into_iter()
+            .collect(),
         repository,
         digest,
         tag,

@@ -25,7 +25,11 @@ pub struct CloudEvent {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// The CloudEvents in a request, or `None` when the request is not a CloudEvent at all (so the
@@ -39,9 +43,15 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Option<Vec<CloudEvent>>
         return Ok(Some(vec![serde_json::from_slice::<CloudEvent>(body)?]));
     }
     if header(headers, "ce-specversion").is_some() {
-        let id = header(headers, "ce-id").ok_or_else(|| PayloadError::Invalid("CloudEvent without a ce-id header".into()))?;
-        let ty = header(headers, "ce-type").ok_or_else(|| PayloadError::Invalid("CloudEvent without a ce-type header".into()))?;
-        let data = if body.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(body)? };
+        let id = header(headers, "ce-id")
+            .ok_or_else(|| PayloadError::Invalid("CloudEvent without a ce-id header".into()))?;
+        let ty = header(headers, "ce-type")
+            .ok_or_else(|| PayloadError::Invalid("CloudEvent without a ce-type header".into()))?;
+        let data = if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(body)?
+        };
         return Ok(Some(vec![CloudEvent {
             id: id.to_owned(),
             ty: ty.to_owned(),
@@ -73,16 +83,28 @@ mod tests {
         assert_eq!(ev[0].data["name"], "a");
 
         let mut h = HeaderMap::new();
-        h.insert("content-type", "application/cloudevents+json; charset=utf-8".parse().unwrap());
-        let ev = parse(&h, br#"{"specversion":"1.0","id":"1","type":"t","source":"/s","data":{"x":1}}"#).unwrap().unwrap();
+        h.insert(
+            "content-type",
+            "application/cloudevents+json; charset=utf-8".parse().unwrap(),
+        );
+        let ev = parse(
+            &h,
+            br#"{"specversion":"1.0","id":"1","type":"t","source":"/s","data":{"x":1}}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((ev[0].id.as_str(), ev[0].source.as_deref()), ("1", Some("/s")));
 
         let mut h = HeaderMap::new();
         h.insert("content-type", "application/cloudevents-batch+json".parse().unwrap());
-        let ev = parse(&h, br#"[{"id":"1","type":"t"},{"id":"2","type":"t"}]"#).unwrap().unwrap();
+        let ev = parse(&h, br#"[{"id":"1","type":"t"},{"id":"2","type":"t"}]"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(ev.len(), 2);
 
-        assert!(parse(&HeaderMap::new(), br#"{"type":"PUSH_ARTIFACT"}"#).unwrap().is_none());
+        assert!(parse(&HeaderMap::new(), br#"{"type":"PUSH_ARTIFACT"}"#)
+            .unwrap()
+            .is_none());
         let mut h = HeaderMap::new();
         h.insert("ce-specversion", "1.0".parse().unwrap());
         assert!(parse(&h, b"{}").unwrap_err().to_string().contains("ce-id"));

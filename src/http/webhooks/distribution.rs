@@ -77,10 +77,16 @@ fn convert(e: Event) -> RegistryEvent {
     let repository = e.target.repository.unwrap_or_default();
     let action = match e.action.as_str() {
         "push" if is_blob => Action::Ignore("blob push (only manifests are scanned)".into()),
-        "push" | "delete" if repository.is_empty() => Action::Ignore(format!("{} event without target.repository", e.action)),
-        "push" if digest.is_none() && tag.is_none() => Action::Ignore("push event without target.digest or target.tag".into()),
+        "push" | "delete" if repository.is_empty() => {
+            Action::Ignore(format!("{} event without target.repository", e.action))
+        }
+        "push" if digest.is_none() && tag.is_none() => {
+            Action::Ignore("push event without target.digest or target.tag".into())
+        }
         "push" => Action::Push,
-        "delete" if digest.is_none() && tag.is_none() => Action::Ignore("delete event without target.digest or target.tag".into()),
+        "delete" if digest.is_none() && tag.is_none() => {
+            Action::Ignore("delete event without target.digest or target.tag".into())
+        }
         "delete" => Action::Delete,
         "pull" => Action::Ignore("pull events are not scanned".into()),
         "mount" => Action::Ignore("blob mounts are not scanned".into()),
@@ -122,7 +128,10 @@ mod tests {
         assert_eq!(e.hosts, vec!["192.168.100.227:5000".to_string()]);
         assert_eq!(e.repository, "hello-world");
         assert_eq!(e.tag.as_deref(), Some("latest"));
-        assert_eq!(e.reference(), Some("sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf"));
+        assert_eq!(
+            e.reference(),
+            Some("sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf")
+        );
     }
 
     #[test]

@@ -47,12 +47,17 @@ impl RegistryEvent {
 /// A tag as payloads give it, or None when empty or actually a digest (Harbor puts the digest in
 /// `tag` for pushes by digest).
 pub fn clean_tag(tag: Option<&str>) -> Option<String> {
-    tag.map(str::trim).filter(|t| !t.is_empty() && !t.contains(':')).map(str::to_owned)
+    tag.map(str::trim)
+        .filter(|t| !t.is_empty() && !t.contains(':'))
+        .map(str::to_owned)
 }
 
 /// A digest as payloads give it, or None when empty or not `algorithm:hex`.
 pub fn clean_digest(digest: Option<&str>) -> Option<String> {
-    digest.map(str::trim).filter(|d| d.split_once(':').is_some_and(|(a, h)| !a.is_empty() && !h.is_empty())).map(str::to_owned)
+    digest
+        .map(str::trim)
+        .filter(|d| d.split_once(':').is_some_and(|(a, h)| !a.is_empty() && !h.is_empty()))
+        .map(str::to_owned)
 }
 
 /// The host of a URL (`http://h:5000/v2/…` → `h:5000`).
@@ -87,11 +92,16 @@ pub fn resolve_registry(config: &Config, hosts: &[String], fallback: Option<&str
     let mut found: Option<&str> = None;
     for host in named {
         let Some(r) = config.registry(host) else {
-            return Err(format!("registry {host:?} is not configured; regscan only contacts the registries in its config"));
+            return Err(format!(
+                "registry {host:?} is not configured; regscan only contacts the registries in its config"
+            ));
         };
         match found {
             Some(prev) if prev != r.host => {
-                return Err(format!("the event names two different registries ({prev} and {})", r.host));
+                return Err(format!(
+                    "the event names two different registries ({prev} and {})",
+                    r.host
+                ));
             }
             _ => found = Some(&r.host),
         }
@@ -128,8 +138,16 @@ mod tests {
     fn config() -> Config {
         Config {
             registries: vec![
-                RegistryConfig { host: "127.0.0.1:5000".into(), insecure: true, aliases: vec!["registry.internal:5000".into()], ..Default::default() },
-                RegistryConfig { host: "other.example".into(), ..Default::default() },
+                RegistryConfig {
+                    host: "127.0.0.1:5000".into(),
+                    insecure: true,
+                    aliases: vec!["registry.internal:5000".into()],
+                    ..Default::default()
+                },
+                RegistryConfig {
+                    host: "other.example".into(),
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         }
@@ -139,23 +157,38 @@ mod tests {
     fn hosts_must_all_name_one_configured_registry() {
         let c = config();
         let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(resolve_registry(&c, &h(&["127.0.0.1:5000", "registry.internal:5000"]), None).unwrap(), "127.0.0.1:5000");
+        assert_eq!(
+            resolve_registry(&c, &h(&["127.0.0.1:5000", "registry.internal:5000"]), None).unwrap(),
+            "127.0.0.1:5000"
+        );
         let err = resolve_registry(&c, &h(&["evil.example"]), None).unwrap_err();
         assert!(err.contains("evil.example") && err.contains("not configured"), "{err}");
         let err = resolve_registry(&c, &h(&["127.0.0.1:5000", "other.example"]), None).unwrap_err();
         assert!(err.contains("two different"), "{err}");
         assert!(resolve_registry(&c, &[], None).unwrap_err().contains("?registry="));
-        assert_eq!(resolve_registry(&c, &[], Some("other.example")).unwrap(), "other.example");
+        assert_eq!(
+            resolve_registry(&c, &[], Some("other.example")).unwrap(),
+            "other.example"
+        );
         // A fallback cannot widen what the payload names.
         assert!(resolve_registry(&c, &h(&["evil.example"]), Some("127.0.0.1:5000")).is_err());
     }
 
     #[test]
     fn hosts_are_found_in_urls_and_references() {
-        assert_eq!(url_host("http://127.0.0.1:5000/v2/a/manifests/sha256:00").as_deref(), Some("127.0.0.1:5000"));
+        assert_eq!(
+            url_host("http://127.0.0.1:5000/v2/a/manifests/sha256:00").as_deref(),
+            Some("127.0.0.1:5000")
+        );
         assert_eq!(url_host("https://quay.io/v2/").as_deref(), Some("quay.io"));
-        assert_eq!(reference_host("harbor.example.com/library/nginx:latest").as_deref(), Some("harbor.example.com"));
-        assert_eq!(reference_host("localhost/harbor/alpine@sha256:95").as_deref(), Some("localhost"));
+        assert_eq!(
+            reference_host("harbor.example.com/library/nginx:latest").as_deref(),
+            Some("harbor.example.com")
+        );
+        assert_eq!(
+            reference_host("localhost/harbor/alpine@sha256:95").as_deref(),
+            Some("localhost")
+        );
         assert_eq!(reference_host("library/nginx"), None);
         assert_eq!(clean_tag(Some("sha256:954b")), None);
         assert_eq!(clean_tag(Some(" v1 ")).as_deref(), Some("v1"));

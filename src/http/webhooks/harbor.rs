@@ -67,7 +67,9 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Vec<RegistryEvent>, Pay
             let data: EventData = serde_json::from_value(ce.data)
                 .map_err(|e| PayloadError::Invalid(format!("Harbor CloudEvent {} has no valid data: {e}", ce.id)))?;
             let id = ce.id;
-            out.extend(convert(&ce.ty, data, |i, n, _| Some(if n == 1 { id.clone() } else { format!("{id}#{i}") }))?);
+            out.extend(convert(&ce.ty, data, |i, n, _| {
+                Some(if n == 1 { id.clone() } else { format!("{id}#{i}") })
+            })?);
         }
         return Ok(out);
     }
@@ -75,18 +77,27 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Vec<RegistryEvent>, Pay
     let occur_at = payload.occur_at;
     // No id in this format: Harbor resends the same payload, so the time and what it names is
     // a stable key.
-    convert(&payload.ty, payload.event_data, |_, _, what| occur_at.map(|t| format!("harbor:{t}:{what}")))
+    convert(&payload.ty, payload.event_data, |_, _, what| {
+        occur_at.map(|t| format!("harbor:{t}:{what}"))
+    })
 }
 
-fn convert(ty: &str, data: EventData, id: impl Fn(usize, usize, &str) -> Option<String>) -> Result<Vec<RegistryEvent>, PayloadError> {
+fn convert(
+    ty: &str,
+    data: EventData,
+    id: impl Fn(usize, usize, &str) -> Option<String>,
+) -> Result<Vec<RegistryEvent>, PayloadError> {
     let repository = data
         .repository
         .as_ref()
         .and_then(|r| {
-            r.repo_full_name.clone().filter(|n| !n.is_empty()).or_else(|| match (&r.namespace, &r.name) {
-                (Some(ns), Some(n)) if !ns.is_empty() && !n.is_empty() => Some(format!("{ns}/{n}")),
-                _ => None,
-            })
+            r.repo_full_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| match (&r.namespace, &r.name) {
+                    (Some(ns), Some(n)) if !ns.is_empty() && !n.is_empty() => Some(format!("{ns}/{n}")),
+                    _ => None,
+                })
         })
         .ok_or_else(|| PayloadError::Invalid("Harbor event without event_data.repository.repo_full_name".into()))?;
     let action = action_of(ty);
@@ -104,7 +115,9 @@ fn convert(ty: &str, data: EventData, id: impl Fn(usize, usize, &str) -> Option<
         }]);
     }
     if n == 0 {
-        return Err(PayloadError::Invalid(format!("Harbor {ty} event without event_data.resources")));
+        return Err(PayloadError::Invalid(format!(
+            "Harbor {ty} event without event_data.resources"
+        )));
     }
     Ok(data
         .resources

@@ -122,13 +122,21 @@ impl EventLog {
                     records.extend(a.records);
                     replies.push(a.reply);
                 }
-                let result = store.record_events(&records).await.map_err(|e| EventLogError(e.to_string()));
+                let result = store
+                    .record_events(&records)
+                    .await
+                    .map_err(|e| EventLogError(e.to_string()));
                 for reply in replies {
                     let _ = reply.send(result.clone());
                 }
             }
         });
-        EventLog { lookups, appends, recent, in_database }
+        EventLog {
+            lookups,
+            appends,
+            recent,
+            in_database,
+        }
     }
 
     /// Which of `ids` were already queued or applied on `endpoint`.
@@ -149,7 +157,14 @@ impl EventLog {
             return Ok(seen);
         }
         let (reply, rx) = oneshot::channel();
-        self.lookups.send(Lookup { endpoint: endpoint.to_owned(), ids: ask, reply }).await.map_err(|_| closed())?;
+        self.lookups
+            .send(Lookup {
+                endpoint: endpoint.to_owned(),
+                ids: ask,
+                reply,
+            })
+            .await
+            .map_err(|_| closed())?;
         seen.extend(rx.await.map_err(|_| closed())??);
         Ok(seen)
     }
@@ -157,7 +172,10 @@ impl EventLog {
     /// Append `records`; returns once they are committed.
     pub async fn record(&self, records: Vec<EventRecord>) -> Result<(), EventLogError> {
         let (reply, rx) = oneshot::channel();
-        self.appends.send(Append { records, reply }).await.map_err(|_| closed())?;
+        self.appends
+            .send(Append { records, reply })
+            .await
+            .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -213,9 +231,14 @@ async fn serve_lookups(store: &Store, batch: Vec<Lookup>) {
     }
     for (endpoint, lookups) in by_endpoint {
         let ids: Vec<&str> = lookups.iter().flat_map(|l| l.ids.iter().map(String::as_str)).collect();
-        let result = store.seen_events(&endpoint, &ids).await.map_err(|e| EventLogError(e.to_string()));
+        let result = store
+            .seen_events(&endpoint, &ids)
+            .await
+            .map_err(|e| EventLogError(e.to_string()));
         for l in lookups {
-            let answer = result.clone().map(|seen| l.ids.iter().filter(|id| seen.contains(*id)).cloned().collect());
+            let answer = result
+                .clone()
+                .map(|seen| l.ids.iter().filter(|id| seen.contains(*id)).cloned().collect());
             let _ = l.reply.send(answer);
         }
     }
@@ -243,7 +266,9 @@ mod tests {
     #[tokio::test]
     async fn concurrent_records_and_lookups_are_answered_each() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
         let log = EventLog::new(store.clone(), true);
         let mut tasks = Vec::new();
         for i in 0..50 {
@@ -257,7 +282,9 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 45..55 {
             let log = log.clone();
-            tasks.push(tokio::spawn(async move { (i, log.seen("distribution", &[&format!("e{i}")]).await.unwrap()) }));
+            tasks.push(tokio::spawn(async move {
+                (i, log.seen("distribution", &[&format!("e{i}")]).await.unwrap())
+            }));
         }
         for t in tasks {
             let (i, seen) = t.await.unwrap();

@@ -131,9 +131,11 @@ pub struct WebhookQuery {
 /// The webhook routes.
 pub fn routes() -> Router<AppState> {
     fn endpoint(f: Flavour) -> axum::routing::MethodRouter<AppState> {
-        post(move |State(state): State<AppState>, Query(q): Query<WebhookQuery>, headers: HeaderMap, body: Body| {
-            receive(state, f, q, headers, body)
-        })
+        post(
+            move |State(state): State<AppState>, Query(q): Query<WebhookQuery>, headers: HeaderMap, body: Body| {
+                receive(state, f, q, headers, body)
+            },
+        )
     }
     Router::new()
         .route("/v1/webhooks/distribution", endpoint(Flavour::Distribution))
@@ -174,7 +176,9 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
     use base64::Engine;
     use subtle::ConstantTimeEq;
     let eq = |a: &[u8], b: &[u8]| a.len() == b.len() && bool::from(a.ct_eq(b));
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("bearer") {
         return eq(rest.trim().as_bytes(), token.as_bytes());
@@ -193,14 +197,24 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
 async fn reject(state: &AppState, endpoint: &str, status: StatusCode, reason: String) -> Response {
     debug!(endpoint, status = status.as_u16(), %reason, "webhook rejected");
     state.metrics.webhook_event(endpoint, EventOutcome::Rejected.as_str());
-    if let Err(e) = state.store.record_events(&[EventRecord::rejected(endpoint, status.as_u16(), &reason)]).await {
+    if let Err(e) = state
+        .store
+        .record_events(&[EventRecord::rejected(endpoint, status.as_u16(), &reason)])
+        .await
+    {
         warn!(error = %e, "could not record a rejected webhook");
     }
     (status, Json(ErrorBody { error: &reason })).into_response()
 }
 
 /// Handle one webhook request (see the module docs).
-pub async fn receive(state: AppState, flavour: Flavour, query: WebhookQuery, headers: HeaderMap, body: Body) -> Response {
+pub async fn receive(
+    state: AppState,
+    flavour: Flavour,
+    query: WebhookQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let endpoint = flavour.name();
     if let Some(token) = state.config.webhook_token.as_ref().filter(|t| !t.is_empty()) {
         if !authorized(&headers, token.expose()) {
@@ -229,7 +243,13 @@ pub async fn receive(state: AppState, flavour: Flavour, query: WebhookQuery, hea
             return if over {
                 reject(&state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await
             } else {
-                reject(&state, endpoint, StatusCode::BAD_REQUEST, format!("could not read the body: {e}")).await
+                reject(
+                    &state,
+                    endpoint,
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the body: {e}"),
+                )
+                .await
             };
         }
     };
@@ -251,7 +271,9 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "webhook: database unavailable");
-                let body = ErrorBody { error: &format!("database unavailable, retry later: {e}") };
+                let body = ErrorBody {
+                    error: &format!("database unavailable, retry later: {e}"),
+                };
                 return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
             }
         }
@@ -281,7 +303,10 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
                 }
                 Ok(registry) => {
                     rec.registry = Some(registry.clone());
-                    let dup = ev.id.as_deref().is_some_and(|id| seen.contains(id) || !this_request.insert(id.to_owned()));
+                    let dup = ev
+                        .id
+                        .as_deref()
+                        .is_some_and(|id| seen.contains(id) || !this_request.insert(id.to_owned()));
                     if dup {
                         rec.outcome = EventOutcome::Duplicate;
                         rec.reason = Some("event id already received; not queued again".into());
@@ -301,7 +326,11 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
         records.push(rec);
     }
 
-    let mut status = if jobs.is_empty() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let mut status = if jobs.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     let mut failure: Option<String> = None;
     if !jobs.is_empty() {
         let started = Instant::now();
@@ -315,7 +344,11 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
     }
     if failure.is_none() {
         for (registry, repository, digest, tag) in &deletes {
-            if let Err(e) = state.store.mark_deleted(registry, repository, digest.as_deref(), tag.as_deref()).await {
+            if let Err(e) = state
+                .store
+                .mark_deleted(registry, repository, digest.as_deref(), tag.as_deref())
+                .await
+            {
                 warn!(error = %e, "webhook: could not mark deleted");
                 failure = Some(format!("database unavailable, retry later: {e}"));
                 break;
@@ -324,7 +357,10 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
     }
     if let Some(reason) = &failure {
         status = StatusCode::SERVICE_UNAVAILABLE;
-        for r in records.iter_mut().filter(|r| matches!(r.outcome, EventOutcome::Queued | EventOutcome::Deleted)) {
+        for r in records
+            .iter_mut()
+            .filter(|r| matches!(r.outcome, EventOutcome::Queued | EventOutcome::Deleted))
+        {
             r.outcome = EventOutcome::Failed;
             r.reason = Some(reason.clone());
         }
@@ -342,7 +378,11 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
                 queued: records.iter().filter(|r| r.outcome == EventOutcome::Queued).count(),
                 events: records
                     .iter()
-                    .map(|r| EventSummary { id: r.event_id.clone(), outcome: r.outcome, reason: r.reason.clone() })
+                    .map(|r| EventSummary {
+                        id: r.event_id.clone(),
+                        outcome: r.outcome,
+                        reason: r.reason.clone(),
+                    })
                     .collect(),
             };
             (status, Json(body)).into_response()
@@ -379,7 +419,12 @@ mod tests {
         h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
         let err = Flavour::Distribution.parse(&h, br#"{"events":[]}"#).unwrap_err();
         assert_eq!(err.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        h.insert(header::CONTENT_TYPE, "application/vnd.docker.distribution.events.v2+json; charset=utf-8".parse().unwrap());
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/vnd.docker.distribution.events.v2+json; charset=utf-8"
+                .parse()
+                .unwrap(),
+        );
         assert!(Flavour::Distribution.parse(&h, br#"{"events":[]}"#).unwrap().is_empty());
     }
 }

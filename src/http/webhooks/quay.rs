@@ -45,7 +45,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<RegistryEvent>, PayloadError> {
             RegistryEvent {
                 id: None,
                 raw_action: "repo_push".into(),
-                action: if tag.is_some() { Action::Push } else { Action::Ignore(format!("tag {t:?} is not a tag")) },
+                action: if tag.is_some() {
+                    Action::Push
+                } else {
+                    Action::Ignore(format!("tag {t:?} is not a tag"))
+                },
                 hosts: hosts.clone(),
                 repository: repository.clone(),
                 digest: None,

@@ -45,7 +45,11 @@ fn assert_scan(r: Resolution, kind: &str, scanner: &str) {
 
 fn assert_unsupported(r: Resolution, kind: &str, media_type: &str) {
     match r {
-        Resolution::Unsupported { artifact_type, kind: k, reason } => {
+        Resolution::Unsupported {
+            artifact_type,
+            kind: k,
+            reason,
+        } => {
             assert_eq!(k.as_str(), kind, "{reason}");
             assert_eq!(artifact_type, media_type);
             assert!(reason.contains(media_type), "reason {reason:?} must name {media_type}");
@@ -56,7 +60,14 @@ fn assert_unsupported(r: Resolution, kind: &str, media_type: &str) {
 
 #[test]
 fn oci_image() {
-    assert_scan(resolve(manifest(media::OCI_CONFIG, &[media::OCI_LAYER_GZIP, media::OCI_LAYER_GZIP])), "image", "image");
+    assert_scan(
+        resolve(manifest(
+            media::OCI_CONFIG,
+            &[media::OCI_LAYER_GZIP, media::OCI_LAYER_GZIP],
+        )),
+        "image",
+        "image",
+    );
 }
 
 #[test]
@@ -68,13 +79,25 @@ fn docker_image() {
 
 #[test]
 fn helm_chart_and_historical_config() {
-    assert_scan(resolve(manifest(media::HELM_CONFIG, &[media::HELM_CHART_LAYER])), "helm", "helm");
-    assert_scan(resolve(manifest(media::HELM_CONFIG_V3, &[media::HELM_CHART_LAYER])), "helm", "helm");
+    assert_scan(
+        resolve(manifest(media::HELM_CONFIG, &[media::HELM_CHART_LAYER])),
+        "helm",
+        "helm",
+    );
+    assert_scan(
+        resolve(manifest(media::HELM_CONFIG_V3, &[media::HELM_CHART_LAYER])),
+        "helm",
+        "helm",
+    );
 }
 
 #[test]
 fn opa_bundle_config() {
-    assert_scan(resolve(manifest(media::OPA_CONFIG, &[media::OPA_BUNDLE_LAYER])), "opa", "opa");
+    assert_scan(
+        resolve(manifest(media::OPA_CONFIG, &[media::OPA_BUNDLE_LAYER])),
+        "opa",
+        "opa",
+    );
 }
 
 #[test]
@@ -119,7 +142,11 @@ fn buildkit_in_toto_attestation_manifest() {
 
 #[test]
 fn wasm_module() {
-    assert_unsupported(resolve(manifest("application/vnd.wasm.config.v0+json", &["application/wasm"])), "wasm", "application/vnd.wasm.config.v0+json");
+    assert_unsupported(
+        resolve(manifest("application/vnd.wasm.config.v0+json", &["application/wasm"])),
+        "wasm",
+        "application/vnd.wasm.config.v0+json",
+    );
 }
 
 #[test]
@@ -137,7 +164,11 @@ fn flux_falco_kyverno_cnab_sif() {
 
 #[test]
 fn oras_default_config() {
-    assert_unsupported(resolve(manifest("application/vnd.unknown.config.v1+json", &["text/plain"])), "unknown", "application/vnd.unknown.config.v1+json");
+    assert_unsupported(
+        resolve(manifest("application/vnd.unknown.config.v1+json", &["text/plain"])),
+        "unknown",
+        "application/vnd.unknown.config.v1+json",
+    );
 }
 
 #[test]
@@ -170,7 +201,10 @@ fn multi_platform_index_with_attestations() {
     });
     match resolve(idx) {
         Resolution::Index { children } => {
-            assert_eq!(children.iter().map(|c| c.attestation).collect::<Vec<_>>(), [false, false, true]);
+            assert_eq!(
+                children.iter().map(|c| c.attestation).collect::<Vec<_>>(),
+                [false, false, true]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -200,7 +234,10 @@ fn single_small_gzip_layer_image_is_peeked() {
         Resolution::Scan { peek_for_bundle, .. } => assert!(peek_for_bundle.is_some()),
         other => panic!("{other:?}"),
     }
-    match resolve(manifest(media::OCI_CONFIG, &[media::OCI_LAYER_GZIP, media::OCI_LAYER_GZIP])) {
+    match resolve(manifest(
+        media::OCI_CONFIG,
+        &[media::OCI_LAYER_GZIP, media::OCI_LAYER_GZIP],
+    )) {
         Resolution::Scan { peek_for_bundle, .. } => assert!(peek_for_bundle.is_none()),
         other => panic!("{other:?}"),
     }
@@ -234,13 +271,27 @@ fn user_rows_extend_and_override() {
         [TypeEntry::scanned(media::OCI_CONFIG, "image", "OCI image", "image")],
         [
             TypeEntry::known("application/vnd.acme.model.v1+json", "ml-model", "ACME model"),
-            TypeEntry::scanned("application/vnd.acme.image.config.v1+json", "image", "ACME image", "image"),
+            TypeEntry::scanned(
+                "application/vnd.acme.image.config.v1+json",
+                "image",
+                "ACME image",
+                "image",
+            ),
         ],
         &["image"],
     )
     .unwrap();
-    assert_eq!(t.lookup("application/vnd.acme.model.v1+json").unwrap().kind.as_str(), "ml-model");
-    assert_eq!(t.lookup("application/vnd.acme.image.config.v1+json").unwrap().scanner.as_deref(), Some("image"));
+    assert_eq!(
+        t.lookup("application/vnd.acme.model.v1+json").unwrap().kind.as_str(),
+        "ml-model"
+    );
+    assert_eq!(
+        t.lookup("application/vnd.acme.image.config.v1+json")
+            .unwrap()
+            .scanner
+            .as_deref(),
+        Some("image")
+    );
     let err = TypeTable::build([], [TypeEntry::scanned("x/y", "k", "t", "nope")], &["image"]).unwrap_err();
     assert!(err.to_string().contains("nope"));
 }
@@ -248,5 +299,7 @@ fn user_rows_extend_and_override() {
 #[test]
 fn media_type_parameters_are_ignored_for_lookup() {
     let t = table();
-    assert!(t.lookup("application/vnd.cncf.notary.signature; charset=utf-8").is_some());
+    assert!(t
+        .lookup("application/vnd.cncf.notary.signature; charset=utf-8")
+        .is_some());
 }

@@ -39,18 +39,9 @@ fn walk_ok(blob: &[u8]) -> LayerFacts {
 
 #[test]
 fn normalize_paths() {
-    assert_eq!(
-        normalize(b"./etc/os-release").as_deref(),
-        Some("etc/os-release")
-    );
-    assert_eq!(
-        normalize(b"/etc//apk/../os-release").as_deref(),
-        Some("etc/os-release")
-    );
-    assert_eq!(
-        normalize(b"../../etc/passwd").as_deref(),
-        Some("etc/passwd")
-    );
+    assert_eq!(normalize(b"./etc/os-release").as_deref(), Some("etc/os-release"));
+    assert_eq!(normalize(b"/etc//apk/../os-release").as_deref(), Some("etc/os-release"));
+    assert_eq!(normalize(b"../../etc/passwd").as_deref(), Some("etc/passwd"));
     assert_eq!(normalize(b"./").as_deref(), None);
     assert_eq!(normalize(b"usr/lib/").as_deref(), Some("usr/lib"));
 }
@@ -64,10 +55,7 @@ fn whiteout_markers_are_recorded_not_analyzed() {
         file(b, "x/.wh..wh.plnk", b"");
     });
     let f = walk_ok(&t);
-    assert_eq!(
-        f.whiteouts.iter().collect::<Vec<_>>(),
-        ["etc/os-release", "srv"]
-    );
+    assert_eq!(f.whiteouts.iter().collect::<Vec<_>>(), ["etc/os-release", "srv"]);
     assert_eq!(f.opaque_dirs.iter().collect::<Vec<_>>(), ["opt/app"]);
     assert!(f.files.is_empty());
 }
@@ -80,9 +68,7 @@ fn plain_gzip_and_zstd_give_the_same_facts() {
     });
     let plain = walk_ok(&t);
     assert_eq!(plain.compression, Compression::None);
-    assert!(
-        matches!(plain.files.get("etc/os-release"), Some(FileFacts::Os(os)) if os.id == "alpine")
-    );
+    assert!(matches!(plain.files.get("etc/os-release"), Some(FileFacts::Os(os)) if os.id == "alpine"));
     assert_eq!(plain.uncompressed_bytes, t.len() as u64);
     let gz = walk_ok(&gzip(&t));
     assert_eq!(gz.compression, Compression::Gzip);
@@ -141,13 +127,8 @@ fn byte_and_entry_limits_fail_with_the_setting_named() {
         max_entries: 5,
         ..Default::default()
     };
-    let err = walk_layer(&t[..], "sha256:e", &limits)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("max_layer_entries") && err.contains("sha256:e"),
-        "{err}"
-    );
+    let err = walk_layer(&t[..], "sha256:e", &limits).unwrap_err().to_string();
+    assert!(err.contains("max_layer_entries") && err.contains("sha256:e"), "{err}");
     let limits = WalkLimits {
         max_bytes: 4096,
         ..Default::default()
@@ -187,11 +168,7 @@ fn long_names_and_pax_paths_are_followed() {
     // GNU long name (tar crate writes one for long paths with a GNU header).
     let t = tar_with(|b| file(b, &deep, pkg));
     let f = walk_ok(&t);
-    assert!(
-        f.files.contains_key(&deep),
-        "{:?}",
-        f.files.keys().collect::<Vec<_>>()
-    );
+    assert!(f.files.contains_key(&deep), "{:?}", f.files.keys().collect::<Vec<_>>());
     // PAX path record.
     let t = tar_with(|b| {
         let record = format!("path={deep}\n");
@@ -212,11 +189,7 @@ fn long_names_and_pax_paths_are_followed() {
         b.append(&h, &pkg[..]).unwrap();
     });
     let f = walk_ok(&t);
-    assert!(
-        f.files.contains_key(&deep),
-        "{:?}",
-        f.files.keys().collect::<Vec<_>>()
-    );
+    assert!(f.files.contains_key(&deep), "{:?}", f.files.keys().collect::<Vec<_>>());
     assert!(!f.files.contains_key("short"));
 }
 
@@ -260,18 +233,10 @@ fn hard_links_reuse_facts_and_symlinks_are_recorded() {
             "../usr/share/alpine-release",
         );
         link(b, EntryType::Symlink, "usr/share/doc/unrelated.txt", "busybox");
-        link(
-            b,
-            EntryType::Link,
-            "var/lib/dpkg/status",
-            "usr/share/not-analyzed",
-        );
+        link(b, EntryType::Link, "var/lib/dpkg/status", "usr/share/not-analyzed");
     });
     let f = walk_ok(&t);
-    assert_eq!(
-        f.files.get("etc/os-release"),
-        f.files.get("usr/lib/os-release")
-    );
+    assert_eq!(f.files.get("etc/os-release"), f.files.get("usr/lib/os-release"));
     assert!(f.files.contains_key("etc/os-release"));
     assert_eq!(
         f.symlinks.get("etc/alpine-release").map(String::as_str),
@@ -290,11 +255,7 @@ fn oversized_and_malformed_wanted_files_are_noted_and_shadow() {
     let limit = AnalyzerId::OsRelease.max_bytes();
     let t = tar_with(|b| {
         file(b, "etc/os-release", &vec![b'#'; limit as usize + 1]);
-        file(
-            b,
-            "lib/apk/db/installed",
-            b"P:musl\nV:1.2.4-r2\n\nthis is not\n",
-        );
+        file(b, "lib/apk/db/installed", b"P:musl\nV:1.2.4-r2\n\nthis is not\n");
     });
     let f = walk_ok(&t);
     assert!(f.shadowed.contains("etc/os-release"));
@@ -311,12 +272,7 @@ fn oversized_and_malformed_wanted_files_are_noted_and_shadow() {
 fn a_later_entry_at_the_same_path_wins_within_a_layer() {
     let t = tar_with(|b| {
         file(b, "etc/os-release", OS_RELEASE.as_bytes());
-        link(
-            b,
-            EntryType::Symlink,
-            "etc/os-release",
-            "../usr/lib/os-release",
-        );
+        link(b, EntryType::Symlink, "etc/os-release", "../usr/lib/os-release");
     });
     let f = walk_ok(&t);
     assert!(!f.files.contains_key("etc/os-release"));
@@ -334,9 +290,7 @@ fn source_errors_are_reported_as_read_errors() {
             ))
         }
     }
-    let t = gzip(&tar_with(|b| {
-        file(b, "etc/os-release", OS_RELEASE.as_bytes())
-    }));
+    let t = gzip(&tar_with(|b| file(b, "etc/os-release", OS_RELEASE.as_bytes())));
     let err = walk_layer((&t[..]).chain(Failing), "sha256:s", &WalkLimits::default()).unwrap_err();
     assert!(
         matches!(&err, LayerError::Read { source, .. } if source.to_string().contains("digest mismatch")),

@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use regscan_scanner_api::{
-    media, BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext,
-    ScanError, ScanOutput, Scanner, TypeEntry,
+    media, BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext, ScanError, ScanOutput,
+    Scanner, TypeEntry,
 };
 use regscan_scanner_image::{ImageConfig, ImageScanner};
 use sha2::{Digest, Sha256};
@@ -133,11 +133,7 @@ struct Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if self.pos == self.data.len() {
             if let Some(d) = &self.fail {
                 return Poll::Ready(Err(std::io::Error::new(
@@ -148,10 +144,7 @@ impl AsyncRead for Stream {
             return Poll::Ready(Ok(()));
         }
         // Small reads, like a network stream.
-        let n = buf
-            .remaining()
-            .min(self.data.len() - self.pos)
-            .min(16 << 10);
+        let n = buf.remaining().min(self.data.len() - self.pos).min(16 << 10);
         let start = self.pos;
         buf.put_slice(&self.data[start..start + n]);
         self.pos += n;
@@ -162,12 +155,7 @@ impl AsyncRead for Stream {
 #[async_trait]
 impl BlobSource for Blobs {
     async fn open(&self, d: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
-        *self
-            .opens
-            .lock()
-            .unwrap()
-            .entry(d.digest.clone())
-            .or_default() += 1;
+        *self.opens.lock().unwrap().entry(d.digest.clone()).or_default() += 1;
         self.total_opens.fetch_add(1, Ordering::SeqCst);
         if d.size > max_bytes {
             return Err(BlobError::TooLarge {
@@ -227,10 +215,7 @@ pub fn config_json(user: Option<&str>, env: &[&str], history: &[&str]) -> Vec<u8
     if let Some(u) = user {
         config["User"] = u.into();
     }
-    let history: Vec<_> = history
-        .iter()
-        .map(|h| serde_json::json!({"created_by": h}))
-        .collect();
+    let history: Vec<_> = history.iter().map(|h| serde_json::json!({"created_by": h})).collect();
     serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
@@ -244,10 +229,7 @@ pub fn config_json(user: Option<&str>, env: &[&str], history: &[&str]) -> Vec<u8
 /// An image: a config and layers, stored in `blobs`.
 pub fn image(blobs: &Blobs, config: Vec<u8>, layers: Vec<(&str, Vec<u8>)>) -> ImageManifest {
     let config = blobs.add(media::OCI_CONFIG, config);
-    let layers = layers
-        .into_iter()
-        .map(|(mt, data)| blobs.add(mt, data))
-        .collect();
+    let layers = layers.into_iter().map(|(mt, data)| blobs.add(mt, data)).collect();
     ImageManifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.into()),
@@ -277,11 +259,7 @@ pub async fn scan_with(
     scanner.scan(&ctx).await
 }
 
-pub async fn scan(
-    manifest: &ImageManifest,
-    blobs: &Blobs,
-    cache: &MemCache,
-) -> Result<ScanOutput, ScanError> {
+pub async fn scan(manifest: &ImageManifest, blobs: &Blobs, cache: &MemCache) -> Result<ScanOutput, ScanError> {
     scan_with(ImageConfig::default(), manifest, blobs, cache).await
 }
 

@@ -11,8 +11,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use regscan_scanner_api::media;
 use regscan_scanner_api::{
-    BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext,
-    ScanError, ScanOutput, Scanner, Severity, TypeEntry,
+    BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext, ScanError, ScanOutput,
+    Scanner, Severity, TypeEntry,
 };
 use regscan_scanner_opa::{OpaConfig, OpaScanner};
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -66,15 +66,11 @@ pub struct MemBlobs(pub HashMap<String, Vec<u8>>);
 #[async_trait]
 impl BlobSource for MemBlobs {
     async fn open(&self, d: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
-        let data = self
-            .0
-            .get(&d.digest)
-            .cloned()
-            .ok_or_else(|| BlobError::Fetch {
-                digest: d.digest.clone(),
-                message: "not found".into(),
-                retryable: false,
-            })?;
+        let data = self.0.get(&d.digest).cloned().ok_or_else(|| BlobError::Fetch {
+            digest: d.digest.clone(),
+            message: "not found".into(),
+            retryable: false,
+        })?;
         if data.len() as u64 > max_bytes {
             return Err(BlobError::TooLarge {
                 digest: d.digest.clone(),
@@ -130,8 +126,7 @@ impl Artifact {
             ..Default::default()
         };
         if let Some(t) = title {
-            d.annotations
-                .insert("org.opencontainers.image.title".into(), t.into());
+            d.annotations.insert("org.opencontainers.image.title".into(), t.into());
         }
         self.manifest.layers.push(d);
         self.blobs.0.insert(digest, data);
@@ -242,21 +237,16 @@ pub fn rsa_key() -> &'static RsaPrivateKey {
 }
 
 pub fn rsa_public_pem(key: &RsaPrivateKey) -> String {
-    key.to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap()
+    key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap()
 }
 
 pub fn signatures_file(token: &str) -> Vec<u8> {
-    serde_json::json!({"signatures": [token]})
-        .to_string()
-        .into_bytes()
+    serde_json::json!({"signatures": [token]}).to_string().into_bytes()
 }
 
 /// Config with one HS256 key.
 pub fn hs256_config(id: &str, secret: &str, scope: Option<&str>) -> OpaConfig {
-    let mut v =
-        serde_json::json!({"verification": {"keys": {id: {"algorithm": "HS256", "key": secret}}}});
+    let mut v = serde_json::json!({"verification": {"keys": {id: {"algorithm": "HS256", "key": secret}}}});
     if let Some(s) = scope {
         v["verification"]["scope"] = s.into();
     }
@@ -266,18 +256,12 @@ pub fn hs256_config(id: &str, secret: &str, scope: Option<&str>) -> OpaConfig {
 /// A clean bundle's files (structured files already canonical).
 pub fn clean_files() -> BTreeMap<&'static str, Vec<u8>> {
     let mut m = BTreeMap::new();
-    m.insert(
-        "/.manifest",
-        br#"{"revision":"r1","roots":["authz"]}"#.to_vec(),
-    );
+    m.insert("/.manifest", br#"{"revision":"r1","roots":["authz"]}"#.to_vec());
     m.insert(
         "/authz/policy.rego",
         b"package authz\n\ndefault allow := false\n\nallow if {\n\tinput.user in data.authz.admins\n}\n".to_vec(),
     );
-    m.insert(
-        "/authz/data.json",
-        br#"{"admins":["alice","bob"]}"#.to_vec(),
-    );
+    m.insert("/authz/data.json", br#"{"admins":["alice","bob"]}"#.to_vec());
     m
 }
 

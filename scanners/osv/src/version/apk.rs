@@ -48,9 +48,7 @@ impl Cursor<'_> {
         let mut n = Token::Invalid;
         match self.s.first().copied() {
             None | Some(0) => n = Token::End,
-            Some(c) if matches!(*ty, Token::Digit | Token::DigitOrZero) && c.is_ascii_lowercase() => {
-                n = Token::Letter
-            }
+            Some(c) if matches!(*ty, Token::Digit | Token::DigitOrZero) && c.is_ascii_lowercase() => n = Token::Letter,
             Some(c) if *ty == Token::Letter && c.is_ascii_digit() => n = Token::Digit,
             Some(c) if *ty == Token::Suffix && c.is_ascii_digit() => n = Token::SuffixNo,
             Some(c) => {
@@ -101,9 +99,7 @@ impl Cursor<'_> {
                 nt = Token::Digit;
                 v = -(i as i64);
             }
-            Token::DigitOrZero | Token::Digit | Token::SuffixNo | Token::RevisionNo => {
-                digits(self.s, &mut i, &mut v)
-            }
+            Token::DigitOrZero | Token::Digit | Token::SuffixNo | Token::RevisionNo => digits(self.s, &mut i, &mut v),
             Token::Letter => {
                 v = i64::from(self.s[0]);
                 i = 1;

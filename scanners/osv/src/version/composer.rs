@@ -14,8 +14,16 @@ enum Part {
 
 fn special_order(w: &str) -> i32 {
     const FORMS: [(&str, i32); 10] = [
-        ("dev", 0), ("alpha", 1), ("a", 1), ("beta", 2), ("b", 2), ("RC", 3), ("rc", 3), ("#", 4),
-        ("pl", 5), ("p", 5),
+        ("dev", 0),
+        ("alpha", 1),
+        ("a", 1),
+        ("beta", 2),
+        ("b", 2),
+        ("RC", 3),
+        ("rc", 3),
+        ("#", 4),
+        ("pl", 5),
+        ("p", 5),
     ];
     FORMS.iter().find(|(f, _)| w.starts_with(f)).map_or(-1, |(_, o)| *o)
 }

@@ -30,7 +30,11 @@ fn parse(s: &str) -> Option<Parsed<'_>> {
     if upstream.is_empty() {
         return None;
     }
-    Some(Parsed { epoch, upstream, revision })
+    Some(Parsed {
+        epoch,
+        upstream,
+        revision,
+    })
 }
 
 /// The weight of a non-digit character: `~` lowest, then the end, then letters, then the rest.

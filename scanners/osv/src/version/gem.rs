@@ -22,11 +22,14 @@ fn is_valid(s: &str) -> bool {
         None => (s, None),
     };
     let mut parts = main.split('.');
-    let first_ok = parts.next().is_some_and(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+    let first_ok = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
     first_ok
         && parts.all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric()))
         && pre.is_none_or(|p| {
-            p.split('.').all(|q| !q.is_empty() && q.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
+            p.split('.')
+                .all(|q| !q.is_empty() && q.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
         })
 }
 

@@ -66,7 +66,13 @@ impl Item {
     /// Compare with an absent item (the other version is shorter).
     fn cmp_none(&self) -> Ordering {
         match self {
-            Item::Int(d) => if d.is_empty() { Ordering::Equal } else { Ordering::Greater },
+            Item::Int(d) => {
+                if d.is_empty() {
+                    Ordering::Equal
+                } else {
+                    Ordering::Greater
+                }
+            }
             Item::Str(s) => qualifier_key(s).as_str().cmp(RELEASE_KEY),
             Item::List(l) => l.first().map_or(Ordering::Equal, Item::cmp_none),
         }
@@ -124,16 +130,28 @@ fn parse(version: &str) -> Vec<Item> {
     let mut start = 0usize;
     let mut is_digit = false;
     let item = |s: &str, is_digit: bool, followed_by_digit: bool| {
-        if is_digit { Item::int(s) } else { Item::string(s, followed_by_digit) }
+        if is_digit {
+            Item::int(s)
+        } else {
+            Item::string(s, followed_by_digit)
+        }
     };
     for (i, &c) in bytes.iter().enumerate() {
         let top = stack.len() - 1;
         if c == b'.' {
-            let it = if i == start { Item::int("0") } else { item(&v[start..i], is_digit, false) };
+            let it = if i == start {
+                Item::int("0")
+            } else {
+                item(&v[start..i], is_digit, false)
+            };
             stack[top].push(it);
             start = i + 1;
         } else if c == b'-' {
-            let it = if i == start { Item::int("0") } else { item(&v[start..i], is_digit, false) };
+            let it = if i == start {
+                Item::int("0")
+            } else {
+                item(&v[start..i], is_digit, false)
+            };
             stack[top].push(it);
             start = i + 1;
             stack.push(Vec::new());

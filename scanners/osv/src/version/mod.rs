@@ -58,7 +58,12 @@ pub fn parse_semver(s: &str) -> Option<semver::Version> {
     let split = s.find(['-', '+']).unwrap_or(s.len());
     let (core, tail) = s.split_at(split);
     let dots = core.matches('.').count();
-    if dots >= 2 || core.is_empty() || !core.split('.').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())) {
+    if dots >= 2
+        || core.is_empty()
+        || !core
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+    {
         return None;
     }
     let padded = format!("{core}{}{tail}", ".0".repeat(2 - dots));
@@ -97,7 +102,11 @@ fn parse_go_toolchain(s: &str) -> Option<semver::Version> {
     if !pre.is_empty() {
         let digits = pre.find(|c: char| c.is_ascii_digit()).unwrap_or(pre.len());
         let (word, num) = pre.split_at(digits);
-        let id = if num.is_empty() { word.to_owned() } else { format!("{word}.{num}") };
+        let id = if num.is_empty() {
+            word.to_owned()
+        } else {
+            format!("{word}.{num}")
+        };
         v.pre = semver::Prerelease::new(&id).ok()?;
     }
     Some(v)
@@ -120,7 +129,13 @@ mod tests {
 
     #[test]
     fn go_versions() {
-        assert_eq!(compare_go("v0.0.0-20200124225646-8b5121be2f68", "v0.0.0-20190101000000-aaaaaaaaaaaa"), Some(Greater));
+        assert_eq!(
+            compare_go(
+                "v0.0.0-20200124225646-8b5121be2f68",
+                "v0.0.0-20190101000000-aaaaaaaaaaaa"
+            ),
+            Some(Greater)
+        );
         assert_eq!(compare_go("v0.0.0-20200124225646-8b5121be2f68", "0.1.0"), Some(Less));
         assert_eq!(compare_go("v2.0.0+incompatible", "2.0.0"), Some(Equal));
         assert_eq!(compare_go("go1.21rc2", "1.21.0-rc.2"), Some(Equal));

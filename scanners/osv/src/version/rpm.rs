@@ -59,7 +59,13 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
         }
         let (si, sj) = (i, j);
         let numeric = a[i].is_ascii_digit();
-        let class = |c: u8| if numeric { c.is_ascii_digit() } else { c.is_ascii_alphabetic() };
+        let class = |c: u8| {
+            if numeric {
+                c.is_ascii_digit()
+            } else {
+                c.is_ascii_alphabetic()
+            }
+        };
         while at(i).is_some_and(class) {
             i += 1;
         }
@@ -119,7 +125,11 @@ fn parse_evr(s: &str) -> Option<Evr<'_>> {
     if version.is_empty() {
         return None;
     }
-    Some(Evr { epoch, version, release: release.filter(|r| !r.is_empty()) })
+    Some(Evr {
+        epoch,
+        version,
+        release: release.filter(|r| !r.is_empty()),
+    })
 }
 
 /// Compare two rpm EVR strings. The release is compared only when both sides have one (as
