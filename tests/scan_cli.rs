@@ -215,6 +215,23 @@ async fn scan_everything(database_url: &str) {
     assert!(r["advisory_snapshot"].is_string());
     let status = cli.json(&["advisories", "status", "--format", "json"], 0);
     assert_eq!(status["total"], 1);
+
+    // The inventory as a CycloneDX SBOM, from the store (the registry is gone).
+    let bom = cli.json(&["status", &format!("{host}/team/app:1.0"), "--format", "cyclonedx"], 0);
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    let components = bom["components"].as_array().unwrap();
+    assert_eq!(components.len(), 1, "{bom:#}");
+    assert_eq!(components[0]["name"], "zlib1g");
+    assert_eq!(
+        components[0]["purl"],
+        "pkg:deb/debian/zlib1g@1.2.13.dfsg-1?distro=debian-12&epoch=1"
+    );
+    // An index's SBOM holds its platforms' packages.
+    let bom = cli.json(
+        &["status", &format!("{host}/team/multi:2.0"), "--format", "cyclonedx"],
+        0,
+    );
+    assert_eq!(bom["components"].as_array().unwrap().len(), 2, "{bom:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -42,7 +42,7 @@ pub async fn types(config: Arc<Config>, args: TypesArgs) -> CliResult {
     let table = crate::scanners::type_table(&scanners, &config).map_err(CliError::usage)?;
     let entries: Vec<_> = table.entries().collect();
     match args.format {
-        Format::Json | Format::Sarif => {
+        Format::Json | Format::Sarif | Format::Cyclonedx => {
             println!("{}", serde_json::to_string_pretty(&entries).map_err(CliError::failed)?)
         }
         Format::Table => {

@@ -125,6 +125,17 @@ impl ApiClient {
         Ok(Some((report, latest)))
     }
 
+    /// `GET /v1/artifacts/{registry}/{repository}@{digest}?format=cyclonedx`.
+    pub(super) async fn cyclonedx(&self, registry: &str, repository: &str, at: &str) -> Result<String, CliError> {
+        let req = self.http.get(format!(
+            "{}/v1/artifacts/{registry}/{repository}{at}?format=cyclonedx",
+            self.base
+        ));
+        let v: Option<serde_json::Value> = self.send(req).await?;
+        let v = v.ok_or_else(|| CliError::failed(anyhow!("{registry}/{repository}{at} is not on {}", self.base)))?;
+        serde_json::to_string_pretty(&v).map_err(CliError::failed)
+    }
+
     /// `GET /v1/artifacts?…`.
     pub(super) async fn list(&self, query: &[(&str, String)]) -> Result<serde_json::Value, CliError> {
         let req = self.http.get(format!("{}/v1/artifacts", self.base)).query(query);

@@ -68,8 +68,10 @@ pub enum Format {
     Table,
     /// JSON, as in SPEC.md.
     Json,
-    /// SARIF 2.1.0, for code-scanning tools (scan only).
+    /// SARIF 2.1.0, for code-scanning tools (scan and status).
     Sarif,
+    /// The package inventory as a CycloneDX 1.5 SBOM (scan and status).
+    Cyclonedx,
 }
 
 /// Exit codes of `regscan` (the `scan` contract from SPEC.md; other commands use 0, 2 and 3).
@@ -169,6 +171,39 @@ async fn open_store(config: &Config) -> Result<crate::store::Store, CliError> {
     crate::store::Store::open(&config.database_url)
         .await
         .map_err(|e| CliError::failed(anyhow::anyhow!(e).context("opening the database")))
+}
+
+/// Print a report in `format`. `inventory` is the package inventory, needed for CycloneDX only.
+fn print_report(
+    report: &crate::report::Report,
+    format: Format,
+    inventory: &[regscan_scanner_api::Package],
+) -> Result<(), CliError> {
+    let out = match format {
+        Format::Table => report.to_table(stdout_is_tty()),
+        Format::Json => serde_json::to_string_pretty(report).map_err(CliError::failed)? + "\n",
+        Format::Sarif => {
+            serde_json::to_string_pretty(&crate::report::sarif::to_sarif(report)).map_err(CliError::failed)? + "\n"
+        }
+        Format::Cyclonedx => {
+            serde_json::to_string_pretty(&crate::http::api::formats::cyclonedx_json(report, inventory))
+                .map_err(CliError::failed)?
+                + "\n"
+        }
+    };
+    print!("{out}");
+    Ok(())
+}
+
+/// The stored package inventory behind a report (an index: its children's together).
+async fn inventory_of(
+    config: &Config,
+    report: &crate::report::Report,
+) -> Result<Vec<regscan_scanner_api::Package>, CliError> {
+    let store = open_store(config).await?;
+    let packages = crate::report::inventory(&store, report).await.map_err(CliError::failed);
+    store.close().await;
+    packages
 }
 
 /// Whether stdout is a terminal (colour only there).

@@ -101,14 +101,20 @@ pub async fn status(config: Arc<Config>, args: StatusArgs) -> CliResult {
             "{r} is not in the results database (push it to a registry regscan watches, or run `regscan scan {r}`)"
         )));
     };
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report).map_err(CliError::failed)?),
-        Format::Sarif => println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::report::sarif::to_sarif(&report)).map_err(CliError::failed)?
-        ),
-        Format::Table => print!("{}", report.to_table(super::stdout_is_tty())),
-    }
+    let inventory = match (args.format, &args.remote.server) {
+        (Format::Cyclonedx, Some(server)) => {
+            let api = ApiClient::new(server, args.remote.token.clone())?;
+            println!(
+                "{}",
+                api.cyclonedx(&report.registry, &report.repository, &format!("@{}", report.digest))
+                    .await?
+            );
+            return Ok(ExitStatus::Ok);
+        }
+        (Format::Cyclonedx, None) => super::inventory_of(&config, &report).await?,
+        _ => Vec::new(),
+    };
+    super::print_report(&report, args.format, &inventory)?;
     Ok(ExitStatus::Ok)
 }
 
@@ -169,7 +175,9 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
         }
     };
     match args.format {
-        Format::Json | Format::Sarif => println!("{}", serde_json::to_string_pretty(&items).map_err(CliError::failed)?),
+        Format::Json | Format::Sarif | Format::Cyclonedx => {
+            println!("{}", serde_json::to_string_pretty(&items).map_err(CliError::failed)?)
+        }
         Format::Table => print!("{}", crate::report::artifacts_table(&items, super::stdout_is_tty())),
     }
     Ok(ExitStatus::Ok)

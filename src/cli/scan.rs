@@ -76,14 +76,28 @@ pub async fn run(config: Arc<Config>, args: ScanArgs) -> CliResult {
             };
             let queued = api.request_scan(&args.reference, args.force).await?;
             if !args.wait {
-                return print(&queued, &args).map(|()| ExitStatus::Ok);
+                return super::print_report(&queued, args.format, &[]).map(|()| ExitStatus::Ok);
             }
-            api.wait_for(&queued, previous, Duration::from_secs(args.wait_timeout))
-                .await?
+            let report = api
+                .wait_for(&queued, previous, Duration::from_secs(args.wait_timeout))
+                .await?;
+            if args.format == Format::Cyclonedx {
+                println!(
+                    "{}",
+                    api.cyclonedx(&report.registry, &report.repository, &format!("@{}", report.digest))
+                        .await?
+                );
+                return Ok(exit_status(&report, &args));
+            }
+            report
         }
-        None => scan_locally(config, &reference, &args).await?,
+        None => scan_locally(config.clone(), &reference, &args).await?,
     };
-    print(&report, &args)?;
+    let inventory = match (args.format, &args.remote.server) {
+        (Format::Cyclonedx, None) => super::inventory_of(&config, &report).await?,
+        _ => Vec::new(),
+    };
+    super::print_report(&report, args.format, &inventory)?;
     Ok(exit_status(&report, &args))
 }
 
@@ -101,18 +115,6 @@ pub fn exit_status(report: &Report, args: &ScanArgs) -> ExitStatus {
         }
     }
     ExitStatus::Ok
-}
-
-fn print(report: &Report, args: &ScanArgs) -> Result<(), CliError> {
-    let out = match args.format {
-        Format::Table => report.to_table(super::stdout_is_tty()),
-        Format::Json => serde_json::to_string_pretty(report).map_err(CliError::failed)? + "\n",
-        Format::Sarif => {
-            serde_json::to_string_pretty(&crate::report::sarif::to_sarif(report)).map_err(CliError::failed)? + "\n"
-        }
-    };
-    print!("{out}");
-    Ok(())
 }
 
 async fn scan_locally(config: Arc<Config>, reference: &Reference, args: &ScanArgs) -> Result<Report, CliError> {

@@ -274,6 +274,27 @@ pub(crate) fn paint(color: bool, code: &str, s: &str) -> String {
     }
 }
 
+/// The package inventory behind a report: the latest scan's inventory of the artifact, and for an
+/// index its children's together.
+pub async fn inventory(store: &Store, report: &Report) -> Result<Vec<regscan_scanner_api::Package>, StoreError> {
+    let mut out = Vec::new();
+    if let Some(a) = store
+        .artifact(&report.registry, &report.repository, &report.digest)
+        .await?
+    {
+        if let Some(scan) = match a.latest_scan_id {
+            Some(id) => store.scan(id).await?,
+            None => None,
+        } {
+            out.extend(store.packages(scan.inventory_scan_id.unwrap_or(scan.id)).await?);
+        }
+    }
+    for c in &report.children {
+        out.extend(Box::pin(inventory(store, c)).await?);
+    }
+    Ok(out)
+}
+
 /// Unix ms as RFC 3339 UTC.
 pub fn rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);

@@ -351,32 +351,70 @@ pub struct Package {
 }
 
 impl Package {
-    /// The package URL (purl) of this package, best effort.
+    /// The package URL (purl) of this package, per the purl spec: OS packages carry their
+    /// namespace, `distro` qualifier and (for dpkg/rpm) `epoch` qualifier; names and versions are
+    /// percent-encoded.
     pub fn purl(&self) -> String {
-        let eco = self.ecosystem.split(':').next().unwrap_or(&self.ecosystem);
-        let (ty, ns) = match eco {
-            "Debian" => ("deb", Some("debian")),
-            "Ubuntu" => ("deb", Some("ubuntu")),
-            "Alpine" => ("apk", Some("alpine")),
-            "PyPI" => ("pypi", None),
-            "npm" => ("npm", None),
-            "crates.io" => ("cargo", None),
-            "Go" => ("golang", None),
-            "Maven" => ("maven", None),
-            "RubyGems" => ("gem", None),
-            "Packagist" => ("composer", None),
-            "Red Hat" | "Rocky Linux" | "AlmaLinux" => ("rpm", None),
-            _ => ("generic", None),
+        let mut parts = self.ecosystem.splitn(2, ':');
+        let eco = parts.next().unwrap_or("");
+        let release = parts.next().unwrap_or("").trim_start_matches('v');
+        let (ty, ns, distro) = match eco {
+            "Debian" => ("deb", Some("debian"), Some(format!("debian-{release}"))),
+            "Ubuntu" => ("deb", Some("ubuntu"), Some(format!("ubuntu-{release}"))),
+            "Alpine" => ("apk", Some("alpine"), Some(format!("alpine-{release}"))),
+            "Red Hat" => ("rpm", Some("redhat"), None),
+            "Rocky Linux" => ("rpm", Some("rocky"), None),
+            "AlmaLinux" => ("rpm", Some("almalinux"), None),
+            "PyPI" => ("pypi", None, None),
+            "npm" => ("npm", None, None),
+            "crates.io" => ("cargo", None, None),
+            "Go" => ("golang", None, None),
+            "Maven" => ("maven", None, None),
+            "RubyGems" => ("gem", None, None),
+            "Packagist" => ("composer", None, None),
+            _ => ("generic", None, None),
         };
-        let name = match (ty, self.name.split_once(':')) {
-            ("maven", Some((g, a))) => format!("{g}/{a}"),
+        let name = match ty {
+            "maven" => self.name.replacen(':', "/", 1),
+            "pypi" => self.name.to_ascii_lowercase().replace('_', "-"),
             _ => self.name.clone(),
         };
-        match ns {
-            Some(ns) => format!("pkg:{ty}/{ns}/{name}@{}", self.version),
-            None => format!("pkg:{ty}/{name}@{}", self.version),
+        // Namespaced names (Maven group, npm scope, Go module path) keep their '/' separators.
+        let name: String = name.split('/').map(purl_escape).collect::<Vec<_>>().join("/");
+        let (epoch, version) = match (ty, self.version.split_once(':')) {
+            ("deb" | "rpm", Some((e, v))) if !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()) => (Some(e), v),
+            _ => (None, self.version.as_str()),
+        };
+        let mut purl = match ns {
+            Some(ns) => format!("pkg:{ty}/{ns}/{name}@{}", purl_escape(version)),
+            None => format!("pkg:{ty}/{name}@{}", purl_escape(version)),
+        };
+        let mut qualifiers = Vec::new();
+        if let Some(d) = distro.filter(|d| !d.ends_with('-')) {
+            qualifiers.push(format!("distro={}", purl_escape(&d)));
+        }
+        if let Some(e) = epoch {
+            qualifiers.push(format!("epoch={e}"));
+        }
+        if !qualifiers.is_empty() {
+            purl.push('?');
+            purl.push_str(&qualifiers.join("&"));
+        }
+        purl
+    }
+}
+
+/// Percent-encode a purl component (everything but unreserved characters).
+fn purl_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
     }
+    out
 }
 
 #[cfg(test)]
@@ -407,6 +445,44 @@ mod tests {
         assert_eq!(s.max_severity(), Some(Severity::High));
         let json = serde_json::to_value(s).unwrap();
         assert_eq!(json["critical"], 0);
+    }
+
+    #[test]
+    fn purls_follow_the_spec() {
+        let p = |eco: &str, name: &str, version: &str| {
+            Package {
+                ecosystem: eco.into(),
+                name: name.into(),
+                version: version.into(),
+                source_name: None,
+                source_version: None,
+                path: String::new(),
+                layer: None,
+            }
+            .purl()
+        };
+        assert_eq!(
+            p("Debian:12", "zlib1g", "1:1.2.13.dfsg-1"),
+            "pkg:deb/debian/zlib1g@1.2.13.dfsg-1?distro=debian-12&epoch=1"
+        );
+        assert_eq!(
+            p("Debian:12", "libc6", "2.36-9+deb12u4"),
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?distro=debian-12"
+        );
+        assert_eq!(
+            p("Alpine:v3.19", "musl", "1.2.4-r2"),
+            "pkg:apk/alpine/musl@1.2.4-r2?distro=alpine-3.19"
+        );
+        assert_eq!(p("PyPI", "Django_REST", "3.0"), "pkg:pypi/django-rest@3.0");
+        assert_eq!(p("npm", "@babel/core", "7.0.0"), "pkg:npm/%40babel/core@7.0.0");
+        assert_eq!(
+            p("Maven", "org.apache.logging.log4j:log4j-core", "2.14.1"),
+            "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"
+        );
+        assert_eq!(
+            p("Go", "github.com/gin-gonic/gin", "v1.9.0"),
+            "pkg:golang/github.com/gin-gonic/gin@v1.9.0"
+        );
     }
 
     #[test]

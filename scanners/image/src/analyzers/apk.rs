@@ -75,12 +75,7 @@ fn finish_stanza(path: &str, s: Stanza<'_>) -> Result<Package, AnalyzeError> {
         ecosystem: String::new(),
         name: name.to_owned(),
         version: version.to_owned(),
-        source_name: Some(
-            s.origin
-                .filter(|o| !o.is_empty())
-                .unwrap_or(name)
-                .to_owned(),
-        ),
+        source_name: Some(s.origin.filter(|o| !o.is_empty()).unwrap_or(name).to_owned()),
         source_version: Some(version.to_owned()),
         path: path.to_owned(),
         layer: None,
@@ -153,13 +148,7 @@ R:busybox
         let pkgs = packages(INSTALLED).unwrap();
         let got: Vec<_> = pkgs
             .iter()
-            .map(|p| {
-                (
-                    p.name.as_str(),
-                    p.version.as_str(),
-                    p.source_name.as_deref(),
-                )
-            })
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.source_name.as_deref()))
             .collect();
         assert_eq!(
             got,

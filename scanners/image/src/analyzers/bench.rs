@@ -82,14 +82,7 @@ fn bench_dpkg() {
         ));
     }
     let d = time(20, || {
-        let n = count(
-            analyze(
-                AnalyzerId::Dpkg,
-                "var/lib/dpkg/status",
-                &mut text.as_bytes(),
-            )
-            .unwrap(),
-        );
+        let n = count(analyze(AnalyzerId::Dpkg, "var/lib/dpkg/status", &mut text.as_bytes()).unwrap());
         assert_eq!(n, 3000);
     });
     println!(
@@ -130,8 +123,7 @@ fn bench_go() {
     let tail = size - bin.len();
     bin.extend(noise(tail, 7));
     let d = time(5, || {
-        let n =
-            count(analyze(AnalyzerId::GoBinary, "usr/local/bin/x", &mut bin.as_slice()).unwrap());
+        let n = count(analyze(AnalyzerId::GoBinary, "usr/local/bin/x", &mut bin.as_slice()).unwrap());
         assert_eq!(n, 201);
     });
     println!(
@@ -230,10 +222,8 @@ fn bench_rpm() {
     let file = dir.path().join("rpmdb.sqlite");
     {
         let conn = rusqlite::Connection::open(&file).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
-        )
-        .unwrap();
+        conn.execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);")
+            .unwrap();
         for i in 0..500 {
             conn.execute(
                 "INSERT INTO Packages (blob) VALUES (?1)",
@@ -245,14 +235,7 @@ fn bench_rpm() {
     let db = std::fs::read(&file).unwrap();
     let d = time(20, || {
         assert_eq!(
-            count(
-                analyze(
-                    AnalyzerId::RpmSqlite,
-                    "var/lib/rpm/rpmdb.sqlite",
-                    &mut db.as_slice()
-                )
-                .unwrap()
-            ),
+            count(analyze(AnalyzerId::RpmSqlite, "var/lib/rpm/rpmdb.sqlite", &mut db.as_slice()).unwrap()),
             500
         );
     });

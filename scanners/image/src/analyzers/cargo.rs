@@ -44,11 +44,7 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     let packages = lock
         .package
         .into_iter()
-        .filter(|p| {
-            p.source
-                .as_deref()
-                .is_some_and(|s| CRATES_IO_SOURCES.contains(&s))
-        })
+        .filter(|p| p.source.as_deref().is_some_and(|s| CRATES_IO_SOURCES.contains(&s)))
         .map(|p| package("crates.io", p.name, p.version, path))
         .collect();
     Ok(FileFacts::Packages(packages))
@@ -96,8 +92,7 @@ source = "registry+https://registry.example.org/index"
 
     #[test]
     fn reports_crates_io_packages_only() {
-        let FileFacts::Packages(p) = analyze("src/Cargo.lock", &mut LOCK.as_bytes()).unwrap()
-        else {
+        let FileFacts::Packages(p) = analyze("src/Cargo.lock", &mut LOCK.as_bytes()).unwrap() else {
             panic!()
         };
         let got: Vec<_> = p
@@ -106,10 +101,7 @@ source = "registry+https://registry.example.org/index"
             .collect();
         assert_eq!(
             got,
-            [
-                ("crates.io", "serde", "1.0.195"),
-                ("crates.io", "time", "0.3.31")
-            ]
+            [("crates.io", "serde", "1.0.195"), ("crates.io", "time", "0.3.31")]
         );
         assert!(p.iter().all(|p| p.path == "src/Cargo.lock"));
     }

@@ -39,8 +39,8 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     let bytes = read_all(id, path, content)?;
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     // Parse as a value first for a precise syntax error, then into the shapes.
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| AnalyzeError::malformed(id, path, format!("invalid JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid JSON: {e}")))?;
     let installed = Installed::deserialize(value).map_err(|_| {
         AnalyzeError::malformed(
             id,
@@ -92,10 +92,7 @@ mod tests {
     const V1: &str = r#"[{"name": "monolog/monolog", "version": "1.27.1", "type": "library"}]"#;
 
     fn pkgs(text: &str) -> Result<Vec<(String, String)>, AnalyzeError> {
-        match analyze(
-            "var/www/vendor/composer/installed.json",
-            &mut text.as_bytes(),
-        )? {
+        match analyze("var/www/vendor/composer/installed.json", &mut text.as_bytes())? {
             FileFacts::Packages(p) => {
                 assert!(p.iter().all(|p| p.ecosystem == "Packagist"));
                 Ok(p.into_iter().map(|p| (p.name, p.version)).collect())
@@ -113,10 +110,7 @@ mod tests {
                 ("symfony/http-foundation".to_owned(), "v6.4.2".to_owned())
             ]
         );
-        assert_eq!(
-            pkgs(V1).unwrap(),
-            [("monolog/monolog".to_owned(), "1.27.1".to_owned())]
-        );
+        assert_eq!(pkgs(V1).unwrap(), [("monolog/monolog".to_owned(), "1.27.1".to_owned())]);
     }
 
     #[test]

@@ -96,9 +96,7 @@ mod tests {
         let pkgs = packages(AnalyzerId::Dpkg, "var/lib/dpkg/status", STATUS);
         // 40 stanzas: openssl and vim-tiny are deinstalled, curl purged; tzdata is held.
         assert_eq!(pkgs.len(), 37);
-        assert!(pkgs
-            .iter()
-            .all(|p| p.ecosystem.is_empty() && p.layer.is_none()));
+        assert!(pkgs.iter().all(|p| p.ecosystem.is_empty() && p.layer.is_none()));
         assert!(pkgs.iter().all(|p| p.path == "var/lib/dpkg/status"));
         for gone in ["openssl", "vim-tiny", "curl"] {
             assert!(!pkgs.iter().any(|p| p.name == gone), "{gone}");
@@ -117,10 +115,7 @@ mod tests {
         let login = find("login");
         assert_eq!(login.version, "1:4.13+dfsg1-1+b1");
         assert_eq!(
-            (
-                login.source_name.as_deref(),
-                login.source_version.as_deref()
-            ),
+            (login.source_name.as_deref(), login.source_version.as_deref()),
             (Some("shadow"), Some("1:4.13+dfsg1-1"))
         );
         let dpkg = find("dpkg");
@@ -132,12 +127,9 @@ mod tests {
 
     #[test]
     fn status_d_entries_need_no_status() {
-        let text = "Package: libssl3\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\nSource: openssl\nMulti-Arch: same\n";
-        let pkgs = packages(
-            AnalyzerId::DpkgStatusD,
-            "var/lib/dpkg/status.d/libssl3",
-            text,
-        );
+        let text =
+            "Package: libssl3\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\nSource: openssl\nMulti-Arch: same\n";
+        let pkgs = packages(AnalyzerId::DpkgStatusD, "var/lib/dpkg/status.d/libssl3", text);
         assert_eq!(pkgs.len(), 1);
         assert_eq!(pkgs[0].source_name.as_deref(), Some("openssl"));
         // The main status file ignores stanzas without Status.
@@ -145,12 +137,7 @@ mod tests {
         // Several stanzas in one status.d file.
         let two = format!("{text}\nPackage: openssl\nVersion: 3.0.11-1~deb12u2\n");
         assert_eq!(
-            packages(
-                AnalyzerId::DpkgStatusD,
-                "var/lib/dpkg/status.d/openssl",
-                &two
-            )
-            .len(),
+            packages(AnalyzerId::DpkgStatusD, "var/lib/dpkg/status.d/openssl", &two).len(),
             2
         );
     }

@@ -89,12 +89,7 @@ fn is_executable(head: &[u8]) -> bool {
 }
 
 /// Read into `buf[filled..]` until it is full or the input ends; returns the new fill.
-fn fill(
-    path: &str,
-    content: &mut dyn Read,
-    buf: &mut [u8],
-    mut filled: usize,
-) -> Result<usize, AnalyzeError> {
+fn fill(path: &str, content: &mut dyn Read, buf: &mut [u8], mut filled: usize) -> Result<usize, AnalyzeError> {
     while filled < buf.len() {
         match content.read(&mut buf[filled..]) {
             Ok(0) => break,
@@ -179,8 +174,7 @@ fn read_uvarint(r: &mut dyn Read) -> std::io::Result<u64> {
 /// Read one length-prefixed byte string of at most `max` bytes.
 fn read_bytes(path: &str, r: &mut dyn Read, what: &str, max: u64) -> Result<Vec<u8>, AnalyzeError> {
     let id = AnalyzerId::GoBinary;
-    let eof =
-        |e: std::io::Error| AnalyzeError::malformed(id, path, format!("build info {what}: {e}"));
+    let eof = |e: std::io::Error| AnalyzeError::malformed(id, path, format!("build info {what}: {e}"));
     let len = read_uvarint(r).map_err(eof)?;
     if len > max {
         return Err(AnalyzeError::malformed(
@@ -234,10 +228,7 @@ fn packages(path: &str, go_version: &str, modinfo: &str) -> Vec<Package> {
             }
             "=>" => {
                 if let Some(last) = mods.last_mut() {
-                    *last = (
-                        module.to_owned(),
-                        (!version.is_empty()).then(|| version.to_owned()),
-                    );
+                    *last = (module.to_owned(), (!version.is_empty()).then(|| version.to_owned()));
                 }
             }
             _ => {}
@@ -273,12 +264,7 @@ fn stdlib_version(go_version: &str) -> Option<String> {
         return None;
     }
     let patch = nums.get(2).copied().unwrap_or("0");
-    let mut out = format!(
-        "v{}.{}.{}",
-        nums[0],
-        nums.get(1).copied().unwrap_or("0"),
-        patch
-    );
+    let mut out = format!("v{}.{}.{}", nums[0], nums.get(1).copied().unwrap_or("0"), patch);
     if let Some(pre) = pre {
         let split = pre.find(|c: char| c.is_ascii_digit()).unwrap_or(pre.len());
         let (tag, n) = pre.split_at(split);
@@ -299,8 +285,7 @@ fn stdlib_version(go_version: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const SENTINEL_START: &[u8] =
-        b"\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6";
+    const SENTINEL_START: &[u8] = b"\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6";
     const SENTINEL_END: &[u8] = b"\xf9\x32\x43\x31\x86\x18\x20\x72\x00\x82\x42\x10\x41\x16\xd8\xf2";
 
     const MODINFO: &str = "path\tgithub.com/example/server/cmd/server
@@ -399,20 +384,14 @@ build\tGOOS=linux
         }
         let bin = binary(8192, 0, "go1.22.1", MODINFO);
         let mut reader = bin.as_slice().chain(Endless(0));
-        assert_eq!(
-            names(analyze("usr/local/bin/server", &mut reader).unwrap()).len(),
-            4
-        );
+        assert_eq!(names(analyze("usr/local/bin/server", &mut reader).unwrap()).len(), 4);
     }
 
     #[test]
     fn non_go_files_are_nothing() {
         let mut elf = vec![0u8; 2 << 20];
         elf[..4].copy_from_slice(b"\x7fELF");
-        assert_eq!(
-            analyze("usr/bin/ls", &mut elf.as_slice()).unwrap(),
-            FileFacts::Nothing
-        );
+        assert_eq!(analyze("usr/bin/ls", &mut elf.as_slice()).unwrap(), FileFacts::Nothing);
         let script = b"#!/bin/sh\necho hi\n".repeat(100_000);
         assert_eq!(
             analyze("usr/bin/x", &mut script.as_slice()).unwrap(),
@@ -452,10 +431,7 @@ build\tGOOS=linux
     #[test]
     fn go_versions() {
         assert_eq!(stdlib_version("go1.21.5").as_deref(), Some("v1.21.5"));
-        assert_eq!(
-            stdlib_version("go1.21.5 X:boringcrypto").as_deref(),
-            Some("v1.21.5")
-        );
+        assert_eq!(stdlib_version("go1.21.5 X:boringcrypto").as_deref(), Some("v1.21.5"));
         assert_eq!(stdlib_version("go1.20").as_deref(), Some("v1.20.0"));
         assert_eq!(stdlib_version("go1.22rc1").as_deref(), Some("v1.22.0-rc.1"));
         assert_eq!(stdlib_version("devel go1.23-abc"), None);
@@ -469,11 +445,7 @@ build\tGOOS=linux
         assert!(is_candidate("usr/bin/python3.11", "python3.11", 6 * mb));
         assert!(!is_candidate("usr/bin/libfoo.so", "libfoo.so", 6 * mb));
         assert!(!is_candidate("usr/local/bin/kubectl", "kubectl", 1000));
-        assert!(!is_candidate(
-            "usr/local/bin/kubectl",
-            "kubectl",
-            MAX_BINARY_BYTES + 1
-        ));
+        assert!(!is_candidate("usr/local/bin/kubectl", "kubectl", MAX_BINARY_BYTES + 1));
         assert!(is_candidate("app/server", "server", 20 * mb));
         assert!(is_candidate("opt/tool/bin/tool", "tool", 20 * mb));
         assert!(!is_candidate("opt/tool/lib/x.so.1", "x.so.1", 20 * mb));

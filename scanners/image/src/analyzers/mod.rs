@@ -29,7 +29,7 @@ pub use os::{finish, pick_os};
 
 /// Version of the analyzers' output; part of the per-layer cache key. Bump it whenever any
 /// analyzer's output for the same input changes.
-pub const ANALYZERS_VERSION: &str = "1";
+pub const ANALYZERS_VERSION: &str = "2";
 
 /// Which analyzer handles a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,6 +48,10 @@ pub enum AnalyzerId {
     Apk,
     /// `var/lib/rpm/rpmdb.sqlite`, `usr/lib/sysimage/rpm/rpmdb.sqlite`.
     RpmSqlite,
+    /// `var/lib/rpm/Packages`, `usr/lib/sysimage/rpm/Packages` (Berkeley DB hash).
+    RpmBdb,
+    /// `var/lib/rpm/Packages.db`, `usr/lib/sysimage/rpm/Packages.db` (rpm's NDB).
+    RpmNdb,
     /// `**/*.dist-info/METADATA`.
     PythonDist,
     /// `**/*.egg-info/PKG-INFO` and `**/*.egg-info` files.
@@ -77,6 +81,8 @@ impl AnalyzerId {
             AnalyzerId::DpkgStatusD => "dpkg-status.d",
             AnalyzerId::Apk => "apk",
             AnalyzerId::RpmSqlite => "rpm-sqlite",
+            AnalyzerId::RpmBdb => "rpm-bdb",
+            AnalyzerId::RpmNdb => "rpm-ndb",
             AnalyzerId::PythonDist => "python-dist-info",
             AnalyzerId::PythonEgg => "python-egg-info",
             AnalyzerId::Npm => "npm",
@@ -94,12 +100,10 @@ impl AnalyzerId {
         const KIB: u64 = 1024;
         const MIB: u64 = 1024 * KIB;
         match self {
-            AnalyzerId::OsRelease | AnalyzerId::DebianVersion | AnalyzerId::AlpineRelease => {
-                64 * KIB
-            }
+            AnalyzerId::OsRelease | AnalyzerId::DebianVersion | AnalyzerId::AlpineRelease => 64 * KIB,
             AnalyzerId::Dpkg | AnalyzerId::Apk => 64 * MIB,
             AnalyzerId::DpkgStatusD => 4 * MIB,
-            AnalyzerId::RpmSqlite => 256 * MIB,
+            AnalyzerId::RpmSqlite | AnalyzerId::RpmBdb | AnalyzerId::RpmNdb => 256 * MIB,
             AnalyzerId::PythonDist | AnalyzerId::PythonEgg => 8 * MIB,
             AnalyzerId::Npm => 4 * MIB,
             AnalyzerId::CargoLock => 16 * MIB,
@@ -135,6 +139,8 @@ pub fn wanted(path: &str, size: u64) -> Option<Wanted> {
         "var/lib/dpkg/status" => AnalyzerId::Dpkg,
         "lib/apk/db/installed" => AnalyzerId::Apk,
         "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => AnalyzerId::RpmSqlite,
+        "var/lib/rpm/Packages" | "usr/lib/sysimage/rpm/Packages" => AnalyzerId::RpmBdb,
+        "var/lib/rpm/Packages.db" | "usr/lib/sysimage/rpm/Packages.db" => AnalyzerId::RpmNdb,
         _ => wanted_by_pattern(path, size)?,
     };
     Some(Wanted {
@@ -164,9 +170,7 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
         "Cargo.lock" if !path.contains(".cargo/registry/") && !path.contains(".cargo/git/") => {
             return Some(AnalyzerId::CargoLock)
         }
-        "installed.json" if path.ends_with("vendor/composer/installed.json") => {
-            return Some(AnalyzerId::Composer)
-        }
+        "installed.json" if path.ends_with("vendor/composer/installed.json") => return Some(AnalyzerId::Composer),
         _ => {}
     }
     if file_name.ends_with(".egg-info") {
@@ -269,11 +273,7 @@ impl AnalyzeError {
 }
 
 /// Analyze one file: `content` yields the file's bytes (at most the analyzer's `max_bytes`).
-pub fn analyze(
-    id: AnalyzerId,
-    path: &str,
-    content: &mut dyn Read,
-) -> Result<FileFacts, AnalyzeError> {
+pub fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     match id {
         AnalyzerId::OsRelease => os::analyze_os_release(path, content),
         AnalyzerId::DebianVersion => os::analyze_debian_version(path, content),
@@ -282,6 +282,8 @@ pub fn analyze(
         AnalyzerId::DpkgStatusD => dpkg::analyze(id, path, content, false),
         AnalyzerId::Apk => apk::analyze(path, content),
         AnalyzerId::RpmSqlite => rpm::analyze(path, content),
+        AnalyzerId::RpmBdb => rpm::analyze_bdb(path, content),
+        AnalyzerId::RpmNdb => rpm::analyze_ndb(path, content),
         AnalyzerId::PythonDist | AnalyzerId::PythonEgg => python::analyze(id, path, content),
         AnalyzerId::Npm => npm::analyze(path, content),
         AnalyzerId::CargoLock => cargo::analyze(path, content),
@@ -293,11 +295,7 @@ pub fn analyze(
 }
 
 /// Read all of `content`, failing with [`AnalyzeError::TooLarge`] past `id`'s `max_bytes`.
-pub(crate) fn read_all(
-    id: AnalyzerId,
-    path: &str,
-    content: &mut dyn Read,
-) -> Result<Vec<u8>, AnalyzeError> {
+pub(crate) fn read_all(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<Vec<u8>, AnalyzeError> {
     let limit = id.max_bytes();
     let mut buf = Vec::new();
     content
@@ -315,11 +313,7 @@ pub(crate) fn read_all(
 }
 
 /// Read all of `content` as UTF-8 text (invalid sequences replaced), bounded like [`read_all`].
-pub(crate) fn read_text(
-    id: AnalyzerId,
-    path: &str,
-    content: &mut dyn Read,
-) -> Result<String, AnalyzeError> {
+pub(crate) fn read_text(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<String, AnalyzeError> {
     let bytes = read_all(id, path, content)?;
     Ok(match String::from_utf8(bytes) {
         Ok(s) => s,
@@ -328,12 +322,7 @@ pub(crate) fn read_text(
 }
 
 /// A language package (ecosystem already known) declared by `path`.
-pub(crate) fn package(
-    ecosystem: &str,
-    name: impl Into<String>,
-    version: impl Into<String>,
-    path: &str,
-) -> Package {
+pub(crate) fn package(ecosystem: &str, name: impl Into<String>, version: impl Into<String>, path: &str) -> Package {
     Package {
         ecosystem: ecosystem.to_owned(),
         name: name.into(),
@@ -362,23 +351,28 @@ mod tests {
         assert_eq!(id("var/lib/dpkg/status", 1 << 20), Some(AnalyzerId::Dpkg));
         assert_eq!(id("var/lib/dpkg/status-old", 1 << 20), None);
         assert_eq!(id("lib/apk/db/installed", 1 << 20), Some(AnalyzerId::Apk));
-        assert_eq!(
-            id("var/lib/rpm/rpmdb.sqlite", 1 << 20),
-            Some(AnalyzerId::RpmSqlite)
-        );
+        assert_eq!(id("var/lib/rpm/rpmdb.sqlite", 1 << 20), Some(AnalyzerId::RpmSqlite));
         assert_eq!(
             id("usr/lib/sysimage/rpm/rpmdb.sqlite", 1 << 20),
             Some(AnalyzerId::RpmSqlite)
         );
+        for (path, want) in [
+            ("var/lib/rpm/Packages", Some(AnalyzerId::RpmBdb)),
+            ("usr/lib/sysimage/rpm/Packages", Some(AnalyzerId::RpmBdb)),
+            ("var/lib/rpm/Packages.db", Some(AnalyzerId::RpmNdb)),
+            ("usr/lib/sysimage/rpm/Packages.db", Some(AnalyzerId::RpmNdb)),
+            ("var/lib/rpm/Name", None),
+            ("var/lib/rpm/__db.001", None),
+        ] {
+            assert_eq!(id(path, 1 << 20), want, "{path}");
+        }
+        assert_eq!(AnalyzerId::RpmBdb.max_bytes(), 256 << 20);
         assert_eq!(id("etc/passwd", 900), None);
     }
 
     #[test]
     fn wanted_dpkg_status_d() {
-        assert_eq!(
-            id("var/lib/dpkg/status.d/libc6", 900),
-            Some(AnalyzerId::DpkgStatusD)
-        );
+        assert_eq!(id("var/lib/dpkg/status.d/libc6", 900), Some(AnalyzerId::DpkgStatusD));
         assert_eq!(
             id("var/lib/dpkg/status.d/base-files", 900),
             Some(AnalyzerId::DpkgStatusD)
@@ -398,10 +392,7 @@ mod tests {
             id("usr/lib/python2.7/dist-packages/foo-1.0.egg-info", 900),
             Some(AnalyzerId::PythonEgg)
         );
-        assert_eq!(
-            id("app/node_modules/express/package.json", 900),
-            Some(AnalyzerId::Npm)
-        );
+        assert_eq!(id("app/node_modules/express/package.json", 900), Some(AnalyzerId::Npm));
         assert_eq!(
             id("app/node_modules/@babel/core/package.json", 900),
             Some(AnalyzerId::Npm)
@@ -414,20 +405,13 @@ mod tests {
         assert_eq!(id("app/package.json", 900), None);
         assert_eq!(id("src/app/Cargo.lock", 900), Some(AnalyzerId::CargoLock));
         assert_eq!(id("Cargo.lock", 900), Some(AnalyzerId::CargoLock));
-        let cached =
-            "root/.cargo/registry/src/index.crates.io-6f17d22bba15001f/rand-0.8.5/Cargo.lock";
+        let cached = "root/.cargo/registry/src/index.crates.io-6f17d22bba15001f/rand-0.8.5/Cargo.lock";
         assert_eq!(id(cached, 900), None);
         assert_eq!(id("srv/app.jar", 900), Some(AnalyzerId::Java));
-        assert_eq!(
-            id("opt/tomcat/webapps/ROOT.WAR", 900),
-            Some(AnalyzerId::Java)
-        );
+        assert_eq!(id("opt/tomcat/webapps/ROOT.WAR", 900), Some(AnalyzerId::Java));
         let gem = "usr/local/bundle/specifications/rake-13.1.0.gemspec";
         assert_eq!(id(gem, 900), Some(AnalyzerId::RubyGemspec));
-        assert_eq!(
-            id("usr/local/bundle/gems/rake-13.1.0/rake.gemspec", 900),
-            None
-        );
+        assert_eq!(id("usr/local/bundle/gems/rake-13.1.0/rake.gemspec", 900), None);
         assert_eq!(
             id("var/www/vendor/composer/installed.json", 900),
             Some(AnalyzerId::Composer)
@@ -436,10 +420,7 @@ mod tests {
 
     #[test]
     fn wanted_go_binaries() {
-        assert_eq!(
-            id("usr/local/bin/kubectl", 50 << 20),
-            Some(AnalyzerId::GoBinary)
-        );
+        assert_eq!(id("usr/local/bin/kubectl", 50 << 20), Some(AnalyzerId::GoBinary));
         assert_eq!(id("usr/bin/tiny", 10), None);
         assert_eq!(id("manager", 30 << 20), Some(AnalyzerId::GoBinary));
         assert_eq!(id("usr/lib/x86_64-linux-gnu/libc.so.6", 2 << 20), None);
@@ -462,8 +443,7 @@ mod tests {
     #[test]
     fn read_all_is_bounded() {
         let big = vec![b'a'; 70 * 1024];
-        let err =
-            read_all(AnalyzerId::OsRelease, "etc/os-release", &mut big.as_slice()).unwrap_err();
+        let err = read_all(AnalyzerId::OsRelease, "etc/os-release", &mut big.as_slice()).unwrap_err();
         assert!(matches!(err, AnalyzeError::TooLarge { .. }));
         assert!(err.to_string().contains("etc/os-release"), "{err}");
     }

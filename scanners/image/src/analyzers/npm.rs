@@ -24,12 +24,8 @@ pub(crate) fn is_installed_package_json(path: &str) -> bool {
     };
     let mut parts = dir.split('/');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(name), None, None) => {
-            !name.is_empty() && !name.starts_with('@') && !name.starts_with('.')
-        }
-        (Some(scope), Some(name), None) => {
-            scope.len() > 1 && scope.starts_with('@') && !name.is_empty()
-        }
+        (Some(name), None, None) => !name.is_empty() && !name.starts_with('@') && !name.starts_with('.'),
+        (Some(scope), Some(name), None) => scope.len() > 1 && scope.starts_with('@') && !name.is_empty(),
         _ => false,
     }
 }
@@ -54,18 +50,13 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(AnalyzeError::malformed(id, path, "not a JSON object"));
     }
-    let manifest: Manifest = serde_json::from_slice(bytes)
-        .map_err(|e| AnalyzeError::malformed(id, path, format!("invalid JSON: {e}")))?;
-    let as_str = |v: &Option<serde_json::Value>| {
-        v.as_ref()
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .map(str::to_owned)
-    };
+    let manifest: Manifest =
+        serde_json::from_slice(bytes).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid JSON: {e}")))?;
+    let as_str = |v: &Option<serde_json::Value>| v.as_ref().and_then(|v| v.as_str()).map(str::trim).map(str::to_owned);
     match (as_str(&manifest.name), as_str(&manifest.version)) {
-        (Some(name), Some(version)) if !name.is_empty() && !version.is_empty() => Ok(
-            FileFacts::Packages(vec![package("npm", name, version, path)]),
-        ),
+        (Some(name), Some(version)) if !name.is_empty() && !version.is_empty() => {
+            Ok(FileFacts::Packages(vec![package("npm", name, version, path)]))
+        }
         _ => Ok(FileFacts::Nothing),
     }
 }
@@ -89,27 +80,15 @@ mod tests {
     #[test]
     fn installed_package_paths() {
         assert!(is_installed_package_json("node_modules/a/package.json"));
-        assert!(is_installed_package_json(
-            "usr/lib/node_modules/npm/package.json"
-        ));
-        assert!(is_installed_package_json(
-            "app/node_modules/@types/node/package.json"
-        ));
+        assert!(is_installed_package_json("usr/lib/node_modules/npm/package.json"));
+        assert!(is_installed_package_json("app/node_modules/@types/node/package.json"));
         assert!(is_installed_package_json(
             "app/node_modules/a/node_modules/b/package.json"
         ));
-        assert!(!is_installed_package_json(
-            "app/node_modules/a/lib/package.json"
-        ));
-        assert!(!is_installed_package_json(
-            "app/node_modules/@types/package.json"
-        ));
-        assert!(!is_installed_package_json(
-            "app/node_modules/.bin/package.json"
-        ));
-        assert!(!is_installed_package_json(
-            "app/my_node_modules/a/package.json"
-        ));
+        assert!(!is_installed_package_json("app/node_modules/a/lib/package.json"));
+        assert!(!is_installed_package_json("app/node_modules/@types/package.json"));
+        assert!(!is_installed_package_json("app/node_modules/.bin/package.json"));
+        assert!(!is_installed_package_json("app/my_node_modules/a/package.json"));
         assert!(!is_installed_package_json("app/package.json"));
     }
 
@@ -120,11 +99,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (
-                p[0].ecosystem.as_str(),
-                p[0].name.as_str(),
-                p[0].version.as_str()
-            ),
+            (p[0].ecosystem.as_str(), p[0].name.as_str(), p[0].version.as_str()),
             ("npm", "express", "4.18.2")
         );
         assert_eq!(p[0].path, path);

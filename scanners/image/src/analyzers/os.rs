@@ -25,18 +25,11 @@ const DEBIAN_CODENAMES: &[(&str, u32)] = &[
 
 /// Parse `etc/os-release` / `usr/lib/os-release` (os-release(5)). A missing `ID` means `linux`,
 /// as the manual page says.
-pub(crate) fn analyze_os_release(
-    path: &str,
-    content: &mut dyn Read,
-) -> Result<FileFacts, AnalyzeError> {
+pub(crate) fn analyze_os_release(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::OsRelease;
     let text = read_text(id, path, content)?;
     if text.contains('\0') {
-        return Err(AnalyzeError::malformed(
-            id,
-            path,
-            "contains NUL bytes; not a text file",
-        ));
+        return Err(AnalyzeError::malformed(id, path, "contains NUL bytes; not a text file"));
     }
     let mut info = OsInfo {
         id: "linux".to_owned(),
@@ -53,21 +46,12 @@ pub(crate) fn analyze_os_release(
             "VERSION_CODENAME" if !value.is_empty() => info.version_codename = Some(value),
             "PRETTY_NAME" => info.pretty_name = value,
             "NAME" => name = value,
-            "ID_LIKE" => {
-                info.id_like = value
-                    .split_whitespace()
-                    .map(|s| s.to_ascii_lowercase())
-                    .collect()
-            }
+            "ID_LIKE" => info.id_like = value.split_whitespace().map(|s| s.to_ascii_lowercase()).collect(),
             _ => {}
         }
     }
     if info.pretty_name.is_empty() {
-        let base = if name.is_empty() {
-            info.id.clone()
-        } else {
-            name
-        };
+        let base = if name.is_empty() { info.id.clone() } else { name };
         info.pretty_name = format!("{base} {}", info.version_id).trim_end().to_owned();
     }
     Ok(FileFacts::Os(info))
@@ -76,29 +60,18 @@ pub(crate) fn analyze_os_release(
 /// The first non-empty line of a one-line release file, or a [`AnalyzeError::Malformed`].
 fn one_line(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<String, AnalyzeError> {
     let text = read_text(id, path, content)?;
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("");
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
     if line.is_empty() {
         return Err(AnalyzeError::malformed(id, path, "the file is empty"));
     }
     if line.len() > 64 || !line.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(AnalyzeError::malformed(
-            id,
-            path,
-            "expected a short version string",
-        ));
+        return Err(AnalyzeError::malformed(id, path, "expected a short version string"));
     }
     Ok(line.to_owned())
 }
 
 /// Parse `etc/debian_version`: `12.5` (a release) or `trixie/sid` (testing/unstable).
-pub(crate) fn analyze_debian_version(
-    path: &str,
-    content: &mut dyn Read,
-) -> Result<FileFacts, AnalyzeError> {
+pub(crate) fn analyze_debian_version(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let line = one_line(AnalyzerId::DebianVersion, path, content)?;
     let (version_id, codename) = match line.split_once('/') {
         Some((codename, _)) => (String::new(), Some(codename.to_owned())),
@@ -114,10 +87,7 @@ pub(crate) fn analyze_debian_version(
 }
 
 /// Parse `etc/alpine-release`: `3.19.1`.
-pub(crate) fn analyze_alpine_release(
-    path: &str,
-    content: &mut dyn Read,
-) -> Result<FileFacts, AnalyzeError> {
+pub(crate) fn analyze_alpine_release(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let line = one_line(AnalyzerId::AlpineRelease, path, content)?;
     Ok(FileFacts::Os(OsInfo {
         id: "alpine".to_owned(),
@@ -233,9 +203,7 @@ mod tests {
     use super::*;
 
     fn os(path: &str, text: &str) -> OsInfo {
-        let id = super::super::wanted(path, text.len() as u64)
-            .unwrap()
-            .analyzer;
+        let id = super::super::wanted(path, text.len() as u64).unwrap().analyzer;
         match super::super::analyze(id, path, &mut text.as_bytes()).unwrap() {
             FileFacts::Os(info) => info,
             other => panic!("not an OS: {other:?}"),
@@ -267,7 +235,8 @@ UBUNTU_CODENAME=jammy
 
     const ROCKY: &str = "NAME=\"Rocky Linux\"\nVERSION=\"9.3 (Blue Onyx)\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Rocky Linux 9.3 (Blue Onyx)\"\n";
 
-    const DEBIAN_SID: &str = "PRETTY_NAME=\"Debian GNU/Linux trixie/sid\"\nNAME=\"Debian GNU/Linux\"\nVERSION_CODENAME=trixie\nID=debian\n";
+    const DEBIAN_SID: &str =
+        "PRETTY_NAME=\"Debian GNU/Linux trixie/sid\"\nNAME=\"Debian GNU/Linux\"\nVERSION_CODENAME=trixie\nID=debian\n";
 
     fn pkg(path: &str) -> Package {
         Package {
@@ -293,10 +262,7 @@ UBUNTU_CODENAME=jammy
         let r = os("etc/os-release", ROCKY);
         assert_eq!(r.id_like, vec!["rhel", "centos", "fedora"]);
         let none = os("etc/os-release", "NAME=Thing\n");
-        assert_eq!(
-            (none.id.as_str(), none.pretty_name.as_str()),
-            ("linux", "Thing")
-        );
+        assert_eq!((none.id.as_str(), none.pretty_name.as_str()), ("linux", "Thing"));
     }
 
     #[test]
@@ -313,58 +279,30 @@ UBUNTU_CODENAME=jammy
             err.to_string().contains("etc/alpine-release") && err.to_string().contains("empty"),
             "{err}"
         );
-        let err = analyze_debian_version(
-            "etc/debian_version",
-            &mut [0x7f, b'E', b'L', b'F', 0].as_slice(),
-        );
+        let err = analyze_debian_version("etc/debian_version", &mut [0x7f, b'E', b'L', b'F', 0].as_slice());
         assert!(err.is_err());
     }
 
     #[test]
     fn os_ecosystems() {
         let cases = [
-            (
-                "etc/os-release",
-                DEBIAN,
-                "var/lib/dpkg/status",
-                Some("Debian:12"),
-            ),
-            (
-                "etc/debian_version",
-                "11.9\n",
-                "var/lib/dpkg/status",
-                Some("Debian:11"),
-            ),
+            ("etc/os-release", DEBIAN, "var/lib/dpkg/status", Some("Debian:12")),
+            ("etc/debian_version", "11.9\n", "var/lib/dpkg/status", Some("Debian:11")),
             (
                 "etc/debian_version",
                 "trixie/sid\n",
                 "var/lib/dpkg/status",
                 Some("Debian:13"),
             ),
-            (
-                "etc/os-release",
-                UBUNTU,
-                "var/lib/dpkg/status",
-                Some("Ubuntu:22.04"),
-            ),
-            (
-                "etc/os-release",
-                ALPINE,
-                "lib/apk/db/installed",
-                Some("Alpine:v3.19"),
-            ),
+            ("etc/os-release", UBUNTU, "var/lib/dpkg/status", Some("Ubuntu:22.04")),
+            ("etc/os-release", ALPINE, "lib/apk/db/installed", Some("Alpine:v3.19")),
             (
                 "etc/alpine-release",
                 "3.20.0_alpha20240329\n",
                 "lib/apk/db/installed",
                 Some("Alpine:v3.20"),
             ),
-            (
-                "etc/os-release",
-                ROCKY,
-                "var/lib/rpm/rpmdb.sqlite",
-                Some("Rocky Linux"),
-            ),
+            ("etc/os-release", ROCKY, "var/lib/rpm/rpmdb.sqlite", Some("Rocky Linux")),
         ];
         for (file, text, pkg_path, want) in cases {
             let info = os(file, text);
@@ -391,10 +329,7 @@ UBUNTU_CODENAME=jammy
         let mut already = pkg("app/node_modules/x/package.json");
         already.ecosystem = "npm".into();
         pkgs.push(already);
-        assert_eq!(
-            finish(Some(&alpine), &mut pkgs).as_deref(),
-            Some("Alpine:v3.19")
-        );
+        assert_eq!(finish(Some(&alpine), &mut pkgs).as_deref(), Some("Alpine:v3.19"));
         let ecos: Vec<_> = pkgs.iter().map(|p| p.ecosystem.as_str()).collect();
         assert_eq!(ecos, ["dpkg", "Alpine:v3.19", "npm"]);
 
@@ -419,10 +354,7 @@ UBUNTU_CODENAME=jammy
         assert_eq!(picked.version_codename.as_deref(), Some("jammy"));
 
         let only = os("etc/debian_version", "12.5\n");
-        assert_eq!(
-            pick_os([("etc/debian_version", &only)]).unwrap().version_id,
-            "12.5"
-        );
+        assert_eq!(pick_os([("etc/debian_version", &only)]).unwrap().version_id, "12.5");
         assert_eq!(pick_os(std::iter::empty()), None);
     }
 }

@@ -8,11 +8,7 @@ use super::text::paragraphs;
 use super::{package, AnalyzeError, AnalyzerId, FileFacts};
 
 /// Parse a core metadata file into one `PyPI` package.
-pub(crate) fn analyze(
-    id: AnalyzerId,
-    path: &str,
-    content: &mut dyn Read,
-) -> Result<FileFacts, AnalyzeError> {
+pub(crate) fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let limit = id.max_bytes();
     let mut reader = BufReader::new(content.take(limit));
     let mut header = String::new();
@@ -41,9 +37,7 @@ pub(crate) fn analyze(
     let name = para.get("Name").filter(|n| !n.is_empty());
     let version = para.get("Version").filter(|v| !v.is_empty());
     match (name, version) {
-        (Some(name), Some(version)) => Ok(FileFacts::Packages(vec![package(
-            "PyPI", name, version, path,
-        )])),
+        (Some(name), Some(version)) => Ok(FileFacts::Packages(vec![package("PyPI", name, version, path)])),
         (None, _) => Err(AnalyzeError::malformed(id, path, "no Name header")),
         (Some(name), None) => Err(AnalyzeError::malformed(
             id,
@@ -91,18 +85,12 @@ Version: 0.0.0
     #[test]
     fn dist_info_metadata() {
         let path = "usr/local/lib/python3.12/site-packages/requests-2.31.0.dist-info/METADATA";
-        let FileFacts::Packages(p) =
-            run(AnalyzerId::PythonDist, path, METADATA.as_bytes()).unwrap()
-        else {
+        let FileFacts::Packages(p) = run(AnalyzerId::PythonDist, path, METADATA.as_bytes()).unwrap() else {
             panic!()
         };
         assert_eq!(p.len(), 1);
         assert_eq!(
-            (
-                p[0].ecosystem.as_str(),
-                p[0].name.as_str(),
-                p[0].version.as_str()
-            ),
+            (p[0].ecosystem.as_str(), p[0].name.as_str(), p[0].version.as_str()),
             ("PyPI", "requests", "2.31.0")
         );
         assert_eq!(p[0].path, path);
@@ -111,14 +99,10 @@ Version: 0.0.0
     #[test]
     fn egg_info_with_crlf_and_folded_description() {
         let path = "usr/lib/python3/dist-packages/six-1.16.0.egg-info";
-        let FileFacts::Packages(p) = run(AnalyzerId::PythonEgg, path, PKG_INFO.as_bytes()).unwrap()
-        else {
+        let FileFacts::Packages(p) = run(AnalyzerId::PythonEgg, path, PKG_INFO.as_bytes()).unwrap() else {
             panic!()
         };
-        assert_eq!(
-            (p[0].name.as_str(), p[0].version.as_str()),
-            ("six", "1.16.0")
-        );
+        assert_eq!((p[0].name.as_str(), p[0].version.as_str()), ("six", "1.16.0"));
     }
 
     #[test]
@@ -132,12 +116,7 @@ Version: 0.0.0
     #[test]
     fn missing_fields_are_errors() {
         let path = "x.dist-info/METADATA";
-        for text in [
-            "Metadata-Version: 2.1\nVersion: 1\n",
-            "Name: a\n",
-            "",
-            "garbage line\n",
-        ] {
+        for text in ["Metadata-Version: 2.1\nVersion: 1\n", "Name: a\n", "", "garbage line\n"] {
             let err = run(AnalyzerId::PythonDist, path, text.as_bytes())
                 .unwrap_err()
                 .to_string();

@@ -14,9 +14,7 @@ fn string_literal(expr: &str) -> Option<&str> {
     let rest = &expr[start..];
     let (close, body) = match rest.as_bytes()[0] {
         b'%' => {
-            let body = rest
-                .strip_prefix("%q")
-                .or_else(|| rest.strip_prefix("%Q"))?;
+            let body = rest.strip_prefix("%q").or_else(|| rest.strip_prefix("%Q"))?;
             let open = body.chars().next()?;
             let close = match open {
                 '{' => '}',
@@ -37,12 +35,7 @@ fn string_literal(expr: &str) -> Option<&str> {
 fn assignment<'a>(line: &'a str, attr: &str) -> Option<&'a str> {
     let (lhs, rhs) = line.split_once('=')?;
     let (receiver, name) = lhs.trim().rsplit_once('.')?;
-    if name.trim() != attr
-        || receiver.is_empty()
-        || !receiver
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if name.trim() != attr || receiver.is_empty() || !receiver.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return None;
     }
     // `==` comparisons are not assignments.
@@ -84,11 +77,7 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     let version = version.or(stub.map(|s| s.1)).filter(|v| !v.is_empty());
     match (name, version) {
         (Some(n), Some(v)) => Ok(FileFacts::Packages(vec![package("RubyGems", n, v, path)])),
-        (None, _) => Err(AnalyzeError::malformed(
-            id,
-            path,
-            "no `name = \"…\"` assignment",
-        )),
+        (None, _) => Err(AnalyzeError::malformed(id, path, "no `name = \"…\"` assignment")),
         (Some(n), None) => Err(AnalyzeError::malformed(
             id,
             path,
@@ -120,10 +109,7 @@ end
 "#;
 
     fn parse(text: &str) -> Result<(String, String), AnalyzeError> {
-        match analyze(
-            "usr/local/bundle/specifications/x.gemspec",
-            &mut text.as_bytes(),
-        )? {
+        match analyze("usr/local/bundle/specifications/x.gemspec", &mut text.as_bytes())? {
             FileFacts::Packages(mut p) => {
                 let p = p.remove(0);
                 assert_eq!(p.ecosystem, "RubyGems");
@@ -135,24 +121,15 @@ end
 
     #[test]
     fn installed_gemspec() {
-        assert_eq!(
-            parse(RAKE).unwrap(),
-            ("rake".to_owned(), "13.1.0".to_owned())
-        );
+        assert_eq!(parse(RAKE).unwrap(), ("rake".to_owned(), "13.1.0".to_owned()));
     }
 
     #[test]
     fn other_spellings() {
         let text = "Gem::Specification.new do |spec|\n  spec.name    = 'nokogiri'\n  spec.version = Gem::Version.new(%q{1.15.5})\nend\n";
-        assert_eq!(
-            parse(text).unwrap(),
-            ("nokogiri".to_owned(), "1.15.5".to_owned())
-        );
+        assert_eq!(parse(text).unwrap(), ("nokogiri".to_owned(), "1.15.5".to_owned()));
         let stub_only = "# stub: json 2.7.1 ruby lib\nGem::Specification.new do |s|\nend\n";
-        assert_eq!(
-            parse(stub_only).unwrap(),
-            ("json".to_owned(), "2.7.1".to_owned())
-        );
+        assert_eq!(parse(stub_only).unwrap(), ("json".to_owned(), "2.7.1".to_owned()));
     }
 
     #[test]

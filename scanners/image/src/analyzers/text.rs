@@ -177,15 +177,10 @@ mod tests {
 
     #[test]
     fn paragraphs_report_bad_lines() {
-        let err = paragraphs("Package: a\nno colon here\n")
-            .find_map(Result::err)
-            .unwrap();
+        let err = paragraphs("Package: a\nno colon here\n").find_map(Result::err).unwrap();
         assert_eq!(err.line, 2);
         let err = paragraphs(" leading\n").find_map(Result::err).unwrap();
-        assert_eq!(
-            err.to_string(),
-            "line 1: continuation line before any field"
-        );
+        assert_eq!(err.to_string(), "line 1: continuation line before any field");
     }
 
     #[test]

@@ -1,10 +1,17 @@
-//! rpm databases in SQLite form (`var/lib/rpm/rpmdb.sqlite`, `usr/lib/sysimage/rpm/rpmdb.sqlite`;
-//! RHEL 9, Rocky, Alma, Fedora 33+, UBI 9). Each row of the `Packages` table is an rpm header
-//! blob; the name, version, release, epoch and source rpm are read from it.
+//! rpm package databases, in their three on-disk forms, and the rpm header blob parser they
+//! share. Every form stores one rpm header blob per installed package; the name, version,
+//! release, epoch and source rpm are read from it.
 //!
-//! SQLite needs a file, so the database bytes (never the archive path) are written to a private
-//! temporary file that is deleted when the analysis ends, and opened read-only and immutable.
-//! The older Berkeley DB (`var/lib/rpm/Packages`) and NDB formats are not read.
+//! - SQLite (`rpmdb.sqlite`; RHEL 9, Rocky, Alma, Fedora 33+, UBI 9, AL2023): SQLite needs a
+//!   file, so the database bytes (never the archive path) are written to a private temporary
+//!   file that is deleted when the analysis ends, and opened read-only.
+//! - Berkeley DB hash (`Packages`; RHEL/CentOS 7 and 8, UBI 8, Amazon Linux 2): [`bdb`].
+//! - NDB (`Packages.db`; SUSE, openSUSE 15+): [`ndb`].
+
+mod bdb;
+mod ndb;
+#[cfg(test)]
+mod tool_tests;
 
 use std::io::{Read, Write};
 
@@ -22,12 +29,23 @@ const MAX_BLOB: usize = 64 * 1024 * 1024;
 /// Most index entries in one header (rpm's own limit).
 const MAX_INDEX_ENTRIES: u32 = 0xffff;
 
+/// Longest string value read from a header (names, versions, source rpm file names).
+const MAX_STRING: usize = 64 * 1024;
+
 /// Header tags read here.
 const TAG_NAME: u32 = 1000;
 const TAG_VERSION: u32 = 1001;
 const TAG_RELEASE: u32 = 1002;
 const TAG_EPOCH: u32 = 1003;
 const TAG_SOURCERPM: u32 = 1044;
+
+/// Most bytes of header blobs read from one Berkeley DB or NDB database in all: twice the
+/// largest database, so overflow chains or slots that share pages cannot multiply the work.
+const MAX_TOTAL_BLOB_BYTES: usize = 512 * 1024 * 1024;
+
+/// What the Berkeley DB and NDB readers hand each (record number, header blob) to; an error
+/// stops the reading.
+type BlobSink<'a> = dyn FnMut(u32, &[u8]) -> Result<(), String> + 'a;
 
 /// Header data types read here.
 const TYPE_INT32: u32 = 4;
@@ -38,11 +56,7 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     let id = AnalyzerId::RpmSqlite;
     let mut bytes = read_all(id, path, content)?;
     if bytes.len() < 100 || !bytes.starts_with(b"SQLite format 3\0") {
-        return Err(AnalyzeError::malformed(
-            id,
-            path,
-            "not an SQLite 3 database",
-        ));
+        return Err(AnalyzeError::malformed(id, path, "not an SQLite 3 database"));
     }
     // A WAL-mode database (file format bytes 18/19 = 2) is read as a rollback-journal one: the
     // image holds no WAL file to replay, and SQLite would otherwise want to create one.
@@ -50,12 +64,8 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
         bytes[18] = 1;
         bytes[19] = 1;
     }
-    let tmp_err = |e: std::io::Error| {
-        AnalyzeError::io(
-            path,
-            std::io::Error::new(e.kind(), format!("temporary copy: {e}")),
-        )
-    };
+    let tmp_err =
+        |e: std::io::Error| AnalyzeError::io(path, std::io::Error::new(e.kind(), format!("temporary copy: {e}")));
     let mut tmp = tempfile::Builder::new()
         .prefix("regscan-rpmdb-")
         .tempfile()
@@ -85,11 +95,7 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
             ));
         }
         let hnum: i64 = row.get(0).map_err(sql)?;
-        let blob = row
-            .get_ref(1)
-            .map_err(sql)?
-            .as_blob()
-            .map_err(|e| sql(e.into()))?;
+        let blob = row.get_ref(1).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
         if blob.len() > MAX_BLOB {
             return Err(AnalyzeError::malformed(
                 id,
@@ -97,13 +103,79 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
                 format!("header {hnum} is over {MAX_BLOB} bytes"),
             ));
         }
-        let header = parse_header(blob)
-            .map_err(|p| AnalyzeError::malformed(id, path, format!("header {hnum}: {p}")))?;
+        let header =
+            parse_header(blob).map_err(|p| AnalyzeError::malformed(id, path, format!("header {hnum}: {p}")))?;
         if let Some(pkg) = header.into_package(path) {
             packages.push(pkg);
         }
     }
     Ok(FileFacts::Packages(packages))
+}
+
+/// Parse a Berkeley DB hash `Packages` database into OS packages (`ecosystem` left empty for
+/// [`super::finish`]).
+pub(crate) fn analyze_bdb(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    let id = AnalyzerId::RpmBdb;
+    let bytes = read_all(id, path, content)?;
+    let mut collect = Collector::new(path);
+    bdb::for_each_value(&bytes, &mut |record, blob| collect.blob(record, blob))
+        .map_err(|p| AnalyzeError::malformed(id, path, p))?;
+    Ok(FileFacts::Packages(collect.packages))
+}
+
+/// Parse an NDB `Packages.db` database into OS packages (`ecosystem` left empty for
+/// [`super::finish`]).
+pub(crate) fn analyze_ndb(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    let id = AnalyzerId::RpmNdb;
+    let bytes = read_all(id, path, content)?;
+    let mut collect = Collector::new(path);
+    ndb::for_each_blob(&bytes, &mut |record, blob| collect.blob(record, blob))
+        .map_err(|p| AnalyzeError::malformed(id, path, p))?;
+    Ok(FileFacts::Packages(collect.packages))
+}
+
+/// Turns the header blobs a database reader hands over into packages, with the shared limits.
+struct Collector<'a> {
+    /// The file, for package paths.
+    path: &'a str,
+    /// Packages so far.
+    packages: Vec<Package>,
+    /// Headers seen so far.
+    count: usize,
+    /// Header bytes seen so far.
+    bytes: usize,
+}
+
+impl<'a> Collector<'a> {
+    /// An empty collector for `path`.
+    fn new(path: &'a str) -> Self {
+        Collector {
+            path,
+            packages: Vec::new(),
+            count: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Take the header blob of database record `record`.
+    fn blob(&mut self, record: u32, blob: &[u8]) -> Result<(), String> {
+        self.count += 1;
+        if self.count > MAX_ROWS {
+            return Err(format!("more than {MAX_ROWS} packages"));
+        }
+        if blob.len() > MAX_BLOB {
+            return Err(format!("header {record} is over {MAX_BLOB} bytes"));
+        }
+        self.bytes += blob.len();
+        if self.bytes > MAX_TOTAL_BLOB_BYTES {
+            return Err(format!("more than {MAX_TOTAL_BLOB_BYTES} bytes of headers in all"));
+        }
+        let header = parse_header(blob).map_err(|p| format!("header {record}: {p}"))?;
+        if let Some(pkg) = header.into_package(self.path) {
+            self.packages.push(pkg);
+        }
+        Ok(())
+    }
 }
 
 /// The fields of one rpm header that matter here.
@@ -135,17 +207,16 @@ impl Header {
             full.push('-');
             full.push_str(&release);
         }
-        let (source_name, source_version) =
-            match self.source_rpm.as_deref().and_then(split_source_rpm) {
-                Some((n, v, r)) => {
-                    let sv = match self.epoch {
-                        Some(e) if e > 0 => format!("{e}:{v}-{r}"),
-                        _ => format!("{v}-{r}"),
-                    };
-                    (n.to_owned(), sv)
-                }
-                None => (name.clone(), full.clone()),
-            };
+        let (source_name, source_version) = match self.source_rpm.as_deref().and_then(split_source_rpm) {
+            Some((n, v, r)) => {
+                let sv = match self.epoch {
+                    Some(e) if e > 0 => format!("{e}:{v}-{r}"),
+                    _ => format!("{v}-{r}"),
+                };
+                (n.to_owned(), sv)
+            }
+            None => (name.clone(), full.clone()),
+        };
         Some(Package {
             ecosystem: String::new(),
             name,
@@ -164,8 +235,7 @@ fn split_source_rpm(srpm: &str) -> Option<(&str, &str, &str)> {
     let base = base.rsplit_once('.').map_or(base, |(b, _arch)| b);
     let (rest, release) = base.rsplit_once('-')?;
     let (name, version) = rest.rsplit_once('-')?;
-    (!name.is_empty() && !version.is_empty() && !release.is_empty())
-        .then_some((name, version, release))
+    (!name.is_empty() && !version.is_empty() && !release.is_empty()).then_some((name, version, release))
 }
 
 /// Read a big-endian u32 at `at`.
@@ -206,12 +276,24 @@ fn parse_header(blob: &[u8]) -> Result<Header, String> {
             let bytes = data
                 .get(offset..)
                 .ok_or_else(|| format!("tag {tag} points past the data"))?;
+            let bytes = &bytes[..bytes.len().min(MAX_STRING + 1)];
             let end = bytes
                 .iter()
                 .position(|&b| b == 0)
-                .ok_or_else(|| format!("tag {tag} string is not terminated"))?;
+                .ok_or_else(|| format!("tag {tag} string is not terminated within {MAX_STRING} bytes"))?;
             Ok(String::from_utf8_lossy(&bytes[..end]).into_owned())
         };
+        let seen = match tag {
+            TAG_NAME => h.name.is_some(),
+            TAG_VERSION => h.version.is_some(),
+            TAG_RELEASE => h.release.is_some(),
+            TAG_SOURCERPM => h.source_rpm.is_some(),
+            TAG_EPOCH => h.epoch.is_some(),
+            _ => false,
+        };
+        if seen {
+            return Err(format!("tag {tag} appears twice"));
+        }
         match tag {
             TAG_NAME => h.name = Some(string()?),
             TAG_VERSION => h.version = Some(string()?),
@@ -230,12 +312,12 @@ fn parse_header(blob: &[u8]) -> Result<Header, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Build a header blob like rpm stores it: a region tag first (HEADER_IMMUTABLE, binary),
     /// then string and int32 entries.
-    fn header(fields: &[(u32, &str)], epoch: Option<u32>) -> Vec<u8> {
+    pub(crate) fn header(fields: &[(u32, &str)], epoch: Option<u32>) -> Vec<u8> {
         let mut entries: Vec<(u32, u32, u32, u32)> = Vec::new();
         let mut data = Vec::new();
         entries.push((63, 7, 0, 16));
@@ -270,8 +352,7 @@ mod tests {
         {
             let conn = Connection::open(&file).unwrap();
             if wal {
-                conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
-                    .unwrap();
+                conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).unwrap();
             }
             conn.execute_batch(
                 "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
@@ -279,55 +360,78 @@ mod tests {
             )
             .unwrap();
             for b in blobs {
-                conn.execute("INSERT INTO Packages (blob) VALUES (?1)", [b])
-                    .unwrap();
+                conn.execute("INSERT INTO Packages (blob) VALUES (?1)", [b]).unwrap();
             }
         }
         std::fs::read(&file).unwrap()
     }
 
+    /// Four real-shaped headers: glibc, openssl-libs with epoch 1, a gpg-pubkey (skipped),
+    /// python3-libs from the python3.9 source.
+    pub(crate) fn sample_headers() -> Vec<Vec<u8>> {
+        vec![
+            header(
+                &[
+                    (TAG_NAME, "glibc"),
+                    (TAG_VERSION, "2.34"),
+                    (TAG_RELEASE, "60.el9"),
+                    (TAG_SOURCERPM, "glibc-2.34-60.el9.src.rpm"),
+                    (1022, "x86_64"),
+                ],
+                None,
+            ),
+            header(
+                &[
+                    (TAG_NAME, "openssl-libs"),
+                    (TAG_VERSION, "3.0.7"),
+                    (TAG_RELEASE, "24.el9"),
+                    (TAG_SOURCERPM, "openssl-3.0.7-24.el9.src.rpm"),
+                ],
+                Some(1),
+            ),
+            header(
+                &[
+                    (TAG_NAME, "gpg-pubkey"),
+                    (TAG_VERSION, "fd431d51"),
+                    (TAG_RELEASE, "4ae0493b"),
+                ],
+                None,
+            ),
+            header(
+                &[
+                    (TAG_NAME, "python3-libs"),
+                    (TAG_VERSION, "3.9.18"),
+                    (TAG_RELEASE, "1.el9_3"),
+                    (TAG_SOURCERPM, "python3.9-3.9.18-1.el9_3.src.rpm"),
+                ],
+                None,
+            ),
+        ]
+    }
+
+    /// (name, version, source name, source version) of each package.
+    pub(crate) fn summary(pkgs: &[Package]) -> Vec<(&str, &str, &str, &str)> {
+        pkgs.iter()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.version.as_str(),
+                    p.source_name.as_deref().unwrap_or(""),
+                    p.source_version.as_deref().unwrap_or(""),
+                )
+            })
+            .collect()
+    }
+
+    /// What [`sample_headers`] should give.
+    pub(crate) const SAMPLE_PACKAGES: [(&str, &str, &str, &str); 3] = [
+        ("glibc", "2.34-60.el9", "glibc", "2.34-60.el9"),
+        ("openssl-libs", "1:3.0.7-24.el9", "openssl", "1:3.0.7-24.el9"),
+        ("python3-libs", "3.9.18-1.el9_3", "python3.9", "3.9.18-1.el9_3"),
+    ];
+
     fn fixture(wal: bool) -> Vec<u8> {
-        rpmdb(
-            &[
-                header(
-                    &[
-                        (TAG_NAME, "glibc"),
-                        (TAG_VERSION, "2.34"),
-                        (TAG_RELEASE, "60.el9"),
-                        (TAG_SOURCERPM, "glibc-2.34-60.el9.src.rpm"),
-                        (1022, "x86_64"),
-                    ],
-                    None,
-                ),
-                header(
-                    &[
-                        (TAG_NAME, "openssl-libs"),
-                        (TAG_VERSION, "3.0.7"),
-                        (TAG_RELEASE, "24.el9"),
-                        (TAG_SOURCERPM, "openssl-3.0.7-24.el9.src.rpm"),
-                    ],
-                    Some(1),
-                ),
-                header(
-                    &[
-                        (TAG_NAME, "gpg-pubkey"),
-                        (TAG_VERSION, "fd431d51"),
-                        (TAG_RELEASE, "4ae0493b"),
-                    ],
-                    None,
-                ),
-                header(
-                    &[
-                        (TAG_NAME, "python3-libs"),
-                        (TAG_VERSION, "3.9.18"),
-                        (TAG_RELEASE, "1.el9_3"),
-                        (TAG_SOURCERPM, "python3.9-3.9.18-1.el9_3.src.rpm"),
-                    ],
-                    None,
-                ),
-            ],
-            wal,
-        )
+        rpmdb(&sample_headers(), wal)
     }
 
     fn run(bytes: &[u8]) -> Result<Vec<Package>, AnalyzeError> {
@@ -341,36 +445,7 @@ mod tests {
     fn reads_packages() {
         for wal in [false, true] {
             let pkgs = run(&fixture(wal)).unwrap();
-            let got: Vec<_> = pkgs
-                .iter()
-                .map(|p| {
-                    (
-                        p.name.as_str(),
-                        p.version.as_str(),
-                        p.source_name.as_deref().unwrap(),
-                        p.source_version.as_deref().unwrap(),
-                    )
-                })
-                .collect();
-            assert_eq!(
-                got,
-                [
-                    ("glibc", "2.34-60.el9", "glibc", "2.34-60.el9"),
-                    (
-                        "openssl-libs",
-                        "1:3.0.7-24.el9",
-                        "openssl",
-                        "1:3.0.7-24.el9"
-                    ),
-                    (
-                        "python3-libs",
-                        "3.9.18-1.el9_3",
-                        "python3.9",
-                        "3.9.18-1.el9_3"
-                    ),
-                ],
-                "wal={wal}"
-            );
+            assert_eq!(summary(&pkgs), SAMPLE_PACKAGES, "wal={wal}");
             assert!(pkgs
                 .iter()
                 .all(|p| p.ecosystem.is_empty() && p.path == "var/lib/rpm/rpmdb.sqlite"));
@@ -380,10 +455,7 @@ mod tests {
     #[test]
     fn bad_databases_are_errors() {
         let err = run(b"not a database").unwrap_err().to_string();
-        assert!(
-            err.contains("rpmdb.sqlite") && err.contains("SQLite"),
-            "{err}"
-        );
+        assert!(err.contains("rpmdb.sqlite") && err.contains("SQLite"), "{err}");
         let mut truncated = header(&[(TAG_NAME, "x"), (TAG_VERSION, "1")], None);
         truncated.truncate(truncated.len() - 3);
         let err = run(&rpmdb(&[truncated], false)).unwrap_err().to_string();
@@ -399,10 +471,7 @@ mod tests {
             std::fs::read(&f).unwrap()
         };
         assert!(run(&no_table).unwrap().is_empty());
-        assert!(run(&conn_less)
-            .unwrap_err()
-            .to_string()
-            .contains("Packages"));
+        assert!(run(&conn_less).unwrap_err().to_string().contains("Packages"));
     }
 
     #[test]
@@ -414,6 +483,13 @@ mod tests {
         // Turn the NAME entry's type into INT32.
         bad_type[8 + 16 + 7] = 4;
         assert!(parse_header(&bad_type).unwrap_err().contains("tag 1000"));
+        let twice = header(&[(TAG_NAME, "x"), (TAG_NAME, "y")], None);
+        assert!(parse_header(&twice).unwrap_err().contains("appears twice"));
+        let long = "v".repeat(MAX_STRING);
+        assert!(parse_header(&header(&[(TAG_VERSION, &long)], None)).is_ok());
+        let too_long = "v".repeat(MAX_STRING + 1);
+        let err = parse_header(&header(&[(TAG_VERSION, &too_long)], None)).unwrap_err();
+        assert!(err.contains("not terminated within"), "{err}");
         assert_eq!(
             split_source_rpm("glibc-2.34-60.el9.src.rpm"),
             Some(("glibc", "2.34", "60.el9"))
