@@ -18,11 +18,19 @@ pub struct RegistryBlobs<'a> {
     pub registry: &'a str,
     /// Repository.
     pub repository: &'a str,
+    /// A blob already read and verified while resolving the type (the single small layer
+    /// peeked for an OPA bundle): served from memory instead of downloaded again.
+    pub peeked: Option<(&'a str, std::sync::Arc<Vec<u8>>)>,
 }
 
 #[async_trait]
 impl BlobSource for RegistryBlobs<'_> {
     async fn open(&self, descriptor: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
+        if let Some((digest, bytes)) = &self.peeked {
+            if *digest == descriptor.digest && bytes.len() as u64 <= max_bytes {
+                return Ok(Box::pin(std::io::Cursor::new(bytes.as_ref().clone())));
+            }
+        }
         if descriptor.size > max_bytes {
             return Err(BlobError::TooLarge {
                 digest: descriptor.digest.clone(),

@@ -190,16 +190,16 @@ impl Pipeline {
                 let ManifestDoc::Manifest(manifest) = &fetched.doc else {
                     unreachable!("only manifests resolve to a scanner")
                 };
-                let entry = match peek_for_bundle {
-                    Some(layer) if self.peek_is_bundle(&registry, &job.repository, &layer).await => {
-                        match self.inner.table.lookup(media::OPA_CONFIG) {
-                            Some(opa) if opa.scanner.is_some() => opa.clone(),
-                            _ => entry,
-                        }
-                    }
+                let (is_bundle, peeked) = match &peek_for_bundle {
+                    Some(layer) => self.peek_is_bundle(&registry, &job.repository, layer).await,
+                    None => (false, None),
+                };
+                let entry = match self.inner.table.lookup(media::OPA_CONFIG) {
+                    Some(opa) if is_bundle && opa.scanner.is_some() => opa.clone(),
                     _ => entry,
                 };
-                self.scan(&at, job, worker, manifest, &artifact_type, &entry).await
+                self.scan(&at, job, worker, manifest, &artifact_type, &entry, peeked)
+                    .await
             }
         }
     }
@@ -348,6 +348,7 @@ impl Pipeline {
         Ok(outcome)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn scan(
         &self,
         at: &Target<'_>,
@@ -356,6 +357,7 @@ impl Pipeline {
         manifest: &ImageManifest,
         artifact_type: &str,
         entry: &TypeEntry,
+        peeked: Option<Peeked>,
     ) -> Result<JobOutcome, PipelineError> {
         let scanner_name = entry.scanner.as_deref().unwrap_or_default();
         let scanner = self.inner.scanners.get(scanner_name).cloned().ok_or_else(|| {
@@ -417,6 +419,7 @@ impl Pipeline {
             client: &self.inner.client,
             registry: at.registry,
             repository: at.repository,
+            peeked: peeked.as_ref().map(|p| (p.digest.as_str(), p.bytes.clone())),
         };
         let cache = StoreCache { store };
         let ctx = ScanContext {
@@ -482,23 +485,32 @@ impl Pipeline {
         }
     }
 
-    /// Peek into the single small layer of an image-shaped manifest: is it an OPA bundle?
-    async fn peek_is_bundle(&self, registry: &str, repository: &str, layer: &Descriptor) -> bool {
+    /// Peek into the single small layer of an image-shaped manifest: is it an OPA bundle? The
+    /// verdict is cached per layer digest; the bytes read (verified) are handed to the scanner so
+    /// the layer is not downloaded twice.
+    async fn peek_is_bundle(&self, registry: &str, repository: &str, layer: &Descriptor) -> (bool, Option<Peeked>) {
         use tokio::io::AsyncReadExt;
+        const PEEK_CACHE: &str = "opa-bundle-peek/1";
+        let store = &self.inner.store;
+        if let Ok(Some(verdict)) = store.cache_get(&layer.digest, PEEK_CACHE).await {
+            return (verdict == "true", None);
+        }
         let Ok(mut reader) = self
             .inner
             .client
             .open_blob(registry, repository, layer, PEEK_MAX_BYTES)
             .await
         else {
-            return false;
+            return (false, None);
         };
         let mut buf = Vec::with_capacity(layer.size as usize);
         if reader.read_to_end(&mut buf).await.is_err() {
-            return false;
+            return (false, None);
         }
-        tokio::task::spawn_blocking(move || {
-            let gz = flate2::read::GzDecoder::new(&buf[..]);
+        let bytes = Arc::new(buf);
+        let data = bytes.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            let gz = flate2::read::GzDecoder::new(&data[..]);
             let mut archive = tar::Archive::new(std::io::Read::take(gz, 64 << 20));
             let Ok(entries) = archive.entries() else { return false };
             let mut names = Vec::new();
@@ -510,7 +522,20 @@ impl Pipeline {
             looks_like_opa_bundle(names.iter().map(String::as_str))
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or(false);
+        if let Err(e) = store
+            .cache_put(&layer.digest, PEEK_CACHE, if verdict { "true" } else { "false" })
+            .await
+        {
+            warn!(digest = %layer.digest, error = %e, "could not cache the bundle peek");
+        }
+        (
+            verdict,
+            Some(Peeked {
+                digest: layer.digest.clone(),
+                bytes,
+            }),
+        )
     }
 
     /// Store the final failure of a job as a `failed` scan with its reason. A job whose tag
@@ -584,6 +609,12 @@ impl Drop for ClaimGuard {
             });
         }
     }
+}
+
+/// A small blob already read (and verified) during resolution.
+pub(crate) struct Peeked {
+    pub(crate) digest: String,
+    pub(crate) bytes: Arc<Vec<u8>>,
 }
 
 struct Target<'a> {
