@@ -64,7 +64,8 @@ struct Lookup {
 
 struct Append {
     records: Vec<EventRecord>,
-    reply: Reply<()>,
+    /// `None`: nobody waits (the writer logs a failure itself).
+    reply: Option<Reply<()>>,
 }
 
 /// A handle on the batched event log. Cheap to clone; the background tasks end when the last
@@ -126,7 +127,12 @@ impl EventLog {
                     .record_events(&records)
                     .await
                     .map_err(|e| EventLogError(e.to_string()));
-                for reply in replies {
+                if let Err(e) = &result {
+                    if replies.iter().any(Option::is_none) {
+                        tracing::warn!(error = %e, records = records.len(), "could not record webhook events");
+                    }
+                }
+                for reply in replies.into_iter().flatten() {
                     let _ = reply.send(result.clone());
                 }
             }
@@ -173,7 +179,7 @@ impl EventLog {
     pub async fn record(&self, records: Vec<EventRecord>) -> Result<(), EventLogError> {
         let (reply, rx) = oneshot::channel();
         self.appends
-            .send(Append { records, reply })
+            .send(Append { records, reply: Some(reply) })
             .await
             .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
@@ -190,16 +196,9 @@ impl EventLog {
                 }
             }
         }
-        let (reply, rx) = oneshot::channel();
-        if self.appends.send(Append { records, reply }).await.is_err() {
+        if self.appends.send(Append { records, reply: None }).await.is_err() {
             tracing::warn!("webhook event log stopped; records dropped");
-            return;
         }
-        tokio::spawn(async move {
-            if let Ok(Err(e)) = rx.await {
-                tracing::warn!(error = %e, "could not record webhook events");
-            }
-        });
     }
 
     /// Wait until everything handed over so far is committed (on shutdown, in tests).
