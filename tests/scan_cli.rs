@@ -358,6 +358,68 @@ async fn classifies_what_registries_hold() {
         assert_eq!(r["summary"]["critical"], 0);
     }
 
+    // A BuildKit-style index: one platform image and its attestation manifest (in-toto layers,
+    // platform unknown/unknown, vnd.docker.reference.* annotations).
+    let img = Artifact {
+        config_media_type: "application/vnd.oci.image.config.v1+json".into(),
+        config: br#"{"architecture":"amd64","os":"linux","config":{"User":"1000"},"rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec(),
+        layers: vec![("application/vnd.oci.image.layer.v1.tar+gzip".into(), support::oci::tar_gz(&[("etc/alpine-release", b"3.19.1\n")]))],
+        artifact_type: None,
+    };
+    let img_digest = reg.push_artifact("team/bk", "amd64", &img).await;
+    let att = Artifact {
+        config_media_type: "application/vnd.oci.image.config.v1+json".into(),
+        config: br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec(),
+        layers: vec![(
+            "application/vnd.in-toto+json".into(),
+            br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#.to_vec(),
+        )],
+        artifact_type: None,
+    };
+    let att_digest = reg.push_artifact("team/bk", "att", &att).await;
+    let size = |a: &Artifact| a.manifest().len();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": img_digest, "size": size(&img), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": att_digest, "size": size(&att), "platform": {"architecture": "unknown", "os": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": img_digest}}
+        ]
+    });
+    reg.push_manifest(
+        "team/bk",
+        "1.0",
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+    )
+    .await;
+    let r = cli.json(&["scan", &format!("{host}/team/bk:1.0"), "--format", "json"], 0);
+    assert_eq!(r["kind"], "index", "{r:#}");
+    let kinds: Vec<(&str, &str)> = r["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("image", "succeeded"), ("attestation", "unsupported")], "{r:#}");
+    let att_report = &r["children"][1];
+    assert_eq!(att_report["digest"], att_digest.as_str());
+    assert!(
+        att_report["reason"].as_str().unwrap().contains("attestation"),
+        "{att_report:#}"
+    );
+    assert!(
+        att_report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("application/vnd.in-toto+json"),
+        "{att_report:#}"
+    );
+    assert_eq!(att_report["artifact_type"], "application/vnd.in-toto+json");
+    assert_eq!(att_report["platform"], "unknown/unknown");
+
     // A user's [[types]] row names a vendor type: a custom kind with its title, still unsupported.
     let text = std::fs::read_to_string(&cli.config).unwrap();
     std::fs::write(

@@ -299,9 +299,26 @@ impl Pipeline {
                     .get("vnd.docker.reference.digest")
                     .map(|s| format!(" for {s}"))
                     .unwrap_or_default();
+                // Name the media type that makes it unsupported: read the (small) attestation
+                // manifest for its layer type; the index entry alone says only "attestation".
+                let layer_type = match self
+                    .inner
+                    .client
+                    .fetch_manifest(at.registry, at.repository, &d.digest)
+                    .await
+                {
+                    Ok(FetchedManifest {
+                        doc: ManifestDoc::Manifest(m),
+                        ..
+                    }) => m.layers.first().map(|l| l.media_type.clone()).filter(|t| !t.is_empty()),
+                    _ => None,
+                };
+                let artifact_type = layer_type.unwrap_or_else(|| media::IN_TOTO.to_owned());
+                store
+                    .set_artifact_type(at.registry, at.repository, &d.digest, &artifact_type)
+                    .await?;
                 let reason = format!(
-                    "attestation manifest{of} (BuildKit provenance/SBOM, {}); attestations are recorded, not scanned as images, and no scanner handles them",
-                    d.media_type
+                    "attestation manifest{of} in an index (BuildKit provenance/SBOM; layers {artifact_type}): recorded, not scanned as an image; no scanner handles {artifact_type}"
                 );
                 if job.force || store.completed_scan(child_id, "", "").await?.is_none() {
                     store

@@ -611,6 +611,24 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
+    /// Set an artifact's resolved type.
+    pub async fn set_artifact_type(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        artifact_type: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE artifacts SET artifact_type = $4 WHERE registry = $1 AND repository = $2 AND digest = $3")
+            .bind(registry)
+            .bind(repository)
+            .bind(digest)
+            .bind(artifact_type)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Give up a claim without recording a result (the job will be retried).
     pub async fn release_claim(&self, scan_id: i64) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;

@@ -179,7 +179,10 @@ impl EventLog {
     pub async fn record(&self, records: Vec<EventRecord>) -> Result<(), EventLogError> {
         let (reply, rx) = oneshot::channel();
         self.appends
-            .send(Append { records, reply: Some(reply) })
+            .send(Append {
+                records,
+                reply: Some(reply),
+            })
             .await
             .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
