@@ -119,6 +119,14 @@ pub fn known_unsupported() -> Vec<TypeEntry> {
         k("application/vnd.cyclonedx+json", "sbom", "CycloneDX SBOM (JSON)"),
         k("application/vnd.cyclonedx+xml", "sbom", "CycloneDX SBOM (XML)"),
         k("application/vnd.syft+json", "sbom", "Syft SBOM"),
+        k("text/spdx+json", "sbom", "SPDX SBOM (JSON, cosign attach)"),
+        k("text/spdx+xml", "sbom", "SPDX SBOM (XML, cosign attach)"),
+        k("application/vnd.cyclonedx", "sbom", "CycloneDX SBOM (cosign attach)"),
+        k(
+            "application/vnd.dev.cosign.artifact.sbom.v1+json",
+            "sbom",
+            "Cosign-attached SBOM (OCI 1.1 referrer)",
+        ),
         k("application/vnd.wasm.config.v0+json", "wasm", "WebAssembly module"),
         k("application/vnd.wasm.config.v1+json", "wasm", "WebAssembly module"),
         k(
@@ -132,6 +140,21 @@ pub fn known_unsupported() -> Vec<TypeEntry> {
             "WebAssembly component",
         ),
         k("application/vnd.cncf.flux.config.v1+json", "flux", "Flux artifact"),
+        k(
+            "application/vnd.cdf.tekton.catalog.v1beta1+yaml",
+            "tekton",
+            "Tekton bundle",
+        ),
+        k(
+            "application/vnd.docker.ai.model.config.v0.1+json",
+            "ml-model",
+            "AI model (Docker Model Runner)",
+        ),
+        k(
+            "application/vnd.kitops.modelkit.config.v1+json",
+            "ml-model",
+            "AI model (KitOps ModelKit)",
+        ),
         k(
             "application/vnd.cncf.falco.rulesfile.config.v1+json",
             "falco",
@@ -256,20 +279,16 @@ impl TypeTable {
             .filter(|t| !t.is_empty())
             .unwrap_or(&m.config.media_type)
             .to_owned();
-        // Image-shaped manifests whose layers are all signatures or attestations.
+        // Image-shaped manifests whose layers all carry one known non-image type (cosign
+        // signatures, DSSE/in-toto attestations, SBOMs attached the legacy cosign way, Tekton
+        // bundles…) are that type, not an image.
         if is_image_config(&declared) && !m.layers.is_empty() {
             let first = &m.layers[0].media_type;
             let all_same = m.layers.iter().all(|l| &l.media_type == first);
-            if all_same
-                && matches!(
-                    first.as_str(),
-                    media::COSIGN_SIMPLESIGNING | media::DSSE_ENVELOPE | media::IN_TOTO
-                )
-            {
-                let entry = self
-                    .lookup(first)
-                    .cloned()
-                    .unwrap_or_else(|| TypeEntry::known(first, "attestation", first));
+            let known = self
+                .lookup(first)
+                .filter(|e| e.kind.as_str() != Kind::IMAGE && e.scanner.is_none());
+            if let Some(entry) = known.filter(|_| all_same).cloned() {
                 return Resolution::unsupported(
                     first.clone(),
                     entry.kind.clone(),

@@ -303,3 +303,41 @@ fn media_type_parameters_are_ignored_for_lookup() {
         .lookup("application/vnd.cncf.notary.signature; charset=utf-8")
         .is_some());
 }
+
+#[test]
+fn sbom_attached_the_legacy_cosign_way() {
+    // `cosign attach sbom`: an image config and one text/spdx+json layer.
+    assert_unsupported(
+        resolve(manifest(media::OCI_CONFIG, &["text/spdx+json"])),
+        "sbom",
+        "text/spdx+json",
+    );
+}
+
+#[test]
+fn tekton_bundle_and_ai_models() {
+    let tekton = manifest(
+        media::OCI_CONFIG,
+        &["application/vnd.cdf.tekton.catalog.v1beta1+yaml"; 2],
+    );
+    assert_unsupported(
+        resolve(tekton),
+        "tekton",
+        "application/vnd.cdf.tekton.catalog.v1beta1+yaml",
+    );
+    let model = manifest(
+        "application/vnd.docker.ai.model.config.v0.1+json",
+        &["application/vnd.docker.ai.gguf.v3"],
+    );
+    assert_unsupported(
+        resolve(model),
+        "ml-model",
+        "application/vnd.docker.ai.model.config.v0.1+json",
+    );
+}
+
+#[test]
+fn mixed_layers_stay_an_image() {
+    let m = manifest(media::OCI_CONFIG, &[media::OCI_LAYER_GZIP, "text/spdx+json"]);
+    assert_scan(resolve(m), "image", "image");
+}
