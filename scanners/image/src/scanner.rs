@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use regscan_scanner_api::{media, Descriptor, Limits, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry};
+use regscan_scanner_api::{media, Descriptor, Limits, Package, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry};
 use serde_json::{json, Map, Value};
 use tokio::io::AsyncReadExt;
 
@@ -16,7 +16,7 @@ use crate::layer::{self, LayerFacts, WalkLimits, WALKER_VERSION};
 use crate::merge::Merged;
 
 /// Version of the image scanner's analysis, stored with every scan.
-pub const SCANNER_VERSION: &str = "0.1.0";
+pub const SCANNER_VERSION: &str = "0.1.1";
 
 /// The container image scanner.
 #[derive(Debug, Clone, Default)]
@@ -195,6 +195,7 @@ impl Scanner for ImageScanner {
         let os = merged.os();
         let mut packages = merged.packages(&digests);
         let os_ecosystem = analyzers::finish(os.as_ref(), &mut packages);
+        dedup_python_installs(&mut packages);
         findings.sort_by(|a, b| (a.id.as_str(), a.location.as_deref()).cmp(&(b.id.as_str(), b.location.as_deref())));
 
         let mut details = Map::new();
@@ -262,4 +263,68 @@ fn layer_detail(o: &LayerOutcome) -> Value {
         }
     }
     v
+}
+
+/// One Python distribution recorded twice in one site directory (Debian ships both
+/// `foo-1.0.dist-info/` and `foo.egg-info/` for some packages) is one install: keep the first.
+fn dedup_python_installs(packages: &mut Vec<Package>) {
+    fn site_dir(path: &str) -> &str {
+        // `…/site-packages/foo-1.0.dist-info/METADATA` or `…/foo.egg-info/PKG-INFO` → `…/site-packages`;
+        // `…/site-packages/foo.egg-info` (a file) → `…/site-packages`.
+        let trimmed = path
+            .strip_suffix("/METADATA")
+            .or_else(|| path.strip_suffix("/PKG-INFO"))
+            .unwrap_or(path);
+        trimmed.rsplit_once('/').map_or("", |(dir, _)| dir)
+    }
+    let norm = |n: &str| n.to_ascii_lowercase().replace(['_', '.'], "-");
+    let mut seen = std::collections::HashSet::new();
+    packages.retain(|p| {
+        p.ecosystem != "PyPI" || seen.insert((norm(&p.name), p.version.clone(), site_dir(&p.path).to_owned()))
+    });
+}
+
+#[cfg(test)]
+mod dedup_tests {
+    use super::*;
+
+    fn py(name: &str, version: &str, path: &str) -> Package {
+        Package {
+            ecosystem: "PyPI".into(),
+            name: name.into(),
+            version: version.into(),
+            source_name: None,
+            source_version: None,
+            path: path.into(),
+            layer: None,
+        }
+    }
+
+    #[test]
+    fn one_install_recorded_twice_in_a_site_directory_is_kept_once() {
+        let mut p = vec![
+            py(
+                "cryptography",
+                "38.0.4",
+                "usr/lib/python3/dist-packages/cryptography-38.0.4.dist-info/METADATA",
+            ),
+            py(
+                "cryptography",
+                "38.0.4",
+                "usr/lib/python3/dist-packages/cryptography.egg-info/PKG-INFO",
+            ),
+            py(
+                "cryptography",
+                "38.0.4",
+                "opt/venv/lib/python3.11/site-packages/cryptography-38.0.4.dist-info/METADATA",
+            ),
+            py(
+                "cryptography",
+                "41.0.0",
+                "usr/lib/python3/dist-packages/cryptography-41.0.0.dist-info/METADATA",
+            ),
+        ];
+        dedup_python_installs(&mut p);
+        assert_eq!(p.len(), 3, "{p:?}");
+    }
 }
