@@ -131,7 +131,8 @@ impl Worker {
                 }
             }
         }
-        drop(consumer);
+        // The consumer (and, on RabbitMQ, its channel) stays open until the jobs in flight are
+        // settled: closing it now would hand them back to the broker while they still run.
         let in_flight = tasks.len();
         if in_flight > 0 {
             info!(
@@ -150,6 +151,7 @@ impl Worker {
             hard.cancel();
             while tasks.join_next().await.is_some() {}
         }
+        drop(consumer);
         info!(worker = %self.options.name, "worker stopped");
         Ok(())
     }

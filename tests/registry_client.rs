@@ -407,3 +407,22 @@ async fn not_found_carries_the_registry_error_code() {
     assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
     assert!(err.to_string().contains("MANIFEST_UNKNOWN"), "{err}");
 }
+
+#[tokio::test]
+async fn refuses_repositories_and_references_that_would_rewrite_the_url() {
+    let (host, mock) = start(Behaviour::default()).await;
+    let c = client(&host, None);
+    for (repo, reference) in [
+        ("team/app", "../../other/manifests/1.0"),
+        ("team/../x", "1.0"),
+        ("team/app", "1.0?x=y"),
+        ("team/app", "abcdeffé"),
+    ] {
+        let err = c.fetch_manifest(&host, repo, reference).await.unwrap_err();
+        assert!(
+            matches!(err, RegistryError::Invalid { .. }),
+            "{repo} {reference}: {err}"
+        );
+    }
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 0, "nothing was sent");
+}

@@ -182,6 +182,16 @@ impl Consumer for EmbeddedConsumer {
     }
 }
 
+/// Log a settle that found the job no longer ours (its lease expired and another worker took it).
+fn lost_lease(id: &str, rows: u64) {
+    if rows == 0 {
+        tracing::warn!(
+            job = id,
+            "the job's lease expired while it ran; another worker has it now, so this result is not applied"
+        );
+    }
+}
+
 struct EmbeddedSettle {
     queue: EmbeddedQueue,
     id: String,
@@ -191,10 +201,14 @@ struct EmbeddedSettle {
 #[async_trait::async_trait]
 impl Settle for EmbeddedSettle {
     async fn ack(&self) -> Result<(), QueueError> {
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
+        // Only while this worker still holds the lease: a job whose lease expired belongs to
+        // whoever took it over.
+        let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND worker = $2")
             .bind(&self.id)
+            .bind(&self.worker)
             .execute(self.queue.store.pool())
             .await?;
+        lost_lease(&self.id, done.rows_affected());
         Ok(())
     }
 
@@ -204,9 +218,9 @@ impl Settle for EmbeddedSettle {
             id: job.id.clone(),
             message: e.to_string(),
         })?;
-        sqlx::query(
+        let r = sqlx::query(
             "UPDATE jobs SET payload = $1, attempt = $2, run_at = $3, lease_until = NULL, worker = NULL,
-                last_error = $4, updated_at = $5 WHERE id = $6",
+                last_error = $4, updated_at = $5 WHERE id = $6 AND worker = $7",
         )
         .bind(payload)
         .bind(i64::from(job.attempt))
@@ -214,22 +228,26 @@ impl Settle for EmbeddedSettle {
         .bind(error)
         .bind(now)
         .bind(&self.id)
+        .bind(&self.worker)
         .execute(self.queue.store.pool())
         .await?;
+        lost_lease(&self.id, r.rows_affected());
         Ok(())
     }
 
     async fn dead_letter(&self, job: &Job, error: &str) -> Result<(), QueueError> {
-        sqlx::query(
+        let r = sqlx::query(
             "UPDATE jobs SET state = 'dead', attempt = $1, lease_until = NULL, worker = NULL, last_error = $2, updated_at = $3
-             WHERE id = $4",
+             WHERE id = $4 AND worker = $5",
         )
         .bind(i64::from(job.attempt))
         .bind(error)
         .bind(now_ms())
         .bind(&self.id)
+        .bind(&self.worker)
         .execute(self.queue.store.pool())
         .await?;
+        lost_lease(&self.id, r.rows_affected());
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 //! | queue | type | for |
 //! |---|---|---|
 //! | `Q` | quorum (default) or classic, durable | jobs waiting |
-//! | `Q.retry.N` (N = 1 … max_attempts-1) | classic, durable, `x-message-ttl` = base·2^(N-1) | retry N waits here, then is dead-lettered back to `Q` |
+//! | `Q.retry.<T>ms`, T = base·2^(N-1) for N = 1 … max_attempts-1 | classic, durable, `x-message-ttl` = T | retry N waits here, then is dead-lettered back to `Q`; named by its delay, so changing the delay declares new queues |
 //! | `Q.dead` | same type as `Q`, durable | jobs out of attempts, with `x-last-error` and `x-attempts` headers |
 //!
 //! Messages are persistent and published with `mandatory` on channels in confirm mode:
@@ -103,9 +103,16 @@ impl RabbitQueue {
         format!("{}.dead", self.inner.queue)
     }
 
+    /// The delay queue for retry number `attempt`, named by its delay (`Q.retry.4000ms`): a
+    /// queue's TTL cannot change once declared, so a new `retry_base_delay_secs` declares new
+    /// queues instead of failing against the old ones.
     fn retry_queue_name(&self, attempt: u32) -> String {
         let n = attempt.clamp(1, self.inner.max_attempts.saturating_sub(1).max(1));
-        format!("{}.retry.{n}", self.inner.queue)
+        format!(
+            "{}.retry.{}ms",
+            self.inner.queue,
+            backoff(self.inner.retry_base, n).as_millis()
+        )
     }
 
     async fn open_connection(&self, name: &str) -> Result<Connection, QueueError> {

@@ -112,7 +112,7 @@ impl TokenCache {
 
     pub async fn put(&self, registry: &str, scope: &str, token: String, expires_in: Option<u64>) {
         // The token spec's default lifetime is 60 s; renew 10 s early.
-        let lifetime = Duration::from_secs(expires_in.unwrap_or(60).max(20) - 10);
+        let lifetime = Duration::from_secs(expires_in.unwrap_or(60).clamp(20, 86_400) - 10);
         let mut tokens = self.tokens.lock().await;
         tokens.insert(
             (registry.to_owned(), scope.to_owned()),

@@ -154,6 +154,14 @@ impl Client {
     ) -> Result<FetchedManifest, RegistryError> {
         let ep = self.endpoint(registry)?;
         let url = format!("{}/v2/{repository}/manifests/{reference}", ep.base_url);
+        if !reference::valid_repository(repository)
+            || !(reference::valid_tag(reference) || reference::valid_digest(reference))
+        {
+            return Err(RegistryError::Invalid {
+                url: format!("{}/v2/…", ep.base_url),
+                message: format!("{repository:?}:{reference:?} is not a valid repository name and tag or digest"),
+            });
+        }
         let accept = media::MANIFEST_ACCEPT.join(", ");
         let resp = self
             .send(ep, repository, &url, |http| {
@@ -221,6 +229,12 @@ impl Client {
         max_bytes: u64,
     ) -> Result<BlobReader, RegistryError> {
         let ep = self.endpoint(registry)?;
+        if !reference::valid_repository(repository) {
+            return Err(RegistryError::Invalid {
+                url: format!("{}/v2/…", ep.base_url),
+                message: format!("{repository:?} is not a valid repository name"),
+            });
+        }
         let url = format!("{}/v2/{repository}/blobs/{}", ep.base_url, desc.digest);
         if !reference::valid_digest(&desc.digest) {
             return Err(RegistryError::Invalid {
@@ -435,22 +449,22 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
-/// Parse an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Parse an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`); None for anything out of range.
 fn httpdate_parse(s: &str) -> Option<std::time::SystemTime> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     if parts.len() != 6 || parts[5] != "GMT" {
         return None;
     }
-    let day: u64 = parts[1].parse().ok()?;
+    let day: u64 = parts[1].parse().ok().filter(|d| (1..=31).contains(d))?;
     let month = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
     .iter()
     .position(|m| *m == parts[2])? as u64
         + 1;
-    let year: u64 = parts[3].parse().ok()?;
+    let year: u64 = parts[3].parse().ok().filter(|y| (1970..=9999).contains(y))?;
     let hms: Vec<u64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    if hms.len() != 3 {
+    if hms.len() != 3 || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -463,9 +477,9 @@ fn httpdate_parse(s: &str) -> Option<std::time::SystemTime> {
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
+    let days = (era * 146097 + doe).checked_sub(719468)?;
     let secs = days * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 /// Map a non-2xx response to a typed error (2xx passes through).
@@ -562,6 +576,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
+        assert!(httpdate_parse("Sun, 06 Nov 1994 4000000000000000:00:00 GMT").is_none());
+        assert!(httpdate_parse("Sun, 06 Nov 0000 08:49:37 GMT").is_none());
         let t = httpdate_parse("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 784111777);
         h.insert(RETRY_AFTER, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());

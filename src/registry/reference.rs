@@ -52,7 +52,7 @@ impl Reference {
             Some((n, t)) if !t.contains('/') => (n, Some(t.to_owned())),
             _ => (name_tag, None),
         };
-        if repository.is_empty() || !repository.split('/').all(valid_path_component) {
+        if !valid_repository(repository) {
             return Err(err("repository must be lowercase path components of [a-z0-9._-]"));
         }
         if let Some(t) = &tag {
@@ -95,6 +95,20 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// Whether `repo` is a repository name of the distribution spec (lowercase path components).
+pub fn valid_repository(repo: &str) -> bool {
+    !repo.is_empty() && repo.len() <= 255 && repo.split('/').all(valid_path_component)
+}
+
+/// Whether `tag` is a tag of the distribution spec (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+pub fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && !t.starts_with(['.', '-'])
 }
 
 fn valid_path_component(c: &str) -> bool {

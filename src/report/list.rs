@@ -91,7 +91,7 @@ pub fn artifacts_table(items: &[ArtifactItem], color: bool) -> String {
                     "{}/{}@{}",
                     i.registry,
                     i.repository,
-                    &i.digest[..i.digest.len().min(19)]
+                    i.digest.chars().take(19).collect::<String>()
                 ),
             };
             let s = &i.summary;

@@ -245,13 +245,18 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
         (time, 0)
     };
     let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let mut t = hms.split(':');
     let (hh, mm, ss): (i64, i64, i64) = (
         t.next()?.parse().ok()?,
         t.next()?.parse().ok()?,
         t.next()?.parse().ok()?,
     );
-    let ms: i64 = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().ok()?;
+    let ms: i64 = format!("{:0<3}", frac.chars().take(3).collect::<String>())
+        .parse()
+        .ok()?;
     let (yy, mo) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
     let era = yy.div_euclid(400);
     let yoe = yy - era * 400;
@@ -338,6 +343,10 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("2026-03-09T02:11:37.555571Z"), Some(1_773_022_297_555));
         assert_eq!(parse_rfc3339_ms("2026-03-09T04:11:37+02:00"), Some(1_773_022_297_000));
         assert!(parse_rfc3339_ms("yesterday").is_none());
+        assert!(
+            parse_rfc3339_ms("2026-03-09T02:11:37.éé5Z").is_none(),
+            "non-ASCII never panics"
+        );
         assert!(
             parse_rfc3339_ms("2026-03-09T02:11:37.5Z").unwrap() > parse_rfc3339_ms("2026-03-09T02:11:37Z").unwrap()
         );

@@ -214,7 +214,7 @@ async fn listing(
                 Some(t) => format!("{}/{}:{t}", i.registry, i.repository),
                 None => format!("{}/{}", i.registry, i.repository),
             };
-            let short = &i.digest[..i.digest.len().min(19)];
+            let short: String = i.digest.chars().take(19).collect();
             let action = html::action_text(
                 &state.config,
                 &i.kind,
@@ -235,7 +235,7 @@ async fn listing(
                 kind = esc(&i.kind),
                 href = esc(&href),
                 name = esc(&name),
-                short = esc(short),
+                short = esc(&short),
                 kindcell = html::kind_cell(&state.config, &i.kind, i.artifact_type.as_deref()),
                 badge = html::status_badge(i.status),
                 sev = html::severity_counts(&i.summary),

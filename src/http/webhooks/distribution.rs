@@ -137,11 +137,11 @@ mod tests {
     #[test]
     fn blobs_pulls_mounts_and_unknown_actions_are_ignored_with_a_reason() {
         let body = r#"{"events":[
-          {"id":"1","action":"push","target":{"mediaType":"application/octet-stream","digest":"sha256:aa","repository":"r","url":"http://h:5000/v2/r/blobs/sha256:aa"},"request":{"host":"h:5000"}},
-          {"id":"2","action":"pull","target":{"digest":"sha256:aa","repository":"r"},"request":{"host":"h:5000"}},
-          {"id":"3","action":"mount","target":{"digest":"sha256:aa","repository":"r"},"request":{"host":"h:5000"}},
-          {"id":"4","action":"frobnicate","target":{"digest":"sha256:aa","repository":"r"},"request":{"host":"h:5000"}},
-          {"id":"5","action":"delete","target":{"digest":"sha256:aa","repository":"r"},"request":{"host":"h:5000"}}]}"#;
+          {"id":"1","action":"push","target":{"mediaType":"application/octet-stream","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"r","url":"http://h:5000/v2/r/blobs/sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},"request":{"host":"h:5000"}},
+          {"id":"2","action":"pull","target":{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"r"},"request":{"host":"h:5000"}},
+          {"id":"3","action":"mount","target":{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"r"},"request":{"host":"h:5000"}},
+          {"id":"4","action":"frobnicate","target":{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"r"},"request":{"host":"h:5000"}},
+          {"id":"5","action":"delete","target":{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"r"},"request":{"host":"h:5000"}}]}"#;
         let ev = parse(body.as_bytes()).unwrap();
         let reasons: Vec<String> = ev.iter().map(|e| format!("{:?}", e.action)).collect();
         assert!(reasons[0].contains("blob push"), "{reasons:?}");

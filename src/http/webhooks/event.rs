@@ -48,15 +48,15 @@ impl RegistryEvent {
 /// `tag` for pushes by digest).
 pub fn clean_tag(tag: Option<&str>) -> Option<String> {
     tag.map(str::trim)
-        .filter(|t| !t.is_empty() && !t.contains(':'))
+        .filter(|t| crate::registry::reference::valid_tag(t))
         .map(str::to_owned)
 }
 
-/// A digest as payloads give it, or None when empty or not `algorithm:hex`.
+/// A digest as payloads give it, or None unless it is a well-formed sha256/sha512 digest.
 pub fn clean_digest(digest: Option<&str>) -> Option<String> {
     digest
         .map(str::trim)
-        .filter(|d| d.split_once(':').is_some_and(|(a, h)| !a.is_empty() && !h.is_empty()))
+        .filter(|d| crate::registry::reference::valid_digest(d))
         .map(str::to_owned)
 }
 
@@ -192,7 +192,13 @@ mod tests {
         assert_eq!(reference_host("library/nginx"), None);
         assert_eq!(clean_tag(Some("sha256:954b")), None);
         assert_eq!(clean_tag(Some(" v1 ")).as_deref(), Some("v1"));
-        assert_eq!(clean_digest(Some("sha256:ab")).as_deref(), Some("sha256:ab"));
+        assert_eq!(
+            clean_digest(Some(
+                "sha256:ab00000000000000000000000000000000000000000000000000000000000000"
+            ))
+            .as_deref(),
+            Some("sha256:ab00000000000000000000000000000000000000000000000000000000000000")
+        );
         assert_eq!(clean_digest(Some("nonsense")), None);
     }
 }
