@@ -365,6 +365,8 @@ impl Package {
             "Red Hat" => ("rpm", Some("redhat"), None),
             "Rocky Linux" => ("rpm", Some("rocky"), None),
             "AlmaLinux" => ("rpm", Some("almalinux"), None),
+            "Wolfi" => ("apk", Some("wolfi"), None),
+            "Chainguard" => ("apk", Some("chainguard"), None),
             "PyPI" => ("pypi", None, None),
             "npm" => ("npm", None, None),
             "crates.io" => ("cargo", None, None),

@@ -632,6 +632,11 @@ fn link_file(
     let found = target.as_ref().and_then(|t| analyzed.get(t).map(|a| (t, *a)));
     let size = found.map(|(_, (_, s))| s).unwrap_or(0);
     let Some(w) = analyzers::wanted(&path, size) else {
+        // A hard link to a file no analyzer read still replaces whatever lower layers had at
+        // this path (a Go binary swapped for a script).
+        if analyzers::interested(&path) {
+            facts.set_shadowed(path);
+        }
         return;
     };
     match found {

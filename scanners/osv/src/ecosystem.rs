@@ -159,6 +159,8 @@ pub fn names_source_package(ecosystem: &str) -> bool {
             | "openSUSE"
             | "SUSE"
             | "Alpaquita"
+            | "Wolfi"
+            | "Chainguard"
     )
 }
 

@@ -29,7 +29,7 @@ pub use os::{finish, pick_os};
 
 /// Version of the analyzers' output; part of the per-layer cache key. Bump it whenever any
 /// analyzer's output for the same input changes.
-pub const ANALYZERS_VERSION: &str = "2";
+pub const ANALYZERS_VERSION: &str = "3";
 
 /// Which analyzer handles a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -137,7 +137,8 @@ pub fn wanted(path: &str, size: u64) -> Option<Wanted> {
         "etc/debian_version" => AnalyzerId::DebianVersion,
         "etc/alpine-release" => AnalyzerId::AlpineRelease,
         "var/lib/dpkg/status" => AnalyzerId::Dpkg,
-        "lib/apk/db/installed" => AnalyzerId::Apk,
+        // `usr/lib/apk/db/installed`: usr-merged apk systems (Wolfi since 2025).
+        "lib/apk/db/installed" | "usr/lib/apk/db/installed" => AnalyzerId::Apk,
         "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => AnalyzerId::RpmSqlite,
         "var/lib/rpm/Packages" | "usr/lib/sysimage/rpm/Packages" => AnalyzerId::RpmBdb,
         "var/lib/rpm/Packages.db" | "usr/lib/sysimage/rpm/Packages.db" => AnalyzerId::RpmNdb,

@@ -141,7 +141,7 @@ where
 fn package_manager(path: &str) -> Option<&'static str> {
     if path.starts_with("var/lib/dpkg/") {
         Some("dpkg")
-    } else if path.starts_with("lib/apk/") {
+    } else if path.starts_with("lib/apk/") || path.starts_with("usr/lib/apk/") {
         Some("apk")
     } else if path.starts_with("var/lib/rpm/") || path.starts_with("usr/lib/sysimage/rpm/") {
         Some("rpm")
@@ -174,14 +174,18 @@ fn os_ecosystem(os: &OsInfo) -> Option<(&'static str, String)> {
         "ubuntu" => Some(("dpkg", format!("Ubuntu:{}.{}", major?, minor?))),
         "alpine" => Some(("apk", format!("Alpine:v{}.{}", major?, minor?))),
         "rhel" => Some(("rpm", "Red Hat".to_owned())),
-        "rocky" => Some(("rpm", "Rocky Linux".to_owned())),
-        "almalinux" => Some(("rpm", "AlmaLinux".to_owned())),
+        // OSV names these by major release (`Rocky Linux:9`, `AlmaLinux:8`).
+        "rocky" => Some(("rpm", format!("Rocky Linux:{}", major?))),
+        "almalinux" => Some(("rpm", format!("AlmaLinux:{}", major?))),
+        // Rolling distributions: OSV has no release in their ecosystem names.
+        "wolfi" => Some(("apk", "Wolfi".to_owned())),
+        "chainguard" => Some(("apk", "Chainguard".to_owned())),
         _ => None,
     }
 }
 
 /// Give OS packages (those with an empty `ecosystem`) the OSV ecosystem of `os`: `Debian:12`,
-/// `Ubuntu:22.04`, `Alpine:v3.19`, `Red Hat`, `Rocky Linux`, `AlmaLinux`. Packages of an unknown
+/// `Ubuntu:22.04`, `Alpine:v3.19`, `Red Hat`, `Rocky Linux:9`, `AlmaLinux:8`, `Wolfi`, `Chainguard`. Packages of an unknown
 /// OS, or whose package manager does not match the OS, get the package manager's name (`dpkg`,
 /// `apk`, `rpm`) so nothing is lost. Returns the OS ecosystem, when known.
 #[allow(clippy::ptr_arg)] // the signature is the walker's contract
@@ -302,7 +306,18 @@ UBUNTU_CODENAME=jammy
                 "lib/apk/db/installed",
                 Some("Alpine:v3.20"),
             ),
-            ("etc/os-release", ROCKY, "var/lib/rpm/rpmdb.sqlite", Some("Rocky Linux")),
+            (
+                "etc/os-release",
+                ROCKY,
+                "var/lib/rpm/rpmdb.sqlite",
+                Some("Rocky Linux:9"),
+            ),
+            (
+                "etc/os-release",
+                "ID=wolfi\nNAME=\"Wolfi\"\nPRETTY_NAME=\"Wolfi\"\nVERSION_ID=\"20230201\"\n",
+                "usr/lib/apk/db/installed",
+                Some("Wolfi"),
+            ),
         ];
         for (file, text, pkg_path, want) in cases {
             let info = os(file, text);
@@ -333,9 +348,9 @@ UBUNTU_CODENAME=jammy
         let ecos: Vec<_> = pkgs.iter().map(|p| p.ecosystem.as_str()).collect();
         assert_eq!(ecos, ["dpkg", "Alpine:v3.19", "npm"]);
 
-        let wolfi = os("etc/os-release", "ID=wolfi\nVERSION_ID=20230201\n");
+        let unknown = os("etc/os-release", "ID=plan9\nVERSION_ID=4\n");
         let mut pkgs = vec![pkg("lib/apk/db/installed")];
-        assert_eq!(finish(Some(&wolfi), &mut pkgs), None);
+        assert_eq!(finish(Some(&unknown), &mut pkgs), None);
         assert_eq!(pkgs[0].ecosystem, "apk");
     }
 
