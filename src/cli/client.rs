@@ -102,7 +102,7 @@ impl ApiClient {
         Ok(self
             .artifact_and_latest_scan(registry, repository, at)
             .await?
-            .map(|(r, _)| r))
+            .map(|(r, _, _)| r))
     }
 
     /// [`ApiClient::artifact`] with the id of its latest scan (from the scan history).
@@ -111,7 +111,7 @@ impl ApiClient {
         registry: &str,
         repository: &str,
         at: &str,
-    ) -> Result<Option<(Report, Option<i64>)>, CliError> {
+    ) -> Result<Option<(Report, Option<i64>, bool)>, CliError> {
         let v: Option<serde_json::Value> = self
             .send(
                 self.http
@@ -119,10 +119,15 @@ impl ApiClient {
             )
             .await?;
         let Some(v) = v else { return Ok(None) };
+        // The newest scan (it may still be running while the report shows the previous result).
         let latest = v["history"][0]["id"].as_i64();
+        let latest_done = v["history"][0]["status"]
+            .as_str()
+            .and_then(|s| s.parse::<regscan_scanner_api::Status>().ok())
+            .is_none_or(|s| s.is_terminal());
         let report = serde_json::from_value(v)
             .map_err(|e| CliError::failed(anyhow!("unexpected answer from {}: {e}", self.base)))?;
-        Ok(Some((report, latest)))
+        Ok(Some((report, latest, latest_done)))
     }
 
     /// `GET /v1/artifacts/{registry}/{repository}@{digest}?format=cyclonedx`.
@@ -160,14 +165,14 @@ impl ApiClient {
         let spinner = ['|', '/', '-', '\\'];
         let mut i = 0;
         loop {
-            if let Some((r, latest)) = self
+            if let Some((r, latest, latest_done)) = self
                 .artifact_and_latest_scan(&queued.registry, &queued.repository, &at)
                 .await?
             {
                 let done = |r: &Report| r.status.is_terminal();
                 let children_done = r.children.iter().all(done) && (r.kind != "index" || !r.children.is_empty());
                 let newer = previous.is_none() || latest != previous;
-                if done(&r) && children_done && newer {
+                if done(&r) && latest_done && children_done && newer {
                     progress.done();
                     return Ok(r);
                 }

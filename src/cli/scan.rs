@@ -63,7 +63,7 @@ pub async fn run(config: Arc<Config>, args: ScanArgs) -> CliResult {
                 (true, Some(d), _) => api
                     .artifact_and_latest_scan(&reference.registry, &reference.repository, &format!("@{d}"))
                     .await?
-                    .and_then(|(_, id)| id),
+                    .and_then(|(_, id, _)| id),
                 (true, None, t) => api
                     .artifact_and_latest_scan(
                         &reference.registry,
@@ -71,7 +71,7 @@ pub async fn run(config: Arc<Config>, args: ScanArgs) -> CliResult {
                         &format!(":{}", t.as_deref().unwrap_or("latest")),
                     )
                     .await?
-                    .and_then(|(_, id)| id),
+                    .and_then(|(_, id, _)| id),
                 _ => None,
             };
             let queued = api.request_scan(&args.reference, args.force).await?;

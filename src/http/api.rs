@@ -442,12 +442,35 @@ async fn request_scans(
             let Some(reg) = state.config.registry(&r.registry) else {
                 return Err(ApiError::bad_request(format!("registry {} is not configured; regscan only contacts registries listed as [[registry]] in its config", r.registry)));
             };
+            // Pin a tag to the digest it names now, so the caller can wait for exactly that
+            // manifest (a tag may move before a worker gets to it). If the registry does not
+            // answer, the job keeps the tag and the worker resolves it.
+            let mut digest = r.digest.clone();
+            if digest.is_none() {
+                let opts = crate::registry::ClientOptions {
+                    max_attempts: 1,
+                    response_timeout: std::time::Duration::from_secs(10),
+                    ..Default::default()
+                };
+                if let Ok(client) = crate::registry::Client::new(std::slice::from_ref(reg), opts) {
+                    match client
+                        .fetch_manifest(&reg.host, &r.repository, r.manifest_reference())
+                        .await
+                    {
+                        Ok(m) => digest = Some(m.digest),
+                        Err(e) => tracing::debug!(error = %e, "could not resolve the tag now; the worker will"),
+                    }
+                }
+            }
             let job = Job {
                 id: id(),
                 registry: reg.host.clone(),
                 repository: r.repository.clone(),
-                reference: r.manifest_reference().to_owned(),
-                tag: r.tag.clone(),
+                reference: digest.clone().unwrap_or_else(|| r.manifest_reference().to_owned()),
+                tag: r
+                    .tag
+                    .clone()
+                    .or_else(|| r.digest.is_none().then(|| "latest".to_owned())),
                 source: "api".into(),
                 force: req.force.unwrap_or(false),
                 attempt: 0,
@@ -461,7 +484,7 @@ async fn request_scans(
                 reference: r.to_string(),
                 registry: reg.host.clone(),
                 repository: r.repository,
-                digest: r.digest.unwrap_or_default(),
+                digest: digest.unwrap_or_default(),
                 tag: r.tag,
                 manifest_media_type: String::new(),
                 artifact_type: None,
