@@ -504,3 +504,64 @@ async fn advisories_import_from_a_url_keeps_the_newest_record() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("127.0.0.1:1"), "{err}");
 }
+
+/// A platform image shared by two indexes stays a child of both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_child_shared_by_two_indexes_belongs_to_both() {
+    let reg = Registry::start().await;
+    let host = reg.host.clone();
+    let (url, _dir) = sqlite_url();
+    let cli = Cli::new(&url, &host);
+    let image = |arch: &str| Artifact {
+        config_media_type: "application/vnd.oci.image.config.v1+json".into(),
+        config: format!(r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#)
+            .into_bytes(),
+        layers: vec![(
+            "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            support::oci::tar_gz(&[("etc/alpine-release", b"3.19.1\n")]),
+        )],
+        artifact_type: None,
+    };
+    let mut digests = Vec::new();
+    for arch in ["amd64", "arm64", "s390x"] {
+        let a = image(arch);
+        let d = reg.push_artifact("team/shared", arch, &a).await;
+        digests.push((arch, d, a.manifest().len()));
+    }
+    let index = |entries: &[usize]| {
+        let manifests: Vec<_> = entries
+            .iter()
+            .map(|&i| serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digests[i].1, "size": digests[i].2, "platform": {"architecture": digests[i].0, "os": "linux"}}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})).unwrap()
+    };
+    reg.push_manifest(
+        "team/shared",
+        "1.0",
+        "application/vnd.oci.image.index.v1+json",
+        &index(&[0, 1]),
+    )
+    .await;
+    reg.push_manifest(
+        "team/shared",
+        "2.0",
+        "application/vnd.oci.image.index.v1+json",
+        &index(&[1, 2]),
+    )
+    .await;
+    cli.json(&["scan", &format!("{host}/team/shared:1.0"), "--format", "json"], 0);
+    cli.json(&["scan", &format!("{host}/team/shared:2.0"), "--format", "json"], 0);
+    for (tag, archs) in [
+        ("1.0", ["linux/amd64", "linux/arm64"]),
+        ("2.0", ["linux/arm64", "linux/s390x"]),
+    ] {
+        let r = cli.json(&["status", &format!("{host}/team/shared:{tag}"), "--format", "json"], 0);
+        let got: Vec<&str> = r["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["platform"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, archs, "{tag}: {r:#}");
+    }
+}

@@ -278,7 +278,7 @@ impl Pipeline {
         }
         let store = &self.inner.store;
         let mut attestations = 0;
-        for child in children {
+        for (position, child) in children.iter().enumerate() {
             let d = &child.descriptor;
             let platform = d.platform.as_ref().map(ToString::to_string);
             let child_id = store
@@ -287,7 +287,8 @@ impl Pipeline {
                     at.repository,
                     &d.digest,
                     &d.media_type,
-                    &at.fetched.digest,
+                    (artifact_id, &at.fetched.digest),
+                    position,
                     platform.as_deref(),
                     child.attestation.then_some(Kind::ATTESTATION),
                 )

@@ -21,6 +21,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_queue.sql"),
         include_str!("../../migrations/postgres/0002_queue.sql"),
     ),
+    (
+        3,
+        "index_children",
+        include_str!("../../migrations/sqlite/0003_index_children.sql"),
+        include_str!("../../migrations/postgres/0003_index_children.sql"),
+    ),
 ];
 
 impl Store {

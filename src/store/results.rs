@@ -289,21 +289,38 @@ impl Store {
         Ok(row.as_ref().map(artifact_from_row).transpose()?)
     }
 
-    /// The children of an index, in insertion order.
+    /// The children of an index, in index order, each with the platform the index gives it.
     pub async fn children(
         &self,
         registry: &str,
         repository: &str,
         parent_digest: &str,
     ) -> Result<Vec<ArtifactRecord>, StoreError> {
-        let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE registry = $1 AND repository = $2 AND parent_digest = $3 ORDER BY id");
+        let cols = ARTIFACT_COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {cols}, l.platform AS link_platform FROM artifacts p
+             JOIN index_children l ON l.parent_id = p.id
+             JOIN artifacts c ON c.id = l.child_id
+             WHERE p.registry = $1 AND p.repository = $2 AND p.digest = $3 ORDER BY l.position, c.id"
+        );
         let rows = sqlx::query(&sql)
             .bind(registry)
             .bind(repository)
             .bind(parent_digest)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(artifact_from_row).collect::<Result<_, _>>()?)
+        rows.iter()
+            .map(|r| {
+                let mut a = artifact_from_row(r)?;
+                a.platform = r.try_get::<Option<String>, _>("link_platform")?.or(a.platform);
+                a.parent_digest = Some(parent_digest.to_owned());
+                Ok(a)
+            })
+            .collect()
     }
 
     /// Rows of `artifacts` matching a raw WHERE clause, for the listing queries in [`super::query`].
@@ -577,8 +594,9 @@ impl Store {
             .collect()
     }
 
-    /// Record a child of an index: insert it (kind `kind`, or `unknown` until scanned) or, when
-    /// it exists, only set its parent and platform. Returns its id.
+    /// Record a child of an index at `position`: insert it (kind `kind`, or `unknown` until
+    /// scanned) or, when it exists, set its latest parent and platform; and link it to the index
+    /// `parent_id`. Returns the child's id.
     #[allow(clippy::too_many_arguments)]
     pub async fn link_child(
         &self,
@@ -586,11 +604,13 @@ impl Store {
         repository: &str,
         digest: &str,
         media_type: &str,
-        parent_digest: &str,
+        parent: (i64, &str),
+        position: usize,
         platform: Option<&str>,
         kind: Option<&str>,
     ) -> Result<i64, StoreError> {
         let now = now_ms();
+        let (parent_id, parent_digest) = parent;
         let row = sqlx::query(
             "INSERT INTO artifacts (registry, repository, digest, manifest_media_type, kind, parent_digest, platform, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
@@ -608,7 +628,18 @@ impl Store {
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get("id")?)
+        let child_id: i64 = row.try_get("id")?;
+        sqlx::query(
+            "INSERT INTO index_children (parent_id, child_id, position, platform) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (parent_id, child_id) DO UPDATE SET position = excluded.position, platform = excluded.platform",
+        )
+        .bind(parent_id)
+        .bind(child_id)
+        .bind(position as i64)
+        .bind(platform)
+        .execute(&self.pool)
+        .await?;
+        Ok(child_id)
     }
 
     /// Set an artifact's resolved type.
