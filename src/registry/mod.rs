@@ -109,7 +109,25 @@ impl Client {
             .user_agent(concat!("regscan/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(opts.connect_timeout)
             .read_timeout(opts.response_timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect({
+                let configured: Vec<String> = registries
+                    .iter()
+                    .flat_map(|r| std::iter::once(r.host.clone()).chain(r.aliases.clone()))
+                    .collect();
+                reqwest::redirect::Policy::custom(move |attempt| {
+                    if attempt.previous().len() >= 5 {
+                        return attempt.error("too many redirects");
+                    }
+                    let from = attempt.previous().last().cloned();
+                    match from {
+                        Some(from) if !redirect_allowed(&from, attempt.url(), &configured) => {
+                            let to = attempt.url().clone();
+                            attempt.error(format!("refused redirect from {from} to {to}"))
+                        }
+                        _ => attempt.follow(),
+                    }
+                })
+            })
             .build()
             .map_err(|e| ConfigError::Invalid(format!("building the HTTP client: {e}")))?;
         let endpoints = registries
@@ -435,6 +453,41 @@ impl Client {
     }
 }
 
+/// Whether a registry may redirect a request from `from` to `to` (blob downloads go to object
+/// storage on other hosts): never from HTTPS down to HTTP, and never to a loopback, private or
+/// link-local address unless that address is itself a configured registry.
+fn redirect_allowed(from: &url::Url, to: &url::Url, configured: &[String]) -> bool {
+    if from.scheme() == "https" && to.scheme() != "https" {
+        return false;
+    }
+    if !matches!(to.scheme(), "http" | "https") {
+        return false;
+    }
+    let host_port = match (to.host_str(), to.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => return false,
+    };
+    if configured
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(&host_port) || Some(c.as_str()) == to.host_str())
+    {
+        return true;
+    }
+    let internal = match to.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => true,
+    };
+    !internal
+}
+
 fn is_retryable_status(s: StatusCode) -> bool {
     s == StatusCode::TOO_MANY_REQUESTS || matches!(s.as_u16(), 500 | 502 | 503 | 504)
 }
@@ -570,6 +623,36 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_to_storage_are_followed_but_not_to_internal_addresses() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        let conf = vec!["registry.example.com".to_owned(), "127.0.0.1:5000".to_owned()];
+        let from = u("https://registry.example.com/v2/a/blobs/sha256:aa");
+        assert!(redirect_allowed(
+            &from,
+            &u("https://bucket.s3.amazonaws.com/x?sig=1"),
+            &conf
+        ));
+        assert!(
+            !redirect_allowed(&from, &u("http://bucket.s3.amazonaws.com/x"), &conf),
+            "no downgrade"
+        );
+        assert!(!redirect_allowed(
+            &from,
+            &u("https://169.254.169.254/latest/meta-data"),
+            &conf
+        ));
+        assert!(!redirect_allowed(&from, &u("https://10.0.0.5/x"), &conf));
+        assert!(!redirect_allowed(&from, &u("https://[::1]/x"), &conf));
+        assert!(!redirect_allowed(&from, &u("https://localhost/x"), &conf));
+        let local = u("http://127.0.0.1:5000/v2/a/blobs/sha256:aa");
+        assert!(
+            redirect_allowed(&local, &u("http://127.0.0.1:5000/v2/a/blobs/other"), &conf),
+            "a configured host"
+        );
+        assert!(!redirect_allowed(&local, &u("http://127.0.0.1:6000/x"), &conf));
+    }
 
     #[test]
     fn retry_after_forms() {
