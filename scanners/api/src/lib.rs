@@ -15,6 +15,8 @@ pub mod manifest;
 pub mod media;
 pub mod report;
 pub mod scanner;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod types;
 
 pub use manifest::{Descriptor, ImageIndex, ImageManifest, ManifestDoc, Platform};

@@ -3,44 +3,17 @@
 //!
 //! Run with `cargo bench -p regscan-scanner-opa`. Prints one line per bundle size.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use regscan_scanner_api::media;
-use regscan_scanner_api::{
-    BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext, Scanner, TypeEntry,
-};
+use regscan_scanner_api::testing::{MemBlobs, NoCache};
+use regscan_scanner_api::{Descriptor, ImageManifest, ScanContext, Scanner, TypeEntry};
 use regscan_scanner_opa::{OpaConfig, OpaScanner};
 use sha2::{Digest, Sha256};
-
-struct MemBlobs(HashMap<String, Vec<u8>>);
-
-#[async_trait]
-impl BlobSource for MemBlobs {
-    async fn open(&self, d: &Descriptor, _max: u64) -> Result<BlobReader, BlobError> {
-        let data = self.0.get(&d.digest).cloned().ok_or_else(|| BlobError::Fetch {
-            digest: d.digest.clone(),
-            message: "missing".into(),
-            retryable: false,
-        })?;
-        Ok(Box::pin(std::io::Cursor::new(data)))
-    }
-}
-
-struct NoCache;
-
-#[async_trait]
-impl ScanCache for NoCache {
-    async fn get(&self, _: &str, _: &str) -> Option<serde_json::Value> {
-        None
-    }
-    async fn put(&self, _: &str, _: &str, _: serde_json::Value) {}
-}
 
 fn module(i: usize) -> String {
     let mut s = format!("package bench.m{i}\n\nimport rego.v1\n\ndefault allow := false\n\n");
@@ -124,7 +97,8 @@ fn main() {
             }],
             ..Default::default()
         };
-        let blobs = MemBlobs(HashMap::from([(digest, blob.clone())]));
+        let mut blobs = MemBlobs::default();
+        blobs.0.insert(digest, blob.clone());
         let ctx = ScanContext {
             reference: "bench",
             manifest: &manifest,

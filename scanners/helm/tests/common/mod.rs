@@ -2,16 +2,13 @@
 //! shortcuts to render or scan them.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
-use async_trait::async_trait;
 use flate2::write::GzEncoder;
-use regscan_scanner_api::{BlobError, BlobReader, BlobSource, Descriptor, Finding, ScanCache};
+use regscan_scanner_api::Finding;
 use regscan_scanner_helm::render::{render, RenderOptions, TemplateOutcome};
 use regscan_scanner_helm::tmpl::ExecLimits;
 use regscan_scanner_helm::{HelmConfig, HelmScanner};
-use sha2::Digest;
 
 /// Build a gzip tar holding `files` (path, contents) as regular files.
 pub fn tgz(files: &[(&str, &str)]) -> Vec<u8> {
@@ -124,53 +121,8 @@ pub fn ids(findings: &[Finding]) -> Vec<String> {
     v
 }
 
-/// An in-memory blob source keyed by digest.
-pub struct MemBlobs(pub BTreeMap<String, Vec<u8>>);
-
-impl MemBlobs {
-    /// Add a blob, returning its descriptor.
-    pub fn add(&mut self, media_type: &str, data: Vec<u8>) -> Descriptor {
-        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
-        let d = Descriptor {
-            media_type: media_type.into(),
-            digest: digest.clone(),
-            size: data.len() as u64,
-            ..Default::default()
-        };
-        self.0.insert(digest, data);
-        d
-    }
-}
-
-#[async_trait]
-impl BlobSource for MemBlobs {
-    async fn open(&self, d: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
-        let data = self.0.get(&d.digest).cloned().ok_or_else(|| BlobError::Fetch {
-            digest: d.digest.clone(),
-            message: "not found".into(),
-            retryable: false,
-        })?;
-        if data.len() as u64 > max_bytes {
-            return Err(BlobError::TooLarge {
-                digest: d.digest.clone(),
-                size: data.len() as u64,
-                limit: max_bytes,
-            });
-        }
-        Ok(Box::pin(std::io::Cursor::new(data)))
-    }
-}
-
-/// A cache that stores nothing.
-pub struct NoCache;
-
-#[async_trait]
-impl ScanCache for NoCache {
-    async fn get(&self, _key: &str, _v: &str) -> Option<serde_json::Value> {
-        None
-    }
-    async fn put(&self, _key: &str, _v: &str, _value: serde_json::Value) {}
-}
+#[allow(unused_imports)] // not every test binary uses both
+pub use regscan_scanner_api::testing::{MemBlobs, NoCache};
 
 /// Write helper used by archive tests.
 pub fn gzip(data: &[u8]) -> Vec<u8> {

@@ -1,18 +1,16 @@
 //! Test helpers: bundles built in memory, an in-memory blob source, JWT signing with test keys.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::OnceLock;
 
-use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use regscan_scanner_api::media;
 use regscan_scanner_api::{
-    BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanCache, ScanContext, ScanError, ScanOutput,
-    Scanner, Severity, TypeEntry,
+    Descriptor, ImageManifest, ScanContext, ScanError, ScanOutput, Scanner, Severity, TypeEntry,
 };
 use regscan_scanner_opa::{OpaConfig, OpaScanner};
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -59,38 +57,8 @@ pub fn tarball_with(entries: &[Entry]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-/// Blobs served from memory, checked against the size limit the scanner asks for.
-#[derive(Default)]
-pub struct MemBlobs(pub HashMap<String, Vec<u8>>);
-
-#[async_trait]
-impl BlobSource for MemBlobs {
-    async fn open(&self, d: &Descriptor, max_bytes: u64) -> Result<BlobReader, BlobError> {
-        let data = self.0.get(&d.digest).cloned().ok_or_else(|| BlobError::Fetch {
-            digest: d.digest.clone(),
-            message: "not found".into(),
-            retryable: false,
-        })?;
-        if data.len() as u64 > max_bytes {
-            return Err(BlobError::TooLarge {
-                digest: d.digest.clone(),
-                size: data.len() as u64,
-                limit: max_bytes,
-            });
-        }
-        Ok(Box::pin(std::io::Cursor::new(data)))
-    }
-}
-
-pub struct NoCache;
-
-#[async_trait]
-impl ScanCache for NoCache {
-    async fn get(&self, _: &str, _: &str) -> Option<serde_json::Value> {
-        None
-    }
-    async fn put(&self, _: &str, _: &str, _: serde_json::Value) {}
-}
+#[allow(unused_imports)] // not every test binary uses both
+pub use regscan_scanner_api::testing::{MemBlobs, NoCache};
 
 /// An artifact under test: a manifest and its blobs.
 pub struct Artifact {
@@ -118,18 +86,11 @@ impl Artifact {
     }
 
     pub fn layer(mut self, media_type: &str, data: Vec<u8>, title: Option<&str>) -> Self {
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-        let mut d = Descriptor {
-            media_type: media_type.into(),
-            digest: digest.clone(),
-            size: data.len() as u64,
-            ..Default::default()
-        };
+        let mut d = self.blobs.add(media_type, data);
         if let Some(t) = title {
             d.annotations.insert("org.opencontainers.image.title".into(), t.into());
         }
         self.manifest.layers.push(d);
-        self.blobs.0.insert(digest, data);
         self
     }
 
