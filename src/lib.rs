@@ -27,4 +27,5 @@ pub mod scan;
 pub mod scanners;
 pub mod store;
 pub mod telemetry;
+pub mod time;
 pub mod worker;

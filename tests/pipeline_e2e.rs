@@ -9,6 +9,7 @@ mod support;
 
 use std::time::Duration;
 
+use regscan::store::events::EventOutcome;
 use regscan::store::Store;
 use regscan_scanner_api::Status;
 use support::oci::{Artifact, OciImage};
@@ -113,8 +114,11 @@ async fn real_notifications_get_every_push_stored_on_the_embedded_default() {
 
     // Every notification was accepted with the token; blob events never reached regscan.
     let events = store.recent_events(1000).await.unwrap();
-    assert!(events.iter().all(|e| e.record.outcome != "rejected"), "{events:#?}");
-    assert!(events.iter().any(|e| e.record.outcome == "queued"));
+    assert!(
+        events.iter().all(|e| e.record.outcome != EventOutcome::Rejected),
+        "{events:#?}"
+    );
+    assert!(events.iter().any(|e| e.record.outcome == EventOutcome::Queued));
 
     // The query API is mounted beside the webhooks.
     let list = reqwest::get(format!("{}/v1/artifacts", serve.url())).await.unwrap();

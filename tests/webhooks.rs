@@ -255,8 +255,8 @@ impl Receiver {
         self.events.flush().await.unwrap();
         let e = self.store.recent_events(1).await.unwrap().remove(0);
         (
-            e.record.outcome,
-            e.record.status_code,
+            e.record.outcome.as_str().to_owned(),
+            i64::from(e.record.status_code),
             e.record.reason.unwrap_or_default(),
         )
     }

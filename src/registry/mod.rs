@@ -520,17 +520,7 @@ fn httpdate_parse(s: &str) -> Option<std::time::SystemTime> {
     if hms.len() != 3 || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
         return None;
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146097 + doe).checked_sub(719468)?;
+    let days = u64::try_from(crate::time::days_from_civil(year as i64, month as i64, day as i64)).ok()?;
     let secs = days * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
     std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }

@@ -257,12 +257,7 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let ms: i64 = format!("{:0<3}", frac.chars().take(3).collect::<String>())
         .parse()
         .ok()?;
-    let (yy, mo) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * mo + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
+    let days = crate::time::days_from_civil(y, m, day);
     Some(((days * 86400 + hh * 3600 + mm * 60 + ss) - offset_min * 60) * 1000 + ms)
 }
 

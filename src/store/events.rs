@@ -29,6 +29,17 @@ pub enum EventOutcome {
     Duplicate,
 }
 
+impl std::str::FromStr for EventOutcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use EventOutcome::*;
+        [Queued, Deleted, Ignored, Refused, Rejected, Failed, Duplicate]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("unknown webhook event outcome {s:?}"))
+    }
+}
+
 impl EventOutcome {
     /// The outcome as stored and exported in metrics.
     pub fn as_str(self) -> &'static str {
@@ -89,32 +100,9 @@ impl EventRecord {
 pub struct StoredEvent {
     /// The record.
     #[serde(flatten)]
-    pub record: StoredEventFields,
+    pub record: EventRecord,
     /// When it was received (Unix ms).
     pub received_at: i64,
-}
-
-/// The stored fields of an event record, as text (outcome included), for queries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StoredEventFields {
-    /// Endpoint.
-    pub endpoint: String,
-    /// Event id.
-    pub event_id: Option<String>,
-    /// Outcome, as stored.
-    pub outcome: String,
-    /// HTTP status answered.
-    pub status_code: i64,
-    /// Reason.
-    pub reason: Option<String>,
-    /// Action.
-    pub action: Option<String>,
-    /// Registry.
-    pub registry: Option<String>,
-    /// Repository.
-    pub repository: Option<String>,
-    /// Reference.
-    pub reference: Option<String>,
 }
 
 impl Store {
@@ -191,12 +179,15 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let outcome: String = r.try_get("outcome")?;
+                let status_code: i64 = r.try_get("status_code")?;
                 Ok(StoredEvent {
-                    record: StoredEventFields {
+                    record: EventRecord {
                         endpoint: r.try_get("endpoint")?,
                         event_id: r.try_get("event_id")?,
-                        outcome: r.try_get("outcome")?,
-                        status_code: r.try_get("status_code")?,
+                        outcome: outcome.parse().map_err(StoreError::Corrupt)?,
+                        status_code: u16::try_from(status_code)
+                            .map_err(|_| StoreError::Corrupt(format!("HTTP status {status_code} in the event log")))?,
                         reason: r.try_get("reason")?,
                         action: r.try_get("action")?,
                         registry: r.try_get("registry")?,
@@ -206,8 +197,7 @@ impl Store {
                     received_at: r.try_get("received_at")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .collect()
     }
 
     /// Mark deleted what a `delete` event names, keeping its scans: with a digest, the artifact

@@ -91,7 +91,7 @@ impl EventLog {
                         let mut r = recent.lock().unwrap_or_else(|p| p.into_inner());
                         for e in events.iter().rev() {
                             let f = &e.record;
-                            if let (Some(id), "queued" | "deleted") = (&f.event_id, f.outcome.as_str()) {
+                            if let (Some(id), EventOutcome::Queued | EventOutcome::Deleted) = (&f.event_id, f.outcome) {
                                 r.insert(&f.endpoint, id);
                             }
                         }
