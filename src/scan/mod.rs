@@ -159,16 +159,7 @@ impl Pipeline {
             .client
             .fetch_manifest(&registry, &job.repository, &job.reference)
             .await?;
-        let tag = job
-            .tag
-            .clone()
-            .or_else(|| (!job.reference.contains(':')).then(|| job.reference.clone()));
-        if let Some(tag) = &tag {
-            self.inner
-                .store
-                .set_tag(&registry, &job.repository, tag, &fetched.digest)
-                .await?;
-        }
+        self.record_tag(&registry, job, &fetched.digest).await?;
         let at = Target {
             registry: &registry,
             repository: &job.repository,
@@ -202,6 +193,25 @@ impl Pipeline {
                     .await
             }
         }
+    }
+
+    /// Point the job's tag at the digest it scans. A job by digest that names a tag (a webhook
+    /// push) may run after a later push moved the tag: the registry is asked where the tag points
+    /// now, and the tag is left alone when it has moved on.
+    async fn record_tag(&self, registry: &str, job: &Job, digest: &str) -> Result<(), StoreError> {
+        let by_digest = job.reference.contains(':');
+        let Some(tag) = job.tag.clone().or_else(|| (!by_digest).then(|| job.reference.clone())) else {
+            return Ok(());
+        };
+        if by_digest {
+            if let Ok(now) = self.inner.client.fetch_manifest(registry, &job.repository, &tag).await {
+                if now.digest != digest {
+                    info!(registry, repository = %job.repository, %tag, digest, current = %now.digest, "tag has moved on since this push; not re-pointing it");
+                    return Ok(());
+                }
+            }
+        }
+        self.inner.store.set_tag(registry, &job.repository, &tag, digest).await
     }
 
     async fn upsert(&self, at: &Target<'_>, artifact_type: Option<&str>, kind: &str) -> Result<i64, StoreError> {
