@@ -172,7 +172,7 @@ impl Pipeline {
                 artifact_type,
                 kind,
                 reason,
-            } => self.unsupported(&at, job, &artifact_type, &kind, &reason).await,
+            } => self.unsupported(&at, job, worker, &artifact_type, &kind, &reason).await,
             Resolution::Scan {
                 artifact_type,
                 entry,
@@ -192,6 +192,34 @@ impl Pipeline {
                 self.scan(&at, job, worker, manifest, &artifact_type, &entry, peeked)
                     .await
             }
+        }
+    }
+
+    /// Take the claim on an artifact for `scanner` `version`. `Ok(None)`: a scan by that version
+    /// finished meanwhile (another delivery of the same job got there first) and, unless
+    /// `force`, there is nothing to do. The check after the claim is what makes concurrent
+    /// duplicates write one result: claims are serialised by the database.
+    async fn claim(
+        &self,
+        artifact_id: i64,
+        scanner: &str,
+        version: &str,
+        worker: &str,
+        force: bool,
+        digest: &str,
+    ) -> Result<Option<i64>, PipelineError> {
+        let store = &self.inner.store;
+        let lease_ms = (self.inner.config.worker.lease_secs.max(3) * 1000) as i64;
+        match store
+            .claim_scan(artifact_id, scanner, version, worker, lease_ms)
+            .await?
+        {
+            Claim::Busy => Err(PipelineError::Busy(digest.to_owned())),
+            Claim::Claimed(id) if !force && store.completed_scan(artifact_id, scanner, version).await?.is_some() => {
+                store.release_claim(id).await?;
+                Ok(None)
+            }
+            Claim::Claimed(id) => Ok(Some(id)),
         }
     }
 
@@ -241,6 +269,7 @@ impl Pipeline {
         &self,
         at: &Target<'_>,
         job: &Job,
+        worker: &str,
         artifact_type: &str,
         kind: &Kind,
         reason: &str,
@@ -264,9 +293,15 @@ impl Pipeline {
             details,
             ..Default::default()
         };
+        let Some(scan_id) = self
+            .claim(artifact_id, "", "", worker, job.force, &at.fetched.digest)
+            .await?
+        else {
+            return Ok(outcome(true));
+        };
         self.inner
             .store
-            .record_scan(artifact_id, "", "", Status::Unsupported, Some(reason), &result)
+            .finish_scan(scan_id, Status::Unsupported, Some(reason), &result)
             .await?;
         info!(registry = at.registry, repository = at.repository, digest = %at.fetched.digest, kind = %kind, media_type = artifact_type, "artifact type unsupported; recorded");
         self.notify(at.registry, at.repository, &at.fetched.digest, Status::Unsupported);
@@ -415,12 +450,19 @@ impl Pipeline {
         // claims it is not working on.
         let _permit = self.inner.limiter.acquire(entry.kind.as_str()).await;
         let lease_ms = (self.inner.config.worker.lease_secs.max(3) * 1000) as i64;
-        let scan_id = match store
-            .claim_scan(artifact_id, scanner.name(), scanner.version(), worker, lease_ms)
+        let Some(scan_id) = self
+            .claim(
+                artifact_id,
+                scanner.name(),
+                scanner.version(),
+                worker,
+                job.force,
+                &at.fetched.digest,
+            )
             .await?
-        {
-            Claim::Claimed(id) => id,
-            Claim::Busy => return Err(PipelineError::Busy(at.fetched.digest.clone())),
+        else {
+            outcome.skipped = true;
+            return Ok(outcome);
         };
         // Dropped before the scan is settled (the worker handed the job back on SIGTERM, or its
         // future was cancelled): give the claim back at once instead of waiting for the lease.
