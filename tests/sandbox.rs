@@ -14,9 +14,7 @@ use async_trait::async_trait;
 use regscan::sandbox::protocol::TaskOutput;
 use regscan::sandbox::{KillCause, Request, Sandbox, SandboxConfig, SandboxError, Task};
 use regscan_scanner_api::testing::{MemBlobs, NoCache};
-use regscan_scanner_api::{
-    media, BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanError, TypeEntry,
-};
+use regscan_scanner_api::{media, BlobError, BlobReader, BlobSource, Descriptor, ImageManifest, ScanError, TypeEntry};
 use support::oci::{tar_gz, HELM_CHART, HELM_CONFIG};
 
 fn sandbox(config: SandboxConfig) -> Sandbox {
@@ -81,7 +79,9 @@ async fn a_chart_is_scanned_in_the_sandbox_with_blobs_streamed_through_the_pipe(
     let out = scan_chart(&sandbox(SandboxConfig::default()), &manifest, &blobs)
         .await
         .expect("scan succeeds");
-    let TaskOutput::Scanned(out) = out else { panic!("a scan answers with a scan") };
+    let TaskOutput::Scanned(out) = out else {
+        panic!("a scan answers with a scan")
+    };
     assert!(
         out.findings.iter().any(|f| f.id.starts_with("HELM-")),
         "the helm scanner ran and found the usual problems: {:?}",
