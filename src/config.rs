@@ -242,8 +242,9 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// Delay before the first retry, in seconds; doubles per attempt. Default 2.
     pub retry_base_delay_secs: u64,
-    /// Lease of an embedded-queue job or a scan claim, in seconds: past it, a crashed worker's
-    /// job is handed to another. Default 300.
+    /// Lease of an embedded-queue job and of a scan claim, in seconds. The worker renews both
+    /// every third of it while it works; past it, a killed worker's job and claim are taken over
+    /// (so its artifact is scanned again within about this long). Default 30.
     pub lease_secs: u64,
 }
 
@@ -254,7 +255,7 @@ impl Default for WorkerConfig {
             kind_concurrency: BTreeMap::new(),
             max_attempts: 5,
             retry_base_delay_secs: 2,
-            lease_secs: 300,
+            lease_secs: 30,
         }
     }
 }

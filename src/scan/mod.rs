@@ -724,6 +724,22 @@ impl Pipeline {
             outcome.skipped = true;
             return Ok(outcome);
         };
+        // Workers died twice while scanning this artifact: something kills whatever runs it
+        // (outside what the sandbox contains). Store that instead of feeding it to a third.
+        let abandoned = store.abandoned_scans(t.artifact_id).await?;
+        if abandoned >= MAX_ABANDONED_SCANS {
+            let reason = format!(
+                "the worker scanning this artifact died {abandoned} times mid-scan; not scanning it again (scan again with force to retry)"
+            );
+            store
+                .finish_scan(scan_id, Status::Failed, Some(&reason), &ScanResult::default())
+                .await?;
+            store.reset_abandoned_scans(t.artifact_id).await?;
+            warn!(reference = %at.reference(), %reason, "scan given up");
+            self.notify(at.registry, at.repository, &at.fetched.digest, Status::Failed);
+            outcome.status = Status::Failed;
+            return Ok(outcome);
+        }
         // Dropped before the scan is settled (the worker handed the job back on SIGTERM, or its
         // future was cancelled): give the claim back at once instead of waiting for the lease.
         let mut claim = ClaimGuard {
@@ -787,6 +803,9 @@ impl Pipeline {
                     inventory_scan_id: None,
                 };
                 store.finish_scan(scan_id, Status::Succeeded, None, &result).await?;
+                if abandoned > 0 {
+                    store.reset_abandoned_scans(t.artifact_id).await?;
+                }
                 info!(%reference, scanner = scanner.name(), findings = result.checks.len() + result.advisories.len(), packages = result.packages.len(), elapsed_ms = started.elapsed().as_millis() as u64, "scan succeeded");
                 self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
                 Ok(outcome)
@@ -907,6 +926,9 @@ struct ScanTarget<'a> {
     artifact_type: &'a str,
     entry: &'a TypeEntry,
 }
+
+/// Scans of one artifact whose worker died mid-scan before the artifact is stored `failed`.
+pub const MAX_ABANDONED_SCANS: i64 = 2;
 
 /// How often a job waiting for another worker's claim looks again.
 const CLAIM_POLL: Duration = Duration::from_secs(1);

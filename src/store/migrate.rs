@@ -27,6 +27,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_index_children.sql"),
         include_str!("../../migrations/postgres/0003_index_children.sql"),
     ),
+    (
+        5,
+        "abandoned_scans",
+        include_str!("../../migrations/sqlite/0005_abandoned_scans.sql"),
+        include_str!("../../migrations/postgres/0005_abandoned_scans.sql"),
+    ),
 ];
 
 impl Store {
