@@ -238,6 +238,42 @@ impl Client {
         })
     }
 
+    /// The OCI 1.1 referrers of `digest` (`GET /v2/<name>/referrers/<digest>`), or `None` when
+    /// the registry does not offer the API (404). The answer is an image index, read within the
+    /// manifest size limit.
+    pub async fn referrers(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        let ep = self.endpoint(registry)?;
+        let url = format!("{}/v2/{repository}/referrers/{digest}", ep.base_url);
+        if !reference::valid_repository(repository) || !reference::valid_digest(digest) {
+            return Err(RegistryError::Invalid {
+                url: format!("{}/v2/…", ep.base_url),
+                message: format!("{repository:?}@{digest:?} is not a valid repository name and digest"),
+            });
+        }
+        let resp = match self
+            .send(ep, repository, &url, |http| {
+                http.get(&url).header(ACCEPT, media::OCI_INDEX)
+            })
+            .await
+        {
+            Ok(r) => r,
+            Err(RegistryError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let body = read_bounded(resp, self.inner.opts.max_manifest_bytes, &url).await?;
+        let index: regscan_scanner_api::ImageIndex =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Invalid {
+                url,
+                message: format!("referrers answer is not an image index: {e}"),
+            })?;
+        Ok(Some(index.manifests))
+    }
+
     /// Open a blob as a verified stream of at most `max_bytes` bytes.
     pub async fn open_blob(
         &self,

@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::queue::Job;
 use crate::registry::{Client, ClientOptions, FetchedManifest, RegistryError};
+use crate::store::referrers::{cosign_tag_subject, Via};
 use crate::store::{Claim, NewArtifact, ScanResult, Store, StoreError};
 
 pub mod advisories;
@@ -263,7 +264,10 @@ impl Pipeline {
                 info!(registry = %registry, repository = %job.repository, %tag, digest = %fetched.digest, current = %now, "tag has moved on since this push; not re-pointing it");
             }
         }
-        match plan.action {
+        self.link_as_referrer(&at, job, by_digest, &resolution).await?;
+        let discover = matches!(&plan.action, Action::Scan { entry, .. } if entry.kind.as_str() != "sbom")
+            || matches!(plan.action, Action::FanOut { .. });
+        let mut outcome = match plan.action {
             Action::Skip => Ok(JobOutcome {
                 digest: fetched.digest.clone(),
                 kind: resolution.kind(),
@@ -299,7 +303,145 @@ impl Pipeline {
                 self.scan(&target, job, worker, scanner, peeked).await
             }
             Action::MarkDeleted | Action::FailGone => unreachable!("planned only for a gone manifest"),
+        }?;
+        if discover {
+            outcome.children.extend(self.discover_referrers(&at, job).await?);
         }
+        Ok(outcome)
+    }
+
+    /// Record the links in which this artifact is the referrer: its OCI 1.1 `subject`, or the
+    /// subject its cosign-scheme tag (`sha256-<hex>.sig|.att|.sbom`) names.
+    async fn link_as_referrer(
+        &self,
+        at: &Target<'_>,
+        job: &Job,
+        by_digest: bool,
+        resolution: &Resolution,
+    ) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        let kind = resolution.kind();
+        let artifact_type = match resolution {
+            Resolution::Scan { artifact_type, .. } | Resolution::Unsupported { artifact_type, .. } => {
+                Some(artifact_type.as_str()).filter(|t| !t.is_empty())
+            }
+            Resolution::Index { .. } => None,
+        };
+        if let ManifestDoc::Manifest(ImageManifest {
+            subject: Some(subject), ..
+        }) = &at.fetched.doc
+        {
+            if crate::registry::reference::valid_digest(&subject.digest) {
+                store
+                    .link_referrer(
+                        at.registry,
+                        at.repository,
+                        &subject.digest,
+                        &at.fetched.digest,
+                        Some(kind.as_str()),
+                        artifact_type,
+                        Via::Subject,
+                    )
+                    .await?;
+            }
+        }
+        let tag = job.tag.as_deref().or((!by_digest).then_some(job.reference.as_str()));
+        if let Some((subject, suffix_relation)) = tag.and_then(cosign_tag_subject) {
+            // The resolved kind says more than the tag's suffix, unless it is only "image".
+            let relation = match kind.as_str() {
+                Kind::IMAGE | Kind::UNKNOWN => suffix_relation,
+                k => k,
+            };
+            store
+                .link_referrer(
+                    at.registry,
+                    at.repository,
+                    &subject,
+                    &at.fetched.digest,
+                    Some(relation),
+                    artifact_type,
+                    Via::Tag,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Find the signatures, SBOMs and attestations of an artifact being scanned: the registry's
+    /// referrers API where it has one, else cosign's tag scheme. Links are stored; referrers not
+    /// stored yet are returned as jobs, so they are scanned too.
+    async fn discover_referrers(&self, at: &Target<'_>, job: &Job) -> Result<Vec<Job>, StoreError> {
+        let client = &self.inner.client;
+        let digest = &at.fetched.digest;
+        let mut found: Vec<FoundReferrer> = Vec::new();
+        match client.referrers(at.registry, at.repository, digest).await {
+            Ok(Some(list)) => {
+                for d in list.into_iter().take(MAX_REFERRERS) {
+                    let relation = d
+                        .artifact_type
+                        .as_deref()
+                        .and_then(|t| self.inner.table.lookup(t))
+                        .map(|e| e.kind.as_str().to_owned());
+                    found.push(FoundReferrer {
+                        digest: d.digest,
+                        artifact_type: d.artifact_type,
+                        tag: None,
+                        relation,
+                        via: Via::ReferrersApi,
+                    });
+                }
+            }
+            Ok(None) => {
+                if let Some(hex) = digest.strip_prefix("sha256:") {
+                    for suffix in ["sig", "att", "sbom"] {
+                        let tag = format!("sha256-{hex}.{suffix}");
+                        if let Ok(m) = client.fetch_manifest(at.registry, at.repository, &tag).await {
+                            found.push(FoundReferrer {
+                                digest: m.digest,
+                                artifact_type: None,
+                                relation: cosign_tag_subject(&tag).map(|(_, r)| r.to_owned()),
+                                tag: Some(tag),
+                                via: Via::Tag,
+                            });
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(reference = %at.reference(), error = %e, "could not list referrers; signatures and SBOMs are linked when they are pushed");
+            }
+        }
+        let store = &self.inner.store;
+        let mut jobs = Vec::new();
+        for f in found {
+            if !crate::registry::reference::valid_digest(&f.digest) || f.digest == *digest {
+                continue;
+            }
+            store
+                .link_referrer(
+                    at.registry,
+                    at.repository,
+                    digest,
+                    &f.digest,
+                    f.relation.as_deref(),
+                    f.artifact_type.as_deref(),
+                    f.via,
+                )
+                .await?;
+            if store.artifact(at.registry, at.repository, &f.digest).await?.is_none() {
+                jobs.push(Job {
+                    id: format!("{}/referrer/{}", job.id, f.digest),
+                    registry: at.registry.to_owned(),
+                    repository: at.repository.to_owned(),
+                    reference: f.digest,
+                    tag: f.tag,
+                    source: format!("referrer:{digest}"),
+                    force: false,
+                    attempt: 0,
+                });
+            }
+        }
+        Ok(jobs)
     }
 
     /// The registry answered 404 for the job's digest. A digest with a result is marked deleted
@@ -929,6 +1071,18 @@ struct ScanTarget<'a> {
 
 /// Scans of one artifact whose worker died mid-scan before the artifact is stored `failed`.
 pub const MAX_ABANDONED_SCANS: i64 = 2;
+
+/// A referrer found while scanning its subject.
+struct FoundReferrer {
+    digest: String,
+    artifact_type: Option<String>,
+    tag: Option<String>,
+    relation: Option<String>,
+    via: Via,
+}
+
+/// Most referrers of one artifact taken from a registry's answer.
+const MAX_REFERRERS: usize = 256;
 
 /// How often a job waiting for another worker's claim looks again.
 const CLAIM_POLL: Duration = Duration::from_secs(1);

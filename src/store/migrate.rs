@@ -33,6 +33,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_abandoned_scans.sql"),
         include_str!("../../migrations/postgres/0005_abandoned_scans.sql"),
     ),
+    (
+        8,
+        "referrers",
+        include_str!("../../migrations/sqlite/0008_referrers.sql"),
+        include_str!("../../migrations/postgres/0008_referrers.sql"),
+    ),
 ];
 
 impl Store {

@@ -13,6 +13,7 @@ pub mod advisories;
 pub mod events;
 mod migrate;
 pub mod query;
+pub mod referrers;
 pub mod results;
 
 pub use query::{ArtifactFilter, ArtifactSummary};
