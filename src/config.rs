@@ -148,6 +148,12 @@ pub struct RegistryConfig {
     /// Other host names webhooks may use for this registry (e.g. an internal name).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The bearer-token endpoint, when it is not on the registry's own origin (scheme, host and
+    /// port of `url`), e.g. `https://auth.docker.io/token`. A `WWW-Authenticate` realm must be on
+    /// the registry's origin or on this URL's origin; any other realm fails the request and is
+    /// sent nothing. Default none.
+    #[serde(default)]
+    pub token_realm: Option<String>,
 }
 
 impl RegistryConfig {
@@ -523,6 +529,16 @@ impl Config {
                     i + 1,
                     r.host
                 )));
+            }
+            if let Some(realm) = &r.token_realm {
+                let ok = url::Url::parse(realm)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !ok {
+                    return Err(ConfigError::Invalid(format!(
+                        "registry {}: token_realm {realm:?} is not an http:// or https:// URL",
+                        r.host
+                    )));
+                }
             }
         }
         for t in &self.api_tokens {
