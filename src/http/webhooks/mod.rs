@@ -6,7 +6,10 @@
 //!    401 otherwise.
 //! 2. **Body**: at most `http.max_body_bytes` (413 beyond); malformed payloads get 400 with a
 //!    message; a distribution request with a foreign Content-Type gets 415.
-//! 3. **Events**: each event is parsed into a [`event::RegistryEvent`]; blob pushes, pulls,
+//! 3. **Events**: each event is parsed into a [`event::RegistryEvent`] and validated
+//!    ([`event::validate`]: repository, tag and digest by the distribution spec's grammar, event
+//!    ids at most 256 bytes; a bad event is `rejected` with its reason, and if every event of the
+//!    request is rejected or refused the answer is 400); blob pushes, pulls,
 //!    mounts and unknown actions are ignored; an event naming a registry that is not configured
 //!    is refused (the SSRF guard); an event id already queued is a duplicate.
 //! 4. **Queue**: all pushes of the request are published at once; only when the queue says they
@@ -71,8 +74,10 @@ impl Flavour {
     }
 
     /// Parse a request body of this flavour into events.
+    /// Every event is checked with [`event::validate`]: names and references outside the
+    /// distribution spec's grammar, and ids over 256 bytes, come back as [`Action::Reject`].
     pub fn parse(self, headers: &HeaderMap, body: &[u8]) -> Result<Vec<RegistryEvent>, PayloadError> {
-        match self {
+        let events = match self {
             Flavour::Distribution => {
                 let ct = content_type(headers);
                 if !ct.is_empty() && !distribution::CONTENT_TYPES.contains(&ct.as_str()) {
@@ -84,7 +89,8 @@ impl Flavour {
             Flavour::Acr => acr::parse(body),
             Flavour::Quay => quay::parse(body),
             Flavour::Zot => zot::parse(headers, body),
-        }
+        }?;
+        Ok(events.into_iter().map(event::validate).collect())
     }
 }
 
@@ -263,7 +269,11 @@ pub async fn receive(
 /// Decide, queue and record the events of one accepted request.
 async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, events: Vec<RegistryEvent>) -> Response {
     let endpoint = flavour.name();
-    let ids: Vec<&str> = events.iter().filter_map(|e| e.id.as_deref()).collect();
+    let ids: Vec<&str> = events
+        .iter()
+        .filter(|e| !matches!(e.action, Action::Reject(_)))
+        .filter_map(|e| e.id.as_deref())
+        .collect();
     let seen = if ids.is_empty() {
         HashSet::new()
     } else {
@@ -296,6 +306,14 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
         };
         match &ev.action {
             Action::Ignore(reason) => rec.reason = Some(reason.clone()),
+            Action::Reject(reason) => {
+                // The bad values are quoted safely in the reason; the columns stay empty.
+                rec.outcome = EventOutcome::Rejected;
+                rec.reason = Some(reason.clone());
+                rec.repository = None;
+                rec.reference = None;
+                rec.registry = rec.registry.map(|r| event::excerpt(&r).trim_matches('"').to_owned());
+            }
             Action::Push | Action::Delete => match event::resolve_registry(&state.config, &ev.hosts, fallback) {
                 Err(reason) => {
                     rec.outcome = EventOutcome::Refused;
@@ -366,6 +384,12 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
         }
     } else if !records.is_empty() && records.iter().all(|r| r.outcome == EventOutcome::Refused) {
         status = StatusCode::FORBIDDEN;
+    } else if !records.is_empty()
+        && records
+            .iter()
+            .all(|r| matches!(r.outcome, EventOutcome::Refused | EventOutcome::Rejected))
+    {
+        status = StatusCode::BAD_REQUEST;
     }
     for r in &mut records {
         r.status_code = status.as_u16();
