@@ -300,6 +300,13 @@ pub struct HttpConfig {
     /// still scanned once, because the pipeline skips digests already scanned. Turn on to
     /// deduplicate across receivers at the cost of one query per webhook.
     pub dedup_in_database: bool,
+    /// Rows a single source address (an IPv4 address or an IPv6 /64) may add to the webhook
+    /// event log at once for requests rejected as a whole (no or wrong token, oversize or
+    /// malformed body). Past it, rejections are still answered and counted in metrics, and one
+    /// summary row per source and minute records how many were not logged. Default 20.
+    pub rejected_log_burst: u32,
+    /// Rate at which that allowance refills, in rows per minute. Default 10.
+    pub rejected_log_per_minute: u32,
 }
 
 impl Default for HttpConfig {
@@ -307,6 +314,8 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 1 << 20,
             dedup_in_database: false,
+            rejected_log_burst: 20,
+            rejected_log_per_minute: 10,
         }
     }
 }

@@ -573,3 +573,74 @@ async fn an_event_id_over_256_bytes_is_rejected_and_not_remembered() {
         .await;
     assert_eq!(status, 202);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unauthenticated_requests_leaves_the_event_log_bounded() {
+    const REQUESTS: usize = 10_000;
+    let r = receiver(Some("s3cret"), false).await;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let url = format!("{}/v1/webhooks/distribution", r.url);
+    let body = push_event("flood", "registry.example.com", "push");
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..32 {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        tasks.spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in (worker..REQUESTS).step_by(32) {
+                let resp = client
+                    .post(&url)
+                    .header("content-type", EVENTS_V1)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(resp.status().as_u16());
+            }
+            statuses
+        });
+    }
+    let mut answered = 0;
+    while let Some(statuses) = tasks.join_next().await {
+        let statuses = statuses.unwrap();
+        assert!(statuses.iter().all(|s| *s == 401));
+        answered += statuses.len();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(answered, REQUESTS);
+    let health = client.get(format!("{}/healthz", r.url)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "the service still answers");
+    r.events.flush().await.unwrap();
+    let rows = r.store.recent_events(100_000).await.unwrap();
+    let summaries: Vec<_> = rows
+        .iter()
+        .filter(|e| e.record.reason.as_deref().is_some_and(|r| r.starts_with("rate limit:")))
+        .collect();
+    eprintln!(
+        "flood: {REQUESTS} unauthenticated requests in {elapsed:?}; {} event-log rows ({} summary)",
+        rows.len(),
+        summaries.len()
+    );
+    assert!(rows.len() <= 25, "{} rows for {REQUESTS} rejected requests", rows.len());
+    assert!(!summaries.is_empty());
+    let held_back: u64 = summaries
+        .iter()
+        .map(|e| {
+            let reason = e.record.reason.as_deref().unwrap();
+            reason["rate limit: ".len()..].split(' ').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(held_back as usize + rows.len() - summaries.len(), REQUESTS, "every request accounted for");
+    let metrics = client.get(format!("{}/metrics", r.url)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(&format!(
+            r#"regscan_webhook_events_total{{endpoint="distribution",outcome="rejected"}} {REQUESTS}"#
+        )),
+        "every rejection is counted: {metrics}"
+    );
+    // A good request from the same address still gets through.
+    let (status, body) = r
+        .post("distribution", EVENTS_V1, Some("Bearer s3cret"), push_event("after", "registry.example.com", "push"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+}

@@ -16,9 +16,10 @@
 //!    are durable is the request answered 202. Otherwise 503, and the registry retries.
 //!    `delete` events mark the artifact or tag deleted.
 //!
-//! Every event (and every rejected request) is recorded in the `webhook_events` table with its
-//! outcome and reason (through the batched [`log::EventLog`]), and counted in
-//! `regscan_webhook_events_total`.
+//! Every event is recorded in the `webhook_events` table with its outcome and reason (through
+//! the batched [`log::EventLog`]), and counted in `regscan_webhook_events_total`. Requests
+//! rejected as a whole are always counted, but recorded rate-limited per source address, with a
+//! summary row for what was held back ([`flood`]), so a flood cannot grow the table.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -39,6 +40,7 @@ pub mod acr;
 pub mod cloudevents;
 pub mod distribution;
 pub mod event;
+pub mod flood;
 pub mod harbor;
 pub mod log;
 pub mod quay;
@@ -138,9 +140,11 @@ pub struct WebhookQuery {
 pub fn routes() -> Router<AppState> {
     fn endpoint(f: Flavour) -> axum::routing::MethodRouter<AppState> {
         post(
-            move |State(state): State<AppState>, Query(q): Query<WebhookQuery>, headers: HeaderMap, body: Body| {
-                receive(state, f, q, headers, body)
-            },
+            move |State(state): State<AppState>,
+                  Peer(peer): Peer,
+                  Query(q): Query<WebhookQuery>,
+                  headers: HeaderMap,
+                  body: Body| { receive(state, f, peer, q, headers, body) },
         )
     }
     Router::new()
@@ -149,6 +153,24 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/webhooks/acr", endpoint(Flavour::Acr))
         .route("/v1/webhooks/quay", endpoint(Flavour::Quay))
         .route("/v1/webhooks/zot", endpoint(Flavour::Zot))
+}
+
+/// The peer's address, when the server runs with `ConnectInfo<SocketAddr>` (as
+/// [`crate::http::serve`] does); None otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }
 
 /// What a webhook request is answered with.
@@ -199,17 +221,21 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
     false
 }
 
-/// Refuse a whole request: record it, count it, answer `status` with the reason.
-async fn reject(state: &AppState, endpoint: &str, status: StatusCode, reason: String) -> Response {
+/// Refuse a whole request: count it, record it (rate-limited per source address, see
+/// [`flood`]), answer `status` with the reason.
+async fn reject(
+    state: &AppState,
+    endpoint: &str,
+    peer: Option<std::net::IpAddr>,
+    status: StatusCode,
+    reason: String,
+) -> Response {
     debug!(endpoint, status = status.as_u16(), %reason, "webhook rejected");
     state.metrics.webhook_event(endpoint, EventOutcome::Rejected.as_str());
-    if let Err(e) = state
-        .store
-        .record_events(&[EventRecord::rejected(endpoint, status.as_u16(), &reason)])
-        .await
-    {
-        warn!(error = %e, "could not record a rejected webhook");
-    }
+    state
+        .events
+        .record_rejected(peer, EventRecord::rejected(endpoint, status.as_u16(), &reason))
+        .await;
     (status, Json(ErrorBody { error: &reason })).into_response()
 }
 
@@ -217,6 +243,7 @@ async fn reject(state: &AppState, endpoint: &str, status: StatusCode, reason: St
 pub async fn receive(
     state: AppState,
     flavour: Flavour,
+    peer: Option<std::net::IpAddr>,
     query: WebhookQuery,
     headers: HeaderMap,
     body: Body,
@@ -229,7 +256,7 @@ pub async fn receive(
             } else {
                 "missing Authorization header (Bearer token required)"
             };
-            return reject(&state, endpoint, StatusCode::UNAUTHORIZED, reason.into()).await;
+            return reject(&state, endpoint, peer, StatusCode::UNAUTHORIZED, reason.into()).await;
         }
     }
     let max = state.config.http.max_body_bytes;
@@ -239,7 +266,7 @@ pub async fn receive(
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = || format!("body larger than the limit of {max} bytes (http.max_body_bytes)");
     if declared.is_some_and(|n| n > max as u64) {
-        return reject(&state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await;
+        return reject(&state, endpoint, peer, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await;
     }
     let bytes = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
@@ -247,11 +274,12 @@ pub async fn receive(
             let over = std::error::Error::source(&e)
                 .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
             return if over {
-                reject(&state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await
+                reject(&state, endpoint, peer, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await
             } else {
                 reject(
                     &state,
                     endpoint,
+                    peer,
                     StatusCode::BAD_REQUEST,
                     format!("could not read the body: {e}"),
                 )
@@ -261,7 +289,7 @@ pub async fn receive(
     };
     let events = match flavour.parse(&headers, &bytes) {
         Ok(ev) => ev,
-        Err(e) => return reject(&state, endpoint, e.status(), e.to_string()).await,
+        Err(e) => return reject(&state, endpoint, peer, e.status(), e.to_string()).await,
     };
     process(&state, flavour, query.registry.as_deref(), events).await
 }
