@@ -320,6 +320,38 @@ impl Default for HttpConfig {
     }
 }
 
+/// Retention (`[retention]`): what a background task of `regscan serve` prunes, in batches.
+/// A value of 0 turns that rule off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Webhook event log rows older than this many days are deleted. Default 30.
+    pub webhook_events_days: u32,
+    /// Scans older than this many days are deleted, except each artifact's current scan (the
+    /// one reports show). Default 90.
+    pub scan_history_days: u32,
+    /// Per artifact, scans beyond its newest `keep_scans` are deleted (whatever their age);
+    /// the current scan is always kept. Default 10.
+    pub keep_scans: u32,
+    /// Seconds between two pruning passes. Default 3600.
+    pub interval_secs: u64,
+    /// Rows deleted per statement; batches are spaced out so ingest is never blocked for long.
+    /// Default 1000.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            webhook_events_days: 30,
+            scan_history_days: 90,
+            keep_scans: 10,
+            interval_secs: 3600,
+            batch_size: 1000,
+        }
+    }
+}
+
 /// Scan-completed notifications (`[notifications]`): CloudEvents webhooks, and the RabbitMQ
 /// events exchange when RabbitMQ is the queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -416,6 +448,8 @@ pub struct Config {
     pub scanners: ScannersConfig,
     /// Scan-completed notifications.
     pub notifications: NotificationsConfig,
+    /// Retention of the webhook event log and of scan history.
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -435,6 +469,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             scanners: ScannersConfig::default(),
             notifications: NotificationsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -594,6 +629,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "notifications.max_attempts must be at least 1".into(),
             ));
+        }
+        if self.retention.batch_size == 0 {
+            return Err(ConfigError::Invalid("retention.batch_size must be at least 1".into()));
         }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));

@@ -27,6 +27,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_index_children.sql"),
         include_str!("../../migrations/postgres/0003_index_children.sql"),
     ),
+    (
+        4,
+        "retention",
+        include_str!("../../migrations/sqlite/0004_retention.sql"),
+        include_str!("../../migrations/postgres/0004_retention.sql"),
+    ),
 ];
 
 impl Store {

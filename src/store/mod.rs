@@ -14,6 +14,7 @@ pub mod events;
 mod migrate;
 pub mod query;
 pub mod results;
+pub mod retention;
 
 pub use query::{ArtifactFilter, ArtifactSummary};
 pub use results::{ArtifactRecord, Claim, FindingSource, NewArtifact, ScanRecord, ScanResult};
