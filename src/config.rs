@@ -712,6 +712,20 @@ mod tests {
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
         assert_eq!(c.registries.len(), 1);
         assert_eq!(c.rabbitmq.queue_type, "quorum");
+        assert_eq!(c.retention.webhook_events_days, RetentionConfig::default().webhook_events_days);
+        assert_eq!(c.http.rejected_log_burst, HttpConfig::default().rejected_log_burst);
+    }
+
+    #[test]
+    fn token_realm_must_be_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"https://auth.example/token\"\n").unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        assert_eq!(c.registries[0].token_realm.as_deref(), Some("https://auth.example/token"));
+        std::fs::write(&p, "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"auth.example\"\n").unwrap();
+        let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("token_realm") && err.contains("r.example"), "{err}");
     }
 
     #[test]
