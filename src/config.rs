@@ -575,8 +575,8 @@ impl Config {
                 )));
             }
             if let Some(realm) = &r.token_realm {
-                let ok = url::Url::parse(realm)
-                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                let ok =
+                    url::Url::parse(realm).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
                 if !ok {
                     return Err(ConfigError::Invalid(format!(
                         "registry {}: token_realm {realm:?} is not an http:// or https:// URL",
@@ -712,7 +712,10 @@ mod tests {
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
         assert_eq!(c.registries.len(), 1);
         assert_eq!(c.rabbitmq.queue_type, "quorum");
-        assert_eq!(c.retention.webhook_events_days, RetentionConfig::default().webhook_events_days);
+        assert_eq!(
+            c.retention.webhook_events_days,
+            RetentionConfig::default().webhook_events_days
+        );
         assert_eq!(c.http.rejected_log_burst, HttpConfig::default().rejected_log_burst);
     }
 
@@ -720,10 +723,21 @@ mod tests {
     fn token_realm_must_be_a_url() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
-        std::fs::write(&p, "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"https://auth.example/token\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"https://auth.example/token\"\n",
+        )
+        .unwrap();
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
-        assert_eq!(c.registries[0].token_realm.as_deref(), Some("https://auth.example/token"));
-        std::fs::write(&p, "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"auth.example\"\n").unwrap();
+        assert_eq!(
+            c.registries[0].token_realm.as_deref(),
+            Some("https://auth.example/token")
+        );
+        std::fs::write(
+            &p,
+            "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"auth.example\"\n",
+        )
+        .unwrap();
         let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
         assert!(err.contains("token_realm") && err.contains("r.example"), "{err}");
     }

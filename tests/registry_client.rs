@@ -483,7 +483,10 @@ async fn sink() -> Sink {
 /// The machine's host name, when it resolves to a loopback address (as in many containers).
 fn loopback_hostname() -> Option<String> {
     use std::net::ToSocketAddrs;
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()?
+        .trim()
+        .to_owned();
     let addrs: Vec<_> = (name.as_str(), 0).to_socket_addrs().ok()?.collect();
     (!name.is_empty() && !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())).then_some(name)
 }

@@ -87,7 +87,10 @@ async fn prunes_by_age_and_count(store: Store) {
     let p = store.prune(&config, now).await.unwrap();
     assert_eq!((p.webhook_events, p.scans), (0, 4));
     let left: Vec<i64> = store.scans_of(a).await.unwrap().iter().map(|s| s.id).collect();
-    assert!(left.contains(&scans[0]) && !left.contains(&scans[2]) && left.len() == 11, "{left:?}");
+    assert!(
+        left.contains(&scans[0]) && !left.contains(&scans[2]) && left.len() == 11,
+        "{left:?}"
+    );
     // s3 is gone, so s1 goes next.
     assert_eq!(store.prune(&config, now).await.unwrap().scans, 1);
     assert_eq!(store.prune(&config, now).await.unwrap().scans, 0, "nothing more");
@@ -102,7 +105,11 @@ async fn prunes_by_age_and_count(store: Store) {
     assert_eq!(left, vec![scans[14]]);
     let left: Vec<i64> = store.scans_of(b).await.unwrap().iter().map(|s| s.id).collect();
     assert_eq!(left, vec![only_b]);
-    assert_eq!(store.packages(scans[14]).await.unwrap().len(), 1, "the current scan is whole");
+    assert_eq!(
+        store.packages(scans[14]).await.unwrap().len(),
+        1,
+        "the current scan is whole"
+    );
     assert_eq!(store.packages(scans[0]).await.unwrap().len(), 0, "pruned with its scan");
     let art = store.artifact_by_id(a).await.unwrap().unwrap();
     assert_eq!(art.latest_scan_id, Some(scans[14]));

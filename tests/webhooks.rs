@@ -511,7 +511,12 @@ async fn bad_names_and_references_are_rejected_with_a_reason_and_never_queued() 
     let r = receiver(None, false).await;
     let long = "a".repeat(5000);
     let cases: Vec<(&str, &str, &str, &str)> = vec![
-        ("../../../etc/passwd", "1.0", DIGEST, "repository \"../../../etc/passwd\""),
+        (
+            "../../../etc/passwd",
+            "1.0",
+            DIGEST,
+            "repository \"../../../etc/passwd\"",
+        ),
         ("<script>alert(1)</script>", "1.0", DIGEST, "repository \"<script>"),
         ("a\r\nX-Injected: 1", "1.0", DIGEST, "a\\u{d}\\u{a}X-Injected"),
         (&long, "1.0", DIGEST, "(5000 bytes)"),
@@ -519,11 +524,21 @@ async fn bad_names_and_references_are_rejected_with_a_reason_and_never_queued() 
         ("Team/App", "1.0", DIGEST, "repository \"Team/App\""),
         ("team/app", "1.0\r\nx", DIGEST, "tag \"1.0\\u{d}\\u{a}x\""),
         ("team/app", "1.0", "sha256:abc", "digest \"sha256:abc\""),
-        ("team/app", "1.0", "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709", "digest"),
+        (
+            "team/app",
+            "1.0",
+            "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "digest",
+        ),
     ];
     for (i, (repo, tag, digest, says)) in cases.iter().enumerate() {
         let (status, body) = r
-            .post("distribution", EVENTS_V1, None, push_named(&format!("bad{i}"), repo, tag, digest))
+            .post(
+                "distribution",
+                EVENTS_V1,
+                None,
+                push_named(&format!("bad{i}"), repo, tag, digest),
+            )
             .await;
         assert_eq!(status, 400, "{repo:?}: {body}");
         assert_eq!(body["events"][0]["outcome"], "rejected", "{body}");
@@ -532,7 +547,11 @@ async fn bad_names_and_references_are_rejected_with_a_reason_and_never_queued() 
         assert!(reason.contains(says), "{reason:?} should contain {says:?}");
         assert!(!reason.contains('\u{202E}') && !reason.contains('\r'), "{reason:?}");
         let stored = r.store.recent_events(1).await.unwrap().remove(0).record;
-        assert_eq!((stored.repository, stored.reference), (None, None), "bad values only quoted in the reason");
+        assert_eq!(
+            (stored.repository, stored.reference),
+            (None, None),
+            "bad values only quoted in the reason"
+        );
     }
     // Harbor's payload takes the same checks.
     let harbor = br#"{"type":"PUSH_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4","tag":"1.0","resource_url":"registry.example.com/x/<b>:1.0"}],"repository":{"repo_full_name":"x/<b>"}}}"#;
@@ -543,7 +562,12 @@ async fn bad_names_and_references_are_rejected_with_a_reason_and_never_queued() 
     assert!(artifacts.is_empty(), "no artifact stored");
     // A good event in the same service still goes through.
     let (status, body) = r
-        .post("distribution", EVENTS_V1, None, push_named("good", "team/app", "1.0", DIGEST))
+        .post(
+            "distribution",
+            EVENTS_V1,
+            None,
+            push_named("good", "team/app", "1.0", DIGEST),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(r.queue.pending().await.unwrap(), 1);
@@ -555,10 +579,18 @@ async fn an_event_id_over_256_bytes_is_rejected_and_not_remembered() {
     let id = "x".repeat(300);
     for _ in 0..2 {
         let (status, body) = r
-            .post("distribution", EVENTS_V1, None, push_event(&id, "registry.example.com", "push"))
+            .post(
+                "distribution",
+                EVENTS_V1,
+                None,
+                push_event(&id, "registry.example.com", "push"),
+            )
             .await;
         assert_eq!(status, 400, "{body}");
-        assert_eq!(body["events"][0]["outcome"], "rejected", "not a duplicate either: {body}");
+        assert_eq!(
+            body["events"][0]["outcome"], "rejected",
+            "not a duplicate either: {body}"
+        );
         assert_eq!(body["events"][0]["id"], Value::Null, "{body}");
         let (outcome, _, reason) = r.last_event().await;
         assert_eq!(outcome, "rejected");
@@ -566,10 +598,18 @@ async fn an_event_id_over_256_bytes_is_rejected_and_not_remembered() {
     }
     assert_eq!(r.queue.pending().await.unwrap(), 0);
     let stored = r.store.recent_events(10).await.unwrap();
-    assert!(stored.iter().all(|e| e.record.event_id.is_none()), "the id is not stored");
+    assert!(
+        stored.iter().all(|e| e.record.event_id.is_none()),
+        "the id is not stored"
+    );
     // 256 bytes is fine.
     let (status, _) = r
-        .post("distribution", EVENTS_V1, None, push_event(&"y".repeat(256), "registry.example.com", "push"))
+        .post(
+            "distribution",
+            EVENTS_V1,
+            None,
+            push_event(&"y".repeat(256), "registry.example.com", "push"),
+        )
         .await;
     assert_eq!(status, 202);
 }
@@ -627,11 +667,27 @@ async fn a_flood_of_unauthenticated_requests_leaves_the_event_log_bounded() {
         .iter()
         .map(|e| {
             let reason = e.record.reason.as_deref().unwrap();
-            reason["rate limit: ".len()..].split(' ').next().unwrap().parse::<u64>().unwrap()
+            reason["rate limit: ".len()..]
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
         })
         .sum();
-    assert_eq!(held_back as usize + rows.len() - summaries.len(), REQUESTS, "every request accounted for");
-    let metrics = client.get(format!("{}/metrics", r.url)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        held_back as usize + rows.len() - summaries.len(),
+        REQUESTS,
+        "every request accounted for"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", r.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(&format!(
             r#"regscan_webhook_events_total{{endpoint="distribution",outcome="rejected"}} {REQUESTS}"#
@@ -640,7 +696,12 @@ async fn a_flood_of_unauthenticated_requests_leaves_the_event_log_bounded() {
     );
     // A good request from the same address still gets through.
     let (status, body) = r
-        .post("distribution", EVENTS_V1, Some("Bearer s3cret"), push_event("after", "registry.example.com", "push"))
+        .post(
+            "distribution",
+            EVENTS_V1,
+            Some("Bearer s3cret"),
+            push_event("after", "registry.example.com", "push"),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
 }

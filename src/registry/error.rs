@@ -151,7 +151,10 @@ mod tests {
         let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}"#;
         assert_eq!(summarize_error_body(body), "MANIFEST_UNKNOWN: manifest unknown");
         assert_eq!(summarize_error_body(b"<html>\n  oops </html>"), "<html> oops </html>");
-        let many = format!(r#"{{"errors":[{}]}}"#, vec![r#"{"code":"X","message":"long message"}"#; 50].join(","));
+        let many = format!(
+            r#"{{"errors":[{}]}}"#,
+            vec![r#"{"code":"X","message":"long message"}"#; 50].join(",")
+        );
         let s = summarize_error_body(many.as_bytes());
         assert!(s.len() <= MAX_ERROR_BODY + '…'.len_utf8(), "{}", s.len());
         assert_eq!(summarize_error_body("a\u{202E}b\r\nc".as_bytes()), "a b c");

@@ -177,7 +177,17 @@ mod tests {
 
     #[test]
     fn repository_grammar_of_the_distribution_spec() {
-        for ok in ["a", "a/b", "a.b", "a_b", "a__b", "a-b", "a---b", "0/1-2.3__4", "library/ubuntu"] {
+        for ok in [
+            "a",
+            "a/b",
+            "a.b",
+            "a_b",
+            "a__b",
+            "a-b",
+            "a---b",
+            "0/1-2.3__4",
+            "library/ubuntu",
+        ] {
             assert!(valid_repository(ok), "{ok}");
         }
         for bad in [

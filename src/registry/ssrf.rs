@@ -359,7 +359,10 @@ mod tests {
         let g = guard();
         let ok = |s: &str| g.check_url(&url::Url::parse(s).unwrap()).is_ok();
         assert!(ok("http://127.0.0.1:5000/v2/"));
-        assert!(ok("http://[::ffff:127.0.0.1]:5000/v2/"), "the configured registry itself");
+        assert!(
+            ok("http://[::ffff:127.0.0.1]:5000/v2/"),
+            "the configured registry itself"
+        );
         assert!(!ok("http://[::ffff:127.0.0.1]:6001/x"));
         assert!(!ok("http://127.0.0.1:6001/x"));
         assert!(!ok("http://127.0.0.2:5000/x"));
@@ -372,9 +375,15 @@ mod tests {
         assert!(!ok("ftp://example.com/x"));
         assert!(ok("https://registry.internal/v2/"));
         assert!(ok("https://REGISTRY.INTERNAL./v2/"));
-        assert!(!ok("https://registry.internal:8080/"), "a configured name on another port");
+        assert!(
+            !ok("https://registry.internal:8080/"),
+            "a configured name on another port"
+        );
         assert!(ok("https://auth.internal:8443/token"));
-        assert!(ok("https://bucket.s3.amazonaws.com/x"), "names are left to the resolver");
+        assert!(
+            ok("https://bucket.s3.amazonaws.com/x"),
+            "names are left to the resolver"
+        );
     }
 
     #[test]
@@ -386,7 +395,8 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("internal"), "{err}");
         assert_eq!(
-            g.filter_resolved("evil.example", vec![a("10.0.0.1"), a("8.8.8.8")]).unwrap(),
+            g.filter_resolved("evil.example", vec![a("10.0.0.1"), a("8.8.8.8")])
+                .unwrap(),
             vec![a("8.8.8.8")]
         );
         assert_eq!(

@@ -284,7 +284,10 @@ mod tests {
         );
         assert_eq!(esc("plain/repo:1.0"), "plain/repo:1.0");
         assert_eq!(esc("a\u{202E}gpj.exe"), "a&lt;U+202E&gt;gpj.exe");
-        assert_eq!(esc("\u{2066}x\u{2069}\u{200F}\u{061C}"), "&lt;U+2066&gt;x&lt;U+2069&gt;&lt;U+200F&gt;&lt;U+061C&gt;");
+        assert_eq!(
+            esc("\u{2066}x\u{2069}\u{200F}\u{061C}"),
+            "&lt;U+2066&gt;x&lt;U+2069&gt;&lt;U+200F&gt;&lt;U+061C&gt;"
+        );
         assert_eq!(esc("a\r\nb"), "a&lt;U+000D&gt;\nb");
     }
 

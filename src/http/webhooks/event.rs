@@ -261,8 +261,18 @@ mod tests {
         assert_eq!(validate(event("team/app", Some("1.0"), Some(&d))).action, Action::Push);
         let long = "a".repeat(5000);
         for (repo, tag, digest, says) in [
-            ("../../../etc/passwd", None, Some(d.as_str()), "repository \"../../../etc/passwd\""),
-            ("<script>alert(1)</script>", None, Some(d.as_str()), "repository \"<script>"),
+            (
+                "../../../etc/passwd",
+                None,
+                Some(d.as_str()),
+                "repository \"../../../etc/passwd\"",
+            ),
+            (
+                "<script>alert(1)</script>",
+                None,
+                Some(d.as_str()),
+                "repository \"<script>",
+            ),
             ("a\r\nX-Injected: 1", None, Some(d.as_str()), "\\u{d}\\u{a}X-Injected"),
             (long.as_str(), None, Some(d.as_str()), "(5000 bytes)"),
             ("team/\u{202e}ppa", None, Some(d.as_str()), "team/\\u{202e}ppa"),
@@ -276,7 +286,10 @@ mod tests {
             match &ev.action {
                 Action::Reject(reason) => {
                     assert!(reason.contains(says), "{reason} should contain {says}");
-                    assert!(!reason.contains('\u{202e}') && !reason.contains('\r') && reason.len() < 400, "{reason}");
+                    assert!(
+                        !reason.contains('\u{202e}') && !reason.contains('\r') && reason.len() < 400,
+                        "{reason}"
+                    );
                 }
                 other => panic!("{repo:?} {tag:?} {digest:?}: {other:?}"),
             }
@@ -284,7 +297,11 @@ mod tests {
         let mut ev = event("team/app", Some("1.0"), None);
         ev.id = Some("x".repeat(300));
         let ev = validate(ev);
-        assert!(matches!(&ev.action, Action::Reject(r) if r.contains("300 bytes")), "{:?}", ev.action);
+        assert!(
+            matches!(&ev.action, Action::Reject(r) if r.contains("300 bytes")),
+            "{:?}",
+            ev.action
+        );
         assert_eq!(ev.id, None, "an oversize id is not kept");
         let mut ev = event("team/app", Some("1.0"), None);
         ev.id = Some("x".repeat(256));
@@ -316,7 +333,11 @@ mod tests {
             .as_deref(),
             Some("sha256:ab00000000000000000000000000000000000000000000000000000000000000")
         );
-        assert_eq!(clean_digest(Some("nonsense")).as_deref(), Some("nonsense"), "kept, to be rejected");
+        assert_eq!(
+            clean_digest(Some("nonsense")).as_deref(),
+            Some("nonsense"),
+            "kept, to be rejected"
+        );
         assert_eq!(clean_digest(Some(" ")), None);
     }
 }

@@ -151,8 +151,16 @@ mod tests {
         let mut s = l.take_summaries();
         s.sort_by_key(|r| r.reason.clone());
         assert_eq!(s.len(), 2);
-        assert!(s[0].reason.as_deref().unwrap().contains("1 more rejected requests from 2001:db8::/64"));
-        assert!(s[1].reason.as_deref().unwrap().contains("97 more rejected requests from 192.0.2.1"));
+        assert!(s[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("1 more rejected requests from 2001:db8::/64"));
+        assert!(s[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("97 more rejected requests from 192.0.2.1"));
         assert!(l.take_summaries().is_empty(), "counted once");
     }
 

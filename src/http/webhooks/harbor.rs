@@ -83,7 +83,10 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Vec<RegistryEvent>, Pay
             // Long names would make an id over the 256-byte limit: use their hash instead.
             if id.len() > super::event::MAX_EVENT_ID_BYTES {
                 use sha2::Digest as _;
-                format!("harbor:{t}:sha256:{}", hex::encode(sha2::Sha256::digest(what.as_bytes())))
+                format!(
+                    "harbor:{t}:sha256:{}",
+                    hex::encode(sha2::Sha256::digest(what.as_bytes()))
+                )
             } else {
                 id
             }
