@@ -193,6 +193,7 @@ struct Receiver {
     queue: EmbeddedQueue,
     stop: CancellationToken,
     _dir: tempfile::TempDir,
+    _pg: Option<support::db::PgDb>,
 }
 
 impl Drop for Receiver {
@@ -202,7 +203,14 @@ impl Drop for Receiver {
 }
 
 async fn receiver(token: Option<&str>, queue_down: bool) -> Receiver {
-    let (db, dir) = support::db::sqlite_url();
+    receiver_on(token, queue_down, false).await
+}
+
+/// A receiver on SQLite, or on a fresh PostgreSQL database with `postgres`.
+async fn receiver_on(token: Option<&str>, queue_down: bool, postgres: bool) -> Receiver {
+    let (sqlite, dir) = support::db::sqlite_url();
+    let pg = postgres.then(support::db::PgDb::create);
+    let db = pg.as_ref().map(|p| p.url.clone()).unwrap_or(sqlite);
     let store = Store::open(&db).await.unwrap();
     let mut config = Config {
         registries: vec![RegistryConfig {
@@ -232,6 +240,7 @@ async fn receiver(token: Option<&str>, queue_down: bool) -> Receiver {
         queue: embedded,
         stop,
         _dir: dir,
+        _pg: pg,
     }
 }
 
@@ -616,8 +625,19 @@ async fn an_event_id_over_256_bytes_is_rejected_and_not_remembered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_unauthenticated_requests_leaves_the_event_log_bounded() {
+    flood(receiver_on(Some("s3cret"), false, false).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unauthenticated_requests_leaves_the_event_log_bounded_on_postgres() {
+    let r = receiver_on(Some("s3cret"), false, true).await;
+    let store = r.store.clone();
+    flood(r).await;
+    store.close().await;
+}
+
+async fn flood(r: Receiver) {
     const REQUESTS: usize = 10_000;
-    let r = receiver(Some("s3cret"), false).await;
     let client = reqwest::Client::new();
     let started = std::time::Instant::now();
     let url = format!("{}/v1/webhooks/distribution", r.url);
