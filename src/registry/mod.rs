@@ -364,8 +364,11 @@ impl Client {
             return Ok(t);
         }
         let mut realm_url = url::Url::parse(realm).map_err(|e| RegistryError::Invalid {
-            url: realm.to_owned(),
-            message: format!("token realm is not a URL: {e}"),
+            url: ep.base_url.clone(),
+            message: format!(
+                "token realm {} is not a URL: {e}",
+                error::summarize_error_body(realm.as_bytes())
+            ),
         })?;
         // The realm gets this registry's credentials: it must be the registry's own origin, or
         // the origin its config names as token_realm. Another configured registry is not enough.
@@ -381,8 +384,9 @@ impl Client {
             return Err(RegistryError::Refused {
                 url: realm_url.origin().ascii_serialization(),
                 message: format!(
-                    "the token realm {realm} named by {} is not on the registry's origin {}{}; nothing was sent to it \
+                    "the token realm on {} named by {} is not on the registry's origin {}{}; nothing was sent to it \
                      (set token_realm in this [[registry]] if the registry really uses that token service)",
+                    origin.ascii_serialization(),
                     ep.config.host,
                     own.map(|o| o.ascii_serialization()).unwrap_or_default(),
                     match &ep.config.token_realm {
