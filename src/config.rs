@@ -403,8 +403,9 @@ fn default_webhook_timeout_secs() -> u64 {
     10
 }
 
-/// Scanner settings, one table per scanner.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Scanner settings, one table per scanner. Serialised whole into each sandboxed scan, which
+/// builds its scanners from it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScannersConfig {
     /// `[scanners.image]`.
@@ -446,6 +447,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Scanner settings.
     pub scanners: ScannersConfig,
+    /// Limits of the sandboxed process each scan runs in (`[sandbox]`).
+    pub sandbox: crate::sandbox::SandboxConfig,
     /// Scan-completed notifications.
     pub notifications: NotificationsConfig,
     /// Retention of the webhook event log and of scan history.
@@ -468,6 +471,7 @@ impl Default for Config {
             rabbitmq: RabbitConfig::default(),
             http: HttpConfig::default(),
             scanners: ScannersConfig::default(),
+            sandbox: crate::sandbox::SandboxConfig::default(),
             notifications: NotificationsConfig::default(),
             retention: RetentionConfig::default(),
         }
@@ -546,6 +550,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.sandbox.validate().map_err(ConfigError::Invalid)?;
         let db = &self.database_url;
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err(ConfigError::Invalid(format!(

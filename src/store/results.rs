@@ -360,6 +360,17 @@ impl Store {
         Ok(row.map(|r| r.try_get("id")).transpose()?)
     }
 
+    /// Whether the artifact has any finished result (succeeded or unsupported), by any scanner.
+    pub async fn has_completed_scan(&self, artifact_id: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM scans WHERE artifact_id = $1 AND status IN ('succeeded', 'unsupported') LIMIT 1",
+        )
+        .bind(artifact_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Take the claim on an artifact for a scan: a `running` scan row with a lease. A running
     /// scan whose lease has expired (its worker died) produced nothing and is removed, and its
     /// claim taken over.
