@@ -28,6 +28,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_index_children.sql"),
     ),
     (
+        4,
+        "retention",
+        include_str!("../../migrations/sqlite/0004_retention.sql"),
+        include_str!("../../migrations/postgres/0004_retention.sql"),
+    ),
+    (
         5,
         "abandoned_scans",
         include_str!("../../migrations/sqlite/0005_abandoned_scans.sql"),

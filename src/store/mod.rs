@@ -15,6 +15,7 @@ mod migrate;
 pub mod query;
 pub mod referrers;
 pub mod results;
+pub mod retention;
 
 pub use query::{ArtifactFilter, ArtifactSummary};
 pub use results::{ArtifactRecord, Claim, FindingSource, NewArtifact, ScanRecord, ScanResult};
