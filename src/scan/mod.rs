@@ -310,6 +310,13 @@ impl Pipeline {
         Ok(outcome)
     }
 
+    /// The kind the type table gives an artifact type.
+    fn kind_of_type(&self, artifact_type: Option<&str>) -> Option<String> {
+        artifact_type
+            .and_then(|t| self.inner.table.lookup(t))
+            .map(|e| e.kind.as_str().to_owned())
+    }
+
     /// Record the links in which this artifact is the referrer: its OCI 1.1 `subject`, or the
     /// subject its cosign-scheme tag (`sha256-<hex>.sig|.att|.sbom`) names.
     async fn link_as_referrer(
@@ -368,7 +375,8 @@ impl Pipeline {
     }
 
     /// Find the signatures, SBOMs and attestations of an artifact being scanned: the registry's
-    /// referrers API where it has one, else cosign's tag scheme. Links are stored; referrers not
+    /// referrers API where it has one, else the OCI referrers tag schema (`sha256-<hex>`, an
+    /// index) and cosign's tag scheme (`sha256-<hex>.sig|.att|.sbom`). Links are stored; referrers not
     /// stored yet are returned as jobs, so they are scanned too.
     async fn discover_referrers(&self, at: &Target<'_>, job: &Job) -> Result<Vec<Job>, StoreError> {
         let client = &self.inner.client;
@@ -377,11 +385,7 @@ impl Pipeline {
         match client.referrers(at.registry, at.repository, digest).await {
             Ok(Some(list)) => {
                 for d in list.into_iter().take(MAX_REFERRERS) {
-                    let relation = d
-                        .artifact_type
-                        .as_deref()
-                        .and_then(|t| self.inner.table.lookup(t))
-                        .map(|e| e.kind.as_str().to_owned());
+                    let relation = self.kind_of_type(d.artifact_type.as_deref());
                     found.push(FoundReferrer {
                         digest: d.digest,
                         artifact_type: d.artifact_type,
@@ -393,6 +397,25 @@ impl Pipeline {
             }
             Ok(None) => {
                 if let Some(hex) = digest.strip_prefix("sha256:") {
+                    // The OCI 1.1 referrers tag schema: clients of a registry without the API
+                    // keep an index of the referrers under the tag `sha256-<hex>`.
+                    if let Ok(FetchedManifest {
+                        doc: ManifestDoc::Index(index),
+                        ..
+                    }) = client.fetch_manifest(at.registry, at.repository, &format!("sha256-{hex}")).await
+                    {
+                        for d in index.manifests.into_iter().take(MAX_REFERRERS) {
+                            let relation = self.kind_of_type(d.artifact_type.as_deref());
+                            found.push(FoundReferrer {
+                                digest: d.digest,
+                                artifact_type: d.artifact_type,
+                                tag: None,
+                                relation,
+                                via: Via::ReferrersApi,
+                            });
+                        }
+                    }
+                    // Cosign's tag scheme.
                     for suffix in ["sig", "att", "sbom"] {
                         let tag = format!("sha256-{hex}.{suffix}");
                         if let Ok(m) = client.fetch_manifest(at.registry, at.repository, &tag).await {
