@@ -19,6 +19,7 @@ const SPDX: &str = "application/spdx+json";
 
 struct Cli {
     config: PathBuf,
+    db: String,
     _dir: tempfile::TempDir,
 }
 
@@ -32,7 +33,11 @@ impl Cli {
             format!("database_url = {db:?}\n\n[[registry]]\nhost = {registry:?}\ninsecure = true\n"),
         )
         .unwrap();
-        Cli { config, _dir: dir }
+        Cli { config, db, _dir: dir }
+    }
+
+    fn database_url(&self) -> String {
+        self.db.clone()
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -87,7 +92,12 @@ async fn push_sbom_referrer(registry: &Registry, repo: &str, subject: &str, subj
     });
     let body = serde_json::to_vec(&manifest).unwrap();
     let digest = registry
-        .push_manifest(repo, &sha256_digest(&body), "application/vnd.oci.image.manifest.v1+json", &body)
+        .push_manifest(
+            repo,
+            &sha256_digest(&body),
+            "application/vnd.oci.image.manifest.v1+json",
+            &body,
+        )
         .await;
     // The referrers tag schema: an index of the subject's referrers under `sha256-<hex>`.
     let index = json!({
@@ -112,7 +122,11 @@ async fn signatures_and_sboms_are_linked_to_their_image() {
     let subject = registry.push_image(repo, "1.0", &image).await;
     let hex = subject.trim_start_matches("sha256:");
     let sig = registry
-        .push_artifact(repo, &format!("sha256-{hex}.sig"), &cosign_signature(&registry.host, &subject))
+        .push_artifact(
+            repo,
+            &format!("sha256-{hex}.sig"),
+            &cosign_signature(&registry.host, &subject),
+        )
         .await;
     let subject_size = {
         let m = reqwest::Client::new()
@@ -142,7 +156,12 @@ async fn signatures_and_sboms_are_linked_to_their_image() {
 
     // Each referrer's own report names its subject, and has a final status.
     for (digest, kind) in [(&sig, "signature"), (&sbom, "sbom")] {
-        let r = cli.json(&["status", &format!("{}/{repo}@{digest}", registry.host), "--format", "json"]);
+        let r = cli.json(&[
+            "status",
+            &format!("{}/{repo}@{digest}", registry.host),
+            "--format",
+            "json",
+        ]);
         assert_eq!(r["subject"], subject.as_str(), "{r:#}");
         assert_eq!(r["kind"], kind);
         assert!(
@@ -155,6 +174,77 @@ async fn signatures_and_sboms_are_linked_to_their_image() {
     for r in again["referrers"].as_array().unwrap() {
         assert!(r["status"].is_string(), "{again:#}");
     }
+
+    // An unsigned image beside it, for the filters.
+    let mut other = OciImage::debian_like();
+    other.files.push(("etc/motd".into(), b"unsigned\n".to_vec()));
+    let unsigned = registry.push_image("plain/app", "1.0", &other).await;
+    cli.json(&["scan", &format!("{}/plain/app:1.0", registry.host), "--format", "json"]);
+    let digests = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["digest"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let signed = cli.json(&["artifacts", "--signed", "true", "--format", "json"]);
+    assert_eq!(digests(&signed), vec![subject.clone()], "{signed:#}");
+    assert_eq!(signed[0]["signed"], true);
+    assert_eq!(signed[0]["has_sbom"], true);
+    let with_sbom = cli.json(&["artifacts", "--has-sbom", "true", "--format", "json"]);
+    assert_eq!(digests(&with_sbom), vec![subject.clone()]);
+    let unsigned_images = cli.json(&["artifacts", "--signed", "false", "--kind", "image", "--format", "json"]);
+    assert_eq!(digests(&unsigned_images), vec![unsigned.clone()], "{unsigned_images:#}");
+    assert_eq!(unsigned_images[0]["signed"], false);
+
+    // The same through the API and the web pages of a running server.
+    let serve = support::process::RegscanProcess::start(
+        &support::process::TestConfig::new(&cli.database_url(), &[&registry.host]),
+        &["serve", "--workers", "0"],
+    )
+    .await;
+    let api: Value = reqwest::get(format!("{}/v1/artifacts?signed=true", serve.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(digests(&api["items"]), vec![subject.clone()]);
+    let api: Value = reqwest::get(format!("{}/v1/artifacts?has_sbom=false&kind=image", serve.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(digests(&api["items"]), vec![unsigned.clone()]);
+    let listing = reqwest::get(format!("{}/?signed=true", serve.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listing.contains("mark-signed") && listing.contains("sign/app"),
+        "{listing}"
+    );
+    assert!(!listing.contains("plain/app"));
+    let page = reqwest::get(format!("{}/artifacts/{}/{repo}@{subject}", serve.url(), registry.host))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"referrers\"") && page.contains(&sig) && page.contains(&sbom),
+        "{page}"
+    );
+    let sig_page = reqwest::get(format!("{}/artifacts/{}/{repo}@{sig}", serve.url(), registry.host))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sig_page.contains("id=\"subject\"") && sig_page.contains(&subject));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,7 +258,12 @@ async fn a_signature_scanned_before_its_image_is_linked_when_the_image_arrives()
         .push_artifact(repo, &sig_tag, &cosign_signature(&registry.host, &subject))
         .await;
     let cli = Cli::new(&registry.host);
-    let r = cli.json(&["scan", &format!("{}/{repo}:{sig_tag}", registry.host), "--format", "json"]);
+    let r = cli.json(&[
+        "scan",
+        &format!("{}/{repo}:{sig_tag}", registry.host),
+        "--format",
+        "json",
+    ]);
     assert_eq!(r["kind"], "signature");
     assert_eq!(r["status"], "unsupported");
     assert_eq!(r["subject"], subject.as_str());

@@ -97,6 +97,16 @@ pub fn list_parameters() -> Vec<Value> {
             "Include artifacts deleted from their registry.",
             s("boolean"),
         ),
+        query(
+            "signed",
+            "`true`: only artifacts a signature refers to; `false`: only those none does.",
+            s("boolean"),
+        ),
+        query(
+            "has_sbom",
+            "`true`: only artifacts an SBOM refers to; `false`: only those none does.",
+            s("boolean"),
+        ),
     ]
 }
 
@@ -128,6 +138,8 @@ pub fn listing_parameters() -> Vec<Value> {
         ),
         query("before", "Cursor of the next page.", s("string")),
         query("limit", "Page size, 1–1000 (default 50).", s("string")),
+        query("signed", "`true` or `false`; empty for any.", s("string")),
+        query("has_sbom", "`true` or `false`; empty for any.", s("string")),
     ]
 }
 
@@ -219,6 +231,8 @@ fn schemas() -> Value {
             "scanner": scanner, "summary": r("Summary"), "platform": s("string"),
             "created_at": {"type": "string", "format": "date-time"}, "scanned_at": {"type": ["string", "null"], "format": "date-time"},
             "deleted_at": {"type": "string", "format": "date-time"}, "cursor": s("integer"),
+            "signed": {"type": "boolean", "description": "A signature refers to it."},
+            "has_sbom": {"type": "boolean", "description": "An SBOM refers to it."},
         }),
     );
     let history = object(
@@ -575,6 +589,8 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             scanned_at: None,
             deleted_at: Some("2026-01-02T00:00:00Z".into()),
+            signed: true,
+            has_sbom: false,
             cursor: 7,
         };
         let page = serde_json::to_value(ArtifactPage {

@@ -402,7 +402,9 @@ impl Pipeline {
                     if let Ok(FetchedManifest {
                         doc: ManifestDoc::Index(index),
                         ..
-                    }) = client.fetch_manifest(at.registry, at.repository, &format!("sha256-{hex}")).await
+                    }) = client
+                        .fetch_manifest(at.registry, at.repository, &format!("sha256-{hex}"))
+                        .await
                     {
                         for d in index.manifests.into_iter().take(MAX_REFERRERS) {
                             let relation = self.kind_of_type(d.artifact_type.as_deref());
