@@ -310,11 +310,20 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    /// The kind the type table gives an artifact type.
-    fn kind_of_type(&self, artifact_type: Option<&str>) -> Option<String> {
-        artifact_type
-            .and_then(|t| self.inner.table.lookup(t))
-            .map(|e| e.kind.as_str().to_owned())
+    /// Referrers as an index lists them (the referrers API, or the referrers tag schema), with
+    /// the kind the type table gives their artifact type.
+    fn listed_referrers(&self, list: Vec<Descriptor>) -> impl Iterator<Item = FoundReferrer> + '_ {
+        list.into_iter().take(MAX_REFERRERS).map(|d| FoundReferrer {
+            relation: d
+                .artifact_type
+                .as_deref()
+                .and_then(|t| self.inner.table.lookup(t))
+                .map(|e| e.kind.as_str().to_owned()),
+            digest: d.digest,
+            artifact_type: d.artifact_type,
+            tag: None,
+            via: Via::ReferrersApi,
+        })
     }
 
     /// Record the links in which this artifact is the referrer: its OCI 1.1 `subject`, or the
@@ -383,18 +392,7 @@ impl Pipeline {
         let digest = &at.fetched.digest;
         let mut found: Vec<FoundReferrer> = Vec::new();
         match client.referrers(at.registry, at.repository, digest).await {
-            Ok(Some(list)) => {
-                for d in list.into_iter().take(MAX_REFERRERS) {
-                    let relation = self.kind_of_type(d.artifact_type.as_deref());
-                    found.push(FoundReferrer {
-                        digest: d.digest,
-                        artifact_type: d.artifact_type,
-                        tag: None,
-                        relation,
-                        via: Via::ReferrersApi,
-                    });
-                }
-            }
+            Ok(Some(list)) => found.extend(self.listed_referrers(list)),
             Ok(None) => {
                 if let Some(hex) = digest.strip_prefix("sha256:") {
                     // The OCI 1.1 referrers tag schema: clients of a registry without the API
@@ -406,16 +404,7 @@ impl Pipeline {
                         .fetch_manifest(at.registry, at.repository, &format!("sha256-{hex}"))
                         .await
                     {
-                        for d in index.manifests.into_iter().take(MAX_REFERRERS) {
-                            let relation = self.kind_of_type(d.artifact_type.as_deref());
-                            found.push(FoundReferrer {
-                                digest: d.digest,
-                                artifact_type: d.artifact_type,
-                                tag: None,
-                                relation,
-                                via: Via::ReferrersApi,
-                            });
-                        }
+                        found.extend(self.listed_referrers(index.manifests));
                     }
                     // Cosign's tag scheme.
                     for suffix in ["sig", "att", "sbom"] {
