@@ -196,6 +196,7 @@ impl HelmScanner {
                 max_output_bytes: cfg.max_render_bytes,
                 max_depth: cfg.max_include_depth,
                 max_steps: cfg.max_render_steps,
+                ..ExecLimits::default()
             },
             max_total_steps: cfg.max_total_render_steps,
             max_total_output_bytes: cfg.max_total_render_bytes,

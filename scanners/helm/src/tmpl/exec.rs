@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::budget;
 use super::format::go_string;
 use super::funcs;
 use super::parse::{parse, Arg, Node, Pipe};
@@ -52,6 +53,10 @@ pub struct ExecLimits {
     pub max_depth: usize,
     /// Most nodes and function calls one top-level template may evaluate.
     pub max_steps: u64,
+    /// The setting `max_steps` comes from, named in the error when it is reached.
+    pub steps_setting: &'static str,
+    /// The setting `max_output_bytes` comes from, named in the error when it is reached.
+    pub bytes_setting: &'static str,
 }
 
 impl Default for ExecLimits {
@@ -60,6 +65,8 @@ impl Default for ExecLimits {
             max_output_bytes: 8 << 20,
             max_depth: 100,
             max_steps: 2_000_000,
+            steps_setting: "max_render_steps",
+            bytes_setting: "max_render_bytes",
         }
     }
 }
@@ -119,6 +126,36 @@ impl TemplateSet {
     }
 }
 
+/// What a `range` walks, one item at a time (an integer range is never materialised).
+enum Items {
+    List(Arc<Vec<Value>>),
+    Strs(Arc<Vec<String>>),
+    Pairs(Vec<(Value, Value)>),
+    Count(i64),
+}
+
+impl Items {
+    fn is_empty(&self) -> bool {
+        match self {
+            Items::List(l) => l.is_empty(),
+            Items::Strs(l) => l.is_empty(),
+            Items::Pairs(p) => p.is_empty(),
+            Items::Count(n) => *n <= 0,
+        }
+    }
+
+    /// The key and value of item `i`.
+    fn get(&self, i: usize) -> Option<(Value, Value)> {
+        let idx = Value::Int(i as i64);
+        match self {
+            Items::List(l) => l.get(i).map(|x| (idx, x.clone())),
+            Items::Strs(l) => l.get(i).map(|x| (idx, Value::str(x.clone()))),
+            Items::Pairs(p) => p.get(i).cloned(),
+            Items::Count(n) => (i64::try_from(i).ok()? < *n).then(|| (idx.clone(), idx)),
+        }
+    }
+}
+
 enum Flow {
     Normal,
     Break,
@@ -156,24 +193,42 @@ impl State<'_> {
     }
 
     fn step(&mut self) -> R<()> {
-        self.steps += 1;
+        self.charge(1)
+    }
+
+    fn charge(&mut self, n: u64) -> R<()> {
+        self.steps = self.steps.saturating_add(n);
         if self.steps > self.limits.max_steps {
-            return Err(self.limit(format!("execution exceeded {} steps", self.limits.max_steps)));
+            return Err(self.limit(format!(
+                "execution exceeded {} steps ({})",
+                self.limits.max_steps, self.limits.steps_setting
+            )));
         }
         Ok(())
     }
 
-    fn charge(&mut self, n: u64) -> R<()> {
-        self.steps += n;
-        if self.steps > self.limits.max_steps {
-            return Err(self.limit(format!("execution exceeded {} steps", self.limits.max_steps)));
+    /// Fail unless `bytes` more bytes fit the output budget (checked before building them).
+    fn fits(&self, what: &str, bytes: u64) -> R<()> {
+        if bytes > self.limits.max_output_bytes as u64 {
+            let size = if bytes == u64::MAX {
+                "more".to_owned()
+            } else {
+                bytes.to_string()
+            };
+            return Err(self.limit(format!(
+                "{what} would produce {size} bytes, over the {}-byte output limit ({})",
+                self.limits.max_output_bytes, self.limits.bytes_setting
+            )));
         }
         Ok(())
     }
 
     fn write(&self, out: &mut String, s: &str) -> R<()> {
         if out.len() + s.len() > self.limits.max_output_bytes {
-            return Err(self.limit(format!("output exceeds {} bytes", self.limits.max_output_bytes)));
+            return Err(self.limit(format!(
+                "output exceeds {} bytes ({})",
+                self.limits.max_output_bytes, self.limits.bytes_setting
+            )));
         }
         out.push_str(s);
         Ok(())
@@ -198,6 +253,12 @@ impl State<'_> {
                 let v = self.pipe(pipe, dot)?;
                 if pipe.decl.is_empty() {
                     self.check_size(&v)?;
+                    if matches!(v, Value::List(_) | Value::Map(_) | Value::Files(_)) {
+                        let room = self.limits.max_output_bytes.saturating_sub(out.len()) as u64;
+                        let bound = budget::text_bound(&v, room);
+                        self.fits("printing a value", bound.saturating_add(out.len() as u64))?;
+                        self.charge(bound / 64)?;
+                    }
                     let s = match &v {
                         Value::Nil => String::new(),
                         other => go_string(other),
@@ -239,27 +300,21 @@ impl State<'_> {
                     cmds: pipe.cmds.clone(),
                 };
                 let v = self.pipe(&plain, dot)?;
-                let items: Vec<(Value, Value)> = match &v {
-                    Value::Nil => vec![],
-                    Value::List(l) => l
-                        .iter()
-                        .enumerate()
-                        .map(|(i, x)| (Value::Int(i as i64), x.clone()))
-                        .collect(),
-                    Value::ApiVersions(_) => v
-                        .as_list()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, x)| (Value::Int(i as i64), x))
-                        .collect(),
-                    Value::Map(m) => m.snapshot().into_iter().map(|(k, x)| (Value::Str(k), x)).collect(),
+                let items = match &v {
+                    Value::Nil => Items::Pairs(vec![]),
+                    Value::List(l) => Items::List(l.clone()),
+                    Value::ApiVersions(a) => Items::Strs(a.clone()),
+                    Value::Map(m) => Items::Pairs(m.snapshot().into_iter().map(|(k, x)| (Value::Str(k), x)).collect()),
                     Value::Files(f) => {
-                        f.0.iter()
-                            .map(|(k, b)| (Value::str(k.clone()), Value::str(String::from_utf8_lossy(b))))
-                            .collect()
+                        self.charge(f.0.len() as u64)?;
+                        Items::Pairs(
+                            f.0.iter()
+                                .map(|(k, b)| (Value::str(k.clone()), Value::str(String::from_utf8_lossy(b))))
+                                .collect(),
+                        )
                     }
-                    Value::Int(n) => (0..*n.max(&0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+                    // Go 1.22's range over an integer: counted lazily, each turn a step.
+                    Value::Int(n) => Items::Count(*n.max(&0)),
                     other => return Err(self.err(format!("range can't iterate over {}", go_string(other)))),
                 };
                 if items.is_empty() {
@@ -267,7 +322,9 @@ impl State<'_> {
                     self.vars.truncate(mark);
                     return Ok(flow);
                 }
-                for (k, x) in items {
+                let mut i = 0usize;
+                while let Some((k, x)) = items.get(i) {
+                    i += 1;
                     self.step()?;
                     match pipe.decl.as_slice() {
                         [v] => self.vars.push((v.clone(), x.clone())),
@@ -427,6 +484,12 @@ impl State<'_> {
                     } else {
                         vec![]
                     };
+                    if name == "Glob" {
+                        // One linear-time match per file name.
+                        let names: u64 = f.0.keys().map(|k| k.len() as u64 + 1).sum();
+                        let pattern = vals.first().map_or(0, |p| funcs::strval(p).len() as u64);
+                        self.charge(names.saturating_mul(pattern + 1) / 64 + f.0.len() as u64)?;
+                    }
                     files_method(f, name, &vals).map_err(|m| self.err(m))?
                 }
                 Value::ApiVersions(v) => {
@@ -497,14 +560,19 @@ impl State<'_> {
                     self.check_size(v)?;
                     work += cost(v);
                 }
+                // Charge what the call will cost before it allocates anything.
+                if let Some(c) = budget::cost(name, &vals, self.limits.max_output_bytes as u64) {
+                    self.fits(name, c.bytes)?;
+                    self.charge(c.steps)?;
+                }
                 let out = funcs::call(name, vals).map_err(|m| self.err(format!("error calling {name}: {m}")))?;
                 // Charge the work done: list and map sizes and string bytes, so that loops that
                 // grow values (`append` in a `range`) stay within the step budget.
                 self.charge(work + cost(&out))?;
                 match &out {
                     Value::Str(s) if s.len() > self.limits.max_output_bytes => Err(self.limit(format!(
-                        "{name} produced a string over {} bytes",
-                        self.limits.max_output_bytes
+                        "{name} produced a string over {} bytes ({})",
+                        self.limits.max_output_bytes, self.limits.bytes_setting
                     ))),
                     Value::List(l) if l.len() > MAX_VALUE_NODES => {
                         Err(self.limit(format!("{name} produced a list over {MAX_VALUE_NODES} elements")))
@@ -593,12 +661,16 @@ fn files_method(f: &Files, name: &str, args: &[Value]) -> Result<Value, String> 
             }
         }
         "Glob" => {
-            let pattern = path()?;
-            let matched =
-                f.0.iter()
-                    .filter(|(k, _)| glob_match(pattern, k))
-                    .map(|(k, v)| (k.clone(), v.clone()));
-            Value::Files(Files(Arc::new(matched.collect())))
+            let matched: std::collections::BTreeMap<String, Vec<u8>> = match glob_regex(path()?)? {
+                Some(re) => {
+                    f.0.iter()
+                        .filter(|(k, _)| re.is_match(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                }
+                None => Default::default(),
+            };
+            Value::Files(Files(Arc::new(matched)))
         }
         "AsConfig" | "AsSecrets" => {
             let m =
@@ -620,66 +692,121 @@ fn files_method(f: &Files, name: &str, args: &[Value]) -> Result<Value, String> 
     })
 }
 
-/// Glob match with `/` as separator: `*` and `?` stay within one segment, `**` crosses them,
-/// `[abc]` and `{a,b}` as in gobwas/glob.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') if p.get(1) == Some(&'*') => (0..=n.len()).any(|i| go(&p[2..], &n[i..])),
-            Some('*') => {
-                for i in 0..=n.len() {
-                    if go(&p[1..], &n[i..]) {
-                        return true;
-                    }
-                    if i < n.len() && n[i] == '/' {
-                        break;
-                    }
-                }
-                false
-            }
-            Some('?') => !n.is_empty() && n[0] != '/' && go(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(close) = p.iter().position(|&c| c == ']') else {
-                    return false;
-                };
-                let Some(&c) = n.first() else { return false };
-                let set = &p[1..close];
-                let (neg, set) = if set.first() == Some(&'!') {
-                    (true, &set[1..])
-                } else {
-                    (false, set)
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < set.len() {
-                    if i + 2 < set.len() && set[i + 1] == '-' {
-                        hit |= set[i] <= c && c <= set[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= set[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != neg && go(&p[close + 1..], &n[1..])
-            }
-            Some('{') => {
-                let Some(close) = p.iter().position(|&c| c == '}') else {
-                    return false;
-                };
-                let inner: String = p[1..close].iter().collect();
-                inner.split(',').any(|alt| {
-                    let mut q: Vec<char> = alt.chars().collect();
-                    q.extend_from_slice(&p[close + 1..]);
-                    go(&q, n)
-                })
-            }
-            Some(&c) => !n.is_empty() && n[0] == c && go(&p[1..], &n[1..]),
-        }
+/// Longest `.Files.Glob` pattern accepted, in characters.
+pub const MAX_GLOB_PATTERN: usize = 1024;
+
+/// Compile a `.Files.Glob` pattern with Helm's semantics (gobwas/glob with `/` as separator):
+/// `*` and `?` stay within one path segment, `**` crosses segments, `[abc]`, `[a-z]` and `[!abc]`
+/// match one character of a segment, `{a,b}` matches either alternative, `\x` is a literal `x`.
+///
+/// The pattern is translated to a `regex_lite` expression, and `regex_lite` searches in
+/// O(pattern × name) time whatever the input (it has no backtracking without memoisation), so a
+/// hostile pattern such as `*a*a*a…*b` against `aaaa…` costs time linear in each file name. The
+/// pattern itself is bounded by [`MAX_GLOB_PATTERN`] and the compiled size by the regex size
+/// limit. An unterminated `[` or `{` matches nothing, as before.
+pub fn glob_regex(pattern: &str) -> Result<Option<regex_lite::Regex>, String> {
+    if pattern.chars().count() > MAX_GLOB_PATTERN {
+        return Err(format!(
+            "Files.Glob pattern is longer than {MAX_GLOB_PATTERN} characters (the glob pattern limit)"
+        ));
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut re = String::from("^(?s:");
+    let mut i = 0;
+    let mut braces = 0usize;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                re.push_str(".*");
+                i += 2;
+                continue;
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '\\' if i + 1 < chars.len() => {
+                i += 1;
+                push_literal(&mut re, chars[i]);
+            }
+            '[' => {
+                let Some(len) = chars[i + 1..].iter().position(|&c| c == ']') else {
+                    return Ok(None);
+                };
+                let set = &chars[i + 1..i + 1 + len];
+                let (neg, set) = match set.first() {
+                    Some('!') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                if set.is_empty() {
+                    if !neg {
+                        // `[]` matches nothing.
+                        return Ok(None);
+                    }
+                    re.push_str("(?:.)");
+                    i += len + 2;
+                    continue;
+                }
+                re.push_str(if neg { "[^" } else { "[" });
+                let mut j = 0;
+                while j < set.len() {
+                    if j + 2 < set.len() && set[j + 1] == '-' {
+                        if set[j] > set[j + 2] {
+                            return Ok(None);
+                        }
+                        push_class_char(&mut re, set[j]);
+                        re.push('-');
+                        push_class_char(&mut re, set[j + 2]);
+                        j += 3;
+                    } else {
+                        push_class_char(&mut re, set[j]);
+                        j += 1;
+                    }
+                }
+                re.push(']');
+                i += len + 2;
+                continue;
+            }
+            '{' => {
+                braces += 1;
+                re.push_str("(?:");
+            }
+            ',' if braces > 0 => re.push('|'),
+            '}' if braces > 0 => {
+                braces -= 1;
+                re.push(')');
+            }
+            other => push_literal(&mut re, other),
+        }
+        i += 1;
+    }
+    if braces > 0 {
+        return Ok(None);
+    }
+    re.push_str(")$");
+    regex_lite::RegexBuilder::new(&re)
+        .size_limit(1 << 20)
+        .build()
+        .map(Some)
+        .map_err(|e| format!("Files.Glob pattern {pattern:?} is too complex: {e}"))
+}
+
+fn push_literal(re: &mut String, c: char) {
+    if regex_lite::escape(c.encode_utf8(&mut [0; 4])).len() > c.len_utf8() {
+        re.push('\\');
+    }
+    re.push(c);
+}
+
+fn push_class_char(re: &mut String, c: char) {
+    if matches!(c, '\\' | ']' | '[' | '^' | '-' | '&' | '~') {
+        re.push('\\');
+    }
+    re.push(c);
+}
+
+/// Whether `name` matches glob `pattern` (see [`glob_regex`]); a bad pattern matches nothing.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    matches!(glob_regex(pattern), Ok(Some(re)) if re.is_match(name))
 }
 
 #[cfg(test)]
@@ -723,7 +850,8 @@ mod tests {
         )
         .unwrap();
         let err = set.execute("t", &Value::Nil, ExecLimits::default()).unwrap_err();
-        assert!(err.to_string().contains("string over"), "{err}");
+        assert!(err.to_string().contains("cat would produce"), "{err}");
+        assert!(err.to_string().contains("max_render_bytes"), "{err}");
     }
 
     #[test]

@@ -469,9 +469,10 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
                 arity(name, a, 2)?;
                 let n = to_i64(&a[0]);
                 let text = s(&a[1]);
-                if n < 0 || (n as usize).saturating_mul(text.len()) > 1 << 20 {
+                if n < 0 {
                     return Err("repeat count out of range".into());
                 }
+                too_big((n as usize).saturating_mul(text.len()))?;
                 Value::Str(text.repeat(n as usize))
             }
             "nospace" => Value::Str(s(&a[0]).chars().filter(|c| !c.is_whitespace()).collect()),

@@ -5,6 +5,7 @@
 //! [`Value`], [`funcs`] and [`funcs_coll`] hold the function library, [`format`] and [`yaml`]
 //! produce Go-identical text, [`semver`] implements Masterminds constraints.
 
+pub mod budget;
 pub mod exec;
 pub mod format;
 pub mod funcs;
