@@ -199,6 +199,9 @@ impl State<'_> {
     fn charge(&mut self, n: u64) -> R<()> {
         self.steps = self.steps.saturating_add(n);
         if self.steps > self.limits.max_steps {
+            // What was refused was not spent: the chart's total budget loses this template's
+            // allowance, not the (possibly astronomical) charge.
+            self.steps = self.limits.max_steps;
             return Err(self.limit(format!(
                 "execution exceeded {} steps ({})",
                 self.limits.max_steps, self.limits.steps_setting
@@ -587,7 +590,9 @@ impl State<'_> {
     /// over is small in memory but huge to print).
     fn check_size(&self, v: &Value) -> R<()> {
         if matches!(v, Value::List(_) | Value::Map(_)) && v.exceeds_nodes(MAX_VALUE_NODES) {
-            return Err(self.limit(format!("value with more than {MAX_VALUE_NODES} elements")));
+            return Err(self.limit(format!(
+                "value with more than {MAX_VALUE_NODES} elements (the value size limit)"
+            )));
         }
         Ok(())
     }
