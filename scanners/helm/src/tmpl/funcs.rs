@@ -12,6 +12,7 @@
 
 use super::format::{go_quote, go_string, sprintf};
 use super::funcs_coll;
+use super::funcs_crypto;
 use super::funcs_misc;
 use super::value::Value;
 
@@ -21,17 +22,12 @@ pub type FResult = Result<Value, String>;
 /// Functions that exist in Helm but are refused here (they need keys, randomness for secrets,
 /// the network or the clock in a way a scan cannot reproduce).
 const REFUSED: &[&str] = &[
-    "genPrivateKey",
-    "genCA",
     "genCAWithKey",
-    "genSelfSignedCert",
     "genSelfSignedCertWithKey",
-    "genSignedCert",
     "genSignedCertWithKey",
     "derivePassword",
     "encryptAES",
     "decryptAES",
-    "htpasswd",
     "bcrypt",
     "getHostByName",
     "buildCustomCert",
@@ -142,6 +138,7 @@ pub fn call(name: &str, a: Vec<Value>) -> FResult {
     };
     strings(name, &a)
         .or_else(|| funcs_misc::call(name, &a))
+        .or_else(|| funcs_crypto::call(name, &a))
         .unwrap_or_else(|| Err(format!("function {name:?} not defined")))
 }
 
@@ -599,7 +596,7 @@ mod tests {
 
     #[test]
     fn refused_and_unknown_functions_error() {
-        assert!(call("genCA", vec![]).unwrap_err().contains("not supported"));
+        assert!(call("genCAWithKey", vec![]).unwrap_err().contains("not supported"));
         assert!(call("noSuchFunc", vec![]).unwrap_err().contains("not defined"));
     }
 

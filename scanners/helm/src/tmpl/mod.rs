@@ -10,6 +10,7 @@ pub mod exec;
 pub mod format;
 pub mod funcs;
 pub mod funcs_coll;
+pub mod funcs_crypto;
 pub mod funcs_misc;
 mod lex;
 pub mod parse;

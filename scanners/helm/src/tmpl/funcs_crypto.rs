@@ -1,0 +1,312 @@
+//! Sprig's certificate and password functions: `genCA`, `genSelfSignedCert`, `genSignedCert`,
+//! `genPrivateKey` and `htpasswd`. Charts use them to fill TLS Secrets and basic-auth files
+//! (every Bitnami chart does), so refusing them made whole templates unrenderable.
+//!
+//! The output has Helm's shape, not Helm's randomness: real X.509 certificates in PEM (built with
+//! `rcgen`, signed with `ring`), a `{Cert, Key}` object as Sprig returns, and bcrypt hashes in
+//! Go's `$2a$10$…` form. Differences, on purpose:
+//! - keys are ECDSA P-256 (`-----BEGIN PRIVATE KEY-----`, PKCS#8) where Sprig makes RSA 2048
+//!   (`-----BEGIN RSA PRIVATE KEY-----`): RSA key generation costs a hundred times more CPU and
+//!   nothing the checks read depends on the algorithm. `genPrivateKey "rsa"` and `"dsa"` are
+//!   refused for that reason (`"ecdsa"` and `"ed25519"` work);
+//! - the bcrypt salt is derived from the user and password rather than random, so a render is
+//!   repeatable;
+//! - `genSignedCert` signs with the CA's key when the CA came from `genCA` in the same render;
+//!   a CA supplied as text (from values) is used for its name and key when its key is PKCS#8,
+//!   else the certificate is signed by a fresh key under the CA's name.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use sha2::Digest as _;
+
+use super::funcs::{s, to_i64, FResult};
+use super::value::Value;
+
+/// Go's `bcrypt.DefaultCost`, which Sprig's `htpasswd` uses.
+const GO_BCRYPT_COST: u32 = 10;
+/// Most CAs remembered per render thread for `genSignedCert`.
+const MAX_REMEMBERED_CAS: usize = 64;
+/// Longest validity accepted, in days (longer requests are cut to this).
+const MAX_DAYS: i64 = 100 * 366;
+
+thread_local! {
+    /// Certificate PEM of each CA made by `genCA` on this thread → its common name.
+    static CAS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+/// Call one of these functions; `None` when `name` is not one.
+pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
+    Some(match name {
+        "genCA" => gen_ca(a),
+        "genSelfSignedCert" => gen_cert(name, a, None),
+        "genSignedCert" => match a.get(4) {
+            Some(ca) => gen_cert(name, a, Some(ca)),
+            None => Err(format!(
+                "wrong number of args for genSignedCert: want 5 got {}",
+                a.len()
+            )),
+        },
+        "genPrivateKey" => gen_private_key(a),
+        "htpasswd" => htpasswd(a),
+        _ => return None,
+    })
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    format!("error generating certificate: {e}")
+}
+
+/// Today's date (UTC) as year, month, day.
+fn today() -> (i32, u8, u8) {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+fn params(cn: &str, days: i64) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    let (y, m, d) = today();
+    p.not_before = rcgen::date_time_ymd(y, m, d);
+    p.not_after = p.not_before + Duration::from_secs(days.clamp(0, MAX_DAYS) as u64 * 86_400);
+    p
+}
+
+fn cert_object(cert: String, key: String) -> Value {
+    Value::map(
+        [
+            ("Cert".to_owned(), Value::Str(cert)),
+            ("Key".to_owned(), Value::Str(key)),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+/// `genCA cn days`.
+fn gen_ca(a: &[Value]) -> FResult {
+    let [cn, days] = a else {
+        return Err(format!("wrong number of args for genCA: want 2 got {}", a.len()));
+    };
+    let cn = s(cn);
+    let mut p = params(&cn, to_i64(days));
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    let key = KeyPair::generate().map_err(err)?;
+    let cert = p.self_signed(&key).map_err(err)?.pem();
+    CAS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < MAX_REMEMBERED_CAS {
+            c.insert(cert.clone(), cn);
+        }
+    });
+    Ok(cert_object(cert, key.serialize_pem()))
+}
+
+/// The strings of a list argument (`ips`, `alternateDNS`); nil is an empty list.
+fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
+    match v {
+        Value::Nil => Ok(vec![]),
+        Value::List(l) => Ok(l.iter().map(s).collect()),
+        other => Err(format!("{what}: wants a list, got {}", other.type_name())),
+    }
+}
+
+/// `genSelfSignedCert cn ips alternateDNS days` and
+/// `genSignedCert cn ips alternateDNS days ca`.
+fn gen_cert(name: &str, a: &[Value], ca: Option<&Value>) -> FResult {
+    let want = if ca.is_some() { 5 } else { 4 };
+    if a.len() != want {
+        return Err(format!("wrong number of args for {name}: want {want} got {}", a.len()));
+    }
+    let cn = s(&a[0]);
+    let mut p = params(&cn, to_i64(&a[3]));
+    for ip in strings(&a[1], "ips")? {
+        let ip: IpAddr = ip.parse().map_err(|_| format!("error parsing ip: {ip}"))?;
+        p.subject_alt_names.push(SanType::IpAddress(ip));
+    }
+    for dns in strings(&a[2], "alternateDNS")? {
+        p.subject_alt_names.push(SanType::DnsName(dns.try_into().map_err(err)?));
+    }
+    p.key_usages = vec![KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let key = KeyPair::generate().map_err(err)?;
+    let cert = match ca {
+        None => p.self_signed(&key).map_err(err)?,
+        Some(ca) => {
+            let Value::Map(m) = ca else {
+                return Err(format!(
+                    "{name}: the CA must be the result of genCA, got {}",
+                    ca.type_name()
+                ));
+            };
+            let ca_cert = m.get("Cert").map(|v| s(&v)).unwrap_or_default();
+            let ca_key = m.get("Key").map(|v| s(&v)).unwrap_or_default();
+            let ca_cn = CAS
+                .with(|c| c.borrow().get(&ca_cert).cloned())
+                .unwrap_or_else(|| "ca".to_owned());
+            let signer = match KeyPair::from_pem(&ca_key) {
+                Ok(k) => k,
+                Err(_) => KeyPair::generate().map_err(err)?,
+            };
+            let issuer = Issuer::new(params(&ca_cn, 1), signer);
+            p.signed_by(&key, &issuer).map_err(err)?
+        }
+    };
+    Ok(cert_object(cert.pem(), key.serialize_pem()))
+}
+
+/// `genPrivateKey "ecdsa"` / `"ed25519"`.
+fn gen_private_key(a: &[Value]) -> FResult {
+    let kind = a.first().map(s).unwrap_or_default();
+    let alg = match kind.as_str() {
+        "ecdsa" => &rcgen::PKCS_ECDSA_P256_SHA256,
+        "ed25519" => &rcgen::PKCS_ED25519,
+        "rsa" | "dsa" => {
+            return Err(format!(
+                "genPrivateKey {kind:?} is not supported by regscan's renderer (ecdsa and ed25519 are)"
+            ))
+        }
+        other => return Err(format!("Unknown type {other}")),
+    };
+    Ok(Value::Str(KeyPair::generate_for(alg).map_err(err)?.serialize_pem()))
+}
+
+/// `htpasswd user password [algorithm]`: `user:$2a$10$…` (bcrypt) or `user:{SHA}…`.
+fn htpasswd(a: &[Value]) -> FResult {
+    if !(2..=3).contains(&a.len()) {
+        return Err(format!(
+            "wrong number of args for htpasswd: want 2 or 3 got {}",
+            a.len()
+        ));
+    }
+    let (user, password) = (s(&a[0]), s(&a[1]));
+    if user.contains(':') {
+        return Ok(Value::Str(format!("invalid username: {user}")));
+    }
+    if a.get(2).is_some_and(|alg| s(alg) == "sha") {
+        use base64::Engine as _;
+        use sha1::Digest as _;
+        let digest = sha1::Sha1::digest(password.as_bytes());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(digest);
+        return Ok(Value::Str(format!("{user}:{{SHA}}{encoded}")));
+    }
+    let seed = sha2::Sha256::digest(format!("regscan-htpasswd\0{user}\0{password}").as_bytes());
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&seed[..16]);
+    let hash = bcrypt::hash_with_salt(password.as_bytes(), GO_BCRYPT_COST, salt)
+        .map_err(|e| format!("invalid password: {e}"))?;
+    Ok(Value::Str(format!(
+        "{user}:{}",
+        hash.format_for_version(bcrypt::Version::TwoA)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: &Value, field: &str) -> String {
+        let Value::Map(m) = v else { panic!("not an object") };
+        s(&m.get(field).unwrap())
+    }
+
+    #[test]
+    fn certificates_have_helms_shape() {
+        let ca = call("genCA", &[Value::str("demo-ca"), Value::Int(365)])
+            .unwrap()
+            .unwrap();
+        assert!(obj(&ca, "Cert").starts_with("-----BEGIN CERTIFICATE-----\n"));
+        assert!(obj(&ca, "Cert").trim_end().ends_with("-----END CERTIFICATE-----"));
+        assert!(obj(&ca, "Key").starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        let ips = Value::list(vec![Value::str("10.0.0.1")]);
+        let dns = Value::list(vec![Value::str("svc.default.svc")]);
+        let leaf = call(
+            "genSignedCert",
+            &[Value::str("svc"), ips.clone(), dns.clone(), Value::Int(30), ca],
+        )
+        .unwrap()
+        .unwrap();
+        assert!(obj(&leaf, "Cert").starts_with("-----BEGIN CERTIFICATE-----"));
+        let own = call(
+            "genSelfSignedCert",
+            &[Value::str("svc"), Value::Nil, dns, Value::Int(30)],
+        )
+        .unwrap()
+        .unwrap();
+        assert_ne!(obj(&own, "Cert"), obj(&leaf, "Cert"));
+        let bad = call(
+            "genSelfSignedCert",
+            &[
+                Value::str("svc"),
+                Value::list(vec![Value::str("nope")]),
+                Value::Nil,
+                Value::Int(1),
+            ],
+        );
+        assert!(bad.unwrap().unwrap_err().contains("error parsing ip"));
+        assert!(call("genSignedCert", &[Value::str("x")]).unwrap().is_err());
+    }
+
+    #[test]
+    fn civil_dates_are_right() {
+        // The conversion is exercised through today(); check it lands in a plausible year.
+        let (y, m, d) = today();
+        assert!((2024..2200).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d));
+    }
+
+    #[test]
+    fn htpasswd_is_bcrypt_in_gos_format() {
+        let v = s(&call("htpasswd", &[Value::str("admin"), Value::str("s3cret")])
+            .unwrap()
+            .unwrap());
+        let (user, hash) = v.split_once(':').unwrap();
+        assert_eq!(user, "admin");
+        assert!(hash.starts_with("$2a$10$") && hash.len() == 60, "{hash}");
+        assert!(bcrypt::verify("s3cret", hash).unwrap());
+        let sha = s(&call(
+            "htpasswd",
+            &[Value::str("u"), Value::str("password"), Value::str("sha")],
+        )
+        .unwrap()
+        .unwrap());
+        assert_eq!(sha, "u:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=");
+        let bad = s(&call("htpasswd", &[Value::str("a:b"), Value::str("x")])
+            .unwrap()
+            .unwrap());
+        assert_eq!(bad, "invalid username: a:b");
+    }
+
+    #[test]
+    fn private_keys() {
+        let k = s(&call("genPrivateKey", &[Value::str("ecdsa")]).unwrap().unwrap());
+        assert!(k.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(call("genPrivateKey", &[Value::str("rsa")])
+            .unwrap()
+            .unwrap_err()
+            .contains("not supported"));
+    }
+}
