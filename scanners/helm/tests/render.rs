@@ -417,3 +417,13 @@ reused: {{ hasKey $secret "password" }}
 "#;
     assert_eq!(render_text("", t).trim(), "reused: false");
 }
+
+#[test]
+fn go_regexps_that_rust_rejects_are_translated() {
+    // redis-ha validates hostnames with an RE2 class that Rust's syntax reads as a bad range.
+    let t = r#"ok: {{ regexMatch "^[\\w-\\.]+$" "redis-ha.default_1" }}
+bad: {{ regexMatch "^[\\w-\\.]+$" "redis ha" }}
+quoted: {{ regexQuoteMeta "v1.2-rc" }}
+"#;
+    assert_eq!(render_text("", t), "ok: true\nbad: false\nquoted: v1\\.2-rc\n");
+}

@@ -257,7 +257,7 @@ fn capitalize(w: &str) -> String {
 }
 
 pub(super) fn regex(pattern: &str) -> Result<regex_lite::Regex, String> {
-    regex_lite::RegexBuilder::new(pattern)
+    regex_lite::RegexBuilder::new(&super::re2::translate(pattern))
         .size_limit(1 << 20)
         .build()
         .map_err(|e| format!("bad regular expression {pattern:?}: {e}"))

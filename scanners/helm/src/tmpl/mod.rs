@@ -14,6 +14,7 @@ pub mod funcs_crypto;
 pub mod funcs_misc;
 mod lex;
 pub mod parse;
+pub mod re2;
 pub mod semver;
 pub mod value;
 pub mod yaml;
