@@ -427,3 +427,36 @@ quoted: {{ regexQuoteMeta "v1.2-rc" }}
 "#;
     assert_eq!(render_text("", t), "ok: true\nbad: false\nquoted: v1\\.2-rc\n");
 }
+
+#[test]
+fn errors_inside_an_included_helper_name_the_helpers_file() {
+    let helpers = "{{/* helpers */}}\n{{- define \"demo.password\" -}}\n\n{{ required \"auth.password is required\" .Values.auth.password }}\n{{- end }}\n";
+    let t = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  pw: {{ include \"demo.password\" . }}\n";
+    let out = render_tgz(&chart(
+        "demo",
+        "",
+        "auth: {}\n",
+        &[("templates/_helpers.tpl", helpers), ("templates/secret.yaml", t)],
+    ));
+    let o = out.iter().find(|o| o.location == "templates/secret.yaml").unwrap();
+    let e = o.result.as_ref().unwrap_err();
+    assert!(e.contains("demo/templates/_helpers.tpl:4:"), "{e}");
+    assert!(!e.contains("secret.yaml"), "{e}");
+    // Back in the including file, its own lines are named again.
+    let t2 = "{{ include \"demo.ok\" . }}\n{{ fail \"own line\" }}\n";
+    let helpers2 = "{{ define \"demo.ok\" }}fine{{ end }}";
+    let out = render_tgz(&chart(
+        "demo",
+        "",
+        "",
+        &[("templates/_helpers.tpl", helpers2), ("templates/t.yaml", t2)],
+    ));
+    let e = out
+        .iter()
+        .find(|o| o.location == "templates/t.yaml")
+        .unwrap()
+        .result
+        .clone()
+        .unwrap_err();
+    assert!(e.contains("demo/templates/t.yaml:2:"), "{e}");
+}

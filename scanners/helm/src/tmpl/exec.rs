@@ -75,6 +75,9 @@ impl Default for ExecLimits {
 #[derive(Debug, Default, Clone)]
 pub struct TemplateSet {
     templates: HashMap<String, Arc<Vec<Node>>>,
+    /// The file each template (and `define`) was read from, so errors name the file that holds
+    /// the failing line.
+    origin: HashMap<String, Arc<str>>,
 }
 
 impl TemplateSet {
@@ -82,9 +85,12 @@ impl TemplateSet {
     /// the same name replaces an earlier one.
     pub fn add(&mut self, name: &str, src: &str) -> Result<(), ExecError> {
         let parsed = parse(name, src)?;
+        let file: Arc<str> = Arc::from(name);
         for (n, body) in parsed.defines {
+            self.origin.insert(n.clone(), file.clone());
             self.templates.insert(n, body);
         }
+        self.origin.insert(name.to_owned(), file);
         self.templates.insert(name.to_owned(), Arc::new(parsed.root));
         Ok(())
     }
@@ -114,6 +120,7 @@ impl TemplateSet {
             set: self,
             extra: HashMap::new(),
             name: name.to_owned(),
+            file: self.origin.get(name).cloned().unwrap_or_else(|| Arc::from(name)),
             vars: vec![("$".into(), data.clone())],
             depth: 0,
             steps: 0,
@@ -166,7 +173,10 @@ struct State<'a> {
     set: &'a TemplateSet,
     /// Templates defined by `tpl` text while executing.
     extra: HashMap<String, Arc<Vec<Node>>>,
+    /// The top-level template being executed.
     name: String,
+    /// The file holding the nodes being executed now (a helper's file inside `include`).
+    file: Arc<str>,
     vars: Vec<(String, Value)>,
     depth: usize,
     steps: u64,
@@ -179,7 +189,7 @@ type R<T> = Result<T, ExecError>;
 impl State<'_> {
     fn err(&self, message: impl Into<String>) -> ExecError {
         ExecError::Exec {
-            template: self.name.clone(),
+            template: self.file.to_string(),
             line: self.line,
             message: message.into(),
         }
@@ -187,7 +197,7 @@ impl State<'_> {
 
     fn limit(&self, message: impl Into<String>) -> ExecError {
         ExecError::Limit {
-            template: self.name.clone(),
+            template: self.file.to_string(),
             message: message.into(),
         }
     }
@@ -379,10 +389,17 @@ impl State<'_> {
         self.depth += 1;
         let saved = std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
         let saved_line = self.line;
+        let origin = self.set.origin.get(name).cloned();
+        let saved_file = match origin {
+            // A template defined by `tpl` text keeps the calling file.
+            Some(f) if !self.extra.contains_key(name) => std::mem::replace(&mut self.file, f),
+            _ => self.file.clone(),
+        };
         let mut out = String::new();
         let res = self.list(&body, &data, &mut out);
         self.vars = saved;
         self.line = saved_line;
+        self.file = saved_file;
         self.depth -= 1;
         res?;
         Ok(out)
@@ -598,7 +615,7 @@ impl State<'_> {
     }
 
     fn tpl(&mut self, text: &str, data: Value) -> R<Value> {
-        let parsed = parse(&self.name, text).map_err(|e| self.err(format!("error calling tpl: {e}")))?;
+        let parsed = parse(&self.file, text).map_err(|e| self.err(format!("error calling tpl: {e}")))?;
         for (n, body) in parsed.defines {
             self.extra.insert(n, body);
         }
