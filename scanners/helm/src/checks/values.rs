@@ -6,7 +6,7 @@ use regscan_scanner_api::Finding;
 use serde_yaml::Value as Y;
 
 use super::catalog::{self as c, Check};
-use super::workload::secret_like_name;
+use super::workload::is_literal_credential;
 
 fn walk<'a>(v: &'a Y, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &'a Y), depth: usize) {
     if depth > 64 {
@@ -43,7 +43,7 @@ pub fn credentials(values: &Y, file: &str) -> Vec<Finding> {
             let Some(key) = path.last() else { return };
             let Y::String(s) = v else { return };
             let s = s.trim();
-            if s.is_empty() || s.contains("{{") || s.starts_with("${") || !secret_like_name(key) {
+            if s.is_empty() || s.contains("{{") || s.starts_with("${") || !is_literal_credential(key, s) {
                 return;
             }
             let dotted = path.join(".");
