@@ -202,17 +202,10 @@ impl HelmScanner {
             max_total_output_bytes: cfg.max_total_render_bytes,
         };
         let outcomes = render::render(&chart, &opts);
-        let checked = checks::check_rendered(&outcomes, &self.kube);
+        let values_of = |prefix: &str| find_chart(&chart, prefix).map(|c| c.values.clone());
+        let checked = checks::check_rendered(&outcomes, &self.kube, &values_of);
         let mut findings = checks::chart_level(&chart, &prov, &self.kube);
         findings.extend(checked.findings);
-        for prefix in &checked.charts_with_gaps {
-            if let Some(c) = find_chart(&chart, prefix) {
-                findings.extend(checks::values::fallback_values(
-                    &c.values,
-                    &format!("{prefix}values.yaml"),
-                ));
-            }
-        }
         let mut findings = checks::dedupe(findings);
         sort_findings(&mut findings);
 

@@ -164,8 +164,8 @@ pub fn is_flag_value(v: &str) -> bool {
 fn is_flag_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     const PREFIXES: &[&str] = &[
-        "allow", "enable", "disable", "use", "require", "skip", "ignore", "is_", "has_", "create", "generate",
-        "auto", "rotate", "show", "reuse",
+        "allow", "enable", "disable", "use", "require", "skip", "ignore", "is_", "has_", "create", "generate", "auto",
+        "rotate", "show", "reuse",
     ];
     PREFIXES.iter().any(|p| n.starts_with(p))
 }
@@ -175,7 +175,8 @@ fn looks_like_name(v: &str) -> bool {
     let b = v.as_bytes();
     !b.is_empty()
         && b.len() <= 253
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'.' | b'_'))
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'.' | b'_'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -195,12 +196,35 @@ pub fn is_credential_reference(key: &str, value: &str) -> bool {
     }
     // File names and paths.
     const FILE_EXT: &[&str] = &[
-        ".key", ".pem", ".crt", ".cert", ".cer", ".der", ".p12", ".pfx", ".jks", ".keystore", ".truststore", ".json",
-        ".txt", ".yaml", ".yml", ".conf", ".cfg", ".keytab", ".pub", ".asc", ".gpg", ".env", ".properties", ".ini",
+        ".key",
+        ".pem",
+        ".crt",
+        ".cert",
+        ".cer",
+        ".der",
+        ".p12",
+        ".pfx",
+        ".jks",
+        ".keystore",
+        ".truststore",
+        ".json",
+        ".txt",
+        ".yaml",
+        ".yml",
+        ".conf",
+        ".cfg",
+        ".keytab",
+        ".pub",
+        ".asc",
+        ".gpg",
+        ".env",
+        ".properties",
+        ".ini",
     ];
     let simple_path = !v.is_empty()
         && v.len() <= 4096
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '~'));
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '~'));
     if simple_path {
         let lower = v.to_ascii_lowercase();
         let is_path = v.starts_with('/') || v.starts_with("./") || v.starts_with("~/");
@@ -217,13 +241,31 @@ pub fn is_credential_reference(key: &str, value: &str) -> bool {
     let key_ref = KEY_REFS.iter().any(|r| k.ends_with(r)) && k != "secretkey";
     // A Secret's name.
     const NAME_PREFIXES: &[&str] = &[
-        "existing", "token", "password", "passwd", "admin", "tls", "auth", "credentials", "creds", "cert",
-        "certificate", "user", "root", "keys", "config", "env", "basicauth", "ssl", "ca", "db", "database",
+        "existing",
+        "token",
+        "password",
+        "passwd",
+        "admin",
+        "tls",
+        "auth",
+        "credentials",
+        "creds",
+        "cert",
+        "certificate",
+        "user",
+        "root",
+        "keys",
+        "config",
+        "env",
+        "basicauth",
+        "ssl",
+        "ca",
+        "db",
+        "database",
     ];
     let secret_name = k.ends_with("secretname")
         || k.ends_with("secretref")
-        || k
-            .strip_suffix("secret")
+        || k.strip_suffix("secret")
             .is_some_and(|p| NAME_PREFIXES.iter().any(|n| p.ends_with(n)));
     key_ref || secret_name
 }
@@ -393,7 +435,10 @@ mod tests {
         // Real credentials.
         assert!(is_literal_credential("DB_PASSWORD", "hunter2"));
         assert!(is_literal_credential("clientSecret", "s3cr3t-value"));
-        assert!(is_literal_credential("secretKey", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"));
+        assert!(is_literal_credential(
+            "secretKey",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        ));
         assert!(is_literal_credential("jwtSecret", "mysupersecret"));
         assert!(is_literal_credential("apiKey", "abcdef123456"));
         assert!(is_literal_credential("secretKey", "minio123"));
