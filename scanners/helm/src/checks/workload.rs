@@ -235,6 +235,35 @@ pub fn is_credential_reference(key: &str, value: &str) -> bool {
     if !looks_like_name(v) {
         return false;
     }
+    // `REDIS_SENTINEL_AUTH_KEY: auth`, `passwordKey: password`: a name ending in "key" whose
+    // value is one of its own words, or a usual key name, names a Secret's key.
+    const KEY_NAMES: &[&str] = &[
+        "password",
+        "passwd",
+        "auth",
+        "token",
+        "secret",
+        "key",
+        "tls.key",
+        "tls.crt",
+        "ca.crt",
+        "username",
+        "user",
+        "admin-password",
+        "admin-user",
+        "api-key",
+        "apikey",
+        "access-key",
+        "secret-key",
+        "client-secret",
+    ];
+    if k.ends_with("key") {
+        let lower = v.to_ascii_lowercase();
+        let words = name_words(key);
+        if KEY_NAMES.contains(&lower.as_str()) || words.iter().any(|w| *w == lower) {
+            return true;
+        }
+    }
     // A key within a Secret.
     const KEY_REFS: &[&str] = &["secretkey", "passwordkey", "tokenkey", "keyname"];
     // `secretKey` alone is a credential (S3/MinIO); `fooSecretKey` is the key of foo in a Secret.
@@ -268,6 +297,31 @@ pub fn is_credential_reference(key: &str, value: &str) -> bool {
         || k.strip_suffix("secret")
             .is_some_and(|p| NAME_PREFIXES.iter().any(|n| p.ends_with(n)));
     key_ref || secret_name
+}
+
+/// The lower-case words of a name (`REDIS_SENTINEL_AUTH_KEY`, `adminPasswordKey`).
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for ch in name.chars() {
+        if !ch.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if ch.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        cur.push(ch.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
 }
 
 /// Whether `key: value` is a literal credential: a secret-like name holding a value that is
@@ -451,6 +505,9 @@ mod tests {
         assert!(!is_literal_credential("passwordSecretKey", "admin-password"));
         assert!(!is_literal_credential("existingSecretPasswordKey", "password"));
         assert!(!is_literal_credential("userTokenKeyName", "token"));
+        assert!(!is_literal_credential("REDIS_SENTINEL_AUTH_KEY", "auth"));
+        assert!(is_literal_credential("REDIS_SENTINEL_AUTH_KEY", "x7Gq2pL9"));
+        assert!(is_literal_credential("PASSWORD", "password"));
         // A field selector.
         assert!(!is_literal_credential("tokenSelector", "metadata.annotations['token']"));
         // A Secret's name.
