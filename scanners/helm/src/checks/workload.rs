@@ -260,7 +260,7 @@ pub fn is_credential_reference(key: &str, value: &str) -> bool {
     if k.ends_with("key") {
         let lower = v.to_ascii_lowercase();
         let words = name_words(key);
-        if KEY_NAMES.contains(&lower.as_str()) || words.iter().any(|w| *w == lower) {
+        if KEY_NAMES.contains(&lower.as_str()) || words.contains(&lower) {
             return true;
         }
     }
