@@ -374,6 +374,8 @@ impl State<'_> {
 
     /// Run a named template with `data` and return its output.
     fn include(&mut self, name: &str, data: Value) -> R<String> {
+        // The callee gets its own copy of the data (strings are copied): charge it.
+        self.charge(cost(&data))?;
         let body = self
             .extra
             .get(name)
@@ -402,6 +404,9 @@ impl State<'_> {
         self.file = saved_file;
         self.depth -= 1;
         res?;
+        // Copying the result into the caller is work too: nested includes that double their
+        // output at every level are charged for the bytes they move.
+        self.charge(out.len() as u64 / 64)?;
         Ok(out)
     }
 
@@ -615,6 +620,7 @@ impl State<'_> {
     }
 
     fn tpl(&mut self, text: &str, data: Value) -> R<Value> {
+        self.charge(cost(&data) + text.len() as u64 / 64)?;
         let parsed = parse(&self.file, text).map_err(|e| self.err(format!("error calling tpl: {e}")))?;
         for (n, body) in parsed.defines {
             self.extra.insert(n, body);
@@ -629,6 +635,7 @@ impl State<'_> {
         self.vars = saved;
         self.depth -= 1;
         res?;
+        self.charge(out.len() as u64 / 64)?;
         Ok(Value::Str(out))
     }
 }
@@ -913,6 +920,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("want 1 got 0"));
+    }
+
+    #[test]
+    fn includes_are_charged_for_the_data_they_copy() {
+        // Each level of `include` holds its own copy of the data: 100 levels of a 4 MB string
+        // would hold 400 MB. The copies are charged, so the step budget ends it first.
+        let src = r#"{{ define "down" }}{{ include "down" . }}{{ end }}{{ include "down" (repeat 4000000 "x") }}"#;
+        let mut set = TemplateSet::default();
+        set.add("t", src).unwrap();
+        let err = super::super::with_big_stack(|| set.execute("t", &Value::Nil, ExecLimits::default()))
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().contains("max_render_steps"), "{err}");
     }
 
     #[test]
