@@ -375,13 +375,14 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             }
             "trunc" => {
                 arity(name, a, 2)?;
+                // By character, without a copy of the text as a list of chars.
                 let (n, text) = (to_i64(&a[0]), s(&a[1]));
-                let chars: Vec<char> = text.chars().collect();
-                let len = chars.len() as i64;
+                let len = text.chars().count() as i64;
+                let byte_at = |k: i64| text.char_indices().nth(k as usize).map_or(text.len(), |(i, _)| i);
                 Value::Str(if n < 0 && len + n > 0 {
-                    chars[(len + n) as usize..].iter().collect()
+                    text[byte_at(len + n)..].to_owned()
                 } else if n >= 0 && len > n {
-                    chars[..n as usize].iter().collect()
+                    text[..byte_at(n)].to_owned()
                 } else {
                     text
                 })
@@ -561,6 +562,9 @@ mod tests {
         assert_eq!(go_string(&c("trimSuffix", &[Value::str("-"), Value::str("a-")])), "a");
         assert_eq!(go_string(&c("trunc", &[Value::Int(3), Value::str("abcdef")])), "abc");
         assert_eq!(go_string(&c("trunc", &[Value::Int(-2), Value::str("abcdef")])), "ef");
+        assert_eq!(go_string(&c("trunc", &[Value::Int(2), Value::str("éèê")])), "éè");
+        assert_eq!(go_string(&c("trunc", &[Value::Int(-1), Value::str("éèê")])), "ê");
+        assert_eq!(go_string(&c("trunc", &[Value::Int(9), Value::str("éè")])), "éè");
         assert_eq!(
             go_string(&c("replace", &[Value::str("+"), Value::str("_"), Value::str("1+2")])),
             "1_2"
