@@ -472,33 +472,13 @@ fn walk_entries<R: Read>(
             facts.note_skipped(&path, reason);
             continue;
         }
-        // Charge what this entry adds to the facts once it is handled (one path may be kept,
-        // or a symlink's target with it).
+        // What this entry adds to the facts is charged once it is handled (its path, and a
+        // symlink's target with it).
         let before = facts.recorded();
-        let charge = path.len() as u64
-            + if kind == EntryType::Symlink {
-                MAX_PATH_BYTES as u64
-            } else {
-                0
-            };
-        let mut keep = |facts: &LayerFacts| -> Result<(), LayerError> {
-            if facts.recorded() > before {
-                kept.0 += 1;
-                kept.1 += charge;
-                if kept.0 > MAX_RECORDED_PATHS || kept.1 > MAX_RECORDED_PATH_BYTES {
-                    return Err(LayerError::Limit {
-                        layer: digest.to_owned(),
-                        message: format!(
-                            "keeps more than {MAX_RECORDED_PATHS} paths or {MAX_RECORDED_PATH_BYTES} bytes of paths \
-                             (whiteouts, opaque directories and files of interest: the per-layer recorded-path limit)"
-                        ),
-                    });
-                }
-            }
-            Ok(())
-        };
+        let path_len = path.len() as u64;
+        let mut link_len = 0u64;
         if record_whiteout(&path, facts) {
-            keep(facts)?;
+            keep(facts, before, path_len, &mut kept, digest)?;
             continue;
         }
         match kind {
@@ -534,6 +514,7 @@ fn walk_entries<R: Read>(
                         facts.set_shadowed(path);
                     } else {
                         let target = String::from_utf8_lossy(&raw_link).into_owned();
+                        link_len = target.len() as u64;
                         facts.set_symlink(path, target);
                     }
                 }
@@ -545,7 +526,26 @@ fn walk_entries<R: Read>(
                 }
             }
         }
-        keep(facts)?;
+        keep(facts, before, path_len + link_len, &mut kept, digest)?;
+    }
+    Ok(())
+}
+
+/// Count what an entry added to the facts (`before`: how many paths they held before it)
+/// against the per-layer recorded-path limits.
+fn keep(facts: &LayerFacts, before: usize, bytes: u64, kept: &mut (u64, u64), digest: &str) -> Result<(), LayerError> {
+    if facts.recorded() > before {
+        kept.0 += 1;
+        kept.1 += bytes;
+        if kept.0 > MAX_RECORDED_PATHS || kept.1 > MAX_RECORDED_PATH_BYTES {
+            return Err(LayerError::Limit {
+                layer: digest.to_owned(),
+                message: format!(
+                    "keeps more than {MAX_RECORDED_PATHS} paths or {MAX_RECORDED_PATH_BYTES} bytes of paths \
+                     (whiteouts, opaque directories and files of interest: the per-layer recorded-path limit)"
+                ),
+            });
+        }
     }
     Ok(())
 }

@@ -174,3 +174,29 @@ fn oversized_layer_facts_are_not_cached() {
     facts.whiteouts.insert("etc/passwd".into());
     assert!(cache_value(&facts).is_ok());
 }
+
+/// The caps leave room for real layers: 20,000 whiteouts and 5,000 symlinks where the analyzers
+/// look (short paths, short targets) are all kept.
+#[test]
+fn many_ordinary_paths_are_kept() {
+    let blob = layer(|b| {
+        for i in 0..20_000 {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(0);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, format!("usr/share/doc/pkg-{i}/.wh.changelog.gz"), &b""[..])
+                .unwrap();
+        }
+        for i in 0..5_000 {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            b.append_link(&mut h, format!("usr/bin/tool-{i}"), format!("../lib/tools/tool-{i}"))
+                .unwrap();
+        }
+    });
+    let facts = regscan_scanner_image::walk_layer(&blob[..], "sha256:m", &Default::default()).unwrap();
+    assert_eq!(facts.whiteouts.len(), 20_000);
+    assert_eq!(facts.symlinks.len(), 5_000, "usr/bin is where the analyzers look");
+    assert!(facts.skipped.is_empty());
+}
