@@ -190,8 +190,11 @@ fn looks_like_name(v: &str) -> bool {
 pub fn is_credential_reference(key: &str, value: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['_', '-'], "");
     let v = value.trim();
-    // Field selectors.
+    // Field selectors and field paths (`metadata.name=x`, `type=kubernetes.io/…-token`).
     if ["metadata.", "spec.", "status."].iter().any(|p| v.starts_with(p)) && !v.contains(char::is_whitespace) {
+        return true;
+    }
+    if ["selector", "fieldpath", "fieldref"].iter().any(|x| k.ends_with(x)) {
         return true;
     }
     // File names and paths.
@@ -510,6 +513,11 @@ mod tests {
         assert!(is_literal_credential("PASSWORD", "password"));
         // A field selector.
         assert!(!is_literal_credential("tokenSelector", "metadata.annotations['token']"));
+        assert!(!is_literal_credential(
+            "tokenFieldSelector",
+            "type=kubernetes.io/service-account-token"
+        ));
+        assert!(!is_literal_credential("passwordFieldPath", "data.password"));
         // A Secret's name.
         assert!(!is_literal_credential("adminTokenSecret", "grafana-admin"));
         assert!(!is_literal_credential("tlsSecret", "release-name-tls"));
