@@ -30,7 +30,7 @@ use crate::tmpl::semver::Version;
 use crate::tmpl::ExecLimits;
 
 /// Version of the analysis; a chart scanned by the same version is not scanned again.
-pub const SCANNER_VERSION: &str = "0.1.0";
+pub const SCANNER_VERSION: &str = "0.2.0";
 
 /// Default target Kubernetes version.
 pub const DEFAULT_KUBE_VERSION: &str = "1.31.0";

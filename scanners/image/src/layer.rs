@@ -31,7 +31,7 @@ use crate::analyzers::{self, AnalyzerId, FileFacts};
 use crate::error::LayerError;
 
 /// Version of the walker's output; with [`analyzers::ANALYZERS_VERSION`] it keys the layer cache.
-pub const WALKER_VERSION: &str = "1";
+pub const WALKER_VERSION: &str = "2";
 
 /// Largest GNU long-name / long-link entry read.
 const MAX_LONG_NAME: u64 = 64 << 10;

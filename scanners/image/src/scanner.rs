@@ -16,7 +16,7 @@ use crate::layer::{self, LayerFacts, WalkLimits, WALKER_VERSION};
 use crate::merge::Merged;
 
 /// Version of the image scanner's analysis, stored with every scan.
-pub const SCANNER_VERSION: &str = "0.1.1";
+pub const SCANNER_VERSION: &str = "0.1.2";
 
 /// The container image scanner.
 #[derive(Debug, Clone, Default)]
