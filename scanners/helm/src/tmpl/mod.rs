@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod exec;
+pub mod files;
 pub mod format;
 pub mod funcs;
 pub mod funcs_coll;
