@@ -19,9 +19,11 @@ pub struct Cost {
     pub bytes: u64,
 }
 
-/// Steps charged per key or certificate generated (`genCA`, `genSelfSignedCert`, …): RSA-free
-/// ECDSA generation is cheap, but signing and encoding are not free.
+/// Steps charged per ECDSA key or certificate generated (`genCA`, `genSelfSignedCert`, …):
+/// generation is cheap, but signing and encoding are not free.
 pub const CERT_STEPS: u64 = 20_000;
+/// Steps charged per RSA key (`genPrivateKey "rsa"`): 2048-bit prime search, tens of ms.
+pub const RSA_STEPS: u64 = 400_000;
 /// Steps charged per bcrypt hash (`htpasswd`): cost 10 is about 1,024 Blowfish key schedules.
 pub const BCRYPT_STEPS: u64 = 200_000;
 
@@ -242,6 +244,10 @@ pub fn cost(name: &str, a: &[Value], limit: u64) -> Option<Cost> {
                 bytes: repl,
             }
         }
+        "genPrivateKey" if a.first().is_some_and(|k| strval(k) == "rsa") => Cost {
+            steps: RSA_STEPS,
+            bytes: 4 << 10,
+        },
         "genCA" | "genSelfSignedCert" | "genSignedCert" | "genPrivateKey" => Cost {
             steps: CERT_STEPS,
             bytes: 8 << 10,

@@ -7,8 +7,8 @@
 //! Go's `$2a$10$…` form. Differences, on purpose:
 //! - keys are ECDSA P-256 (`-----BEGIN PRIVATE KEY-----`, PKCS#8) where Sprig makes RSA 2048
 //!   (`-----BEGIN RSA PRIVATE KEY-----`): RSA key generation costs a hundred times more CPU and
-//!   nothing the checks read depends on the algorithm. `genPrivateKey "rsa"` and `"dsa"` are
-//!   refused for that reason (`"ecdsa"` and `"ed25519"` work);
+//!   nothing the checks read depends on the algorithm. `genPrivateKey "rsa"` does make a 2048-bit
+//!   RSA key (PKCS#1, as Sprig; charged like a bcrypt hash), `"dsa"` is refused;
 //! - the bcrypt salt is derived from the user and password rather than random, so a render is
 //!   repeatable;
 //! - `genSignedCert` signs with the CA's key when the CA came from `genCA` in the same render;
@@ -185,14 +185,23 @@ fn gen_private_key(a: &[Value]) -> FResult {
     let alg = match kind.as_str() {
         "ecdsa" => &rcgen::PKCS_ECDSA_P256_SHA256,
         "ed25519" => &rcgen::PKCS_ED25519,
-        "rsa" | "dsa" => {
-            return Err(format!(
-                "genPrivateKey {kind:?} is not supported by regscan's renderer (ecdsa and ed25519 are)"
-            ))
+        "rsa" => return gen_rsa_key(),
+        "dsa" => {
+            return Err(
+                "genPrivateKey \"dsa\" is not supported by regscan's renderer (rsa, ecdsa and ed25519 are)".into(),
+            )
         }
         other => return Err(format!("Unknown type {other}")),
     };
     Ok(Value::Str(KeyPair::generate_for(alg).map_err(err)?.serialize_pem()))
+}
+
+/// `genPrivateKey "rsa"`: a 2048-bit RSA key in PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), as Sprig.
+fn gen_rsa_key() -> FResult {
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(err)?;
+    let pem = key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).map_err(err)?;
+    Ok(Value::Str(pem.to_string()))
 }
 
 /// `htpasswd user password [algorithm]`: `user:$2a$10$…` (bcrypt) or `user:{SHA}…`.
@@ -304,7 +313,9 @@ mod tests {
     fn private_keys() {
         let k = s(&call("genPrivateKey", &[Value::str("ecdsa")]).unwrap().unwrap());
         assert!(k.starts_with("-----BEGIN PRIVATE KEY-----"));
-        assert!(call("genPrivateKey", &[Value::str("rsa")])
+        let rsa = s(&call("genPrivateKey", &[Value::str("rsa")]).unwrap().unwrap());
+        assert!(rsa.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"), "{rsa}");
+        assert!(call("genPrivateKey", &[Value::str("dsa")])
             .unwrap()
             .unwrap_err()
             .contains("not supported"));
