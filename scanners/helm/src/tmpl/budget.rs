@@ -248,7 +248,13 @@ pub fn cost(name: &str, a: &[Value], limit: u64) -> Option<Cost> {
             steps: RSA_STEPS,
             bytes: 4 << 10,
         },
-        "genCA" | "genSelfSignedCert" | "genSignedCert" | "genPrivateKey" => Cost {
+        "genCA"
+        | "genSelfSignedCert"
+        | "genSignedCert"
+        | "genPrivateKey"
+        | "genCAWithKey"
+        | "genSelfSignedCertWithKey"
+        | "genSignedCertWithKey" => Cost {
             steps: CERT_STEPS,
             bytes: 8 << 10,
         },

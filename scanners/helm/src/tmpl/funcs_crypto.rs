@@ -11,9 +11,10 @@
 //!   RSA key (PKCS#1, as Sprig; charged like a bcrypt hash), `"dsa"` is refused;
 //! - the bcrypt salt is derived from the user and password rather than random, so a render is
 //!   repeatable;
-//! - `genSignedCert` signs with the CA's key when the CA came from `genCA` in the same render;
-//!   a CA supplied as text (from values) is used for its name and key when its key is PKCS#8,
-//!   else the certificate is signed by a fresh key under the CA's name.
+//! - `genSignedCert` signs with the CA's key (PKCS#8 or PKCS#1 RSA) under the CA's name when the
+//!   CA came from `genCA` in the same render; a CA supplied as text (from values) is used for its
+//!   key, under the name `ca`; a CA key regscan cannot read is replaced by a fresh one;
+//! - the `…WithKey` forms take a PKCS#8 or PKCS#1 RSA key in PEM and return it as given.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -41,15 +42,12 @@ thread_local! {
 /// Call one of these functions; `None` when `name` is not one.
 pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
     Some(match name {
-        "genCA" => gen_ca(a),
-        "genSelfSignedCert" => gen_cert(name, a, None),
-        "genSignedCert" => match a.get(4) {
-            Some(ca) => gen_cert(name, a, Some(ca)),
-            None => Err(format!(
-                "wrong number of args for genSignedCert: want 5 got {}",
-                a.len()
-            )),
-        },
+        "genCA" => gen_ca(name, a, false),
+        "genCAWithKey" => gen_ca(name, a, true),
+        "genSelfSignedCert" => gen_cert(name, a, false, false),
+        "genSelfSignedCertWithKey" => gen_cert(name, a, false, true),
+        "genSignedCert" => gen_cert(name, a, true, false),
+        "genSignedCertWithKey" => gen_cert(name, a, true, true),
         "genPrivateKey" => gen_private_key(a),
         "htpasswd" => htpasswd(a),
         _ => return None,
@@ -99,20 +97,57 @@ fn cert_object(cert: String, key: String) -> Value {
     )
 }
 
-/// `genCA cn days`.
-fn gen_ca(a: &[Value]) -> FResult {
-    let [cn, days] = a else {
-        return Err(format!("wrong number of args for genCA: want 2 got {}", a.len()));
-    };
-    let cn = s(cn);
-    let mut p = params(&cn, to_i64(days));
+fn arity(name: &str, a: &[Value], want: usize) -> Result<(), String> {
+    if a.len() != want {
+        return Err(format!("wrong number of args for {name}: want {want} got {}", a.len()));
+    }
+    Ok(())
+}
+
+/// A key given as PEM (`…WithKey`, a CA's key): PKCS#8 (RSA, ECDSA, Ed25519) or PKCS#1 RSA
+/// (`BEGIN RSA PRIVATE KEY`, what Sprig's `genPrivateKey "rsa"` makes).
+fn parse_key(pem: &str) -> Result<KeyPair, String> {
+    if let Ok(k) = KeyPair::from_pem(pem) {
+        return Ok(k);
+    }
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let rsa_key = rsa::RsaPrivateKey::from_pkcs1_pem(pem.trim())
+        .map_err(|_| "the key is not a PEM private key regscan can read (PKCS#8 or PKCS#1 RSA)".to_owned())?;
+    let pkcs8 = rsa_key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).map_err(err)?;
+    KeyPair::from_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256).map_err(err)
+}
+
+/// The key of a `…WithKey` call, returned as given.
+fn given_key(name: &str, v: &Value) -> Result<(KeyPair, String), String> {
+    let pem = s(v);
+    let key = parse_key(&pem).map_err(|e| format!("{name}: {e}"))?;
+    Ok((key, pem))
+}
+
+/// A fresh ECDSA P-256 key and its PEM.
+fn fresh_key() -> Result<(KeyPair, String), String> {
+    let k = KeyPair::generate().map_err(err)?;
+    let pem = k.serialize_pem();
+    Ok((k, pem))
+}
+
+/// `genCA cn days` and `genCAWithKey cn days key`.
+fn gen_ca(name: &str, a: &[Value], with_key: bool) -> FResult {
+    arity(name, a, 2 + usize::from(with_key))?;
+    let cn = s(&a[0]);
+    let mut p = params(&cn, to_i64(&a[1]));
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![
         KeyUsagePurpose::KeyEncipherment,
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyCertSign,
     ];
-    let key = KeyPair::generate().map_err(err)?;
+    let (key, key_pem) = if with_key {
+        given_key(name, &a[2])?
+    } else {
+        fresh_key()?
+    };
     let cert = p.self_signed(&key).map_err(err)?.pem();
     CAS.with(|c| {
         let mut c = c.borrow_mut();
@@ -120,7 +155,7 @@ fn gen_ca(a: &[Value]) -> FResult {
             c.insert(cert.clone(), cn);
         }
     });
-    Ok(cert_object(cert, key.serialize_pem()))
+    Ok(cert_object(cert, key_pem))
 }
 
 /// The strings of a list argument (`ips`, `alternateDNS`); nil is an empty list.
@@ -132,13 +167,11 @@ fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
     }
 }
 
-/// `genSelfSignedCert cn ips alternateDNS days` and
-/// `genSignedCert cn ips alternateDNS days ca`.
-fn gen_cert(name: &str, a: &[Value], ca: Option<&Value>) -> FResult {
-    let want = if ca.is_some() { 5 } else { 4 };
-    if a.len() != want {
-        return Err(format!("wrong number of args for {name}: want {want} got {}", a.len()));
-    }
+/// `genSelfSignedCert cn ips alternateDNS days`, `genSignedCert cn ips alternateDNS days ca`,
+/// and their `…WithKey` forms with the key last.
+fn gen_cert(name: &str, a: &[Value], signed: bool, with_key: bool) -> FResult {
+    arity(name, a, 4 + usize::from(signed) + usize::from(with_key))?;
+    let ca = signed.then(|| &a[4]);
     let cn = s(&a[0]);
     let mut p = params(&cn, to_i64(&a[3]));
     for ip in strings(&a[1], "ips")? {
@@ -153,7 +186,11 @@ fn gen_cert(name: &str, a: &[Value], ca: Option<&Value>) -> FResult {
         rcgen::ExtendedKeyUsagePurpose::ServerAuth,
         rcgen::ExtendedKeyUsagePurpose::ClientAuth,
     ];
-    let key = KeyPair::generate().map_err(err)?;
+    let (key, key_pem) = if with_key {
+        given_key(name, &a[a.len() - 1])?
+    } else {
+        fresh_key()?
+    };
     let cert = match ca {
         None => p.self_signed(&key).map_err(err)?,
         Some(ca) => {
@@ -168,7 +205,7 @@ fn gen_cert(name: &str, a: &[Value], ca: Option<&Value>) -> FResult {
             let ca_cn = CAS
                 .with(|c| c.borrow().get(&ca_cert).cloned())
                 .unwrap_or_else(|| "ca".to_owned());
-            let signer = match KeyPair::from_pem(&ca_key) {
+            let signer = match parse_key(&ca_key) {
                 Ok(k) => k,
                 Err(_) => KeyPair::generate().map_err(err)?,
             };
@@ -176,7 +213,7 @@ fn gen_cert(name: &str, a: &[Value], ca: Option<&Value>) -> FResult {
             p.signed_by(&key, &issuer).map_err(err)?
         }
     };
-    Ok(cert_object(cert.pem(), key.serialize_pem()))
+    Ok(cert_object(cert.pem(), key_pem))
 }
 
 /// `genPrivateKey "ecdsa"` / `"ed25519"`.
@@ -319,5 +356,40 @@ mod tests {
             .unwrap()
             .unwrap_err()
             .contains("not supported"));
+        // The `…WithKey` forms take Sprig's PKCS#1 RSA key as well as PKCS#8 keys, and return it.
+        let ca = call(
+            "genCAWithKey",
+            &[Value::str("ca"), Value::Int(10), Value::str(rsa.clone())],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(obj(&ca, "Key"), rsa);
+        let leaf = call(
+            "genSignedCertWithKey",
+            &[
+                Value::str("x"),
+                Value::Nil,
+                Value::Nil,
+                Value::Int(10),
+                ca,
+                Value::str(k.clone()),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(obj(&leaf, "Key"), k);
+        assert!(obj(&leaf, "Cert").starts_with("-----BEGIN CERTIFICATE-----"));
+        let own = call(
+            "genSelfSignedCertWithKey",
+            &[
+                Value::str("x"),
+                Value::Nil,
+                Value::Nil,
+                Value::Int(10),
+                Value::str("not a key"),
+            ],
+        )
+        .unwrap();
+        assert!(own.unwrap_err().contains("not a PEM private key"));
     }
 }
