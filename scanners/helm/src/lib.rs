@@ -202,9 +202,14 @@ impl HelmScanner {
             max_total_output_bytes: cfg.max_total_render_bytes,
         };
         let outcomes = render::render(&chart, &opts);
-        let values_of = |prefix: &str| find_chart(&chart, prefix).map(|c| c.values.clone());
+        // The charts a default install deploys, with their effective values (defaults coalesced
+        // with the parents' overrides and globals), as the renderer saw them.
+        let mut effective = std::collections::BTreeMap::new();
+        effective_values(&chart::instantiate(&chart), &mut effective);
+        let values_of = |prefix: &str| effective.get(prefix).cloned();
         let checked = checks::check_rendered(&outcomes, &self.kube, &values_of);
-        let mut findings = checks::chart_level(&chart, &prov, &self.kube);
+        let enabled = effective.keys().cloned().collect();
+        let mut findings = checks::chart_level(&chart, &prov, &self.kube, &enabled);
         findings.extend(checked.findings);
         let mut findings = checks::dedupe(findings);
         sort_findings(&mut findings);
@@ -232,11 +237,13 @@ impl HelmScanner {
     }
 }
 
-fn find_chart<'a>(c: &'a chart::Chart, prefix: &str) -> Option<&'a chart::Chart> {
-    if c.prefix == prefix {
-        return Some(c);
+/// Each deployed chart's prefix and effective `.Values`, as YAML.
+fn effective_values(inst: &chart::Instance<'_>, out: &mut std::collections::BTreeMap<String, serde_yaml::Value>) {
+    let yaml = serde_yaml::to_value(inst.values.to_json()).unwrap_or(serde_yaml::Value::Null);
+    out.insert(inst.chart.prefix.clone(), yaml);
+    for s in &inst.subcharts {
+        effective_values(s, out);
     }
-    c.subcharts.iter().find_map(|s| find_chart(s, prefix))
 }
 
 fn chart_details(c: &chart::Chart) -> serde_json::Value {

@@ -232,3 +232,59 @@ fn failing_helper_is_blamed_on_its_own_file() {
     assert!(reason.contains("monitoring/templates/_helpers.tpl:61:"), "{reason}");
     assert!(reason.contains("is not a valid host name"), "{reason}");
 }
+
+/// A subchart disabled by its `condition` is not deployed: its credential-like defaults are not
+/// reported. Enabled, they are; and the fallback of an unrenderable subchart template reads the
+/// subchart's values with the parent's overrides.
+#[test]
+fn disabled_subcharts_report_nothing() {
+    let build = |enabled: bool, perms: bool| {
+        let parent_values = format!("cache:\n  enabled: {enabled}\n  volumePermissions:\n    enabled: {perms}\n");
+        common::tgz(&[
+            (
+                "app/Chart.yaml",
+                "apiVersion: v2\nname: app\nversion: 1.0.0\nkubeVersion: '>=1.20.0-0'\ndependencies:\n- name: cache\n  version: 1.0.0\n  condition: cache.enabled\n",
+            ),
+            ("app/values.yaml", &parent_values),
+            ("app/charts/cache/Chart.yaml", "apiVersion: v2\nname: cache\nversion: 1.0.0\n"),
+            (
+                "app/charts/cache/values.yaml",
+                "auth:\n  password: cachepass\nvolumePermissions:\n  enabled: false\n  securityContext:\n    runAsUser: 0\n",
+            ),
+            (
+                "app/charts/cache/templates/pod.yaml",
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: c\n  annotations:\n    ip: {{ getHostByName \"x\" }}\nspec:\n  securityContext: {{ toYaml .Values.volumePermissions.securityContext | nindent 4 }}\n  containers: []\n",
+            ),
+        ])
+    };
+    let scan = |bytes: Vec<u8>| {
+        HelmScanner::new(HelmConfig::default())
+            .scan_chart(&bytes, None)
+            .unwrap()
+    };
+    expect(&scan(build(false, false)), &[("HELM-CHART-001", "app", "")]);
+    let on = scan(build(true, false));
+    expect(
+        &on,
+        &[
+            ("HELM-CHART-001", "app", ""),
+            ("HELM-SEC-002", "auth.password", "charts/cache/values.yaml"),
+            ("HELM-RENDER-001", "cache", "charts/cache/templates/pod.yaml"),
+        ],
+    );
+    // The parent switches the block on: the value printed unconditionally is now asserted.
+    let perms = scan(build(true, true));
+    expect(
+        &perms,
+        &[
+            ("HELM-CHART-001", "app", ""),
+            ("HELM-SEC-002", "auth.password", "charts/cache/values.yaml"),
+            ("HELM-RENDER-001", "cache", "charts/cache/templates/pod.yaml"),
+            (
+                "HELM-USER-002",
+                "volumePermissions.securityContext.runAsUser",
+                "charts/cache/values.yaml",
+            ),
+        ],
+    );
+}

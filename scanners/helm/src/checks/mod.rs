@@ -146,8 +146,10 @@ pub struct Provenance {
     pub signed: bool,
 }
 
-/// Chart-level checks on the top chart and its subcharts.
-pub fn chart_level(chart: &Chart, prov: &Provenance, kube: &Version) -> Vec<Finding> {
+/// Chart-level checks on the top chart and its subcharts. `enabled` holds the prefixes of the
+/// charts a default install deploys (`""`, `charts/redis/`): a subchart disabled by its
+/// `condition` or `tags` is not deployed, so its values are not reported.
+pub fn chart_level(chart: &Chart, prov: &Provenance, kube: &Version, enabled: &BTreeSet<String>) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = chart.field("name").unwrap_or_default();
     if !prov.present {
@@ -159,11 +161,14 @@ pub fn chart_level(chart: &Chart, prov: &Provenance, kube: &Version) -> Vec<Find
             "the chart digest listed does not match the chart layer",
         ));
     }
-    visit(chart, kube, &mut out);
+    visit(chart, kube, enabled, &mut out);
     out
 }
 
-fn visit(chart: &Chart, kube: &Version, out: &mut Vec<Finding>) {
+fn visit(chart: &Chart, kube: &Version, enabled: &BTreeSet<String>, out: &mut Vec<Finding>) {
+    if !enabled.contains(&chart.prefix) {
+        return;
+    }
     let name = chart.field("name").unwrap_or_default();
     let at = format!("{}Chart.yaml", chart.prefix);
     match chart.field("kubeVersion").filter(|s| !s.trim().is_empty()) {
@@ -193,7 +198,7 @@ fn visit(chart: &Chart, kube: &Version, out: &mut Vec<Finding>) {
         &format!("{}values.yaml", chart.prefix),
     ));
     for sub in &chart.subcharts {
-        visit(sub, kube, out);
+        visit(sub, kube, enabled, out);
     }
 }
 
