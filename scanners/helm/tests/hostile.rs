@@ -101,3 +101,12 @@ fn glob_patterns_are_bounded() {
     let e = gap_with_files(&format!(r#"{{{{ .Files.Glob "{pattern}" }}}}"#), &[("a", "x")]);
     assert!(e.contains("1024 characters"), "{e}");
 }
+
+#[test]
+fn certificates_with_huge_name_lists_are_charged_first() {
+    let e = gap(
+        r#"{{ $n := list }}{{ $d := repeat 100000 "a" }}{{ range until 100 }}{{ $n = append $n $d }}{{ end }}{{ genSelfSignedCert "x" nil $n 1 }}"#,
+    );
+    assert!(e.contains("genSelfSignedCert would produce"), "{e}");
+    assert!(e.contains("max_render_bytes"), "{e}");
+}

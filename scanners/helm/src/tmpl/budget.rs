@@ -254,10 +254,19 @@ pub fn cost(name: &str, a: &[Value], limit: u64) -> Option<Cost> {
         | "genPrivateKey"
         | "genCAWithKey"
         | "genSelfSignedCertWithKey"
-        | "genSignedCertWithKey" => Cost {
-            steps: CERT_STEPS,
-            bytes: 8 << 10,
-        },
+        | "genSignedCertWithKey" => {
+            // Each IP and DNS name is encoded into the certificate.
+            let names = a
+                .iter()
+                .skip(1)
+                .take(2)
+                .map(|v| text_bound(v, limit))
+                .fold(0u64, u64::saturating_add);
+            Cost {
+                steps: CERT_STEPS.saturating_add(names),
+                bytes: (8u64 << 10).saturating_add(names.saturating_mul(2)),
+            }
+        }
         "htpasswd" => Cost {
             steps: BCRYPT_STEPS,
             bytes: str_len(0).saturating_add(64),
