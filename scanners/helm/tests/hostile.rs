@@ -110,3 +110,14 @@ fn certificates_with_huge_name_lists_are_charged_first() {
     assert!(e.contains("genSelfSignedCert would produce"), "{e}");
     assert!(e.contains("max_render_bytes"), "{e}");
 }
+
+#[test]
+fn file_contents_are_charged_before_they_are_copied() {
+    // 3 MB of bytes as a list of integers would be 72 MB of values: refused before building it.
+    let big = "x".repeat(3 << 20);
+    let e = gap_with_files(r#"{{ $b := .Files.GetBytes "big.bin" }}"#, &[("big.bin", &big)]);
+    assert!(e.contains("max_render_steps"), "{e}");
+    // AsSecrets of 6 MB of files: base64 and YAML would pass the 8 MiB output limit.
+    let e = gap_with_files(r#"{{ $s := .Files.AsSecrets }}"#, &[("a.bin", &big), ("b.bin", &big)]);
+    assert!(e.contains("Files.AsSecrets would produce"), "{e}");
+}

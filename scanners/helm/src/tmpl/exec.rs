@@ -13,7 +13,7 @@ use super::files::files_method;
 use super::format::go_string;
 use super::funcs;
 use super::parse::{parse, Arg, Node, Pipe};
-use super::value::Value;
+use super::value::{Files, Value};
 
 /// Why a template could not be executed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -319,7 +319,8 @@ impl State<'_> {
                     Value::ApiVersions(a) => Items::Strs(a.clone()),
                     Value::Map(m) => Items::Pairs(m.snapshot().into_iter().map(|(k, x)| (Value::Str(k), x)).collect()),
                     Value::Files(f) => {
-                        self.charge(f.0.len() as u64)?;
+                        let bytes: u64 = f.0.values().map(|b| b.len() as u64).sum();
+                        self.charge(f.0.len() as u64 + bytes / 64)?;
                         Items::Pairs(
                             f.0.iter()
                                 .map(|(k, b)| (Value::str(k.clone()), Value::str(String::from_utf8_lossy(b))))
@@ -509,12 +510,7 @@ impl State<'_> {
                     } else {
                         vec![]
                     };
-                    if name == "Glob" {
-                        // One linear-time match per file name.
-                        let names: u64 = f.0.keys().map(|k| k.len() as u64 + 1).sum();
-                        let pattern = vals.first().map_or(0, |p| funcs::strval(p).len() as u64);
-                        self.charge(names.saturating_mul(pattern + 1) / 64 + f.0.len() as u64)?;
-                    }
+                    self.charge_files_method(f, name, &vals)?;
                     files_method(f, name, &vals).map_err(|m| self.err(m))?
                 }
                 Value::ApiVersions(v) => {
@@ -540,6 +536,34 @@ impl State<'_> {
             return Err(self.err("can't give argument to non-function"));
         }
         Ok(recv)
+    }
+
+    /// Charge a `.Files` method before it copies file contents.
+    fn charge_files_method(&mut self, f: &Files, name: &str, vals: &[Value]) -> R<()> {
+        let size_of = |v: Option<&Value>| v.and_then(|p| f.0.get(&funcs::strval(p))).map_or(0, |b| b.len() as u64);
+        let all: u64 = f.0.values().map(|b| b.len() as u64).sum();
+        match name {
+            "Glob" => {
+                // One linear-time match per file name.
+                let names: u64 = f.0.keys().map(|k| k.len() as u64 + 1).sum();
+                let pattern = vals.first().map_or(0, |p| funcs::strval(p).len() as u64);
+                self.charge(names.saturating_mul(pattern + 1) / 64 + f.0.len() as u64)
+            }
+            // A list element per byte.
+            "GetBytes" => self.charge(size_of(vals.first())),
+            "Get" | "Lines" => {
+                let n = size_of(vals.first());
+                self.fits(&format!("Files.{name}"), n)?;
+                self.charge(n / 64)
+            }
+            "AsConfig" | "AsSecrets" => {
+                // Base64 grows by a third; YAML block scalars indent every line.
+                let n = all.saturating_mul(2).saturating_add(f.0.len() as u64 * 64);
+                self.fits(&format!("Files.{name}"), n)?;
+                self.charge(n / 64)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn call(&mut self, name: &str, args: &[Arg], dot: &Value, last: Option<Value>) -> R<Value> {
