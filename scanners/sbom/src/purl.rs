@@ -367,8 +367,8 @@ mod tests {
             "1:4.13+dfsg1-1"
         );
         assert_eq!(
-            mapped("pkg:deb/debian/passwd@4.13?epoch=1&distro=debian-12.5").2,
-            "1:4.13"
+            mapped("pkg:deb/debian/passwd@4.13?epoch=1&distro=debian-12.5"),
+            plain("Debian:12", "passwd", "1:4.13")
         );
         assert_eq!(mapped("pkg:deb/debian/curl@7.50.3-1?distro=jessie").0, "Debian:8");
         assert_eq!(
