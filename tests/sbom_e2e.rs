@@ -107,10 +107,6 @@ async fn sbom_scans(database_url: &str) {
     let reg = Registry::start().await;
     let host = reg.host.clone();
     let cli = Cli::new(database_url, &host);
-    let osv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv-sbom");
-    let import = cli.json(&["advisories", "import", osv.to_str().unwrap(), "--format", "json"]);
-    assert_eq!(import["added"], 3, "{import:#}");
-
     let empty = "application/vnd.oci.empty.v1+json";
     let spdx = Artifact {
         config_media_type: empty.into(),
@@ -129,6 +125,17 @@ async fn sbom_scans(database_url: &str) {
         artifact_type: Some("application/vnd.cyclonedx+json".into()),
     };
     reg.push_artifact("shop/web", "sbom-cdx", &cdx).await;
+
+    // Scanned before any advisory is known: packages stored, no findings; the import then
+    // re-matches the stored inventory (no blob fetched) and the finding appears.
+    let cdx_ref = format!("{host}/shop/web:sbom-cdx");
+    let r = cli.json(&["scan", &cdx_ref, "--format", "json"]);
+    assert_sbom_scanned(&r, "application/vnd.cyclonedx+json");
+    assert!(findings(&r).is_empty(), "{r:#}");
+    let osv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/osv-sbom");
+    let import = cli.json(&["advisories", "import", osv.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(import["added"], 3, "{import:#}");
+    assert_eq!(import["rematched_scans"].as_array().unwrap().len(), 1, "{import:#}");
 
     // SPDX 2.3: the Debian 12 and npm packages are matched. intel-microcode
     // 3.20230214.1~deb12u1 < 3.20230808.1~deb12u1 (DSA-5474-1, Debian:12); lodash 4.17.15 in
@@ -160,15 +167,16 @@ async fn sbom_scans(database_url: &str) {
         assert!(purls.contains(p), "{p} not in {purls:?}");
     }
 
-    // CycloneDX 1.5 from cyclonedx-py: pyyaml 5.3.1 < 5.4 (PYSEC-2021-142).
-    let r = cli.json(&["scan", &format!("{host}/shop/web:sbom-cdx"), "--format", "json"]);
+    // CycloneDX 1.5 from cyclonedx-py: pyyaml 5.3.1 < 5.4 (PYSEC-2021-142), found by the
+    // re-match after the import.
+    let r = cli.json(&["status", &cdx_ref, "--format", "json"]);
     assert_sbom_scanned(&r, "application/vnd.cyclonedx+json");
     assert_eq!(
         findings(&r),
         BTreeSet::from([finding("PYSEC-2021-142", "pyyaml", "5.3.1", "5.4")]),
         "{r:#}"
     );
-    assert_eq!(inventory(&cli, &format!("{host}/shop/web:sbom-cdx")).len(), 4);
+    assert_eq!(inventory(&cli, &cdx_ref).len(), 4);
 
     // `cosign attach sbom`: an image config and one text/spdx+json layer. Routed by the layer.
     let legacy = Artifact {

@@ -106,8 +106,11 @@ async fn scan(artifact_type: Option<&str>, config_type: &str, layers: Vec<Layer>
     scan_with(SbomConfig::default(), artifact_type, config_type, layers).await
 }
 
-/// (ecosystem, name, version, source name, source version) of every package, in order.
-fn keys(out: &ScanOutput) -> Vec<(String, String, String, Option<String>, Option<String>)> {
+/// (ecosystem, name, version, source name, source version) of a package.
+type Key = (String, String, String, Option<String>, Option<String>);
+
+/// The [`Key`] of every package, in order.
+fn keys(out: &ScanOutput) -> Vec<Key> {
     out.packages
         .iter()
         .map(|p| {
@@ -122,17 +125,11 @@ fn keys(out: &ScanOutput) -> Vec<(String, String, String, Option<String>, Option
         .collect()
 }
 
-fn k(eco: &str, name: &str, version: &str) -> (String, String, String, Option<String>, Option<String>) {
+fn k(eco: &str, name: &str, version: &str) -> Key {
     (eco.into(), name.into(), version.into(), None, None)
 }
 
-fn ks(
-    eco: &str,
-    name: &str,
-    version: &str,
-    src: &str,
-    src_version: Option<&str>,
-) -> (String, String, String, Option<String>, Option<String>) {
+fn ks(eco: &str, name: &str, version: &str, src: &str, src_version: Option<&str>) -> Key {
     (
         eco.into(),
         name.into(),
@@ -142,7 +139,7 @@ fn ks(
     )
 }
 
-fn spdx_23_expected() -> Vec<(String, String, String, Option<String>, Option<String>)> {
+fn spdx_23_expected() -> Vec<Key> {
     vec![
         ks("Debian:12", "libc6", "2.36-9+deb12u4", "glibc", None),
         k("Debian:12", "intel-microcode", "3.20230214.1~deb12u1"),
