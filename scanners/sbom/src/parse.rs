@@ -682,6 +682,36 @@ mod tests {
     }
 
     #[test]
+    fn sigstore_bundle_and_byte_order_mark() {
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "predicateType": "https://cyclonedx.org/bom/v1.6",
+            "predicate": {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"name": "a", "purl": "pkg:npm/a@1.0.0"}]}
+        });
+        let bundle = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {},
+            "dsseEnvelope": {
+                "payloadType": "application/vnd.in-toto+json",
+                "payload": base64::engine::general_purpose::STANDARD.encode(statement.to_string()),
+                "signatures": []
+            }
+        });
+        let d = sbom(&bundle.to_string());
+        assert_eq!(d.wrappers, ["sigstore-bundle", "dsse", "in-toto"]);
+        assert_eq!(d.predicate_type.as_deref(), Some("https://cyclonedx.org/bom/v1.6"));
+        assert_eq!(d.entries[0].purl.as_deref(), Some("pkg:npm/a@1.0.0"));
+        let d = sbom("\u{feff}{\"spdxVersion\":\"SPDX-2.2\",\"packages\":[{\"name\":\"x\"}]}");
+        assert_eq!((d.format, d.entries[0].element.as_str()), ("SPDX", "packages[0]"));
+        // A statement of another predicate is said to be one, not an error.
+        let other = serde_json::json!({"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://slsa.dev/provenance/v1", "predicate": {}});
+        assert_eq!(
+            parse(other.to_string().as_bytes(), &LIMITS).unwrap(),
+            Parsed::OtherPredicate("https://slsa.dev/provenance/v1".into())
+        );
+    }
+
+    #[test]
     fn trivy_source_hints() {
         assert_eq!(
             spdx_source_info("built package from: glibc 2.36-9+deb12u4"),
