@@ -44,6 +44,10 @@ impl Cli {
     }
 
     fn json(&self, args: &[&str]) -> Value {
+        self.json_exit(args, 0)
+    }
+
+    fn json_exit(&self, args: &[&str], code: i32) -> Value {
         let out = Command::new(regscan_bin())
             .arg("--config")
             .arg(&self.config)
@@ -59,7 +63,7 @@ impl Cli {
         );
         assert_eq!(
             out.status.code(),
-            Some(0),
+            Some(code),
             "regscan {args:?}\nstdout: {stdout}\nstderr: {stderr}"
         );
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("regscan {args:?}: not JSON ({e}): {stdout}"))
@@ -235,6 +239,34 @@ async fn sbom_scans(database_url: &str) {
         "{r:#}"
     );
     assert_eq!(r["details"]["documents"][0]["wrappers"], json!(["dsse", "in-toto"]));
+
+    // A bomb through the sandbox: a CycloneDX document of 1,200,000 empty components fails at
+    // once with the limit named (exit 3, the scan could not be done), and is not retried.
+    let bomb = Artifact {
+        config_media_type: empty.into(),
+        config: b"{}".to_vec(),
+        layers: vec![(
+            "application/vnd.cyclonedx+json".into(),
+            format!(
+                r#"{{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{}]}}"#,
+                vec!["{}"; 1_200_000].join(",")
+            )
+            .into_bytes(),
+        )],
+        artifact_type: Some("application/vnd.cyclonedx+json".into()),
+    };
+    reg.push_artifact("shop/web", "bomb", &bomb).await;
+    let r = cli.json_exit(&["scan", &format!("{host}/shop/web:bomb"), "--format", "json"], 3);
+    assert_eq!(
+        (r["kind"].as_str(), r["status"].as_str()),
+        (Some("sbom"), Some("failed")),
+        "{r:#}"
+    );
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("limit exceeded") && reason.contains("max_entries"),
+        "{reason}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
