@@ -303,6 +303,7 @@ fn document_details(doc: &parse::Document, location: &str, desc: &Descriptor) ->
         "tools": doc.tools,
         "wrappers": doc.wrappers,
         "predicate_type": doc.predicate_type,
+        "operating_systems": doc.operating_systems,
         "components": doc.entries.len(),
         "with_purl": with_purl,
     })

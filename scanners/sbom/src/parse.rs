@@ -71,6 +71,9 @@ pub struct Document {
     pub predicate_type: Option<String>,
     /// Package entries.
     pub entries: Vec<Entry>,
+    /// Operating systems the document declares (CycloneDX `operating-system` components, SPDX
+    /// packages of purpose `OPERATING-SYSTEM`), as `name version`: not packages.
+    pub operating_systems: Vec<String>,
 }
 
 /// What a blob held.
@@ -198,6 +201,8 @@ struct SpdxPackage {
     external_refs: Option<Capped<SpdxExternalRef>>,
     #[serde(rename = "sourceInfo")]
     source_info: Option<String>,
+    #[serde(rename = "primaryPackagePurpose")]
+    purpose: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +273,8 @@ impl<'de> Deserialize<'de> for CdxTools {
 
 #[derive(Deserialize)]
 struct CdxComponent {
+    #[serde(rename = "type")]
+    ty: Option<String>,
     name: Option<String>,
     version: Option<String>,
     group: Option<String>,
@@ -437,9 +444,17 @@ fn spdx_doc(
         .into_iter()
         .filter_map(|c| c.strip_prefix("Tool:").map(|t| t.trim().to_owned()))
         .collect();
+    let mut operating_systems = Vec::new();
     let entries = Capped::into_vec(doc.packages)
         .into_iter()
         .enumerate()
+        .filter(|(_, p)| {
+            let os = p.purpose.as_deref() == Some("OPERATING-SYSTEM");
+            if os {
+                operating_systems.push(os_name(p.name.as_deref(), p.version_info.as_deref()));
+            }
+            !os
+        })
         .map(|(i, p)| {
             let purl = Capped::into_vec(p.external_refs)
                 .into_iter()
@@ -467,7 +482,14 @@ fn spdx_doc(
         wrappers,
         predicate_type: pt,
         entries,
+        operating_systems,
     }))
+}
+
+fn os_name(name: Option<&str>, version: Option<&str>) -> String {
+    format!("{} {}", name.unwrap_or(""), version.unwrap_or(""))
+        .trim()
+        .to_owned()
 }
 
 /// Trivy's `sourceInfo: "built package from: glibc 2.36-9+deb12u4"`.
@@ -526,6 +548,7 @@ fn cdx_doc(
         None => (Vec::new(), None),
     };
     let mut entries = Vec::new();
+    let mut operating_systems = Vec::new();
     // Explicit stack: (component, depth, path), top-level components first in document order.
     let mut stack: Vec<(CdxComponent, usize, String)> = Capped::into_vec(doc.components)
         .into_iter()
@@ -542,6 +565,10 @@ fn cdx_doc(
         }
         for (i, child) in Capped::into_vec(c.components.take()).into_iter().enumerate().rev() {
             stack.push((child, depth + 1, format!("{path}.components[{i}]")));
+        }
+        if c.ty.as_deref() == Some("operating-system") {
+            operating_systems.push(os_name(c.name.as_deref(), c.version.as_deref()));
+            continue;
         }
         let props = Capped::into_vec(c.properties);
         let prop = |k: &str| {
@@ -585,6 +612,7 @@ fn cdx_doc(
         wrappers,
         predicate_type: pt,
         entries,
+        operating_systems,
     }))
 }
 
@@ -608,12 +636,14 @@ mod tests {
     fn cyclonedx_nested_components_in_document_order() {
         let d = sbom(
             r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[
+                {"type":"operating-system","name":"debian","version":"12.5"},
                 {"name":"a","components":[{"name":"a1"},{"name":"a2","components":[{"name":"a2x"}]}]},
                 {"name":"b","group":"g"}]}"#,
         );
         let names: Vec<_> = d.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["a", "a1", "a2", "a2x", "g/b"]);
-        assert_eq!(d.entries[3].element, "components[0].components[1].components[0]");
+        assert_eq!(d.entries[3].element, "components[1].components[1].components[0]");
+        assert_eq!(d.operating_systems, ["debian 12.5"], "an OS is not a package");
     }
 
     #[test]
