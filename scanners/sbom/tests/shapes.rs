@@ -266,7 +266,11 @@ async fn cyclonedx_1_5_syft_nested_and_purl_less_components() {
     );
     assert_eq!(doc["id"], "urn:uuid:0a5d4a3e-5c8e-4f43-9d0b-7b2f5f8f1c11");
     assert_eq!(doc["tools"], json!(["syft-0.105.0"]));
-    assert_eq!(doc["operating_systems"], json!(["debian 12"]), "the OS component is no package");
+    assert_eq!(
+        doc["operating_systems"],
+        json!(["debian 12"]),
+        "the OS component is no package"
+    );
     assert_eq!(out.details["matchable"], 5);
 }
 
