@@ -148,6 +148,12 @@ pub struct RegistryConfig {
     /// Other host names webhooks may use for this registry (e.g. an internal name).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The bearer-token endpoint, when it is not on the registry's own origin (scheme, host and
+    /// port of `url`), e.g. `https://auth.docker.io/token`. A `WWW-Authenticate` realm must be on
+    /// the registry's origin or on this URL's origin; any other realm fails the request and is
+    /// sent nothing. Default none.
+    #[serde(default)]
+    pub token_realm: Option<String>,
 }
 
 impl RegistryConfig {
@@ -295,6 +301,13 @@ pub struct HttpConfig {
     /// still scanned once, because the pipeline skips digests already scanned. Turn on to
     /// deduplicate across receivers at the cost of one query per webhook.
     pub dedup_in_database: bool,
+    /// Rows a single source address (an IPv4 address or an IPv6 /64) may add to the webhook
+    /// event log at once for requests rejected as a whole (no or wrong token, oversize or
+    /// malformed body). Past it, rejections are still answered and counted in metrics, and one
+    /// summary row per source and minute records how many were not logged. Default 20.
+    pub rejected_log_burst: u32,
+    /// Rate at which that allowance refills, in rows per minute. Default 10.
+    pub rejected_log_per_minute: u32,
 }
 
 impl Default for HttpConfig {
@@ -302,6 +315,40 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 1 << 20,
             dedup_in_database: false,
+            rejected_log_burst: 20,
+            rejected_log_per_minute: 10,
+        }
+    }
+}
+
+/// Retention (`[retention]`): what a background task of `regscan serve` prunes, in batches.
+/// A value of 0 turns that rule off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Webhook event log rows older than this many days are deleted. Default 30.
+    pub webhook_events_days: u32,
+    /// Scans older than this many days are deleted, except each artifact's current scan (the
+    /// one reports show). Default 90.
+    pub scan_history_days: u32,
+    /// Per artifact, scans beyond its newest `keep_scans` are deleted (whatever their age);
+    /// the current scan is always kept. Default 10.
+    pub keep_scans: u32,
+    /// Seconds between two pruning passes. Default 3600.
+    pub interval_secs: u64,
+    /// Rows deleted per statement; batches are spaced out so ingest is never blocked for long.
+    /// Default 1000.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            webhook_events_days: 30,
+            scan_history_days: 90,
+            keep_scans: 10,
+            interval_secs: 3600,
+            batch_size: 1000,
         }
     }
 }
@@ -407,6 +454,8 @@ pub struct Config {
     pub sandbox: crate::sandbox::SandboxConfig,
     /// Scan-completed notifications.
     pub notifications: NotificationsConfig,
+    /// Retention of the webhook event log and of scan history.
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -427,6 +476,7 @@ impl Default for Config {
             scanners: ScannersConfig::default(),
             sandbox: crate::sandbox::SandboxConfig::default(),
             notifications: NotificationsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -532,6 +582,16 @@ impl Config {
                     r.host
                 )));
             }
+            if let Some(realm) = &r.token_realm {
+                let ok =
+                    url::Url::parse(realm).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !ok {
+                    return Err(ConfigError::Invalid(format!(
+                        "registry {}: token_realm {realm:?} is not an http:// or https:// URL",
+                        r.host
+                    )));
+                }
+            }
         }
         for t in &self.api_tokens {
             if t.token_env.is_none() == t.token_file.is_none() {
@@ -577,6 +637,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "notifications.max_attempts must be at least 1".into(),
             ));
+        }
+        if self.retention.batch_size == 0 {
+            return Err(ConfigError::Invalid("retention.batch_size must be at least 1".into()));
         }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
@@ -657,7 +720,16 @@ mod tests {
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
         assert_eq!(c.registries.len(), 1);
         assert_eq!(c.rabbitmq.queue_type, "quorum");
-        assert_eq!(c.sandbox, crate::sandbox::SandboxConfig::default(), "documented defaults");
+        assert_eq!(
+            c.retention.webhook_events_days,
+            RetentionConfig::default().webhook_events_days
+        );
+        assert_eq!(c.http.rejected_log_burst, HttpConfig::default().rejected_log_burst);
+        assert_eq!(
+            c.sandbox,
+            crate::sandbox::SandboxConfig::default(),
+            "documented defaults"
+        );
         assert_eq!(c.worker.lease_secs, WorkerConfig::default().lease_secs);
     }
 
@@ -665,20 +737,37 @@ mod tests {
     fn sandbox_limits_are_checked_at_load() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
-        std::fs::write(&p, "[sandbox]
-memory_bytes = 1000
-").unwrap();
+        std::fs::write(&p, "[sandbox]\nmemory_bytes = 1000\n").unwrap();
         let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
         assert!(err.contains("memory_bytes"), "{err}");
-        std::fs::write(&p, "[sandbox]
-wall_secs = 0
-").unwrap();
+        std::fs::write(&p, "[sandbox]\nwall_secs = 0\n").unwrap();
         assert!(Config::load_with_env(Some(&p), env(&[])).is_err());
-        std::fs::write(&p, "[sandbox]
-cpu_secs = 5
-").unwrap();
+        std::fs::write(&p, "[sandbox]\ncpu_secs = 5\n").unwrap();
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
         assert_eq!((c.sandbox.cpu_secs, c.sandbox.wall_secs), (5, 300));
+    }
+
+    #[test]
+    fn token_realm_must_be_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"https://auth.example/token\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        assert_eq!(
+            c.registries[0].token_realm.as_deref(),
+            Some("https://auth.example/token")
+        );
+        std::fs::write(
+            &p,
+            "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"auth.example\"\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("token_realm") && err.contains("r.example"), "{err}");
     }
 
     #[test]

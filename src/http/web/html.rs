@@ -10,7 +10,9 @@ use regscan_scanner_api::{Severity, Status, Summary};
 
 use crate::config::Config;
 
-/// Escape text for HTML element content and double-quoted attribute values.
+/// Escape text for HTML element content and double-quoted attribute values. Bidirectional
+/// controls (which can make one row read like another) and other control characters are never
+/// rendered raw: they are shown visibly as `<U+202E>`.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -20,6 +22,9 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if crate::registry::error::is_bidi_control(c) || (c.is_control() && c != '\n' && c != '\t') => {
+                let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -38,6 +43,7 @@ th{background:#eef1f4;font-weight:600;font-size:12px;text-transform:uppercase;le
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 code.cmd{display:block;background:#f1f3f5;border:1px solid #e1e4e8;padding:3px 6px;white-space:pre-wrap;word-break:break-all}
 .badge{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
+.mark{display:inline-block;margin-left:4px;padding:0 6px;border-radius:8px;font-size:11px;border:1px solid #9aa5b1;color:#38424c}.mark-signed{border-color:#2f855a;color:#22543d}.mark-sbom{border-color:#2b6cb0;color:#2a4365}
 .st-succeeded{background:#dff3e4;color:#17602b}.st-failed{background:#fbe0e0;color:#8d1c1c}
 .st-unsupported{background:#fff1cc;color:#7a5500}.st-queued,.st-running{background:#e0eefb;color:#1c4f8d}
 .sev{display:inline-block;min-width:22px;text-align:center;padding:0 4px;margin-right:2px;border-radius:3px;font-size:12px}
@@ -278,6 +284,12 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
         assert_eq!(esc("plain/repo:1.0"), "plain/repo:1.0");
+        assert_eq!(esc("a\u{202E}gpj.exe"), "a&lt;U+202E&gt;gpj.exe");
+        assert_eq!(
+            esc("\u{2066}x\u{2069}\u{200F}\u{061C}"),
+            "&lt;U+2066&gt;x&lt;U+2069&gt;&lt;U+200F&gt;&lt;U+061C&gt;"
+        );
+        assert_eq!(esc("a\r\nb"), "a&lt;U+000D&gt;\nb");
     }
 
     #[test]
