@@ -415,6 +415,8 @@ pub struct ScannersConfig {
     pub helm: regscan_scanner_helm::HelmConfig,
     /// `[scanners.opa]`.
     pub opa: regscan_scanner_opa::OpaConfig,
+    /// `[scanners.sbom]`.
+    pub sbom: regscan_scanner_sbom::SbomConfig,
 }
 
 /// The whole configuration.
