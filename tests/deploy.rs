@@ -361,16 +361,21 @@ fn everything_on_values() -> String {
             "  receiverFrom: []\n",
             "  receiverFrom:\n    - namespaceSelector:\n        matchLabels: {kubernetes.io/metadata.name: registry}\n",
         );
-    v.push_str("image:\n  repository: registry.example.com/regscan\n  digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n  tag: \"\"\n  pullPolicy: IfNotPresent\n");
-    // The last `image:` wins in YAML decoding as in Helm (go-yaml keeps the last key): drop the
-    // first one instead so the file stays valid for strict parsers.
-    let first = v.find("image:\n").unwrap();
-    let end = v[first..].find("imagePullSecrets:").unwrap() + first;
-    v.replace_range(first..end, "");
+    // Pinned by digest, from a registry.
+    v = v
+        .replace(
+            "  repository: regscan\n",
+            "  repository: registry.example.com/regscan\n",
+        )
+        .replace(
+            "  digest: \"\"\n",
+            "  digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+        );
     for on in [
         "registries:\n    - host",
         "autoscaling:\n    enabled: true",
         "postgresql:\n  enabled: true",
+        "  digest: sha256:",
     ] {
         assert!(v.contains(on), "values edit applied: {on}");
     }
@@ -640,6 +645,13 @@ async fn helm_chart_passes_regscans_own_checks_and_the_kubernetes_schemas() {
                 }
                 if obj.starts_with("regscan-receiver") || obj.starts_with("regscan-worker") {
                     assert_eq!(sc["runAsUser"], 65532, "{obj}");
+                    let image = c["image"].as_str().unwrap();
+                    let want = if values.is_some() {
+                        "registry.example.com/regscan@sha256:0123456789abcdef"
+                    } else {
+                        concat!("regscan:", env!("CARGO_PKG_VERSION"))
+                    };
+                    assert!(image.starts_with(want), "{obj}: image {image}");
                     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{obj}");
                     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{obj}");
                     let mounts: Vec<&str> = c["volumeMounts"]
