@@ -502,25 +502,13 @@ fn pod_specs(objects: &[(String, Value)]) -> Vec<(String, &Value)> {
         .collect()
 }
 
-/// Findings of regscan's Helm scanner on this chart that are false positives, reported to the
-/// lead rather than worked around in the chart: HELM-SEC-002 takes the registry's `tokenRealm`
-/// (a URL: the bearer-token endpoint, `token_realm` in regscan.toml) for a credential because the
-/// key contains "token" (`secret_like_name` excludes names ending in `url`, not `realm`). Only the
-/// "everything on" values set one.
-const KNOWN_FALSE_POSITIVES: &[(&str, &str)] = &[("HELM-SEC-002", "config.registries.0.tokenRealm")];
-
-/// A scan report's findings at severity low or above (known false positives aside).
+/// A scan report's findings at severity low or above.
 fn low_or_above(report: &Value) -> Vec<String> {
     report["findings"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|f| ["low", "medium", "high", "critical"].contains(&f["severity"].as_str().unwrap_or("")))
-        .filter(|f| {
-            !KNOWN_FALSE_POSITIVES
-                .iter()
-                .any(|(id, pkg)| f["id"] == *id && f["package"] == *pkg)
-        })
         .map(|f| format!("{} {} {} {}", f["severity"], f["id"], f["package"], f["title"]))
         .collect()
 }
