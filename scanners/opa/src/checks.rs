@@ -318,8 +318,7 @@ impl Analysis {
                     continue;
                 }
                 Parsed::Unparsed { line, message } => {
-                    findings.push(
-                        Finding::new(
+                    let mut finding = Finding::new(
                             "OPA-REGO-UNPARSED",
                             Severity::Unknown,
                             format!(
@@ -327,8 +326,11 @@ impl Analysis {
                             ),
                         )
                         .at(format!("{path}:{line}"))
-                        .fix("Run `opa check` on the bundle: if OPA accepts the file, review it by hand (regscan could not), and report the construct to regscan."),
-                    );
+                        .fix("Run `opa check` on the bundle: if OPA accepts the file, review it by hand (regscan could not), and report the construct to regscan.");
+                    if let Some(package) = rego::package_of(text) {
+                        finding = finding.on(package);
+                    }
+                    findings.push(finding);
                     packages.push(json!({"file": path, "unparsed": message, "line": line}));
                     continue;
                 }

@@ -230,6 +230,25 @@ fn error_parts(text: &str) -> ParseError {
     }
 }
 
+/// The package a module declares (`data.a.b`), read from its `package` line without parsing,
+/// for findings on modules regorus could not parse.
+pub fn package_of(text: &str) -> Option<String> {
+    let rest = text.lines().find_map(|l| l.trim_start().strip_prefix("package "))?;
+    let name = rest.split('#').next().unwrap_or("").trim();
+    let valid = !name.is_empty()
+        && name.len() <= 256
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '"' | '-'));
+    valid.then(|| {
+        if name.starts_with("data.") {
+            name.to_owned()
+        } else {
+            format!("data.{name}")
+        }
+    })
+}
+
 /// The rule reference as written: `allow`, `a.b`, `comments["blocks"]`, `x[y]`.
 pub fn rule_ref_text(e: &Expr) -> String {
     match e {
@@ -606,6 +625,20 @@ f(x) := y if { y := h.g(x) }
     }
 
     #[test]
+    fn v0_only_constructs_in_a_v1_bundle_are_a_dialect_problem() {
+        // Gatekeeper's multi-body set rule, in a bundle that does not declare Rego v0: OPA 1.x
+        // refuses it as v0 syntax, not as a syntax error.
+        let src = "package p\n\nviolation[{\"msg\": m}] {\n  input.a\n  m := \"a\"\n} {\n  m := \"b\"\n}\n";
+        match parse("p.rego", src, Dialect::V1, MAX) {
+            Parsed::OtherDialect { info, line, .. } => {
+                assert_eq!(line, 3);
+                assert_eq!(info.workarounds, [(Workaround::SetRuleBodies, 6)]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn rule_refs_are_reported_whole() {
         let m = ok(
             "package p\n\ncomments[\"blocks\"] := [1]\n\na.b[\"c-d\"].e := 2\n\nf contains x if some x in [1]\n",
@@ -625,6 +658,19 @@ f(x) := y if { y := h.g(x) }
             Parsed::Unparsed { line, .. } => assert_eq!(line, 3),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn package_line_is_read_without_parsing() {
+        assert_eq!(
+            package_of("# c\npackage a.b # x\n\nallow if {").as_deref(),
+            Some("data.a.b")
+        );
+        assert_eq!(
+            package_of("package regal.rules[\"x-y\"]\n").as_deref(),
+            Some("data.regal.rules[\"x-y\"]")
+        );
+        assert_eq!(package_of("x := 1\n"), None);
     }
 
     #[test]

@@ -154,4 +154,7 @@ async fn broken_bundle_tells_syntax_errors_from_unparsed() {
     let pkgs = out.details["packages"].as_array().unwrap();
     let unparsed = pkgs.iter().find(|p| p["file"] == "policies/unknown.rego").unwrap();
     assert!(unparsed["unparsed"].is_string(), "{unparsed:#}");
+    let f = out.findings.iter().find(|f| f.id == "OPA-REGO-UNPARSED").unwrap();
+    assert_eq!(f.package.as_deref(), Some("data.policies.unknown"));
+    assert!(f.title.contains("OPA may accept it"), "{}", f.title);
 }
