@@ -379,6 +379,32 @@ async fn classifies_what_registries_hold() {
         artifact_type: None,
     };
     let att_digest = reg.push_artifact("team/bk", "att", &att).await;
+    // BuildKit's SBOM attestation: an in-toto statement whose predicate is an SPDX document,
+    // its layer annotated with the predicate type.
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://spdx.dev/Document",
+        "subject": [{"name": "pkg:docker/team/bk@1.0?platform=linux%2Famd64", "digest": {"sha256": img_digest.trim_start_matches("sha256:")}}],
+        "predicate": {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "bk", "dataLicense": "CC0-1.0",
+                      "documentNamespace": "https://example.invalid/bk", "creationInfo": {"created": "2026-01-01T00:00:00Z", "creators": ["Tool: buildkit"]},
+                      "packages": [{"name": "musl", "SPDXID": "SPDXRef-musl", "versionInfo": "1.2.4-r2", "downloadLocation": "NOASSERTION",
+                                    "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:apk/alpine/musl@1.2.4-r2?distro=alpine-3.19.1"}]}]}
+    });
+    let statement = serde_json::to_vec(&statement).unwrap();
+    let sbom_config = br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    reg.push_blob("team/bk", &statement).await;
+    reg.push_blob("team/bk", &sbom_config).await;
+    let sbom_manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": support::registry::sha256_digest(&sbom_config), "size": sbom_config.len()},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": support::registry::sha256_digest(&statement), "size": statement.len(),
+                    "annotations": {"in-toto.io/predicate-type": "https://spdx.dev/Document"}}]
+    }))
+    .unwrap();
+    let sbom_digest = reg
+        .push_manifest("team/bk", "sbom-att", "application/vnd.oci.image.manifest.v1+json", &sbom_manifest)
+        .await;
     let size = |a: &Artifact| a.manifest().len();
     let index = serde_json::json!({
         "schemaVersion": 2,
@@ -386,6 +412,8 @@ async fn classifies_what_registries_hold() {
         "manifests": [
             {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": img_digest, "size": size(&img), "platform": {"architecture": "amd64", "os": "linux"}},
             {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": att_digest, "size": size(&att), "platform": {"architecture": "unknown", "os": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": img_digest}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sbom_digest, "size": sbom_manifest.len(), "platform": {"architecture": "unknown", "os": "unknown"},
              "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": img_digest}}
         ]
     });
@@ -404,7 +432,21 @@ async fn classifies_what_registries_hold() {
         .iter()
         .map(|c| (c["kind"].as_str().unwrap(), c["status"].as_str().unwrap()))
         .collect();
-    assert_eq!(kinds, [("image", "succeeded"), ("attestation", "unsupported")], "{r:#}");
+    assert_eq!(
+        kinds,
+        [("image", "succeeded"), ("attestation", "unsupported"), ("sbom", "succeeded")],
+        "an SBOM attestation is scanned, provenance is not: {r:#}"
+    );
+    // The SBOM attestation is linked to the platform image it describes, and its packages stored.
+    let image = &r["children"][0];
+    assert!(
+        image["referrers"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|x| x["digest"] == sbom_digest.as_str() && x["kind"] == "sbom")),
+        "{image:#}"
+    );
+    let sbom_status = cli.json(&["status", &format!("{host}/team/bk@{sbom_digest}"), "--format", "cyclonedx"], 0);
+    assert!(sbom_status.to_string().contains("musl"), "{sbom_status:#}");
     let att_report = &r["children"][1];
     assert_eq!(att_report["digest"], att_digest.as_str());
     assert!(

@@ -796,15 +796,38 @@ impl Pipeline {
                     .get("vnd.docker.reference.digest")
                     .map(|s| format!(" for {s}"))
                     .unwrap_or_default();
-                // Name the media type that makes it unsupported: read the (small) attestation
-                // manifest for its layer type; the index entry alone says only "attestation".
-                let layer_type = match self
+                // Read the (small) attestation manifest: the type table may route it to a
+                // scanner (an SBOM attestation), and otherwise its layer type names what makes
+                // it unsupported; the index entry alone says only "attestation".
+                let fetched = self
                     .inner
                     .client
                     .fetch_manifest(at.registry, at.repository, &d.digest)
                     .await
-                {
-                    Ok(FetchedManifest {
+                    .ok();
+                if let Some(f) = &fetched {
+                    if let Resolution::Scan { artifact_type, entry } = self.inner.table.resolve(&f.doc) {
+                        if let Some(subject) = d.annotations.get("vnd.docker.reference.digest") {
+                            if crate::registry::reference::valid_digest(subject) {
+                                store
+                                    .link_referrer(
+                                        at.registry,
+                                        at.repository,
+                                        subject,
+                                        &d.digest,
+                                        Some(entry.kind.as_str()),
+                                        Some(&artifact_type),
+                                        Via::Subject,
+                                    )
+                                    .await?;
+                            }
+                        }
+                        outcome.children.push(self.child_job(at, job, &d.digest));
+                        continue;
+                    }
+                }
+                let layer_type = match fetched {
+                    Some(FetchedManifest {
                         doc: ManifestDoc::Manifest(m),
                         ..
                     }) => m.layers.first().map(|l| l.media_type.clone()).filter(|t| !t.is_empty()),
@@ -831,16 +854,7 @@ impl Pipeline {
                 }
                 continue;
             }
-            outcome.children.push(Job {
-                id: format!("{}/{}", job.id, d.digest),
-                registry: at.registry.to_owned(),
-                repository: at.repository.to_owned(),
-                reference: d.digest.clone(),
-                tag: None,
-                source: format!("index:{}", at.fetched.digest),
-                force: job.force,
-                attempt: 0,
-            });
+            outcome.children.push(self.child_job(at, job, &d.digest));
         }
         let mut details = serde_json::Map::new();
         details.insert("platforms".into(), (children.len() - attestations).into());
@@ -860,6 +874,20 @@ impl Pipeline {
             .await?;
         self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
         Ok(outcome)
+    }
+
+    /// The job for a child of the index `at`.
+    fn child_job(&self, at: &Target<'_>, job: &Job, digest: &str) -> Job {
+        Job {
+            id: format!("{}/{digest}", job.id),
+            registry: at.registry.to_owned(),
+            repository: at.repository.to_owned(),
+            reference: digest.to_owned(),
+            tag: None,
+            source: format!("index:{}", at.fetched.digest),
+            force: job.force,
+            attempt: 0,
+        }
     }
 
     /// Scan in the sandbox and store the result. A scan that exceeds a sandbox limit or
