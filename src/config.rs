@@ -366,6 +366,11 @@ pub struct ScannersConfig {
     pub helm: regscan_scanner_helm::HelmConfig,
     /// `[scanners.opa]`.
     pub opa: regscan_scanner_opa::OpaConfig,
+    /// `[[scanners.external]]`: programs of the user's own that artifact types are routed to
+    /// (name, version, command, accepts, kind; optional title, timeout_secs, max_output_bytes,
+    /// max_blob_bytes, max_artifact_bytes, env). Default none. See README.md, "External scanner
+    /// plugins".
+    pub external: Vec<regscan_scanner_external::ExternalConfig>,
 }
 
 /// The whole configuration.
@@ -573,11 +578,36 @@ impl Config {
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
         }
+        self.validate_external_scanners()?;
         if !matches!(self.rabbitmq.queue_type.as_str(), "quorum" | "classic") {
             return Err(ConfigError::Invalid(format!(
                 "rabbitmq.queue_type {:?} must be quorum or classic",
                 self.rabbitmq.queue_type
             )));
+        }
+        Ok(())
+    }
+
+    /// Each `[[scanners.external]]` entry is complete, and its name is its own: not a built-in
+    /// scanner's, not another entry's.
+    fn validate_external_scanners(&self) -> Result<(), ConfigError> {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, e) in self.scanners.external.iter().enumerate() {
+            let at = format!("scanners.external #{} ({:?})", i + 1, e.name);
+            e.validate().map_err(|m| ConfigError::Invalid(format!("{at}: {m}")))?;
+            if crate::scanners::BUILT_IN.contains(&e.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: name {:?} is the name of a built-in scanner (built-in: {})",
+                    e.name,
+                    crate::scanners::BUILT_IN.join(", ")
+                )));
+            }
+            if let Some(first) = seen.insert(&e.name, i + 1) {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: name {:?} is also the name of scanners.external #{first}",
+                    e.name
+                )));
+            }
         }
         Ok(())
     }
@@ -678,6 +708,41 @@ mod tests {
         std::fs::write(&p, "[[notifications.webhook]]\nurl = \"http://h/\"\nretries = 3\n").unwrap();
         let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
         assert!(err.contains("retries"), "{err}");
+    }
+
+    #[test]
+    fn external_scanners_load_with_defaults_and_bad_entries_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let entry = |name: &str, extra: &str| {
+            format!("[[scanners.external]]\nname = {name:?}\nversion = \"1.0\"\ncommand = [\"/opt/p\", \"--strict\"]\naccepts = [\"application/vnd.wasm.config.v0+json\"]\nkind = \"wasm\"\n{extra}")
+        };
+        std::fs::write(&p, entry("wasm-audit", "timeout_secs = 30\n")).unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        let e = &c.scanners.external[0];
+        assert_eq!(
+            (e.name.as_str(), e.timeout_secs, e.command.len()),
+            ("wasm-audit", 30, 2)
+        );
+        assert_eq!(e.max_output_bytes, 16 << 20);
+        for (text, expect) in [
+            (
+                entry("wasm-audit", "").replace("command = [\"/opt/p\", \"--strict\"]", "command = []"),
+                "command",
+            ),
+            (
+                entry("wasm-audit", "").replace("[\"application/vnd.wasm.config.v0+json\"]", "[]"),
+                "accepts",
+            ),
+            (entry("helm", ""), "built-in"),
+            (entry("image", ""), "\"image\""),
+            (format!("{}{}", entry("a", ""), entry("a", "")), "scanners.external #2"),
+            (entry("x", "comand = []\n"), "comand"),
+        ] {
+            std::fs::write(&p, &text).unwrap();
+            let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+            assert!(err.contains(expect), "{expect}: {err}");
+        }
     }
 
     #[test]

@@ -1,0 +1,241 @@
+//! Running the plugin program: its own process group, a cleared environment, the artifact
+//! description on stdin, stdout read up to `max_output_bytes`, the last
+//! [`STDERR_TAIL_BYTES`](crate::STDERR_TAIL_BYTES) of stderr kept, and the whole process group
+//! killed when `timeout_secs` passes, when stdout overflows, when the program exits (strays it
+//! left behind) and when the scan is dropped.
+
+use std::path::Path;
+use std::time::Duration;
+
+use regscan_scanner_api::ScanError;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::time::Instant;
+
+use crate::{ExternalConfig, STDERR_TAIL_BYTES};
+
+/// The variable naming the layout directory.
+pub const ARTIFACT_DIR_VAR: &str = "REGSCAN_ARTIFACT_DIR";
+/// Variables passed through from regscan's own environment; everything else is cleared.
+pub const PASSED_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"];
+/// After the program exits, how long its output pipes may stay open (held by a process that
+/// left its process group).
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// How the program ended, with what it printed.
+#[derive(Debug)]
+pub struct Finished {
+    /// Whether it exited 0.
+    pub success: bool,
+    /// How it ended, in words: "exited with status 1", "was killed by signal 9".
+    pub exit: String,
+    /// Its stdout (at most `max_output_bytes`).
+    pub stdout: Vec<u8>,
+    /// The last bytes of its stderr, lossily decoded and trimmed.
+    pub stderr_tail: String,
+}
+
+/// Kills the plugin's process group when dropped (scan cancelled or finished).
+struct GroupKiller(Option<rustix::process::Pid>);
+
+impl GroupKiller {
+    fn kill(&self) {
+        if let Some(pid) = self.0 {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Run `config.command` on the layout in `layout`, with `scratch` as working directory and
+/// `TMPDIR`, writing `input` to its stdin.
+pub async fn run(
+    config: &ExternalConfig,
+    layout: &Path,
+    scratch: &Path,
+    input: Vec<u8>,
+) -> Result<Finished, ScanError> {
+    let name = &config.name;
+    let program = &config.command[0];
+    let mut cmd = Command::new(program);
+    cmd.args(&config.command[1..])
+        .env_clear()
+        .envs(PASSED_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (*k, v))))
+        .env("TMPDIR", scratch)
+        .envs(&config.env)
+        .env(ARTIFACT_DIR_VAR, layout)
+        .current_dir(scratch)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ScanError::Internal(format!("external scanner {name}: cannot start {program:?}: {e}")))?;
+    let killer = GroupKiller(
+        child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw),
+    );
+    let deadline = Instant::now() + Duration::from_secs(config.timeout_secs);
+
+    let mut stdin = child.stdin.take();
+    let stdin_task = tokio::spawn(async move {
+        if let Some(s) = stdin.as_mut() {
+            // A plugin that does not read its stdin closes the pipe: not an error.
+            let _ = s.write_all(&input).await;
+            let _ = s.shutdown().await;
+        }
+        drop(stdin);
+    });
+    let stdout = child.stdout.take();
+    let max_out = config.max_output_bytes;
+    let pgid = killer.0;
+    let stdout_task = tokio::spawn(async move {
+        let Some(out) = stdout else {
+            return Ok((Vec::new(), false));
+        };
+        let res = read_bounded(out, max_out).await;
+        if matches!(res, Ok((_, true))) {
+            // Over the limit: stop the plugin now rather than let it block on a full pipe.
+            GroupKiller(pgid).kill();
+        }
+        res
+    });
+    let stderr = child.stderr.take();
+    let stderr_task = tokio::spawn(async move {
+        match stderr {
+            Some(e) => read_tail(e, STDERR_TAIL_BYTES).await,
+            None => Vec::new(),
+        }
+    });
+
+    let status = tokio::time::timeout_at(deadline, child.wait()).await;
+    // Whatever happened, nothing of the plugin may outlive this point.
+    killer.kill();
+    let stderr_tail = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_owned();
+    let status = match status {
+        Err(_) => {
+            let _ = child.wait().await;
+            let tail = tokio::time::timeout(DRAIN_GRACE, stderr_task)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(stderr_tail)
+                .unwrap_or_default();
+            return Err(ScanError::Limit(format!(
+                "external scanner {name} did not finish within its timeout_secs ({} s) and was killed; stderr: {tail}",
+                config.timeout_secs
+            )));
+        }
+        Ok(Err(e)) => return Err(ScanError::Internal(format!("waiting for external scanner {name}: {e}"))),
+        Ok(Ok(status)) => status,
+    };
+    stdin_task.abort();
+    let drained = tokio::time::timeout(DRAIN_GRACE, async {
+        let out = stdout_task.await;
+        let err = stderr_task.await;
+        (out, err)
+    })
+    .await;
+    let Ok((out, err)) = drained else {
+        return Err(ScanError::Invalid(format!(
+            "external scanner {name} exited but left a process holding its output open"
+        )));
+    };
+    let tail = stderr_tail(err.unwrap_or_default());
+    let (stdout, overflow) = match out {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            return Err(ScanError::Internal(format!(
+                "reading external scanner {name}'s output: {e}"
+            )))
+        }
+        Err(e) => {
+            return Err(ScanError::Internal(format!(
+                "reading external scanner {name}'s output: {e}"
+            )))
+        }
+    };
+    if overflow {
+        return Err(ScanError::Limit(format!(
+            "external scanner {name} printed more than its max_output_bytes ({max_out}) on stdout; stderr: {tail}"
+        )));
+    }
+    Ok(Finished {
+        success: status.success(),
+        exit: describe(status),
+        stdout,
+        stderr_tail: tail,
+    })
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("was killed by signal {s}"),
+        (None, None) => "ended abnormally".into(),
+    }
+}
+
+/// Read at most `max` bytes; `true` when there was more.
+async fn read_bounded(r: impl AsyncRead + Unpin, max: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut buf = Vec::new();
+    r.take(max.saturating_add(1)).read_to_end(&mut buf).await?;
+    let over = buf.len() as u64 > max;
+    if over {
+        buf.truncate(max as usize);
+    }
+    Ok((buf, over))
+}
+
+/// Read to the end, keeping only the last `keep` bytes.
+async fn read_tail(mut r: impl AsyncRead + Unpin, keep: usize) -> Vec<u8> {
+    let mut tail: Vec<u8> = Vec::with_capacity(keep * 2);
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.extend_from_slice(&chunk[..n]);
+                if tail.len() > keep * 2 {
+                    tail.drain(..tail.len() - keep);
+                }
+            }
+        }
+    }
+    if tail.len() > keep {
+        tail.drain(..tail.len() - keep);
+    }
+    tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stderr_keeps_the_last_bytes() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let tail = read_tail(&data[..], 2048).await;
+        assert_eq!(tail, &data[data.len() - 2048..]);
+        let short = read_tail(&b"oops"[..], 2048).await;
+        assert_eq!(short, b"oops");
+    }
+
+    #[tokio::test]
+    async fn stdout_is_bounded() {
+        let (v, over) = read_bounded(&b"0123456789"[..], 4).await.unwrap();
+        assert_eq!((v.as_slice(), over), (&b"0123"[..], true));
+        let (v, over) = read_bounded(&b"0123"[..], 4).await.unwrap();
+        assert_eq!((v.as_slice(), over), (&b"0123"[..], false));
+    }
+}
