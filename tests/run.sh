@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine of this project's kind: installs what the tests
 # need when missing (docker-registry, skopeo, umoci, the PostgreSQL client, Chromium, python3 for
-# the example plugin, rpm and db5.3-util for genuine rpm databases), starts PostgreSQL and RabbitMQ when installed but stopped, then runs every test of the workspace.
+# the example plugin, rpm and db5.3-util for genuine rpm databases), starts PostgreSQL and
+# RabbitMQ when installed but stopped, then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
