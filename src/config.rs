@@ -682,6 +682,39 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_external_scanner_entry_loads_when_uncommented() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/regscan.toml")).unwrap();
+        let start = text.find("# [[scanners.external]]").expect("documented entry");
+        let entry: String = text[start..]
+            .lines()
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, &entry).unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        let e = &c.scanners.external[0];
+        let defaults = regscan_scanner_external::ExternalConfig::default();
+        assert_eq!(e.name, "wasm-audit");
+        assert_eq!(
+            (
+                e.timeout_secs,
+                e.max_output_bytes,
+                e.max_blob_bytes,
+                e.max_artifact_bytes
+            ),
+            (
+                defaults.timeout_secs,
+                defaults.max_output_bytes,
+                defaults.max_blob_bytes,
+                defaults.max_artifact_bytes
+            ),
+            "the commented values are the defaults"
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_refused_with_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");

@@ -333,21 +333,22 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         assert!(valid().validate().is_ok());
-        let cases: Vec<(Box<dyn Fn(&mut ExternalConfig)>, &str)> = vec![
-            (Box::new(|c| c.name.clear()), "name"),
-            (Box::new(|c| c.name = "a b".into()), "name"),
-            (Box::new(|c| c.version.clear()), "version"),
-            (Box::new(|c| c.command.clear()), "command"),
-            (Box::new(|c| c.command = vec!["".into()]), "command"),
-            (Box::new(|c| c.accepts.clear()), "accepts"),
-            (Box::new(|c| c.accepts.push(" ".into())), "accepts"),
-            (Box::new(|c| c.kind.clear()), "kind"),
-            (Box::new(|c| c.timeout_secs = 0), "timeout_secs"),
-            (Box::new(|c| c.max_output_bytes = 0), "max_output_bytes"),
+        type Break = fn(&mut ExternalConfig);
+        let cases: Vec<(Break, &str)> = vec![
+            (|c| c.name.clear(), "name"),
+            (|c| c.name = "a b".into(), "name"),
+            (|c| c.version.clear(), "version"),
+            (|c| c.command.clear(), "command"),
+            (|c| c.command = vec!["".into()], "command"),
+            (|c| c.accepts.clear(), "accepts"),
+            (|c| c.accepts.push(" ".into()), "accepts"),
+            (|c| c.kind.clear(), "kind"),
+            (|c| c.timeout_secs = 0, "timeout_secs"),
+            (|c| c.max_output_bytes = 0, "max_output_bytes"),
             (
-                Box::new(|c| {
+                |c| {
                     c.env.insert("REGSCAN_ARTIFACT_DIR".into(), "/".into());
-                }),
+                },
                 "env",
             ),
         ];

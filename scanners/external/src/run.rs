@@ -78,7 +78,7 @@ pub async fn run(
     let mut child = cmd
         .spawn()
         .map_err(|e| ScanError::Internal(format!("external scanner {name}: cannot start {program:?}: {e}")))?;
-    let killer = GroupKiller(
+    let mut killer = GroupKiller(
         child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -124,6 +124,7 @@ pub async fn run(
     let status = match status {
         Err(_) => {
             let _ = child.wait().await;
+            killer.0 = None;
             let tail = tokio::time::timeout(DRAIN_GRACE, stderr_task)
                 .await
                 .ok()
@@ -138,6 +139,8 @@ pub async fn run(
         Ok(Err(e)) => return Err(ScanError::Internal(format!("waiting for external scanner {name}: {e}"))),
         Ok(Ok(status)) => status,
     };
+    // Reaped and its group killed: the id is no longer ours to signal.
+    killer.0 = None;
     stdin_task.abort();
     let drained = tokio::time::timeout(DRAIN_GRACE, async {
         let out = stdout_task.await;
