@@ -165,6 +165,11 @@ async fn a_wasm_artifact_is_audited_by_the_example_plugin() {
     // --strict, from the configured command line: host imports are medium.
     assert_eq!(finding(&r, "WASM-HOST-001")["severity"], "medium");
     assert_eq!(r["summary"]["high"], 1, "{r:#}");
+    // The plugin's details are the report's: every import and export of the module.
+    let layer = &r["details"]["layers"][0];
+    assert_eq!(layer["import_count"], 3, "{r:#}");
+    assert_eq!(layer["imports"][1]["name"], "sock_accept", "{r:#}");
+    assert_eq!(layer["exports"][0]["name"], "run", "{r:#}");
     let (code, _, _) = cli.run(&["scan", &format!("{host}/wasm/server:1.0"), "--fail-on", "high"]);
     assert_eq!(code, 1, "--fail-on high with a high finding exits 1");
 
