@@ -238,6 +238,57 @@ def is_wasi(module):
     return module in WASI_MODULES or module.startswith("wasi:")
 
 
+def wasi_like(module):
+    return is_wasi(module) or module in WASIX_MODULES
+
+
+# (id, severity, title, does this import match, remediation, unless this rule matched too)
+RULES = [
+    (
+        "WASM-PROC-001",
+        "critical",
+        "Module can run host processes, escaping the WebAssembly sandbox",
+        lambda m, n: m in PROC_MODULES or (n in PROC_FUNCS and wasi_like(m)),
+        "Do not grant process capabilities; run the module in a runtime without them.",
+        None,
+    ),
+    (
+        "WASM-NET-001",
+        "high",
+        "Module can open network connections",
+        lambda m, n: m in NET_MODULES
+        or m.startswith(("wasi:sockets", "wasi:http/outgoing-handler"))
+        or (n.startswith("sock_") and wasi_like(m)),
+        "Run it without network capabilities unless it needs them.",
+        None,
+    ),
+    (
+        "WASM-FS-002",
+        "medium",
+        "Module can modify the filesystem it is given",
+        lambda m, n: (n in FS_WRITE and wasi_like(m)) or m.startswith("wasi:filesystem"),
+        "Preopen directories read-only, or none.",
+        None,
+    ),
+    (
+        "WASM-FS-001",
+        "low",
+        "Module can open and list files in preopened directories",
+        lambda m, n: n in FS_READ and wasi_like(m),
+        None,
+        "WASM-FS-002",
+    ),
+    (
+        "WASM-ENV-001",
+        "low",
+        "Module reads environment variables",
+        lambda m, n: (n in ENV and wasi_like(m)) or m.startswith("wasi:cli/environment"),
+        "Pass it only the variables it needs; never secrets.",
+        None,
+    ),
+]
+
+
 def audit(parsed, location, strict=False, allowed=()):
     """Findings for one parsed layer."""
     imports = imports_of(parsed)
@@ -260,70 +311,15 @@ def audit(parsed, location, strict=False, allowed=()):
             }
         )
 
-    def qual(m, n):
-        return "%s.%s" % (m, n) if n else m
-
-    proc = [
-        qual(m, n)
-        for m, n in imports
-        if m in PROC_MODULES or (n in PROC_FUNCS and (m in WASIX_MODULES or is_wasi(m)))
-    ]
-    if proc:
-        finding(
-            "WASM-PROC-001",
-            "critical",
-            "Module can run host processes, escaping the WebAssembly sandbox",
-            proc,
-            remediation="Do not grant process capabilities; run the module in a runtime without them.",
-        )
-    net = [
-        qual(m, n)
-        for m, n in imports
-        if m in NET_MODULES
-        or m.startswith("wasi:sockets")
-        or m.startswith("wasi:http/outgoing-handler")
-        or (n.startswith("sock_") and (is_wasi(m) or m in WASIX_MODULES))
-    ]
-    if net:
-        finding(
-            "WASM-NET-001",
-            "high",
-            "Module can open network connections",
-            net,
-            remediation="Run it without network capabilities unless it needs them.",
-        )
-    fs_write = [
-        qual(m, n)
-        for m, n in imports
-        if (n in FS_WRITE and (is_wasi(m) or m in WASIX_MODULES)) or m.startswith("wasi:filesystem")
-    ]
-    if fs_write:
-        finding(
-            "WASM-FS-002",
-            "medium",
-            "Module can modify the filesystem it is given",
-            fs_write,
-            remediation="Preopen directories read-only, or none.",
-        )
-    fs_read = [qual(m, n) for m, n in imports if n in FS_READ and (is_wasi(m) or m in WASIX_MODULES)]
-    if fs_read and not fs_write:
-        finding("WASM-FS-001", "low", "Module can open and list files in preopened directories", fs_read)
-    env = [
-        qual(m, n)
-        for m, n in imports
-        if (n in ENV and (is_wasi(m) or m in WASIX_MODULES)) or m.startswith("wasi:cli/environment")
-    ]
-    if env:
-        finding(
-            "WASM-ENV-001",
-            "low",
-            "Module reads environment variables",
-            env,
-            remediation="Pass it only the variables it needs; never secrets.",
-        )
+    matched = set()
+    for fid, severity, title, matches, remediation, unless in RULES:
+        names = [("%s.%s" % (m, n)) if n else m for m, n in imports if matches(m, n)]
+        if names and unless not in matched:
+            matched.add(fid)
+            finding(fid, severity, title, names, remediation=remediation)
     hosts = {}
     for m, n in imports:
-        if is_wasi(m) or m in WASIX_MODULES or m in PROC_MODULES or m in NET_MODULES or m in allowed:
+        if wasi_like(m) or m in PROC_MODULES or m in NET_MODULES or m in allowed:
             continue
         if ":" in m and "/" in m:
             continue  # a component interface other than WASI: listed in details
