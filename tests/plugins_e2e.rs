@@ -330,3 +330,49 @@ async fn a_media_type_claimed_twice_is_a_configuration_error_naming_both() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("built-in") && err.contains("\"helm\""), "{err}");
 }
+
+/// A plugin inherits the scan sandbox: it cannot connect to a listener on this machine.
+#[tokio::test]
+#[ignore = "needs the scan sandbox (issue 10, item 1): remove this once every scan runs sandboxed"]
+async fn a_plugin_cannot_reach_the_network() {
+    let reg = Registry::start().await;
+    let host = reg.host.clone();
+    let mt = "application/vnd.acme.netprobe.config.v1+json";
+    reg.push_artifact("acme/netprobe", "1", &Artifact::unknown(mt)).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = format!(
+        "import json, socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n    ok = True\nexcept OSError as e:\n    ok = False\nprint(json.dumps({{'findings': [], 'details': {{'connected': ok}}}}))\n"
+    );
+    let cli = Cli::new(&host, &plugin("netprobe", mt, "acme", &["python3", "-c", &probe]));
+    let (_, out, err) = cli.run(&["scan", &format!("{host}/acme/netprobe:1"), "--format", "json"]);
+    assert!(
+        listener.accept().is_err(),
+        "the plugin reached a local listener\n{out}\n{err}"
+    );
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
+    assert_ne!(r["details"]["connected"], true, "{r:#}");
+}
+
+/// A plugin inherits the sandbox's memory limit: allocating past it fails the scan.
+#[tokio::test]
+#[ignore = "needs the scan sandbox (issue 10, item 1): remove this once every scan runs sandboxed"]
+async fn a_plugin_over_the_memory_limit_fails_the_scan() {
+    let reg = Registry::start().await;
+    let host = reg.host.clone();
+    let mt = "application/vnd.acme.hog.config.v1+json";
+    reg.push_artifact("acme/hog", "1", &Artifact::unknown(mt)).await;
+    let hog = "import json\nx = bytearray(2 << 30)\nprint(json.dumps({'findings': []}))\n";
+    let cli = Cli::new(
+        &host,
+        &format!(
+            "[sandbox]\nmemory_bytes = 268435456\n\n{}",
+            plugin("hog", mt, "acme", &["python3", "-c", hog])
+        ),
+    );
+    let r = cli.scan(&format!("{host}/acme/hog:1"), 3);
+    assert_eq!(r["status"], "failed", "{r:#}");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(reason.contains("MemoryError") || reason.contains("memory"), "{reason}");
+}
