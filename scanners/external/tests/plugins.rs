@@ -84,6 +84,8 @@ assert manifest == req["manifest"]
 assert desc["annotations"]["io.regscan.registry.digest"] == req["digest"]
 layers = [blob(l) for l in manifest["layers"]]
 blob(manifest["config"])
+for path in [root, os.path.join(root, "index.json"), os.path.join(root, "blobs", "sha256")]:
+    assert os.stat(path).st_mode & 0o222 == 0, path + " is writable"
 print(json.dumps({
   "findings": [{"id": "T-1", "severity": "medium", "title": "seen", "package": None,
                 "installed_version": None, "fixed_version": None,
