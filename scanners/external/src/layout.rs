@@ -7,10 +7,11 @@
 //! Digests come from a manifest anyone with push rights wrote, so only `sha256:<64 hex>` and
 //! `sha512:<128 hex>` are accepted before one becomes a file name.
 //!
-//! The manifest is written as regscan parsed it, re-serialised: `ScanContext` does not carry the
-//! registry's exact bytes, so its digest in the layout may differ from the registry's. The
-//! registry's digest is in `index.json` as the annotation [`REGISTRY_DIGEST_ANNOTATION`] (and on
-//! the plugin's stdin as `digest`).
+//! The manifest is written byte for byte when the caller has the registry's bytes and they hash
+//! to the registry's digest; otherwise (today: `ScanContext` carries the parsed manifest only) it
+//! is written as regscan parsed it, re-serialised, and its digest in the layout may differ from
+//! the registry's. Either way the registry's digest is in `index.json` as the annotation
+//! [`REGISTRY_DIGEST_ANNOTATION`] (and on the plugin's stdin as `digest`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -53,19 +54,40 @@ pub fn digest_path_parts(digest: &str) -> Result<(&str, &str), ScanError> {
     }
 }
 
+/// What the layout is made of besides the context's blobs.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The manifest's digest in the registry.
+    pub registry_digest: &'a str,
+    /// The tag, when known (annotated as `org.opencontainers.image.ref.name`).
+    pub tag: Option<&'a str>,
+    /// The registry's exact manifest bytes, when known; used only if they hash to
+    /// `registry_digest`.
+    pub manifest_bytes: Option<&'a [u8]>,
+}
+
+fn sha256_digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
 /// Write the artifact of `ctx` as an OCI layout in `dir` (which exists and is empty), then make
 /// it read-only.
 pub async fn write(
     ctx: &ScanContext<'_>,
     dir: &Path,
-    registry_digest: &str,
-    tag: Option<&str>,
+    source: Source<'_>,
     config: &ExternalConfig,
 ) -> Result<Written, ScanError> {
     let io = |what: &Path, e: std::io::Error| ScanError::Internal(format!("writing {}: {e}", what.display()));
-    let manifest_bytes =
-        serde_json::to_vec(ctx.manifest).map_err(|e| ScanError::Internal(format!("serialising the manifest: {e}")))?;
-    let manifest_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest_bytes)));
+    let exact = source
+        .manifest_bytes
+        .filter(|b| sha256_digest(b) == source.registry_digest);
+    let manifest_bytes = match exact {
+        Some(b) => b.to_vec(),
+        None => serde_json::to_vec(ctx.manifest)
+            .map_err(|e| ScanError::Internal(format!("serialising the manifest: {e}")))?,
+    };
+    let manifest_digest = sha256_digest(&manifest_bytes);
     for alg in ["sha256", "sha512"] {
         let p = dir.join("blobs").join(alg);
         tokio::fs::create_dir_all(&p).await.map_err(|e| io(&p, e))?;
@@ -99,8 +121,8 @@ pub async fn write(
     }
 
     let mut annotations = serde_json::Map::new();
-    annotations.insert(REGISTRY_DIGEST_ANNOTATION.into(), registry_digest.into());
-    if let Some(t) = tag {
+    annotations.insert(REGISTRY_DIGEST_ANNOTATION.into(), source.registry_digest.into());
+    if let Some(t) = source.tag {
         annotations.insert(REF_NAME_ANNOTATION.into(), t.into());
     }
     let mut entry = serde_json::json!({

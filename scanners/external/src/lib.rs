@@ -283,13 +283,19 @@ impl Scanner for ExternalScanner {
             ))
         })?;
         let work = Workdir::create()?;
-        let written = layout::write(ctx, &work.layout(), digest, None, &self.config).await?;
+        // `ScanContext` has neither the tag nor the registry's exact manifest bytes yet.
+        let source = layout::Source {
+            registry_digest: digest,
+            tag: None,
+            manifest_bytes: None,
+        };
+        let written = layout::write(ctx, &work.layout(), source, &self.config).await?;
         let input = serde_json::json!({
             "reference": ctx.reference,
             "registry": registry,
             "repository": repository,
             "digest": digest,
-            "tag": serde_json::Value::Null,
+            "tag": source.tag,
             "artifact_type": ctx.artifact_type,
             "manifest": written.manifest,
         });

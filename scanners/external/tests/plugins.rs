@@ -309,3 +309,56 @@ async fn hostile_descriptors_never_reach_the_disk_or_the_plugin() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn the_registrys_exact_manifest_bytes_are_used_when_they_match_its_digest() {
+    use regscan_scanner_external::layout::{self, Source};
+    let fx = fixture();
+    // The registry's bytes: the same manifest, spelled differently than serde would.
+    let exact = serde_json::to_vec_pretty(&fx.manifest).unwrap();
+    let digest = format!("sha256:{}", sha256_hex(&exact));
+    let entry = TypeEntry::scanned(WASM_CONFIG, "wasm", "WebAssembly module", "test-plugin");
+    let ctx = ScanContext {
+        reference: &fx.reference,
+        manifest: &fx.manifest,
+        artifact_type: WASM_CONFIG,
+        entry: &entry,
+        blobs: &fx.blobs,
+        cache: &NoCache,
+    };
+    let cfg = config(&["true"]);
+    for (bytes, expect_exact) in [
+        (Some(&exact[..]), true),
+        (Some(&b"{\"tampered\": 1}"[..]), false),
+        (None, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = Source {
+            registry_digest: &digest,
+            tag: Some("1.0"),
+            manifest_bytes: bytes,
+        };
+        let written = layout::write(&ctx, dir.path(), source, &cfg).await.unwrap();
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+        let desc = &index["manifests"][0];
+        assert_eq!(desc["annotations"]["io.regscan.registry.digest"], digest.as_str());
+        assert_eq!(desc["annotations"]["org.opencontainers.image.ref.name"], "1.0");
+        assert_eq!(desc["digest"], written.manifest_digest.as_str());
+        let on_disk = std::fs::read(
+            dir.path()
+                .join("blobs/sha256")
+                .join(written.manifest_digest.trim_start_matches("sha256:")),
+        )
+        .unwrap();
+        assert_eq!(written.manifest_digest == digest, expect_exact, "{bytes:?}");
+        assert_eq!(on_disk == exact, expect_exact);
+        assert_eq!(serde_json::from_slice::<ImageManifest>(&on_disk).unwrap(), fx.manifest);
+        layout::make_writable(dir.path());
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(data))
+}
