@@ -148,6 +148,12 @@ pub struct RegistryConfig {
     /// Other host names webhooks may use for this registry (e.g. an internal name).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The bearer-token endpoint, when it is not on the registry's own origin (scheme, host and
+    /// port of `url`), e.g. `https://auth.docker.io/token`. A `WWW-Authenticate` realm must be on
+    /// the registry's origin or on this URL's origin; any other realm fails the request and is
+    /// sent nothing. Default none.
+    #[serde(default)]
+    pub token_realm: Option<String>,
 }
 
 impl RegistryConfig {
@@ -242,8 +248,9 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// Delay before the first retry, in seconds; doubles per attempt. Default 2.
     pub retry_base_delay_secs: u64,
-    /// Lease of an embedded-queue job or a scan claim, in seconds: past it, a crashed worker's
-    /// job is handed to another. Default 300.
+    /// Lease of an embedded-queue job and of a scan claim, in seconds. The worker renews both
+    /// every third of it while it works; past it, a killed worker's job and claim are taken over
+    /// (so its artifact is scanned again within about this long). Default 30.
     pub lease_secs: u64,
 }
 
@@ -254,7 +261,7 @@ impl Default for WorkerConfig {
             kind_concurrency: BTreeMap::new(),
             max_attempts: 5,
             retry_base_delay_secs: 2,
-            lease_secs: 300,
+            lease_secs: 30,
         }
     }
 }
@@ -294,6 +301,13 @@ pub struct HttpConfig {
     /// still scanned once, because the pipeline skips digests already scanned. Turn on to
     /// deduplicate across receivers at the cost of one query per webhook.
     pub dedup_in_database: bool,
+    /// Rows a single source address (an IPv4 address or an IPv6 /64) may add to the webhook
+    /// event log at once for requests rejected as a whole (no or wrong token, oversize or
+    /// malformed body). Past it, rejections are still answered and counted in metrics, and one
+    /// summary row per source and minute records how many were not logged. Default 20.
+    pub rejected_log_burst: u32,
+    /// Rate at which that allowance refills, in rows per minute. Default 10.
+    pub rejected_log_per_minute: u32,
 }
 
 impl Default for HttpConfig {
@@ -301,6 +315,40 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 1 << 20,
             dedup_in_database: false,
+            rejected_log_burst: 20,
+            rejected_log_per_minute: 10,
+        }
+    }
+}
+
+/// Retention (`[retention]`): what a background task of `regscan serve` prunes, in batches.
+/// A value of 0 turns that rule off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Webhook event log rows older than this many days are deleted. Default 30.
+    pub webhook_events_days: u32,
+    /// Scans older than this many days are deleted, except each artifact's current scan (the
+    /// one reports show). Default 90.
+    pub scan_history_days: u32,
+    /// Per artifact, scans beyond its newest `keep_scans` are deleted (whatever their age);
+    /// the current scan is always kept. Default 10.
+    pub keep_scans: u32,
+    /// Seconds between two pruning passes. Default 3600.
+    pub interval_secs: u64,
+    /// Rows deleted per statement; batches are spaced out so ingest is never blocked for long.
+    /// Default 1000.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            webhook_events_days: 30,
+            scan_history_days: 90,
+            keep_scans: 10,
+            interval_secs: 3600,
+            batch_size: 1000,
         }
     }
 }
@@ -356,8 +404,9 @@ fn default_webhook_timeout_secs() -> u64 {
     10
 }
 
-/// Scanner settings, one table per scanner.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Scanner settings, one table per scanner. Serialised whole into each sandboxed scan, which
+/// builds its scanners from it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScannersConfig {
     /// `[scanners.image]`.
@@ -404,8 +453,12 @@ pub struct Config {
     pub http: HttpConfig,
     /// Scanner settings.
     pub scanners: ScannersConfig,
+    /// Limits of the sandboxed process each scan runs in (`[sandbox]`).
+    pub sandbox: crate::sandbox::SandboxConfig,
     /// Scan-completed notifications.
     pub notifications: NotificationsConfig,
+    /// Retention of the webhook event log and of scan history.
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -424,7 +477,9 @@ impl Default for Config {
             rabbitmq: RabbitConfig::default(),
             http: HttpConfig::default(),
             scanners: ScannersConfig::default(),
+            sandbox: crate::sandbox::SandboxConfig::default(),
             notifications: NotificationsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -501,6 +556,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.sandbox.validate().map_err(ConfigError::Invalid)?;
         let db = &self.database_url;
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err(ConfigError::Invalid(format!(
@@ -528,6 +584,16 @@ impl Config {
                     i + 1,
                     r.host
                 )));
+            }
+            if let Some(realm) = &r.token_realm {
+                let ok =
+                    url::Url::parse(realm).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !ok {
+                    return Err(ConfigError::Invalid(format!(
+                        "registry {}: token_realm {realm:?} is not an http:// or https:// URL",
+                        r.host
+                    )));
+                }
             }
         }
         for t in &self.api_tokens {
@@ -575,6 +641,9 @@ impl Config {
                 "notifications.max_attempts must be at least 1".into(),
             ));
         }
+        if self.retention.batch_size == 0 {
+            return Err(ConfigError::Invalid("retention.batch_size must be at least 1".into()));
+        }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
         }
@@ -600,6 +669,12 @@ impl Config {
                     "{at}: name {:?} is the name of a built-in scanner (built-in: {})",
                     e.name,
                     crate::scanners::BUILT_IN.join(", ")
+                )));
+            }
+            if e.timeout_secs >= self.sandbox.wall_secs {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: timeout_secs ({}) must be below sandbox.wall_secs ({}), the time a whole scan may take",
+                    e.timeout_secs, self.sandbox.wall_secs
                 )));
             }
             if let Some(first) = seen.insert(&e.name, i + 1) {
@@ -679,6 +754,54 @@ mod tests {
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
         assert_eq!(c.registries.len(), 1);
         assert_eq!(c.rabbitmq.queue_type, "quorum");
+        assert_eq!(
+            c.retention.webhook_events_days,
+            RetentionConfig::default().webhook_events_days
+        );
+        assert_eq!(c.http.rejected_log_burst, HttpConfig::default().rejected_log_burst);
+        assert_eq!(
+            c.sandbox,
+            crate::sandbox::SandboxConfig::default(),
+            "documented defaults"
+        );
+        assert_eq!(c.worker.lease_secs, WorkerConfig::default().lease_secs);
+    }
+
+    #[test]
+    fn sandbox_limits_are_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[sandbox]\nmemory_bytes = 1000\n").unwrap();
+        let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("memory_bytes"), "{err}");
+        std::fs::write(&p, "[sandbox]\nwall_secs = 0\n").unwrap();
+        assert!(Config::load_with_env(Some(&p), env(&[])).is_err());
+        std::fs::write(&p, "[sandbox]\ncpu_secs = 5\n").unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        assert_eq!((c.sandbox.cpu_secs, c.sandbox.wall_secs), (5, 300));
+    }
+
+    #[test]
+    fn token_realm_must_be_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"https://auth.example/token\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        assert_eq!(
+            c.registries[0].token_realm.as_deref(),
+            Some("https://auth.example/token")
+        );
+        std::fs::write(
+            &p,
+            "[[registry]]\nhost = \"r.example\"\ntoken_realm = \"auth.example\"\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("token_realm") && err.contains("r.example"), "{err}");
     }
 
     #[test]
@@ -771,6 +894,7 @@ mod tests {
             (entry("image", ""), "\"image\""),
             (format!("{}{}", entry("a", ""), entry("a", "")), "scanners.external #2"),
             (entry("x", "comand = []\n"), "comand"),
+            (entry("x", "timeout_secs = 300\n"), "sandbox.wall_secs (300)"),
         ] {
             std::fs::write(&p, &text).unwrap();
             let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();

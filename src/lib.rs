@@ -6,7 +6,8 @@
 //! - [`registry`]: the OCI distribution client (the only code that talks to registries);
 //! - [`store`]: the results database (SQLite or PostgreSQL, through sqlx);
 //! - [`queue`]: the durable job queue (a table in the database, or RabbitMQ);
-//! - [`scan`]: the pipeline — fetch, resolve, route to a scanner, match advisories, store;
+//! - [`scan`]: the pipeline — fetch, resolve, plan, run the scanner, match advisories, store;
+//! - [`sandbox`]: the child process every scan runs in, and its protocol;
 //! - [`worker`]: queue consumers running the pipeline;
 //! - [`http`]: webhooks, the query API, the web listing, OpenAPI, health and metrics;
 //! - [`notify`]: scan-completed CloudEvents to webhooks and RabbitMQ;
@@ -23,6 +24,7 @@ pub mod notify;
 pub mod queue;
 pub mod registry;
 pub mod report;
+pub mod sandbox;
 pub mod scan;
 pub mod scanners;
 pub mod store;

@@ -559,6 +559,8 @@ mod tests {
             details: None,
             scanned_at: None,
             advisory_snapshot: None,
+            referrers: Vec::new(),
+            subject: None,
         }
     }
 

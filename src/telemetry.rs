@@ -76,6 +76,12 @@ struct Outcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScannerCause {
+    scanner: String,
+    cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
 }
@@ -97,6 +103,7 @@ pub struct Metrics {
     scan_duration: Family<KindLabel, Histogram, fn() -> Histogram>,
     publish_latency: Family<QueueLabel, Histogram, fn() -> Histogram>,
     notifications: Family<Outcome, Counter>,
+    sandbox_kills: Family<ScannerCause, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -136,8 +143,15 @@ impl Default for Metrics {
             "Scan-completed notifications, by outcome (queued, dropped, delivered, failed, published, publish_failed)",
             notifications.clone(),
         );
+        let sandbox_kills = Family::<ScannerCause, Counter>::default();
+        registry.register(
+            "sandbox_kills",
+            "Sandboxed scans killed or crashed, by scanner and cause (memory, cpu, wall, signal, exit, protocol)",
+            sandbox_kills.clone(),
+        );
         Metrics {
             registry,
+            sandbox_kills,
             webhook_events,
             jobs,
             scan_duration,
@@ -191,6 +205,16 @@ impl Metrics {
         self.notifications
             .get_or_create(&Outcome {
                 outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// Count a sandboxed scan of `scanner` killed for `cause`.
+    pub fn sandbox_kill(&self, scanner: &str, cause: &str) {
+        self.sandbox_kills
+            .get_or_create(&ScannerCause {
+                scanner: scanner.into(),
+                cause: cause.into(),
             })
             .inc();
     }

@@ -85,6 +85,7 @@ impl Worker {
         metrics: Arc<Metrics>,
         options: WorkerOptions,
     ) -> Self {
+        pipeline.set_metrics(metrics.clone());
         Worker {
             pipeline,
             queue,
@@ -200,12 +201,10 @@ impl Worker {
             return;
         };
         let result = result.unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(PipelineError::Scan(format!("the scan panicked: {what}")))
+            Err(PipelineError::Scan(format!(
+                "the scan panicked: {}",
+                crate::scan::panic_message(panic.as_ref())
+            )))
         });
         match result {
             Ok(outcome) => {

@@ -43,6 +43,7 @@ async fn scan_inventory(repo: &str, image: &OciImage) -> Vec<regscan_scanner_api
     let (url, _dir) = sqlite_url();
     let store = regscan::store::Store::open(&url).await.unwrap();
     let mut config = regscan::config::Config::default();
+    config.sandbox.program = Some(env!("CARGO_BIN_EXE_regscan").into());
     config.registries.push(regscan::config::RegistryConfig {
         host: reg.host.clone(),
         insecure: true,

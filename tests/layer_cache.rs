@@ -104,6 +104,7 @@ async fn a_shared_base_layer_is_fetched_once_and_rematching_fetches_nothing() {
     let (url, _dir) = support::db::sqlite_url();
     let store = regscan::store::Store::open(&url).await.unwrap();
     let mut config = regscan::config::Config::default();
+    config.sandbox.program = Some(env!("CARGO_BIN_EXE_regscan").into());
     config.registries.push(regscan::config::RegistryConfig {
         host: host.clone(),
         insecure: true,

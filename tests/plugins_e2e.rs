@@ -333,7 +333,6 @@ async fn a_media_type_claimed_twice_is_a_configuration_error_naming_both() {
 
 /// A plugin inherits the scan sandbox: it cannot connect to a listener on this machine.
 #[tokio::test]
-#[ignore = "needs the scan sandbox (issue 10, item 1): remove this once every scan runs sandboxed"]
 async fn a_plugin_cannot_reach_the_network() {
     let reg = Registry::start().await;
     let host = reg.host.clone();
@@ -357,7 +356,6 @@ async fn a_plugin_cannot_reach_the_network() {
 
 /// A plugin inherits the sandbox's memory limit: allocating past it fails the scan.
 #[tokio::test]
-#[ignore = "needs the scan sandbox (issue 10, item 1): remove this once every scan runs sandboxed"]
 async fn a_plugin_over_the_memory_limit_fails_the_scan() {
     let reg = Registry::start().await;
     let host = reg.host.clone();
@@ -375,4 +373,39 @@ async fn a_plugin_over_the_memory_limit_fails_the_scan() {
     assert_eq!(r["status"], "failed", "{r:#}");
     let reason = r["reason"].as_str().unwrap();
     assert!(reason.contains("MemoryError") || reason.contains("memory"), "{reason}");
+}
+
+/// Inside the sandbox, a plugin that hangs is killed at its `timeout_secs`, and so is what it
+/// started; the scan fails with a reason naming the plugin's timeout.
+#[tokio::test]
+async fn a_hanging_plugin_and_what_it_started_are_killed_at_its_timeout() {
+    let reg = Registry::start().await;
+    let host = reg.host.clone();
+    let mt = "application/vnd.acme.hang.config.v1+json";
+    reg.push_artifact("acme/hang", "1", &Artifact::unknown(mt)).await;
+    let entry = plugin(
+        "hangs",
+        mt,
+        "acme",
+        &["sh", "-c", "sleep 1000 & echo \"stray=$!\" >&2; sleep 1000"],
+    );
+    let cli = Cli::new(&host, &format!("{}\ntimeout_secs = 2\n\n", entry.trim_end()));
+    let r = cli.scan(&format!("{host}/acme/hang:1"), 3);
+    assert_eq!(r["status"], "failed", "{r:#}");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("hangs") && reason.contains("timeout_secs (2 s)"),
+        "{reason}"
+    );
+    let stray = reason
+        .split("stray=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no stray pid in {reason}"));
+    let stat = std::fs::read_to_string(format!("/proc/{stray}/stat")).unwrap_or_default();
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+    assert!(
+        stat.is_empty() || state.starts_with('Z'),
+        "process {stray} outlived the scan: {stat}"
+    );
 }

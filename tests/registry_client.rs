@@ -1,6 +1,8 @@
 //! The registry client against an in-process mock registry, for what a real registry will not
 //! produce: 429 with Retry-After, 5xx then success, wrong digests, oversize manifests, the
 //! bearer token flow with scope caching, bad credentials, and hosts that are not configured.
+//! And a hostile registry: redirects into loopback in every disguise and token realms off the
+//! registry's origin, each with a sink listener that must receive nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +34,10 @@ struct Behaviour {
     content_type: Option<&'static str>,
     /// Serve blobs with one byte flipped.
     corrupt_blobs: bool,
+    /// Answer manifest requests with `307 Location: this`.
+    redirect: Option<String>,
+    /// The bearer realm to challenge with (default: this registry's own `/token`).
+    realm: Option<String>,
 }
 
 /// Failures still to serve: (status, Retry-After).
@@ -110,8 +116,12 @@ fn gate(mock: &Mock, headers: &HeaderMap, host: &str) -> Option<Response> {
     if mock.behaviour.token_auth
         && headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer good-token")
     {
-        let challenge =
-            format!(r#"Bearer realm="http://{host}/token",service="mock",scope="repository:team/app:pull""#);
+        let realm = mock
+            .behaviour
+            .realm
+            .clone()
+            .unwrap_or_else(|| format!("http://{host}/token"));
+        let challenge = format!(r#"Bearer realm="{realm}",service="mock",scope="repository:team/app:pull""#);
         let mut resp = (
             StatusCode::UNAUTHORIZED,
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
@@ -128,6 +138,13 @@ async fn manifest(State(mock): State<Mock>, Path(reference): Path<String>, heade
     let host = headers.get("host").unwrap().to_str().unwrap().to_owned();
     if let Some(r) = gate(&mock, &headers, &host) {
         return r;
+    }
+    if let Some(to) = &mock.behaviour.redirect {
+        return Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header("location", to.as_str())
+            .body(Body::empty())
+            .unwrap();
     }
     let body = match (&mock.behaviour.manifest_override, mock.manifests.get(&reference)) {
         (Some(b), _) => b.clone(),
@@ -425,4 +442,213 @@ async fn refuses_repositories_and_references_that_would_rewrite_the_url() {
         );
     }
     assert_eq!(mock.requests.load(Ordering::SeqCst), 0, "nothing was sent");
+}
+
+/// A listener that must never be reached: it counts connections and answers each with a 500
+/// whose body is a "secret" that must never show up in an error. Listens on every loopback
+/// address (IPv6 and IPv4) when the system allows, so that each disguise would reach it.
+struct Sink {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+const SECRET: &str = "INTERNAL-SECRET: db_password=hunter2";
+
+async fn sink() -> Sink {
+    let listener = match tokio::net::TcpListener::bind("[::]:0").await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap(),
+    };
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut conn, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let resp = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{SECRET}",
+                    SECRET.len()
+                );
+                let _ = conn.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    Sink { port, connections }
+}
+
+/// The machine's host name, when it resolves to a loopback address (as in many containers).
+fn loopback_hostname() -> Option<String> {
+    use std::net::ToSocketAddrs;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()?
+        .trim()
+        .to_owned();
+    let addrs: Vec<_> = (name.as_str(), 0).to_socket_addrs().ok()?.collect();
+    (!name.is_empty() && !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())).then_some(name)
+}
+
+#[tokio::test]
+async fn redirects_into_loopback_are_refused_in_every_disguise() {
+    let sink = sink().await;
+    let port = sink.port;
+    let mut targets = vec![
+        format!("http://[::ffff:127.0.0.1]:{port}/x"),
+        format!("http://[::ffff:7f00:1]:{port}/x"),
+        format!("http://[64:ff9b::7f00:1]:{port}/x"),
+        format!("http://[::127.0.0.1]:{port}/x"),
+        format!("http://localhost.:{port}/x"),
+        format!("http://localhost:{port}/x"),
+        format!("http://127.0.0.1:{port}/x"),
+        format!("http://127.0.0.2:{port}/x"),
+        format!("http://2130706433:{port}/x"),
+        format!("http://[::1]:{port}/x"),
+        format!("http://0.0.0.0:{port}/x"),
+    ];
+    match loopback_hostname() {
+        Some(name) => targets.push(format!("http://{name}:{port}/x")),
+        None => eprintln!("note: the host name does not resolve to loopback; that case is skipped"),
+    }
+    for target in &targets {
+        let (host, mock) = start(Behaviour {
+            redirect: Some(target.clone()),
+            ..Default::default()
+        })
+        .await;
+        let err = client(&host, None)
+            .fetch_manifest(&host, "team/app", "1.0")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Refused { .. }), "{target}: {err}");
+        assert!(!err.is_retryable(), "{target}: {err}");
+        assert!(!err.to_string().contains("INTERNAL-SECRET"), "{target}: {err}");
+        assert_eq!(mock.requests.load(Ordering::SeqCst), 1, "{target}: not retried");
+        assert_eq!(sink.connections.load(Ordering::SeqCst), 0, "{target} reached the sink");
+    }
+}
+
+#[tokio::test]
+async fn a_loopback_name_that_is_not_localhost_is_refused_by_the_resolver() {
+    // Names the redirect check does not know as loopback are left to the resolver.
+    let Some(name) = loopback_hostname() else {
+        eprintln!("note: the host name does not resolve to loopback; skipped");
+        return;
+    };
+    let sink = sink().await;
+    let (host, _) = start(Behaviour {
+        redirect: Some(format!("http://{name}:{}/x", sink.port)),
+        ..Default::default()
+    })
+    .await;
+    let err = client(&host, None)
+        .fetch_manifest(&host, "team/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("internal addresses"), "{err}");
+    assert_eq!(sink.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_configured_registry_itself_stays_reachable_on_loopback() {
+    let (host, mock) = start(Behaviour::default()).await;
+    // A registry redirecting to itself (its own host:port) is followed.
+    let (redirecting, _) = start(Behaviour {
+        redirect: Some(format!("http://{host}/v2/team/app/manifests/1.0")),
+        ..Default::default()
+    })
+    .await;
+    let reg = |h: &str| RegistryConfig {
+        host: h.to_owned(),
+        insecure: true,
+        ..Default::default()
+    };
+    let c = Client::new(&[reg(&redirecting), reg(&host)], ClientOptions::default()).unwrap();
+    c.fetch_manifest(&redirecting, "team/app", "1.0").await.unwrap();
+    c.fetch_manifest(&host, "team/app", "1.0").await.unwrap();
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_token_realm_on_another_port_gets_nothing() {
+    std::env::set_var("REGSCAN_TEST_MOCK_PASSWORD_REALM", "s3cret");
+    let sink = sink().await;
+    let (host, _) = start(Behaviour {
+        token_auth: true,
+        realm: Some(format!("http://127.0.0.1:{}/token", sink.port)),
+        ..Default::default()
+    })
+    .await;
+    let err = client(&host, Some("REGSCAN_TEST_MOCK_PASSWORD_REALM"))
+        .fetch_manifest(&host, "team/app", "1.0")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Refused { .. }), "{err}");
+    assert!(
+        err.to_string().contains("token realm") && err.to_string().contains("token_realm"),
+        "the reason says what to do: {err}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(sink.connections.load(Ordering::SeqCst), 0);
+}
+
+/// Registry A challenges with a realm on registry B (also configured).
+async fn realm_on_another_registry(token_realm: bool) -> (Result<(), RegistryError>, Mock) {
+    std::env::set_var("REGSCAN_TEST_MOCK_PASSWORD_OTHER", "s3cret");
+    let (other, other_mock) = start(Behaviour::default()).await;
+    let (host, _) = start(Behaviour {
+        token_auth: true,
+        realm: Some(format!("http://{other}/token")),
+        ..Default::default()
+    })
+    .await;
+    let a = RegistryConfig {
+        host: host.clone(),
+        insecure: true,
+        username: Some("alice".into()),
+        password_env: Some("REGSCAN_TEST_MOCK_PASSWORD_OTHER".into()),
+        token_realm: token_realm.then(|| format!("http://{other}/token")),
+        ..Default::default()
+    };
+    let b = RegistryConfig {
+        host: other.clone(),
+        insecure: true,
+        ..Default::default()
+    };
+    let c = Client::new(&[a, b], ClientOptions::default()).unwrap();
+    let r = c.fetch_manifest(&host, "team/app", "1.0").await.map(|_| ());
+    (r, other_mock)
+}
+
+#[tokio::test]
+async fn a_token_realm_on_another_configured_registry_gets_nothing() {
+    let (r, other) = realm_on_another_registry(false).await;
+    let err = r.unwrap_err();
+    assert!(matches!(err, RegistryError::Refused { .. }), "{err}");
+    assert_eq!(other.token_requests.load(Ordering::SeqCst), 0);
+    assert_eq!(other.requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_configured_token_realm_gets_the_credentials() {
+    let (r, other) = realm_on_another_registry(true).await;
+    r.unwrap();
+    assert_eq!(other.token_requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_token_realm_on_the_registrys_exact_origin_gets_the_credentials() {
+    std::env::set_var("REGSCAN_TEST_MOCK_PASSWORD_ORIGIN", "s3cret");
+    let (host, mock) = start(Behaviour {
+        token_auth: true,
+        ..Default::default()
+    })
+    .await;
+    client(&host, Some("REGSCAN_TEST_MOCK_PASSWORD_ORIGIN"))
+        .fetch_manifest(&host, "team/app", "1.0")
+        .await
+        .unwrap();
+    assert_eq!(mock.token_requests.load(Ordering::SeqCst), 1);
 }

@@ -135,9 +135,9 @@ fn every_flavour_parses_a_push_into_the_same_event() {
 #[test]
 fn deletes_and_other_actions_are_classified() {
     let json_ct = headers(&[("content-type", "application/json")]);
-    let body = br#"{"type":"DELETE_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:aa","tag":"1.0","resource_url":"h.example/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}"#;
+    let body = br#"{"type":"DELETE_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4","tag":"1.0","resource_url":"h.example/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}"#;
     assert_eq!(Flavour::Harbor.parse(&json_ct, body).unwrap()[0].action, Action::Delete);
-    let body = br#"{"type":"PULL_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:aa","tag":"1.0","resource_url":"h.example/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}"#;
+    let body = br#"{"type":"PULL_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4","tag":"1.0","resource_url":"h.example/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}"#;
     assert!(matches!(
         Flavour::Harbor.parse(&json_ct, body).unwrap()[0].action,
         Action::Ignore(_)
@@ -193,6 +193,7 @@ struct Receiver {
     queue: EmbeddedQueue,
     stop: CancellationToken,
     _dir: tempfile::TempDir,
+    _pg: Option<support::db::PgDb>,
 }
 
 impl Drop for Receiver {
@@ -202,7 +203,14 @@ impl Drop for Receiver {
 }
 
 async fn receiver(token: Option<&str>, queue_down: bool) -> Receiver {
-    let (db, dir) = support::db::sqlite_url();
+    receiver_on(token, queue_down, false).await
+}
+
+/// A receiver on SQLite, or on a fresh PostgreSQL database with `postgres`.
+async fn receiver_on(token: Option<&str>, queue_down: bool, postgres: bool) -> Receiver {
+    let (sqlite, dir) = support::db::sqlite_url();
+    let pg = postgres.then(support::db::PgDb::create);
+    let db = pg.as_ref().map(|p| p.url.clone()).unwrap_or(sqlite);
     let store = Store::open(&db).await.unwrap();
     let mut config = Config {
         registries: vec![RegistryConfig {
@@ -232,6 +240,7 @@ async fn receiver(token: Option<&str>, queue_down: bool) -> Receiver {
         queue: embedded,
         stop,
         _dir: dir,
+        _pg: pg,
     }
 }
 
@@ -494,4 +503,225 @@ async fn a_delete_event_marks_the_artifact_deleted_and_keeps_it() {
         None
     );
     assert_eq!(r.queue.pending().await.unwrap(), 0);
+}
+
+fn push_named(id: &str, repository: &str, tag: &str, digest: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"events": [{
+        "id": id, "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "repository": repository,
+                   "tag": tag},
+        "request": {"host": "registry.example.com", "method": "PUT"}
+    }]}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn bad_names_and_references_are_rejected_with_a_reason_and_never_queued() {
+    let r = receiver(None, false).await;
+    let long = "a".repeat(5000);
+    let cases: Vec<(&str, &str, &str, &str)> = vec![
+        (
+            "../../../etc/passwd",
+            "1.0",
+            DIGEST,
+            "repository \"../../../etc/passwd\"",
+        ),
+        ("<script>alert(1)</script>", "1.0", DIGEST, "repository \"<script>"),
+        ("a\r\nX-Injected: 1", "1.0", DIGEST, "a\\u{d}\\u{a}X-Injected"),
+        (&long, "1.0", DIGEST, "(5000 bytes)"),
+        ("team/\u{202E}ppa", "1.0", DIGEST, "team/\\u{202e}ppa"),
+        ("Team/App", "1.0", DIGEST, "repository \"Team/App\""),
+        ("team/app", "1.0\r\nx", DIGEST, "tag \"1.0\\u{d}\\u{a}x\""),
+        ("team/app", "1.0", "sha256:abc", "digest \"sha256:abc\""),
+        (
+            "team/app",
+            "1.0",
+            "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "digest",
+        ),
+    ];
+    for (i, (repo, tag, digest, says)) in cases.iter().enumerate() {
+        let (status, body) = r
+            .post(
+                "distribution",
+                EVENTS_V1,
+                None,
+                push_named(&format!("bad{i}"), repo, tag, digest),
+            )
+            .await;
+        assert_eq!(status, 400, "{repo:?}: {body}");
+        assert_eq!(body["events"][0]["outcome"], "rejected", "{body}");
+        let (outcome, code, reason) = r.last_event().await;
+        assert_eq!((outcome.as_str(), code), ("rejected", 400), "{repo:?}");
+        assert!(reason.contains(says), "{reason:?} should contain {says:?}");
+        assert!(!reason.contains('\u{202E}') && !reason.contains('\r'), "{reason:?}");
+        let stored = r.store.recent_events(1).await.unwrap().remove(0).record;
+        assert_eq!(
+            (stored.repository, stored.reference),
+            (None, None),
+            "bad values only quoted in the reason"
+        );
+    }
+    // Harbor's payload takes the same checks.
+    let harbor = br#"{"type":"PUSH_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4","tag":"1.0","resource_url":"registry.example.com/x/<b>:1.0"}],"repository":{"repo_full_name":"x/<b>"}}}"#;
+    let (status, body) = r.post("harbor", "application/json", None, harbor.to_vec()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(r.queue.pending().await.unwrap(), 0, "nothing was queued");
+    let artifacts = r.store.list_artifacts(&Default::default()).await.unwrap();
+    assert!(artifacts.is_empty(), "no artifact stored");
+    // A good event in the same service still goes through.
+    let (status, body) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            None,
+            push_named("good", "team/app", "1.0", DIGEST),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(r.queue.pending().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_event_id_over_256_bytes_is_rejected_and_not_remembered() {
+    let r = receiver(None, false).await;
+    let id = "x".repeat(300);
+    for _ in 0..2 {
+        let (status, body) = r
+            .post(
+                "distribution",
+                EVENTS_V1,
+                None,
+                push_event(&id, "registry.example.com", "push"),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["events"][0]["outcome"], "rejected",
+            "not a duplicate either: {body}"
+        );
+        assert_eq!(body["events"][0]["id"], Value::Null, "{body}");
+        let (outcome, _, reason) = r.last_event().await;
+        assert_eq!(outcome, "rejected");
+        assert!(reason.contains("300 bytes") && reason.contains("256"), "{reason}");
+    }
+    assert_eq!(r.queue.pending().await.unwrap(), 0);
+    let stored = r.store.recent_events(10).await.unwrap();
+    assert!(
+        stored.iter().all(|e| e.record.event_id.is_none()),
+        "the id is not stored"
+    );
+    // 256 bytes is fine.
+    let (status, _) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            None,
+            push_event(&"y".repeat(256), "registry.example.com", "push"),
+        )
+        .await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unauthenticated_requests_leaves_the_event_log_bounded() {
+    flood(receiver_on(Some("s3cret"), false, false).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unauthenticated_requests_leaves_the_event_log_bounded_on_postgres() {
+    let r = receiver_on(Some("s3cret"), false, true).await;
+    let store = r.store.clone();
+    flood(r).await;
+    store.close().await;
+}
+
+async fn flood(r: Receiver) {
+    const REQUESTS: usize = 10_000;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let url = format!("{}/v1/webhooks/distribution", r.url);
+    let body = push_event("flood", "registry.example.com", "push");
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..32 {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        tasks.spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in (worker..REQUESTS).step_by(32) {
+                let resp = client
+                    .post(&url)
+                    .header("content-type", EVENTS_V1)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(resp.status().as_u16());
+            }
+            statuses
+        });
+    }
+    let mut answered = 0;
+    while let Some(statuses) = tasks.join_next().await {
+        let statuses = statuses.unwrap();
+        assert!(statuses.iter().all(|s| *s == 401));
+        answered += statuses.len();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(answered, REQUESTS);
+    let health = client.get(format!("{}/healthz", r.url)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "the service still answers");
+    r.events.flush().await.unwrap();
+    let rows = r.store.recent_events(100_000).await.unwrap();
+    let summaries: Vec<_> = rows
+        .iter()
+        .filter(|e| e.record.reason.as_deref().is_some_and(|r| r.starts_with("rate limit:")))
+        .collect();
+    eprintln!(
+        "flood: {REQUESTS} unauthenticated requests in {elapsed:?}; {} event-log rows ({} summary)",
+        rows.len(),
+        summaries.len()
+    );
+    assert!(rows.len() <= 25, "{} rows for {REQUESTS} rejected requests", rows.len());
+    assert!(!summaries.is_empty());
+    let held_back: u64 = summaries
+        .iter()
+        .map(|e| {
+            let reason = e.record.reason.as_deref().unwrap();
+            reason["rate limit: ".len()..]
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        held_back as usize + rows.len() - summaries.len(),
+        REQUESTS,
+        "every request accounted for"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", r.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            r#"regscan_webhook_events_total{{endpoint="distribution",outcome="rejected"}} {REQUESTS}"#
+        )),
+        "every rejection is counted: {metrics}"
+    );
+    // A good request from the same address still gets through.
+    let (status, body) = r
+        .post(
+            "distribution",
+            EVENTS_V1,
+            Some("Bearer s3cret"),
+            push_event("after", "registry.example.com", "push"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
 }

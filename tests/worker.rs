@@ -44,6 +44,7 @@ async fn start(registry_host: &str, max_attempts: u32) -> Running {
     config.worker.max_attempts = max_attempts;
     config.worker.retry_base_delay_secs = 1;
     config.worker.lease_secs = 30;
+    config.sandbox.program = Some(env!("CARGO_BIN_EXE_regscan").into());
     let config = Arc::new(config);
     let opts = ClientOptions {
         max_attempts: 1,

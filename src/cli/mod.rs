@@ -58,6 +58,9 @@ pub enum Command {
     /// Manage vulnerability advisories (OSV).
     #[command(subcommand)]
     Advisories(admin::AdvisoriesCommand),
+    /// Internal: the sandboxed child process one scan runs in (started by regscan itself).
+    #[command(name = "__sandbox-child", hide = true)]
+    SandboxChild(crate::sandbox::child::ChildArgs),
 }
 
 /// Output format of commands that print results.
@@ -120,6 +123,10 @@ pub type CliResult = Result<ExitStatus, CliError>;
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::SandboxChild(args) = cli.command {
+        // Before any runtime or thread exists: the child confines itself first.
+        return crate::sandbox::child::main(args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -163,6 +170,9 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Types(args) => admin::types(config, args).await,
         Command::Migrate => admin::migrate(config).await,
         Command::Advisories(cmd) => admin::advisories(config, cmd).await,
+        Command::SandboxChild(_) => Err(CliError::usage(anyhow::anyhow!(
+            "__sandbox-child is started by regscan itself, before the runtime"
+        ))),
     }
 }
 

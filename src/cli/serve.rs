@@ -66,6 +66,11 @@ pub async fn run(config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
         }))
     };
 
+    let retention = tokio::spawn(crate::store::retention::run(
+        store.clone(),
+        config.retention.clone(),
+        stop.clone(),
+    ));
     let state = AppState::new(config.clone(), store.clone(), queue.clone(), metrics);
     let events = state.events.clone();
     let served = crate::http::serve(listener, state, stop.clone())
@@ -75,6 +80,7 @@ pub async fn run(config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "could not write the last webhook events");
     }
     stop.cancel();
+    let _ = retention.await;
     let worked = match worker {
         Some(handle) => handle
             .await

@@ -499,6 +499,8 @@ async fn request_scans(
                 details: Some(json!({"job": job.id})),
                 scanned_at: None,
                 advisory_snapshot: None,
+                referrers: Vec::new(),
+                subject: None,
             };
             Ok((StatusCode::ACCEPTED, Json(report)).into_response())
         }

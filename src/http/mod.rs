@@ -40,7 +40,11 @@ impl AppState {
     /// State over these parts; starts the event log's batching tasks (call inside a tokio
     /// runtime).
     pub fn new(config: Arc<Config>, store: Store, queue: Arc<dyn Queue>, metrics: Arc<Metrics>) -> Self {
-        let events = webhooks::log::EventLog::new(store.clone(), config.http.dedup_in_database);
+        let events = webhooks::log::EventLog::with_limiter(
+            store.clone(),
+            config.http.dedup_in_database,
+            webhooks::flood::RejectLimiter::new(config.http.rejected_log_burst, config.http.rejected_log_per_minute),
+        );
         AppState {
             config,
             store,
@@ -75,8 +79,11 @@ pub async fn serve_probes(listener: TcpListener, state: AppState, shutdown: Canc
 }
 
 /// Serve [`router`] on `listener` until `shutdown` fires; requests in progress are finished.
+/// Handlers see the peer address (`ConnectInfo<SocketAddr>`), which rate-limits the log of
+/// rejected webhooks per source.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }

@@ -166,6 +166,12 @@ fn schemas() -> Value {
         "children": {"type": "array", "items": r("Report")}, "platform": s("string"),
         "details": {"type": "object", "description": "Scanner details (OS, packages counted, chart images, bundle rules…)."},
         "scanned_at": {"type": "string", "format": "date-time"}, "advisory_snapshot": s("string"),
+        "referrers": {"type": "array", "description": "Signatures, SBOMs and attestations referring to this artifact.", "items": {
+            "type": "object", "required": ["digest", "artifact_type", "kind", "status"], "properties": {
+                "digest": s("string"), "artifact_type": opt("string"), "kind": opt("string"),
+                "status": {"oneOf": [status_enum(), {"type": "null"}]},
+            }}},
+        "subject": {"type": "string", "description": "The digest this artifact refers to (OCI 1.1 subject or cosign tag)."},
     });
     let report_required = [
         "reference",
@@ -535,6 +541,13 @@ mod tests {
             details: Some(json!({"os": "debian"})),
             scanned_at: Some("2026-01-01T00:00:00Z".into()),
             advisory_snapshot: Some("s".into()),
+            referrers: vec![crate::report::ReferrerRef {
+                digest: "sha256:1".into(),
+                artifact_type: Some("application/vnd.dev.cosign.simplesigning.v1+json".into()),
+                kind: Some("signature".into()),
+                status: Some(Status::Unsupported),
+            }],
+            subject: Some("sha256:2".into()),
         }
     }
 

@@ -46,6 +46,16 @@ pub enum RegistryError {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// regscan refused to send a request: the address is internal and not a configured
+    /// registry's, a redirect goes where regscan does not follow, or a token realm is off the
+    /// registry's origin. Nothing was sent there. Not retryable.
+    #[error("refused: {url}: {message}")]
+    Refused {
+        /// The URL (or origin) refused.
+        url: String,
+        /// Why.
+        message: String,
+    },
     /// The registry answered something regscan refuses: wrong digest, oversize body, wrong
     /// media type, malformed response.
     #[error("invalid response from {url}: {message}")]
@@ -87,8 +97,31 @@ struct ErrorEntry {
     message: String,
 }
 
-/// Summarise an error body as `CODE: message; …`, or a short excerpt of a non-JSON body.
+/// Longest error-body summary kept, in bytes.
+pub(crate) const MAX_ERROR_BODY: usize = 200;
+
+/// Summarise an error body as `CODE: message; …`, or a short excerpt of a non-JSON body; at
+/// most [`MAX_ERROR_BODY`] bytes, with control and bidi characters replaced by spaces.
 pub(crate) fn summarize_error_body(body: &[u8]) -> String {
+    let summary = summarize(body);
+    let mut out = String::new();
+    for c in summary.chars() {
+        let c = if c.is_control() || is_bidi_control(c) { ' ' } else { c };
+        if out.len() + c.len_utf8() > MAX_ERROR_BODY {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether `c` is a bidirectional control character (it can make text display in another order).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+fn summarize(body: &[u8]) -> String {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(b) if !b.errors.is_empty() => b
             .errors
@@ -118,5 +151,12 @@ mod tests {
         let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}"#;
         assert_eq!(summarize_error_body(body), "MANIFEST_UNKNOWN: manifest unknown");
         assert_eq!(summarize_error_body(b"<html>\n  oops </html>"), "<html> oops </html>");
+        let many = format!(
+            r#"{{"errors":[{}]}}"#,
+            vec![r#"{"code":"X","message":"long message"}"#; 50].join(",")
+        );
+        let s = summarize_error_body(many.as_bytes());
+        assert!(s.len() <= MAX_ERROR_BODY + '…'.len_utf8(), "{}", s.len());
+        assert_eq!(summarize_error_body("a\u{202E}b\r\nc".as_bytes()), "a b c");
     }
 }

@@ -1,8 +1,14 @@
 //! The OCI distribution client: the only code in regscan that talks to registries.
 //!
 //! - Only registries listed in the configuration are contacted ([`RegistryError::NotConfigured`]
-//!   otherwise): this is the SSRF guard webhooks rely on. A bearer-token realm must be on the
-//!   registry's own host or on a host configured as a registry or alias.
+//!   otherwise): this is the SSRF guard webhooks rely on. Every request, redirect hop and token
+//!   realm is also checked on the address it reaches ([`ssrf`]): nothing internal (loopback,
+//!   private, link-local, CGNAT, unique-local, …, in any IPv6 disguise) unless it is a configured
+//!   registry's own host and port ([`RegistryError::Refused`] otherwise).
+//! - A bearer-token realm must be the registry's exact origin (scheme, host, port), or the origin
+//!   of the registry's configured `token_realm`; otherwise nothing is sent to it and the request
+//!   fails. Error bodies are kept (summarised, at most 200 bytes) only from configured origins,
+//!   never from a redirect target.
 //! - Manifests: bodies over 4 MiB are refused; the body's digest is computed and must match the
 //!   digest asked for (and the registry's `Docker-Content-Digest`); the body's `mediaType` must
 //!   agree with the `Content-Type`.
@@ -33,6 +39,7 @@ use crate::config::{ConfigError, RegistryConfig, Secret};
 pub mod auth;
 pub mod error;
 pub mod reference;
+pub mod ssrf;
 pub mod verify;
 
 pub use error::RegistryError;
@@ -81,6 +88,7 @@ struct Inner {
     endpoints: Vec<Endpoint>,
     tokens: TokenCache,
     opts: ClientOptions,
+    guard: Arc<ssrf::Guard>,
 }
 
 /// A registry client over the configured registries. Cheap to clone.
@@ -105,23 +113,25 @@ pub struct FetchedManifest {
 impl Client {
     /// A client for `registries`. Credentials are read now (from env or file).
     pub fn new(registries: &[RegistryConfig], opts: ClientOptions) -> Result<Self, ConfigError> {
+        let guard = Arc::new(ssrf::Guard::new(registries));
         let http = reqwest::Client::builder()
             .user_agent(concat!("regscan/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(opts.connect_timeout)
             .read_timeout(opts.response_timeout)
+            .dns_resolver(Arc::new(ssrf::GuardedResolver::new(guard.clone())))
             .redirect({
-                let configured: Vec<String> = registries
-                    .iter()
-                    .flat_map(|r| std::iter::once(r.host.clone()).chain(r.aliases.clone()))
-                    .collect();
+                let guard = guard.clone();
                 reqwest::redirect::Policy::custom(move |attempt| {
                     if attempt.previous().len() >= 5 {
                         return attempt.error("too many redirects");
                     }
                     let from = attempt.previous().last().cloned();
+                    let to = attempt.url().clone();
+                    if let Err(blocked) = guard.check_url(&to) {
+                        return attempt.error(blocked);
+                    }
                     match from {
-                        Some(from) if !redirect_allowed(&from, attempt.url(), &configured) => {
-                            let to = attempt.url().clone();
+                        Some(from) if !redirect_allowed(&from, &to, &guard) => {
                             attempt.error(format!("refused redirect from {from} to {to}"))
                         }
                         _ => attempt.follow(),
@@ -146,6 +156,7 @@ impl Client {
                 endpoints,
                 tokens: TokenCache::default(),
                 opts,
+                guard,
             }),
         })
     }
@@ -238,6 +249,42 @@ impl Client {
         })
     }
 
+    /// The OCI 1.1 referrers of `digest` (`GET /v2/<name>/referrers/<digest>`), or `None` when
+    /// the registry does not offer the API (404). The answer is an image index, read within the
+    /// manifest size limit.
+    pub async fn referrers(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        let ep = self.endpoint(registry)?;
+        let url = format!("{}/v2/{repository}/referrers/{digest}", ep.base_url);
+        if !reference::valid_repository(repository) || !reference::valid_digest(digest) {
+            return Err(RegistryError::Invalid {
+                url: format!("{}/v2/…", ep.base_url),
+                message: format!("{repository:?}@{digest:?} is not a valid repository name and digest"),
+            });
+        }
+        let resp = match self
+            .send(ep, repository, &url, |http| {
+                http.get(&url).header(ACCEPT, media::OCI_INDEX)
+            })
+            .await
+        {
+            Ok(r) => r,
+            Err(RegistryError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let body = read_bounded(resp, self.inner.opts.max_manifest_bytes, &url).await?;
+        let index: regscan_scanner_api::ImageIndex =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Invalid {
+                url,
+                message: format!("referrers answer is not an image index: {e}"),
+            })?;
+        Ok(Some(index.manifests))
+    }
+
     /// Open a blob as a verified stream of at most `max_bytes` bytes.
     pub async fn open_blob(
         &self,
@@ -317,14 +364,14 @@ impl Client {
                 })
                 .await?;
             if resp.status() != StatusCode::UNAUTHORIZED || challenged {
-                return check_status(resp, url).await;
+                return self.check_status(resp, url).await;
             }
             challenged = true;
             let challenge = header_str(resp.headers(), WWW_AUTHENTICATE.as_str()).and_then(auth::parse_challenge);
             authorization = match challenge {
                 Some(Challenge::Basic) => match &ep.credentials {
                     Some((user, pass)) => Some(basic(user, pass)),
-                    None => return check_status(resp, url).await,
+                    None => return self.check_status(resp, url).await,
                 },
                 Some(Challenge::Bearer {
                     realm,
@@ -335,7 +382,7 @@ impl Client {
                     let token = self.fetch_token(ep, &realm, service.as_deref(), &scope).await?;
                     Some(format!("Bearer {token}"))
                 }
-                None => return check_status(resp, url).await,
+                None => return self.check_status(resp, url).await,
             };
         }
     }
@@ -353,21 +400,37 @@ impl Client {
             return Ok(t);
         }
         let mut realm_url = url::Url::parse(realm).map_err(|e| RegistryError::Invalid {
-            url: realm.to_owned(),
-            message: format!("token realm is not a URL: {e}"),
+            url: ep.base_url.clone(),
+            message: format!(
+                "token realm {} is not a URL: {e}",
+                error::summarize_error_body(realm.as_bytes())
+            ),
         })?;
-        let realm_host = match (realm_url.host_str(), realm_url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            (None, _) => String::new(),
-        };
-        let base_host = url::Url::parse(&ep.base_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned));
-        let allowed = self.inner.endpoints.iter().any(|e| e.config.matches(&realm_host))
-            || realm_url.host_str().map(str::to_owned) == base_host;
-        if !allowed {
-            return Err(RegistryError::NotConfigured { host: realm_host });
+        // The realm gets this registry's credentials: it must be the registry's own origin, or
+        // the origin its config names as token_realm. Another configured registry is not enough.
+        let own = url::Url::parse(&ep.base_url).ok().map(|u| u.origin());
+        let named = ep
+            .config
+            .token_realm
+            .as_deref()
+            .and_then(|r| url::Url::parse(r).ok())
+            .map(|u| u.origin());
+        let origin = realm_url.origin();
+        if !origin.is_tuple() || (Some(&origin) != own.as_ref() && Some(&origin) != named.as_ref()) {
+            return Err(RegistryError::Refused {
+                url: realm_url.origin().ascii_serialization(),
+                message: format!(
+                    "the token realm on {} named by {} is not on the registry's origin {}{}; nothing was sent to it \
+                     (set token_realm in this [[registry]] if the registry really uses that token service)",
+                    origin.ascii_serialization(),
+                    ep.config.host,
+                    own.map(|o| o.ascii_serialization()).unwrap_or_default(),
+                    match &ep.config.token_realm {
+                        Some(r) => format!(" nor on its token_realm {r}"),
+                        None => String::new(),
+                    }
+                ),
+            });
         }
         if realm_url.scheme() != "https" && !ep.config.insecure {
             return Err(RegistryError::Invalid {
@@ -392,7 +455,7 @@ impl Client {
                 }
             })
             .await?;
-        let resp = check_status(resp, realm).await?;
+        let resp = self.check_status(resp, realm).await?;
         let body = read_bounded(resp, 1 << 20, realm).await?;
         let parsed: auth::TokenResponse = serde_json::from_slice(&body).map_err(|e| RegistryError::Invalid {
             url: realm.to_owned(),
@@ -417,6 +480,17 @@ impl Client {
     /// Send with retries on connection errors, 429 and 5xx. Returns the last response otherwise.
     async fn execute(&self, url: &str, build: impl Fn() -> RequestBuilder) -> Result<Response, RegistryError> {
         let opts = &self.inner.opts;
+        let parsed = url::Url::parse(url).map_err(|e| RegistryError::Invalid {
+            url: url.to_owned(),
+            message: format!("not a URL: {e}"),
+        })?;
+        self.inner
+            .guard
+            .check_url(&parsed)
+            .map_err(|blocked| RegistryError::Refused {
+                url: url.to_owned(),
+                message: blocked.to_string(),
+            })?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -424,7 +498,7 @@ impl Client {
                 Ok(resp) if is_retryable_status(resp.status()) => {
                     let status = resp.status();
                     let retry_after = parse_retry_after(resp.headers());
-                    let body = read_error_body(resp).await;
+                    let body = self.error_body(resp).await;
                     let msg = format!(
                         "HTTP {status}{}",
                         if body.is_empty() {
@@ -436,6 +510,12 @@ impl Client {
                     (retry_after, msg)
                 }
                 Ok(resp) => return Ok(resp),
+                Err(e) if refused(&e) => {
+                    return Err(RegistryError::Refused {
+                        url: url.to_owned(),
+                        message: error_chain(&e),
+                    })
+                }
                 Err(e) => (None, error_chain(&e)),
             };
             if attempt >= opts.max_attempts {
@@ -454,38 +534,14 @@ impl Client {
 }
 
 /// Whether a registry may redirect a request from `from` to `to` (blob downloads go to object
-/// storage on other hosts): never from HTTPS down to HTTP, and never to a loopback, private or
-/// link-local address unless that address is itself a configured registry.
-fn redirect_allowed(from: &url::Url, to: &url::Url, configured: &[String]) -> bool {
+/// storage on other hosts): never from HTTPS down to HTTP, never away from http(s), and only to
+/// where [`ssrf::Guard::check_url`] allows (no internal address that is not a configured
+/// registry's own host and port).
+fn redirect_allowed(from: &url::Url, to: &url::Url, guard: &ssrf::Guard) -> bool {
     if from.scheme() == "https" && to.scheme() != "https" {
         return false;
     }
-    if !matches!(to.scheme(), "http" | "https") {
-        return false;
-    }
-    let host_port = match (to.host_str(), to.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        (None, _) => return false,
-    };
-    if configured
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(&host_port) || Some(c.as_str()) == to.host_str())
-    {
-        return true;
-    }
-    let internal = match to.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified(),
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => true,
-    };
-    !internal
+    matches!(to.scheme(), "http" | "https") && guard.check_url(to).is_ok()
 }
 
 fn is_retryable_status(s: StatusCode) -> bool {
@@ -525,36 +581,62 @@ fn httpdate_parse(s: &str) -> Option<std::time::SystemTime> {
     std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
-/// Map a non-2xx response to a typed error (2xx passes through).
-async fn check_status(resp: Response, url: &str) -> Result<Response, RegistryError> {
-    let status = resp.status();
-    if status.is_success() {
-        return Ok(resp);
+/// Whether a send error is the SSRF guard refusing a redirect or an address (not retryable).
+fn refused(e: &reqwest::Error) -> bool {
+    if e.is_redirect() {
+        return true;
     }
-    let message = read_error_body(resp).await;
-    let url = url.to_owned();
-    Err(match status {
-        StatusCode::UNAUTHORIZED => RegistryError::Unauthorized { url, message },
-        StatusCode::FORBIDDEN => RegistryError::Denied { url, message },
-        StatusCode::NOT_FOUND => RegistryError::NotFound { url, message },
-        s => RegistryError::Invalid {
-            url,
-            message: format!(
-                "unexpected HTTP {s}{}",
-                if message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {message}")
-                }
-            ),
-        },
-    })
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(inner) = src {
+        if inner.downcast_ref::<ssrf::Blocked>().is_some() {
+            return true;
+        }
+        src = inner.source();
+    }
+    false
 }
 
-async fn read_error_body(resp: Response) -> String {
-    match read_bounded(resp, 64 << 10, "").await {
-        Ok(b) => error::summarize_error_body(&b),
-        Err(_) => String::new(),
+impl Client {
+    /// Map a non-2xx response to a typed error (2xx passes through).
+    async fn check_status(&self, resp: Response, url: &str) -> Result<Response, RegistryError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let message = self.error_body(resp).await;
+        let url = url.to_owned();
+        Err(match status {
+            StatusCode::UNAUTHORIZED => RegistryError::Unauthorized { url, message },
+            StatusCode::FORBIDDEN => RegistryError::Denied { url, message },
+            StatusCode::NOT_FOUND => RegistryError::NotFound { url, message },
+            s => RegistryError::Invalid {
+                url,
+                message: format!(
+                    "unexpected HTTP {s}{}",
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {message}")
+                    }
+                ),
+            },
+        })
+    }
+
+    /// A short summary of an error response's body (at most [`error::MAX_ERROR_BODY`] bytes),
+    /// only when it comes from a configured registry or token realm: the body of a redirect
+    /// target is never kept, since it ends up in stored reasons and logs.
+    async fn error_body(&self, resp: Response) -> String {
+        if !self.inner.guard.is_configured(resp.url()) {
+            return format!(
+                "answered by {}, a redirect target; its body is not kept",
+                resp.url().origin().ascii_serialization()
+            );
+        }
+        match read_bounded(resp, 64 << 10, "").await {
+            Ok(b) => error::summarize_error_body(&b),
+            Err(_) => String::new(),
+        }
     }
 }
 
@@ -617,7 +699,17 @@ mod tests {
     #[test]
     fn redirects_to_storage_are_followed_but_not_to_internal_addresses() {
         let u = |s: &str| url::Url::parse(s).unwrap();
-        let conf = vec!["registry.example.com".to_owned(), "127.0.0.1:5000".to_owned()];
+        let conf = ssrf::Guard::new(&[
+            RegistryConfig {
+                host: "registry.example.com".into(),
+                ..Default::default()
+            },
+            RegistryConfig {
+                host: "127.0.0.1:5000".into(),
+                insecure: true,
+                ..Default::default()
+            },
+        ]);
         let from = u("https://registry.example.com/v2/a/blobs/sha256:aa");
         assert!(redirect_allowed(
             &from,

@@ -111,11 +111,35 @@ pub fn valid_tag(t: &str) -> bool {
         && !t.starts_with(['.', '-'])
 }
 
+/// One path component: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
 fn valid_path_component(c: &str) -> bool {
-    !c.is_empty()
-        && c.chars()
-            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-'))
-        && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        // A run of [a-z0-9]+.
+        let start = i;
+        while i < b.len() && alnum(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        // A separator: `.`, `_`, `__` or `-`+.
+        match b[i] {
+            b'.' => i += 1,
+            b'_' => i += if b.get(i + 1) == Some(&b'_') { 2 } else { 1 },
+            b'-' => {
+                while b.get(i) == Some(&b'-') {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Whether `d` is a well-formed sha256 or sha512 digest.
@@ -152,6 +176,46 @@ mod tests {
     }
 
     #[test]
+    fn repository_grammar_of_the_distribution_spec() {
+        for ok in [
+            "a",
+            "a/b",
+            "a.b",
+            "a_b",
+            "a__b",
+            "a-b",
+            "a---b",
+            "0/1-2.3__4",
+            "library/ubuntu",
+        ] {
+            assert!(valid_repository(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../../../etc/passwd",
+            "<script>alert(1)</script>",
+            "a\r\nx-injected: 1",
+            "a\u{202e}b",
+            "Team/App",
+            "a/",
+            "/a",
+            "a b",
+            "a:b",
+        ] {
+            assert!(!valid_repository(bad), "{bad:?}");
+        }
+        assert!(valid_repository(&"a".repeat(255)));
+        assert!(!valid_repository(&"a".repeat(256)));
+        assert!(!valid_repository(&"a".repeat(5000)));
+        assert!(valid_tag("_x") && valid_tag(&"v".repeat(128)) && !valid_tag(&"v".repeat(129)));
+        assert!(!valid_tag("-x") && !valid_tag(".x") && !valid_tag("a/b") && !valid_tag("a\u{202e}"));
+        assert!(valid_digest(&format!("sha512:{}", "0".repeat(128))));
+        assert!(!valid_digest(&format!("sha512:{}", "0".repeat(64))));
+        assert!(!valid_digest(&format!("sha256:{}", "A".repeat(64))));
+        assert!(!valid_digest("md5:00"));
+    }
+
+    #[test]
     fn refuses_bad_references() {
         for bad in [
             "app:1.0",
@@ -161,6 +225,11 @@ mod tests {
             "reg.io/x@sha256:zz",
             "reg.io/x:-bad",
             "reg.io/a//b",
+            "reg.io/a..b",
+            "reg.io/a___b",
+            "reg.io/a-",
+            "reg.io/a_-b",
+            "reg.io/.a",
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }

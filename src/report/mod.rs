@@ -13,6 +13,19 @@ pub mod sarif;
 
 pub use list::{artifacts_table, ArtifactItem};
 
+/// An artifact that refers to this one: a signature, an SBOM, an attestation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferrerRef {
+    /// Its digest.
+    pub digest: String,
+    /// Its artifact type, when known.
+    pub artifact_type: Option<String>,
+    /// Its kind, when known.
+    pub kind: Option<String>,
+    /// The status of its latest scan; `null` when it has not been stored yet.
+    pub status: Option<Status>,
+}
+
 /// Scanner name and version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScannerRef {
@@ -65,6 +78,12 @@ pub struct Report {
     /// The advisory snapshot findings were matched against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advisory_snapshot: Option<String>,
+    /// Signatures, SBOMs and attestations that refer to this artifact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<ReferrerRef>,
+    /// The digest this artifact refers to, when it is a referrer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 impl Report {
@@ -109,6 +128,18 @@ impl Report {
                 children.push(child);
             }
         }
+        let referrers = store
+            .referrers_of(&a.registry, &a.repository, &a.digest)
+            .await?
+            .into_iter()
+            .map(|r| ReferrerRef {
+                digest: r.digest,
+                artifact_type: r.artifact_type,
+                kind: r.kind,
+                status: r.status,
+            })
+            .collect();
+        let subject = store.subject_of(&a.registry, &a.repository, &a.digest).await?;
         let reference = match &tag {
             Some(t) => format!("{}/{}:{t}@{}", a.registry, a.repository, a.digest),
             None => format!("{}/{}@{}", a.registry, a.repository, a.digest),
@@ -138,6 +169,8 @@ impl Report {
                 .filter(|d| d.as_object().is_some_and(|o| !o.is_empty())),
             scanned_at: scan.as_ref().and_then(|s| s.finished_at).map(rfc3339),
             advisory_snapshot: scan.as_ref().and_then(|s| s.advisory_snapshot.clone()),
+            referrers,
+            subject,
         })
     }
 

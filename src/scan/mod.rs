@@ -1,33 +1,44 @@
 //! The scan pipeline: job → fetch the manifest → resolve its type → route to a scanner (or record
 //! it as unsupported) → match advisories → store.
 //!
-//! The same [`Pipeline`] serves queue workers and `regscan scan` in local mode. It is idempotent:
-//! a digest already scanned by the same scanner version is skipped unless the job says `force`;
-//! a claim in the database keeps two workers off one digest.
+//! The same [`Pipeline`] serves queue workers and `regscan scan` in local mode. It is a planner
+//! and an executor: [`Pipeline::run_job`] gathers facts (the manifest, its resolution, what the
+//! store holds), [`plan::plan`] decides with no I/O, and the executor carries the plan out. Scans
+//! run through a [`runner::ScanRunner`] — the sandbox ([`crate::sandbox`]) everywhere but in
+//! tests — so this process never parses artifact content. It is idempotent: a digest already
+//! scanned by the same scanner version is skipped unless the job says `force`; a claim in the
+//! database keeps two workers off one digest.
 
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use regscan_scanner_api::manifest::{ImageManifest, ManifestDoc};
-use regscan_scanner_api::types::{looks_like_opa_bundle, IndexChild, PEEK_MAX_BYTES};
-use regscan_scanner_api::{media, Descriptor, Kind, Resolution, ScanContext, Scanner, Status, TypeEntry, TypeTable};
+use regscan_scanner_api::types::IndexChild;
+use regscan_scanner_api::{media, Descriptor, Kind, Resolution, Scanner, Status, TypeEntry, TypeTable};
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::queue::Job;
 use crate::registry::{Client, ClientOptions, FetchedManifest, RegistryError};
+use crate::store::referrers::{cosign_tag_subject, Via};
 use crate::store::{Claim, NewArtifact, ScanResult, Store, StoreError};
 
 pub mod advisories;
 pub mod blobs;
 pub mod limiter;
+pub mod plan;
+pub mod runner;
 
 use advisories::AdvisoryDb;
 use blobs::{RegistryBlobs, StoreCache};
 use limiter::KindLimiter;
+use plan::{Action, TagAction, TagFacts};
+use runner::ScanRunner;
+
+use crate::sandbox::protocol::TaskOutput;
+use crate::sandbox::{KillCause, Request, Sandbox, SandboxError, Task};
+use crate::telemetry::Metrics;
 
 /// Why a job did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +97,8 @@ struct Inner {
     limiter: KindLimiter,
     advisories: AdvisoryDb,
     listeners: std::sync::RwLock<Vec<Arc<dyn ScanListener>>>,
+    runner: Arc<dyn ScanRunner>,
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 /// The scan pipeline. Cheap to clone.
@@ -102,6 +115,18 @@ impl Pipeline {
 
     /// [`Pipeline::new`] with registry client options (tests shorten retry delays).
     pub async fn with_client_options(config: Arc<Config>, store: Store, opts: ClientOptions) -> anyhow::Result<Self> {
+        let sandbox = Sandbox::new(&config.sandbox, serde_json::to_value(&config.scanners)?)?;
+        Self::with_runner(config, store, opts, Arc::new(sandbox)).await
+    }
+
+    /// [`Pipeline::with_client_options`] with scans run by `runner` instead of the sandbox
+    /// (tests of the pipeline's rules).
+    pub async fn with_runner(
+        config: Arc<Config>,
+        store: Store,
+        opts: ClientOptions,
+        runner: Arc<dyn ScanRunner>,
+    ) -> anyhow::Result<Self> {
         let scanners = crate::scanners::registered(&config)?;
         let table = crate::scanners::type_table(&scanners, &config)?;
         let client = Client::new(&config.registries, opts)?;
@@ -115,6 +140,8 @@ impl Pipeline {
                 table,
                 advisories: AdvisoryDb::default(),
                 listeners: Default::default(),
+                runner,
+                metrics: OnceLock::new(),
             }),
         })
     }
@@ -139,6 +166,11 @@ impl Pipeline {
         &self.inner.advisories
     }
 
+    /// Count sandbox kills in `metrics` (`regscan_sandbox_kills_total`).
+    pub fn set_metrics(&self, metrics: Arc<Metrics>) {
+        let _ = self.inner.metrics.set(metrics);
+    }
+
     /// Register a listener told about every finished scan.
     pub fn add_listener(&self, l: Arc<dyn ScanListener>) {
         self.inner.listeners.write().expect("listener lock poisoned").push(l);
@@ -151,47 +183,433 @@ impl Pipeline {
         }
     }
 
-    /// Run one job. See the module docs.
+    /// Run one job: gather the facts, [`plan::plan`], carry the plan out.
     pub async fn run_job(&self, job: &Job, worker: &str) -> Result<JobOutcome, PipelineError> {
         let registry = self.inner.client.canonical_host(&job.registry)?;
-        let fetched = self
+        let by_digest = job.reference.contains(':');
+        let fetched = match self
             .inner
             .client
             .fetch_manifest(&registry, &job.repository, &job.reference)
-            .await?;
-        self.record_tag(&registry, job, &fetched.digest).await?;
+            .await
+        {
+            Ok(f) => f,
+            Err(e @ RegistryError::NotFound { .. }) if by_digest => {
+                return self.gone(&registry, job, e).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let at = Target {
             registry: &registry,
             repository: &job.repository,
             fetched: &fetched,
         };
-        let resolution = self.inner.table.resolve(&fetched.doc);
-        match resolution {
-            Resolution::Index { children } => self.index(&at, job, &children).await,
-            Resolution::Unsupported {
-                artifact_type,
-                kind,
-                reason,
-            } => self.unsupported(&at, job, worker, &artifact_type, &kind, &reason).await,
-            Resolution::Scan {
-                artifact_type,
-                entry,
-                peek_for_bundle,
-            } => {
+        let resolution = match self.inner.table.resolve(&fetched.doc) {
+            Resolution::Scan { artifact_type, entry } => {
                 let ManifestDoc::Manifest(manifest) = &fetched.doc else {
                     unreachable!("only manifests resolve to a scanner")
                 };
-                let (is_bundle, peeked) = match &peek_for_bundle {
-                    Some(layer) => self.peek_is_bundle(&registry, &job.repository, layer).await,
-                    None => (false, None),
-                };
-                let entry = match self.inner.table.lookup(media::OPA_CONFIG) {
-                    Some(opa) if is_bundle && opa.scanner.is_some() => opa.clone(),
-                    _ => entry,
-                };
-                self.scan(&at, job, worker, manifest, &artifact_type, &entry, peeked)
+                let (entry, peeked) = self.sniff(&at, manifest, &artifact_type, entry).await;
+                (Resolution::Scan { artifact_type, entry }, peeked)
+            }
+            other => (other, None),
+        };
+        let (resolution, peeked) = resolution;
+        let (artifact_id, scanner) = match &resolution {
+            Resolution::Index { .. } => (self.upsert(&at, None, Kind::INDEX).await?, None),
+            Resolution::Unsupported {
+                artifact_type, kind, ..
+            } => (
+                self.upsert(
+                    &at,
+                    Some(artifact_type.as_str()).filter(|t| !t.is_empty()),
+                    kind.as_str(),
+                )
+                .await?,
+                None,
+            ),
+            Resolution::Scan { artifact_type, entry } => {
+                let scanner = self.scanner_for(artifact_type, entry)?;
+                (
+                    self.upsert(&at, Some(artifact_type), entry.kind.as_str()).await?,
+                    Some(scanner),
+                )
+            }
+        };
+        let (name, version) = scanner.as_ref().map_or(("", ""), |s| (s.name(), s.version()));
+        let completed_by_same_version = self
+            .inner
+            .store
+            .completed_scan(artifact_id, name, version)
+            .await?
+            .is_some();
+        let tag = self.tag_facts(&registry, job, by_digest, &fetched.digest).await;
+        let plan = plan::plan(
+            &plan::Manifest::Found {
+                resolution: &resolution,
+                completed_by_same_version,
+            },
+            &tag,
+            job.force,
+        );
+        match &plan.tag {
+            TagAction::Leave => {}
+            TagAction::Point(t) => {
+                self.inner
+                    .store
+                    .set_tag(&registry, &job.repository, t, &fetched.digest)
+                    .await?
+            }
+            TagAction::Moved { tag, now } => {
+                info!(registry = %registry, repository = %job.repository, %tag, digest = %fetched.digest, current = %now, "tag has moved on since this push; not re-pointing it");
+            }
+        }
+        self.link_as_referrer(&at, job, by_digest, &resolution).await?;
+        let discover = matches!(&plan.action, Action::Scan { entry, .. } if entry.kind.as_str() != "sbom")
+            || matches!(plan.action, Action::FanOut { .. });
+        let mut outcome = match plan.action {
+            Action::Skip => Ok(JobOutcome {
+                digest: fetched.digest.clone(),
+                kind: resolution.kind(),
+                status: if matches!(resolution, Resolution::Unsupported { .. }) {
+                    Status::Unsupported
+                } else {
+                    Status::Succeeded
+                },
+                children: Vec::new(),
+                skipped: true,
+            }),
+            Action::FanOut { children } => self.index(&at, job, artifact_id, &children).await,
+            Action::RecordUnsupported {
+                artifact_type,
+                kind,
+                reason,
+            } => {
+                self.unsupported(&at, job, worker, artifact_id, &artifact_type, &kind, &reason)
                     .await
             }
+            Action::Scan { artifact_type, entry } => {
+                let ManifestDoc::Manifest(manifest) = &fetched.doc else {
+                    unreachable!("only manifests resolve to a scanner")
+                };
+                let scanner = scanner.expect("a scan plan has a scanner");
+                let target = ScanTarget {
+                    at: &at,
+                    artifact_id,
+                    manifest,
+                    artifact_type: &artifact_type,
+                    entry: &entry,
+                };
+                self.scan(&target, job, worker, scanner, peeked).await
+            }
+            Action::MarkDeleted | Action::FailGone => unreachable!("planned only for a gone manifest"),
+        }?;
+        if discover {
+            outcome.children.extend(self.discover_referrers(&at, job).await?);
+        }
+        Ok(outcome)
+    }
+
+    /// Record the links in which this artifact is the referrer: its OCI 1.1 `subject`, or the
+    /// subject its cosign-scheme tag (`sha256-<hex>.sig|.att|.sbom`) names.
+    async fn link_as_referrer(
+        &self,
+        at: &Target<'_>,
+        job: &Job,
+        by_digest: bool,
+        resolution: &Resolution,
+    ) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        let kind = resolution.kind();
+        let artifact_type = match resolution {
+            Resolution::Scan { artifact_type, .. } | Resolution::Unsupported { artifact_type, .. } => {
+                Some(artifact_type.as_str()).filter(|t| !t.is_empty())
+            }
+            Resolution::Index { .. } => None,
+        };
+        if let ManifestDoc::Manifest(ImageManifest {
+            subject: Some(subject), ..
+        }) = &at.fetched.doc
+        {
+            if crate::registry::reference::valid_digest(&subject.digest) {
+                store
+                    .link_referrer(
+                        at.registry,
+                        at.repository,
+                        &subject.digest,
+                        &at.fetched.digest,
+                        Some(kind.as_str()),
+                        artifact_type,
+                        Via::Subject,
+                    )
+                    .await?;
+            }
+        }
+        let tag = job.tag.as_deref().or((!by_digest).then_some(job.reference.as_str()));
+        if let Some((subject, suffix_relation)) = tag.and_then(cosign_tag_subject) {
+            // The resolved kind says more than the tag's suffix, unless it is only "image".
+            let relation = match kind.as_str() {
+                Kind::IMAGE | Kind::UNKNOWN => suffix_relation,
+                k => k,
+            };
+            store
+                .link_referrer(
+                    at.registry,
+                    at.repository,
+                    &subject,
+                    &at.fetched.digest,
+                    Some(relation),
+                    artifact_type,
+                    Via::Tag,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Find the signatures, SBOMs and attestations of an artifact being scanned: the registry's
+    /// referrers API where it has one, else cosign's tag scheme. Links are stored; referrers not
+    /// stored yet are returned as jobs, so they are scanned too.
+    async fn discover_referrers(&self, at: &Target<'_>, job: &Job) -> Result<Vec<Job>, StoreError> {
+        let client = &self.inner.client;
+        let digest = &at.fetched.digest;
+        let mut found: Vec<FoundReferrer> = Vec::new();
+        match client.referrers(at.registry, at.repository, digest).await {
+            Ok(Some(list)) => {
+                for d in list.into_iter().take(MAX_REFERRERS) {
+                    let relation = d
+                        .artifact_type
+                        .as_deref()
+                        .and_then(|t| self.inner.table.lookup(t))
+                        .map(|e| e.kind.as_str().to_owned());
+                    found.push(FoundReferrer {
+                        digest: d.digest,
+                        artifact_type: d.artifact_type,
+                        tag: None,
+                        relation,
+                        via: Via::ReferrersApi,
+                    });
+                }
+            }
+            Ok(None) => {
+                if let Some(hex) = digest.strip_prefix("sha256:") {
+                    for suffix in ["sig", "att", "sbom"] {
+                        let tag = format!("sha256-{hex}.{suffix}");
+                        if let Ok(m) = client.fetch_manifest(at.registry, at.repository, &tag).await {
+                            found.push(FoundReferrer {
+                                digest: m.digest,
+                                artifact_type: None,
+                                relation: cosign_tag_subject(&tag).map(|(_, r)| r.to_owned()),
+                                tag: Some(tag),
+                                via: Via::Tag,
+                            });
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(reference = %at.reference(), error = %e, "could not list referrers; signatures and SBOMs are linked when they are pushed");
+            }
+        }
+        let store = &self.inner.store;
+        let mut jobs = Vec::new();
+        for f in found {
+            if !crate::registry::reference::valid_digest(&f.digest) || f.digest == *digest {
+                continue;
+            }
+            store
+                .link_referrer(
+                    at.registry,
+                    at.repository,
+                    digest,
+                    &f.digest,
+                    f.relation.as_deref(),
+                    f.artifact_type.as_deref(),
+                    f.via,
+                )
+                .await?;
+            if store.artifact(at.registry, at.repository, &f.digest).await?.is_none() {
+                jobs.push(Job {
+                    id: format!("{}/referrer/{}", job.id, f.digest),
+                    registry: at.registry.to_owned(),
+                    repository: at.repository.to_owned(),
+                    reference: f.digest,
+                    tag: f.tag,
+                    source: format!("referrer:{digest}"),
+                    force: false,
+                    attempt: 0,
+                });
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// The registry answered 404 for the job's digest. A digest with a result is marked deleted
+    /// and keeps it (a late job never turns a good result into `failed`); one never scanned is
+    /// a final failure.
+    async fn gone(&self, registry: &str, job: &Job, error: RegistryError) -> Result<JobOutcome, PipelineError> {
+        let store = &self.inner.store;
+        let artifact = store.artifact(registry, &job.repository, &job.reference).await?;
+        let has_completed_scan = match &artifact {
+            Some(a) => store.has_completed_scan(a.id).await?,
+            None => false,
+        };
+        let plan = plan::plan(&plan::Manifest::Gone { has_completed_scan }, &TagFacts::None, job.force);
+        match (plan.action, artifact) {
+            (Action::MarkDeleted, Some(a)) => {
+                store
+                    .mark_deleted(registry, &job.repository, Some(&job.reference), None)
+                    .await?;
+                info!(registry, repository = %job.repository, digest = %job.reference, "manifest is gone from the registry; artifact marked deleted, its last result kept");
+                let status = match a.latest_scan_id {
+                    Some(id) => store.scan(id).await?.map(|s| s.status).unwrap_or(Status::Succeeded),
+                    None => Status::Succeeded,
+                };
+                Ok(JobOutcome {
+                    digest: a.digest,
+                    kind: a.kind,
+                    status,
+                    children: Vec::new(),
+                    skipped: true,
+                })
+            }
+            _ => Err(error.into()),
+        }
+    }
+
+    /// Where the job's tag points, as the planner needs it.
+    async fn tag_facts(&self, registry: &str, job: &Job, by_digest: bool, digest: &str) -> TagFacts {
+        if !by_digest {
+            return TagFacts::ByTag(job.reference.clone());
+        }
+        let Some(tag) = job.tag.clone() else {
+            return TagFacts::None;
+        };
+        let now = self
+            .inner
+            .client
+            .fetch_manifest(registry, &job.repository, &tag)
+            .await
+            .ok()
+            .map(|m| m.digest);
+        TagFacts::Pushed {
+            tag,
+            digest: digest.to_owned(),
+            now,
+        }
+    }
+
+    /// The registered scanner a row routes to.
+    fn scanner_for(&self, artifact_type: &str, entry: &TypeEntry) -> Result<Arc<dyn Scanner>, PipelineError> {
+        let name = entry.scanner.as_deref().unwrap_or_default();
+        self.inner.scanners.get(name).cloned().ok_or_else(|| {
+            PipelineError::Scan(format!(
+                "type table routes {artifact_type} to scanner {name:?}, which is not registered"
+            ))
+        })
+    }
+
+    /// Content sniffing: a scanner other than the one the type table chose may claim the
+    /// artifact by a layer's content (an OPA bundle pushed as a one-layer image). The layer is
+    /// read by the registry client (verified, not parsed), judged by the scanner in the sandbox,
+    /// and the verdict cached per layer digest and scanner version. The bytes read are handed to
+    /// the scan so the layer is not downloaded twice.
+    async fn sniff(
+        &self,
+        at: &Target<'_>,
+        manifest: &ImageManifest,
+        artifact_type: &str,
+        entry: TypeEntry,
+    ) -> (TypeEntry, Option<Peeked>) {
+        let store = &self.inner.store;
+        for candidate in self.inner.scanners.values() {
+            if Some(candidate.name()) == entry.scanner.as_deref() {
+                continue;
+            }
+            let Some(layer) = candidate.sniff_layer(manifest, artifact_type) else {
+                continue;
+            };
+            let Some(claimed) = candidate
+                .accepts()
+                .into_iter()
+                .find_map(|row| self.inner.table.lookup(&row.media_type).cloned())
+                .filter(|row| row.scanner.as_deref() == Some(candidate.name()))
+            else {
+                continue;
+            };
+            let cache_key = format!("sniff/{}/{}", candidate.name(), candidate.version());
+            if let Ok(Some(verdict)) = store.cache_get(&layer.digest, &cache_key).await {
+                if verdict == "true" {
+                    return (claimed, None);
+                }
+                continue;
+            }
+            let peeked = self.read_small(at, &layer).await;
+            let blobs = RegistryBlobs {
+                client: &self.inner.client,
+                registry: at.registry,
+                repository: at.repository,
+                peeked: peeked.as_ref().map(|p| (p.digest.as_str(), p.bytes.clone())),
+            };
+            let reference = at.reference();
+            let req = Request {
+                task: Task::Sniff { layer: layer.clone() },
+                scanner: candidate.name(),
+                reference: &reference,
+                manifest,
+                artifact_type,
+                entry: &claimed,
+                timeout: candidate.limits().timeout,
+            };
+            let verdict = match self.inner.runner.run(req, &blobs, &StoreCache { store }).await {
+                Ok(TaskOutput::Sniffed(v)) => v,
+                Ok(TaskOutput::Scanned(_)) => false,
+                Err(e) => {
+                    warn!(%reference, scanner = candidate.name(), error = %e, "content sniffing failed; routing by type");
+                    if let SandboxError::Killed { cause, .. } = &e {
+                        self.count_kill(candidate.name(), *cause);
+                    }
+                    continue;
+                }
+            };
+            if let Err(e) = store
+                .cache_put(&layer.digest, &cache_key, if verdict { "true" } else { "false" })
+                .await
+            {
+                warn!(digest = %layer.digest, error = %e, "could not cache the sniffing verdict");
+            }
+            if verdict {
+                return (claimed, peeked);
+            }
+            return (entry, peeked);
+        }
+        (entry, None)
+    }
+
+    /// Read a small blob into memory, verified and unparsed, to serve it to more than one
+    /// sandboxed task. `None` when it is large or cannot be read now (the task then streams it).
+    async fn read_small(&self, at: &Target<'_>, layer: &Descriptor) -> Option<Peeked> {
+        use tokio::io::AsyncReadExt;
+        if layer.size > PEEK_MAX_BYTES {
+            return None;
+        }
+        let mut reader = self
+            .inner
+            .client
+            .open_blob(at.registry, at.repository, layer, PEEK_MAX_BYTES)
+            .await
+            .ok()?;
+        let mut buf = Vec::with_capacity(usize::try_from(layer.size).ok()?);
+        reader.read_to_end(&mut buf).await.ok()?;
+        Some(Peeked {
+            digest: layer.digest.clone(),
+            bytes: Arc::new(buf),
+        })
+    }
+
+    fn count_kill(&self, scanner: &str, cause: KillCause) {
+        if let Some(m) = self.inner.metrics.get() {
+            m.sandbox_kill(scanner, cause.as_str());
         }
     }
 
@@ -199,6 +617,11 @@ impl Pipeline {
     /// finished meanwhile (another delivery of the same job got there first) and, unless
     /// `force`, there is nothing to do. The check after the claim is what makes concurrent
     /// duplicates write one result: claims are serialised by the database.
+    ///
+    /// Another worker's live claim is waited for, not retried: its holder renews a short lease
+    /// while it works, so a claim whose worker died expires within `worker.lease_secs` and is
+    /// taken over. Waiting spends none of the job's attempts; only a claim held longer than a
+    /// scan may take gives up with [`PipelineError::Busy`].
     async fn claim(
         &self,
         artifact_id: i64,
@@ -209,37 +632,36 @@ impl Pipeline {
         digest: &str,
     ) -> Result<Option<i64>, PipelineError> {
         let store = &self.inner.store;
-        let lease_ms = (self.inner.config.worker.lease_secs.max(3) * 1000) as i64;
-        match store
-            .claim_scan(artifact_id, scanner, version, worker, lease_ms)
-            .await?
-        {
-            Claim::Busy => Err(PipelineError::Busy(digest.to_owned())),
-            Claim::Claimed(id) if !force && store.completed_scan(artifact_id, scanner, version).await?.is_some() => {
-                store.release_claim(id).await?;
-                Ok(None)
-            }
-            Claim::Claimed(id) => Ok(Some(id)),
-        }
-    }
-
-    /// Point the job's tag at the digest it scans. A job by digest that names a tag (a webhook
-    /// push) may run after a later push moved the tag: the registry is asked where the tag points
-    /// now, and the tag is left alone when it has moved on.
-    async fn record_tag(&self, registry: &str, job: &Job, digest: &str) -> Result<(), StoreError> {
-        let by_digest = job.reference.contains(':');
-        let Some(tag) = job.tag.clone().or_else(|| (!by_digest).then(|| job.reference.clone())) else {
-            return Ok(());
-        };
-        if by_digest {
-            if let Ok(now) = self.inner.client.fetch_manifest(registry, &job.repository, &tag).await {
-                if now.digest != digest {
-                    info!(registry, repository = %job.repository, %tag, digest, current = %now.digest, "tag has moved on since this push; not re-pointing it");
-                    return Ok(());
+        let lease = self.lease();
+        let patience = Duration::from_secs(self.inner.config.sandbox.wall_secs) + lease * 2;
+        let started = std::time::Instant::now();
+        loop {
+            match store
+                .claim_scan(artifact_id, scanner, version, worker, lease.as_millis() as i64)
+                .await?
+            {
+                Claim::Claimed(id)
+                    if !force && store.completed_scan(artifact_id, scanner, version).await?.is_some() =>
+                {
+                    store.release_claim(id).await?;
+                    return Ok(None);
+                }
+                Claim::Claimed(id) => return Ok(Some(id)),
+                Claim::Busy => {
+                    if !force && store.completed_scan(artifact_id, scanner, version).await?.is_some() {
+                        return Ok(None);
+                    }
+                    if started.elapsed() > patience {
+                        return Err(PipelineError::Busy(digest.to_owned()));
+                    }
+                    tokio::time::sleep(CLAIM_POLL.min(lease / 3)).await;
                 }
             }
         }
-        self.inner.store.set_tag(registry, &job.repository, &tag, digest).await
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.inner.config.worker.lease_secs.max(3))
     }
 
     async fn upsert(&self, at: &Target<'_>, artifact_type: Option<&str>, kind: &str) -> Result<i64, StoreError> {
@@ -265,18 +687,17 @@ impl Pipeline {
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn unsupported(
         &self,
         at: &Target<'_>,
         job: &Job,
         worker: &str,
+        artifact_id: i64,
         artifact_type: &str,
         kind: &Kind,
         reason: &str,
     ) -> Result<JobOutcome, PipelineError> {
-        let artifact_id = self
-            .upsert(at, Some(artifact_type).filter(|t| !t.is_empty()), kind.as_str())
-            .await?;
         let outcome = |skipped| JobOutcome {
             digest: at.fetched.digest.clone(),
             kind: kind.clone(),
@@ -284,9 +705,6 @@ impl Pipeline {
             children: Vec::new(),
             skipped,
         };
-        if !job.force && self.inner.store.completed_scan(artifact_id, "", "").await?.is_some() {
-            return Ok(outcome(true));
-        }
         let mut details = serde_json::Map::new();
         details.insert("media_type".into(), artifact_type.into());
         let result = ScanResult {
@@ -308,8 +726,13 @@ impl Pipeline {
         Ok(outcome(false))
     }
 
-    async fn index(&self, at: &Target<'_>, job: &Job, children: &[IndexChild]) -> Result<JobOutcome, PipelineError> {
-        let artifact_id = self.upsert(at, None, Kind::INDEX).await?;
+    async fn index(
+        &self,
+        at: &Target<'_>,
+        job: &Job,
+        artifact_id: i64,
+        children: &[IndexChild],
+    ) -> Result<JobOutcome, PipelineError> {
         let mut outcome = JobOutcome {
             digest: at.fetched.digest.clone(),
             kind: Kind::new(Kind::INDEX),
@@ -317,10 +740,6 @@ impl Pipeline {
             children: Vec::new(),
             skipped: false,
         };
-        if !job.force && self.inner.store.completed_scan(artifact_id, "", "").await?.is_some() {
-            outcome.skipped = true;
-            return Ok(outcome);
-        }
         let store = &self.inner.store;
         let mut attestations = 0;
         for (position, child) in children.iter().enumerate() {
@@ -411,48 +830,31 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Scan in the sandbox and store the result. A scan that exceeds a sandbox limit or
+    /// crashes ends `failed` at once: the same bytes would do the same again.
     async fn scan(
         &self,
-        at: &Target<'_>,
+        t: &ScanTarget<'_>,
         job: &Job,
         worker: &str,
-        manifest: &ImageManifest,
-        artifact_type: &str,
-        entry: &TypeEntry,
+        scanner: Arc<dyn Scanner>,
         peeked: Option<Peeked>,
     ) -> Result<JobOutcome, PipelineError> {
-        let scanner_name = entry.scanner.as_deref().unwrap_or_default();
-        let scanner = self.inner.scanners.get(scanner_name).cloned().ok_or_else(|| {
-            PipelineError::Scan(format!(
-                "type table routes {artifact_type} to scanner {scanner_name:?}, which is not registered"
-            ))
-        })?;
         let store = &self.inner.store;
-        let artifact_id = self.upsert(at, Some(artifact_type), entry.kind.as_str()).await?;
+        let at = t.at;
         let mut outcome = JobOutcome {
             digest: at.fetched.digest.clone(),
-            kind: entry.kind.clone(),
+            kind: t.entry.kind.clone(),
             status: Status::Succeeded,
             children: Vec::new(),
             skipped: false,
         };
-        if !job.force
-            && store
-                .completed_scan(artifact_id, scanner.name(), scanner.version())
-                .await?
-                .is_some()
-        {
-            outcome.skipped = true;
-            return Ok(outcome);
-        }
         // Wait for a slot of this kind before taking the claim, so a queued-up kind never holds
         // claims it is not working on.
-        let _permit = self.inner.limiter.acquire(entry.kind.as_str()).await;
-        let lease_ms = (self.inner.config.worker.lease_secs.max(3) * 1000) as i64;
+        let _permit = self.inner.limiter.acquire(t.entry.kind.as_str()).await;
         let Some(scan_id) = self
             .claim(
-                artifact_id,
+                t.artifact_id,
                 scanner.name(),
                 scanner.version(),
                 worker,
@@ -464,6 +866,22 @@ impl Pipeline {
             outcome.skipped = true;
             return Ok(outcome);
         };
+        // Workers died twice while scanning this artifact: something kills whatever runs it
+        // (outside what the sandbox contains). Store that instead of feeding it to a third.
+        let abandoned = store.abandoned_scans(t.artifact_id).await?;
+        if abandoned >= MAX_ABANDONED_SCANS {
+            let reason = format!(
+                "the worker scanning this artifact died {abandoned} times mid-scan; not scanning it again (scan again with force to retry)"
+            );
+            store
+                .finish_scan(scan_id, Status::Failed, Some(&reason), &ScanResult::default())
+                .await?;
+            store.reset_abandoned_scans(t.artifact_id).await?;
+            warn!(reference = %at.reference(), %reason, "scan given up");
+            self.notify(at.registry, at.repository, &at.fetched.digest, Status::Failed);
+            outcome.status = Status::Failed;
+            return Ok(outcome);
+        }
         // Dropped before the scan is settled (the worker handed the job back on SIGTERM, or its
         // future was cancelled): give the claim back at once instead of waiting for the lease.
         let mut claim = ClaimGuard {
@@ -471,54 +889,47 @@ impl Pipeline {
             scan_id,
             settled: false,
         };
+        let lease = self.lease();
         let heartbeat = {
             let store = store.clone();
             tokio::spawn(async move {
-                let every = Duration::from_millis((lease_ms / 3) as u64);
                 loop {
-                    tokio::time::sleep(every).await;
-                    if let Err(e) = store.renew_claim(scan_id, lease_ms).await {
+                    tokio::time::sleep(lease / 3).await;
+                    if let Err(e) = store.renew_claim(scan_id, lease.as_millis() as i64).await {
                         warn!(scan_id, error = %e, "could not renew the scan claim");
                     }
                 }
             })
         };
         let started = std::time::Instant::now();
-        let reference = format!("{}/{}@{}", at.registry, at.repository, at.fetched.digest);
+        let reference = at.reference();
         let blobs = RegistryBlobs {
             client: &self.inner.client,
             registry: at.registry,
             repository: at.repository,
             peeked: peeked.as_ref().map(|p| (p.digest.as_str(), p.bytes.clone())),
         };
-        let cache = StoreCache { store };
-        let ctx = ScanContext {
+        let req = Request {
+            task: Task::Scan,
+            scanner: scanner.name(),
             reference: &reference,
-            manifest,
-            artifact_type,
-            entry,
-            blobs: &blobs,
-            cache: &cache,
+            manifest: t.manifest,
+            artifact_type: t.artifact_type,
+            entry: t.entry,
+            timeout: scanner.limits().timeout,
         };
-        let timeout = scanner.limits().timeout;
-        let result = tokio::time::timeout(timeout, AssertUnwindSafe(scanner.scan(&ctx)).catch_unwind()).await;
+        let result = self.inner.runner.run(req, &blobs, &StoreCache { store }).await;
         heartbeat.abort();
         claim.settled = true;
         let result = match result {
-            Err(_) => Err((
-                format!("scanner {} did not finish within {timeout:?}", scanner.name()),
-                true,
-            )),
-            Ok(Err(panic)) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Err((format!("scanner {} crashed: {msg}", scanner.name()), false))
+            Ok(TaskOutput::Scanned(out)) => Ok(*out),
+            Ok(TaskOutput::Sniffed(_)) => Err(("the sandbox answered a scan with a sniff verdict".to_owned(), false)),
+            Err(SandboxError::Scan(e)) => Err((e.to_string(), e.is_retryable())),
+            Err(SandboxError::Killed { cause, reason }) => {
+                self.count_kill(scanner.name(), cause);
+                Err((reason, false))
             }
-            Ok(Ok(Err(e))) => Err((e.to_string(), e.is_retryable())),
-            Ok(Ok(Ok(out))) => Ok(out),
+            Err(e @ SandboxError::Start(_)) => Err((e.to_string(), true)),
         };
         match result {
             Ok(out) => {
@@ -534,6 +945,9 @@ impl Pipeline {
                     inventory_scan_id: None,
                 };
                 store.finish_scan(scan_id, Status::Succeeded, None, &result).await?;
+                if abandoned > 0 {
+                    store.reset_abandoned_scans(t.artifact_id).await?;
+                }
                 info!(%reference, scanner = scanner.name(), findings = result.checks.len() + result.advisories.len(), packages = result.packages.len(), elapsed_ms = started.elapsed().as_millis() as u64, "scan succeeded");
                 self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
                 Ok(outcome)
@@ -553,59 +967,6 @@ impl Pipeline {
                 Ok(outcome)
             }
         }
-    }
-
-    /// Peek into the single small layer of an image-shaped manifest: is it an OPA bundle? The
-    /// verdict is cached per layer digest; the bytes read (verified) are handed to the scanner so
-    /// the layer is not downloaded twice.
-    async fn peek_is_bundle(&self, registry: &str, repository: &str, layer: &Descriptor) -> (bool, Option<Peeked>) {
-        use tokio::io::AsyncReadExt;
-        const PEEK_CACHE: &str = "opa-bundle-peek/1";
-        let store = &self.inner.store;
-        if let Ok(Some(verdict)) = store.cache_get(&layer.digest, PEEK_CACHE).await {
-            return (verdict == "true", None);
-        }
-        let Ok(mut reader) = self
-            .inner
-            .client
-            .open_blob(registry, repository, layer, PEEK_MAX_BYTES)
-            .await
-        else {
-            return (false, None);
-        };
-        let mut buf = Vec::with_capacity(layer.size as usize);
-        if reader.read_to_end(&mut buf).await.is_err() {
-            return (false, None);
-        }
-        let bytes = Arc::new(buf);
-        let data = bytes.clone();
-        let verdict = tokio::task::spawn_blocking(move || {
-            let gz = flate2::read::GzDecoder::new(&data[..]);
-            let mut archive = tar::Archive::new(std::io::Read::take(gz, 64 << 20));
-            let Ok(entries) = archive.entries() else { return false };
-            let mut names = Vec::new();
-            for e in entries.take(10_000) {
-                let Ok(e) = e else { return false };
-                let Ok(p) = e.path() else { return false };
-                names.push(p.to_string_lossy().into_owned());
-            }
-            looks_like_opa_bundle(names.iter().map(String::as_str))
-        })
-        .await
-        .unwrap_or(false);
-        if let Err(e) = store
-            .cache_put(&layer.digest, PEEK_CACHE, if verdict { "true" } else { "false" })
-            .await
-        {
-            warn!(digest = %layer.digest, error = %e, "could not cache the bundle peek");
-        }
-        (
-            verdict,
-            Some(Peeked {
-                digest: layer.digest.clone(),
-                bytes,
-            }),
-        )
     }
 
     /// Store the final failure of a job as a `failed` scan with its reason. A job whose tag
@@ -691,4 +1052,49 @@ struct Target<'a> {
     registry: &'a str,
     repository: &'a str,
     fetched: &'a FetchedManifest,
+}
+
+impl Target<'_> {
+    fn reference(&self) -> String {
+        format!("{}/{}@{}", self.registry, self.repository, self.fetched.digest)
+    }
+}
+
+/// What a scan is of.
+struct ScanTarget<'a> {
+    at: &'a Target<'a>,
+    artifact_id: i64,
+    manifest: &'a ImageManifest,
+    artifact_type: &'a str,
+    entry: &'a TypeEntry,
+}
+
+/// Scans of one artifact whose worker died mid-scan before the artifact is stored `failed`.
+pub const MAX_ABANDONED_SCANS: i64 = 2;
+
+/// A referrer found while scanning its subject.
+struct FoundReferrer {
+    digest: String,
+    artifact_type: Option<String>,
+    tag: Option<String>,
+    relation: Option<String>,
+    via: Via,
+}
+
+/// Most referrers of one artifact taken from a registry's answer.
+const MAX_REFERRERS: usize = 256;
+
+/// How often a job waiting for another worker's claim looks again.
+const CLAIM_POLL: Duration = Duration::from_secs(1);
+
+/// Largest blob read into memory to serve both a sniff and a scan.
+const PEEK_MAX_BYTES: u64 = 8 << 20;
+
+/// The text of a panic's payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }

@@ -27,6 +27,24 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_index_children.sql"),
         include_str!("../../migrations/postgres/0003_index_children.sql"),
     ),
+    (
+        4,
+        "retention",
+        include_str!("../../migrations/sqlite/0004_retention.sql"),
+        include_str!("../../migrations/postgres/0004_retention.sql"),
+    ),
+    (
+        5,
+        "abandoned_scans",
+        include_str!("../../migrations/sqlite/0005_abandoned_scans.sql"),
+        include_str!("../../migrations/postgres/0005_abandoned_scans.sql"),
+    ),
+    (
+        8,
+        "referrers",
+        include_str!("../../migrations/sqlite/0008_referrers.sql"),
+        include_str!("../../migrations/postgres/0008_referrers.sql"),
+    ),
 ];
 
 impl Store {

@@ -13,7 +13,9 @@ pub mod advisories;
 pub mod events;
 mod migrate;
 pub mod query;
+pub mod referrers;
 pub mod results;
+pub mod retention;
 
 pub use query::{ArtifactFilter, ArtifactSummary};
 pub use results::{ArtifactRecord, Claim, FindingSource, NewArtifact, ScanRecord, ScanResult};

@@ -360,6 +360,35 @@ impl Store {
         Ok(row.map(|r| r.try_get("id")).transpose()?)
     }
 
+    /// Scans of the artifact whose worker died mid-scan since the count was last reset.
+    pub async fn abandoned_scans(&self, artifact_id: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT abandoned_scans FROM artifacts WHERE id = $1")
+            .bind(artifact_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("abandoned_scans")).transpose()?.unwrap_or(0))
+    }
+
+    /// Start counting abandoned scans of the artifact afresh.
+    pub async fn reset_abandoned_scans(&self, artifact_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE artifacts SET abandoned_scans = 0 WHERE id = $1 AND abandoned_scans <> 0")
+            .bind(artifact_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the artifact has any finished result (succeeded or unsupported), by any scanner.
+    pub async fn has_completed_scan(&self, artifact_id: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM scans WHERE artifact_id = $1 AND status IN ('succeeded', 'unsupported') LIMIT 1",
+        )
+        .bind(artifact_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Take the claim on an artifact for a scan: a `running` scan row with a lease. A running
     /// scan whose lease has expired (its worker died) produced nothing and is removed, and its
     /// claim taken over.
@@ -379,6 +408,11 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         if abandoned.rows_affected() > 0 {
+            sqlx::query("UPDATE artifacts SET abandoned_scans = abandoned_scans + $2 WHERE id = $1")
+                .bind(artifact_id)
+                .bind(abandoned.rows_affected() as i64)
+                .execute(&self.pool)
+                .await?;
             tracing::warn!(
                 artifact_id,
                 "a scan's worker stopped before finishing (lease expired); scanning again"

@@ -212,4 +212,20 @@ pub trait Scanner: Send + Sync {
 
     /// Scan one manifest.
     async fn scan(&self, ctx: &ScanContext<'_>) -> Result<ScanOutput, ScanError>;
+
+    /// Content sniffing, step one: for a manifest the type table routed to *another* scanner,
+    /// the one layer whose content may show that the artifact is really this scanner's (an OPA
+    /// bundle pushed as a one-layer image). Pure: looks at the manifest only. Default: none.
+    fn sniff_layer(&self, manifest: &ImageManifest, artifact_type: &str) -> Option<Descriptor> {
+        let _ = (manifest, artifact_type);
+        None
+    }
+
+    /// Content sniffing, step two: read `layer` (through `ctx.blobs`, bounded) and say whether
+    /// the artifact is this scanner's. Runs in the sandbox like a scan; the verdict is cached per
+    /// layer digest and scanner version. Default: no.
+    async fn sniff(&self, ctx: &ScanContext<'_>, layer: &Descriptor) -> Result<bool, ScanError> {
+        let _ = (ctx, layer);
+        Ok(false)
+    }
 }

@@ -299,16 +299,10 @@ impl TypeTable {
                 );
             }
         }
-        let peek = (declared == media::OCI_CONFIG
-            && m.layers.len() == 1
-            && m.layers[0].media_type == media::OCI_LAYER_GZIP
-            && m.layers[0].size <= PEEK_MAX_BYTES)
-            .then(|| m.layers[0].clone());
         match self.lookup(&declared) {
             Some(entry) if entry.scanner.is_some() => Resolution::Scan {
                 artifact_type: declared,
                 entry: entry.clone(),
-                peek_for_bundle: peek,
             },
             Some(entry) => {
                 let reason = if declared == media::OCI_EMPTY {
@@ -359,9 +353,6 @@ impl TypeTable {
     }
 }
 
-/// Largest single layer regscan peeks into to tell an OPA bundle from an image.
-pub const PEEK_MAX_BYTES: u64 = 8 << 20;
-
 fn is_image_config(t: &str) -> bool {
     t == media::OCI_CONFIG || t == media::DOCKER_CONFIG
 }
@@ -383,12 +374,9 @@ pub enum Resolution {
     Scan {
         /// The resolved artifact type.
         artifact_type: String,
-        /// The table row.
+        /// The table row. A scanner's [`sniff`](crate::Scanner::sniff) hook may still claim
+        /// the artifact by its content (an OPA bundle pushed as a one-layer image).
         entry: TypeEntry,
-        /// An image with one small gzip layer may be an OPA bundle pushed the way OPA's own
-        /// server pulls them: the caller peeks into this layer and, if
-        /// [`looks_like_opa_bundle`] says so, routes it to `opa` instead.
-        peek_for_bundle: Option<Descriptor>,
     },
     /// No scanner handles it.
     Unsupported {
@@ -423,23 +411,6 @@ impl Resolution {
             Resolution::Index { .. } => Kind::new(Kind::INDEX),
         }
     }
-}
-
-/// Whether the file paths of a single-layer "image" are those of an OPA bundle: a `.manifest` or
-/// `*.rego` file, and nothing that looks like a root filesystem.
-pub fn looks_like_opa_bundle<'a>(paths: impl IntoIterator<Item = &'a str>) -> bool {
-    let mut policy = false;
-    for p in paths {
-        let p = p.trim_start_matches("./").trim_start_matches('/');
-        let top = p.split('/').next().unwrap_or("");
-        if matches!(top, "bin" | "sbin" | "usr" | "lib" | "etc" | "var" | "lib64" | "opt") && p.contains('/') {
-            return false;
-        }
-        if p == ".manifest" || p.ends_with("/.manifest") || p.ends_with(".rego") {
-            policy = true;
-        }
-    }
-    policy
 }
 
 #[cfg(test)]

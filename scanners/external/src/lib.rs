@@ -29,8 +29,9 @@ use async_trait::async_trait;
 use regscan_scanner_api::{Limits, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry};
 use serde::{Deserialize, Serialize};
 
-/// Default `timeout_secs`: five minutes.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
+/// Default `timeout_secs`: four minutes, below the scan sandbox's default wall clock (five), so
+/// that a plugin that hangs is stopped by its own timeout, with a reason naming it.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 240;
 /// Default `max_output_bytes`: 16 MiB of stdout.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 << 20;
 /// Default `max_blob_bytes`: 256 MiB per blob.
@@ -62,8 +63,8 @@ pub struct ExternalConfig {
     /// `<name>`)".
     #[serde(default)]
     pub title: Option<String>,
-    /// Wall-clock seconds the plugin may run before its whole process group is killed and the
-    /// scan fails. Default 300.
+    /// Wall-clock seconds the plugin may run before it and every process it started are killed
+    /// and the scan fails. Must be below the sandbox's `wall_secs`. Default 240.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
     /// Most bytes read from the plugin's stdout; more fails the scan. Default 16 MiB.

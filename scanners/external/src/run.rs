@@ -1,8 +1,8 @@
-//! Running the plugin program: its own process group, a cleared environment, the artifact
-//! description on stdin, stdout read up to `max_output_bytes`, the last
-//! [`STDERR_TAIL_BYTES`](crate::STDERR_TAIL_BYTES) of stderr kept, and the whole process group
-//! killed when `timeout_secs` passes, when stdout overflows, when the program exits (strays it
-//! left behind) and when the scan is dropped.
+//! Running the plugin program: a cleared environment, the artifact description on stdin, stdout
+//! read up to `max_output_bytes`, the last [`STDERR_TAIL_BYTES`](crate::STDERR_TAIL_BYTES) of
+//! stderr kept, and every process of the plugin killed when `timeout_secs` passes, when stdout
+//! overflows, when the program exits (strays it left behind) and when the scan is dropped. See
+//! [`Group`] for how its processes are grouped inside and outside the scan sandbox.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +11,8 @@ use regscan_scanner_api::ScanError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::Instant;
+
+use rustix::process::{Pid, Signal};
 
 use crate::{ExternalConfig, STDERR_TAIL_BYTES};
 
@@ -35,20 +37,78 @@ pub struct Finished {
     pub stderr_tail: String,
 }
 
-/// Kills the plugin's process group when dropped (scan cancelled or finished).
-struct GroupKiller(Option<rustix::process::Pid>);
+/// The processes of one plugin run, and how they are killed.
+///
+/// - [`Group::Own`]: the plugin leads a process group of its own, killed with `killpg`. Used
+///   where this process does not lead its own group (tests, any in-process use).
+/// - [`Group::Shared`]: the plugin stays in this process's group, which this process leads: the
+///   scan sandbox's child, whose whole group the sandbox kills when the child crashes or runs out
+///   of time, so the plugin and whatever it started die with it. Killing "the plugin" here means
+///   killing every other member of the group (found in `/proc`), in rounds until none is left;
+///   the sandbox child runs one scan, so they are all the plugin's.
+#[derive(Debug, Clone, Copy)]
+enum Group {
+    Own(Option<Pid>),
+    Shared { pgid: Pid, me: Pid },
+}
 
-impl GroupKiller {
+impl Group {
+    /// How the next plugin is to be started from this process.
+    fn for_this_process() -> Group {
+        let (me, pgid) = (rustix::process::getpid(), rustix::process::getpgrp());
+        if me == pgid {
+            Group::Shared { pgid, me }
+        } else {
+            Group::Own(None)
+        }
+    }
+
     fn kill(&self) {
-        if let Some(pid) = self.0 {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        match *self {
+            Group::Own(Some(pid)) => {
+                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+            }
+            Group::Own(None) => {}
+            Group::Shared { pgid, me } => {
+                for _ in 0..16 {
+                    let members = group_members(pgid, me);
+                    if members.is_empty() {
+                        break;
+                    }
+                    for pid in members {
+                        let _ = rustix::process::kill_process(pid, Signal::KILL);
+                    }
+                }
+            }
         }
     }
 }
 
+/// Live processes (not zombies) of process group `pgid`, other than `me`.
+fn group_members(pgid: Pid, me: Pid) -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me.as_raw_nonzero().get())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+            let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+            let state = fields.next()?;
+            let pgrp: i32 = fields.nth(1)?.parse().ok()?;
+            (pgrp == pgid.as_raw_nonzero().get() && state != "Z" && state != "X").then(|| Pid::from_raw(pid))?
+        })
+        .collect()
+}
+
+/// Kills the plugin's processes when dropped (scan cancelled or finished).
+struct GroupKiller(Group);
+
 impl Drop for GroupKiller {
     fn drop(&mut self) {
-        self.kill();
+        self.0.kill();
     }
 }
 
@@ -73,17 +133,18 @@ pub async fn run(
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
+    let group = Group::for_this_process();
+    if let Group::Own(_) = group {
+        cmd.process_group(0);
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| ScanError::Internal(format!("external scanner {name}: cannot start {program:?}: {e}")))?;
-    let mut killer = GroupKiller(
-        child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(rustix::process::Pid::from_raw),
-    );
+    let mut killer = GroupKiller(match group {
+        Group::Own(_) => Group::Own(child.id().and_then(|id| i32::try_from(id).ok()).and_then(Pid::from_raw)),
+        shared => shared,
+    });
     let deadline = Instant::now() + Duration::from_secs(config.timeout_secs);
 
     let mut stdin = child.stdin.take();
@@ -97,7 +158,7 @@ pub async fn run(
     });
     let stdout = child.stdout.take();
     let max_out = config.max_output_bytes;
-    let pgid = killer.0;
+    let group = killer.0;
     let stdout_task = tokio::spawn(async move {
         let Some(out) = stdout else {
             return Ok((Vec::new(), false));
@@ -105,7 +166,7 @@ pub async fn run(
         let res = read_bounded(out, max_out).await;
         if matches!(res, Ok((_, true))) {
             // Over the limit: stop the plugin now rather than let it block on a full pipe.
-            GroupKiller(pgid).kill();
+            group.kill();
         }
         res
     });
@@ -119,12 +180,12 @@ pub async fn run(
 
     let status = tokio::time::timeout_at(deadline, child.wait()).await;
     // Whatever happened, nothing of the plugin may outlive this point.
-    killer.kill();
+    killer.0.kill();
     let stderr_tail = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_owned();
     let status = match status {
         Err(_) => {
             let _ = child.wait().await;
-            killer.0 = None;
+            killer.0 = Group::Own(None);
             let tail = tokio::time::timeout(DRAIN_GRACE, stderr_task)
                 .await
                 .ok()
@@ -139,8 +200,8 @@ pub async fn run(
         Ok(Err(e)) => return Err(ScanError::Internal(format!("waiting for external scanner {name}: {e}"))),
         Ok(Ok(status)) => status,
     };
-    // Reaped and its group killed: the id is no longer ours to signal.
-    killer.0 = None;
+    // Reaped and its processes killed: the id is no longer ours to signal.
+    killer.0 = Group::Own(None);
     stdin_task.abort();
     let drained = tokio::time::timeout(DRAIN_GRACE, async {
         let out = stdout_task.await;

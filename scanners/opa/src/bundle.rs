@@ -352,3 +352,25 @@ mod tests {
         assert!(matches!(err, UnpackError::Malformed { .. }), "{err}");
     }
 }
+
+/// The entry paths of a (possibly gzip-compressed) tarball, for telling a bundle from a root
+/// filesystem: at most `max_entries` entries, 64 MiB of decompressed input and 4 KiB per path
+/// (longer paths are cut). `None` when the bytes are not a readable tar archive.
+pub fn tarball_paths(blob: &[u8], max_entries: usize) -> Option<Vec<String>> {
+    const MAX_INPUT: u64 = 64 << 20;
+    const MAX_PATH: usize = 4096;
+    let source: Box<dyn Read + '_> = if blob.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(blob))
+    } else {
+        Box::new(blob)
+    };
+    let mut archive = tar::Archive::new(source.take(MAX_INPUT));
+    let mut paths = Vec::new();
+    for entry in archive.entries().ok()?.take(max_entries) {
+        let entry = entry.ok()?;
+        let bytes = entry.path_bytes();
+        let cut = &bytes[..bytes.len().min(MAX_PATH)];
+        paths.push(String::from_utf8_lossy(cut).into_owned());
+    }
+    Some(paths)
+}

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::jws::{Algorithm, VerifyingKey};
 
 /// Configuration of the OPA bundle scanner.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpaConfig {
     /// Size and count limits applied while reading and unpacking a bundle.
@@ -28,7 +28,7 @@ pub struct OpaConfig {
 
 /// Limits on what the scanner reads. Bundles are small; these stop decompression bombs and
 /// archives with millions of entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BundleLimits {
     /// Largest layer blob (compressed) the scanner fetches. Default 32 MiB.
@@ -56,7 +56,7 @@ impl Default for BundleLimits {
 }
 
 /// How `.signatures.json` is verified (OPA's bundle `signing` block plus its `keys`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerificationConfig {
     /// Verification keys by key id (the JWT's `kid` header, or the deprecated `keyid` claim).
@@ -73,7 +73,7 @@ pub struct VerificationConfig {
 }
 
 /// One verification key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     /// JWS algorithm: `HS256`, `HS384`, `HS512`, `RS256`, `RS384`, `RS512`, `PS256`, `PS384` or
@@ -97,7 +97,7 @@ fn default_algorithm() -> Algorithm {
 }
 
 /// A secret string whose `Debug` output is redacted.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
 

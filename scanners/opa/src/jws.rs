@@ -17,7 +17,7 @@ use serde::Deserialize;
 use sha2::{Sha256, Sha384, Sha512};
 
 /// A JWS signing algorithm the scanner can verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Algorithm {
     /// HMAC with SHA-256.

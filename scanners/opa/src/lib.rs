@@ -33,7 +33,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use regscan_scanner_api::media;
 use regscan_scanner_api::{
-    Descriptor, Finding, Limits, ScanContext, ScanError, ScanOutput, Scanner, Severity, TypeEntry,
+    Descriptor, Finding, ImageManifest, Limits, ScanContext, ScanError, ScanOutput, Scanner, Severity, TypeEntry,
 };
 use serde_json::json;
 
@@ -49,6 +49,29 @@ pub const OPA_SCANNER_VERSION: &str = "1.0.0";
 
 /// The scanner name.
 pub const OPA_SCANNER_NAME: &str = "opa";
+
+/// Largest single image layer the scanner looks into to tell an OPA bundle from an image.
+pub const SNIFF_MAX_BYTES: u64 = 8 << 20;
+
+/// Most archive entries read while sniffing a layer.
+const SNIFF_MAX_ENTRIES: usize = 10_000;
+
+/// Whether the file paths of a single-layer "image" are those of an OPA bundle: a `.manifest` or
+/// `*.rego` file, and nothing that looks like a root filesystem.
+pub fn looks_like_opa_bundle<'a>(paths: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut policy = false;
+    for p in paths {
+        let p = p.trim_start_matches("./").trim_start_matches('/');
+        let top = p.split('/').next().unwrap_or("");
+        if matches!(top, "bin" | "sbin" | "usr" | "lib" | "etc" | "var" | "lib64" | "opt") && p.contains('/') {
+            return false;
+        }
+        if p == ".manifest" || p.ends_with("/.manifest") || p.ends_with(".rego") {
+            policy = true;
+        }
+    }
+    policy
+}
 
 /// Scans OPA policy bundles.
 #[derive(Debug, Clone)]
@@ -208,6 +231,24 @@ impl Scanner for OpaScanner {
             max_blob_bytes: self.limits.max_blob_bytes,
             ..Limits::default()
         }
+    }
+
+    /// OPA's own server pulls bundles pushed as images: an OCI image config with one small gzip
+    /// layer. Such a manifest is routed to the image scanner by its type; its layer decides.
+    fn sniff_layer(&self, manifest: &ImageManifest, artifact_type: &str) -> Option<Descriptor> {
+        (artifact_type == media::OCI_CONFIG
+            && manifest.layers.len() == 1
+            && manifest.layers[0].media_type == media::OCI_LAYER_GZIP
+            && manifest.layers[0].size <= SNIFF_MAX_BYTES)
+            .then(|| manifest.layers[0].clone())
+    }
+
+    async fn sniff(&self, ctx: &ScanContext<'_>, layer: &Descriptor) -> Result<bool, ScanError> {
+        let blob = ctx.read_blob(layer, SNIFF_MAX_BYTES, "layer").await?;
+        tokio::task::spawn_blocking(move || bundle::tarball_paths(&blob, SNIFF_MAX_ENTRIES))
+            .await
+            .map_err(|e| ScanError::Internal(format!("sniffing the layer: {e}")))
+            .map(|paths| paths.is_some_and(|p| looks_like_opa_bundle(p.iter().map(String::as_str))))
     }
 
     async fn scan(&self, ctx: &ScanContext<'_>) -> Result<ScanOutput, ScanError> {

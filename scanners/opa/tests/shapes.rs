@@ -53,6 +53,37 @@ async fn image_shaped_bundle() {
 }
 
 #[tokio::test]
+async fn sniffing_claims_one_layer_bundles_and_leaves_images_alone() {
+    let bundle = Artifact::new(media::OCI_CONFIG).layer(
+        media::OCI_LAYER_GZIP,
+        tarball(&[(".manifest", b"{}"), ("authz/policy.rego", b"package authz\n")]),
+        None,
+    );
+    assert_eq!(bundle.sniff().await, Some(true));
+    let rootfs = Artifact::new(media::OCI_CONFIG).layer(
+        media::OCI_LAYER_GZIP,
+        tarball(&[("etc/os-release", b"ID=debian\n"), ("usr/share/x.rego", b"package x\n")]),
+        None,
+    );
+    assert_eq!(rootfs.sniff().await, Some(false));
+    let two_layers = Artifact::new(media::OCI_CONFIG)
+        .layer(media::OCI_LAYER_GZIP, tarball(&[("a.rego", b"package a\n")]), None)
+        .layer(media::OCI_LAYER_GZIP, tarball(&[("b.rego", b"package b\n")]), None);
+    assert_eq!(two_layers.sniff().await, None, "only one-layer images are sniffed");
+    let not_tar = Artifact::new(media::OCI_CONFIG).layer(media::OCI_LAYER_GZIP, b"\x1f\x8bgarbage".to_vec(), None);
+    assert_eq!(not_tar.sniff().await, Some(false));
+}
+
+#[test]
+fn opa_bundle_recognised_by_paths() {
+    use regscan_scanner_opa::looks_like_opa_bundle;
+    assert!(looks_like_opa_bundle([".manifest", "policy/authz.rego", "data.json"]));
+    assert!(looks_like_opa_bundle(["./example/policy.rego"]));
+    assert!(!looks_like_opa_bundle(["etc/os-release", "usr/share/x.rego"]));
+    assert!(!looks_like_opa_bundle(["bin/sh", "data.json"]));
+}
+
+#[tokio::test]
 async fn scanner_identity() {
     let s = OpaScanner::new(OpaConfig::default()).unwrap();
     assert_eq!(s.name(), "opa");

@@ -10,7 +10,9 @@ use regscan_scanner_api::{Severity, Status, Summary};
 
 use crate::config::Config;
 
-/// Escape text for HTML element content and double-quoted attribute values.
+/// Escape text for HTML element content and double-quoted attribute values. Bidirectional
+/// controls (which can make one row read like another) and other control characters are never
+/// rendered raw: they are shown visibly as `<U+202E>`.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -20,6 +22,9 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if crate::registry::error::is_bidi_control(c) || (c.is_control() && c != '\n' && c != '\t') => {
+                let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -278,6 +283,12 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
         assert_eq!(esc("plain/repo:1.0"), "plain/repo:1.0");
+        assert_eq!(esc("a\u{202E}gpj.exe"), "a&lt;U+202E&gt;gpj.exe");
+        assert_eq!(
+            esc("\u{2066}x\u{2069}\u{200F}\u{061C}"),
+            "&lt;U+2066&gt;x&lt;U+2069&gt;&lt;U+200F&gt;&lt;U+061C&gt;"
+        );
+        assert_eq!(esc("a\r\nb"), "a&lt;U+000D&gt;\nb");
     }
 
     #[test]

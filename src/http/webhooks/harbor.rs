@@ -78,7 +78,19 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Vec<RegistryEvent>, Pay
     // No id in this format: Harbor resends the same payload, so the time and what it names is
     // a stable key.
     convert(&payload.ty, payload.event_data, |_, _, what| {
-        occur_at.map(|t| format!("harbor:{t}:{what}"))
+        occur_at.map(|t| {
+            let id = format!("harbor:{t}:{what}");
+            // Long names would make an id over the 256-byte limit: use their hash instead.
+            if id.len() > super::event::MAX_EVENT_ID_BYTES {
+                use sha2::Digest as _;
+                format!(
+                    "harbor:{t}:sha256:{}",
+                    hex::encode(sha2::Sha256::digest(what.as_bytes()))
+                )
+            } else {
+                id
+            }
+        })
     })
 }
 

@@ -11,12 +11,17 @@
 //! answer ([`EventLog::record_later`]): the answer promises that the jobs are queued, which the
 //! queue alone decides, and a record lost in a crash costs at most one duplicate job, which the
 //! pipeline skips. [`EventLog::flush`] waits for everything handed over.
+//!
+//! Requests rejected as a whole go through [`EventLog::record_rejected`], which writes them
+//! rate-limited per source address ([`super::flood`]); the summary rows of what was held back are
+//! written every [`super::flood::SUMMARY_INTERVAL`] and on [`EventLog::flush`].
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::flood::RejectLimiter;
 use crate::store::events::{EventOutcome, EventRecord};
 use crate::store::Store;
 
@@ -76,12 +81,25 @@ pub struct EventLog {
     appends: mpsc::Sender<Append>,
     recent: Arc<Mutex<Recent>>,
     in_database: bool,
+    rejections: Arc<RejectLimiter>,
 }
 
 impl EventLog {
     /// Start the two batching tasks on `store`, and warm the in-memory ids from it.
     /// `in_database`: also look unknown ids up in the database (see the module docs).
+    /// Rejected requests are logged with the default limits (see [`EventLog::with_limiter`]).
     pub fn new(store: Store, in_database: bool) -> Self {
+        let http = crate::config::HttpConfig::default();
+        Self::with_limiter(
+            store,
+            in_database,
+            RejectLimiter::new(http.rejected_log_burst, http.rejected_log_per_minute),
+        )
+    }
+
+    /// [`EventLog::new`] with the limiter for rejected requests.
+    pub fn with_limiter(store: Store, in_database: bool, rejections: RejectLimiter) -> Self {
+        let rejections = Arc::new(rejections);
         let recent: Arc<Mutex<Recent>> = Arc::default();
         {
             let (store, recent) = (store.clone(), recent.clone());
@@ -137,11 +155,38 @@ impl EventLog {
                 }
             }
         });
-        EventLog {
+        let log = EventLog {
             lookups,
             appends,
             recent,
             in_database,
+            rejections,
+        };
+        {
+            // Summary rows of held-back rejections; ends with the last handle.
+            let weak = log.appends.downgrade();
+            let rejections = log.rejections.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(super::flood::SUMMARY_INTERVAL);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(appends) = weak.upgrade() else { break };
+                    let records = rejections.take_summaries();
+                    if !records.is_empty() && appends.send(Append { records, reply: None }).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        log
+    }
+
+    /// Log a request rejected as a whole from `peer`, within the per-source rate limit
+    /// (see [`super::flood`]); never waits for the database.
+    pub async fn record_rejected(&self, peer: Option<std::net::IpAddr>, record: EventRecord) {
+        if self.rejections.admit(peer, &record) {
+            self.record_later(vec![record]).await;
         }
     }
 
@@ -204,9 +249,10 @@ impl EventLog {
         }
     }
 
-    /// Wait until everything handed over so far is committed (on shutdown, in tests).
+    /// Write the summary rows of held-back rejections, and wait until everything handed over
+    /// so far is committed (on shutdown, in tests).
     pub async fn flush(&self) -> Result<(), EventLogError> {
-        self.record(Vec::new()).await
+        self.record(self.rejections.take_summaries()).await
     }
 }
 

@@ -6,16 +6,20 @@
 //!    401 otherwise.
 //! 2. **Body**: at most `http.max_body_bytes` (413 beyond); malformed payloads get 400 with a
 //!    message; a distribution request with a foreign Content-Type gets 415.
-//! 3. **Events**: each event is parsed into a [`event::RegistryEvent`]; blob pushes, pulls,
+//! 3. **Events**: each event is parsed into a [`event::RegistryEvent`] and validated
+//!    ([`event::validate`]: repository, tag and digest by the distribution spec's grammar, event
+//!    ids at most 256 bytes; a bad event is `rejected` with its reason, and if every event of the
+//!    request is rejected or refused the answer is 400); blob pushes, pulls,
 //!    mounts and unknown actions are ignored; an event naming a registry that is not configured
 //!    is refused (the SSRF guard); an event id already queued is a duplicate.
 //! 4. **Queue**: all pushes of the request are published at once; only when the queue says they
 //!    are durable is the request answered 202. Otherwise 503, and the registry retries.
 //!    `delete` events mark the artifact or tag deleted.
 //!
-//! Every event (and every rejected request) is recorded in the `webhook_events` table with its
-//! outcome and reason (through the batched [`log::EventLog`]), and counted in
-//! `regscan_webhook_events_total`.
+//! Every event is recorded in the `webhook_events` table with its outcome and reason (through
+//! the batched [`log::EventLog`]), and counted in `regscan_webhook_events_total`. Requests
+//! rejected as a whole are always counted, but recorded rate-limited per source address, with a
+//! summary row for what was held back ([`flood`]), so a flood cannot grow the table.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -36,6 +40,7 @@ pub mod acr;
 pub mod cloudevents;
 pub mod distribution;
 pub mod event;
+pub mod flood;
 pub mod harbor;
 pub mod log;
 pub mod quay;
@@ -71,8 +76,10 @@ impl Flavour {
     }
 
     /// Parse a request body of this flavour into events.
+    /// Every event is checked with [`event::validate`]: names and references outside the
+    /// distribution spec's grammar, and ids over 256 bytes, come back as [`Action::Reject`].
     pub fn parse(self, headers: &HeaderMap, body: &[u8]) -> Result<Vec<RegistryEvent>, PayloadError> {
-        match self {
+        let events = match self {
             Flavour::Distribution => {
                 let ct = content_type(headers);
                 if !ct.is_empty() && !distribution::CONTENT_TYPES.contains(&ct.as_str()) {
@@ -84,7 +91,8 @@ impl Flavour {
             Flavour::Acr => acr::parse(body),
             Flavour::Quay => quay::parse(body),
             Flavour::Zot => zot::parse(headers, body),
-        }
+        }?;
+        Ok(events.into_iter().map(event::validate).collect())
     }
 }
 
@@ -132,9 +140,11 @@ pub struct WebhookQuery {
 pub fn routes() -> Router<AppState> {
     fn endpoint(f: Flavour) -> axum::routing::MethodRouter<AppState> {
         post(
-            move |State(state): State<AppState>, Query(q): Query<WebhookQuery>, headers: HeaderMap, body: Body| {
-                receive(state, f, q, headers, body)
-            },
+            move |State(state): State<AppState>,
+                  Peer(peer): Peer,
+                  Query(q): Query<WebhookQuery>,
+                  headers: HeaderMap,
+                  body: Body| { receive(state, f, peer, q, headers, body) },
         )
     }
     Router::new()
@@ -143,6 +153,24 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/webhooks/acr", endpoint(Flavour::Acr))
         .route("/v1/webhooks/quay", endpoint(Flavour::Quay))
         .route("/v1/webhooks/zot", endpoint(Flavour::Zot))
+}
+
+/// The peer's address, when the server runs with `ConnectInfo<SocketAddr>` (as
+/// [`crate::http::serve`] does); None otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }
 
 /// What a webhook request is answered with.
@@ -193,17 +221,21 @@ pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
     false
 }
 
-/// Refuse a whole request: record it, count it, answer `status` with the reason.
-async fn reject(state: &AppState, endpoint: &str, status: StatusCode, reason: String) -> Response {
+/// Refuse a whole request: count it, record it (rate-limited per source address, see
+/// [`flood`]), answer `status` with the reason.
+async fn reject(
+    state: &AppState,
+    endpoint: &str,
+    peer: Option<std::net::IpAddr>,
+    status: StatusCode,
+    reason: String,
+) -> Response {
     debug!(endpoint, status = status.as_u16(), %reason, "webhook rejected");
     state.metrics.webhook_event(endpoint, EventOutcome::Rejected.as_str());
-    if let Err(e) = state
-        .store
-        .record_events(&[EventRecord::rejected(endpoint, status.as_u16(), &reason)])
-        .await
-    {
-        warn!(error = %e, "could not record a rejected webhook");
-    }
+    state
+        .events
+        .record_rejected(peer, EventRecord::rejected(endpoint, status.as_u16(), &reason))
+        .await;
     (status, Json(ErrorBody { error: &reason })).into_response()
 }
 
@@ -211,6 +243,7 @@ async fn reject(state: &AppState, endpoint: &str, status: StatusCode, reason: St
 pub async fn receive(
     state: AppState,
     flavour: Flavour,
+    peer: Option<std::net::IpAddr>,
     query: WebhookQuery,
     headers: HeaderMap,
     body: Body,
@@ -223,7 +256,7 @@ pub async fn receive(
             } else {
                 "missing Authorization header (Bearer token required)"
             };
-            return reject(&state, endpoint, StatusCode::UNAUTHORIZED, reason.into()).await;
+            return reject(&state, endpoint, peer, StatusCode::UNAUTHORIZED, reason.into()).await;
         }
     }
     let max = state.config.http.max_body_bytes;
@@ -233,7 +266,7 @@ pub async fn receive(
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = || format!("body larger than the limit of {max} bytes (http.max_body_bytes)");
     if declared.is_some_and(|n| n > max as u64) {
-        return reject(&state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await;
+        return reject(&state, endpoint, peer, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await;
     }
     let bytes = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
@@ -241,11 +274,12 @@ pub async fn receive(
             let over = std::error::Error::source(&e)
                 .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
             return if over {
-                reject(&state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await
+                reject(&state, endpoint, peer, StatusCode::PAYLOAD_TOO_LARGE, too_large()).await
             } else {
                 reject(
                     &state,
                     endpoint,
+                    peer,
                     StatusCode::BAD_REQUEST,
                     format!("could not read the body: {e}"),
                 )
@@ -255,7 +289,7 @@ pub async fn receive(
     };
     let events = match flavour.parse(&headers, &bytes) {
         Ok(ev) => ev,
-        Err(e) => return reject(&state, endpoint, e.status(), e.to_string()).await,
+        Err(e) => return reject(&state, endpoint, peer, e.status(), e.to_string()).await,
     };
     process(&state, flavour, query.registry.as_deref(), events).await
 }
@@ -263,7 +297,11 @@ pub async fn receive(
 /// Decide, queue and record the events of one accepted request.
 async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, events: Vec<RegistryEvent>) -> Response {
     let endpoint = flavour.name();
-    let ids: Vec<&str> = events.iter().filter_map(|e| e.id.as_deref()).collect();
+    let ids: Vec<&str> = events
+        .iter()
+        .filter(|e| !matches!(e.action, Action::Reject(_)))
+        .filter_map(|e| e.id.as_deref())
+        .collect();
     let seen = if ids.is_empty() {
         HashSet::new()
     } else {
@@ -296,6 +334,14 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
         };
         match &ev.action {
             Action::Ignore(reason) => rec.reason = Some(reason.clone()),
+            Action::Reject(reason) => {
+                // The bad values are quoted safely in the reason; the columns stay empty.
+                rec.outcome = EventOutcome::Rejected;
+                rec.reason = Some(reason.clone());
+                rec.repository = None;
+                rec.reference = None;
+                rec.registry = rec.registry.map(|r| event::excerpt(&r).trim_matches('"').to_owned());
+            }
             Action::Push | Action::Delete => match event::resolve_registry(&state.config, &ev.hosts, fallback) {
                 Err(reason) => {
                     rec.outcome = EventOutcome::Refused;
@@ -366,6 +412,12 @@ async fn process(state: &AppState, flavour: Flavour, fallback: Option<&str>, eve
         }
     } else if !records.is_empty() && records.iter().all(|r| r.outcome == EventOutcome::Refused) {
         status = StatusCode::FORBIDDEN;
+    } else if !records.is_empty()
+        && records
+            .iter()
+            .all(|r| matches!(r.outcome, EventOutcome::Refused | EventOutcome::Rejected))
+    {
+        status = StatusCode::BAD_REQUEST;
     }
     for r in &mut records {
         r.status_code = status.as_u16();

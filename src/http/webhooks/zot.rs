@@ -37,8 +37,11 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Vec<RegistryEvent>, Pay
                     .map_err(|e| PayloadError::Invalid(format!("zot event {} has no valid data: {e}", ce.id)))?
             };
             let repository = data.name.unwrap_or_default();
-            let digest = clean_digest(data.digest.as_deref()).or_else(|| clean_digest(data.reference.as_deref()));
-            let tag = clean_tag(data.reference.as_deref());
+            // `reference` is a tag or, for a push by digest, the digest.
+            let reference = data.reference.as_deref().map(str::trim).filter(|r| !r.is_empty());
+            let by_digest = reference.is_some_and(|r| r.contains(':'));
+            let digest = clean_digest(data.digest.as_deref()).or_else(|| clean_digest(reference.filter(|_| by_digest)));
+            let tag = clean_tag(reference.filter(|_| !by_digest));
             let action = match ce.ty.as_str() {
                 "zotregistry.image.updated" | "zotregistry.image.deleted" if repository.is_empty() => {
                     Action::Ignore(format!("{} event without data.name", ce.ty))

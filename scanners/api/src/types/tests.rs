@@ -229,29 +229,6 @@ fn index_with_artifact_type_or_annotation() {
 }
 
 #[test]
-fn single_small_gzip_layer_image_is_peeked() {
-    match resolve(manifest(media::OCI_CONFIG, &[media::OCI_LAYER_GZIP])) {
-        Resolution::Scan { peek_for_bundle, .. } => assert!(peek_for_bundle.is_some()),
-        other => panic!("{other:?}"),
-    }
-    match resolve(manifest(
-        media::OCI_CONFIG,
-        &[media::OCI_LAYER_GZIP, media::OCI_LAYER_GZIP],
-    )) {
-        Resolution::Scan { peek_for_bundle, .. } => assert!(peek_for_bundle.is_none()),
-        other => panic!("{other:?}"),
-    }
-}
-
-#[test]
-fn opa_bundle_recognised_by_paths() {
-    assert!(looks_like_opa_bundle([".manifest", "policy/authz.rego", "data.json"]));
-    assert!(looks_like_opa_bundle(["./example/policy.rego"]));
-    assert!(!looks_like_opa_bundle(["etc/os-release", "usr/share/x.rego"]));
-    assert!(!looks_like_opa_bundle(["bin/sh", "data.json"]));
-}
-
-#[test]
 fn two_scanners_claiming_one_type_is_an_error() {
     let err = TypeTable::build(
         [

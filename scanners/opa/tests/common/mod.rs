@@ -114,6 +114,24 @@ impl Artifact {
         scanner.scan(&ctx).await
     }
 
+    /// Run the scanner's content sniffing on this artifact, as the pipeline does for a manifest
+    /// the type table routed elsewhere: `None` when the manifest's shape is not one to sniff.
+    pub async fn sniff(&self) -> Option<bool> {
+        let scanner = OpaScanner::new(OpaConfig::default()).expect("valid config");
+        let artifact_type = self.manifest.config.media_type.clone();
+        let layer = scanner.sniff_layer(&self.manifest, &artifact_type)?;
+        let entry = TypeEntry::scanned(media::OCI_CONFIG, "image", "Container image", "image");
+        let ctx = ScanContext {
+            reference: "127.0.0.1:5000/policies/authz@sha256:00",
+            manifest: &self.manifest,
+            artifact_type: &artifact_type,
+            entry: &entry,
+            blobs: &self.blobs,
+            cache: &NoCache,
+        };
+        Some(scanner.sniff(&ctx, &layer).await.expect("sniff reads the layer"))
+    }
+
     pub async fn scan(&self) -> Result<ScanOutput, ScanError> {
         self.scan_with(OpaConfig::default()).await
     }
