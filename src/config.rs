@@ -415,6 +415,8 @@ pub struct ScannersConfig {
     pub helm: regscan_scanner_helm::HelmConfig,
     /// `[scanners.opa]`.
     pub opa: regscan_scanner_opa::OpaConfig,
+    /// `[scanners.sbom]`.
+    pub sbom: regscan_scanner_sbom::SbomConfig,
     /// `[[scanners.external]]`: programs of the user's own that artifact types are routed to
     /// (name, version, command, accepts, kind; optional title, timeout_secs, max_output_bytes,
     /// max_blob_bytes, max_artifact_bytes, env). Default none. See README.md, "External scanner

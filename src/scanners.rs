@@ -10,7 +10,7 @@ use crate::config::Config;
 
 /// Names of the built-in scanners, which `[[scanners.external]]` entries may not take. A test
 /// checks it against [`registered`].
-pub const BUILT_IN: &[&str] = &["image", "helm", "opa"];
+pub const BUILT_IN: &[&str] = &["image", "helm", "opa", "sbom"];
 
 /// Every scanner regscan runs, configured: the built-ins (adding a scanner crate means adding
 /// one line here), then one external scanner per `[[scanners.external]]` entry. Fails when a
@@ -27,6 +27,7 @@ pub fn registered(config: &Config) -> anyhow::Result<Vec<Arc<dyn Scanner>>> {
         Arc::new(
             regscan_scanner_opa::OpaScanner::new(s.opa.clone()).map_err(|e| anyhow::anyhow!("[scanners.opa]: {e}"))?,
         ),
+        Arc::new(regscan_scanner_sbom::SbomScanner::new(s.sbom.clone())),
     ];
     for (i, e) in s.external.iter().enumerate() {
         let at = || format!("[[scanners.external]] #{} ({:?})", i + 1, e.name);
@@ -73,6 +74,13 @@ mod tests {
             (media::HELM_CONFIG, "helm", "helm"),
             (media::HELM_CONFIG_V3, "helm", "helm"),
             (media::OPA_CONFIG, "opa", "opa"),
+            ("application/spdx+json", "sbom", "sbom"),
+            ("application/vnd.cyclonedx+json", "sbom", "sbom"),
+            (
+                "application/vnd.in-toto+json; predicateType=https://spdx.dev/Document",
+                "sbom",
+                "sbom",
+            ),
         ] {
             let e = table.lookup(mt).unwrap_or_else(|| panic!("{mt} missing"));
             assert_eq!((e.kind.as_str(), e.scanner.as_deref()), (kind, Some(scanner)), "{mt}");

@@ -49,6 +49,12 @@ pub struct ArtifactsArgs {
     /// Include artifacts deleted from their registry.
     #[arg(long)]
     pub deleted: bool,
+    /// Only artifacts a signature refers to (true) or none does (false).
+    #[arg(long, value_name = "BOOL")]
+    pub signed: Option<bool>,
+    /// Only artifacts an SBOM refers to (true) or none does (false).
+    #[arg(long, value_name = "BOOL")]
+    pub has_sbom: Option<bool>,
     /// At most this many rows.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
@@ -144,6 +150,12 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
             if args.deleted {
                 q.push(("deleted", "true".into()));
             }
+            if let Some(b) = args.signed {
+                q.push(("signed", b.to_string()));
+            }
+            if let Some(b) = args.has_sbom {
+                q.push(("has_sbom", b.to_string()));
+            }
             let v = ApiClient::new(server, args.remote.token.clone())?.list(&q).await?;
             serde_json::from_value(v.get("items").cloned().unwrap_or_default())
                 .map_err(|e| CliError::failed(anyhow!("unexpected answer: {e}")))?
@@ -159,6 +171,8 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
                 include_children: args.children,
                 include_deleted: args.deleted,
                 limit: Some(args.limit),
+                signed: args.signed,
+                has_sbom: args.has_sbom,
                 ..Default::default()
             };
             let rows = store.list_artifacts(&filter).await.map_err(CliError::failed)?;

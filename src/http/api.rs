@@ -146,6 +146,10 @@ pub struct ListParams {
     pub children: Option<bool>,
     /// Include deleted artifacts.
     pub deleted: Option<bool>,
+    /// Only signed (`true`) or unsigned (`false`) artifacts.
+    pub signed: Option<bool>,
+    /// Only artifacts with (`true`) or without (`false`) an SBOM.
+    pub has_sbom: Option<bool>,
 }
 
 impl ListParams {
@@ -191,6 +195,8 @@ impl ListParams {
             include_children: self.children.unwrap_or(false),
             before_id: self.before,
             limit: self.limit,
+            signed: self.signed,
+            has_sbom: self.has_sbom,
         })
     }
 }
@@ -501,6 +507,7 @@ async fn request_scans(
                 advisory_snapshot: None,
                 referrers: Vec::new(),
                 subject: None,
+                signatures: Vec::new(),
             };
             Ok((StatusCode::ACCEPTED, Json(report)).into_response())
         }

@@ -97,6 +97,16 @@ pub fn list_parameters() -> Vec<Value> {
             "Include artifacts deleted from their registry.",
             s("boolean"),
         ),
+        query(
+            "signed",
+            "`true`: only artifacts a signature refers to; `false`: only those none does.",
+            s("boolean"),
+        ),
+        query(
+            "has_sbom",
+            "`true`: only artifacts an SBOM refers to; `false`: only those none does.",
+            s("boolean"),
+        ),
     ]
 }
 
@@ -128,6 +138,8 @@ pub fn listing_parameters() -> Vec<Value> {
         ),
         query("before", "Cursor of the next page.", s("string")),
         query("limit", "Page size, 1–1000 (default 50).", s("string")),
+        query("signed", "`true` or `false`; empty for any.", s("string")),
+        query("has_sbom", "`true` or `false`; empty for any.", s("string")),
     ]
 }
 
@@ -172,6 +184,10 @@ fn schemas() -> Value {
                 "status": {"oneOf": [status_enum(), {"type": "null"}]},
             }}},
         "subject": {"type": "string", "description": "The digest this artifact refers to (OCI 1.1 subject or cosign tag)."},
+        "signatures": {"type": "array", "description": "Cosign signatures of this artifact, verified against the configured keys.", "items": {
+            "type": "object", "required": ["digest", "key", "verified", "reason"], "properties": {
+                "digest": s("string"), "key": opt("string"), "verified": s("boolean"), "reason": opt("string"),
+            }}},
     });
     let report_required = [
         "reference",
@@ -219,6 +235,8 @@ fn schemas() -> Value {
             "scanner": scanner, "summary": r("Summary"), "platform": s("string"),
             "created_at": {"type": "string", "format": "date-time"}, "scanned_at": {"type": ["string", "null"], "format": "date-time"},
             "deleted_at": {"type": "string", "format": "date-time"}, "cursor": s("integer"),
+            "signed": {"type": "boolean", "description": "A signature refers to it."},
+            "has_sbom": {"type": "boolean", "description": "An SBOM refers to it."},
         }),
     );
     let history = object(
@@ -548,6 +566,12 @@ mod tests {
                 status: Some(Status::Unsupported),
             }],
             subject: Some("sha256:2".into()),
+            signatures: vec![crate::report::signatures::SignatureRef {
+                digest: "sha256:1".into(),
+                key: Some("release".into()),
+                verified: true,
+                reason: None,
+            }],
         }
     }
 
@@ -575,6 +599,8 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             scanned_at: None,
             deleted_at: Some("2026-01-02T00:00:00Z".into()),
+            signed: true,
+            has_sbom: false,
             cursor: 7,
         };
         let page = serde_json::to_value(ArtifactPage {

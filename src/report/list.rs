@@ -45,6 +45,12 @@ pub struct ArtifactItem {
     /// When it was deleted from the registry (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// A signature refers to it.
+    #[serde(default)]
+    pub signed: bool,
+    /// An SBOM refers to it.
+    #[serde(default)]
+    pub has_sbom: bool,
     /// Cursor to pass as `before` for the next page.
     pub cursor: i64,
 }
@@ -70,6 +76,8 @@ impl ArtifactItem {
             created_at: rfc3339(a.created_at),
             scanned_at: s.scanned_at.map(rfc3339),
             deleted_at: a.deleted_at.map(rfc3339),
+            signed: s.signed,
+            has_sbom: s.has_sbom,
             cursor: a.id,
         }
     }
@@ -97,7 +105,12 @@ pub fn artifacts_table(items: &[ArtifactItem], color: bool) -> String {
             let s = &i.summary;
             let findings = format!("C{} H{} M{} L{}", s.critical, s.high, s.medium, s.low);
             let note = i.reason.clone().or_else(|| i.artifact_type.clone()).unwrap_or_default();
-            [name, i.kind.clone(), i.status.to_string(), findings, note]
+            let marks: String = [(i.signed, " signed"), (i.has_sbom, " sbom")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, m)| *m)
+                .collect();
+            [name, format!("{}{marks}", i.kind), i.status.to_string(), findings, note]
         })
         .collect();
     let headers = ["ARTIFACT", "KIND", "STATUS", "FINDINGS", "TYPE / REASON"];

@@ -29,6 +29,10 @@ pub struct ArtifactFilter {
     pub before_id: Option<i64>,
     /// Page size (default 100, at most 1000).
     pub limit: Option<u32>,
+    /// Only artifacts with (`true`) or without (`false`) a signature referring to them.
+    pub signed: Option<bool>,
+    /// Only artifacts with (`true`) or without (`false`) an SBOM referring to them.
+    pub has_sbom: Option<bool>,
 }
 
 /// An artifact with its latest scan, as listed.
@@ -46,6 +50,18 @@ pub struct ArtifactSummary {
     pub summary: Summary,
     /// When the latest scan finished, Unix ms.
     pub scanned_at: Option<i64>,
+    /// A signature refers to it.
+    pub signed: bool,
+    /// An SBOM refers to it.
+    pub has_sbom: bool,
+}
+
+/// `EXISTS` of a referrer of `relation` for the artifact row `a`.
+fn has_referrer(relation: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM referrers r WHERE r.registry = a.registry AND r.repository = a.repository
+                 AND r.subject_digest = a.digest AND r.relation = '{relation}')"
+    )
 }
 
 enum Arg {
@@ -107,6 +123,13 @@ impl Store {
                     .join(" + ")
             ));
         }
+        for (wanted, relation) in [(f.signed, "signature"), (f.has_sbom, "sbom")] {
+            match wanted {
+                Some(true) => clauses.push(has_referrer(relation)),
+                Some(false) => clauses.push(format!("NOT {}", has_referrer(relation))),
+                None => {}
+            }
+        }
         if !f.include_deleted {
             clauses.push("a.deleted_at IS NULL".into());
         }
@@ -122,10 +145,14 @@ impl Store {
         let sql = format!(
             "SELECT {cols}, s.status AS scan_status, s.reason AS scan_reason, s.scanner AS scan_scanner, s.scanner_version AS scan_version,
                     s.critical AS s_critical, s.high AS s_high, s.medium AS s_medium, s.low AS s_low, s.negligible AS s_negligible, s.unknown AS s_unknown,
-                    s.finished_at AS s_finished
+                    s.finished_at AS s_finished,
+                    CAST(CASE WHEN {signed} THEN 1 ELSE 0 END AS BIGINT) AS signed,
+                    CAST(CASE WHEN {sbom} THEN 1 ELSE 0 END AS BIGINT) AS has_sbom
              FROM artifacts a LEFT JOIN scans s ON s.id = a.latest_scan_id
              {} ORDER BY a.id DESC LIMIT {limit}",
-            if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) }
+            if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) },
+            signed = has_referrer("signature"),
+            sbom = has_referrer("sbom"),
         );
         let mut q = sqlx::query(&sql);
         for a in args {
@@ -160,6 +187,8 @@ impl Store {
                         unknown: n("s_unknown")?,
                     },
                     scanned_at: r.try_get("s_finished")?,
+                    signed: r.try_get::<i64, _>("signed")? != 0,
+                    has_sbom: r.try_get::<i64, _>("has_sbom")? != 0,
                 })
             })
             .collect()

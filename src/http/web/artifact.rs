@@ -101,7 +101,59 @@ pub async fn render(
         "Machine-readable",
         format!("<a href=\"{0}\">JSON report</a> · <a href=\"{0}?format=harbor\">Harbor report</a> · <a href=\"{0}?format=cyclonedx\">CycloneDX SBOM</a>", esc(&api)),
     );
+    if let Some(subject) = &report.subject {
+        let href = html::artifact_href(registry, repository, subject);
+        fact(
+            "Refers to",
+            format!(
+                "<a id=\"subject\" href=\"{}\"><code>{}</code></a>",
+                esc(&href),
+                esc(subject)
+            ),
+        );
+    }
     b.push_str("</dl>");
+
+    if !report.referrers.is_empty() {
+        let _ = write!(
+            b,
+            "<h2>Signatures, SBOMs and attestations ({})</h2><table id=\"referrers\"><thead><tr><th>Digest</th><th>Type</th><th>Status</th></tr></thead><tbody>",
+            report.referrers.len()
+        );
+        for r in &report.referrers {
+            let href = html::artifact_href(registry, repository, &r.digest);
+            let kind = r.kind.as_deref().unwrap_or("unknown");
+            let status = match r.status {
+                Some(s) => html::status_badge(s),
+                None => "<span class=\"muted\">not stored yet</span>".to_owned(),
+            };
+            let _ = write!(
+                b,
+                "<tr data-kind=\"{}\"><td><a href=\"{}\"><code>{}</code></a></td><td>{}</td><td>{status}</td></tr>",
+                esc(kind),
+                esc(&href),
+                esc(&r.digest),
+                html::kind_cell(config, kind, r.artifact_type.as_deref()),
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+
+    if !report.signatures.is_empty() {
+        b.push_str("<h2>Signatures</h2><table id=\"signatures\"><thead><tr><th>Signature</th><th>Verified</th><th>Key</th><th>Why not</th></tr></thead><tbody>");
+        for sig in &report.signatures {
+            let _ = write!(
+                b,
+                "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if sig.verified { "verified" } else { "unverified" },
+                esc(&sig.digest),
+                if sig.verified { "yes" } else { "no" },
+                esc(sig.key.as_deref().unwrap_or("")),
+                esc(sig.reason.as_deref().unwrap_or("")),
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
 
     let _ = write!(b, "<h2>Tags</h2>");
     if tags.is_empty() {

@@ -43,6 +43,7 @@ th{background:#eef1f4;font-weight:600;font-size:12px;text-transform:uppercase;le
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 code.cmd{display:block;background:#f1f3f5;border:1px solid #e1e4e8;padding:3px 6px;white-space:pre-wrap;word-break:break-all}
 .badge{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
+.mark{display:inline-block;margin-left:4px;padding:0 6px;border-radius:8px;font-size:11px;border:1px solid #9aa5b1;color:#38424c}.mark-signed{border-color:#2f855a;color:#22543d}.mark-sbom{border-color:#2b6cb0;color:#2a4365}
 .st-succeeded{background:#dff3e4;color:#17602b}.st-failed{background:#fbe0e0;color:#8d1c1c}
 .st-unsupported{background:#fff1cc;color:#7a5500}.st-queued,.st-running{background:#e0eefb;color:#1c4f8d}
 .sev{display:inline-block;min-width:22px;text-align:center;padding:0 4px;margin-right:2px;border-radius:3px;font-size:12px}

@@ -87,6 +87,10 @@ pub struct ListingParams {
     pub before: Option<String>,
     /// Page size, 1–1000 (default 50).
     pub limit: Option<String>,
+    /// `true`: only signed artifacts; `false`: only unsigned ones.
+    pub signed: Option<String>,
+    /// `true`: only artifacts with an SBOM; `false`: only those without.
+    pub has_sbom: Option<String>,
 }
 
 fn nonempty(v: &Option<String>) -> Option<&str> {
@@ -120,6 +124,14 @@ impl ListingParams {
                 }
             },
         };
+        let flag = |name: &str, v: &Option<String>| match nonempty(v) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "{name}: {other:?} is neither true nor false"
+            ))),
+        };
         Ok(ArtifactFilter {
             registry: nonempty(&self.registry).map(str::to_owned),
             repository: nonempty(&self.repository).map(str::to_owned),
@@ -128,6 +140,8 @@ impl ListingParams {
             min_severity,
             before_id: before,
             limit: Some(limit),
+            signed: flag("signed", &self.signed)?,
+            has_sbom: flag("has_sbom", &self.has_sbom)?,
             ..Default::default()
         })
     }
@@ -142,6 +156,8 @@ impl ListingParams {
             ("repository", &self.repository),
             ("min_severity", &self.min_severity),
             ("limit", &self.limit),
+            ("signed", &self.signed),
+            ("has_sbom", &self.has_sbom),
         ] {
             if let Some(v) = nonempty(v) {
                 q.append_pair(k, v);
@@ -199,6 +215,18 @@ async fn listing(
         &severities,
         nonempty(&params.min_severity),
     ));
+    body.push_str(&select(
+        "signed",
+        "Signed",
+        &["true", "false"],
+        nonempty(&params.signed),
+    ));
+    body.push_str(&select(
+        "has_sbom",
+        "SBOM",
+        &["true", "false"],
+        nonempty(&params.has_sbom),
+    ));
     body.push_str(&format!(
         "<label>Registry<input name=\"registry\" value=\"{}\" placeholder=\"host:port\"></label><label>Repository prefix<input name=\"repository\" value=\"{}\" placeholder=\"team/\"></label><button type=\"submit\">Filter</button> <a href=\"/\">clear</a></form>",
         esc(nonempty(&params.registry).unwrap_or("")),
@@ -229,8 +257,13 @@ async fn listing(
                 (Some(r), Status::Failed) => format!("<div class=\"reason\">{}</div>", esc(r)),
                 _ => String::new(),
             };
+            let marks: String = [(i.signed, "signed"), (i.has_sbom, "sbom")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, m)| format!(" <span class=\"mark mark-{m}\">{m}</span>"))
+                .collect();
             body.push_str(&format!(
-                "<tr class=\"row {status}\" data-kind=\"{kind}\" data-status=\"{status}\"><td><a href=\"{href}\">{name}</a><div class=\"mono muted\">{short}…</div></td><td>{kindcell}</td><td>{badge}{reason}</td><td>{sev}</td><td>{action}</td></tr>",
+                "<tr class=\"row {status}\" data-kind=\"{kind}\" data-status=\"{status}\"><td><a href=\"{href}\">{name}</a>{marks}<div class=\"mono muted\">{short}…</div></td><td>{kindcell}</td><td>{badge}{reason}</td><td>{sev}</td><td>{action}</td></tr>",
                 status = i.status.as_str(),
                 kind = esc(&i.kind),
                 href = esc(&href),
