@@ -417,6 +417,11 @@ pub struct ScannersConfig {
     pub opa: regscan_scanner_opa::OpaConfig,
     /// `[scanners.sbom]`.
     pub sbom: regscan_scanner_sbom::SbomConfig,
+    /// `[[scanners.external]]`: programs of the user's own that artifact types are routed to
+    /// (name, version, command, accepts, kind; optional title, timeout_secs, max_output_bytes,
+    /// max_blob_bytes, max_artifact_bytes, env). Default none. See README.md, "External scanner
+    /// plugins".
+    pub external: Vec<regscan_scanner_external::ExternalConfig>,
 }
 
 /// The whole configuration.
@@ -644,11 +649,42 @@ impl Config {
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
         }
+        self.validate_external_scanners()?;
         if !matches!(self.rabbitmq.queue_type.as_str(), "quorum" | "classic") {
             return Err(ConfigError::Invalid(format!(
                 "rabbitmq.queue_type {:?} must be quorum or classic",
                 self.rabbitmq.queue_type
             )));
+        }
+        Ok(())
+    }
+
+    /// Each `[[scanners.external]]` entry is complete, and its name is its own: not a built-in
+    /// scanner's, not another entry's.
+    fn validate_external_scanners(&self) -> Result<(), ConfigError> {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, e) in self.scanners.external.iter().enumerate() {
+            let at = format!("scanners.external #{} ({:?})", i + 1, e.name);
+            e.validate().map_err(|m| ConfigError::Invalid(format!("{at}: {m}")))?;
+            if crate::scanners::BUILT_IN.contains(&e.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: name {:?} is the name of a built-in scanner (built-in: {})",
+                    e.name,
+                    crate::scanners::BUILT_IN.join(", ")
+                )));
+            }
+            if e.timeout_secs >= self.sandbox.wall_secs {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: timeout_secs ({}) must be below sandbox.wall_secs ({}), the time a whole scan may take",
+                    e.timeout_secs, self.sandbox.wall_secs
+                )));
+            }
+            if let Some(first) = seen.insert(&e.name, i + 1) {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: name {:?} is also the name of scanners.external #{first}",
+                    e.name
+                )));
+            }
         }
         Ok(())
     }
@@ -771,6 +807,39 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_external_scanner_entry_loads_when_uncommented() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/regscan.toml")).unwrap();
+        let start = text.find("# [[scanners.external]]").expect("documented entry");
+        let entry: String = text[start..]
+            .lines()
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, &entry).unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        let e = &c.scanners.external[0];
+        let defaults = regscan_scanner_external::ExternalConfig::default();
+        assert_eq!(e.name, "wasm-audit");
+        assert_eq!(
+            (
+                e.timeout_secs,
+                e.max_output_bytes,
+                e.max_blob_bytes,
+                e.max_artifact_bytes
+            ),
+            (
+                defaults.timeout_secs,
+                defaults.max_output_bytes,
+                defaults.max_blob_bytes,
+                defaults.max_artifact_bytes
+            ),
+            "the commented values are the defaults"
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_refused_with_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
@@ -797,6 +866,42 @@ mod tests {
         std::fs::write(&p, "[[notifications.webhook]]\nurl = \"http://h/\"\nretries = 3\n").unwrap();
         let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
         assert!(err.contains("retries"), "{err}");
+    }
+
+    #[test]
+    fn external_scanners_load_with_defaults_and_bad_entries_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let entry = |name: &str, extra: &str| {
+            format!("[[scanners.external]]\nname = {name:?}\nversion = \"1.0\"\ncommand = [\"/opt/p\", \"--strict\"]\naccepts = [\"application/vnd.wasm.config.v0+json\"]\nkind = \"wasm\"\n{extra}")
+        };
+        std::fs::write(&p, entry("wasm-audit", "timeout_secs = 30\n")).unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        let e = &c.scanners.external[0];
+        assert_eq!(
+            (e.name.as_str(), e.timeout_secs, e.command.len()),
+            ("wasm-audit", 30, 2)
+        );
+        assert_eq!(e.max_output_bytes, 16 << 20);
+        for (text, expect) in [
+            (
+                entry("wasm-audit", "").replace("command = [\"/opt/p\", \"--strict\"]", "command = []"),
+                "command",
+            ),
+            (
+                entry("wasm-audit", "").replace("[\"application/vnd.wasm.config.v0+json\"]", "[]"),
+                "accepts",
+            ),
+            (entry("helm", ""), "built-in"),
+            (entry("image", ""), "\"image\""),
+            (format!("{}{}", entry("a", ""), entry("a", "")), "scanners.external #2"),
+            (entry("x", "comand = []\n"), "comand"),
+            (entry("x", "timeout_secs = 300\n"), "sandbox.wall_secs (300)"),
+        ] {
+            std::fs::write(&p, &text).unwrap();
+            let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+            assert!(err.contains(expect), "{expect}: {err}");
+        }
     }
 
     #[test]

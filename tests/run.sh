@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine of this project's kind: installs what the tests
-# need when missing (docker-registry, skopeo, umoci, the PostgreSQL client, Chromium, rpm and
-# db5.3-util for genuine rpm databases, docker-compose for its compose schema check; and from
-# PyPI kubernetes-validate, which ships the Kubernetes API schemas), starts
+# need when missing (docker-registry, skopeo, umoci, the PostgreSQL client, Chromium, python3 for
+# the example plugin, rpm and db5.3-util for genuine rpm databases, docker-compose for its compose
+# schema check; and from PyPI kubernetes-validate, which ships the Kubernetes API schemas), starts
 # PostgreSQL and RabbitMQ when installed but stopped, then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ command -v umoci >/dev/null 2>&1 || missing+=(umoci)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v gzip >/dev/null 2>&1 || missing+=(gzip)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v db5.3_load >/dev/null 2>&1 || missing+=(db5.3-util)
 command -v rpm >/dev/null 2>&1 || missing+=(rpm)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)

@@ -194,12 +194,13 @@ impl Default for Limits {
 /// [`version`](Scanner::version), [`accepts`](Scanner::accepts) and [`scan`](Scanner::scan).
 #[async_trait]
 pub trait Scanner: Send + Sync {
-    /// Short stable name (`image`, `helm`, `opa`), stored with every scan.
-    fn name(&self) -> &'static str;
+    /// Short stable name (`image`, `helm`, `opa`, or an external plugin's configured name),
+    /// stored with every scan.
+    fn name(&self) -> &str;
 
     /// Version of the scanner's analysis. A digest already scanned by the same name and version
     /// is not scanned again.
-    fn version(&self) -> &'static str;
+    fn version(&self) -> &str;
 
     /// The artifact types this scanner handles: media type, kind and a title for people.
     fn accepts(&self) -> Vec<TypeEntry>;
