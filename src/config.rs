@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use regscan_scanner_api::TypeEntry;
 use serde::{Deserialize, Serialize};
 
+mod signatures;
+pub use signatures::SignaturesConfig;
+
 /// A secret string (token, password). Printing it prints `<redacted>`.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -415,6 +418,9 @@ pub struct ScannersConfig {
     pub helm: regscan_scanner_helm::HelmConfig,
     /// `[scanners.opa]`.
     pub opa: regscan_scanner_opa::OpaConfig,
+    /// `[scanners.cosign]`: only `max_payload_bytes` may be set here; the keys come from
+    /// `[[signatures.keys]]`, copied in by [`Config::load`].
+    pub cosign: regscan_scanner_cosign::CosignConfig,
 }
 
 /// The whole configuration.
@@ -448,6 +454,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Scanner settings.
     pub scanners: ScannersConfig,
+    /// Signature verification keys and policy (`[signatures]`).
+    pub signatures: SignaturesConfig,
     /// Limits of the sandboxed process each scan runs in (`[sandbox]`).
     pub sandbox: crate::sandbox::SandboxConfig,
     /// Scan-completed notifications.
@@ -472,6 +480,7 @@ impl Default for Config {
             rabbitmq: RabbitConfig::default(),
             http: HttpConfig::default(),
             scanners: ScannersConfig::default(),
+            signatures: SignaturesConfig::default(),
             sandbox: crate::sandbox::SandboxConfig::default(),
             notifications: NotificationsConfig::default(),
             retention: RetentionConfig::default(),
@@ -508,6 +517,7 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(env)?;
+        cfg.apply_signatures()?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -22,6 +22,7 @@ pub fn registered(config: &Config) -> anyhow::Result<Vec<Arc<dyn Scanner>>> {
         Arc::new(
             regscan_scanner_opa::OpaScanner::new(s.opa.clone()).map_err(|e| anyhow::anyhow!("[scanners.opa]: {e}"))?,
         ),
+        Arc::new(regscan_scanner_cosign::CosignScanner::new(s.cosign.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
     ])
 }
 
@@ -58,6 +59,7 @@ mod tests {
             (media::HELM_CONFIG, "helm", "helm"),
             (media::HELM_CONFIG_V3, "helm", "helm"),
             (media::OPA_CONFIG, "opa", "opa"),
+            (media::COSIGN_SIMPLESIGNING, "signature", "cosign"),
         ] {
             let e = table.lookup(mt).unwrap_or_else(|| panic!("{mt} missing"));
             assert_eq!((e.kind.as_str(), e.scanner.as_deref()), (kind, Some(scanner)), "{mt}");

@@ -338,12 +338,21 @@ async fn classifies_what_registries_hold() {
         (Some("opa"), Some("opa"), Some("succeeded")),
         "{r:#}"
     );
+    // The signature goes to the cosign scanner; with no keys configured and no signature
+    // annotation it is reported, not verified, and no finding is invented.
+    let r = cli.json(
+        &["scan", &format!("{host}/team/app:sha256-abc.sig"), "--format", "json"],
+        0,
+    );
+    assert_eq!(
+        (r["kind"].as_str(), r["scanner"]["name"].as_str(), r["status"].as_str()),
+        (Some("signature"), Some("cosign"), Some("succeeded")),
+        "{r:#}"
+    );
+    assert_eq!(r["artifact_type"], "application/vnd.dev.cosign.simplesigning.v1+json");
+    assert_eq!(r["details"]["signatures"][0]["signature_valid"], false, "{r:#}");
+    assert_eq!(r["findings"].as_array().map(Vec::len), Some(0), "{r:#}");
     for (reference, kind, media_type) in [
-        (
-            "team/app:sha256-abc.sig",
-            "signature",
-            "application/vnd.dev.cosign.simplesigning.v1+json",
-        ),
         ("team/app:sbom", "sbom", "application/spdx+json"),
         ("team/module:1", "wasm", "application/vnd.wasm.config.v0+json"),
     ] {

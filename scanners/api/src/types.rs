@@ -79,8 +79,8 @@ pub enum TypeTableError {
 /// report says what the artifact is, and status `unsupported`.
 pub fn known_unsupported() -> Vec<TypeEntry> {
     let k = TypeEntry::known;
+    // `media::COSIGN_SIMPLESIGNING` is not here: the `cosign` scanner accepts it.
     vec![
-        k(media::COSIGN_SIMPLESIGNING, "signature", "Cosign signature"),
         k(
             "application/vnd.dev.cosign.artifact.sig.v1+json",
             "signature",
@@ -281,14 +281,19 @@ impl TypeTable {
             .to_owned();
         // Image-shaped manifests whose layers all carry one known non-image type (cosign
         // signatures, DSSE/in-toto attestations, SBOMs attached the legacy cosign way, Tekton
-        // bundles…) are that type, not an image.
+        // bundles…) are that type, not an image: routed to the scanner that handles the layer
+        // type (cosign signatures), else unsupported.
         if is_image_config(&declared) && !m.layers.is_empty() {
             let first = &m.layers[0].media_type;
             let all_same = m.layers.iter().all(|l| &l.media_type == first);
-            let known = self
-                .lookup(first)
-                .filter(|e| e.kind.as_str() != Kind::IMAGE && e.scanner.is_none());
+            let known = self.lookup(first).filter(|e| e.kind.as_str() != Kind::IMAGE);
             if let Some(entry) = known.filter(|_| all_same).cloned() {
+                if entry.scanner.is_some() {
+                    return Resolution::Scan {
+                        artifact_type: first.clone(),
+                        entry,
+                    };
+                }
                 return Resolution::unsupported(
                     first.clone(),
                     entry.kind.clone(),

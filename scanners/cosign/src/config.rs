@@ -80,7 +80,7 @@ pub enum ConfigError {
         problem: &'static str,
     },
     /// `max_payload_bytes` is zero.
-    #[error("signatures: max_payload_bytes must be greater than zero")]
+    #[error("scanners.cosign.max_payload_bytes must be greater than zero")]
     ZeroLimit,
 }
 
