@@ -151,3 +151,40 @@ async fn a_cosign_signature_is_verified_with_the_configured_key() {
         (Some("SIG-INVALID"), Some("medium"))
     );
 }
+
+#[test]
+fn an_unreadable_or_private_key_stops_regscan_naming_the_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("cosign.key");
+    let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+    use p256::pkcs8::EncodePrivateKey as _;
+    std::fs::write(&private, key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+    for (path, why) in [
+        (dir.path().join("missing.pub"), "No such file"),
+        (private, "private key"),
+    ] {
+        let config = dir.path().join("regscan.toml");
+        let db = format!("sqlite://{}", dir.path().join("regscan.db").display());
+        std::fs::write(
+            &config,
+            format!(
+                "database_url = {db:?}\n[[signatures.keys]]\nname = \"release\"\npath = {:?}\n",
+                path.display().to_string()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(regscan_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(["scan", "127.0.0.1:1/x/y:1", "--format", "json"])
+            .env("REGSCAN_LOG", "warn")
+            .output()
+            .expect("run regscan");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("\"release\"") && stderr.contains(&path.display().to_string()) && stderr.contains(why),
+            "{stderr}"
+        );
+    }
+}
