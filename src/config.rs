@@ -418,6 +418,8 @@ pub struct ScannersConfig {
     pub helm: regscan_scanner_helm::HelmConfig,
     /// `[scanners.opa]`.
     pub opa: regscan_scanner_opa::OpaConfig,
+    /// `[scanners.sbom]`.
+    pub sbom: regscan_scanner_sbom::SbomConfig,
     /// `[scanners.cosign]`: only `max_payload_bytes` may be set here; the keys come from
     /// `[[signatures.keys]]`, copied in by [`Config::load`].
     pub cosign: regscan_scanner_cosign::CosignConfig,

@@ -561,6 +561,7 @@ mod tests {
             advisory_snapshot: None,
             referrers: Vec::new(),
             subject: None,
+            signatures: Vec::new(),
         }
     }
 

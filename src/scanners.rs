@@ -22,6 +22,7 @@ pub fn registered(config: &Config) -> anyhow::Result<Vec<Arc<dyn Scanner>>> {
         Arc::new(
             regscan_scanner_opa::OpaScanner::new(s.opa.clone()).map_err(|e| anyhow::anyhow!("[scanners.opa]: {e}"))?,
         ),
+        Arc::new(regscan_scanner_sbom::SbomScanner::new(s.sbom.clone())),
         Arc::new(regscan_scanner_cosign::CosignScanner::new(s.cosign.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
     ])
 }
@@ -59,6 +60,13 @@ mod tests {
             (media::HELM_CONFIG, "helm", "helm"),
             (media::HELM_CONFIG_V3, "helm", "helm"),
             (media::OPA_CONFIG, "opa", "opa"),
+            ("application/spdx+json", "sbom", "sbom"),
+            ("application/vnd.cyclonedx+json", "sbom", "sbom"),
+            (
+                "application/vnd.in-toto+json; predicateType=https://spdx.dev/Document",
+                "sbom",
+                "sbom",
+            ),
             (media::COSIGN_SIMPLESIGNING, "signature", "cosign"),
         ] {
             let e = table.lookup(mt).unwrap_or_else(|| panic!("{mt} missing"));

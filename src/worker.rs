@@ -200,12 +200,8 @@ impl Worker {
             self.metrics.job("released");
             return;
         };
-        let result = result.unwrap_or_else(|panic| {
-            Err(PipelineError::Scan(format!(
-                "the scan panicked: {}",
-                crate::scan::panic_message(panic.as_ref())
-            )))
-        });
+        let result =
+            result.unwrap_or_else(|panic| Err(PipelineError::Panicked(crate::scan::panic_message(panic.as_ref()))));
         match result {
             Ok(outcome) => {
                 self.metrics.scan_duration(outcome.kind.as_str(), started.elapsed());

@@ -14,16 +14,10 @@ use regscan_scanner_api::Status;
 use serde_json::json;
 use support::oci::{Artifact, OciImage};
 use support::process::{RegscanProcess, TestConfig};
-use support::registry::{Notify, Registry};
+use support::registry::Registry;
 use support::wait_until;
 
 const TOKEN: &str = "faults-webhook-token";
-
-async fn latest(store: &Store, registry: &str, repo: &str, digest: &str) -> Option<(Status, Option<String>)> {
-    let a = store.artifact(registry, repo, digest).await.ok()??;
-    let scan = store.scan(a.latest_scan_id?).await.ok()??;
-    scan.status.is_terminal().then(|| (scan.status, scan.reason.clone()))
-}
 
 async fn statuses(store: &Store, registry: &str, repo: &str, digest: &str) -> Vec<Status> {
     let a = store.artifact(registry, repo, digest).await.unwrap().expect("stored");
@@ -34,11 +28,7 @@ async fn statuses(store: &Store, registry: &str, repo: &str, digest: &str) -> Ve
 async fn a_late_job_for_a_deleted_manifest_keeps_the_result() {
     let (db, _dir) = support::db::sqlite_url();
     let addr = format!("127.0.0.1:{}", support::free_port());
-    let registry = Registry::start_with(Some(Notify::new(
-        format!("http://{addr}/v1/webhooks/distribution"),
-        Some(TOKEN),
-    )))
-    .await;
+    let registry = Registry::notifying(&addr, Some(TOKEN)).await;
     let mut config = TestConfig::new(&db, &[&registry.host]);
     config.webhook_token = Some(TOKEN.into());
     let serve = RegscanProcess::start_on(&config, &["serve"], &addr).await;
@@ -49,7 +39,7 @@ async fn a_late_job_for_a_deleted_manifest_keeps_the_result() {
         .push_artifact(repo, "v1", &Artifact::unknown("application/vnd.example.late.v1+json"))
         .await;
     let (status, _) = wait_until(Duration::from_secs(60), "the first scan", || {
-        latest(&store, &registry.host, repo, &digest)
+        support::finished_scan(&store, &registry.host, repo, &digest)
     })
     .await;
     assert_eq!(status, Status::Unsupported);
@@ -85,7 +75,9 @@ async fn a_late_job_for_a_deleted_manifest_keeps_the_result() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        latest(&store, &registry.host, repo, &digest).await.map(|(s, _)| s),
+        support::finished_scan(&store, &registry.host, repo, &digest)
+            .await
+            .map(|(s, _)| s),
         Some(Status::Unsupported),
         "{}",
         serve.log()
@@ -118,11 +110,7 @@ async fn workers_killed_again_and_again_lose_nothing_and_fail_nothing() {
     let db = support::db::PgDb::create();
     let queue = support::db::RabbitQueue::new();
     let addr = format!("127.0.0.1:{}", support::free_port());
-    let registry = Registry::start_with(Some(Notify::new(
-        format!("http://{addr}/v1/webhooks/distribution"),
-        Some(TOKEN),
-    )))
-    .await;
+    let registry = Registry::notifying(&addr, Some(TOKEN)).await;
     let mut config = TestConfig::new(&db.url, &[&registry.host]);
     config.webhook_token = Some(TOKEN.into());
     config.queue_url = support::db::amqp_url();
@@ -157,7 +145,7 @@ async fn workers_killed_again_and_again_lose_nothing_and_fail_nothing() {
     for (repo, digest) in &pushed {
         let what = format!("{repo} to be scanned");
         let (status, reason) = wait_until(Duration::from_secs(180), &what, || {
-            latest(&store, &registry.host, repo, digest)
+            support::finished_scan(&store, &registry.host, repo, digest)
         })
         .await;
         assert_eq!(status, Status::Succeeded, "{repo}: {reason:?}");

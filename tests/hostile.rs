@@ -16,7 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use support::oci::{tar_gz, Artifact, HELM_CHART, HELM_CONFIG};
 use support::process::{RegscanProcess, TestConfig};
-use support::registry::{Notify, Registry};
+use support::registry::Registry;
 
 const TOKEN: &str = "hostile-webhook-token";
 
@@ -171,11 +171,7 @@ fn hostile() -> Vec<(&'static str, Artifact)> {
 async fn hostile_artifacts_never_take_the_service_down() {
     let (db, _dir) = support::db::sqlite_url();
     let addr = format!("127.0.0.1:{}", support::free_port());
-    let registry = Registry::start_with(Some(Notify::new(
-        format!("http://{addr}/v1/webhooks/distribution"),
-        Some(TOKEN),
-    )))
-    .await;
+    let registry = Registry::notifying(&addr, Some(TOKEN)).await;
     let mut config = TestConfig::new(&db, &[&registry.host]);
     config.webhook_token = Some(TOKEN.into());
     config.extra = "[sandbox]\ncpu_secs = 10\nwall_secs = 40\n[worker]\nconcurrency = 2\n".into();
@@ -209,10 +205,8 @@ async fn hostile_artifacts_never_take_the_service_down() {
     }
     let store = Store::open(&db).await.unwrap();
     for (repo, digest) in &pushed {
-        let (status, reason) = support::wait_until(Duration::from_secs(120), &format!("{repo} to end"), || async {
-            let a = store.artifact(&registry.host, repo, digest).await.ok()??;
-            let scan = store.scan(a.latest_scan_id?).await.ok()??;
-            scan.status.is_terminal().then(|| (scan.status, scan.reason.clone()))
+        let (status, reason) = support::wait_until(Duration::from_secs(120), &format!("{repo} to end"), || {
+            support::finished_scan(&store, &registry.host, repo, digest)
         })
         .await;
         eprintln!("{repo}: {status:?} {reason:?}");
@@ -236,10 +230,8 @@ async fn hostile_artifacts_never_take_the_service_down() {
     let good = registry
         .push_artifact("charts/good", "0.1.0", &Artifact::helm_chart("good", "0.1.0"))
         .await;
-    let status = support::wait_until(Duration::from_secs(60), "the good chart to be scanned", || async {
-        let a = store.artifact(&registry.host, "charts/good", &good).await.ok()??;
-        let scan = store.scan(a.latest_scan_id?).await.ok()??;
-        scan.status.is_terminal().then_some(scan.status)
+    let (status, _) = support::wait_until(Duration::from_secs(60), "the good chart to be scanned", || {
+        support::finished_scan(&store, &registry.host, "charts/good", &good)
     })
     .await;
     assert_eq!(status, Status::Succeeded);

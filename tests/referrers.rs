@@ -58,6 +58,10 @@ impl Cli {
     }
 }
 
+async fn text(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 /// A cosign signature of `subject`: an image-shaped manifest whose one layer is the
 /// simple-signing payload.
 fn cosign_signature(registry: &str, subject: &str) -> Artifact {
@@ -203,47 +207,23 @@ async fn signatures_and_sboms_are_linked_to_their_image() {
         &["serve", "--workers", "0"],
     )
     .await;
-    let api: Value = reqwest::get(format!("{}/v1/artifacts?signed=true", serve.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api: Value = serde_json::from_str(&text(&format!("{}/v1/artifacts?signed=true", serve.url())).await).unwrap();
     assert_eq!(digests(&api["items"]), vec![subject.clone()]);
-    let api: Value = reqwest::get(format!("{}/v1/artifacts?has_sbom=false&kind=image", serve.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api: Value =
+        serde_json::from_str(&text(&format!("{}/v1/artifacts?has_sbom=false&kind=image", serve.url())).await).unwrap();
     assert_eq!(digests(&api["items"]), vec![unsigned.clone()]);
-    let listing = reqwest::get(format!("{}/?signed=true", serve.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let listing = text(&format!("{}/?signed=true", serve.url())).await;
     assert!(
         listing.contains("mark-signed") && listing.contains("sign/app"),
         "{listing}"
     );
     assert!(!listing.contains("plain/app"));
-    let page = reqwest::get(format!("{}/artifacts/{}/{repo}@{subject}", serve.url(), registry.host))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text(&format!("{}/artifacts/{}/{repo}@{subject}", serve.url(), registry.host)).await;
     assert!(
         page.contains("id=\"referrers\"") && page.contains(&sig) && page.contains(&sbom),
         "{page}"
     );
-    let sig_page = reqwest::get(format!("{}/artifacts/{}/{repo}@{sig}", serve.url(), registry.host))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sig_page = text(&format!("{}/artifacts/{}/{repo}@{sig}", serve.url(), registry.host)).await;
     assert!(sig_page.contains("id=\"subject\"") && sig_page.contains(&subject));
 }
 

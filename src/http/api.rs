@@ -507,6 +507,7 @@ async fn request_scans(
                 advisory_snapshot: None,
                 referrers: Vec::new(),
                 subject: None,
+                signatures: Vec::new(),
             };
             Ok((StatusCode::ACCEPTED, Json(report)).into_response())
         }

@@ -184,6 +184,10 @@ fn schemas() -> Value {
                 "status": {"oneOf": [status_enum(), {"type": "null"}]},
             }}},
         "subject": {"type": "string", "description": "The digest this artifact refers to (OCI 1.1 subject or cosign tag)."},
+        "signatures": {"type": "array", "description": "Cosign signatures of this artifact, verified against the configured keys.", "items": {
+            "type": "object", "required": ["digest", "key", "verified", "reason"], "properties": {
+                "digest": s("string"), "key": opt("string"), "verified": s("boolean"), "reason": opt("string"),
+            }}},
     });
     let report_required = [
         "reference",
@@ -562,6 +566,12 @@ mod tests {
                 status: Some(Status::Unsupported),
             }],
             subject: Some("sha256:2".into()),
+            signatures: vec![crate::report::signatures::SignatureRef {
+                digest: "sha256:1".into(),
+                key: Some("release".into()),
+                verified: true,
+                reason: None,
+            }],
         }
     }
 

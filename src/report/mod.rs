@@ -10,6 +10,7 @@ use crate::store::{ArtifactRecord, Store, StoreError};
 
 mod list;
 pub mod sarif;
+pub mod signatures;
 
 pub use list::{artifacts_table, ArtifactItem};
 
@@ -84,6 +85,9 @@ pub struct Report {
     /// The digest this artifact refers to, when it is a referrer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// Cosign signatures of this artifact, each judged against it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<signatures::SignatureRef>,
 }
 
 impl Report {
@@ -140,6 +144,7 @@ impl Report {
             })
             .collect();
         let subject = store.subject_of(&a.registry, &a.repository, &a.digest).await?;
+        let signatures = signatures::signatures_of(store, &a.registry, &a.repository, &a.digest).await?;
         let reference = match &tag {
             Some(t) => format!("{}/{}:{t}@{}", a.registry, a.repository, a.digest),
             None => format!("{}/{}@{}", a.registry, a.repository, a.digest),
@@ -171,6 +176,7 @@ impl Report {
             advisory_snapshot: scan.as_ref().and_then(|s| s.advisory_snapshot.clone()),
             referrers,
             subject,
+            signatures,
         })
     }
 

@@ -52,9 +52,21 @@ pub enum PipelineError {
     /// Another worker holds the claim on this digest; try again later.
     #[error("another worker is scanning {0}")]
     Busy(String),
-    /// The scanner failed in a way that may pass on retry (network while streaming a blob).
+    /// The scan failed in a way that may pass on retry: the registry dropped a blob midway, or
+    /// the sandbox could not be started.
     #[error("scan failed: {0}")]
-    Scan(String),
+    Scan(#[source] SandboxError),
+    /// The type table routes a type to a scanner that is not registered (configuration).
+    #[error("type table routes {artifact_type} to scanner {scanner:?}, which is not registered")]
+    Unrouted {
+        /// The artifact type.
+        artifact_type: String,
+        /// The scanner named.
+        scanner: String,
+    },
+    /// The pipeline itself panicked (a bug, caught by the worker).
+    #[error("the scan panicked: {0}")]
+    Panicked(String),
 }
 
 impl PipelineError {
@@ -62,7 +74,10 @@ impl PipelineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             PipelineError::Registry(e) => e.is_retryable(),
-            PipelineError::Store(_) | PipelineError::Busy(_) | PipelineError::Scan(_) => true,
+            PipelineError::Unrouted { .. } => false,
+            PipelineError::Store(_) | PipelineError::Busy(_) | PipelineError::Scan(_) | PipelineError::Panicked(_) => {
+                true
+            }
         }
     }
 }
@@ -310,11 +325,20 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    /// The kind the type table gives an artifact type.
-    fn kind_of_type(&self, artifact_type: Option<&str>) -> Option<String> {
-        artifact_type
-            .and_then(|t| self.inner.table.lookup(t))
-            .map(|e| e.kind.as_str().to_owned())
+    /// Referrers as an index lists them (the referrers API, or the referrers tag schema), with
+    /// the kind the type table gives their artifact type.
+    fn listed_referrers(&self, list: Vec<Descriptor>) -> impl Iterator<Item = FoundReferrer> + '_ {
+        list.into_iter().take(MAX_REFERRERS).map(|d| FoundReferrer {
+            relation: d
+                .artifact_type
+                .as_deref()
+                .and_then(|t| self.inner.table.lookup(t))
+                .map(|e| e.kind.as_str().to_owned()),
+            digest: d.digest,
+            artifact_type: d.artifact_type,
+            tag: None,
+            via: Via::ReferrersApi,
+        })
     }
 
     /// Record the links in which this artifact is the referrer: its OCI 1.1 `subject`, or the
@@ -383,18 +407,7 @@ impl Pipeline {
         let digest = &at.fetched.digest;
         let mut found: Vec<FoundReferrer> = Vec::new();
         match client.referrers(at.registry, at.repository, digest).await {
-            Ok(Some(list)) => {
-                for d in list.into_iter().take(MAX_REFERRERS) {
-                    let relation = self.kind_of_type(d.artifact_type.as_deref());
-                    found.push(FoundReferrer {
-                        digest: d.digest,
-                        artifact_type: d.artifact_type,
-                        tag: None,
-                        relation,
-                        via: Via::ReferrersApi,
-                    });
-                }
-            }
+            Ok(Some(list)) => found.extend(self.listed_referrers(list)),
             Ok(None) => {
                 if let Some(hex) = digest.strip_prefix("sha256:") {
                     // The OCI 1.1 referrers tag schema: clients of a registry without the API
@@ -406,16 +419,7 @@ impl Pipeline {
                         .fetch_manifest(at.registry, at.repository, &format!("sha256-{hex}"))
                         .await
                     {
-                        for d in index.manifests.into_iter().take(MAX_REFERRERS) {
-                            let relation = self.kind_of_type(d.artifact_type.as_deref());
-                            found.push(FoundReferrer {
-                                digest: d.digest,
-                                artifact_type: d.artifact_type,
-                                tag: None,
-                                relation,
-                                via: Via::ReferrersApi,
-                            });
-                        }
+                        found.extend(self.listed_referrers(index.manifests));
                     }
                     // Cosign's tag scheme.
                     for suffix in ["sig", "att", "sbom"] {
@@ -527,11 +531,14 @@ impl Pipeline {
     /// The registered scanner a row routes to.
     fn scanner_for(&self, artifact_type: &str, entry: &TypeEntry) -> Result<Arc<dyn Scanner>, PipelineError> {
         let name = entry.scanner.as_deref().unwrap_or_default();
-        self.inner.scanners.get(name).cloned().ok_or_else(|| {
-            PipelineError::Scan(format!(
-                "type table routes {artifact_type} to scanner {name:?}, which is not registered"
-            ))
-        })
+        self.inner
+            .scanners
+            .get(name)
+            .cloned()
+            .ok_or_else(|| PipelineError::Unrouted {
+                artifact_type: artifact_type.to_owned(),
+                scanner: name.to_owned(),
+            })
     }
 
     /// Content sniffing: a scanner other than the one the type table chose may claim the
@@ -948,13 +955,15 @@ impl Pipeline {
         claim.settled = true;
         let result = match result {
             Ok(TaskOutput::Scanned(out)) => Ok(*out),
-            Ok(TaskOutput::Sniffed(_)) => Err(("the sandbox answered a scan with a sniff verdict".to_owned(), false)),
-            Err(SandboxError::Scan(e)) => Err((e.to_string(), e.is_retryable())),
+            Ok(TaskOutput::Sniffed(_)) => Err(Unsettled::Final(
+                "the sandbox answered a scan with a sniff verdict".to_owned(),
+            )),
+            Err(SandboxError::Scan(e)) if !e.is_retryable() => Err(Unsettled::Final(e.to_string())),
             Err(SandboxError::Killed { cause, reason }) => {
                 self.count_kill(scanner.name(), cause);
-                Err((reason, false))
+                Err(Unsettled::Final(reason))
             }
-            Err(e @ SandboxError::Start(_)) => Err((e.to_string(), true)),
+            Err(e @ (SandboxError::Scan(_) | SandboxError::Start(_))) => Err(Unsettled::Retry(e)),
         };
         match result {
             Ok(out) => {
@@ -977,12 +986,12 @@ impl Pipeline {
                 self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
                 Ok(outcome)
             }
-            Err((reason, true)) => {
+            Err(Unsettled::Retry(retryable)) => {
                 store.release_claim(scan_id).await?;
-                warn!(%reference, scanner = scanner.name(), %reason, "scan failed; will retry");
-                Err(PipelineError::Scan(reason))
+                warn!(%reference, scanner = scanner.name(), error = %retryable, "scan failed; will retry");
+                Err(PipelineError::Scan(retryable))
             }
-            Err((reason, false)) => {
+            Err(Unsettled::Final(reason)) => {
                 store
                     .finish_scan(scan_id, Status::Failed, Some(&reason), &ScanResult::default())
                     .await?;
@@ -1083,6 +1092,14 @@ impl Target<'_> {
     fn reference(&self) -> String {
         format!("{}/{}@{}", self.registry, self.repository, self.fetched.digest)
     }
+}
+
+/// A scan that produced no result.
+enum Unsettled {
+    /// It may pass on retry (the registry, the machine): the claim is released, the job retried.
+    Retry(SandboxError),
+    /// It will fail the same way again (the artifact, a sandbox limit): stored `failed`.
+    Final(String),
 }
 
 /// What a scan is of.

@@ -38,6 +38,18 @@ pub fn random_suffix() -> String {
     format!("{n:016x}")
 }
 
+/// The status and reason of an artifact's latest scan, once that scan has ended.
+pub async fn finished_scan(
+    store: &regscan::store::Store,
+    registry: &str,
+    repository: &str,
+    digest: &str,
+) -> Option<(regscan_scanner_api::Status, Option<String>)> {
+    let a = store.artifact(registry, repository, digest).await.ok()??;
+    let scan = store.scan(a.latest_scan_id?).await.ok()??;
+    scan.status.is_terminal().then(|| (scan.status, scan.reason.clone()))
+}
+
 /// Poll `check` every 100 ms until it returns `Some`, or panic with `what` after `timeout`.
 pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -52,6 +52,16 @@ impl Registry {
         Self::start_with(None).await
     }
 
+    /// Start a registry that notifies the regscan that will listen on `addr` (`host:port`), at
+    /// its distribution webhook, with `token` as the bearer token.
+    pub async fn notifying(addr: &str, token: Option<&str>) -> Registry {
+        Self::start_with(Some(Notify::new(
+            format!("http://{addr}/v1/webhooks/distribution"),
+            token,
+        )))
+        .await
+    }
+
     /// Start a registry that notifies `notify` of every event except blob (octet-stream) ones.
     pub async fn start_with(notify: Option<Notify>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");

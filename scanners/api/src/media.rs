@@ -59,6 +59,11 @@ pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 /// in-toto statement.
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 
+/// BuildKit's layer annotation naming an in-toto statement's predicate type.
+pub const ANNOTATION_INTOTO_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+/// Cosign's layer annotation naming an attestation's predicate type.
+pub const ANNOTATION_COSIGN_PREDICATE_TYPE: &str = "predicateType";
+
 /// Index annotation naming an artifact type (image-spec 1.1 guidance for indexes).
 pub const ANNOTATION_ARTIFACT_TYPE: &str = "org.opencontainers.artifactType";
 /// BuildKit's annotation on attestation manifests inside an index.

@@ -76,7 +76,8 @@ pub enum TypeTableError {
 }
 
 /// Well-known artifact types that no built-in scanner handles. They get a kind and a title so the
-/// report says what the artifact is, and status `unsupported`.
+/// report says what the artifact is, and status `unsupported`. A scanner's row for the same media
+/// type replaces the one here when the table is built (the SBOM JSON rows: scanner `sbom`).
 pub fn known_unsupported() -> Vec<TypeEntry> {
     let k = TypeEntry::known;
     // `media::COSIGN_SIMPLESIGNING` is not here: the `cosign` scanner accepts it.
@@ -113,15 +114,17 @@ pub fn known_unsupported() -> Vec<TypeEntry> {
             "attestation",
             "Cosign attestation",
         ),
+        // The `sbom` scanner claims the JSON forms (its rows replace these four when the table is
+        // built); they stay here for their titles, which the web pages read from this list.
         k("application/spdx+json", "sbom", "SPDX SBOM (JSON)"),
+        k("text/spdx+json", "sbom", "SPDX SBOM (JSON, cosign attach)"),
+        k("application/vnd.cyclonedx+json", "sbom", "CycloneDX SBOM (JSON)"),
+        k("application/vnd.cyclonedx", "sbom", "CycloneDX SBOM (cosign attach)"),
         k("text/spdx", "sbom", "SPDX SBOM (tag-value)"),
         k("application/spdx+xml", "sbom", "SPDX SBOM (XML)"),
-        k("application/vnd.cyclonedx+json", "sbom", "CycloneDX SBOM (JSON)"),
         k("application/vnd.cyclonedx+xml", "sbom", "CycloneDX SBOM (XML)"),
         k("application/vnd.syft+json", "sbom", "Syft SBOM"),
-        k("text/spdx+json", "sbom", "SPDX SBOM (JSON, cosign attach)"),
         k("text/spdx+xml", "sbom", "SPDX SBOM (XML, cosign attach)"),
-        k("application/vnd.cyclonedx", "sbom", "CycloneDX SBOM (cosign attach)"),
         k(
             "application/vnd.dev.cosign.artifact.sbom.v1+json",
             "sbom",
@@ -279,30 +282,8 @@ impl TypeTable {
             .filter(|t| !t.is_empty())
             .unwrap_or(&m.config.media_type)
             .to_owned();
-        // Image-shaped manifests whose layers all carry one known non-image type (cosign
-        // signatures, DSSE/in-toto attestations, SBOMs attached the legacy cosign way, Tekton
-        // bundles…) are that type, not an image: routed to the scanner that handles the layer
-        // type (cosign signatures), else unsupported.
-        if is_image_config(&declared) && !m.layers.is_empty() {
-            let first = &m.layers[0].media_type;
-            let all_same = m.layers.iter().all(|l| &l.media_type == first);
-            let known = self.lookup(first).filter(|e| e.kind.as_str() != Kind::IMAGE);
-            if let Some(entry) = known.filter(|_| all_same).cloned() {
-                if entry.scanner.is_some() {
-                    return Resolution::Scan {
-                        artifact_type: first.clone(),
-                        entry,
-                    };
-                }
-                return Resolution::unsupported(
-                    first.clone(),
-                    entry.kind.clone(),
-                    format!(
-                        "image-shaped manifest whose layers are {} ({first}); no scanner handles {}",
-                        entry.title, entry.kind
-                    ),
-                );
-            }
+        if let Some(r) = self.resolve_by_layers(m, &declared) {
+            return r;
         }
         match self.lookup(&declared) {
             Some(entry) if entry.scanner.is_some() => Resolution::Scan {
@@ -327,6 +308,78 @@ impl TypeTable {
                 Resolution::unsupported(declared, Kind::new(Kind::UNKNOWN), reason)
             }
         }
+    }
+
+    /// What the layers say when the declared type does not: `None` to resolve by the declared
+    /// type.
+    ///
+    /// - in-toto statements and DSSE envelopes whose layer annotation names a predicate type
+    ///   (`in-toto.io/predicate-type` from BuildKit, `predicateType` from cosign) that has a row
+    ///   `<layer type>; predicateType=<predicate>` handled by a scanner go to that scanner
+    ///   (an SBOM attestation), when the manifest is image-shaped or declares an attestation or
+    ///   nothing in particular (kind `unknown`);
+    /// - image-shaped manifests whose layers all carry one known non-image type (cosign
+    ///   signatures, DSSE/in-toto attestations, SBOMs attached the legacy cosign way, Tekton
+    ///   bundles…) are that type, not an image: scanned when a scanner handles the layer type,
+    ///   else unsupported;
+    /// - artifacts whose declared type no scanner handles, of kind `unknown` (ORAS defaults, the
+    ///   empty config) or of the layers' own kind (cosign's OCI 1.1 SBOM referrer), with layers
+    ///   that all carry one type a scanner handles, go to that scanner.
+    fn resolve_by_layers(&self, m: &ImageManifest, declared: &str) -> Option<Resolution> {
+        let first = &m.layers.first()?.media_type;
+        let image_shaped = is_image_config(declared);
+        let declared_entry = self.lookup(declared);
+        let wrapper_kind = declared_entry.map_or(Kind::UNKNOWN, |e| e.kind.as_str());
+        if declared_entry.is_some_and(|e| e.scanner.is_some()) && !image_shaped {
+            return None;
+        }
+        if image_shaped || wrapper_kind == Kind::ATTESTATION || wrapper_kind == Kind::UNKNOWN {
+            if let Some(r) = self.resolve_by_predicate(m) {
+                return Some(r);
+            }
+        }
+        if !m.layers.iter().all(|l| &l.media_type == first) {
+            return None;
+        }
+        let entry = self.lookup(first).filter(|e| e.kind.as_str() != Kind::IMAGE)?;
+        match &entry.scanner {
+            Some(_) if image_shaped || wrapper_kind == Kind::UNKNOWN || wrapper_kind == entry.kind.as_str() => {
+                Some(Resolution::Scan {
+                    artifact_type: first.clone(),
+                    entry: entry.clone(),
+                })
+            }
+            None if image_shaped => Some(Resolution::unsupported(
+                first.clone(),
+                entry.kind.clone(),
+                format!(
+                    "image-shaped manifest whose layers are {} ({first}); no scanner handles {}",
+                    entry.title, entry.kind
+                ),
+            )),
+            _ => None,
+        }
+    }
+
+    /// An in-toto/DSSE manifest routed by its layers' predicate type annotations.
+    fn resolve_by_predicate(&self, m: &ImageManifest) -> Option<Resolution> {
+        let base = |t: &str| t.split(';').next().unwrap_or("").trim().to_owned();
+        let wrapped = |t: &str| matches!(base(t).as_str(), media::IN_TOTO | media::DSSE_ENVELOPE);
+        if !m.layers.iter().all(|l| wrapped(&l.media_type)) {
+            return None;
+        }
+        m.layers.iter().find_map(|l| {
+            let predicate = l
+                .annotations
+                .get(media::ANNOTATION_INTOTO_PREDICATE_TYPE)
+                .or_else(|| l.annotations.get(media::ANNOTATION_COSIGN_PREDICATE_TYPE))?;
+            let key = predicate_media_type(&base(&l.media_type), predicate);
+            let entry = self.entries.get(&key).filter(|e| e.scanner.is_some())?;
+            Some(Resolution::Scan {
+                artifact_type: key,
+                entry: entry.clone(),
+            })
+        })
     }
 
     fn resolve_index(&self, i: &ImageIndex) -> Resolution {
@@ -356,6 +409,14 @@ impl TypeTable {
             .collect();
         Resolution::Index { children }
     }
+}
+
+/// The type table key of an in-toto statement or DSSE envelope (`media_type`) carrying a
+/// `predicate` type: `application/vnd.in-toto+json; predicateType=https://spdx.dev/Document`. A
+/// scanner claims attestations of one predicate type with a row of this key; manifests reach it
+/// through their layers' predicate type annotations.
+pub fn predicate_media_type(media_type: &str, predicate: &str) -> String {
+    format!("{media_type}; predicateType={}", predicate.trim())
 }
 
 fn is_image_config(t: &str) -> bool {

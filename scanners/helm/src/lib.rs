@@ -30,7 +30,7 @@ use crate::tmpl::semver::Version;
 use crate::tmpl::ExecLimits;
 
 /// Version of the analysis; a chart scanned by the same version is not scanned again.
-pub const SCANNER_VERSION: &str = "0.1.0";
+pub const SCANNER_VERSION: &str = "0.2.0";
 
 /// Default target Kubernetes version.
 pub const DEFAULT_KUBE_VERSION: &str = "1.31.0";
@@ -196,22 +196,21 @@ impl HelmScanner {
                 max_output_bytes: cfg.max_render_bytes,
                 max_depth: cfg.max_include_depth,
                 max_steps: cfg.max_render_steps,
+                ..ExecLimits::default()
             },
             max_total_steps: cfg.max_total_render_steps,
             max_total_output_bytes: cfg.max_total_render_bytes,
         };
         let outcomes = render::render(&chart, &opts);
-        let checked = checks::check_rendered(&outcomes, &self.kube);
-        let mut findings = checks::chart_level(&chart, &prov, &self.kube);
+        // The charts a default install deploys, with their effective values (defaults coalesced
+        // with the parents' overrides and globals), as the renderer saw them.
+        let mut effective = std::collections::BTreeMap::new();
+        effective_values(&chart::instantiate(&chart), &mut effective);
+        let values_of = |prefix: &str| effective.get(prefix).cloned();
+        let checked = checks::check_rendered(&outcomes, &self.kube, &values_of);
+        let enabled = effective.keys().cloned().collect();
+        let mut findings = checks::chart_level(&chart, &prov, &self.kube, &enabled);
         findings.extend(checked.findings);
-        for prefix in &checked.charts_with_gaps {
-            if let Some(c) = find_chart(&chart, prefix) {
-                findings.extend(checks::values::fallback_values(
-                    &c.values,
-                    &format!("{prefix}values.yaml"),
-                ));
-            }
-        }
         let mut findings = checks::dedupe(findings);
         sort_findings(&mut findings);
 
@@ -238,11 +237,13 @@ impl HelmScanner {
     }
 }
 
-fn find_chart<'a>(c: &'a chart::Chart, prefix: &str) -> Option<&'a chart::Chart> {
-    if c.prefix == prefix {
-        return Some(c);
+/// Each deployed chart's prefix and effective `.Values`, as YAML.
+fn effective_values(inst: &chart::Instance<'_>, out: &mut std::collections::BTreeMap<String, serde_yaml::Value>) {
+    let yaml = serde_yaml::to_value(inst.values.to_json()).unwrap_or(serde_yaml::Value::Null);
+    out.insert(inst.chart.prefix.clone(), yaml);
+    for s in &inst.subcharts {
+        effective_values(s, out);
     }
-    c.subcharts.iter().find_map(|s| find_chart(s, prefix))
 }
 
 fn chart_details(c: &chart::Chart) -> serde_json::Value {

@@ -421,11 +421,16 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Vec<TemplateOutcome> {
                 });
                 continue;
             }
-            let limits = ExecLimits {
-                max_steps: opts.limits.max_steps.min(steps_left),
-                max_output_bytes: opts.limits.max_output_bytes.min(bytes_left),
-                ..opts.limits
-            };
+            // The tighter of the per-template and the whole-chart budget, named in the error.
+            let mut limits = opts.limits;
+            if steps_left < limits.max_steps {
+                limits.max_steps = steps_left;
+                limits.steps_setting = "max_total_render_steps";
+            }
+            if bytes_left < limits.max_output_bytes {
+                limits.max_output_bytes = bytes_left;
+                limits.bytes_setting = "max_total_render_bytes";
+            }
             let (res, spent) = set.execute_counted(&full, &data, limits);
             steps_left = steps_left.saturating_sub(spent.max(1));
             let (rendered, result) = match res {

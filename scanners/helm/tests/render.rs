@@ -260,7 +260,7 @@ fn unsupported_functions_and_parse_errors_are_reported_per_template() {
             ),
             (
                 "templates/cert.yaml",
-                "{{ $ca := genCA \"x\" 365 }}crt: {{ $ca.Cert }}\n",
+                "{{ $ip := getHostByName \"example.com\" }}ip: {{ $ip }}\n",
             ),
             ("templates/broken.yaml", "{{ if .Values.x }}\nno end\n"),
             ("templates/notyaml.yaml", "a: [1\n"),
@@ -371,4 +371,92 @@ c={{ concat (list 1) (list) (list 2 3) | len }} m={{ eq (typeOf (dict)) "map[str
         render_text(values, t),
         "t=false\nk=not\nnodeAffinity:\n  base: 0\n  extra: 1\nc=3 m=true"
     );
+}
+
+#[test]
+fn certificate_and_password_functions_render_helm_shaped_output() {
+    // The Bitnami pattern: a CA, a certificate signed by it, a basic-auth file.
+    let t = r#"{{- $ca := genCA "demo-ca" 365 }}
+{{- $cert := genSignedCert "demo" (list "127.0.0.1") (list "demo.default.svc") 365 $ca }}
+{{- $self := genSelfSignedCert "self" nil nil 30 }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: demo-tls
+type: kubernetes.io/tls
+data:
+  ca.crt: {{ $ca.Cert | b64enc }}
+  tls.crt: {{ $cert.Cert | b64enc }}
+  tls.key: {{ $cert.Key | b64enc }}
+  self.crt: {{ $self.Cert | b64enc }}
+  auth: {{ htpasswd "admin" "changeme" | b64enc }}
+"#;
+    let out = render_tgz(&chart("demo", "", "", &[("templates/tls.yaml", t)]));
+    let docs = out[0].result.as_ref().expect("renders");
+    let data = &docs[0]["data"];
+    let decode = |k: &str| {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(data[k].as_str().unwrap())
+            .unwrap();
+        String::from_utf8(b).unwrap()
+    };
+    for k in ["ca.crt", "tls.crt", "self.crt"] {
+        assert!(decode(k).starts_with("-----BEGIN CERTIFICATE-----\n"), "{k}");
+    }
+    assert!(decode("tls.key").contains("PRIVATE KEY-----"));
+    assert!(decode("auth").starts_with("admin:$2a$10$"), "{}", decode("auth"));
+}
+
+#[test]
+fn has_key_on_a_nil_lookup_is_false() {
+    // Bitnami's "reuse the existing password" idiom under `helm template`, where lookup finds
+    // nothing.
+    let t = r#"{{- $secret := (lookup "v1" "Secret" .Release.Namespace "db").data }}
+reused: {{ hasKey $secret "password" }}
+"#;
+    assert_eq!(render_text("", t).trim(), "reused: false");
+}
+
+#[test]
+fn go_regexps_that_rust_rejects_are_translated() {
+    // redis-ha validates hostnames with an RE2 class that Rust's syntax reads as a bad range.
+    let t = r#"ok: {{ regexMatch "^[\\w-\\.]+$" "redis-ha.default_1" }}
+bad: {{ regexMatch "^[\\w-\\.]+$" "redis ha" }}
+quoted: {{ regexQuoteMeta "v1.2-rc" }}
+"#;
+    assert_eq!(render_text("", t), "ok: true\nbad: false\nquoted: v1\\.2-rc\n");
+}
+
+#[test]
+fn errors_inside_an_included_helper_name_the_helpers_file() {
+    let helpers = "{{/* helpers */}}\n{{- define \"demo.password\" -}}\n\n{{ required \"auth.password is required\" .Values.auth.password }}\n{{- end }}\n";
+    let t = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  pw: {{ include \"demo.password\" . }}\n";
+    let out = render_tgz(&chart(
+        "demo",
+        "",
+        "auth: {}\n",
+        &[("templates/_helpers.tpl", helpers), ("templates/secret.yaml", t)],
+    ));
+    let o = out.iter().find(|o| o.location == "templates/secret.yaml").unwrap();
+    let e = o.result.as_ref().unwrap_err();
+    assert!(e.contains("demo/templates/_helpers.tpl:4:"), "{e}");
+    assert!(!e.contains("secret.yaml"), "{e}");
+    // Back in the including file, its own lines are named again.
+    let t2 = "{{ include \"demo.ok\" . }}\n{{ fail \"own line\" }}\n";
+    let helpers2 = "{{ define \"demo.ok\" }}fine{{ end }}";
+    let out = render_tgz(&chart(
+        "demo",
+        "",
+        "",
+        &[("templates/_helpers.tpl", helpers2), ("templates/t.yaml", t2)],
+    ));
+    let e = out
+        .iter()
+        .find(|o| o.location == "templates/t.yaml")
+        .unwrap()
+        .result
+        .clone()
+        .unwrap_err();
+    assert!(e.contains("demo/templates/t.yaml:2:"), "{e}");
 }

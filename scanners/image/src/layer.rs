@@ -7,7 +7,12 @@
 //! disk. Whiteouts and opaque-directory markers are recorded for the merge.
 //!
 //! Safety: uncompressed bytes and tar entries are counted against [`WalkLimits`]; GNU long-name
-//! and PAX headers are read bounded (the tar crate would read them whole). After the tar's end
+//! and PAX headers are read bounded (the tar crate would read them whole). Paths kept in the
+//! facts are bounded too: an entry whose path (or symlink target) is longer than
+//! [`MAX_PATH_BYTES`] (Linux's `PATH_MAX`, which no runtime can create) is skipped with a note,
+//! and a layer that would keep more than [`MAX_RECORDED_PATHS`] paths or
+//! [`MAX_RECORDED_PATH_BYTES`] bytes of them (whiteouts, opaque directories, analyzed, linked
+//! and shadowed files together) fails with a limit error. After the tar's end
 //! marker the rest of the stream is drained (still counted), so the blob source reaches the end
 //! of the blob and verifies its digest.
 
@@ -26,7 +31,7 @@ use crate::analyzers::{self, AnalyzerId, FileFacts};
 use crate::error::LayerError;
 
 /// Version of the walker's output; with [`analyzers::ANALYZERS_VERSION`] it keys the layer cache.
-pub const WALKER_VERSION: &str = "1";
+pub const WALKER_VERSION: &str = "2";
 
 /// Largest GNU long-name / long-link entry read.
 const MAX_LONG_NAME: u64 = 64 << 10;
@@ -34,6 +39,17 @@ const MAX_LONG_NAME: u64 = 64 << 10;
 const MAX_PAX_HEADER: u64 = 1 << 20;
 /// Most not-analyzed files listed per layer (all are counted).
 pub const MAX_SKIPPED_LISTED: usize = 50;
+/// Longest path (or symlink target) kept from a tar entry, in bytes: Linux's `PATH_MAX`. A
+/// runtime cannot create a longer path, so such an entry cannot change the container's files;
+/// it is skipped with a note.
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Most paths one layer may keep in its facts (whiteouts, opaque directories, analyzed, linked
+/// and shadowed files). More fails the scan with a limit error.
+pub const MAX_RECORDED_PATHS: u64 = 250_000;
+/// Most bytes of paths one layer may keep in its facts. More fails the scan with a limit error.
+pub const MAX_RECORDED_PATH_BYTES: u64 = 16 << 20;
+/// Longest path shown in a "not analyzed" note.
+const MAX_NOTE_PATH: usize = 256;
 /// Read buffer over the blob stream (each fill is one async read through the bridge).
 const RAW_BUFFER: usize = 256 << 10;
 /// Read buffer over the decompressed stream (tar reads 512-byte headers).
@@ -104,10 +120,15 @@ impl LayerFacts {
         self.skipped_total += 1;
         if self.skipped.len() < MAX_SKIPPED_LISTED {
             self.skipped.push(SkippedFile {
-                path: path.to_owned(),
-                reason,
+                path: shorten(path, MAX_NOTE_PATH),
+                reason: shorten(&reason, 2 * MAX_NOTE_PATH),
             });
         }
+    }
+
+    /// How many paths the facts keep.
+    fn recorded(&self) -> usize {
+        self.files.len() + self.symlinks.len() + self.shadowed.len() + self.whiteouts.len() + self.opaque_dirs.len()
     }
 
     fn set_file(&mut self, path: String, facts: FileFacts) {
@@ -149,6 +170,18 @@ impl Default for WalkLimits {
             max_entries: 1_000_000,
         }
     }
+}
+
+/// `s` cut to at most `max` bytes (on a character boundary), marked with `…` when cut.
+fn shorten(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
 }
 
 /// Walk a layer blob on a blocking thread, bridging from the async blob stream. Dropping the
@@ -377,6 +410,8 @@ fn walk_entries<R: Read>(
         message,
     };
     let mut pending = Pending::default();
+    // Paths kept in the facts so far, and their bytes.
+    let mut kept = (0u64, 0u64);
     // Analyzed files of this layer, for resolving hard links: path -> (analyzer, size).
     let mut analyzed: HashMap<String, (AnalyzerId, u64)> = HashMap::new();
     let entries = archive.entries().map_err(|e| fail(e, "reading the tar"))?.raw(true);
@@ -429,7 +464,21 @@ fn walk_entries<R: Read>(
         let Some(path) = normalize(&raw_path) else {
             continue;
         };
+        if path.len() > MAX_PATH_BYTES {
+            let reason = format!(
+                "path of {} bytes, over the {MAX_PATH_BYTES}-byte path limit (PATH_MAX): entry not read",
+                path.len()
+            );
+            facts.note_skipped(&path, reason);
+            continue;
+        }
+        // What this entry adds to the facts is charged once it is handled (its path, and a
+        // symlink's target with it).
+        let before = facts.recorded();
+        let path_len = path.len() as u64;
+        let mut link_len = 0u64;
         if record_whiteout(&path, facts) {
+            keep(facts, before, path_len, &mut kept, digest)?;
             continue;
         }
         match kind {
@@ -455,8 +504,19 @@ fn walk_entries<R: Read>(
                     let raw_link = pending
                         .link
                         .or_else(|| entry.header().link_name_bytes().map(|c| c.into_owned()));
-                    let target = String::from_utf8_lossy(raw_link.as_deref().unwrap_or_default()).into_owned();
-                    facts.set_symlink(path, target);
+                    let raw_link = raw_link.unwrap_or_default();
+                    if raw_link.len() > MAX_PATH_BYTES {
+                        let reason = format!(
+                            "symbolic link target of {} bytes, over the {MAX_PATH_BYTES}-byte path limit (PATH_MAX)",
+                            raw_link.len()
+                        );
+                        facts.note_skipped(&path, reason);
+                        facts.set_shadowed(path);
+                    } else {
+                        let target = String::from_utf8_lossy(&raw_link).into_owned();
+                        link_len = target.len() as u64;
+                        facts.set_symlink(path, target);
+                    }
                 }
             }
             EntryType::Directory => {}
@@ -465,6 +525,26 @@ fn walk_entries<R: Read>(
                     facts.set_shadowed(path);
                 }
             }
+        }
+        keep(facts, before, path_len + link_len, &mut kept, digest)?;
+    }
+    Ok(())
+}
+
+/// Count what an entry added to the facts (`before`: how many paths they held before it)
+/// against the per-layer recorded-path limits.
+fn keep(facts: &LayerFacts, before: usize, bytes: u64, kept: &mut (u64, u64), digest: &str) -> Result<(), LayerError> {
+    if facts.recorded() > before {
+        kept.0 += 1;
+        kept.1 += bytes;
+        if kept.0 > MAX_RECORDED_PATHS || kept.1 > MAX_RECORDED_PATH_BYTES {
+            return Err(LayerError::Limit {
+                layer: digest.to_owned(),
+                message: format!(
+                    "keeps more than {MAX_RECORDED_PATHS} paths or {MAX_RECORDED_PATH_BYTES} bytes of paths \
+                     (whiteouts, opaque directories and files of interest: the per-layer recorded-path limit)"
+                ),
+            });
         }
     }
     Ok(())

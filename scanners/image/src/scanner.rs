@@ -16,7 +16,7 @@ use crate::layer::{self, LayerFacts, WalkLimits, WALKER_VERSION};
 use crate::merge::Merged;
 
 /// Version of the image scanner's analysis, stored with every scan.
-pub const SCANNER_VERSION: &str = "0.1.1";
+pub const SCANNER_VERSION: &str = "0.1.2";
 
 /// The container image scanner.
 #[derive(Debug, Clone, Default)]
@@ -70,11 +70,11 @@ impl ImageScanner {
         ctx: &ScanContext<'_>,
         desc: &Descriptor,
         image_bytes: u64,
-    ) -> Result<(LayerFacts, bool), ScanError> {
+    ) -> Result<(LayerFacts, bool, Option<String>), ScanError> {
         let version = Self::cache_version();
         if let Some(value) = ctx.cache.get(&desc.digest, &version).await {
             match serde_json::from_value::<LayerFacts>(value) {
-                Ok(facts) => return Ok((facts, true)),
+                Ok(facts) => return Ok((facts, true, None)),
                 Err(e) => {
                     tracing::warn!(layer = %desc.digest, error = %e, "cached layer facts unreadable; walking the layer again")
                 }
@@ -96,12 +96,50 @@ impl ImageScanner {
         };
         let blob = ctx.blobs.open(desc, self.config.max_layer_blob_bytes).await?;
         let facts = layer::walk_blob(blob, &desc.digest, limits).await?;
-        match serde_json::to_value(&facts) {
+        let mut note = None;
+        match cache_value(&facts) {
             Ok(v) => ctx.cache.put(&desc.digest, &version, v).await,
-            Err(e) => tracing::warn!(layer = %desc.digest, error = %e, "layer facts not cacheable"),
+            Err(e) => {
+                tracing::warn!(layer = %desc.digest, error = %e, "layer facts not cached");
+                note = Some(format!("layer {}: facts not cached: {e}", desc.digest));
+            }
         }
-        Ok((facts, false))
+        Ok((facts, false, note))
     }
+}
+
+/// Largest JSON value of one layer's facts written to the cache, in bytes. Larger facts (a
+/// layer with hundreds of thousands of whiteouts or packages) are used for this scan but not
+/// cached, so one layer can never write an unbounded cache row.
+pub const MAX_CACHED_LAYER_BYTES: u64 = 16 << 20;
+
+/// Counts serialised bytes and stops the serialiser past [`MAX_CACHED_LAYER_BYTES`].
+struct SizeCap(u64);
+
+impl std::io::Write for SizeCap {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        if self.0 > MAX_CACHED_LAYER_BYTES {
+            return Err(std::io::Error::other("over the cache value limit"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The cache value of a layer's facts, unless its JSON would exceed [`MAX_CACHED_LAYER_BYTES`]
+/// (measured without building it).
+pub fn cache_value(facts: &LayerFacts) -> Result<Value, String> {
+    let mut cap = SizeCap(0);
+    if serde_json::to_writer(&mut cap, facts).is_err() {
+        return Err(format!(
+            "their JSON is larger than {MAX_CACHED_LAYER_BYTES} bytes (the per-layer cache value limit)"
+        ));
+    }
+    serde_json::to_value(facts).map_err(|e| e.to_string())
 }
 
 /// Why a layer is not walked, if it is not.
@@ -159,6 +197,7 @@ impl Scanner for ImageScanner {
         let mut findings = checks::run(&image_config, &self.config.skip_checks);
 
         let mut outcomes = Vec::with_capacity(manifest.layers.len());
+        let mut cache_notes = Vec::new();
         let mut image_bytes = 0u64;
         for desc in &manifest.layers {
             if let Some(reason) = skip_reason(desc) {
@@ -170,7 +209,8 @@ impl Scanner for ImageScanner {
                 });
                 continue;
             }
-            let (facts, cached) = self.layer(ctx, desc, image_bytes).await?;
+            let (facts, cached, cache_note) = self.layer(ctx, desc, image_bytes).await?;
+            cache_notes.extend(cache_note);
             image_bytes = image_bytes.saturating_add(facts.uncompressed_bytes);
             if image_bytes > self.config.max_image_bytes {
                 return Err(ScanError::Limit(format!(
@@ -229,6 +269,7 @@ impl Scanner for ImageScanner {
         }
         details.insert("package_counts".into(), json!(counts));
         let mut notes: Vec<String> = outcomes.iter().filter_map(|o| o.skipped.clone()).collect();
+        notes.extend(cache_notes);
         if os.is_none() {
             notes.push("no operating system release file (etc/os-release, usr/lib/os-release, etc/debian_version, etc/alpine-release) found".into());
         }

@@ -139,6 +139,22 @@ pub async fn render(
         b.push_str("</tbody></table>");
     }
 
+    if !report.signatures.is_empty() {
+        b.push_str("<h2>Signatures</h2><table id=\"signatures\"><thead><tr><th>Signature</th><th>Verified</th><th>Key</th><th>Why not</th></tr></thead><tbody>");
+        for sig in &report.signatures {
+            let _ = write!(
+                b,
+                "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if sig.verified { "verified" } else { "unverified" },
+                esc(&sig.digest),
+                if sig.verified { "yes" } else { "no" },
+                esc(sig.key.as_deref().unwrap_or("")),
+                esc(sig.reason.as_deref().unwrap_or("")),
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+
     let _ = write!(b, "<h2>Tags</h2>");
     if tags.is_empty() {
         b.push_str("<p class=\"muted\">No tag points at this digest.</p>");

@@ -4,6 +4,8 @@ use serde_json::json;
 
 use super::*;
 
+const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
+
 fn table() -> TypeTable {
     TypeTable::build(
         [
@@ -13,9 +15,31 @@ fn table() -> TypeTable {
             TypeEntry::scanned(media::HELM_CONFIG_V3, "helm", "Helm chart (historical)", "helm"),
             TypeEntry::scanned(media::OPA_CONFIG, "opa", "OPA bundle", "opa"),
             TypeEntry::scanned(media::COSIGN_SIMPLESIGNING, "signature", "Cosign signature", "cosign"),
+            // The rows the `sbom` scanner claims (scanners/sbom).
+            TypeEntry::scanned("application/spdx+json", "sbom", "SPDX SBOM (JSON)", "sbom"),
+            TypeEntry::scanned("text/spdx+json", "sbom", "SPDX SBOM (JSON)", "sbom"),
+            TypeEntry::scanned(
+                "application/vnd.cyclonedx+json",
+                "sbom",
+                "CycloneDX SBOM (JSON)",
+                "sbom",
+            ),
+            TypeEntry::scanned("application/vnd.cyclonedx", "sbom", "CycloneDX SBOM", "sbom"),
+            TypeEntry::scanned(
+                &predicate_media_type(media::IN_TOTO, SPDX_PREDICATE),
+                "sbom",
+                "SPDX SBOM (in-toto)",
+                "sbom",
+            ),
+            TypeEntry::scanned(
+                &predicate_media_type(media::DSSE_ENVELOPE, SPDX_PREDICATE),
+                "sbom",
+                "SPDX SBOM (DSSE)",
+                "sbom",
+            ),
         ],
         [],
-        &["image", "helm", "opa", "cosign"],
+        &["image", "helm", "opa", "sbom", "cosign"],
     )
     .unwrap()
 }
@@ -103,16 +127,116 @@ fn opa_bundle_config() {
 
 #[test]
 fn artifact_type_wins_over_config() {
+    // Was unsupported until the `sbom` scanner claimed SPDX JSON.
     let mut m = manifest(media::OCI_EMPTY, &["application/spdx+json"]);
     m["artifactType"] = json!("application/spdx+json");
-    assert_unsupported(resolve(m), "sbom", "application/spdx+json");
+    assert_scan(resolve(m), "sbom", "sbom");
+    let mut m = manifest(media::OCI_EMPTY, &["text/spdx"]);
+    m["artifactType"] = json!("text/spdx");
+    assert_unsupported(resolve(m), "sbom", "text/spdx");
 }
 
 #[test]
 fn cyclonedx_sbom() {
+    // Was unsupported until the `sbom` scanner claimed CycloneDX JSON.
     let mut m = manifest(media::OCI_EMPTY, &["application/vnd.cyclonedx+json"]);
     m["artifactType"] = json!("application/vnd.cyclonedx+json");
-    assert_unsupported(resolve(m), "sbom", "application/vnd.cyclonedx+json");
+    assert_scan(resolve(m), "sbom", "sbom");
+    let mut m = manifest(media::OCI_EMPTY, &["application/vnd.cyclonedx+xml"]);
+    m["artifactType"] = json!("application/vnd.cyclonedx+xml");
+    assert_unsupported(resolve(m), "sbom", "application/vnd.cyclonedx+xml");
+}
+
+#[test]
+fn sbom_by_layer_type_under_oras_defaults_and_cosign_referrer() {
+    // `oras push` without --artifact-type: ORAS's default artifact type, an SPDX layer.
+    let mut m = manifest(media::OCI_EMPTY, &["application/spdx+json"]);
+    m["artifactType"] = json!("application/vnd.unknown.artifact.v1");
+    assert_scan(resolve(m), "sbom", "sbom");
+    // The empty config and no artifactType.
+    assert_scan(
+        resolve(manifest(media::OCI_EMPTY, &["application/vnd.cyclonedx+json"])),
+        "sbom",
+        "sbom",
+    );
+    // `cosign attach sbom` with OCI 1.1 referrers: cosign's SBOM artifact type, the SBOM's own
+    // media type on the layer.
+    let mut m = manifest(media::OCI_EMPTY, &["text/spdx+json"]);
+    m["artifactType"] = json!("application/vnd.dev.cosign.artifact.sbom.v1+json");
+    assert_scan(resolve(m.clone()), "sbom", "sbom");
+    // … of a format no scanner reads: still unsupported, naming the declared type.
+    m["layers"][0]["mediaType"] = json!("application/vnd.syft+json");
+    assert_unsupported(resolve(m), "sbom", "application/vnd.dev.cosign.artifact.sbom.v1+json");
+    // A type a scanner handles is never overridden by its layers.
+    assert_scan(
+        resolve(manifest(media::HELM_CONFIG, &["application/spdx+json"])),
+        "helm",
+        "helm",
+    );
+    // Nor is a kind of another family: a notation signature with an SBOM-typed layer stays one.
+    let mut m = manifest(media::OCI_EMPTY, &["application/spdx+json"]);
+    m["artifactType"] = json!("application/vnd.cncf.notary.signature");
+    assert_unsupported(resolve(m), "signature", "application/vnd.cncf.notary.signature");
+}
+
+fn annotate(m: &mut serde_json::Value, key: &str, predicate: &str) {
+    for l in m["layers"].as_array_mut().unwrap() {
+        l["annotations"] = json!({ key: predicate });
+    }
+}
+
+#[test]
+fn sbom_attestations_by_predicate_type() {
+    // BuildKit's attestation manifest: image config, in-toto layers annotated with the predicate.
+    let mut m = manifest(media::OCI_CONFIG, &[media::IN_TOTO]);
+    annotate(&mut m, media::ANNOTATION_INTOTO_PREDICATE_TYPE, SPDX_PREDICATE);
+    match resolve(m) {
+        Resolution::Scan { artifact_type, entry } => {
+            assert_eq!(
+                artifact_type,
+                "application/vnd.in-toto+json; predicateType=https://spdx.dev/Document"
+            );
+            assert_eq!((entry.kind.as_str(), entry.scanner.as_deref()), ("sbom", Some("sbom")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // BuildKit puts provenance beside the SBOM in one manifest: the SBOM layer decides.
+    let mut m = manifest(media::OCI_CONFIG, &[media::IN_TOTO, media::IN_TOTO]);
+    m["layers"][0]["annotations"] =
+        json!({ media::ANNOTATION_INTOTO_PREDICATE_TYPE: "https://slsa.dev/provenance/v0.2" });
+    m["layers"][1]["annotations"] = json!({ media::ANNOTATION_INTOTO_PREDICATE_TYPE: SPDX_PREDICATE });
+    assert_scan(resolve(m), "sbom", "sbom");
+    // `cosign attest --type spdxjson`: DSSE layers annotated `predicateType`.
+    let mut m = manifest(media::OCI_CONFIG, &[media::DSSE_ENVELOPE]);
+    annotate(&mut m, media::ANNOTATION_COSIGN_PREDICATE_TYPE, SPDX_PREDICATE);
+    assert_scan(resolve(m), "sbom", "sbom");
+    // The same as an OCI 1.1 referrer declaring cosign's attestation type.
+    let mut m = manifest(media::OCI_EMPTY, &[media::DSSE_ENVELOPE]);
+    m["artifactType"] = json!("application/vnd.dev.cosign.attestation.v1+json");
+    annotate(&mut m, media::ANNOTATION_COSIGN_PREDICATE_TYPE, SPDX_PREDICATE);
+    assert_scan(resolve(m), "sbom", "sbom");
+}
+
+#[test]
+fn other_attestations_stay_unsupported() {
+    let mut m = manifest(media::OCI_CONFIG, &[media::DSSE_ENVELOPE]);
+    annotate(
+        &mut m,
+        media::ANNOTATION_COSIGN_PREDICATE_TYPE,
+        "https://slsa.dev/provenance/v1",
+    );
+    assert_unsupported(resolve(m), "attestation", media::DSSE_ENVELOPE);
+    let mut m = manifest(media::OCI_CONFIG, &[media::IN_TOTO]);
+    annotate(
+        &mut m,
+        media::ANNOTATION_INTOTO_PREDICATE_TYPE,
+        "https://slsa.dev/provenance/v0.2",
+    );
+    assert_unsupported(resolve(m), "attestation", media::IN_TOTO);
+    // Mixed with ordinary layers it is an image, annotations or not.
+    let mut m = manifest(media::OCI_CONFIG, &[media::OCI_LAYER_GZIP, media::IN_TOTO]);
+    annotate(&mut m, media::ANNOTATION_INTOTO_PREDICATE_TYPE, SPDX_PREDICATE);
+    assert_scan(resolve(m), "image", "image");
 }
 
 #[test]
@@ -296,11 +420,19 @@ fn media_type_parameters_are_ignored_for_lookup() {
 
 #[test]
 fn sbom_attached_the_legacy_cosign_way() {
-    // `cosign attach sbom`: an image config and one text/spdx+json layer.
+    // `cosign attach sbom`: an image config and one text/spdx+json layer. Scanned since the
+    // `sbom` scanner claims text/spdx+json; the XML form is still unsupported.
+    match resolve(manifest(media::OCI_CONFIG, &["text/spdx+json"])) {
+        Resolution::Scan { artifact_type, entry } => {
+            assert_eq!(artifact_type, "text/spdx+json");
+            assert_eq!(entry.scanner.as_deref(), Some("sbom"));
+        }
+        other => panic!("{other:?}"),
+    }
     assert_unsupported(
-        resolve(manifest(media::OCI_CONFIG, &["text/spdx+json"])),
+        resolve(manifest(media::OCI_CONFIG, &["text/spdx+xml"])),
         "sbom",
-        "text/spdx+json",
+        "text/spdx+xml",
     );
 }
 

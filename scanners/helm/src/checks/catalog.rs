@@ -317,8 +317,8 @@ check!(
 check!(
     RENDER_GAP,
     "HELM-RENDER-001",
-    Negligible,
-    "Template could not be rendered; checked from its raw text and values.yaml instead",
+    Unknown,
+    "Template could not be rendered; not checked beyond what it certainly contains",
     "Fix the template or supply the values it requires; rendered checks are more precise.",
     ["https://helm.sh/docs/chart_template_guide/debugging/"]
 );

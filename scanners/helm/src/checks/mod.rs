@@ -3,6 +3,7 @@
 //! [`catalog`] lists every check with its id, severity and references.
 
 pub mod catalog;
+pub mod fallback;
 pub mod objects;
 pub mod values;
 pub mod workload;
@@ -35,6 +36,11 @@ pub struct RenderGap {
     pub template: String,
     /// Why.
     pub reason: String,
+    /// Risky settings that could not be judged without rendering it (the first
+    /// [`fallback::MAX_NOT_JUDGED`]).
+    pub not_judged: Vec<String>,
+    /// How many settings could not be judged in all.
+    pub not_judged_total: usize,
 }
 
 /// What the checks on rendered output found.
@@ -62,9 +68,10 @@ fn object_id(doc: &Y) -> String {
     format!("{kind}/{name}")
 }
 
-/// Check every rendered template; for the ones that failed, report the gap and check the raw
-/// text instead.
-pub fn check_rendered(outcomes: &[TemplateOutcome], kube: &Version) -> Checked {
+/// Check every rendered template; for the ones that failed, report the gap and what can be
+/// said without rendering ([`fallback`]). `values_of` gives a chart's values by its prefix
+/// (`""`, `charts/redis/`).
+pub fn check_rendered(outcomes: &[TemplateOutcome], kube: &Version, values_of: &dyn Fn(&str) -> Option<Y>) -> Checked {
     let mut out = Checked::default();
     let mut service_accounts: BTreeMap<String, Option<bool>> = BTreeMap::new();
     for o in outcomes {
@@ -101,15 +108,27 @@ pub fn check_rendered(outcomes: &[TemplateOutcome], kube: &Version) -> Checked {
                 }
             }
             Err(reason) => {
+                let prefix = o.location.split("templates/").next().unwrap_or("").to_owned();
+                let values = values_of(&prefix);
+                let fb = fallback::check(&o.source, &o.location, values.as_ref(), &format!("{prefix}values.yaml"));
+                let detail = if fb.not_judged_total == 0 {
+                    reason.clone()
+                } else {
+                    format!(
+                        "{reason}; {} risky setting(s) not judged (details.render_errors)",
+                        fb.not_judged_total
+                    )
+                };
+                out.findings
+                    .push(catalog::RENDER_GAP.finding(&o.chart, &o.location, &detail));
+                out.findings.extend(fb.findings);
                 out.gaps.push(RenderGap {
                     template: o.location.clone(),
                     reason: reason.clone(),
+                    not_judged: fb.not_judged,
+                    not_judged_total: fb.not_judged_total,
                 });
-                let prefix = o.location.split("templates/").next().unwrap_or("").to_owned();
                 out.charts_with_gaps.insert(prefix);
-                out.findings
-                    .push(catalog::RENDER_GAP.finding(&o.chart, &o.location, reason));
-                out.findings.extend(values::fallback_text(&o.source, &o.location));
             }
         }
     }
@@ -127,8 +146,10 @@ pub struct Provenance {
     pub signed: bool,
 }
 
-/// Chart-level checks on the top chart and its subcharts.
-pub fn chart_level(chart: &Chart, prov: &Provenance, kube: &Version) -> Vec<Finding> {
+/// Chart-level checks on the top chart and its subcharts. `enabled` holds the prefixes of the
+/// charts a default install deploys (`""`, `charts/redis/`): a subchart disabled by its
+/// `condition` or `tags` is not deployed, so its values are not reported.
+pub fn chart_level(chart: &Chart, prov: &Provenance, kube: &Version, enabled: &BTreeSet<String>) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = chart.field("name").unwrap_or_default();
     if !prov.present {
@@ -140,11 +161,14 @@ pub fn chart_level(chart: &Chart, prov: &Provenance, kube: &Version) -> Vec<Find
             "the chart digest listed does not match the chart layer",
         ));
     }
-    visit(chart, kube, &mut out);
+    visit(chart, kube, enabled, &mut out);
     out
 }
 
-fn visit(chart: &Chart, kube: &Version, out: &mut Vec<Finding>) {
+fn visit(chart: &Chart, kube: &Version, enabled: &BTreeSet<String>, out: &mut Vec<Finding>) {
+    if !enabled.contains(&chart.prefix) {
+        return;
+    }
     let name = chart.field("name").unwrap_or_default();
     let at = format!("{}Chart.yaml", chart.prefix);
     match chart.field("kubeVersion").filter(|s| !s.trim().is_empty()) {
@@ -174,7 +198,7 @@ fn visit(chart: &Chart, kube: &Version, out: &mut Vec<Finding>) {
         &format!("{}values.yaml", chart.prefix),
     ));
     for sub in &chart.subcharts {
-        visit(sub, kube, out);
+        visit(sub, kube, enabled, out);
     }
 }
 

@@ -150,6 +150,189 @@ pub fn secret_like_name(name: &str) -> bool {
     WORDS.iter().any(|w| n.contains(w)) && !NOT.iter().any(|x| n.ends_with(x))
 }
 
+/// Whether a value is a switch rather than a secret (`ALLOW_EMPTY_PASSWORD: "no"`).
+pub fn is_flag_value(v: &str) -> bool {
+    const FLAGS: &[&str] = &[
+        "yes", "no", "y", "n", "true", "false", "on", "off", "0", "1", "enabled", "disabled", "enable", "disable",
+        "none", "null", "nil", "required", "optional",
+    ];
+    FLAGS.contains(&v.trim().to_ascii_lowercase().as_str())
+}
+
+/// Whether a name says its value is a switch about a secret, not the secret
+/// (`ALLOW_EMPTY_PASSWORD`, `enableToken`, `PASSWORD_AUTH_ENABLED`).
+fn is_flag_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    const PREFIXES: &[&str] = &[
+        "allow", "enable", "disable", "use", "require", "skip", "ignore", "is_", "has_", "create", "generate", "auto",
+        "rotate", "show", "reuse",
+    ];
+    PREFIXES.iter().any(|p| n.starts_with(p))
+}
+
+/// A Kubernetes object or Secret key name (`my-release-redis`, `admin-password`, `tls.key`).
+fn looks_like_name(v: &str) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && b.len() <= 253
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'.' | b'_'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Whether `value`, under `key`, names where a credential lives rather than being one:
+/// - a Secret's key name under a key that says so (`passwordSecretKey: admin-password`,
+///   `existingSecretPasswordKey: password`, `tokenKeyName: token`);
+/// - a Secret's name (`existingSecret: db-creds`, `adminTokenSecret: grafana-admin`);
+/// - a field selector (`metadata.annotations['token']`, `spec.serviceAccountName`);
+/// - a file name or path (`privateKey: private.key`, `password: /run/secrets/db`).
+pub fn is_credential_reference(key: &str, value: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace(['_', '-'], "");
+    let v = value.trim();
+    // Field selectors and field paths (`metadata.name=x`, `type=kubernetes.io/…-token`).
+    if ["metadata.", "spec.", "status."].iter().any(|p| v.starts_with(p)) && !v.contains(char::is_whitespace) {
+        return true;
+    }
+    if ["selector", "fieldpath", "fieldref"].iter().any(|x| k.ends_with(x)) {
+        return true;
+    }
+    // File names and paths.
+    const FILE_EXT: &[&str] = &[
+        ".key",
+        ".pem",
+        ".crt",
+        ".cert",
+        ".cer",
+        ".der",
+        ".p12",
+        ".pfx",
+        ".jks",
+        ".keystore",
+        ".truststore",
+        ".json",
+        ".txt",
+        ".yaml",
+        ".yml",
+        ".conf",
+        ".cfg",
+        ".keytab",
+        ".pub",
+        ".asc",
+        ".gpg",
+        ".env",
+        ".properties",
+        ".ini",
+    ];
+    let simple_path = !v.is_empty()
+        && v.len() <= 4096
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '~'));
+    if simple_path {
+        let lower = v.to_ascii_lowercase();
+        let is_path = v.starts_with('/') || v.starts_with("./") || v.starts_with("~/");
+        if is_path || FILE_EXT.iter().any(|e| lower.ends_with(e) && lower.len() > e.len()) {
+            return true;
+        }
+    }
+    if !looks_like_name(v) {
+        return false;
+    }
+    // `REDIS_SENTINEL_AUTH_KEY: auth`, `passwordKey: password`: a name ending in "key" whose
+    // value is one of its own words, or a usual key name, names a Secret's key.
+    const KEY_NAMES: &[&str] = &[
+        "password",
+        "passwd",
+        "auth",
+        "token",
+        "secret",
+        "key",
+        "tls.key",
+        "tls.crt",
+        "ca.crt",
+        "username",
+        "user",
+        "admin-password",
+        "admin-user",
+        "api-key",
+        "apikey",
+        "access-key",
+        "secret-key",
+        "client-secret",
+    ];
+    if k.ends_with("key") {
+        let lower = v.to_ascii_lowercase();
+        let words = name_words(key);
+        if KEY_NAMES.contains(&lower.as_str()) || words.contains(&lower) {
+            return true;
+        }
+    }
+    // A key within a Secret.
+    const KEY_REFS: &[&str] = &["secretkey", "passwordkey", "tokenkey", "keyname"];
+    // `secretKey` alone is a credential (S3/MinIO); `fooSecretKey` is the key of foo in a Secret.
+    let key_ref = KEY_REFS.iter().any(|r| k.ends_with(r)) && k != "secretkey";
+    // A Secret's name.
+    const NAME_PREFIXES: &[&str] = &[
+        "existing",
+        "token",
+        "password",
+        "passwd",
+        "admin",
+        "tls",
+        "auth",
+        "credentials",
+        "creds",
+        "cert",
+        "certificate",
+        "user",
+        "root",
+        "keys",
+        "config",
+        "env",
+        "basicauth",
+        "ssl",
+        "ca",
+        "db",
+        "database",
+    ];
+    let secret_name = k.ends_with("secretname")
+        || k.ends_with("secretref")
+        || k.strip_suffix("secret")
+            .is_some_and(|p| NAME_PREFIXES.iter().any(|n| p.ends_with(n)));
+    key_ref || secret_name
+}
+
+/// The lower-case words of a name (`REDIS_SENTINEL_AUTH_KEY`, `adminPasswordKey`).
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for ch in name.chars() {
+        if !ch.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if ch.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        cur.push(ch.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// Whether `key: value` is a literal credential: a secret-like name holding a value that is
+/// neither a switch nor a reference to where the credential lives.
+pub fn is_literal_credential(key: &str, value: &str) -> bool {
+    secret_like_name(key) && !is_flag_name(key) && !is_flag_value(value) && !is_credential_reference(key, value)
+}
+
 /// Check one object's pod spec; `service_accounts` maps rendered ServiceAccount names to their
 /// `automountServiceAccountToken`. Returns findings and the images the pod runs.
 pub fn check(
@@ -269,11 +452,11 @@ pub fn check(
                     continue;
                 };
                 let literal = match v {
-                    Y::String(s) => !s.trim().is_empty() && !s.starts_with("$("),
-                    Y::Number(_) => true,
+                    Y::String(s) => !s.trim().is_empty() && !s.starts_with("$(") && is_literal_credential(n, s),
+                    Y::Number(_) => is_literal_credential(n, "number"),
                     _ => false,
                 };
-                if literal && secret_like_name(n) {
+                if literal {
                     out.push(c::SECRET_ENV.finding(object, location, &format!("{what} sets {n}")));
                 }
             }
@@ -302,6 +485,46 @@ mod tests {
         assert!(!secret_like_name("DB_PASSWORD_FILE"));
         assert!(!secret_like_name("TOKEN_URL"));
         assert!(!secret_like_name("LOG_LEVEL"));
+    }
+
+    #[test]
+    fn flags_and_references_are_not_credentials() {
+        // Real credentials.
+        assert!(is_literal_credential("DB_PASSWORD", "hunter2"));
+        assert!(is_literal_credential("clientSecret", "s3cr3t-value"));
+        assert!(is_literal_credential(
+            "secretKey",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        ));
+        assert!(is_literal_credential("jwtSecret", "mysupersecret"));
+        assert!(is_literal_credential("apiKey", "abcdef123456"));
+        assert!(is_literal_credential("secretKey", "minio123"));
+        assert!(is_literal_credential("privateKey", "-----BEGIN PRIVATE KEY-----"));
+        // Flags (Bitnami's ALLOW_EMPTY_PASSWORD).
+        assert!(!is_literal_credential("ALLOW_EMPTY_PASSWORD", "no"));
+        assert!(!is_literal_credential("ALLOW_EMPTY_PASSWORD", "yes"));
+        assert!(!is_literal_credential("REDIS_PASSWORD_REQUIRED", "true"));
+        // A Secret's key name.
+        assert!(!is_literal_credential("passwordSecretKey", "admin-password"));
+        assert!(!is_literal_credential("existingSecretPasswordKey", "password"));
+        assert!(!is_literal_credential("userTokenKeyName", "token"));
+        assert!(!is_literal_credential("REDIS_SENTINEL_AUTH_KEY", "auth"));
+        assert!(is_literal_credential("REDIS_SENTINEL_AUTH_KEY", "x7Gq2pL9"));
+        assert!(is_literal_credential("PASSWORD", "password"));
+        // A field selector.
+        assert!(!is_literal_credential("tokenSelector", "metadata.annotations['token']"));
+        assert!(!is_literal_credential(
+            "tokenFieldSelector",
+            "type=kubernetes.io/service-account-token"
+        ));
+        assert!(!is_literal_credential("passwordFieldPath", "data.password"));
+        // A Secret's name.
+        assert!(!is_literal_credential("adminTokenSecret", "grafana-admin"));
+        assert!(!is_literal_credential("tlsSecret", "release-name-tls"));
+        assert!(!is_literal_credential("passwordSecretName", "db"));
+        // A file name or path.
+        assert!(!is_literal_credential("privateKey", "private.key"));
+        assert!(!is_literal_credential("password", "/run/secrets/db-password"));
     }
 
     #[test]

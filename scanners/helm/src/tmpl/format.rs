@@ -109,7 +109,7 @@ pub fn go_quote(s: &str) -> String {
 }
 
 /// Largest width or precision honoured in a `printf` verb.
-const MAX_WIDTH: usize = 4096;
+pub const MAX_WIDTH: usize = 4096;
 
 /// Go's `fmt.Sprintf` for the verbs charts use: `%s %v %d %q %f %g %e %x %X %o %b %t %c %T %%`,
 /// with flags (`-`, `0`, `+`, space), width and precision.

@@ -12,6 +12,7 @@
 
 use super::format::{go_quote, go_string, sprintf};
 use super::funcs_coll;
+use super::funcs_crypto;
 use super::funcs_misc;
 use super::value::Value;
 
@@ -21,17 +22,9 @@ pub type FResult = Result<Value, String>;
 /// Functions that exist in Helm but are refused here (they need keys, randomness for secrets,
 /// the network or the clock in a way a scan cannot reproduce).
 const REFUSED: &[&str] = &[
-    "genPrivateKey",
-    "genCA",
-    "genCAWithKey",
-    "genSelfSignedCert",
-    "genSelfSignedCertWithKey",
-    "genSignedCert",
-    "genSignedCertWithKey",
     "derivePassword",
     "encryptAES",
     "decryptAES",
-    "htpasswd",
     "bcrypt",
     "getHostByName",
     "buildCustomCert",
@@ -142,6 +135,7 @@ pub fn call(name: &str, a: Vec<Value>) -> FResult {
     };
     strings(name, &a)
         .or_else(|| funcs_misc::call(name, &a))
+        .or_else(|| funcs_crypto::call(name, &a))
         .unwrap_or_else(|| Err(format!("function {name:?} not defined")))
 }
 
@@ -260,7 +254,7 @@ fn capitalize(w: &str) -> String {
 }
 
 pub(super) fn regex(pattern: &str) -> Result<regex_lite::Regex, String> {
-    regex_lite::RegexBuilder::new(pattern)
+    regex_lite::RegexBuilder::new(&super::re2::translate(pattern))
         .size_limit(1 << 20)
         .build()
         .map_err(|e| format!("bad regular expression {pattern:?}: {e}"))
@@ -378,13 +372,14 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
             }
             "trunc" => {
                 arity(name, a, 2)?;
+                // By character, without a copy of the text as a list of chars.
                 let (n, text) = (to_i64(&a[0]), s(&a[1]));
-                let chars: Vec<char> = text.chars().collect();
-                let len = chars.len() as i64;
+                let len = text.chars().count() as i64;
+                let byte_at = |k: i64| text.char_indices().nth(k as usize).map_or(text.len(), |(i, _)| i);
                 Value::Str(if n < 0 && len + n > 0 {
-                    chars[(len + n) as usize..].iter().collect()
+                    text[byte_at(len + n)..].to_owned()
                 } else if n >= 0 && len > n {
-                    chars[..n as usize].iter().collect()
+                    text[..byte_at(n)].to_owned()
                 } else {
                     text
                 })
@@ -469,9 +464,10 @@ fn strings(name: &str, a: &[Value]) -> Option<FResult> {
                 arity(name, a, 2)?;
                 let n = to_i64(&a[0]);
                 let text = s(&a[1]);
-                if n < 0 || (n as usize).saturating_mul(text.len()) > 1 << 20 {
+                if n < 0 {
                     return Err("repeat count out of range".into());
                 }
+                too_big((n as usize).saturating_mul(text.len()))?;
                 Value::Str(text.repeat(n as usize))
             }
             "nospace" => Value::Str(s(&a[0]).chars().filter(|c| !c.is_whitespace()).collect()),
@@ -563,6 +559,9 @@ mod tests {
         assert_eq!(go_string(&c("trimSuffix", &[Value::str("-"), Value::str("a-")])), "a");
         assert_eq!(go_string(&c("trunc", &[Value::Int(3), Value::str("abcdef")])), "abc");
         assert_eq!(go_string(&c("trunc", &[Value::Int(-2), Value::str("abcdef")])), "ef");
+        assert_eq!(go_string(&c("trunc", &[Value::Int(2), Value::str("éèê")])), "éè");
+        assert_eq!(go_string(&c("trunc", &[Value::Int(-1), Value::str("éèê")])), "ê");
+        assert_eq!(go_string(&c("trunc", &[Value::Int(9), Value::str("éè")])), "éè");
         assert_eq!(
             go_string(&c("replace", &[Value::str("+"), Value::str("_"), Value::str("1+2")])),
             "1_2"
@@ -598,7 +597,7 @@ mod tests {
 
     #[test]
     fn refused_and_unknown_functions_error() {
-        assert!(call("genCA", vec![]).unwrap_err().contains("not supported"));
+        assert!(call("derivePassword", vec![]).unwrap_err().contains("not supported"));
         assert!(call("noSuchFunc", vec![]).unwrap_err().contains("not defined"));
     }
 

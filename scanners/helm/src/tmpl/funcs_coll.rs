@@ -90,9 +90,13 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                 }
                 Value::map(m)
             }
+            // Reading a nil map is reading an empty one, as in Go (`hasKey (lookup …).data "k"`).
             "get" => {
                 want(name, a, 2)?;
-                map_of(name, &a[0])?.get(&strval(&a[1])).unwrap_or(Value::str(""))
+                match &a[0] {
+                    Value::Nil => Value::str(""),
+                    m => map_of(name, m)?.get(&strval(&a[1])).unwrap_or(Value::str("")),
+                }
             }
             "set" => {
                 want(name, a, 3)?;
@@ -106,11 +110,14 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
             }
             "hasKey" => {
                 want(name, a, 2)?;
-                Value::Bool(map_of(name, &a[0])?.contains(&strval(&a[1])))
+                Value::Bool(match &a[0] {
+                    Value::Nil => false,
+                    m => map_of(name, m)?.contains(&strval(&a[1])),
+                })
             }
             "keys" => {
                 let mut ks = Vec::new();
-                for d in a {
+                for d in a.iter().filter(|d| !matches!(d, Value::Nil)) {
                     ks.extend(map_of(name, d)?.keys().into_iter().map(Value::Str));
                 }
                 Value::list(ks)
@@ -464,6 +471,18 @@ mod tests {
             "deep"
         );
         assert!(call("index", &[y("[1]"), Value::Int(5)]).unwrap().is_err());
+    }
+
+    #[test]
+    fn a_nil_map_reads_as_empty() {
+        // Bitnami: `hasKey (lookup "v1" "Secret" ns name).data "password"` when nothing is found.
+        assert_eq!(go_string(&c("hasKey", &[Value::Nil, Value::str("k")])), "false");
+        assert_eq!(go_string(&c("get", &[Value::Nil, Value::str("k")])), "");
+        assert_eq!(go_string(&c("keys", &[Value::Nil])), "[]");
+        assert!(call("hasKey", &[Value::str("x"), Value::str("k")]).unwrap().is_err());
+        assert!(call("set", &[Value::Nil, Value::str("k"), Value::Int(1)])
+            .unwrap()
+            .is_err());
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
                 };
                 Value::list(parts)
             }
-            "regexQuoteMeta" => Value::Str(regex_lite::escape(&s(&a[0]))),
+            "regexQuoteMeta" => Value::Str(super::re2::quote_meta(&s(&a[0]))),
             "semverCompare" => {
                 arity(name, a, 2)?;
                 Value::Bool(semver::compare(&s(&a[0]), &s(&a[1]))?)

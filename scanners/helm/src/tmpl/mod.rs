@@ -5,13 +5,17 @@
 //! [`Value`], [`funcs`] and [`funcs_coll`] hold the function library, [`format`] and [`yaml`]
 //! produce Go-identical text, [`semver`] implements Masterminds constraints.
 
+pub mod budget;
 pub mod exec;
+pub mod files;
 pub mod format;
 pub mod funcs;
 pub mod funcs_coll;
+pub mod funcs_crypto;
 pub mod funcs_misc;
 mod lex;
 pub mod parse;
+pub mod re2;
 pub mod semver;
 pub mod value;
 pub mod yaml;
