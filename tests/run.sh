@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine of this project's kind: installs what the tests
 # need when missing (docker-registry, skopeo, umoci, the PostgreSQL client, Chromium, rpm and
-# db5.3-util for genuine rpm databases), starts
+# db5.3-util for genuine rpm databases, docker-compose for its compose schema check; and from
+# PyPI kubernetes-validate, which ships the Kubernetes API schemas), starts
 # PostgreSQL and RabbitMQ when installed but stopped, then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +18,24 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v gzip >/dev/null 2>&1 || missing+=(gzip)
 command -v db5.3_load >/dev/null 2>&1 || missing+=(db5.3-util)
 command -v rpm >/dev/null 2>&1 || missing+=(rpm)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tests/deploy.rs validates the Helm chart's objects against the Kubernetes API schemas.
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+    log "installing kubernetes-validate (PyPI)"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    fi
+    python3 -m pip install -q kubernetes-validate==1.37.0 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages kubernetes-validate==1.37.0
 fi
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -102,6 +102,9 @@ const RISKY: &[Risky] = &[
     },
 ];
 
+/// The regorus version named in "not parsed" findings.
+const REGORUS: &str = "0.14";
+
 /// Built-ins that Rego v1 removed.
 const DEPRECATED: &[&str] = &[
     "any",
@@ -267,7 +270,7 @@ impl Analysis {
             };
             // A parser bug on hostile input must not take the whole scan down.
             let parsed = std::panic::catch_unwind(|| rego::parse(path, text, declared, limits.max_file_bytes as usize))
-                .unwrap_or_else(|_| Parsed::Error {
+                .unwrap_or_else(|_| Parsed::Unparsed {
                     line: 1,
                     message: "the Rego parser failed on this file".into(),
                 });
@@ -314,15 +317,41 @@ impl Analysis {
                     packages.push(json!({"file": path, "parse_error": message, "line": line}));
                     continue;
                 }
+                Parsed::Unparsed { line, message } => {
+                    let mut finding = Finding::new(
+                            "OPA-REGO-UNPARSED",
+                            Severity::Unknown,
+                            format!(
+                                "{path} was not parsed by regscan (regorus {REGORUS}: {message}); OPA may accept it, but none of its rules were checked"
+                            ),
+                        )
+                        .at(format!("{path}:{line}"))
+                        .fix("Run `opa check` on the bundle: if OPA accepts the file, review it by hand (regscan could not), and report the construct to regscan.");
+                    if let Some(package) = rego::package_of(text) {
+                        finding = finding.on(package);
+                    }
+                    findings.push(finding);
+                    packages.push(json!({"file": path, "unparsed": message, "line": line}));
+                    continue;
+                }
             };
             check_module(path, &info, dialect, roots, findings);
-            packages.push(json!({
+            let mut package = json!({
                 "file": path,
                 "package": format!("data.{}", info.package.join(".")),
                 "rego_version": dialect,
                 "imports": info.imports,
                 "rules": info.rules,
-            }));
+            });
+            if !info.workarounds.is_empty() {
+                let applied: Vec<Value> = info
+                    .workarounds
+                    .iter()
+                    .map(|(kind, line)| json!({"kind": kind, "line": line}))
+                    .collect();
+                package["parse_workarounds"] = Value::Array(applied);
+            }
+            packages.push(package);
         }
 
         if let Some(first) = v0_declared.first() {

@@ -12,7 +12,7 @@
 //! details list the packages and rules, the manifest, data files and Wasm modules.
 //!
 //! Modules: [`config`] (settings and keys), `bundle` (unpacking), `manifest` (roots), `rego`
-//! (parsing with regorus), `data` and `secrets` (data documents, credentials), `hash` and
+//! (parsing with regorus), `repair` (workarounds for Rego regorus refuses), `data` and `secrets` (data documents, credentials), `hash` and
 //! `signatures` (OPA-compatible signature checks), `jws` (JWT verification), `checks` (the
 //! analysis tying them together).
 #![forbid(unsafe_code)]
@@ -25,6 +25,7 @@ mod hash;
 mod jws;
 mod manifest;
 mod rego;
+mod repair;
 mod secrets;
 mod signatures;
 
@@ -45,7 +46,7 @@ use config::Verifier;
 
 /// Version of the OPA scanner's analysis; bumped whenever checks change, so stored results are
 /// redone.
-pub const OPA_SCANNER_VERSION: &str = "1.0.0";
+pub const OPA_SCANNER_VERSION: &str = "1.1.0";
 
 /// The scanner name.
 pub const OPA_SCANNER_NAME: &str = "opa";

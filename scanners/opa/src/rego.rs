@@ -10,6 +10,8 @@ use std::num::NonZeroUsize;
 use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleBody, RuleHead, Source};
 use serde::Serialize;
 
+use crate::repair::{self, ParseError, Workaround};
+
 /// A Rego dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Dialect {
@@ -74,6 +76,8 @@ pub struct ModuleInfo {
     pub strings: Vec<(String, u32)>,
     /// Whether the file says `import rego.v1`.
     pub imports_rego_v1: bool,
+    /// Workarounds applied before regorus accepted the module, with the line of each.
+    pub workarounds: Vec<(Workaround, u32)>,
 }
 
 /// The outcome of parsing one module.
@@ -90,11 +94,18 @@ pub enum Parsed {
         /// The declared dialect's parse error.
         message: String,
     },
-    /// Valid in neither dialect.
+    /// Valid in neither dialect, for a reason OPA refuses too (see [`repair::opa_rejects`]).
     Error {
         /// Line of the error (of the declared dialect's parse).
         line: u32,
         /// The error message.
+        message: String,
+    },
+    /// regorus could not parse it, but OPA may well accept it: nothing in it was checked.
+    Unparsed {
+        /// Line of the error (of the declared dialect's parse).
+        line: u32,
+        /// regorus's error message.
         message: String,
     },
 }
@@ -104,52 +115,157 @@ pub fn parse(path: &str, text: &str, declared: Dialect, max_bytes: usize) -> Par
     let first = parse_in(path, text, declared, max_bytes);
     match first {
         Ok(m) => Parsed::Ok(m),
-        Err((line, message)) => {
+        Err(err) => {
             let other = if declared == Dialect::V1 {
                 Dialect::V0
             } else {
                 Dialect::V1
             };
             match parse_in(path, text, other, max_bytes) {
-                Ok(info) => Parsed::OtherDialect { info, line, message },
-                Err(_) => Parsed::Error { line, message },
+                Ok(info) => Parsed::OtherDialect {
+                    info,
+                    line: err.line,
+                    message: err.message,
+                },
+                Err(_) => match repair::opa_rejects(text, &err) {
+                    Some(why) => Parsed::Error {
+                        line: err.line,
+                        message: format!("{} ({why})", err.message),
+                    },
+                    None => Parsed::Unparsed {
+                        line: err.line,
+                        message: err.message,
+                    },
+                },
             }
         }
     }
 }
 
-fn parse_in(path: &str, text: &str, dialect: Dialect, max_bytes: usize) -> Result<ModuleInfo, (u32, String)> {
+/// Most rewrites tried on one module, and the most text re-parsed for them in total.
+const MAX_REPAIRS: usize = 256;
+const MAX_REPARSED_BYTES: usize = 64 << 20;
+
+fn parse_in(path: &str, text: &str, dialect: Dialect, max_bytes: usize) -> Result<ModuleInfo, ParseError> {
+    let mut current = text.to_owned();
+    let mut applied: Vec<(Workaround, u32)> = Vec::new();
+    let mut late_imports: Vec<String> = Vec::new();
+    loop {
+        let err = match parse_once(path, &current, dialect, max_bytes) {
+            Ok(module) => {
+                let mut info = collect(&module);
+                if !late_imports.is_empty() {
+                    add_late_imports(path, &late_imports, dialect, max_bytes, &mut info);
+                }
+                info.workarounds = applied;
+                return Ok(info);
+            }
+            Err(e) => e,
+        };
+        let budget_left = applied.len() < MAX_REPAIRS
+            && (applied.len() + 2).saturating_mul(current.len().max(1)) <= MAX_REPARSED_BYTES;
+        if !budget_left {
+            return Err(err);
+        }
+        match repair::repair(&current, dialect == Dialect::V1, &err) {
+            Some(r) => {
+                applied.push((r.kind, err.line));
+                late_imports.extend(r.late_import);
+                current = r.text;
+            }
+            None => return Err(err),
+        }
+    }
+}
+
+fn parse_once(path: &str, text: &str, dialect: Dialect, max_bytes: usize) -> Result<Module, ParseError> {
     let max_bytes = NonZeroUsize::new(max_bytes.max(1)).unwrap_or(NonZeroUsize::MIN);
     let max_lines = NonZeroUsize::new(1_000_000).unwrap_or(NonZeroUsize::MIN);
     let source = Source::from_contents_with_limits(path.to_owned(), text.to_owned(), max_bytes, max_lines)
-        .map_err(|e| (1, e.to_string()))?;
+        .map_err(|e| error_parts(&e.to_string()))?;
     let mut parser = Parser::new(&source).map_err(|e| error_parts(&e.to_string()))?;
+    // OPA has no line length limit; regorus's default is 1024 columns.
+    parser.set_max_col(repair::max_col(text));
     if dialect == Dialect::V1 {
         parser.enable_rego_v1().map_err(|e| error_parts(&e.to_string()))?;
     }
-    let module = parser.parse().map_err(|e| error_parts(&e.to_string()))?;
-    Ok(collect(&module))
+    parser.parse().map_err(|e| error_parts(&e.to_string()))
+}
+
+/// Imports found after rules: parsed in a module of their own, added to `info`.
+fn add_late_imports(path: &str, stmts: &[String], dialect: Dialect, max_bytes: usize, info: &mut ModuleInfo) {
+    let text = format!("package late_imports\n{}\n", stmts.join("\n"));
+    if let Ok(module) = parse_once(path, &text, dialect, max_bytes) {
+        let late = collect(&module);
+        info.imports_rego_v1 |= late.imports_rego_v1;
+        info.imports.extend(late.imports);
+        info.import_aliases.extend(late.import_aliases);
+    }
 }
 
 /// Split regorus's error text (`--> file:LINE:COL`, a source excerpt, `error: message`) into a
-/// line and a one-line message.
-fn error_parts(text: &str) -> (u32, String) {
-    let line = text
+/// line, a column and a one-line message.
+fn error_parts(text: &str) -> ParseError {
+    let (line, col) = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("--> "))
         .and_then(|loc| {
             let mut it = loc.rsplitn(3, ':');
-            let _col = it.next();
-            it.next()?.parse::<u32>().ok()
+            let col = it.next()?.trim().parse::<u32>().ok()?;
+            let line = it.next()?.parse::<u32>().ok()?;
+            Some((line, col))
         })
-        .unwrap_or(1);
+        .unwrap_or((1, 1));
     let message = text
         .lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix("error: "))
         .unwrap_or_else(|| text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim())
         .to_owned();
-    (line, message)
+    ParseError {
+        line,
+        col,
+        message,
+        full: text.to_owned(),
+    }
+}
+
+/// The package a module declares (`data.a.b`), read from its `package` line without parsing,
+/// for findings on modules regorus could not parse.
+pub fn package_of(text: &str) -> Option<String> {
+    let rest = text.lines().find_map(|l| l.trim_start().strip_prefix("package "))?;
+    let name = rest.split('#').next().unwrap_or("").trim();
+    let valid = !name.is_empty()
+        && name.len() <= 256
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '"' | '-'));
+    valid.then(|| {
+        if name.starts_with("data.") {
+            name.to_owned()
+        } else {
+            format!("data.{name}")
+        }
+    })
+}
+
+/// The rule reference as written: `allow`, `a.b`, `comments["blocks"]`, `x[y]`.
+pub fn rule_ref_text(e: &Expr) -> String {
+    match e {
+        Expr::Var { span, .. } => span.text().to_owned(),
+        Expr::RefDot { refr, field, .. } => format!("{}.{}", rule_ref_text(refr), field.0.text()),
+        Expr::RefBrack { refr, index, .. } => {
+            let index = match index.as_ref() {
+                Expr::String { value, .. } | Expr::RawString { value, .. } => value
+                    .as_string()
+                    .map(|s| serde_json::Value::String(s.to_string()).to_string())
+                    .unwrap_or_else(|_| index.span().text().to_owned()),
+                other => other.span().text().to_owned(),
+            };
+            format!("{}[{index}]", rule_ref_text(refr))
+        }
+        other => other.span().text().to_owned(),
+    }
 }
 
 /// The dotted path of a reference expression (`a.b["c"].d` → `[a, b, c, d]`); `None` when it
@@ -190,6 +306,7 @@ fn collect(m: &Module) -> ModuleInfo {
         calls: Vec::new(),
         strings: Vec::new(),
         imports_rego_v1: false,
+        workarounds: Vec::new(),
     };
     for imp in &m.imports {
         let path = ref_path(&imp.refr).unwrap_or_default();
@@ -214,7 +331,7 @@ fn collect(m: &Module) -> ModuleInfo {
                     RuleHead::Func { refr, span, .. } => (refr, "function", span.line),
                 };
                 info.rules.push(RuleInfo {
-                    name: refr.span().text().to_owned(),
+                    name: rule_ref_text(refr),
                     kind,
                     line,
                 });
@@ -231,7 +348,7 @@ fn collect(m: &Module) -> ModuleInfo {
                 ..
             } => {
                 info.rules.push(RuleInfo {
-                    name: refr.span().text().to_owned(),
+                    name: rule_ref_text(refr),
                     kind: "default",
                     line: span.line,
                 });
@@ -458,9 +575,107 @@ f(x) := y if { y := h.g(x) }
         }
     }
 
+    fn ok(src: &str, dialect: Dialect) -> ModuleInfo {
+        match parse("p.rego", src, dialect, MAX) {
+            Parsed::Ok(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn constructs_opa_accepts_parse() {
+        // Constant function rules without a body (Regal's ast.rego), in Rego v1.
+        let m = ok(
+            "package p\n\n_is_name(\"var\", 0)\n\n_is_name(\"ref\", 1)\n\nx := 1\n",
+            Dialect::V1,
+        );
+        assert_eq!(m.rules.iter().filter(|r| r.kind == "function").count(), 2);
+        assert_eq!(
+            m.workarounds,
+            [(Workaround::BodylessFunction, 3), (Workaround::BodylessFunction, 5)]
+        );
+        // A number beyond f64.
+        let m = ok("package p\n\nbig := 1e1000\n\nsmall := -2.5E-1000\n", Dialect::V1);
+        assert_eq!(m.rules.len(), 2);
+        // An import after rules: still an import, and its alias is not a built-in.
+        let m = ok(
+            "package p\n\nx := 1\n\nimport data.lib.net as http\n\ny := http.send(1)\n",
+            Dialect::V1,
+        );
+        assert_eq!(m.imports, ["data.lib.net"]);
+        assert_eq!(m.import_aliases, ["http"]);
+        assert_eq!(m.rules.iter().find(|r| r.name == "y").map(|r| r.line), Some(7));
+        // A line far beyond regorus's 1024-column default.
+        let long = format!("package p\n\nwords := {{{}}}\n", vec!["\"w\""; 5000].join(", "));
+        assert!(ok(&long, Dialect::V1).workarounds.is_empty());
+        // A v0 partial set rule with several bodies; lines stay the file's.
+        let m = ok(
+            "package p\n\nviolation[{\"msg\": m}] {\n  input.a\n  m := \"a\"\n} {\n  input.b\n  m := \"b\"\n}\n\nz = 1\n",
+            Dialect::V0,
+        );
+        let lines: Vec<_> = m.rules.iter().map(|r| (r.name.as_str(), r.kind, r.line)).collect();
+        assert_eq!(
+            lines,
+            [
+                ("violation", "partial_set", 3),
+                ("violation", "partial_set", 6),
+                ("z", "complete", 11)
+            ]
+        );
+    }
+
+    #[test]
+    fn v0_only_constructs_in_a_v1_bundle_are_a_dialect_problem() {
+        // Gatekeeper's multi-body set rule, in a bundle that does not declare Rego v0: OPA 1.x
+        // refuses it as v0 syntax, not as a syntax error.
+        let src = "package p\n\nviolation[{\"msg\": m}] {\n  input.a\n  m := \"a\"\n} {\n  m := \"b\"\n}\n";
+        match parse("p.rego", src, Dialect::V1, MAX) {
+            Parsed::OtherDialect { info, line, .. } => {
+                assert_eq!(line, 3);
+                assert_eq!(info.workarounds, [(Workaround::SetRuleBodies, 6)]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rule_refs_are_reported_whole() {
+        let m = ok(
+            "package p\n\ncomments[\"blocks\"] := [1]\n\na.b[\"c-d\"].e := 2\n\nf contains x if some x in [1]\n",
+            Dialect::V1,
+        );
+        let names: Vec<_> = m.rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["comments[\"blocks\"]", "a.b[\"c-d\"].e", "f"]);
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        match parse("p.rego", "package p\n\nallow if {\n  input.x\n", Dialect::V1, MAX) {
+            Parsed::Error { message, .. } => assert!(message.contains("unbalanced"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        match parse("p.rego", "package p\n\nallow if input.x == 1 1\n", Dialect::V1, MAX) {
+            Parsed::Unparsed { line, .. } => assert_eq!(line, 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn package_line_is_read_without_parsing() {
+        assert_eq!(
+            package_of("# c\npackage a.b # x\n\nallow if {").as_deref(),
+            Some("data.a.b")
+        );
+        assert_eq!(
+            package_of("package regal.rules[\"x-y\"]\n").as_deref(),
+            Some("data.regal.rules[\"x-y\"]")
+        );
+        assert_eq!(package_of("x := 1\n"), None);
+    }
+
     #[test]
     fn error_text_is_split() {
-        let (l, m) = error_parts("\n--> a/b.rego:7:3\n  |\n7 | x\n  | ^\nerror: unexpected token");
-        assert_eq!((l, m.as_str()), (7, "unexpected token"));
+        let e = error_parts("\n--> a/b.rego:7:3\n  |\n7 | x\n  | ^\nerror: unexpected token");
+        assert_eq!((e.line, e.col, e.message.as_str()), (7, 3, "unexpected token"));
     }
 }

@@ -330,7 +330,23 @@ fn name_words(name: &str) -> Vec<String> {
 /// Whether `key: value` is a literal credential: a secret-like name holding a value that is
 /// neither a switch nor a reference to where the credential lives.
 pub fn is_literal_credential(key: &str, value: &str) -> bool {
-    secret_like_name(key) && !is_flag_name(key) && !is_flag_value(value) && !is_credential_reference(key, value)
+    secret_like_name(key)
+        && !is_flag_name(key)
+        && !is_flag_value(value)
+        && !is_credential_reference(key, value)
+        && !is_plain_endpoint(value)
+}
+
+/// Whether a value is an endpoint, not a credential: an `http(s)://` URL with no user
+/// information and no query (`tokenRealm: https://auth.example/token`). A URL that carries
+/// `user:password@` or a query string may hold a secret and is still judged by its name.
+pub fn is_plain_endpoint(value: &str) -> bool {
+    let v = value.trim();
+    let Some(rest) = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://")) else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    !authority.is_empty() && !authority.contains('@') && !rest.contains('?') && !rest.contains(char::is_whitespace)
 }
 
 /// Check one object's pod spec; `service_accounts` maps rendered ServiceAccount names to their
@@ -484,6 +500,17 @@ mod tests {
         assert!(secret_like_name("apiToken"));
         assert!(!secret_like_name("DB_PASSWORD_FILE"));
         assert!(!secret_like_name("TOKEN_URL"));
+        assert!(!is_literal_credential("tokenRealm", "https://auth.example/token"));
+        assert!(!is_literal_credential(
+            "oidcTokenEndpoint",
+            "http://keycloak:8080/realms/x/token"
+        ));
+        assert!(is_literal_credential("apiToken", "https://user:s3cret@api.example/"));
+        assert!(is_literal_credential(
+            "webhookToken",
+            "https://hooks.example/x?token=abc123"
+        ));
+        assert!(is_literal_credential("apiToken", "ghp_abcdefghijklmnop"));
         assert!(!secret_like_name("LOG_LEVEL"));
     }
 
