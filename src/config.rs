@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use regscan_scanner_api::TypeEntry;
 use serde::{Deserialize, Serialize};
 
+mod signatures;
+pub use signatures::SignaturesConfig;
+
 /// A secret string (token, password). Printing it prints `<redacted>`.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -422,6 +425,9 @@ pub struct ScannersConfig {
     /// max_blob_bytes, max_artifact_bytes, env). Default none. See README.md, "External scanner
     /// plugins".
     pub external: Vec<regscan_scanner_external::ExternalConfig>,
+    /// `[scanners.cosign]`: only `max_payload_bytes` may be set here; the keys come from
+    /// `[[signatures.keys]]`, copied in by [`Config::load`].
+    pub cosign: regscan_scanner_cosign::CosignConfig,
 }
 
 /// The whole configuration.
@@ -455,6 +461,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Scanner settings.
     pub scanners: ScannersConfig,
+    /// Signature verification keys and policy (`[signatures]`).
+    pub signatures: SignaturesConfig,
     /// Limits of the sandboxed process each scan runs in (`[sandbox]`).
     pub sandbox: crate::sandbox::SandboxConfig,
     /// Scan-completed notifications.
@@ -479,6 +487,7 @@ impl Default for Config {
             rabbitmq: RabbitConfig::default(),
             http: HttpConfig::default(),
             scanners: ScannersConfig::default(),
+            signatures: SignaturesConfig::default(),
             sandbox: crate::sandbox::SandboxConfig::default(),
             notifications: NotificationsConfig::default(),
             retention: RetentionConfig::default(),
@@ -515,6 +524,7 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(env)?;
+        cfg.apply_signatures()?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -10,7 +10,7 @@ use crate::config::Config;
 
 /// Names of the built-in scanners, which `[[scanners.external]]` entries may not take. A test
 /// checks it against [`registered`].
-pub const BUILT_IN: &[&str] = &["image", "helm", "opa", "sbom"];
+pub const BUILT_IN: &[&str] = &["image", "helm", "opa", "sbom", "cosign"];
 
 /// Every scanner regscan runs, configured: the built-ins (adding a scanner crate means adding
 /// one line here), then one external scanner per `[[scanners.external]]` entry. Fails when a
@@ -28,6 +28,7 @@ pub fn registered(config: &Config) -> anyhow::Result<Vec<Arc<dyn Scanner>>> {
             regscan_scanner_opa::OpaScanner::new(s.opa.clone()).map_err(|e| anyhow::anyhow!("[scanners.opa]: {e}"))?,
         ),
         Arc::new(regscan_scanner_sbom::SbomScanner::new(s.sbom.clone())),
+        Arc::new(regscan_scanner_cosign::CosignScanner::new(s.cosign.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
     ];
     for (i, e) in s.external.iter().enumerate() {
         let at = || format!("[[scanners.external]] #{} ({:?})", i + 1, e.name);
@@ -81,6 +82,7 @@ mod tests {
                 "sbom",
                 "sbom",
             ),
+            (media::COSIGN_SIMPLESIGNING, "signature", "cosign"),
         ] {
             let e = table.lookup(mt).unwrap_or_else(|| panic!("{mt} missing"));
             assert_eq!((e.kind.as_str(), e.scanner.as_deref()), (kind, Some(scanner)), "{mt}");

@@ -339,12 +339,21 @@ async fn classifies_what_registries_hold() {
         (Some("opa"), Some("opa"), Some("succeeded")),
         "{r:#}"
     );
+    // The signature goes to the cosign scanner; with no keys configured and no signature
+    // annotation it is reported, not verified, and no finding is invented.
+    let r = cli.json(
+        &["scan", &format!("{host}/team/app:sha256-abc.sig"), "--format", "json"],
+        0,
+    );
+    assert_eq!(
+        (r["kind"].as_str(), r["scanner"]["name"].as_str(), r["status"].as_str()),
+        (Some("signature"), Some("cosign"), Some("succeeded")),
+        "{r:#}"
+    );
+    assert_eq!(r["artifact_type"], "application/vnd.dev.cosign.simplesigning.v1+json");
+    assert_eq!(r["details"]["signatures"][0]["signature_valid"], false, "{r:#}");
+    assert_eq!(r["findings"].as_array().map(Vec::len), Some(0), "{r:#}");
     for (reference, kind, media_type) in [
-        (
-            "team/app:sha256-abc.sig",
-            "signature",
-            "application/vnd.dev.cosign.simplesigning.v1+json",
-        ),
         ("team/app:sbom", "sbom", "text/spdx"),
         ("team/module:1", "wasm", "application/vnd.wasm.config.v0+json"),
     ] {
@@ -391,7 +400,8 @@ async fn classifies_what_registries_hold() {
                                     "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:apk/alpine/musl@1.2.4-r2?distro=alpine-3.19.1"}]}]}
     });
     let statement = serde_json::to_vec(&statement).unwrap();
-    let sbom_config = br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let sbom_config =
+        br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
     reg.push_blob("team/bk", &statement).await;
     reg.push_blob("team/bk", &sbom_config).await;
     let sbom_manifest = serde_json::to_vec(&serde_json::json!({
@@ -403,7 +413,12 @@ async fn classifies_what_registries_hold() {
     }))
     .unwrap();
     let sbom_digest = reg
-        .push_manifest("team/bk", "sbom-att", "application/vnd.oci.image.manifest.v1+json", &sbom_manifest)
+        .push_manifest(
+            "team/bk",
+            "sbom-att",
+            "application/vnd.oci.image.manifest.v1+json",
+            &sbom_manifest,
+        )
         .await;
     let size = |a: &Artifact| a.manifest().len();
     let index = serde_json::json!({
@@ -434,18 +449,30 @@ async fn classifies_what_registries_hold() {
         .collect();
     assert_eq!(
         kinds,
-        [("image", "succeeded"), ("attestation", "unsupported"), ("sbom", "succeeded")],
+        [
+            ("image", "succeeded"),
+            ("attestation", "unsupported"),
+            ("sbom", "succeeded")
+        ],
         "an SBOM attestation is scanned, provenance is not: {r:#}"
     );
     // The SBOM attestation is linked to the platform image it describes, and its packages stored.
     let image = &r["children"][0];
     assert!(
-        image["referrers"]
-            .as_array()
-            .is_some_and(|rs| rs.iter().any(|x| x["digest"] == sbom_digest.as_str() && x["kind"] == "sbom")),
+        image["referrers"].as_array().is_some_and(|rs| rs
+            .iter()
+            .any(|x| x["digest"] == sbom_digest.as_str() && x["kind"] == "sbom")),
         "{image:#}"
     );
-    let sbom_status = cli.json(&["status", &format!("{host}/team/bk@{sbom_digest}"), "--format", "cyclonedx"], 0);
+    let sbom_status = cli.json(
+        &[
+            "status",
+            &format!("{host}/team/bk@{sbom_digest}"),
+            "--format",
+            "cyclonedx",
+        ],
+        0,
+    );
     assert!(sbom_status.to_string().contains("musl"), "{sbom_status:#}");
     let att_report = &r["children"][1];
     assert_eq!(att_report["digest"], att_digest.as_str());

@@ -80,8 +80,8 @@ pub enum TypeTableError {
 /// type replaces the one here when the table is built (the SBOM JSON rows: scanner `sbom`).
 pub fn known_unsupported() -> Vec<TypeEntry> {
     let k = TypeEntry::known;
+    // `media::COSIGN_SIMPLESIGNING` is not here: the `cosign` scanner accepts it.
     vec![
-        k(media::COSIGN_SIMPLESIGNING, "signature", "Cosign signature"),
         k(
             "application/vnd.dev.cosign.artifact.sig.v1+json",
             "signature",

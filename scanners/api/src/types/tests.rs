@@ -14,6 +14,7 @@ fn table() -> TypeTable {
             TypeEntry::scanned(media::HELM_CONFIG, "helm", "Helm chart", "helm"),
             TypeEntry::scanned(media::HELM_CONFIG_V3, "helm", "Helm chart (historical)", "helm"),
             TypeEntry::scanned(media::OPA_CONFIG, "opa", "OPA bundle", "opa"),
+            TypeEntry::scanned(media::COSIGN_SIMPLESIGNING, "signature", "Cosign signature", "cosign"),
             // The rows the `sbom` scanner claims (scanners/sbom).
             TypeEntry::scanned("application/spdx+json", "sbom", "SPDX SBOM (JSON)", "sbom"),
             TypeEntry::scanned("text/spdx+json", "sbom", "SPDX SBOM (JSON)", "sbom"),
@@ -38,7 +39,7 @@ fn table() -> TypeTable {
             ),
         ],
         [],
-        &["image", "helm", "opa", "sbom"],
+        &["image", "helm", "opa", "sbom", "cosign"],
     )
     .unwrap()
 }
@@ -247,9 +248,21 @@ fn notation_signature() {
 }
 
 #[test]
-fn cosign_signature_disguised_as_image() {
-    let m = manifest(media::OCI_CONFIG, &[media::COSIGN_SIMPLESIGNING]);
-    assert_unsupported(resolve(m), "signature", media::COSIGN_SIMPLESIGNING);
+fn cosign_signature_disguised_as_image_routes_to_the_cosign_scanner() {
+    for layers in [
+        &[media::COSIGN_SIMPLESIGNING][..],
+        &[media::COSIGN_SIMPLESIGNING; 2][..],
+    ] {
+        let r = resolve(manifest(media::OCI_CONFIG, layers));
+        match &r {
+            Resolution::Scan { artifact_type, .. } => assert_eq!(artifact_type, media::COSIGN_SIMPLESIGNING),
+            other => panic!("expected scan, got {other:?}"),
+        }
+        assert_scan(r, "signature", "cosign");
+    }
+    // One signature layer among image layers is still an image.
+    let mixed = manifest(media::OCI_CONFIG, &[media::OCI_LAYER_GZIP, media::COSIGN_SIMPLESIGNING]);
+    assert_scan(resolve(mixed), "image", "image");
 }
 
 #[test]
