@@ -152,6 +152,131 @@ async fn a_cosign_signature_is_verified_with_the_configured_key() {
     );
 }
 
+fn cosign_payload(registry: &Registry, repo: &str, digest: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "critical": {"identity": {"docker-reference": format!("{}/{repo}", registry.host)},
+                     "image": {"docker-manifest-digest": digest},
+                     "type": "cosign container image signature"},
+        "optional": null
+    }))
+    .unwrap()
+}
+
+/// With `signatures.required`, an image gets `SIG-UNSIGNED` until a configured key signs it; its
+/// report lists its signatures judged against it, and a signature over another image's digest
+/// does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_is_unsigned_until_a_configured_key_signs_it() {
+    let registry = Registry::start().await;
+    let repo = "required/app";
+    let subject = registry.push_image(repo, "1.0", &OciImage::debian_like()).await;
+    let hex = subject.trim_start_matches("sha256:");
+    let mut other_image = OciImage::debian_like();
+    other_image.files.push(("etc/motd".into(), b"other\n".to_vec()));
+    let other = registry.push_image(repo, "2.0", &other_image).await;
+
+    let release = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("release.pub");
+    std::fs::write(
+        &key_path,
+        release.verifying_key().to_public_key_pem(LineEnding::LF).unwrap(),
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", dir.path().join("regscan.db").display());
+    let config = dir.path().join("regscan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = {db:?}\n\n[[registry]]\nhost = {:?}\ninsecure = true\n\n[signatures]\nrequired = true\n[[signatures.keys]]\nname = \"release\"\npath = {:?}\n",
+            registry.host,
+            key_path.display().to_string()
+        ),
+    )
+    .unwrap();
+    let ids = |r: &Value| -> Vec<String> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let image = regscan_json(
+        &config,
+        &["scan", &format!("{}/{repo}:1.0", registry.host), "--format", "json"],
+    );
+    assert!(ids(&image).contains(&"SIG-UNSIGNED".to_owned()), "{image:#}");
+    assert_eq!(image["summary"]["high"].as_u64().map(|h| h >= 1), Some(true));
+
+    // A valid signature by the configured key, but over the other image's digest: still unsigned.
+    let wrong = cosign_payload(&registry, repo, &other);
+    push_signature(
+        &registry,
+        repo,
+        &format!("sha256-{hex}.sig"),
+        &[(wrong.clone(), sign(&release, &wrong))],
+    )
+    .await;
+    regscan_json(
+        &config,
+        &[
+            "scan",
+            &format!("{}/{repo}:sha256-{hex}.sig", registry.host),
+            "--format",
+            "json",
+        ],
+    );
+    let r = regscan_json(
+        &config,
+        &["status", &format!("{}/{repo}:1.0", registry.host), "--format", "json"],
+    );
+    assert!(ids(&r).contains(&"SIG-UNSIGNED".to_owned()), "{r:#}");
+    let sigs = r["signatures"].as_array().expect("signatures listed");
+    assert_eq!(sigs[0]["verified"], false, "{r:#}");
+    assert!(sigs[0]["reason"].as_str().unwrap().contains(&other), "{r:#}");
+
+    // Re-signed properly (the tag moves to a new signature manifest): the finding is withdrawn.
+    let right = cosign_payload(&registry, repo, &subject);
+    push_signature(
+        &registry,
+        repo,
+        &format!("sha256-{hex}.sig"),
+        &[(right.clone(), sign(&release, &right))],
+    )
+    .await;
+    regscan_json(
+        &config,
+        &[
+            "scan",
+            &format!("{}/{repo}:sha256-{hex}.sig", registry.host),
+            "--format",
+            "json",
+        ],
+    );
+    let r = regscan_json(
+        &config,
+        &["status", &format!("{}/{repo}:1.0", registry.host), "--format", "json"],
+    );
+    assert!(!ids(&r).contains(&"SIG-UNSIGNED".to_owned()), "{r:#}");
+    let verified: Vec<&Value> = r["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verified"] == true)
+        .collect();
+    assert_eq!(verified.len(), 1, "{r:#}");
+    assert_eq!(verified[0]["key"], "release");
+    // The artifact listing knows it is signed.
+    let signed = regscan_json(
+        &config,
+        &["artifacts", "--signed", "true", "--kind", "image", "--format", "json"],
+    );
+    assert_eq!(signed.as_array().unwrap().len(), 1, "{signed:#}");
+    assert_eq!(signed[0]["digest"], subject.as_str());
+}
+
 #[test]
 fn an_unreadable_or_private_key_stops_regscan_naming_the_key_and_file() {
     let dir = tempfile::tempdir().unwrap();

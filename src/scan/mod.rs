@@ -21,8 +21,9 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::queue::Job;
 use crate::registry::{Client, ClientOptions, FetchedManifest, RegistryError};
+use crate::report::signatures::{signatures_of, unsigned_finding, SIG_UNSIGNED};
 use crate::store::referrers::{cosign_tag_subject, Via};
-use crate::store::{Claim, NewArtifact, ScanResult, Store, StoreError};
+use crate::store::{Claim, FindingSource, NewArtifact, ScanResult, Store, StoreError};
 
 pub mod advisories;
 pub mod blobs;
@@ -876,6 +877,59 @@ impl Pipeline {
         Ok(outcome)
     }
 
+    /// A signature was scanned: if the image it signs carries `SIG-UNSIGNED` and is now signed
+    /// by a configured key, record a new scan of it without that finding (same inventory and
+    /// findings otherwise, nothing fetched).
+    async fn signed_subject(&self, at: &Target<'_>) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        let Some(subject) = store.subject_of(at.registry, at.repository, &at.fetched.digest).await? else {
+            return Ok(());
+        };
+        let Some(artifact) = store.artifact(at.registry, at.repository, &subject).await? else {
+            return Ok(());
+        };
+        let Some(prev) = artifact.latest_scan_id else {
+            return Ok(());
+        };
+        let Some(prev) = store.scan(prev).await? else {
+            return Ok(());
+        };
+        let checks = store.findings(prev.id, Some(FindingSource::Check)).await?;
+        if prev.status != Status::Succeeded || !checks.iter().any(|f| f.id == SIG_UNSIGNED) {
+            return Ok(());
+        }
+        let sigs = signatures_of(store, at.registry, at.repository, &subject).await?;
+        if unsigned_finding(&sigs).is_some() {
+            return Ok(());
+        }
+        let mut details = match prev.details {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        details.insert("signed_since_scan".into(), prev.id.into());
+        let result = ScanResult {
+            checks: checks.into_iter().filter(|f| f.id != SIG_UNSIGNED).collect(),
+            advisories: store.findings(prev.id, Some(FindingSource::Advisory)).await?,
+            packages: Vec::new(),
+            details,
+            advisory_snapshot: prev.advisory_snapshot.clone(),
+            inventory_scan_id: Some(prev.inventory_scan_id.unwrap_or(prev.id)),
+        };
+        store
+            .record_scan(
+                artifact.id,
+                &prev.scanner,
+                &prev.scanner_version,
+                Status::Succeeded,
+                None,
+                &result,
+            )
+            .await?;
+        info!(registry = at.registry, repository = at.repository, %subject, signature = %at.fetched.digest, "image now signed by a configured key; SIG-UNSIGNED withdrawn");
+        self.notify(at.registry, at.repository, &subject, Status::Succeeded);
+        Ok(())
+    }
+
     /// The job for a child of the index `at`.
     fn child_job(&self, at: &Target<'_>, job: &Job, digest: &str) -> Job {
         Job {
@@ -994,8 +1048,12 @@ impl Pipeline {
             Err(e @ (SandboxError::Scan(_) | SandboxError::Start(_))) => Err(Unsettled::Retry(e)),
         };
         match result {
-            Ok(out) => {
+            Ok(mut out) => {
                 let (snapshot, advisory_findings) = self.inner.advisories.match_packages(store, &out.packages).await?;
+                if self.inner.config.signatures.required && t.entry.kind.as_str() == Kind::IMAGE {
+                    let sigs = signatures_of(store, at.registry, at.repository, &at.fetched.digest).await?;
+                    out.findings.extend(unsigned_finding(&sigs));
+                }
                 let mut details = out.details;
                 details.insert("duration_ms".into(), (started.elapsed().as_millis() as u64).into());
                 let result = ScanResult {
@@ -1012,6 +1070,9 @@ impl Pipeline {
                 }
                 info!(%reference, scanner = scanner.name(), findings = result.checks.len() + result.advisories.len(), packages = result.packages.len(), elapsed_ms = started.elapsed().as_millis() as u64, "scan succeeded");
                 self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
+                if t.entry.kind.as_str() == Kind::SIGNATURE {
+                    self.signed_subject(at).await?;
+                }
                 Ok(outcome)
             }
             Err(Unsettled::Retry(retryable)) => {
