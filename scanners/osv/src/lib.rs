@@ -7,6 +7,8 @@
 //! - [`parse_advisory`], [`read_zip`], [`read_dir`]: load records (bounded by [`ImportLimits`]);
 //! - [`AdvisoryIndex`]: an in-memory index keyed by normalised (ecosystem, package name), whose
 //!   [`AdvisoryIndex::match_packages`] turns installed packages into report findings;
+//! - [`prepare_advisory`], [`EntrySource`], [`match_packages_in`]: the same matching over
+//!   entries a caller looked up elsewhere (regscan fetches a scan's keys from its database);
 //! - [`compare_versions`], [`normalize_ecosystem`], [`normalize_name`], [`severity_of`]: the
 //!   building blocks, public for the importer and for tests.
 //!
@@ -24,7 +26,7 @@ pub mod version;
 
 pub use ecosystem::{normalize_ecosystem, normalize_name};
 pub use import::{read_dir, read_zip, ImportLimits};
-pub use matching::AdvisoryIndex;
+pub use matching::{match_packages_in, prepare_advisory, AdvisoryIndex, EntrySource, Key, PreparedEntry};
 pub use model::{parse_advisory, Advisory, Affected, AffectedPackage, Event, Range, Reference, SeverityScore};
 pub use severity::severity_of;
 pub use version::compare_versions;
