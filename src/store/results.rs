@@ -538,6 +538,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            super::advisories::insert_package_keys(&mut tx, scan_id, &result.packages).await?;
         }
         sqlx::query("UPDATE artifacts SET latest_scan_id = $2, updated_at = $3 WHERE id = $1")
             .bind(artifact_id)
