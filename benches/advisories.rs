@@ -12,7 +12,7 @@
 //! (VmHWM from /proc/self/status) is its own.
 //!
 //! `cargo bench -p regscan --bench advisories` (env: `BENCH_ADVISORIES`, default 100000;
-//! `BENCH_ARTIFACTS`, default 2000; `BENCH_BACKENDS`, default `sqlite`, or `sqlite,postgres`;
+//! `BENCH_ARTIFACTS`, default 1000; `BENCH_BACKENDS`, default `sqlite`, or `sqlite,postgres`;
 //! `REGSCAN_TEST_PG` as in the tests).
 
 use std::io::{BufWriter, Write};
@@ -295,6 +295,24 @@ fn child(spec: &str) {
                 let s = import_source(&store, parts[2]).await.expect("import");
                 println!("records={} added={}", s.records, s.added);
             }
+            "read" => {
+                // The reader alone: inflate, parse and build the rows, no database.
+                let path = parts[2].to_owned();
+                let n = tokio::task::spawn_blocking(move || {
+                    let mut n = 0u64;
+                    let f = std::fs::File::open(path).unwrap();
+                    regscan_osv::stream_zip(f, &Default::default(), &|_| false, &mut |_, r| {
+                        let _ = regscan::scan::advisories::import::row_of(&r.unwrap()).unwrap();
+                        n += 1;
+                        true
+                    })
+                    .unwrap();
+                    n
+                })
+                .await
+                .unwrap();
+                println!("records={n}");
+            }
             "reimport" => {
                 let (s, rescans) = import_source_and_rematch(&store, &AdvisoryDb::default(), parts[2])
                     .await
@@ -402,7 +420,7 @@ async fn store_artifacts(url: &str, count: usize) {
 }
 
 fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path) {
-    let (url, empty_url, _guard): (String, String, Option<Vec<String>>) = if backend == "postgres" {
+    let (url, empty_url, pg_dbs): (String, String, Option<Vec<String>>) = if backend == "postgres" {
         let suffix: u64 = rand::random();
         let (db, empty) = (
             format!("regscan_bench_{suffix:016x}"),
@@ -421,6 +439,12 @@ fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path) {
         )
     };
     let export = dir.join("export/all.zip");
+    let read = run_child(format!("read\t{url}\t{}", export.display()));
+    println!(
+        "[{backend}] read and parse only (no database): {:.1} s, {:.0} records/s",
+        read.elapsed.as_secs_f64(),
+        n as f64 / read.elapsed.as_secs_f64()
+    );
     let import = run_child(format!("import\t{url}\t{}", export.display()));
     println!(
         "[{backend}] import {n} records: {:.1} s, {:.0} records/s, peak RSS {:.1} MiB ({})",
@@ -455,7 +479,7 @@ fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path) {
         re.vmhwm_mib,
         re.facts.trim()
     );
-    if let Some(dbs) = _guard {
+    if let Some(dbs) = pg_dbs {
         for db in dbs {
             psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
         }
@@ -468,7 +492,7 @@ fn main() {
         return;
     }
     let n = env_usize("BENCH_ADVISORIES", 100_000);
-    let artifacts = env_usize("BENCH_ARTIFACTS", 2_000);
+    let artifacts = env_usize("BENCH_ARTIFACTS", 1_000);
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite".into());
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();

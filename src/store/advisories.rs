@@ -89,7 +89,7 @@ pub struct AdvisoryStatus {
 
 /// `($s, $s+1, …), (…)`: `rows` groups of `cols` numbered placeholders, starting at `$start`.
 /// (sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL refuses.)
-fn placeholders(rows: usize, cols: usize, start: usize) -> String {
+pub(crate) fn placeholders(rows: usize, cols: usize, start: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {

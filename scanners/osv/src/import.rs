@@ -133,10 +133,10 @@ pub fn id_of_entry_name(name: &str) -> &str {
 /// does not grow with the archive. Entries for which `skip(name)` is true are passed over
 /// without being inflated.
 ///
-/// Entries are read from their local headers, front to back. An archive whose entries only
-/// state their sizes after the data (a "data descriptor", written by streaming zip writers) is
-/// read through its central directory instead, which keeps the directory's metadata (about
-/// 200 bytes per entry) in memory.
+/// Entries are read from their local headers, front to back. From the first entry that only
+/// states its sizes after the data (a "data descriptor", written by streaming zip writers), the
+/// archive is read through its central directory instead, which keeps the directory's metadata
+/// (a few hundred bytes per entry) in memory.
 pub fn stream_zip<R: Read + Seek>(
     mut r: R,
     limits: &ImportLimits,
@@ -149,26 +149,31 @@ pub fn stream_zip<R: Read + Seek>(
     })?;
     let mut budget = Budget::new(limits);
     let mut stats = StreamStats::default();
+    // Entries handled from their local headers (JSON or not), in archive order.
+    let mut seen = 0usize;
     let mut reader = std::io::BufReader::with_capacity(256 << 10, &mut r);
     loop {
         let entry = match zip::read::read_zipfile_from_stream(&mut reader) {
             Ok(Some(e)) => e,
             Ok(None) => return Ok(stats),
-            Err(zip::result::ZipError::UnsupportedArchive(_)) if stats.entries == 0 => break,
+            // Sizes only in a data descriptor (or, before any entry, a prefixed archive).
+            Err(zip::result::ZipError::UnsupportedArchive(_)) => break,
+            Err(_) if seen == 0 => break,
             Err(source) => return Err(OsvError::Zip { source }),
         };
+        seen += 1;
         if !on_entry(entry, limits, &mut budget, &mut stats, skip, on_record)? {
             return Ok(stats);
         }
     }
-    // Sizes only in data descriptors: go through the central directory.
+    // Go on through the central directory, past the entries already handled.
     drop(reader);
     r.seek(std::io::SeekFrom::Start(start)).map_err(|source| OsvError::Io {
         path: "zip archive".into(),
         source,
     })?;
     let mut archive = zip::ZipArchive::new(r).map_err(|source| OsvError::Zip { source })?;
-    for i in 0..archive.len() {
+    for i in seen..archive.len() {
         let entry = archive.by_index(i).map_err(|source| OsvError::Zip { source })?;
         if !on_entry(entry, limits, &mut budget, &mut stats, skip, on_record)? {
             break;
