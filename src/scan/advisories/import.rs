@@ -147,40 +147,50 @@ fn find_modified_csv(path: &Path) -> Result<Option<Vec<u8>>, String> {
 /// The (id, modified) pairs of a `modified_id.csv`: `<modified>,<id>` lines (either order is
 /// accepted; an id's `<ecosystem>/` prefix is dropped). Lines that fit neither are ignored.
 pub fn parse_modified_csv(csv: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(csv);
-    text.lines()
-        .filter_map(|line| {
-            let (a, b) = line.trim().split_once(',')?;
-            let (a, b) = (a.trim(), b.trim());
-            let (modified, id) = if parse_rfc3339_ms(a).is_some() {
-                (a, b)
-            } else if parse_rfc3339_ms(b).is_some() {
-                (b, a)
-            } else {
-                return None;
-            };
-            let id = id.rsplit('/').next().unwrap_or(id);
-            (!id.is_empty()).then(|| (id.to_owned(), modified.to_owned()))
-        })
-        .collect()
+    modified_csv_pairs(csv).collect()
+}
+
+/// [`parse_modified_csv`], one line at a time.
+fn modified_csv_pairs(csv: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    csv.split(|b| *b == b'\n').filter_map(|line| {
+        let line = std::str::from_utf8(line).ok()?;
+        let (a, b) = line.trim().split_once(',')?;
+        let (a, b) = (a.trim(), b.trim());
+        let (modified, id) = if parse_rfc3339_ms(a).is_some() {
+            (a, b)
+        } else if parse_rfc3339_ms(b).is_some() {
+            (b, a)
+        } else {
+            return None;
+        };
+        let id = id.rsplit('/').next().unwrap_or(id);
+        (!id.is_empty()).then(|| (id.to_owned(), modified.to_owned()))
+    })
 }
 
 /// The ids `modified_id.csv` says are stored at their current version (stored `modified` the
-/// same or newer), checked against the store 1,000 at a time.
-async fn unchanged_ids(store: &Store, pairs: Vec<(String, String)>) -> Result<HashSet<String>, ImportError> {
+/// same or newer), checked against the store 1,000 lines at a time. Returns them and the
+/// number of lines read.
+async fn unchanged_ids(store: &Store, csv: &[u8]) -> Result<(HashSet<String>, usize), ImportError> {
     let mut out = HashSet::new();
-    for chunk in pairs.chunks(BATCH) {
+    let mut lines = modified_csv_pairs(csv);
+    let mut n = 0;
+    loop {
+        let chunk: Vec<(String, String)> = lines.by_ref().take(BATCH).collect();
+        if chunk.is_empty() {
+            return Ok((out, n));
+        }
+        n += chunk.len();
         let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
         let stored = store.advisory_modified(&ids).await?;
         for (id, modified) in chunk {
-            let Some(have) = stored.get(id) else { continue };
+            let Some(have) = stored.get(&id) else { continue };
             let have = parse_rfc3339_ms(have).unwrap_or(0);
-            if have >= parse_rfc3339_ms(modified).unwrap_or(0) {
-                out.insert(id.clone());
+            if have >= parse_rfc3339_ms(&modified).unwrap_or(0) {
+                out.insert(id);
             }
         }
     }
-    Ok(out)
 }
 
 /// Stream `src` into the store and record the import (see the module documentation). The
@@ -198,9 +208,7 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
             .map_err(&err)?;
         match csv {
             Some(csv) => {
-                let pairs = parse_modified_csv(&csv);
-                let n = pairs.len();
-                let skip = unchanged_ids(store, pairs).await?;
+                let (skip, n) = unchanged_ids(store, &csv).await?;
                 info!(listed = n, unchanged = skip.len(), "read {MODIFIED_ID_CSV}");
                 skip
             }
