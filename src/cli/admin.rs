@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{open_store, CliError, CliResult, ExitStatus, Format};
 use crate::config::Config;
-use crate::scan::advisories::{import_and_rematch, read_source, AdvisoryDb};
+use crate::scan::advisories::{import_source_and_rematch, AdvisoryDb};
 
 /// Arguments of `regscan types`.
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,9 @@ pub struct TypesArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum AdvisoriesCommand {
     /// Load OSV advisories from a directory of JSON files, an OSV `all.zip`, a JSON file, or an
-    /// http(s) URL to one; newer `modified` replaces older. Stored artifacts affected by the
+    /// http(s) URL to one; newer `modified` replaces older, unchanged records are left alone
+    /// (and not even read when osv.dev's `modified_id.csv` is beside the export or in the
+    /// zip). Records are streamed, 1,000 per transaction. Stored artifacts affected by the
     /// change are re-matched from their stored inventory (no blob is fetched).
     Import {
         /// Directory, .zip, .json file or http(s) URL.
@@ -80,26 +82,25 @@ pub async fn advisories(config: Arc<Config>, cmd: AdvisoriesCommand) -> CliResul
     match cmd {
         AdvisoriesCommand::Import { source, format } => {
             let progress = super::scan::Progress::new();
-            progress.say(&format!("reading {source}"));
-            let rows = read_source(&source).await.map_err(CliError::failed)?;
             progress.say(&format!(
-                "storing {} records and re-matching affected artifacts",
-                rows.len()
+                "importing {source} (streamed, 1,000 records per transaction) and re-matching affected artifacts"
             ));
             let db = AdvisoryDb::default();
-            let (stats, rescans) = import_and_rematch(&store, &db, &source, &rows)
+            let (stats, rescans) = import_source_and_rematch(&store, &db, &source)
                 .await
                 .map_err(CliError::failed)?;
             progress.done();
             match format {
                 Format::Table => println!(
-                    "imported {} records from {source}: {} new, {} updated, {} unchanged; snapshot {}; {} artifact(s) re-matched",
-                    stats.records, stats.added, stats.updated, stats.skipped, stats.snapshot, rescans.len()
+                    "imported {} records from {source}: {} new, {} updated, {} unchanged ({} not read: {}), {} unreadable; snapshot {}; {} artifact(s) re-matched",
+                    stats.records, stats.added, stats.updated, stats.skipped, stats.unread,
+                    crate::scan::advisories::import::MODIFIED_ID_CSV, stats.invalid, stats.snapshot, rescans.len()
                 ),
                 _ => println!(
                     "{}",
                     serde_json::json!({"source": source, "records": stats.records, "added": stats.added, "updated": stats.updated,
-                        "unchanged": stats.skipped, "snapshot": stats.snapshot, "rematched_scans": rescans})
+                        "unchanged": stats.skipped, "unread": stats.unread, "invalid": stats.invalid,
+                        "snapshot": stats.snapshot, "rematched_scans": rescans})
                 ),
             }
         }

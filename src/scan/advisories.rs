@@ -1,16 +1,28 @@
-//! Advisories in the pipeline: importing OSV records into the store, the in-memory index scans
-//! match against, and re-matching stored inventories after an import (no blob is fetched).
+//! Advisories in the pipeline: matching a scan's packages against the advisories stored in the
+//! database, importing OSV records into the store ([`import`]), and re-matching stored
+//! inventories after an import (no blob is fetched).
+//!
+//! Nothing loads the whole advisory table. A scan collects the distinct (ecosystem, package)
+//! keys its packages are looked up under and asks the store for the records under those keys,
+//! a few hundred keys per query; the records are parsed and prepared once and kept in a bounded
+//! LRU cache of hot keys ([`AdvisoryDb`]), so memory does not grow with the number of
+//! advisories. Every match first reads the latest import's id (one indexed row): when an import
+//! has landed since, the cache is dropped and refilled from the new data — no stop-the-world
+//! reload. Matching itself is `regscan_osv::match_packages_in`, the same code the in-memory
+//! `AdvisoryIndex` runs.
 
-use std::collections::BTreeSet;
-use std::io::{Read, Seek};
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+pub mod import;
 
-use regscan_osv::{AdvisoryIndex, ImportLimits};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use regscan_osv::{match_packages_in, prepare_advisory, AdvisoryIndex, EntrySource, PreparedEntry};
 use regscan_scanner_api::{Finding, Package, Status};
 use tracing::{info, warn};
 
-use crate::store::advisories::{AdvisoryRow, ImportStats};
+pub use import::{import_and_rematch, import_source, import_source_and_rematch, parse_rfc3339_ms, read_source};
+
+use crate::store::advisories::Key;
 use crate::store::{FindingSource, ScanResult, Store, StoreError};
 
 /// Errors importing advisories.
@@ -29,258 +41,267 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// The loaded advisory set and the snapshot it came from.
-struct Loaded {
-    snapshot: Option<String>,
-    index: Arc<AdvisoryIndex>,
+/// Default budget of the hot-key cache, in bytes of record JSON held (a record under two keys
+/// counts twice; each key, even one with no record, counts 256 bytes more).
+pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+
+/// What one key costs in the cache besides its records.
+const KEY_OVERHEAD: usize = 256;
+
+/// The prepared entries under each key of one scan.
+struct ScanEntries(HashMap<Key, Arc<Vec<PreparedEntry>>>);
+
+impl EntrySource for ScanEntries {
+    fn entries(&self, key: &Key) -> &[PreparedEntry] {
+        self.0.get(key).map(|v| v.as_slice()).unwrap_or(&[])
+    }
 }
 
-/// The in-memory advisory index, reloaded from the store when a new import lands.
+struct Cached {
+    entries: Arc<Vec<PreparedEntry>>,
+    weight: usize,
+    tick: u64,
+}
+
+/// An LRU of prepared entries per key, valid for one import (`import_id`).
+struct Cache {
+    /// The import the cached entries were read after (`Some(None)`: no import yet; `None`:
+    /// nothing checked yet).
+    import_id: Option<Option<i64>>,
+    map: HashMap<Key, Cached>,
+    lru: BTreeMap<u64, Key>,
+    tick: u64,
+    weight: usize,
+    budget: usize,
+    stats: CacheStats,
+}
+
+/// Counters of the hot-key cache (for tests and logs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Keys answered from the cache.
+    pub hits: u64,
+    /// Keys read from the database.
+    pub misses: u64,
+    /// Lookup rounds that went to the database (one per scan with a miss).
+    pub fetches: u64,
+    /// Times the cache was dropped because a new import landed.
+    pub invalidations: u64,
+    /// Keys evicted to stay within the budget.
+    pub evictions: u64,
+    /// Keys held now.
+    pub keys: u64,
+    /// Weight held now (bytes, see [`DEFAULT_CACHE_BYTES`]).
+    pub weight: u64,
+}
+
+impl Cache {
+    fn new(budget: usize) -> Self {
+        Cache {
+            import_id: None,
+            map: HashMap::new(),
+            lru: BTreeMap::new(),
+            tick: 0,
+            weight: 0,
+            budget,
+            stats: CacheStats::default(),
+        }
+    }
+
+    fn reset(&mut self, import_id: Option<i64>) {
+        if self.import_id.is_some() {
+            self.stats.invalidations += 1;
+        }
+        self.import_id = Some(import_id);
+        self.map.clear();
+        self.lru.clear();
+        self.weight = 0;
+    }
+
+    fn get(&mut self, key: &Key) -> Option<Arc<Vec<PreparedEntry>>> {
+        let c = self.map.get_mut(key)?;
+        self.lru.remove(&c.tick);
+        self.tick += 1;
+        c.tick = self.tick;
+        self.lru.insert(self.tick, key.clone());
+        Some(c.entries.clone())
+    }
+
+    fn insert(&mut self, key: Key, entries: Arc<Vec<PreparedEntry>>, weight: usize) {
+        if weight > self.budget {
+            return;
+        }
+        if let Some(old) = self.map.remove(&key) {
+            self.lru.remove(&old.tick);
+            self.weight -= old.weight;
+        }
+        while self.weight + weight > self.budget {
+            let Some((_, k)) = self.lru.pop_first() else { break };
+            if let Some(old) = self.map.remove(&k) {
+                self.weight -= old.weight;
+                self.stats.evictions += 1;
+            }
+        }
+        self.tick += 1;
+        self.lru.insert(self.tick, key.clone());
+        self.map.insert(
+            key,
+            Cached {
+                entries,
+                weight,
+                tick: self.tick,
+            },
+        );
+        self.weight += weight;
+    }
+}
+
+/// Advisory matching against the store, with a bounded cache of hot keys shared by the clones
+/// of one `AdvisoryDb` (a worker's scans).
 #[derive(Clone)]
 pub struct AdvisoryDb {
-    loaded: Arc<RwLock<Arc<Loaded>>>,
-    reload: Arc<tokio::sync::Mutex<()>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl Default for AdvisoryDb {
     fn default() -> Self {
-        AdvisoryDb {
-            loaded: Arc::new(RwLock::new(Arc::new(Loaded {
-                snapshot: None,
-                index: Arc::new(AdvisoryIndex::new(Vec::new())),
-            }))),
-            reload: Arc::new(tokio::sync::Mutex::new(())),
-        }
+        AdvisoryDb::with_cache_budget(DEFAULT_CACHE_BYTES)
     }
 }
 
 impl AdvisoryDb {
-    /// The current index and snapshot, reloading first if the store has a newer snapshot.
-    pub async fn current(&self, store: &Store) -> Result<(Option<String>, Arc<AdvisoryIndex>), StoreError> {
-        let latest = store.advisory_snapshot().await?;
-        let cur = self.loaded.read().expect("advisory lock poisoned").clone();
-        if cur.snapshot == latest {
-            return Ok((cur.snapshot.clone(), cur.index.clone()));
+    /// A matcher whose cache holds at most `bytes` (see [`DEFAULT_CACHE_BYTES`]); 0 disables it.
+    pub fn with_cache_budget(bytes: usize) -> Self {
+        AdvisoryDb {
+            cache: Arc::new(Mutex::new(Cache::new(bytes))),
         }
-        let _guard = self.reload.lock().await;
-        let cur = self.loaded.read().expect("advisory lock poisoned").clone();
-        if cur.snapshot == latest {
-            return Ok((cur.snapshot.clone(), cur.index.clone()));
-        }
-        let started = std::time::Instant::now();
-        let mut advisories = Vec::new();
-        let mut bad = 0u64;
-        store
-            .for_each_advisory(|raw| match regscan_osv::parse_advisory(raw.as_bytes()) {
-                Ok(a) => advisories.push(a),
-                Err(_) => bad += 1,
-            })
-            .await?;
-        let n = advisories.len();
-        let index = Arc::new(
-            tokio::task::spawn_blocking(move || AdvisoryIndex::new(advisories))
-                .await
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        );
-        info!(advisories = n, unreadable = bad, snapshot = ?latest, elapsed_ms = started.elapsed().as_millis() as u64, "advisory index loaded");
-        let loaded = Arc::new(Loaded {
-            snapshot: latest.clone(),
-            index: index.clone(),
-        });
-        *self.loaded.write().expect("advisory lock poisoned") = loaded;
-        Ok((latest, index))
     }
 
-    /// Match packages: (snapshot, findings).
+    /// The cache's counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        let c = self.cache.lock().expect("advisory cache lock poisoned");
+        CacheStats {
+            keys: c.map.len() as u64,
+            weight: c.weight as u64,
+            ..c.stats
+        }
+    }
+
+    /// Match packages: (snapshot, findings). Looks up the packages' distinct keys, from the
+    /// cache or in the database, and matches as `AdvisoryIndex::match_packages` does.
     pub async fn match_packages(
         &self,
         store: &Store,
         packages: &[Package],
     ) -> Result<(Option<String>, Vec<Finding>), StoreError> {
-        let (snapshot, index) = self.current(store).await?;
+        let latest = store.advisory_snapshot_id().await?;
+        let (import_id, snapshot) = match latest {
+            Some((id, s)) => (Some(id), Some(s)),
+            None => (None, None),
+        };
         if packages.is_empty() {
             return Ok((snapshot, Vec::new()));
         }
-        Ok((snapshot, index.match_packages(packages)))
+        let keys: BTreeSet<Key> = packages.iter().flat_map(AdvisoryIndex::package_keys).collect();
+        let mut found: HashMap<Key, Arc<Vec<PreparedEntry>>> = HashMap::with_capacity(keys.len());
+        let mut missing: Vec<Key> = Vec::new();
+        let use_cache = {
+            let mut c = self.cache.lock().expect("advisory cache lock poisoned");
+            // A newer import drops the cache; a scan that read an older one than the cache's
+            // (it raced an import) bypasses the cache.
+            let newer = match c.import_id {
+                None => true,
+                Some(cached) => import_id > cached,
+            };
+            if newer {
+                c.reset(import_id);
+            }
+            let use_cache = c.import_id == Some(import_id);
+            for k in keys {
+                match use_cache.then(|| c.get(&k)).flatten() {
+                    Some(e) => {
+                        c.stats.hits += 1;
+                        found.insert(k, e);
+                    }
+                    None => missing.push(k),
+                }
+            }
+            if !missing.is_empty() {
+                c.stats.misses += missing.len() as u64;
+                c.stats.fetches += 1;
+            }
+            use_cache
+        };
+        if !missing.is_empty() {
+            let rows = store.advisories_for_keys(&missing).await?;
+            let fetched = prepare_rows(missing, rows);
+            let mut c = self.cache.lock().expect("advisory cache lock poisoned");
+            let still_current = use_cache && c.import_id == Some(import_id);
+            for (k, (entries, weight)) in fetched {
+                if still_current {
+                    c.insert(k.clone(), entries.clone(), weight);
+                }
+                found.insert(k, entries);
+            }
+        }
+        Ok((snapshot, match_packages_in(&ScanEntries(found), packages)))
     }
 }
 
-/// Read OSV records from `src`: a directory of JSON files, a `.zip` (as osv.dev publishes per
-/// ecosystem), a single `.json` file, or an http(s) URL to a zip or JSON file.
-pub async fn read_source(src: &str) -> Result<Vec<AdvisoryRow>, ImportError> {
-    let err = |m: String| ImportError::Source {
-        source_name: src.to_owned(),
-        message: m,
-    };
-    let limits = ImportLimits::default();
-    let entries = if src.starts_with("http://") || src.starts_with("https://") {
-        let file = download(src).await.map_err(err)?;
-        let src_owned = src.to_owned();
-        tokio::task::spawn_blocking(move || read_file_like(file, &src_owned, &limits))
-            .await
-            .map_err(|e| err(e.to_string()))?
-            .map_err(err)?
-    } else {
-        let path = Path::new(src).to_owned();
-        tokio::task::spawn_blocking(move || -> Result<_, String> {
-            if path.is_dir() {
-                regscan_osv::read_dir(&path, &limits).map_err(|e| e.to_string())
-            } else {
-                let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-                read_file_like(f, &path.to_string_lossy(), &limits)
+/// Parse and prepare the records fetched for `keys` (rows by key, then id): each record once,
+/// its entries put under the keys they belong to. Every key gets a list (maybe empty, which is
+/// cached too: most packages have no advisory) and its cache weight.
+fn prepare_rows(keys: Vec<Key>, rows: Vec<(Key, String, String)>) -> HashMap<Key, (Arc<Vec<PreparedEntry>>, usize)> {
+    let mut by_id: HashMap<String, Vec<(Key, PreparedEntry)>> = HashMap::new();
+    let mut lists: HashMap<Key, (Vec<PreparedEntry>, usize)> =
+        keys.into_iter().map(|k| (k, (Vec::new(), KEY_OVERHEAD))).collect();
+    for (key, id, raw) in rows {
+        if !by_id.contains_key(&id) {
+            let prepared = match regscan_osv::parse_advisory(raw.as_bytes()) {
+                Ok(adv) => prepare_advisory(&Arc::new(adv)),
+                Err(e) => {
+                    warn!(advisory = %id, error = %e, "stored advisory is unreadable; left out of matching");
+                    Vec::new()
+                }
+            };
+            by_id.insert(id.clone(), prepared);
+        }
+        let Some((list, weight)) = lists.get_mut(&key) else {
+            continue;
+        };
+        *weight += raw.len();
+        for (k, entry) in &by_id[&id] {
+            if *k == key {
+                list.push(entry.clone());
+            }
+        }
+    }
+    lists
+        .into_iter()
+        .map(|(k, (list, w))| (k, (Arc::new(list), w)))
+        .collect()
+}
+
+/// The old way, for comparison and tools: every stored record in one in-memory index (memory
+/// grows with the advisory count; the pipeline never does this).
+pub async fn load_full_index(store: &Store) -> Result<AdvisoryIndex, StoreError> {
+    let mut advisories = Vec::new();
+    store
+        .for_each_advisory(|raw| {
+            if let Ok(a) = regscan_osv::parse_advisory(raw.as_bytes()) {
+                advisories.push(a);
             }
         })
-        .await
-        .map_err(|e| err(e.to_string()))?
-        .map_err(err)?
-    };
-    let mut rows = Vec::with_capacity(entries.len());
-    let mut bad = 0;
-    for (name, parsed) in entries {
-        match parsed {
-            Ok(adv) => rows.push(row_of(&adv)?),
-            Err(e) => {
-                bad += 1;
-                warn!(file = %name, error = %e, "skipping unreadable OSV record");
-            }
-        }
-    }
-    if rows.is_empty() && bad > 0 {
-        return Err(err(format!("none of the {bad} records could be read")));
-    }
-    Ok(rows)
-}
-
-type Entries = Vec<(String, Result<regscan_osv::Advisory, regscan_osv::OsvError>)>;
-
-fn read_file_like<R: Read + Seek>(mut f: R, name: &str, limits: &ImportLimits) -> Result<Entries, String> {
-    let mut magic = [0u8; 4];
-    let n = f.read(&mut magic).map_err(|e| e.to_string())?;
-    f.rewind().map_err(|e| e.to_string())?;
-    if n == 4 && &magic == b"PK\x03\x04" {
-        return regscan_osv::read_zip(f, limits).map_err(|e| e.to_string());
-    }
-    let mut buf = Vec::new();
-    f.take(64 << 20).read_to_end(&mut buf).map_err(|e| e.to_string())?;
-    // A single record, or a JSON array of records.
-    if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        let values: Vec<serde_json::Value> =
-            serde_json::from_slice(&buf).map_err(|e| format!("not a JSON array of OSV records: {e}"))?;
-        return Ok(values
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                (
-                    format!("{name}[{i}]"),
-                    regscan_osv::parse_advisory(v.to_string().as_bytes()),
-                )
-            })
-            .collect());
-    }
-    Ok(vec![(name.to_owned(), regscan_osv::parse_advisory(&buf))])
-}
-
-async fn download(url: &str) -> Result<std::fs::File, String> {
-    use futures_util::TryStreamExt;
-    use std::io::Write;
-    const MAX: u64 = 4 << 30;
-    let resp = reqwest::Client::builder()
-        .user_agent(concat!("regscan/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())?
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("downloading: {e}"))?;
-    if !resp.status().is_success() {
-        return Err(format!("downloading: HTTP {}", resp.status()));
-    }
-    let mut file = tempfile::tempfile().map_err(|e| e.to_string())?;
-    let mut stream = resp.bytes_stream();
-    let mut total = 0u64;
-    while let Some(chunk) = stream.try_next().await.map_err(|e| format!("downloading: {e}"))? {
-        total += chunk.len() as u64;
-        if total > MAX {
-            return Err(format!("download is over the {MAX}-byte limit"));
-        }
-        file.write_all(&chunk).map_err(|e| e.to_string())?;
-    }
-    file.rewind().map_err(|e| e.to_string())?;
-    Ok(file)
-}
-
-fn row_of(adv: &regscan_osv::Advisory) -> Result<AdvisoryRow, ImportError> {
-    let raw = serde_json::to_string(adv).map_err(|e| ImportError::Source {
-        source_name: adv.id.clone(),
-        message: e.to_string(),
-    })?;
-    Ok(AdvisoryRow {
-        id: adv.id.clone(),
-        modified_ms: parse_rfc3339_ms(&adv.modified).unwrap_or(0),
-        modified: adv.modified.clone(),
-        withdrawn: adv.withdrawn.clone(),
-        raw,
-        keys: AdvisoryIndex::affected_keys(adv),
-    })
-}
-
-/// Parse an RFC 3339 UTC timestamp (`2024-01-02T03:04:05.678Z`, offsets allowed) to Unix ms.
-pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, time) = s.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-');
-    let (y, m, day): (i64, i64, i64) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    let (clock, offset_min) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
-        (c, 0)
-    } else if let Some(pos) = time.rfind(['+', '-']) {
-        let (c, off) = time.split_at(pos);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let (oh, om) = off[1..].split_once(':')?;
-        (c, sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?))
-    } else {
-        (time, 0)
-    };
-    let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut t = hms.split(':');
-    let (hh, mm, ss): (i64, i64, i64) = (
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-    );
-    let ms: i64 = format!("{:0<3}", frac.chars().take(3).collect::<String>())
-        .parse()
-        .ok()?;
-    let days = crate::time::days_from_civil(y, m, day);
-    Some(((days * 86400 + hh * 3600 + mm * 60 + ss) - offset_min * 60) * 1000 + ms)
-}
-
-/// Import advisories and re-match affected artifacts. Returns the import statistics and the
-/// ids of the new scans re-matching created.
-pub async fn import_and_rematch(
-    store: &Store,
-    db: &AdvisoryDb,
-    source: &str,
-    rows: &[AdvisoryRow],
-) -> Result<(ImportStats, Vec<i64>), ImportError> {
-    let stats = store.import_advisories(source, rows).await?;
-    let rescans = rematch(store, db, &stats.changed_keys).await?;
-    Ok((stats, rescans))
-}
-
-/// Re-evaluate, from stored inventories, the artifacts with a package under one of `keys`.
-/// Each gets a new scan record naming the snapshot used; no blob is fetched.
-pub async fn rematch(store: &Store, db: &AdvisoryDb, keys: &[(String, String)]) -> Result<Vec<i64>, StoreError> {
-    let keys: BTreeSet<(String, String)> = keys.iter().cloned().collect();
-    let artifacts = store
-        .artifacts_with_packages(&keys, AdvisoryIndex::package_keys)
         .await?;
+    Ok(AdvisoryIndex::new(advisories))
+}
+
+/// Re-evaluate, from stored inventories, the artifacts with a package under one of `keys`
+/// (found by index, see `Store::artifacts_with_keys`). Each gets a new scan record naming the
+/// snapshot used; no blob is fetched.
+pub async fn rematch(store: &Store, db: &AdvisoryDb, keys: &[(String, String)]) -> Result<Vec<i64>, StoreError> {
+    let keys: Vec<Key> = keys.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let artifacts = store.artifacts_with_keys(&keys).await?;
     let mut created = Vec::new();
     for artifact_id in artifacts {
         let Some(artifact) = store.artifact_by_id(artifact_id).await? else {
@@ -332,18 +353,29 @@ pub async fn rematch(store: &Store, db: &AdvisoryDb, keys: &[(String, String)]) 
 mod tests {
     use super::*;
 
+    fn key(n: &str) -> Key {
+        ("npm".into(), n.into())
+    }
+
     #[test]
-    fn rfc3339() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339_ms("2026-03-09T02:11:37.555571Z"), Some(1_773_022_297_555));
-        assert_eq!(parse_rfc3339_ms("2026-03-09T04:11:37+02:00"), Some(1_773_022_297_000));
-        assert!(parse_rfc3339_ms("yesterday").is_none());
+    fn cache_evicts_least_recently_used_within_budget() {
+        let mut c = Cache::new(1000);
+        c.reset(Some(1));
+        c.insert(key("a"), Arc::new(Vec::new()), 400);
+        c.insert(key("b"), Arc::new(Vec::new()), 400);
+        assert!(c.get(&key("a")).is_some()); // a is now more recent than b
+        c.insert(key("c"), Arc::new(Vec::new()), 400);
+        assert!(c.get(&key("b")).is_none(), "b was least recently used");
+        assert!(c.get(&key("a")).is_some() && c.get(&key("c")).is_some());
+        assert_eq!(c.weight, 800);
+        assert_eq!(c.stats.evictions, 1);
+        c.insert(key("huge"), Arc::new(Vec::new()), 5000);
         assert!(
-            parse_rfc3339_ms("2026-03-09T02:11:37.éé5Z").is_none(),
-            "non-ASCII never panics"
+            c.get(&key("huge")).is_none(),
+            "an entry over the whole budget is not cached"
         );
-        assert!(
-            parse_rfc3339_ms("2026-03-09T02:11:37.5Z").unwrap() > parse_rfc3339_ms("2026-03-09T02:11:37Z").unwrap()
-        );
+        c.reset(Some(2));
+        assert!(c.map.is_empty() && c.lru.is_empty() && c.weight == 0);
+        assert_eq!(c.stats.invalidations, 1);
     }
 }

@@ -1,10 +1,28 @@
 //! Stored OSV advisories: raw records keyed by id, the (ecosystem, package) keys each touches,
-//! and the history of imports. Matching itself lives in the `regscan-osv` crate; the pipeline
-//! loads the records from here into its in-memory index.
+//! the history of imports (whose latest row names the current snapshot), and the lookups
+//! matching and re-matching make: a scan's keys to the records under them, and an import's
+//! changed keys to the artifacts whose stored inventory has a package under one of them.
+//!
+//! Imports are written in bounded batches, one transaction each ([`Store::import_advisory_batch`]);
+//! [`Store::finish_advisory_import`] records the import, which is what workers notice.
+
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{Acquire, Row};
 
 use super::{now_ms, Store, StoreError};
+
+/// A lookup key: (normalised ecosystem, normalised package name).
+pub type Key = (String, String);
+
+/// Most keys in one lookup statement (two parameters each).
+const KEYS_PER_QUERY: usize = 400;
+
+/// SQLite page cache of a connection that imports, in KiB.
+const IMPORT_CACHE_KIB: u32 = 65_536;
+
+/// Most rows in one multi-row `INSERT` (parameters stay far below both backends' limits).
+const ROWS_PER_INSERT: usize = 1_000;
 
 /// One advisory to store.
 #[derive(Debug, Clone)]
@@ -26,19 +44,37 @@ pub struct AdvisoryRow {
 /// What an import changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportStats {
-    /// Records read.
+    /// Records seen (read, or skipped unread).
     pub records: u64,
     /// New records.
     pub added: u64,
     /// Records replaced by a newer `modified`.
     pub updated: u64,
-    /// Records already stored with the same or a newer `modified`.
+    /// Records already stored with the same or a newer `modified` (includes `unread`).
     pub skipped: u64,
+    /// Of `skipped`: records not even read, because osv.dev's `modified_id.csv` said the stored
+    /// version is current.
+    pub unread: u64,
+    /// Records that could not be parsed (logged and left out).
+    pub invalid: u64,
     /// The snapshot id naming the advisory set after this import.
     pub snapshot: String,
     /// (ecosystem, package) keys touched by added or updated records.
     #[serde(skip)]
     pub changed_keys: Vec<(String, String)>,
+}
+
+/// What one batch changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// New records.
+    pub added: u64,
+    /// Records replaced by a newer `modified`.
+    pub updated: u64,
+    /// Records not newer than the stored one (or than an earlier row of the same batch).
+    pub skipped: u64,
+    /// Keys of added and updated records, old and new, sorted and deduplicated.
+    pub changed_keys: Vec<Key>,
 }
 
 /// What is loaded, per ecosystem.
@@ -54,77 +90,172 @@ pub struct AdvisoryStatus {
     pub newest_modified: Option<String>,
 }
 
+/// `($s, $s+1, …), (…)`: `rows` groups of `cols` numbered placeholders, starting at `$start`.
+/// (sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL refuses.)
+pub(crate) fn placeholders(rows: usize, cols: usize, start: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(start + r * cols + c).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// `modified` as Unix ms, as imports compare it (unparseable: 0).
+fn modified_ms(m: &str) -> i64 {
+    crate::scan::advisories::parse_rfc3339_ms(m).unwrap_or(0)
+}
+
 impl Store {
-    /// Store advisories, keeping for each id the record with the newest `modified`, and record
-    /// the import.
-    pub async fn import_advisories(&self, source: &str, rows: &[AdvisoryRow]) -> Result<ImportStats, StoreError> {
-        let mut stats = ImportStats {
-            records: rows.len() as u64,
-            ..Default::default()
-        };
+    /// Store one batch of advisories in one transaction, keeping for each id the record with the
+    /// newest `modified` (an equal `modified` keeps the stored record). Rows of the same id in
+    /// one batch are decided in order, as if imported one after another.
+    pub async fn import_advisory_batch(&self, source: &str, rows: &[AdvisoryRow]) -> Result<BatchOutcome, StoreError> {
+        let mut out = BatchOutcome::default();
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == super::Backend::Sqlite {
+            // Bulk writes into growing indexes: a page cache of 64 MiB for this connection
+            // (SQLite's default is 2 MiB) instead of spilling and re-reading index pages.
+            sqlx::query(&format!("PRAGMA cache_size = -{}", IMPORT_CACHE_KIB))
+                .execute(&mut *conn)
+                .await?;
+        }
+        let mut tx = conn.begin().await?;
+        // The stored `modified` of each id, as ms.
+        let mut current: HashMap<String, i64> = HashMap::new();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "SELECT id, modified FROM advisories WHERE id IN ({})",
+                (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                let m: String = r.try_get("modified")?;
+                current.insert(r.try_get("id")?, modified_ms(&m));
+            }
+        }
+        // Decide row by row; the last winning row of an id is written.
+        let stored: BTreeSet<String> = current.keys().cloned().collect();
+        let mut winners: HashMap<&str, &AdvisoryRow> = HashMap::new();
+        for row in rows {
+            let newer = current.get(&row.id).is_none_or(|&ms| ms < row.modified_ms);
+            if !newer {
+                out.skipped += 1;
+                continue;
+            }
+            if stored.contains(&row.id) || winners.contains_key(row.id.as_str()) {
+                out.updated += 1;
+            } else {
+                out.added += 1;
+            }
+            current.insert(row.id.clone(), row.modified_ms);
+            winners.insert(row.id.as_str(), row);
+        }
+        let mut winners: Vec<&AdvisoryRow> = winners.into_values().collect();
+        winners.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut changed: BTreeSet<Key> = BTreeSet::new();
+        // Replaced records: the keys the old version touched may be gone in the new one, so
+        // they are re-matched too; then their key rows are rewritten.
+        let replaced: Vec<&str> = winners
+            .iter()
+            .map(|r| r.id.as_str())
+            .filter(|id| stored.contains(*id))
+            .collect();
+        for chunk in replaced.chunks(ROWS_PER_INSERT) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT ecosystem, name FROM advisory_packages WHERE advisory_id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                changed.insert((r.try_get("ecosystem")?, r.try_get("name")?));
+            }
+            let sql = format!("DELETE FROM advisory_packages WHERE advisory_id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let now = now_ms();
+        for chunk in winners.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO advisories (id, modified, withdrawn, raw, source, imported_at) VALUES {}
+                 ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn,
+                 raw = excluded.raw, source = excluded.source, imported_at = excluded.imported_at",
+                placeholders(chunk.len(), 6, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q
+                    .bind(&a.id)
+                    .bind(&a.modified)
+                    .bind(a.withdrawn.as_deref())
+                    .bind(&a.raw)
+                    .bind(source)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let mut key_rows: Vec<(&str, &str, &str)> = Vec::new();
+        for a in &winners {
+            let keys: BTreeSet<&Key> = a.keys.iter().collect();
+            for (eco, name) in keys {
+                key_rows.push((&a.id, eco, name));
+                changed.insert((eco.clone(), name.clone()));
+            }
+        }
+        for chunk in key_rows.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO advisory_packages (advisory_id, ecosystem, name) VALUES {}",
+                placeholders(chunk.len(), 3, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, eco, name) in chunk {
+                q = q.bind(*id).bind(*eco).bind(*name);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        out.changed_keys = changed.into_iter().collect();
+        Ok(out)
+    }
+
+    /// Record a finished import (its counts) and name the new snapshot; workers notice it and
+    /// drop what they cached.
+    pub async fn finish_advisory_import(&self, source: &str, stats: &mut ImportStats) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let now = now_ms();
-        for chunk in rows.chunks(500) {
-            for a in chunk {
-                let existing = sqlx::query("SELECT modified, raw FROM advisories WHERE id = $1")
-                    .bind(&a.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let newer = match &existing {
-                    None => true,
-                    Some(r) => {
-                        let m: String = r.try_get("modified")?;
-                        crate::scan::advisories::parse_rfc3339_ms(&m).unwrap_or(0) < a.modified_ms
-                    }
-                };
-                if !newer {
-                    stats.skipped += 1;
-                    continue;
-                }
-                if existing.is_some() {
-                    stats.updated += 1;
-                    // Keys the old version touched may be gone in the new one: re-match those too.
-                    let old = sqlx::query("SELECT ecosystem, name FROM advisory_packages WHERE advisory_id = $1")
-                        .bind(&a.id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    for r in old {
-                        stats.changed_keys.push((r.try_get("ecosystem")?, r.try_get("name")?));
-                    }
-                    sqlx::query("DELETE FROM advisory_packages WHERE advisory_id = $1")
-                        .bind(&a.id)
-                        .execute(&mut *tx)
-                        .await?;
-                } else {
-                    stats.added += 1;
-                }
-                sqlx::query(
-                    "INSERT INTO advisories (id, modified, withdrawn, raw, source, imported_at) VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn, raw = excluded.raw, source = excluded.source, imported_at = excluded.imported_at",
-                )
-                .bind(&a.id)
-                .bind(&a.modified)
-                .bind(a.withdrawn.as_deref())
-                .bind(&a.raw)
-                .bind(source)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let mut keys = a.keys.clone();
-                keys.sort();
-                keys.dedup();
-                for (eco, name) in keys {
-                    sqlx::query("INSERT INTO advisory_packages (advisory_id, ecosystem, name) VALUES ($1, $2, $3)")
-                        .bind(&a.id)
-                        .bind(&eco)
-                        .bind(&name)
-                        .execute(&mut *tx)
-                        .await?;
-                    stats.changed_keys.push((eco, name));
-                }
-            }
-        }
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM advisory_imports")
             .fetch_one(&mut *tx)
             .await?
@@ -143,9 +274,67 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        stats.changed_keys.sort();
-        stats.changed_keys.dedup();
+        Ok(())
+    }
+
+    /// Store advisories held in memory (in batches, see [`Store::import_advisory_batch`]) and
+    /// record the import.
+    pub async fn import_advisories(&self, source: &str, rows: &[AdvisoryRow]) -> Result<ImportStats, StoreError> {
+        let mut stats = ImportStats {
+            records: rows.len() as u64,
+            ..Default::default()
+        };
+        let mut changed: BTreeSet<Key> = BTreeSet::new();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let b = self.import_advisory_batch(source, chunk).await?;
+            stats.added += b.added;
+            stats.updated += b.updated;
+            stats.skipped += b.skipped;
+            changed.extend(b.changed_keys);
+        }
+        stats.changed_keys = changed.into_iter().collect();
+        self.finish_advisory_import(source, &mut stats).await?;
         Ok(stats)
+    }
+
+    /// The stored `modified` of each of `ids` that is stored.
+    pub async fn advisory_modified(&self, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "SELECT id, modified FROM advisories WHERE id IN ({})",
+                (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.insert(r.try_get("id")?, r.try_get("modified")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any advisory is stored.
+    pub async fn has_advisories(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT id FROM advisories LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    /// The latest import's row id (a counter that only grows) and snapshot, if any.
+    pub async fn advisory_snapshot_id(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query("SELECT id, snapshot FROM advisory_imports ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("id")?, r.try_get("snapshot")?)) })
+            .transpose()?)
     }
 
     /// The current snapshot id (the latest import), if any.
@@ -156,7 +345,36 @@ impl Store {
         Ok(row.map(|r| r.try_get("snapshot")).transpose()?)
     }
 
-    /// Every stored advisory's JSON, in id order, `batch` at a time through `f`.
+    /// The records stored under `keys`: (key, id, JSON) rows, by key then id, a few hundred
+    /// keys per statement through the `advisory_packages` index. A record under two of the keys
+    /// comes once per key.
+    pub async fn advisories_for_keys(&self, keys: &[Key]) -> Result<Vec<(Key, String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            let sql = format!(
+                "SELECT ap.ecosystem AS ecosystem, ap.name AS name, a.id AS id, a.raw AS raw
+                 FROM (VALUES {}) k
+                 JOIN advisory_packages ap ON ap.ecosystem = k.column1 AND ap.name = k.column2
+                 JOIN advisories a ON a.id = ap.advisory_id
+                 ORDER BY ap.ecosystem, ap.name, a.id",
+                placeholders(chunk.len(), 2, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for (eco, name) in chunk {
+                q = q.bind(eco).bind(name);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push((
+                    (r.try_get("ecosystem")?, r.try_get("name")?),
+                    r.try_get("id")?,
+                    r.try_get("raw")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every stored advisory's JSON, in id order, through `f` (read 2,000 at a time).
     pub async fn for_each_advisory(&self, mut f: impl FnMut(&str)) -> Result<u64, StoreError> {
         let mut last = String::new();
         let mut n = 0;
@@ -210,40 +428,126 @@ impl Store {
         })
     }
 
-    /// Artifacts whose latest scan's inventory has a package under one of `keys`
-    /// ((ecosystem, normalised name) pairs, as advisories name them). `keys_of` gives the keys a
-    /// stored package is matched under (its own and its source package's).
-    pub async fn artifacts_with_packages(
-        &self,
-        keys: &std::collections::BTreeSet<(String, String)>,
-        keys_of: impl Fn(&regscan_scanner_api::Package) -> Vec<(String, String)>,
-    ) -> Result<Vec<i64>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(
-            "SELECT DISTINCT a.id AS artifact_id, p.ecosystem AS ecosystem, p.name AS name, p.source_name AS source_name
-             FROM artifacts a JOIN scans s ON s.id = a.latest_scan_id
-             JOIN packages p ON p.scan_id = s.inventory_scan_id
-             WHERE a.deleted_at IS NULL AND s.status = 'succeeded'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = std::collections::BTreeSet::new();
-        for r in rows {
-            let pkg = regscan_scanner_api::Package {
-                ecosystem: r.try_get("ecosystem")?,
-                name: r.try_get("name")?,
-                version: String::new(),
-                source_name: r.try_get("source_name")?,
-                source_version: None,
-                path: String::new(),
-                layer: None,
-            };
-            if keys_of(&pkg).iter().any(|k| keys.contains(k)) {
+    /// Artifacts (not deleted) whose latest scan succeeded and used an inventory with a package
+    /// under one of `keys`, found by index: the keys are joined with `package_keys`, then to the
+    /// scans using that inventory and the artifacts those scans are the latest of.
+    pub async fn artifacts_with_keys(&self, keys: &[Key]) -> Result<Vec<i64>, StoreError> {
+        let mut out = BTreeSet::new();
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            let sql = format!(
+                "SELECT DISTINCT a.id AS artifact_id
+                 FROM (VALUES {}) k
+                 JOIN package_keys pk ON pk.ecosystem = k.column1 AND pk.name = k.column2
+                 JOIN scans s ON s.inventory_scan_id = pk.scan_id
+                 JOIN artifacts a ON a.latest_scan_id = s.id
+                 WHERE a.deleted_at IS NULL AND s.status = 'succeeded'",
+                placeholders(chunk.len(), 2, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for (eco, name) in chunk {
+                q = q.bind(eco).bind(name);
+            }
+            for r in q.fetch_all(&self.pool).await? {
                 out.insert(r.try_get::<i64, _>("artifact_id")?);
             }
         }
         Ok(out.into_iter().collect())
+    }
+
+    /// Fill `package_keys` for inventories stored before it existed, once per database (the
+    /// store calls this after migrating). Idempotent: two processes doing it at once insert the
+    /// same rows.
+    pub(crate) async fn backfill_package_keys(&self) -> Result<(), StoreError> {
+        let done = sqlx::query("SELECT done_at FROM package_keys_backfill LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        if done.is_some() {
+            return Ok(());
+        }
+        let mut last = 0i64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT scan_id, ecosystem, name, source_name FROM packages
+                 WHERE scan_id IN (SELECT DISTINCT scan_id FROM packages WHERE scan_id > $1 ORDER BY scan_id LIMIT 200)
+                 ORDER BY scan_id",
+            )
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut keys: BTreeSet<(i64, String, String)> = BTreeSet::new();
+            for r in &rows {
+                let scan_id: i64 = r.try_get("scan_id")?;
+                last = last.max(scan_id);
+                let pkg = regscan_scanner_api::Package {
+                    ecosystem: r.try_get("ecosystem")?,
+                    name: r.try_get("name")?,
+                    version: String::new(),
+                    source_name: r.try_get("source_name")?,
+                    source_version: None,
+                    path: String::new(),
+                    layer: None,
+                };
+                for (eco, name) in regscan_osv::AdvisoryIndex::package_keys(&pkg) {
+                    keys.insert((scan_id, eco, name));
+                }
+            }
+            let keys: Vec<_> = keys.into_iter().collect();
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn.begin().await?;
+            insert_package_key_rows(&mut tx, &keys).await?;
+            tx.commit().await?;
+        }
+        sqlx::query("INSERT INTO package_keys_backfill (done_at) VALUES ($1)")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Record the lookup keys of an inventory's packages (inside the transaction storing them).
+pub(crate) async fn insert_package_keys(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    scan_id: i64,
+    packages: &[regscan_scanner_api::Package],
+) -> Result<(), StoreError> {
+    let keys: BTreeSet<(i64, String, String)> = packages
+        .iter()
+        .flat_map(regscan_osv::AdvisoryIndex::package_keys)
+        .map(|(eco, name)| (scan_id, eco, name))
+        .collect();
+    let keys: Vec<_> = keys.into_iter().collect();
+    insert_package_key_rows(tx, &keys).await
+}
+
+async fn insert_package_key_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    keys: &[(i64, String, String)],
+) -> Result<(), StoreError> {
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO package_keys (scan_id, ecosystem, name) VALUES {} ON CONFLICT DO NOTHING",
+            placeholders(chunk.len(), 3, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (scan_id, eco, name) in chunk {
+            q = q.bind(*scan_id).bind(eco).bind(name);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn numbered_placeholders() {
+        assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(1, 2, 5), "($5, $6)");
     }
 }

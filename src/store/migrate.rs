@@ -40,6 +40,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0005_abandoned_scans.sql"),
     ),
     (
+        6,
+        "advisory_index",
+        include_str!("../../migrations/sqlite/0006_advisory_index.sql"),
+        include_str!("../../migrations/postgres/0006_advisory_index.sql"),
+    ),
+    (
         8,
         "referrers",
         include_str!("../../migrations/sqlite/0008_referrers.sql"),
@@ -73,6 +79,7 @@ impl Store {
             no_tx: false,
         };
         migrator.run(&self.pool).await?;
+        self.backfill_package_keys().await?;
         Ok(())
     }
 }

@@ -496,48 +496,61 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let artifact_id: i64 = row.try_get("artifact_id")?;
-        for (source, findings) in [
+        // Multi-row inserts, a few hundred rows per statement: a re-match writes hundreds of
+        // findings per artifact.
+        let findings: Vec<(FindingSource, &Finding)> = [
             (FindingSource::Check, &result.checks),
             (FindingSource::Advisory, &result.advisories),
-        ] {
-            for f in findings {
-                sqlx::query(
-                    "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(scan_id)
-                .bind(source.as_str())
-                .bind(&f.id)
-                .bind(f.severity.as_str())
-                .bind(f.severity.rank() as i64)
-                .bind(&f.title)
-                .bind(f.package.as_deref())
-                .bind(f.installed_version.as_deref())
-                .bind(f.fixed_version.as_deref())
-                .bind(f.location.as_deref())
-                .bind(serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into()))
-                .bind(f.remediation.as_deref())
-                .execute(&mut *tx)
-                .await?;
+        ]
+        .into_iter()
+        .flat_map(|(source, fs)| fs.iter().map(move |f| (source, f)))
+        .collect();
+        for chunk in findings.chunks(400) {
+            let sql = format!(
+                "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation)
+                 VALUES {}",
+                super::advisories::placeholders(chunk.len(), 12, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for (source, f) in chunk {
+                q = q
+                    .bind(scan_id)
+                    .bind(source.as_str())
+                    .bind(&f.id)
+                    .bind(f.severity.as_str())
+                    .bind(f.severity.rank() as i64)
+                    .bind(&f.title)
+                    .bind(f.package.as_deref())
+                    .bind(f.installed_version.as_deref())
+                    .bind(f.fixed_version.as_deref())
+                    .bind(f.location.as_deref())
+                    .bind(serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into()))
+                    .bind(f.remediation.as_deref());
             }
+            q.execute(&mut *tx).await?;
         }
         if result.inventory_scan_id.is_none() {
-            for p in &result.packages {
-                sqlx::query(
+            for chunk in result.packages.chunks(500) {
+                let sql = format!(
                     "INSERT INTO packages (scan_id, ecosystem, name, version, source_name, source_version, path, layer)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(scan_id)
-                .bind(&p.ecosystem)
-                .bind(&p.name)
-                .bind(&p.version)
-                .bind(p.source_name.as_deref())
-                .bind(p.source_version.as_deref())
-                .bind(&p.path)
-                .bind(p.layer.as_deref())
-                .execute(&mut *tx)
-                .await?;
+                     VALUES {}",
+                    super::advisories::placeholders(chunk.len(), 8, 1)
+                );
+                let mut q = sqlx::query(&sql);
+                for p in chunk {
+                    q = q
+                        .bind(scan_id)
+                        .bind(&p.ecosystem)
+                        .bind(&p.name)
+                        .bind(&p.version)
+                        .bind(p.source_name.as_deref())
+                        .bind(p.source_version.as_deref())
+                        .bind(&p.path)
+                        .bind(p.layer.as_deref());
+                }
+                q.execute(&mut *tx).await?;
             }
+            super::advisories::insert_package_keys(&mut tx, scan_id, &result.packages).await?;
         }
         sqlx::query("UPDATE artifacts SET latest_scan_id = $2, updated_at = $3 WHERE id = $1")
             .bind(artifact_id)

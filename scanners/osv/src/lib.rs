@@ -4,9 +4,12 @@
 //! The crate is pure: no network, no database. The regscan binary stores raw OSV JSON, loads
 //! it, and calls:
 //!
-//! - [`parse_advisory`], [`read_zip`], [`read_dir`]: load records (bounded by [`ImportLimits`]);
+//! - [`parse_advisory`], [`stream_zip`], [`stream_dir`] (one record at a time), [`read_zip`],
+//!   [`read_dir`]: load records (bounded by [`ImportLimits`]);
 //! - [`AdvisoryIndex`]: an in-memory index keyed by normalised (ecosystem, package name), whose
 //!   [`AdvisoryIndex::match_packages`] turns installed packages into report findings;
+//! - [`prepare_advisory`], [`EntrySource`], [`match_packages_in`]: the same matching over
+//!   entries a caller looked up elsewhere (regscan fetches a scan's keys from its database);
 //! - [`compare_versions`], [`normalize_ecosystem`], [`normalize_name`], [`severity_of`]: the
 //!   building blocks, public for the importer and for tests.
 //!
@@ -23,8 +26,8 @@ pub mod severity;
 pub mod version;
 
 pub use ecosystem::{normalize_ecosystem, normalize_name};
-pub use import::{read_dir, read_zip, ImportLimits};
-pub use matching::AdvisoryIndex;
+pub use import::{id_of_entry_name, read_dir, read_zip, stream_dir, stream_zip, zip_member, ImportLimits, StreamStats};
+pub use matching::{match_packages_in, prepare_advisory, AdvisoryIndex, EntrySource, Key, PreparedEntry};
 pub use model::{parse_advisory, Advisory, Affected, AffectedPackage, Event, Range, Reference, SeverityScore};
 pub use severity::severity_of;
 pub use version::compare_versions;

@@ -15,6 +15,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use regscan_scanner_api::{Finding, Package};
 
@@ -49,19 +50,86 @@ struct PreparedRange {
     limits: Vec<String>,
 }
 
-/// One indexed `affected[]` entry.
+/// A lookup key: (normalised ecosystem, normalised package name).
+pub type Key = (String, String);
+
+/// One `affected[]` entry of an advisory, prepared for matching (its ranges' events sorted once
+/// under the ecosystem's ordering). Made by [`prepare_advisory`]; cheap to clone (the record is
+/// shared).
 #[derive(Debug, Clone)]
-struct Entry {
-    advisory: usize,
+pub struct PreparedEntry {
+    advisory: Arc<Advisory>,
     affected: usize,
     ranges: Vec<PreparedRange>,
+}
+
+impl PreparedEntry {
+    /// The advisory this entry belongs to.
+    pub fn advisory(&self) -> &Arc<Advisory> {
+        &self.advisory
+    }
+}
+
+/// Where matching finds the prepared entries of a key: the in-memory [`AdvisoryIndex`], or the
+/// entries a caller fetched for one scan's keys (a `HashMap<Key, Vec<PreparedEntry>>`).
+///
+/// Entries under a key must be in record order, and a record's entries in `affected[]` order, as
+/// [`prepare_advisory`] returns them.
+pub trait EntrySource {
+    /// The entries under `key` (empty when none).
+    fn entries(&self, key: &Key) -> &[PreparedEntry];
+}
+
+impl EntrySource for HashMap<Key, Vec<PreparedEntry>> {
+    fn entries(&self, key: &Key) -> &[PreparedEntry] {
+        self.get(key).map(Vec::as_slice).unwrap_or(&[])
+    }
 }
 
 /// An in-memory index of advisories keyed by (normalised ecosystem, normalised package name).
 #[derive(Debug, Default)]
 pub struct AdvisoryIndex {
-    advisories: Vec<Advisory>,
-    by_key: HashMap<(String, String), Vec<Entry>>,
+    advisories: Vec<Arc<Advisory>>,
+    by_key: HashMap<Key, Vec<PreparedEntry>>,
+}
+
+impl EntrySource for AdvisoryIndex {
+    fn entries(&self, key: &Key) -> &[PreparedEntry] {
+        self.by_key.entries(key)
+    }
+}
+
+/// The keyed, prepared `affected[]` entries of one record, in `affected[]` order. A withdrawn
+/// record and entries without a package give none.
+pub fn prepare_advisory(adv: &Arc<Advisory>) -> Vec<(Key, PreparedEntry)> {
+    let mut out = Vec::new();
+    if adv.is_withdrawn() {
+        return out;
+    }
+    for (fi, affected) in adv.affected.iter().enumerate() {
+        let Some(pkg) = &affected.package else { continue };
+        let eco = normalize_ecosystem(&pkg.ecosystem);
+        let fam = family(&eco);
+        let ranges = affected
+            .ranges
+            .iter()
+            .filter_map(|r| match r.kind.as_str() {
+                "SEMVER" => Some(prepare(Order::Semver(fam), &r.events)),
+                "ECOSYSTEM" => Some(prepare(Order::Ecosystem(fam), &r.events)),
+                _ => None, // GIT and unknown range types cannot be evaluated here
+            })
+            .collect();
+        let key = (eco.clone(), normalize_name(&eco, &pkg.name));
+        out.push((
+            key,
+            PreparedEntry {
+                advisory: adv.clone(),
+                affected: fi,
+                ranges,
+            },
+        ));
+    }
+    out
 }
 
 /// Sort key of an event among others at the same version: introduced, last_affected, fixed.
@@ -168,9 +236,9 @@ struct Hit {
     fixed: Option<String>,
 }
 
-impl Entry {
-    fn check(&self, adv: &Advisory, version: &str) -> Option<Hit> {
-        let affected = &adv.affected[self.affected];
+impl PreparedEntry {
+    fn check(&self, version: &str) -> Option<Hit> {
+        let affected = &self.advisory.affected[self.affected];
         for r in &self.ranges {
             if r.affects(version) == Some(true) {
                 return Some(Hit {
@@ -193,31 +261,11 @@ impl Entry {
 impl AdvisoryIndex {
     /// Build the index. Withdrawn records are kept (for [`AdvisoryIndex::len`]) but never match.
     pub fn new(advisories: impl IntoIterator<Item = Advisory>) -> Self {
-        let advisories: Vec<Advisory> = advisories.into_iter().collect();
-        let mut by_key: HashMap<(String, String), Vec<Entry>> = HashMap::new();
-        for (ai, adv) in advisories.iter().enumerate() {
-            if adv.is_withdrawn() {
-                continue;
-            }
-            for (fi, affected) in adv.affected.iter().enumerate() {
-                let Some(pkg) = &affected.package else { continue };
-                let eco = normalize_ecosystem(&pkg.ecosystem);
-                let fam = family(&eco);
-                let ranges = affected
-                    .ranges
-                    .iter()
-                    .filter_map(|r| match r.kind.as_str() {
-                        "SEMVER" => Some(prepare(Order::Semver(fam), &r.events)),
-                        "ECOSYSTEM" => Some(prepare(Order::Ecosystem(fam), &r.events)),
-                        _ => None, // GIT and unknown range types cannot be evaluated here
-                    })
-                    .collect();
-                let key = (eco.clone(), normalize_name(&eco, &pkg.name));
-                by_key.entry(key).or_default().push(Entry {
-                    advisory: ai,
-                    affected: fi,
-                    ranges,
-                });
+        let advisories: Vec<Arc<Advisory>> = advisories.into_iter().map(Arc::new).collect();
+        let mut by_key: HashMap<Key, Vec<PreparedEntry>> = HashMap::new();
+        for adv in &advisories {
+            for (key, entry) in prepare_advisory(adv) {
+                by_key.entry(key).or_default().push(entry);
             }
         }
         AdvisoryIndex { advisories, by_key }
@@ -316,56 +364,64 @@ impl AdvisoryIndex {
     /// `Ubuntu:22.04` says the installed version is fixed, its `Ubuntu:Pro:22.04` entry is not
     /// consulted.
     pub fn match_package(&self, pkg: &Package) -> Vec<Finding> {
-        // Ids decided at an earlier (more specific) ecosystem level, and at the current one.
-        let mut decided: BTreeSet<&str> = BTreeSet::new();
-        let mut level: BTreeSet<&str> = BTreeSet::new();
-        let mut matched: BTreeSet<&str> = BTreeSet::new();
-        let mut current_eco = String::new();
-        let mut out = Vec::new();
-        for (eco, name, version) in Self::lookups(pkg) {
-            if eco != current_eco {
-                decided.append(&mut level);
-                current_eco.clone_from(&eco);
-            }
-            let Some(entries) = self.by_key.get(&(eco, name)) else {
-                continue;
-            };
-            for entry in entries {
-                let adv = &self.advisories[entry.advisory];
-                let id = adv.id.as_str();
-                if decided.contains(id) || matched.contains(id) {
-                    continue;
-                }
-                level.insert(id);
-                if let Some(hit) = entry.check(adv, version) {
-                    matched.insert(id);
-                    out.push(finding(adv, entry.affected, pkg, hit));
-                }
-            }
-        }
-        out
+        match_package_in(self, pkg)
     }
 
     /// All advisories held, in the order given to [`AdvisoryIndex::new`].
-    pub fn advisories(&self) -> &[Advisory] {
+    pub fn advisories(&self) -> &[Arc<Advisory>] {
         &self.advisories
     }
 
     /// Match many packages; findings sorted by package, id, location and version, duplicates
     /// removed.
     pub fn match_packages(&self, pkgs: &[Package]) -> Vec<Finding> {
-        let mut out: Vec<Finding> = pkgs.iter().flat_map(|p| self.match_package(p)).collect();
-        out.sort_by(|a, b| {
-            (&a.package, &a.id, &a.location, &a.installed_version).cmp(&(
-                &b.package,
-                &b.id,
-                &b.location,
-                &b.installed_version,
-            ))
-        });
-        out.dedup();
-        out
+        match_packages_in(self, pkgs)
     }
+}
+
+/// [`AdvisoryIndex::match_package`] against any [`EntrySource`].
+pub fn match_package_in<S: EntrySource + ?Sized>(source: &S, pkg: &Package) -> Vec<Finding> {
+    // Ids decided at an earlier (more specific) ecosystem level, and at the current one.
+    let mut decided: BTreeSet<&str> = BTreeSet::new();
+    let mut level: BTreeSet<&str> = BTreeSet::new();
+    let mut matched: BTreeSet<&str> = BTreeSet::new();
+    let mut current_eco = String::new();
+    let mut out = Vec::new();
+    for (eco, name, version) in AdvisoryIndex::lookups(pkg) {
+        if eco != current_eco {
+            decided.append(&mut level);
+            current_eco.clone_from(&eco);
+        }
+        let entries = source.entries(&(eco, name));
+        for entry in entries {
+            let adv = &entry.advisory;
+            let id = adv.id.as_str();
+            if decided.contains(id) || matched.contains(id) {
+                continue;
+            }
+            level.insert(id);
+            if let Some(hit) = entry.check(version) {
+                matched.insert(id);
+                out.push(finding(adv, entry.affected, pkg, hit));
+            }
+        }
+    }
+    out
+}
+
+/// [`AdvisoryIndex::match_packages`] against any [`EntrySource`].
+pub fn match_packages_in<S: EntrySource + ?Sized>(source: &S, pkgs: &[Package]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = pkgs.iter().flat_map(|p| match_package_in(source, p)).collect();
+    out.sort_by(|a, b| {
+        (&a.package, &a.id, &a.location, &a.installed_version).cmp(&(
+            &b.package,
+            &b.id,
+            &b.location,
+            &b.installed_version,
+        ))
+    });
+    out.dedup();
+    out
 }
 
 fn finding(adv: &Advisory, affected: usize, pkg: &Package, hit: Hit) -> Finding {

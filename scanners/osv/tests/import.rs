@@ -132,3 +132,72 @@ fn reads_directory_recursively_and_sorted() {
     let err = read_dir(&dir.path().join("missing"), &ImportLimits::default()).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+fn rec(id: &str) -> String {
+    REC.replace("GHSA-aaaa-bbbb-cccc", id)
+}
+
+#[test]
+fn streams_one_record_at_a_time_and_skips_by_name_unread() {
+    let (a, c) = (rec("A-1"), rec("C-3"));
+    let bytes = zip_of(&[
+        ("modified_id.csv", b"2024-01-01T00:00:00Z,B-2\n"),
+        ("A-1.json", a.as_bytes()),
+        ("eco/B-2.json", b"this would not parse"),
+        ("C-3.json", c.as_bytes()),
+    ]);
+    let skip = |name: &str| regscan_osv::id_of_entry_name(name) == "B-2";
+    let mut seen = Vec::new();
+    let stats = regscan_osv::stream_zip(Cursor::new(&bytes), &ImportLimits::default(), &skip, &mut |n, r| {
+        seen.push((n, r.unwrap().id));
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        [("A-1.json".into(), "A-1".into()), ("C-3.json".into(), "C-3".into())]
+    );
+    assert_eq!((stats.entries, stats.skipped), (3, 1));
+    assert_eq!(
+        (stats.bytes as usize),
+        a.len() + c.len(),
+        "the skipped entry was not inflated"
+    );
+    // Stop early.
+    let mut n = 0;
+    regscan_osv::stream_zip(
+        Cursor::new(&bytes),
+        &ImportLimits::default(),
+        &|_| false,
+        &mut |_, _| {
+            n += 1;
+            false
+        },
+    )
+    .unwrap();
+    assert_eq!(n, 1);
+    // A member found by walking the headers.
+    let csv = regscan_osv::zip_member(Cursor::new(&bytes), "modified_id.csv", 1 << 20).unwrap();
+    assert_eq!(csv.as_deref(), Some(&b"2024-01-01T00:00:00Z,B-2\n"[..]));
+    assert!(regscan_osv::zip_member(Cursor::new(&bytes), "other.csv", 1 << 20)
+        .unwrap()
+        .is_none());
+    let err = regscan_osv::zip_member(Cursor::new(&bytes), "modified_id.csv", 4).unwrap_err();
+    assert!(matches!(err, OsvError::Limit { .. }), "{err}");
+}
+
+#[test]
+fn zip_with_data_descriptors_is_read_through_its_central_directory() {
+    // A streaming writer states sizes after the data, which a front-to-back reader cannot use.
+    let mut w = zip::ZipWriter::new_stream(Vec::new());
+    let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for id in ["A-1", "B-2"] {
+        w.start_file(format!("{id}.json"), opts).unwrap();
+        w.write_all(rec(id).as_bytes()).unwrap();
+    }
+    let bytes = w.finish().unwrap().into_inner();
+    assert_eq!(bytes[6] & 0x08, 0x08, "the first entry uses a data descriptor");
+    let out = read_zip(Cursor::new(bytes), &ImportLimits::default()).unwrap();
+    let ids: Vec<String> = out.into_iter().map(|(_, r)| r.unwrap().id).collect();
+    assert_eq!(ids, ["A-1", "B-2"]);
+}
