@@ -15,7 +15,6 @@ CREATE INDEX package_keys_key ON package_keys (ecosystem, name);
 CREATE TABLE package_keys_backfill (
     done_at BIGINT NOT NULL
 );
--- From an inventory scan to the scans that use it, and from a scan to the artifact it is the
--- latest of.
-CREATE INDEX scans_inventory ON scans (inventory_scan_id);
+-- From a scan to the artifact it is the latest of. (From an inventory scan to the scans that use
+-- it: scans_inventory, created by 0004.)
 CREATE INDEX artifacts_latest_scan ON artifacts (latest_scan_id);

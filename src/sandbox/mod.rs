@@ -507,6 +507,12 @@ async fn converse<'a>(
         // semaphores of finished streams cost nothing.
         streams.retain(|_, s| !s.is_closed());
     }
+    // The child is done; let what it asked for last settle (a cache write must not be lost),
+    // with the blob streams stopped.
+    for s in streams.values() {
+        s.close();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), async { while work.next().await.is_some() {} }).await;
     Ok(done)
 }
 
