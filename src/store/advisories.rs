@@ -4,6 +4,8 @@
 
 use sqlx::{Acquire, Row};
 
+use super::incidents::derive_advisory_index;
+
 use super::{now_ms, Store, StoreError};
 
 /// One advisory to store.
@@ -111,6 +113,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                self.index_advisory(&mut tx, &a.id, &a.raw).await?;
                 let mut keys = a.keys.clone();
                 keys.sort();
                 keys.dedup();
@@ -245,5 +248,50 @@ impl Store {
             }
         }
         Ok(out.into_iter().collect())
+    }
+}
+
+impl Store {
+    /// Record the aliases and CVSS score of one advisory (replacing what was derived before).
+    async fn index_advisory(&self, conn: &mut sqlx::AnyConnection, id: &str, raw: &str) -> Result<(), StoreError> {
+        let (aliases, cvss_x10) = derive_advisory_index(id, raw);
+        sqlx::query("DELETE FROM advisory_aliases WHERE advisory_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        for alias in aliases {
+            sqlx::query("INSERT INTO advisory_aliases (alias, advisory_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(alias)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("UPDATE advisories SET cvss_x10 = $2, indexed = 1 WHERE id = $1")
+            .bind(id)
+            .bind(cvss_x10)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Derive aliases and CVSS scores of advisories stored before they were derived at import
+    /// (databases migrated from before migration 7). A no-op once done.
+    pub(crate) async fn index_stored_advisories(&self) -> Result<(), StoreError> {
+        loop {
+            let rows = sqlx::query("SELECT id, raw FROM advisories WHERE indexed = 0 ORDER BY id LIMIT 1000")
+                .fetch_all(&self.pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn.begin().await?;
+            for r in &rows {
+                let id: String = r.try_get("id")?;
+                let raw: String = r.try_get("raw")?;
+                self.index_advisory(&mut tx, &id, &raw).await?;
+            }
+            tx.commit().await?;
+        }
     }
 }

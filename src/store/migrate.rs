@@ -33,6 +33,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_abandoned_scans.sql"),
         include_str!("../../migrations/postgres/0005_abandoned_scans.sql"),
     ),
+    (
+        7,
+        "incidents",
+        include_str!("../../migrations/sqlite/0007_incidents.sql"),
+        include_str!("../../migrations/postgres/0007_incidents.sql"),
+    ),
 ];
 
 impl Store {
@@ -61,6 +67,7 @@ impl Store {
             no_tx: false,
         };
         migrator.run(&self.pool).await?;
+        self.index_stored_advisories().await?;
         Ok(())
     }
 }
