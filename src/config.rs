@@ -655,11 +655,7 @@ mod tests {
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
         assert_eq!(c.registries.len(), 1);
         assert_eq!(c.rabbitmq.queue_type, "quorum");
-        assert_eq!(
-            c.sandbox,
-            crate::sandbox::SandboxConfig::default(),
-            "documented defaults"
-        );
+        assert_eq!(c.sandbox, crate::sandbox::SandboxConfig::default(), "documented defaults");
         assert_eq!(c.worker.lease_secs, WorkerConfig::default().lease_secs);
     }
 
@@ -667,30 +663,18 @@ mod tests {
     fn sandbox_limits_are_checked_at_load() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
-        std::fs::write(
-            &p,
-            "[sandbox]
+        std::fs::write(&p, "[sandbox]
 memory_bytes = 1000
-",
-        )
-        .unwrap();
+").unwrap();
         let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
         assert!(err.contains("memory_bytes"), "{err}");
-        std::fs::write(
-            &p,
-            "[sandbox]
+        std::fs::write(&p, "[sandbox]
 wall_secs = 0
-",
-        )
-        .unwrap();
+").unwrap();
         assert!(Config::load_with_env(Some(&p), env(&[])).is_err());
-        std::fs::write(
-            &p,
-            "[sandbox]
+        std::fs::write(&p, "[sandbox]
 cpu_secs = 5
-",
-        )
-        .unwrap();
+").unwrap();
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
         assert_eq!((c.sandbox.cpu_secs, c.sandbox.wall_secs), (5, 300));
     }
