@@ -20,6 +20,11 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Bidirectional controls would reorder what the reader sees (a "Trojan Source"
+            // name): show them instead of obeying them.
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -60,7 +65,7 @@ pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · regscan</title><style>{STYLE}</style></head><body>\
-         <header><a href=\"/\">regscan</a><nav><a href=\"/\">Artifacts</a><a href=\"/?status=unsupported\">Unsupported</a>\
+         <header><a href=\"/\">regscan</a><nav><a href=\"/\">Artifacts</a><a href=\"/vulnerabilities\">Vulnerabilities</a><a href=\"/?status=unsupported\">Unsupported</a>\
          <a href=\"/?status=failed\">Failed</a><a href=\"/openapi.json\">API</a></nav></header><main>{body}</main></body></html>\n",
         esc(title)
     )
@@ -278,6 +283,7 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
         assert_eq!(esc("plain/repo:1.0"), "plain/repo:1.0");
+        assert_eq!(esc("a\u{202e}b\u{2066}"), "a&lt;U+202E&gt;b&lt;U+2066&gt;");
     }
 
     #[test]
