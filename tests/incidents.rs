@@ -714,3 +714,150 @@ async fn advisories_stored_before_the_alias_index_are_indexed_on_open() {
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].cvss, Some(9.8));
 }
+
+/// The first `href` of an `<a>` inside the element with `id="{id}"`, or after `marker`.
+fn href_after(dom: &str, marker: &str) -> String {
+    dom.split(marker)
+        .nth(1)
+        .and_then(|s| s.split("href=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no link after {marker}:\n{dom}"))
+        .replace("&amp;", "&")
+}
+
+fn section<'a>(dom: &'a str, id: &str) -> &'a str {
+    dom.split(&format!("id=\"{id}\""))
+        .nth(1)
+        .and_then(|s| s.split("</table>").next())
+        .unwrap_or_else(|| panic!("no #{id}:\n{dom}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vulnerabilities_page_renders_in_chromium() {
+    use support::browser::{dump_dom, screenshot};
+    if !support::browser::available() {
+        return;
+    }
+    let (url, _dir) = sqlite_url();
+    seed(&url).await;
+    // A hostile artifact: markup in the finding, a bidi override in the repository name.
+    {
+        let store = Store::open(&url).await.unwrap();
+        let mut f = vuln("CVE-2099-0004", Severity::Low, "<b>pkg</b>", "1\u{202e}0", None, "x");
+        f.title = "<script>alert(1)</script>".into();
+        store_scan(
+            &store,
+            "evil/\u{202e}gpj.exe",
+            6,
+            "image",
+            ScanResult {
+                advisories: vec![f],
+                ..Default::default()
+            },
+        )
+        .await;
+        store.close().await;
+    }
+    let serve = RegscanProcess::start(&TestConfig::new(&url, &[]), &["serve", "--workers", "0"]).await;
+    let base = serve.url();
+
+    // The top lists.
+    let dom = dump_dom(&format!("{base}/vulnerabilities"));
+    assert!(
+        dom.contains("href=\"/vulnerabilities\""),
+        "the navigation links the page"
+    );
+    assert!(
+        dom.contains("id=\"vuln-search\"") && dom.contains("id=\"package-search\""),
+        "{dom}"
+    );
+    let dangerous = section(&dom, "top-artifacts");
+    assert_eq!(dangerous.matches("<tr><td>").count(), 3, "{dangerous}");
+    let order: Vec<usize> = ["team/api", "team/app", "team/rescanned"]
+        .iter()
+        .map(|r| dangerous.find(r).unwrap_or_else(|| panic!("{r} missing: {dangerous}")))
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "by critical, then high: {dangerous}"
+    );
+    let top = section(&dom, "top-vulns");
+    assert!(
+        top.find(GHSA) < top.find(DSA) && top.contains("class=\"count\">3<"),
+        "{top}"
+    );
+    assert!(
+        dom.contains("<span class=\"fixable\">5</span>") && dom.contains("<span class=\"unfixable\">2</span>"),
+        "{dom}"
+    );
+    screenshot(&format!("{base}/vulnerabilities"), "web-vulnerabilities");
+
+    // An advisory id links to the artifacts it affects.
+    let link = href_after(top, "class=\"advisory\"");
+    assert_eq!(link, format!("/vulnerabilities?id={GHSA}"));
+    let dom = dump_dom(&format!("{base}{link}"));
+    let table = section(&dom, "vulns");
+    assert_eq!(table.matches("<tr class=\"vuln\"").count(), 1, "{table}");
+    assert_eq!(table.matches("class=\"artifact\"").count(), 3, "{table}");
+    assert!(
+        table.contains("1.0.0 → 1.0.1") && table.contains("CVE-2099-0001"),
+        "{table}"
+    );
+    // Every artifact links to its page.
+    let art = href_after(table, "<ul class=\"affected\">");
+    assert!(art.starts_with(&format!("/artifacts/{REG}/team/")), "{art}");
+    let page = dump_dom(&format!("{base}{art}"));
+    assert!(page.contains("left-pad"), "{page}");
+    screenshot(&format!("{base}{link}"), "web-vulnerability");
+
+    // A package links to where it is found.
+    let pkg_link = href_after(table, "class=\"package\"");
+    assert_eq!(pkg_link, "/packages?name=left-pad");
+    let dom = dump_dom(&format!("{base}{pkg_link}"));
+    let packages = section(&dom, "packages");
+    assert_eq!(packages.matches("class=\"artifact\"").count(), 3, "{packages}");
+    assert!(
+        packages.contains("app/node_modules/left-pad/package.json") && packages.contains("layer sha256:l1"),
+        "{packages}"
+    );
+    screenshot(&format!("{base}{pkg_link}"), "web-packages");
+
+    // The search form's query string (empty fields included); aliases resolved.
+    let dom = dump_dom(&format!(
+        "{base}/vulnerabilities?id=CVE-2099-0002&package=&min_severity=&cvss_min=&cvss_max=&repository=&kind="
+    ));
+    let table = section(&dom, "vulns");
+    assert!(table.contains(&format!("data-id=\"{DSA}\"")), "{table}");
+    assert!(dom.contains("value=\"CVE-2099-0002\""), "the form keeps the search");
+    let dom = dump_dom(&format!("{base}/packages?name=openssl&version=%3E%3D3.0.2"));
+    assert_eq!(
+        section(&dom, "packages").matches("class=\"artifact\"").count(),
+        1,
+        "{dom}"
+    );
+
+    // Pagination.
+    let dom = dump_dom(&format!("{base}/vulnerabilities?id=CVE-2099-0001&limit=1"));
+    assert_eq!(section(&dom, "vulns").matches("class=\"artifact\"").count(), 1);
+    let next = href_after(&dom, "id=\"next\"");
+    let dom2 = dump_dom(&format!(
+        "{base}/vulnerabilities{}",
+        next.trim_start_matches("/vulnerabilities")
+    ));
+    assert_eq!(section(&dom2, "vulns").matches("class=\"artifact\"").count(), 1);
+    assert_ne!(section(&dom, "vulns"), section(&dom2, "vulns"));
+
+    // Hostile values are shown, not obeyed.
+    let dom = dump_dom(&format!("{base}/vulnerabilities?id=CVE-2099-0004"));
+    assert!(!dom.contains("<script>alert") && !dom.contains("<b>pkg"), "{dom}");
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && dom.contains("&lt;b&gt;pkg&lt;/b&gt;"),
+        "{dom}"
+    );
+    assert!(!dom.contains('\u{202e}'), "no bidi override reaches the page");
+    assert!(dom.contains("evil/&lt;U+202E&gt;gpj.exe"), "{dom}");
+
+    // Bad parameters: an HTML 400 naming them.
+    let bad = dump_dom(&format!("{base}/vulnerabilities?min_severity=awful"));
+    assert!(bad.contains("400") && bad.contains("min_severity"), "{bad}");
+}
