@@ -364,10 +364,10 @@ async fn incidents_on(url: &str) {
         .collect();
     assert_eq!(
         refs,
-        [re.as_str(), apis.as_str(), app.as_str()],
-        "newest first; the deleted one left out"
+        [app.as_str(), apis.as_str(), re.as_str()],
+        "in the order of their scans; the deleted one left out"
     );
-    let a = &item["artifacts"][2];
+    let a = &item["artifacts"][0];
     assert_eq!(a["digest"], digest(1));
     assert_eq!(a["installed_version"], "1.0.0");
     assert_eq!(a["fixed_version"], "1.0.1");
@@ -380,9 +380,9 @@ async fn incidents_on(url: &str) {
     let arts = &v["items"][0]["artifacts"];
     assert_eq!(
         (
-            &arts[0]["reference"],
-            &arts[0]["installed_version"],
-            &arts[0]["fixed_version"]
+            &arts[1]["reference"],
+            &arts[1]["installed_version"],
+            &arts[1]["fixed_version"]
         ),
         (
             &Value::from(apis.clone()),
@@ -392,9 +392,9 @@ async fn incidents_on(url: &str) {
     );
     assert_eq!(
         (
-            &arts[1]["reference"],
-            &arts[1]["installed_version"],
-            &arts[1]["fixed_version"]
+            &arts[0]["reference"],
+            &arts[0]["installed_version"],
+            &arts[0]["fixed_version"]
         ),
         (&Value::from(app.clone()), &Value::from("3.0.1"), &Value::Null)
     );
@@ -475,7 +475,7 @@ async fn incidents_on(url: &str) {
             &Value::from("pkg:npm/left-pad@1.0.0")
         )
     );
-    let a = &item["artifacts"][2];
+    let a = &item["artifacts"][0];
     assert_eq!(a["reference"], app.as_str());
     assert_eq!(a["path"], "app/node_modules/left-pad/package.json");
     assert_eq!(a["layer"], "sha256:l1");
@@ -594,7 +594,7 @@ async fn incidents_on(url: &str) {
     .unwrap();
     assert_eq!(local, remote);
     assert_eq!(pairs(&local, "id"), all);
-    assert_eq!(local["items"][1]["artifacts"][0]["reference"], re.as_str());
+    assert_eq!(local["items"][1]["artifacts"][2]["reference"], re.as_str());
     let table = cli_ok(&cfg, &["vulns", "CVE-2099-0001"]);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
@@ -603,10 +603,10 @@ async fn incidents_on(url: &str) {
         "{table}"
     );
     assert!(
-        lines[3].contains(GHSA)
-            && lines[3].contains("critical")
-            && lines[3].contains(&app)
-            && lines[3].contains("1.0.1"),
+        lines[1].contains(GHSA)
+            && lines[1].contains("critical")
+            && lines[1].contains(&app)
+            && lines[1].contains("1.0.1"),
         "{table}"
     );
     let csv = cli_ok(
@@ -617,10 +617,10 @@ async fn incidents_on(url: &str) {
         csv,
         format!(
             "id,severity,package,reference,digest,installed_version,fixed_version,aliases\n\
-             {DSA},high,openssl,{apis},{},3.0.11,3.0.12,CVE-2099-0002\n\
-             {DSA},high,openssl,{app},{},3.0.1,,CVE-2099-0002\n",
-            digest(2),
-            digest(1)
+             {DSA},high,openssl,{app},{},3.0.1,,CVE-2099-0002\n\
+             {DSA},high,openssl,{apis},{},3.0.11,3.0.12,CVE-2099-0002\n",
+            digest(1),
+            digest(2)
         )
     );
     let none = cli_ok(&cfg, &["vulns", "CVE-2099-9999"]);
@@ -646,10 +646,10 @@ async fn incidents_on(url: &str) {
         csv,
         format!(
             "name,version,ecosystem,purl,reference,digest,path,layer\n\
-             zlib,1.2.13,Debian:12,pkg:deb/debian/zlib@1.2.13?distro=debian-12,{sbom},{},sbom.json,\n\
-             zlib,1.2.13,Debian:12,pkg:deb/debian/zlib@1.2.13?distro=debian-12,{app},{},var/lib/dpkg/status,sha256:l0\n",
-            digest(3),
-            digest(1)
+             zlib,1.2.13,Debian:12,pkg:deb/debian/zlib@1.2.13?distro=debian-12,{app},{},var/lib/dpkg/status,sha256:l0\n\
+             zlib,1.2.13,Debian:12,pkg:deb/debian/zlib@1.2.13?distro=debian-12,{sbom},{},sbom.json,\n",
+            digest(1),
+            digest(3)
         )
     );
 

@@ -17,7 +17,8 @@ ALTER TABLE advisories ADD COLUMN indexed BIGINT NOT NULL DEFAULT 0;
 -- latest scan, so that old scans' rows are skipped by an index lookup, never scanned.
 CREATE INDEX artifacts_latest_scan ON artifacts (latest_scan_id);
 CREATE INDEX scans_inventory ON scans (inventory_scan_id);
--- Findings by advisory id and by package; inventories by package name and version.
-CREATE INDEX findings_id ON findings (finding_id, scan_id);
+-- Findings by advisory id and by package; inventories by package name. The columns are in the
+-- order the queries page in, so a page is an index walk that stops at the limit.
+CREATE INDEX findings_id ON findings (finding_id, package, scan_id);
 CREATE INDEX findings_package ON findings (package, scan_id);
-CREATE INDEX packages_name ON packages (name, version, scan_id);
+CREATE INDEX packages_name ON packages (name, ecosystem, version, scan_id);

@@ -10,15 +10,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use regscan_scanner_api::{Package, Severity, Summary};
-use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{Store, StoreError};
 
 pub mod matchers;
+mod types;
 
 pub use matchers::{PurlKey, VersionPredicate};
+pub use types::*;
 
 /// Filters of [`Store::vulnerabilities`]. Empty fields do not filter.
 #[derive(Debug, Clone, Default)]
@@ -79,164 +80,6 @@ impl From<sqlx::Error> for QueryError {
     fn from(e: sqlx::Error) -> Self {
         QueryError::Store(e.into())
     }
-}
-
-/// One stored artifact in an answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArtifactRef {
-    /// `registry/repository@digest`.
-    pub reference: String,
-    /// Manifest digest.
-    pub digest: String,
-    /// Registry host.
-    pub registry: String,
-    /// Repository.
-    pub repository: String,
-    /// Kind.
-    pub kind: String,
-    /// The index it belongs to, for a platform image of a multi-platform index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_digest: Option<String>,
-    /// Platform, for children of an index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-}
-
-/// An artifact an advisory affects, with the versions involved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AffectedArtifact {
-    /// The artifact.
-    #[serde(flatten)]
-    pub artifact: ArtifactRef,
-    /// Installed version (the first, when the package is installed more than once).
-    pub installed_version: Option<String>,
-    /// Version that fixes it, if any.
-    pub fixed_version: Option<String>,
-    /// Every place it was found: path, installed and fixed version.
-    pub locations: Vec<FindingLocation>,
-}
-
-/// One finding row of an affected artifact.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FindingLocation {
-    /// File that declared the package.
-    pub location: Option<String>,
-    /// Installed version.
-    pub installed_version: Option<String>,
-    /// Fixed version.
-    pub fixed_version: Option<String>,
-}
-
-/// An advisory (for one package) and the artifacts it affects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VulnItem {
-    /// Advisory id as stored in findings.
-    pub id: String,
-    /// Highest severity among its findings.
-    pub severity: Severity,
-    /// Package it is about (null for findings not about a package).
-    pub package: Option<String>,
-    /// Title.
-    pub title: String,
-    /// Other ids of the same vulnerability (from the stored advisory).
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    /// Highest CVSS base score of the stored advisory, if it has one.
-    #[serde(default)]
-    pub cvss: Option<f64>,
-    /// The artifacts, newest first.
-    pub artifacts: Vec<AffectedArtifact>,
-}
-
-/// A page of [`VulnItem`]s.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VulnPage {
-    /// Advisories ordered by id, then package.
-    pub items: Vec<VulnItem>,
-    /// Pass as `before` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// Where a package was found in one artifact.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PackageLocation {
-    /// File that declared it.
-    pub path: String,
-    /// Layer digest it came from, when known.
-    pub layer: Option<String>,
-}
-
-/// An artifact a package is installed in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PackageArtifact {
-    /// The artifact.
-    #[serde(flatten)]
-    pub artifact: ArtifactRef,
-    /// File that declared it (the first, when it is installed more than once).
-    pub path: Option<String>,
-    /// Layer of that file, when known.
-    pub layer: Option<String>,
-    /// Every place it was found.
-    pub locations: Vec<PackageLocation>,
-}
-
-/// A package version and the artifacts holding it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PackageItem {
-    /// Name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-    /// Ecosystem.
-    pub ecosystem: String,
-    /// Package URL.
-    pub purl: String,
-    /// Source package name, for OS packages built from another.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_name: Option<String>,
-    /// The artifacts, newest first.
-    pub artifacts: Vec<PackageArtifact>,
-}
-
-/// A page of [`PackageItem`]s.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PackagePage {
-    /// Packages ordered by ecosystem, name, version.
-    pub items: Vec<PackageItem>,
-    /// Pass as `before` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// An artifact with its findings per severity (summary's most dangerous list).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DangerousArtifact {
-    /// The artifact.
-    #[serde(flatten)]
-    pub artifact: ArtifactRef,
-    /// Findings per severity of its latest scan.
-    pub summary: Summary,
-}
-
-/// An advisory with the number of artifacts it affects (summary's top list).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopVuln {
-    /// Advisory id.
-    pub id: String,
-    /// Highest severity among its findings.
-    pub severity: Severity,
-    /// Live artifacts it affects now.
-    pub artifacts: i64,
-}
-
-/// Findings about packages in the latest scans, split by whether a fixed version exists.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FixableSplit {
-    /// Findings with a fixed version.
-    pub fixable: i64,
-    /// Findings without one.
-    pub unfixable: i64,
-    /// Live artifacts with at least one fixable finding.
-    pub fixable_artifacts: i64,
 }
 
 enum Arg {
@@ -319,6 +162,14 @@ fn artifact_ref(r: &AnyRow) -> Result<ArtifactRef, sqlx::Error> {
 const ARTIFACT_COLS: &str = "a.id AS aid, a.registry AS a_registry, a.repository AS a_repository, a.digest AS a_digest, a.kind AS a_kind, a.parent_digest AS a_parent, a.platform AS a_platform";
 
 impl Store {
+    /// ` NULLS FIRST` where the backend sorts NULLs last (PostgreSQL), so both order rows alike.
+    fn nulls_first(&self) -> &'static str {
+        match self.backend {
+            super::Backend::Sqlite => "",
+            super::Backend::Postgres => " NULLS FIRST",
+        }
+    }
+
     /// `ids` with every alias resolved: the asked records' own aliases, and every stored record
     /// that lists one of those as an alias or upstream id.
     pub async fn resolve_advisory_ids(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
@@ -379,37 +230,50 @@ impl Store {
         let detail_where = w.sql();
         let detail_args = w.args.len();
         if let Some(c) = &f.before {
-            let (k, aid) =
+            let (k, sid) =
                 matchers::decode_cursor(c, 2).map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
             w.push(
-                "(f.finding_id > ? OR (f.finding_id = ? AND (COALESCE(f.package, '') > ? OR (COALESCE(f.package, '') = ? AND a.id < ?))))",
+                "(f.finding_id > ? OR (f.finding_id = ? AND (COALESCE(f.package, '') > ? OR (COALESCE(f.package, '') = ? AND f.scan_id > ?))))",
                 vec![
                     Arg::Text(k[0].clone()),
                     Arg::Text(k[0].clone()),
                     Arg::Text(k[1].clone()),
                     Arg::Text(k[1].clone()),
-                    Arg::Int(aid),
+                    Arg::Int(sid),
                 ],
             );
         }
         let limit = limit_of(f.limit);
+        // Rows in the order of the `findings_id` index (finding_id, package, scan_id), so the
+        // database walks the index and stops at the limit instead of sorting every match. A
+        // package found twice in one scan gives two rows of one pair; they are merged below.
         let sql = format!(
-            "SELECT f.finding_id AS fid, COALESCE(f.package, '') AS pkg, a.id AS aid
+            "SELECT f.finding_id AS fid, COALESCE(f.package, '') AS pkg, f.scan_id AS sid, a.id AS aid
              FROM findings f JOIN artifacts a ON a.latest_scan_id = f.scan_id
-             WHERE {} GROUP BY f.finding_id, COALESCE(f.package, ''), a.id
-             ORDER BY fid, pkg, aid DESC LIMIT {}",
+             WHERE {} ORDER BY f.finding_id, f.package{}, f.scan_id LIMIT {}",
             w.sql(),
+            self.nulls_first(),
             limit + 1
         );
         let rows = w.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
-        let mut keys: Vec<(String, String, i64)> = rows
-            .iter()
-            .map(|r| Ok((r.try_get("fid")?, r.try_get("pkg")?, r.try_get("aid")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-        let more = keys.len() as i64 > limit;
-        keys.truncate(limit as usize);
+        let more = rows.len() as i64 > limit;
+        let mut keys: Vec<(String, String, i64, i64)> = Vec::new();
+        for r in rows.iter().take(limit as usize) {
+            let k: (String, String, i64, i64) = (
+                r.try_get("fid")?,
+                r.try_get("pkg")?,
+                r.try_get("sid")?,
+                r.try_get("aid")?,
+            );
+            if keys.last() != Some(&k) {
+                keys.push(k);
+            }
+        }
         let next_cursor = more
-            .then(|| keys.last().map(|(id, p, a)| matchers::encode_cursor(&[id, p], *a)))
+            .then(|| {
+                keys.last()
+                    .map(|(id, p, sid, _)| matchers::encode_cursor(&[id, p], *sid))
+            })
             .flatten();
         if keys.is_empty() {
             return Ok(VulnPage {
@@ -417,7 +281,8 @@ impl Store {
                 next_cursor: None,
             });
         }
-        // The rows of the page's pairs.
+        // The rows of the page's pairs, reached from the artifacts (CROSS JOIN keeps SQLite's
+        // join order: by artifact id, then the scan's findings).
         let mut d = Where {
             clauses: vec![detail_where],
             args: w.args.into_iter().take(detail_args).collect(),
@@ -428,7 +293,7 @@ impl Store {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let aids: Vec<i64> = keys.iter().map(|k| k.2).collect::<BTreeSet<_>>().into_iter().collect();
+        let aids: Vec<i64> = keys.iter().map(|k| k.3).collect::<BTreeSet<_>>().into_iter().collect();
         d.push_in("f.finding_id", &ids);
         d.push(
             &format!("a.id IN ({})", vec!["?"; aids.len()].join(", ")),
@@ -437,63 +302,64 @@ impl Store {
         let sql = format!(
             "SELECT f.finding_id AS fid, COALESCE(f.package, '') AS pkg, f.package AS package, f.severity AS severity, f.severity_rank AS rank,
                     f.title AS title, f.installed_version AS installed, f.fixed_version AS fixed, f.location AS location, {ARTIFACT_COLS}
-             FROM findings f JOIN artifacts a ON a.latest_scan_id = f.scan_id
-             WHERE {} ORDER BY fid, pkg, aid DESC, f.installed_version, f.location",
+             FROM artifacts a CROSS JOIN findings f
+             WHERE f.scan_id = a.latest_scan_id AND {} ORDER BY f.installed_version, f.location",
             d.sql()
         );
         let rows = d.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
-        let wanted: BTreeSet<&(String, String, i64)> = keys.iter().collect();
+        let mut by_pair: BTreeMap<(String, String, i64), Vec<&AnyRow>> = BTreeMap::new();
+        for r in &rows {
+            by_pair
+                .entry((r.try_get("fid")?, r.try_get("pkg")?, r.try_get("aid")?))
+                .or_default()
+                .push(r);
+        }
         let mut items: Vec<VulnItem> = Vec::new();
         let mut rank_of: Vec<i64> = Vec::new();
-        for r in &rows {
-            let key: (String, String, i64) = (r.try_get("fid")?, r.try_get("pkg")?, r.try_get("aid")?);
-            if !wanted.contains(&key) {
+        for (fid, pkg, _, aid) in &keys {
+            let Some(rows) = by_pair.get(&(fid.clone(), pkg.clone(), *aid)) else {
                 continue;
-            }
-            let rank: i64 = r.try_get("rank")?;
-            let severity: String = r.try_get("severity")?;
-            let severity: Severity = severity.parse().map_err(StoreError::Corrupt)?;
-            let package: Option<String> = r.try_get("package")?;
-            let loc = FindingLocation {
-                location: r.try_get("location")?,
-                installed_version: r.try_get("installed")?,
-                fixed_version: r.try_get("fixed")?,
             };
-            let new_item = items
+            let first = rows[0];
+            if items
                 .last()
-                .is_none_or(|i| i.id != key.0 || i.package.as_deref().unwrap_or("") != key.1);
-            if new_item {
+                .is_none_or(|i| &i.id != fid || i.package.as_deref().unwrap_or("") != pkg)
+            {
                 items.push(VulnItem {
-                    id: key.0.clone(),
-                    severity,
-                    package: package.clone(),
-                    title: r.try_get("title")?,
+                    id: fid.clone(),
+                    severity: Severity::Unknown,
+                    package: first.try_get("package")?,
+                    title: first.try_get("title")?,
                     aliases: Vec::new(),
                     cvss: None,
                     artifacts: Vec::new(),
                 });
-                rank_of.push(rank);
+                rank_of.push(-1);
             }
             let n = items.len() - 1;
-            let item = &mut items[n];
-            if rank > rank_of[n] {
-                rank_of[n] = rank;
-                item.severity = severity;
-            }
-            let digest: String = r.try_get("a_digest")?;
-            match item.artifacts.last_mut() {
-                Some(a) if a.artifact.digest == digest && a.artifact.reference == artifact_ref(r)?.reference => {
-                    if !a.locations.contains(&loc) {
-                        a.locations.push(loc)
-                    }
+            let mut locations: Vec<FindingLocation> = Vec::new();
+            for r in rows {
+                let rank: i64 = r.try_get("rank")?;
+                if rank > rank_of[n] {
+                    rank_of[n] = rank;
+                    let severity: String = r.try_get("severity")?;
+                    items[n].severity = severity.parse().map_err(StoreError::Corrupt)?;
                 }
-                _ => item.artifacts.push(AffectedArtifact {
-                    artifact: artifact_ref(r)?,
-                    installed_version: loc.installed_version.clone(),
-                    fixed_version: loc.fixed_version.clone(),
-                    locations: vec![loc],
-                }),
+                let loc = FindingLocation {
+                    location: r.try_get("location")?,
+                    installed_version: r.try_get("installed")?,
+                    fixed_version: r.try_get("fixed")?,
+                };
+                if !locations.contains(&loc) {
+                    locations.push(loc);
+                }
             }
+            items[n].artifacts.push(AffectedArtifact {
+                artifact: artifact_ref(first)?,
+                installed_version: locations[0].installed_version.clone(),
+                fixed_version: locations[0].fixed_version.clone(),
+                locations,
+            });
         }
         // Aliases and CVSS of the advisories on the page.
         let mut w = Where::default();
@@ -596,10 +462,10 @@ impl Store {
         let detail_where = w.sql();
         let detail_args = w.args.len();
         if let Some(c) = &f.before {
-            let (k, aid) =
+            let (k, sid) =
                 matchers::decode_cursor(c, 3).map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
             w.push(
-                "(p.ecosystem > ? OR (p.ecosystem = ? AND (p.name > ? OR (p.name = ? AND (p.version > ? OR (p.version = ? AND a.id < ?))))))",
+                "(p.ecosystem > ? OR (p.ecosystem = ? AND (p.name > ? OR (p.name = ? AND (p.version > ? OR (p.version = ? AND p.scan_id > ?))))))",
                 vec![
                     Arg::Text(k[0].clone()),
                     Arg::Text(k[0].clone()),
@@ -607,34 +473,41 @@ impl Store {
                     Arg::Text(k[1].clone()),
                     Arg::Text(k[2].clone()),
                     Arg::Text(k[2].clone()),
-                    Arg::Int(aid),
+                    Arg::Int(sid),
                 ],
             );
         }
         let limit = limit_of(f.limit);
-        let from = "FROM packages p JOIN scans s ON s.inventory_scan_id = p.scan_id JOIN artifacts a ON a.latest_scan_id = s.id";
+        // In the order of the `packages_name` index (name, ecosystem, version, scan_id): for one
+        // name the database walks the index and stops at the limit. The inventory scan belongs
+        // to one artifact, so (package, scan) is the pair.
         let sql = format!(
-            "SELECT p.ecosystem AS eco, p.name AS name, p.version AS version, a.id AS aid {from}
-             WHERE {} GROUP BY p.ecosystem, p.name, p.version, a.id ORDER BY eco, name, version, aid DESC LIMIT {}",
+            "SELECT p.ecosystem AS eco, p.name AS name, p.version AS version, p.scan_id AS sid, a.id AS aid
+             FROM packages p JOIN scans s ON s.inventory_scan_id = p.scan_id JOIN artifacts a ON a.latest_scan_id = s.id
+             WHERE {} ORDER BY p.ecosystem, p.name, p.version, p.scan_id LIMIT {}",
             w.sql(),
             limit + 1
         );
         let rows = w.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
-        let mut keys: Vec<(String, String, String, i64)> = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("eco")?,
-                    r.try_get("name")?,
-                    r.try_get("version")?,
-                    r.try_get("aid")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
-        let more = keys.len() as i64 > limit;
-        keys.truncate(limit as usize);
+        let more = rows.len() as i64 > limit;
+        let mut keys: Vec<(String, String, String, i64, i64)> = Vec::new();
+        for r in rows.iter().take(limit as usize) {
+            let k: (String, String, String, i64, i64) = (
+                r.try_get("eco")?,
+                r.try_get("name")?,
+                r.try_get("version")?,
+                r.try_get("sid")?,
+                r.try_get("aid")?,
+            );
+            if keys.last() != Some(&k) {
+                keys.push(k);
+            }
+        }
         let next_cursor = more
-            .then(|| keys.last().map(|(e, n, v, a)| matchers::encode_cursor(&[e, n, v], *a)))
+            .then(|| {
+                keys.last()
+                    .map(|(e, n, v, sid, _)| matchers::encode_cursor(&[e, n, v], *sid))
+            })
             .flatten();
         if keys.is_empty() {
             return Ok(PackagePage {
@@ -646,42 +519,46 @@ impl Store {
             clauses: vec![detail_where],
             args: w.args.into_iter().take(detail_args).collect(),
         };
-        let aids: Vec<i64> = keys.iter().map(|k| k.3).collect::<BTreeSet<_>>().into_iter().collect();
+        let aids: Vec<i64> = keys.iter().map(|k| k.4).collect::<BTreeSet<_>>().into_iter().collect();
         d.push(
             &format!("a.id IN ({})", vec!["?"; aids.len()].join(", ")),
             aids.iter().map(|a| Arg::Int(*a)).collect(),
         );
+        // Reached from the artifacts (CROSS JOIN keeps SQLite's join order).
         let sql = format!(
             "SELECT p.ecosystem AS eco, p.name AS name, p.version AS version, p.source_name AS source_name, p.path AS path, p.layer AS layer, {ARTIFACT_COLS}
-             {from} WHERE {} ORDER BY eco, name, version, aid DESC, p.path",
+             FROM artifacts a CROSS JOIN scans s CROSS JOIN packages p
+             WHERE s.id = a.latest_scan_id AND p.scan_id = s.inventory_scan_id AND {} ORDER BY p.path, p.layer",
             d.sql()
         );
         let rows = d.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
-        let wanted: BTreeSet<&(String, String, String, i64)> = keys.iter().collect();
-        let mut items: Vec<PackageItem> = Vec::new();
+        let mut by_pair: BTreeMap<(String, String, String, i64), Vec<&AnyRow>> = BTreeMap::new();
         for r in &rows {
-            let key: (String, String, String, i64) = (
-                r.try_get("eco")?,
-                r.try_get("name")?,
-                r.try_get("version")?,
-                r.try_get("aid")?,
-            );
-            if !wanted.contains(&key) {
+            by_pair
+                .entry((
+                    r.try_get("eco")?,
+                    r.try_get("name")?,
+                    r.try_get("version")?,
+                    r.try_get("aid")?,
+                ))
+                .or_default()
+                .push(r);
+        }
+        let mut items: Vec<PackageItem> = Vec::new();
+        for (eco, name, version, _, aid) in &keys {
+            let Some(rows) = by_pair.get(&(eco.clone(), name.clone(), version.clone(), *aid)) else {
                 continue;
-            }
-            let loc = PackageLocation {
-                path: r.try_get("path")?,
-                layer: r.try_get("layer")?,
             };
-            let new_item = items
+            let first = rows[0];
+            if items
                 .last()
-                .is_none_or(|i| (&i.ecosystem, &i.name, &i.version) != (&key.0, &key.1, &key.2));
-            if new_item {
-                let source_name: Option<String> = r.try_get("source_name")?;
+                .is_none_or(|i| (&i.ecosystem, &i.name, &i.version) != (eco, name, version))
+            {
+                let source_name: Option<String> = first.try_get("source_name")?;
                 let pkg = Package {
-                    ecosystem: key.0.clone(),
-                    name: key.1.clone(),
-                    version: key.2.clone(),
+                    ecosystem: eco.clone(),
+                    name: name.clone(),
+                    version: version.clone(),
                     source_name: source_name.clone(),
                     source_version: None,
                     path: String::new(),
@@ -692,26 +569,27 @@ impl Store {
                     name: pkg.name,
                     version: pkg.version,
                     ecosystem: pkg.ecosystem,
-                    source_name: source_name.filter(|s| s != &key.1),
+                    source_name: source_name.filter(|s| s != name),
                     artifacts: Vec::new(),
                 });
             }
-            let n = items.len() - 1;
-            let item = &mut items[n];
-            let art = artifact_ref(r)?;
-            match item.artifacts.last_mut() {
-                Some(a) if a.artifact.reference == art.reference => {
-                    if !a.locations.contains(&loc) {
-                        a.locations.push(loc)
-                    }
+            let mut locations: Vec<PackageLocation> = Vec::new();
+            for r in rows {
+                let loc = PackageLocation {
+                    path: r.try_get("path")?,
+                    layer: r.try_get("layer")?,
+                };
+                if !locations.contains(&loc) {
+                    locations.push(loc);
                 }
-                _ => item.artifacts.push(PackageArtifact {
-                    artifact: art,
-                    path: Some(loc.path.clone()),
-                    layer: loc.layer.clone(),
-                    locations: vec![loc],
-                }),
             }
+            let n = items.len() - 1;
+            items[n].artifacts.push(PackageArtifact {
+                artifact: artifact_ref(first)?,
+                path: Some(locations[0].path.clone()),
+                layer: locations[0].layer.clone(),
+                locations,
+            });
         }
         Ok(PackagePage { items, next_cursor })
     }
