@@ -227,6 +227,7 @@ impl Store {
         if let Some(k) = &f.kind {
             w.push("a.kind = ?", vec![Arg::Text(k.clone())]);
         }
+        let broad = f.ids.is_empty() && f.package.is_none() && f.repository.is_none();
         let detail_where = w.sql();
         let detail_args = w.args.len();
         if let Some(c) = &f.before {
@@ -249,8 +250,15 @@ impl Store {
         // package found twice in one scan gives two rows of one pair; they are merged below.
         let sql = format!(
             "SELECT f.finding_id AS fid, COALESCE(f.package, '') AS pkg, f.scan_id AS sid, a.id AS aid
-             FROM findings f JOIN artifacts a ON a.latest_scan_id = f.scan_id
+             FROM findings f{} JOIN artifacts a ON a.latest_scan_id = f.scan_id
              WHERE {} ORDER BY f.finding_id, f.package{}, f.scan_id LIMIT {}",
+            // Without a selective filter, SQLite's planner scans every artifact and sorts all
+            // their findings; walking the index in page order stops after one page.
+            if self.backend == super::Backend::Sqlite && broad {
+                " INDEXED BY findings_id"
+            } else {
+                ""
+            },
             w.sql(),
             self.nulls_first(),
             limit + 1
