@@ -445,19 +445,35 @@ impl Store {
                     next_cursor: None,
                 });
             }
-            let marks = vec!["(?, ?, ?)"; keys.len()].join(", ");
-            w.push(
-                &format!("(p.ecosystem, p.name, p.version) IN ({marks})"),
+            let set = |f: fn(&Package) -> &String| -> Vec<String> {
                 keys.iter()
-                    .flat_map(|k| {
-                        [
-                            Arg::Text(k.ecosystem.clone()),
-                            Arg::Text(k.name.clone()),
-                            Arg::Text(k.version.clone()),
-                        ]
-                    })
-                    .collect(),
-            );
+                    .map(|k| f(k).clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            };
+            let (ecos, names, versions) = (set(|k| &k.ecosystem), set(|k| &k.name), set(|k| &k.version));
+            if ecos.len() * names.len() * versions.len() == keys.len() {
+                // Every combination is a key (the usual case: one name in one ecosystem): plain
+                // IN lists, which both planners turn into index lookups.
+                w.push_in("p.name", &names);
+                w.push_in("p.ecosystem", &ecos);
+                w.push_in("p.version", &versions);
+            } else {
+                let marks = vec!["(?, ?, ?)"; keys.len()].join(", ");
+                w.push(
+                    &format!("(p.ecosystem, p.name, p.version) IN ({marks})"),
+                    keys.iter()
+                        .flat_map(|k| {
+                            [
+                                Arg::Text(k.ecosystem.clone()),
+                                Arg::Text(k.name.clone()),
+                                Arg::Text(k.version.clone()),
+                            ]
+                        })
+                        .collect(),
+                );
+            }
         } else {
             name_clauses(&mut w);
         }
