@@ -141,6 +141,18 @@ impl ApiClient {
         serde_json::to_string_pretty(&v).map_err(CliError::failed)
     }
 
+    /// `GET {path}?…` decoded as `T`.
+    pub(super) async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<T, CliError> {
+        let req = self.http.get(format!("{}{path}", self.base)).query(query);
+        self.send(req)
+            .await?
+            .ok_or_else(|| CliError::failed(anyhow!("{} has no {path} endpoint", self.base)))
+    }
+
     /// `GET /v1/artifacts?…`.
     pub(super) async fn list(&self, query: &[(&str, String)]) -> Result<serde_json::Value, CliError> {
         let req = self.http.get(format!("{}/v1/artifacts", self.base)).query(query);

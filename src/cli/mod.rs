@@ -1,5 +1,5 @@
 //! The `regscan` command line: one binary for the service (`serve`, `worker`) and for people
-//! (`scan`, `status`, `artifacts`, `types`, `migrate`, `advisories`).
+//! (`scan`, `status`, `artifacts`, `vulns`, `packages`, `types`, `migrate`, `advisories`).
 //!
 //! Exit codes are a contract (see [`ExitStatus`]); every command has `--help`.
 
@@ -13,6 +13,7 @@ use crate::config::Config;
 
 mod admin;
 mod client;
+mod incidents;
 mod query;
 mod scan;
 mod serve;
@@ -51,6 +52,11 @@ pub enum Command {
     Status(query::StatusArgs),
     /// List stored artifacts, with filters.
     Artifacts(query::ArtifactsArgs),
+    /// Which stored artifacts an advisory affects now (aliases resolved), with installed and
+    /// fixed versions.
+    Vulns(incidents::VulnsArgs),
+    /// Where a package is installed: stored artifacts whose newest inventory holds it.
+    Packages(incidents::PackagesArgs),
     /// Print the artifact type table: media type -> kind -> scanner.
     Types(admin::TypesArgs),
     /// Apply database migrations (serve and worker also do this on start).
@@ -167,6 +173,8 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Scan(args) => scan::run(config, args).await,
         Command::Status(args) => query::status(config, args).await,
         Command::Artifacts(args) => query::artifacts(config, args).await,
+        Command::Vulns(args) => incidents::vulns(config, args).await,
+        Command::Packages(args) => incidents::packages(config, args).await,
         Command::Types(args) => admin::types(config, args).await,
         Command::Migrate => admin::migrate(config).await,
         Command::Advisories(cmd) => admin::advisories(config, cmd).await,

@@ -5,6 +5,8 @@
 //! | `GET /v1/artifacts` | read |
 //! | `GET /v1/artifacts/{registry}/{repository}@{digest}` (or `:{tag}`) | read |
 //! | `GET /v1/summary` | read |
+//! | `GET /v1/vulnerabilities` | read |
+//! | `GET /v1/packages` | read |
 //! | `POST /v1/scans` | scan |
 //!
 //! Errors are JSON `{"error": "…"}` with 400 (bad parameter, named), 401 (no or unknown token),
@@ -29,6 +31,7 @@ use crate::report::{ArtifactItem, Report};
 use crate::store::{ArtifactFilter, Store};
 
 pub mod formats;
+pub mod incidents;
 
 /// The API routes.
 pub fn routes() -> Router<AppState> {
@@ -36,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/artifacts", get(list_artifacts))
         .route("/v1/artifacts/{*path}", get(get_artifact))
         .route("/v1/summary", get(summary))
+        .route("/v1/vulnerabilities", get(incidents::vulnerabilities))
+        .route("/v1/packages", get(incidents::packages))
         .route("/v1/scans", post(request_scans))
 }
 
@@ -418,7 +423,16 @@ async fn summary(State(state): State<AppState>, headers: HeaderMap) -> Result<Js
             _ => break,
         }
     }
-    Ok(Json(json!({"by_kind": by_kind, "by_severity": severity})))
+    let most_dangerous = state.store.most_dangerous(10).await?;
+    let top_vulnerabilities = state.store.top_vulnerabilities(10).await?;
+    let fixable = state.store.fixable_split().await?;
+    Ok(Json(json!({
+        "by_kind": by_kind,
+        "by_severity": severity,
+        "most_dangerous": most_dangerous,
+        "top_vulnerabilities": top_vulnerabilities,
+        "fixable": fixable,
+    })))
 }
 
 /// Body of `POST /v1/scans`: one reference, or a filter selecting stored artifacts.

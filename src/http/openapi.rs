@@ -143,6 +143,96 @@ pub fn listing_parameters() -> Vec<Value> {
     ]
 }
 
+/// Query parameters of `GET /v1/vulnerabilities` (and the web page `/vulnerabilities`).
+pub fn vuln_parameters() -> Vec<Value> {
+    vec![
+        query(
+            "id",
+            "Advisory ids, comma-separated. Aliases are resolved: a CVE finds the Debian or GHSA record that lists it in `aliases` or `upstream`, and a record's own aliases find records under those ids.",
+            s("string"),
+        ),
+        query("package", "Package name, exact.", s("string")),
+        query("min_severity", "At or above this severity.", severity_enum()),
+        query("cvss_min", "Lowest CVSS base score of the stored advisory (0–10); advisories without a score do not match.", s("number")),
+        query("cvss_max", "Highest CVSS base score of the stored advisory (0–10).", s("number")),
+        query("repository", "Repository prefix (`team/` matches `team/app`).", s("string")),
+        query("kind", "Artifact kind, exact.", s("string")),
+        query("before", "The `next_cursor` of the previous page (opaque).", s("string")),
+        query("limit", "Page size in (advisory, artifact) pairs, 1–1000 (default 100); an advisory whose artifacts do not fit continues on the next page.", s("integer")),
+    ]
+}
+
+/// Query parameters of `GET /v1/packages` (and the web page `/packages`).
+pub fn package_parameters() -> Vec<Value> {
+    vec![
+        query("name", "Package name, exact (name or purl is required).", s("string")),
+        query("version", "Version: exact (`2.17.1`), a glob (`2.1*`, `?` one character) or comparisons in the ecosystem's ordering joined by commas (`>=2.0,<2.17`).", s("string")),
+        query("ecosystem", "Ecosystem: exact (`Debian:12`) or its base (`Debian`).", s("string")),
+        query("purl", "Package URL (`pkg:deb/debian/openssl@3.0.11-1`); the version and qualifiers may be left out.", s("string")),
+        query("repository", "Repository prefix.", s("string")),
+        query("kind", "Artifact kind, exact.", s("string")),
+        query("before", "The `next_cursor` of the previous page (opaque).", s("string")),
+        query("limit", "Page size in (package, artifact) pairs, 1–1000 (default 100).", s("integer")),
+    ]
+}
+
+fn incident_schemas() -> Value {
+    let artifact_props = || {
+        json!({
+            "reference": s("string"), "digest": s("string"), "registry": s("string"), "repository": s("string"),
+            "kind": s("string"), "parent_digest": s("string"), "platform": s("string"),
+        })
+    };
+    let with = |mut base: Value, extra: Value| {
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        base
+    };
+    let art_required = ["reference", "digest", "registry", "repository", "kind"];
+    let required =
+        |extra: &[&'static str]| -> Vec<&'static str> { art_required.iter().chain(extra).copied().collect() };
+    json!({
+        "FindingLocation": object(&["location", "installed_version", "fixed_version"], json!({
+            "location": opt("string"), "installed_version": opt("string"), "fixed_version": opt("string"),
+        })),
+        "AffectedArtifact": object(&required(&["installed_version", "fixed_version", "locations"]), with(artifact_props(), json!({
+            "installed_version": opt("string"), "fixed_version": opt("string"),
+            "locations": {"type": "array", "items": r("FindingLocation")},
+        }))),
+        "VulnItem": object(&["id", "severity", "package", "title", "aliases", "cvss", "artifacts"], json!({
+            "id": s("string"), "severity": severity_enum(), "package": opt("string"), "title": s("string"),
+            "aliases": {"type": "array", "items": s("string")}, "cvss": opt("number"),
+            "artifacts": {"type": "array", "items": r("AffectedArtifact")},
+        })),
+        "VulnPage": object(&["items", "next_cursor"], json!({"items": {"type": "array", "items": r("VulnItem")}, "next_cursor": opt("string")})),
+        "PackageLocation": object(&["path", "layer"], json!({"path": s("string"), "layer": opt("string")})),
+        "PackageArtifact": object(&required(&["path", "layer", "locations"]), with(artifact_props(), json!({
+            "path": opt("string"), "layer": opt("string"), "locations": {"type": "array", "items": r("PackageLocation")},
+        }))),
+        "PackageItem": object(&["name", "version", "ecosystem", "purl", "artifacts"], json!({
+            "name": s("string"), "version": s("string"), "ecosystem": s("string"), "purl": s("string"), "source_name": s("string"),
+            "artifacts": {"type": "array", "items": r("PackageArtifact")},
+        })),
+        "PackagePage": object(&["items", "next_cursor"], json!({"items": {"type": "array", "items": r("PackageItem")}, "next_cursor": opt("string")})),
+        "DangerousArtifact": object(&required(&["summary"]), with(artifact_props(), json!({"summary": r("Summary")}))),
+        "TopVuln": object(&["id", "severity", "artifacts"], json!({"id": s("string"), "severity": severity_enum(), "artifacts": s("integer")})),
+        "FixableSplit": object(&["fixable", "unfixable", "fixable_artifacts"], json!({
+            "fixable": {"type": "integer", "description": "Findings about packages in latest scans with a fixed version."},
+            "unfixable": {"type": "integer", "description": "… without one."},
+            "fixable_artifacts": {"type": "integer", "description": "Live artifacts with at least one fixable finding."},
+        })),
+    })
+}
+
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    for (k, v) in incident_schemas().as_object().cloned().unwrap_or_default() {
+        all[k] = v;
+    }
+    all
+}
+
 fn schemas() -> Value {
     let summary = object(
         &["critical", "high", "medium", "low", "negligible", "unknown"],
@@ -317,9 +407,12 @@ fn schemas() -> Value {
         "ScanHistoryItem": history,
         "ScanRequest": scan_request,
         "RescanQueued": object(&["queued", "jobs"], json!({"queued": s("integer"), "jobs": {"type": "array", "items": s("string")}})),
-        "SummaryCounts": object(&["by_kind", "by_severity"], json!({
+        "SummaryCounts": object(&["by_kind", "by_severity", "most_dangerous", "top_vulnerabilities", "fixable"], json!({
             "by_kind": {"type": "object", "description": "kind → status → count", "additionalProperties": {"type": "object", "additionalProperties": s("integer")}},
             "by_severity": r("Summary"),
+            "most_dangerous": {"type": "array", "description": "The 10 live artifacts with the most critical, then high findings.", "items": r("DangerousArtifact")},
+            "top_vulnerabilities": {"type": "array", "description": "The 10 advisories (findings about a package) that affect the most live artifacts now.", "items": r("TopVuln")},
+            "fixable": r("FixableSplit"),
         })),
         "Readiness": object(&["database", "queue"], json!({"database": s("string"), "queue": s("string")})),
         "ScanEventData": event_data,
@@ -386,8 +479,26 @@ pub fn document() -> Value {
                     "404": err("Not in the results database."),
                 })),
             }},
+            "/v1/vulnerabilities": {"get": {
+                "tags": ["query"], "operationId": "vulnerabilities",
+                "summary": "Each advisory with the live artifacts it affects now (newest scan of each artifact), with installed and fixed versions; aliases resolved; cursor pagination.",
+                "security": read, "parameters": vuln_parameters(),
+                "responses": auth_errors(json!({
+                    "200": {"description": "A page.", "content": {"application/json": {"schema": r("VulnPage")}}},
+                    "400": err("A bad parameter, named in the message."),
+                })),
+            }},
+            "/v1/packages": {"get": {
+                "tags": ["query"], "operationId": "packages",
+                "summary": "Each package version with the live artifacts whose newest inventory holds it, with the path and layer where known; cursor pagination.",
+                "security": read, "parameters": package_parameters(),
+                "responses": auth_errors(json!({
+                    "200": {"description": "A page.", "content": {"application/json": {"schema": r("PackagePage")}}},
+                    "400": err("A bad parameter (or neither name nor purl), named in the message."),
+                })),
+            }},
             "/v1/summary": {"get": {
-                "tags": ["query"], "operationId": "summary", "summary": "Counts by kind × status and findings by severity.",
+                "tags": ["query"], "operationId": "summary", "summary": "Counts by kind × status, findings by severity, the most dangerous artifacts, the advisories affecting the most artifacts, and the fixable/unfixable split.",
                 "security": read,
                 "responses": auth_errors(json!({"200": {"description": "Counts.", "content": {"application/json": {"schema": r("SummaryCounts")}}}})),
             }},
@@ -416,6 +527,10 @@ pub fn document() -> Value {
             "/openapi.json": {"get": {"tags": ["operations"], "operationId": "openapi", "summary": "This document.", "responses": {"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/": {"get": {"tags": ["web"], "operationId": "webListing", "summary": "HTML listing of the registry by type and status.", "security": read, "parameters": listing_parameters(),
                 "responses": {"200": {"description": "HTML page.", "content": {"text/html": {"schema": s("string")}}}, "400": {"description": "A bad parameter (HTML page)."}, "401": {"description": "No or unknown token (HTML page)."}}}},
+            "/vulnerabilities": {"get": {"tags": ["web"], "operationId": "webVulnerabilities", "summary": "HTML page: advisory search (as `GET /v1/vulnerabilities`) with the most dangerous artifacts and the most widespread advisories.", "security": read, "parameters": vuln_parameters(),
+                "responses": {"200": {"description": "HTML page.", "content": {"text/html": {"schema": s("string")}}}, "400": {"description": "A bad parameter (HTML page)."}}}},
+            "/packages": {"get": {"tags": ["web"], "operationId": "webPackages", "summary": "HTML page: where a package is installed (as `GET /v1/packages`).", "security": read, "parameters": package_parameters(),
+                "responses": {"200": {"description": "HTML page.", "content": {"text/html": {"schema": s("string")}}}, "400": {"description": "A bad parameter (HTML page)."}}}},
             "/artifacts/{path}": {"get": {"tags": ["web"], "operationId": "webArtifact", "summary": "HTML page of one artifact: findings, tags, children, history; the reason when unsupported.", "security": read,
                 "parameters": [{"name": "path", "in": "path", "required": true, "description": "`{registry}/{repository}@{digest}` or `:{tag}`.", "schema": s("string")}],
                 "responses": {"200": {"description": "HTML page.", "content": {"text/html": {"schema": s("string")}}}, "404": {"description": "Not in the results database (HTML page)."}}}},
@@ -432,7 +547,7 @@ pub fn document() -> Value {
                 "apiToken": {"type": "http", "scheme": "bearer", "description": "REGSCAN_API_TOKEN (every role) or an [[api_tokens]] token with role read or scan. Not required when none is configured."},
                 "webhookToken": {"type": "http", "scheme": "bearer", "description": "REGSCAN_WEBHOOK_TOKEN."},
             },
-            "schemas": schemas(),
+            "schemas": all_schemas(),
         },
     })
 }
@@ -503,6 +618,89 @@ mod tests {
         accepts::<ListParams>(&list_parameters());
         accepts::<DetailParams>(&detail_parameters());
         accepts::<crate::http::web::ListingParams>(&listing_parameters());
+        accepts::<crate::http::api::incidents::VulnParams>(&vuln_parameters());
+        accepts::<crate::http::api::incidents::PackageParams>(&package_parameters());
+    }
+
+    #[test]
+    fn incident_schemas_match_the_serialised_types() {
+        use crate::store::incidents::*;
+        let art = ArtifactRef {
+            reference: "h/r@sha256:0".into(),
+            digest: "sha256:0".into(),
+            registry: "h".into(),
+            repository: "r".into(),
+            kind: "image".into(),
+            parent_digest: Some("sha256:1".into()),
+            platform: Some("linux/arm64".into()),
+        };
+        let loc = FindingLocation {
+            location: Some("var/lib/dpkg/status".into()),
+            installed_version: Some("1".into()),
+            fixed_version: None,
+        };
+        let page = serde_json::to_value(VulnPage {
+            items: vec![VulnItem {
+                id: "DSA-1".into(),
+                severity: Severity::High,
+                package: Some("openssl".into()),
+                title: "t".into(),
+                aliases: vec!["CVE-1".into()],
+                cvss: Some(7.5),
+                artifacts: vec![AffectedArtifact {
+                    artifact: art.clone(),
+                    installed_version: Some("1".into()),
+                    fixed_version: None,
+                    locations: vec![loc],
+                }],
+            }],
+            next_cursor: Some("x".into()),
+        })
+        .unwrap();
+        check("VulnPage", &page);
+        check("VulnItem", &page["items"][0]);
+        check("AffectedArtifact", &page["items"][0]["artifacts"][0]);
+        check("FindingLocation", &page["items"][0]["artifacts"][0]["locations"][0]);
+        let page = serde_json::to_value(PackagePage {
+            items: vec![PackageItem {
+                name: "openssl".into(),
+                version: "1".into(),
+                ecosystem: "Debian:12".into(),
+                purl: "pkg:deb/debian/openssl@1".into(),
+                source_name: Some("src".into()),
+                artifacts: vec![PackageArtifact {
+                    artifact: art.clone(),
+                    path: Some("p".into()),
+                    layer: Some("sha256:2".into()),
+                    locations: vec![PackageLocation {
+                        path: "p".into(),
+                        layer: None,
+                    }],
+                }],
+            }],
+            next_cursor: None,
+        })
+        .unwrap();
+        check("PackagePage", &page);
+        check("PackageItem", &page["items"][0]);
+        check("PackageArtifact", &page["items"][0]["artifacts"][0]);
+        check("PackageLocation", &page["items"][0]["artifacts"][0]["locations"][0]);
+        let d = serde_json::to_value(DangerousArtifact {
+            artifact: art,
+            summary: Summary::default(),
+        })
+        .unwrap();
+        check("DangerousArtifact", &d);
+        check(
+            "TopVuln",
+            &serde_json::to_value(TopVuln {
+                id: "CVE-1".into(),
+                severity: Severity::Critical,
+                artifacts: 3,
+            })
+            .unwrap(),
+        );
+        check("FixableSplit", &serde_json::to_value(FixableSplit::default()).unwrap());
     }
 
     fn check(schema_name: &str, value: &Value) {

@@ -10,6 +10,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{Acquire, Row};
 
+use super::incidents::derive_advisory_index;
+
 use super::{now_ms, Store, StoreError};
 
 /// A lookup key: (normalised ecosystem, normalised package name).
@@ -211,7 +213,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO advisories (id, modified, withdrawn, raw, source, imported_at) VALUES {}
                  ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn,
-                 raw = excluded.raw, source = excluded.source, imported_at = excluded.imported_at",
+                 raw = excluded.raw, source = excluded.source, imported_at = excluded.imported_at, indexed = 0",
                 placeholders(chunk.len(), 6, 1)
             );
             let mut q = sqlx::query(&sql);
@@ -274,6 +276,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // Aliases and CVSS scores of what this import wrote (cross-artifact queries).
+        self.index_stored_advisories().await?;
         Ok(())
     }
 
@@ -549,5 +553,50 @@ mod tests {
     fn numbered_placeholders() {
         assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(placeholders(1, 2, 5), "($5, $6)");
+    }
+}
+
+impl Store {
+    /// Record the aliases and CVSS score of one advisory (replacing what was derived before).
+    async fn index_advisory(&self, conn: &mut sqlx::AnyConnection, id: &str, raw: &str) -> Result<(), StoreError> {
+        let (aliases, cvss_x10) = derive_advisory_index(id, raw);
+        sqlx::query("DELETE FROM advisory_aliases WHERE advisory_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        for alias in aliases {
+            sqlx::query("INSERT INTO advisory_aliases (alias, advisory_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(alias)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("UPDATE advisories SET cvss_x10 = $2, indexed = 1 WHERE id = $1")
+            .bind(id)
+            .bind(cvss_x10)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Derive aliases and CVSS scores of advisories stored before they were derived at import
+    /// (databases migrated from before migration 7). A no-op once done.
+    pub(crate) async fn index_stored_advisories(&self) -> Result<(), StoreError> {
+        loop {
+            let rows = sqlx::query("SELECT id, raw FROM advisories WHERE indexed = 0 ORDER BY id LIMIT 1000")
+                .fetch_all(&self.pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn.begin().await?;
+            for r in &rows {
+                let id: String = r.try_get("id")?;
+                let raw: String = r.try_get("raw")?;
+                self.index_advisory(&mut tx, &id, &raw).await?;
+            }
+            tx.commit().await?;
+        }
     }
 }

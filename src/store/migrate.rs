@@ -46,6 +46,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0006_advisory_index.sql"),
     ),
     (
+        7,
+        "incidents",
+        include_str!("../../migrations/sqlite/0007_incidents.sql"),
+        include_str!("../../migrations/postgres/0007_incidents.sql"),
+    ),
+    (
         8,
         "referrers",
         include_str!("../../migrations/sqlite/0008_referrers.sql"),
@@ -79,6 +85,7 @@ impl Store {
             no_tx: false,
         };
         migrator.run(&self.pool).await?;
+        self.index_stored_advisories().await?;
         self.backfill_package_keys().await?;
         Ok(())
     }

@@ -11,6 +11,7 @@ use sqlx::AnyPool;
 
 pub mod advisories;
 pub mod events;
+pub mod incidents;
 mod migrate;
 pub mod query;
 pub mod referrers;

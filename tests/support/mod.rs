@@ -1,5 +1,6 @@
 //! The shared test harness: real services on loopback, each test with its own.
 //!
+//! - [`browser`]: headless Chromium, `--dump-dom` and screenshots.
 //! - [`registry`]: a real `docker-registry serve` on a free port with a temp storage directory and,
 //!   optionally, `notifications.endpoints` pointing at regscan; push helpers (raw distribution API
 //!   uploads, and `skopeo copy` of an OCI layout the test wrote).
@@ -12,6 +13,7 @@
 //! Every test binary includes this with `mod support;`; not every test uses every helper.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod db;
 pub mod oci;
 pub mod process;

@@ -66,7 +66,7 @@ pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · regscan</title><style>{STYLE}</style></head><body>\
-         <header><a href=\"/\">regscan</a><nav><a href=\"/\">Artifacts</a><a href=\"/?status=unsupported\">Unsupported</a>\
+         <header><a href=\"/\">regscan</a><nav><a href=\"/\">Artifacts</a><a href=\"/vulnerabilities\">Vulnerabilities</a><a href=\"/?status=unsupported\">Unsupported</a>\
          <a href=\"/?status=failed\">Failed</a><a href=\"/openapi.json\">API</a></nav></header><main>{body}</main></body></html>\n",
         esc(title)
     )

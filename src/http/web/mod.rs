@@ -3,6 +3,8 @@
 //! | page | shows |
 //! |---|---|
 //! | `GET /` | a row per artifact — reference, type (icon, kind, title), scan status, findings per severity, and the action that fits its type (`docker run`, `helm install`, `opa run`; the reason for unsupported types) — with a GET form filtering by kind, status, registry and repository prefix, and cursor pagination (`before`, `limit`) |
+//! | `GET /vulnerabilities` | advisory search (id with aliases, package, severity, CVSS, repository, kind) listing the artifacts each affects now; the most dangerous artifacts, the most widespread advisories and the fixable split ([`incidents`]) |
+//! | `GET /packages` | where a package (name, version range or glob, ecosystem, purl) is installed, with path and layer |
 //! | `GET /artifacts/{registry}/{repository}@{digest}` (or `:{tag}`) | one artifact: facts, the reason when failed or unsupported, tags, findings, children of an index, scan history, links to the JSON, Harbor and CycloneDX forms |
 //!
 //! Authentication is the query API's rule (read role, `Authorization: Bearer`): with an API
@@ -24,14 +26,17 @@ use crate::store::ArtifactFilter;
 
 mod artifact;
 pub mod html;
+mod incidents;
 
 use html::{esc, page};
 
-/// The web routes: `/` and `/artifacts/{…}`.
+/// The web routes: `/`, `/artifacts/{…}`, `/vulnerabilities` and `/packages`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(listing))
         .route("/artifacts/{*path}", get(artifact_page))
+        .route("/vulnerabilities", get(incidents::vulnerabilities_page))
+        .route("/packages", get(incidents::packages_page))
 }
 
 /// An error shown as an HTML page with the API's status and message.
