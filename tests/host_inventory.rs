@@ -65,7 +65,14 @@ async fn scan_inventory(repo: &str, image: &OciImage) -> Vec<regscan_scanner_api
     let outcome = pipeline.run_job(&job, "test").await.unwrap();
     assert_eq!(outcome.digest, digest);
     let artifact = store.artifact(&reg.host, repo, &digest).await.unwrap().unwrap();
-    store.packages(artifact.latest_scan_id.unwrap()).await.unwrap()
+    let scan = store.scan(artifact.latest_scan_id.unwrap()).await.unwrap().unwrap();
+    let packages = store.packages(scan.inventory_scan_id.unwrap_or(scan.id)).await.unwrap();
+    assert!(
+        !packages.is_empty(),
+        "no packages stored: kind {}, scan {scan:?}",
+        artifact.kind
+    );
+    packages
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -437,18 +437,31 @@ async fn converse<'a>(
         }
     });
     let _writer = AbortOnDrop(writer);
+    // Frames are read by a task of their own: a read cut short by `select!` would lose bytes
+    // mid-frame (reading a frame is not cancellation-safe; receiving from a channel is).
+    let (in_tx, mut in_rx) = mpsc::channel(8);
+    let reader = tokio::spawn(async move {
+        loop {
+            let frame = read_frame::<ToParent, _>(&mut stdout).await;
+            let last = !matches!(frame, Ok(Some(_)));
+            if in_tx.send(frame).await.is_err() || last {
+                break;
+            }
+        }
+    });
+    let _reader = AbortOnDrop(reader);
     let mut streams: HashMap<u32, Arc<Semaphore>> = HashMap::new();
     let mut opened: u32 = 0;
     let mut work: Pending<'a> = FuturesUnordered::new();
     let mut done = None;
     loop {
         tokio::select! {
-            frame = read_frame::<ToParent, _>(&mut stdout) => {
+            frame = in_rx.recv() => {
                 let message = match frame {
-                    Ok(None) => break,
-                    Ok(Some(Frame::Message(m))) => m,
-                    Ok(Some(Frame::Data { .. })) => return Err("the child sent blob data".into()),
-                    Err(e) => return Err(e.to_string()),
+                    None | Some(Ok(None)) => break,
+                    Some(Ok(Some(Frame::Message(m)))) => m,
+                    Some(Ok(Some(Frame::Data { .. }))) => return Err("the child sent blob data".into()),
+                    Some(Err(e)) => return Err(e.to_string()),
                 };
                 match message {
                     ToParent::Hello { .. } => return Err("a second hello".into()),
