@@ -8,95 +8,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
+use support::browser::{dump_dom, screenshot};
 use support::oci::{Artifact, OciImage};
 use support::process::{regscan_bin, RegscanProcess, TestConfig};
 use support::registry::Registry;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const ODD: &str = "application/vnd.acme.rocket.config.v1+json";
-
-fn output_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/output");
-    std::fs::create_dir_all(&d).expect("create tests/output");
-    d
-}
-
-fn chromium(args: &[&str], url: &str) -> std::process::Output {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(CHROMIUM);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(args)
-    .arg(url);
-    // Chromium sometimes hangs on exit in containers; bound it.
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(90)) {
-        Ok(out) => out.expect("chromium output"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-KILL").arg(id.to_string()).status();
-            panic!("chromium did not finish within 90 s loading {url}");
-        }
-    }
-}
-
-/// The DOM of `url` after Chromium has loaded it.
-fn dump_dom(url: &str) -> String {
-    let out = chromium(&["--dump-dom"], url);
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        dom.contains("</html>"),
-        "chromium --dump-dom {url} gave no page (status {}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dom
-}
-
-/// A PNG screenshot of `url` at 1280x900 in tests/output/NAME.png.
-fn screenshot(url: &str, name: &str) -> PathBuf {
-    let path = output_dir().join(format!("{name}.png"));
-    let _ = std::fs::remove_file(&path);
-    let out = chromium(
-        &[
-            &format!("--screenshot={}", path.display()),
-            "--window-size=1280,900",
-            "--hide-scrollbars",
-        ],
-        url,
-    );
-    let png = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("no screenshot of {url} ({e}): {}", String::from_utf8_lossy(&out.stderr)));
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "{} is not a real screenshot ({} bytes)",
-        path.display(),
-        png.len()
-    );
-    path
-}
 
 /// The text of the `<tr class="row …">` rows of the listing, one string each.
 fn rows(dom: &str) -> Vec<String> {
@@ -124,8 +44,7 @@ fn scan(config: &Path, reference: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listing_and_artifact_pages_render_in_chromium() {
-    if !Path::new(CHROMIUM).exists() {
-        eprintln!("\n\n!!!!!!!! SKIPPED: {CHROMIUM} is absent; install Debian's `chromium` package to run the browser test !!!!!!!!\n\n");
+    if !support::browser::available() {
         return;
     }
     let reg = Registry::start().await;
