@@ -162,6 +162,34 @@ fn cosign_payload(registry: &Registry, repo: &str, digest: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// Push a signature of `payload` under the image's cosign tag, scan it, and return the status
+/// report of `repo:1.0` (the image it refers to).
+async fn sign_scan_and_status(
+    registry: &Registry,
+    repo: &str,
+    config: &Path,
+    key: &p256::ecdsa::SigningKey,
+    payload: &[u8],
+) -> Value {
+    let image = regscan_json(
+        config,
+        &["status", &format!("{}/{repo}:1.0", registry.host), "--format", "json"],
+    );
+    let tag = format!(
+        "sha256-{}.sig",
+        image["digest"].as_str().unwrap().trim_start_matches("sha256:")
+    );
+    push_signature(registry, repo, &tag, &[(payload.to_vec(), sign(key, payload))]).await;
+    regscan_json(
+        config,
+        &["scan", &format!("{}/{repo}:{tag}", registry.host), "--format", "json"],
+    );
+    regscan_json(
+        config,
+        &["status", &format!("{}/{repo}:1.0", registry.host), "--format", "json"],
+    )
+}
+
 /// With `signatures.required`, an image gets `SIG-UNSIGNED` until a configured key signs it; its
 /// report lists its signatures judged against it, and a signature over another image's digest
 /// does not count.
@@ -170,7 +198,6 @@ async fn an_image_is_unsigned_until_a_configured_key_signs_it() {
     let registry = Registry::start().await;
     let repo = "required/app";
     let subject = registry.push_image(repo, "1.0", &OciImage::debian_like()).await;
-    let hex = subject.trim_start_matches("sha256:");
     let mut other_image = OciImage::debian_like();
     other_image.files.push(("etc/motd".into(), b"other\n".to_vec()));
     let other = registry.push_image(repo, "2.0", &other_image).await;
@@ -212,26 +239,7 @@ async fn an_image_is_unsigned_until_a_configured_key_signs_it() {
 
     // A valid signature by the configured key, but over the other image's digest: still unsigned.
     let wrong = cosign_payload(&registry, repo, &other);
-    push_signature(
-        &registry,
-        repo,
-        &format!("sha256-{hex}.sig"),
-        &[(wrong.clone(), sign(&release, &wrong))],
-    )
-    .await;
-    regscan_json(
-        &config,
-        &[
-            "scan",
-            &format!("{}/{repo}:sha256-{hex}.sig", registry.host),
-            "--format",
-            "json",
-        ],
-    );
-    let r = regscan_json(
-        &config,
-        &["status", &format!("{}/{repo}:1.0", registry.host), "--format", "json"],
-    );
+    let r = sign_scan_and_status(&registry, repo, &config, &release, &wrong).await;
     assert!(ids(&r).contains(&"SIG-UNSIGNED".to_owned()), "{r:#}");
     let sigs = r["signatures"].as_array().expect("signatures listed");
     assert_eq!(sigs[0]["verified"], false, "{r:#}");
@@ -239,26 +247,7 @@ async fn an_image_is_unsigned_until_a_configured_key_signs_it() {
 
     // Re-signed properly (the tag moves to a new signature manifest): the finding is withdrawn.
     let right = cosign_payload(&registry, repo, &subject);
-    push_signature(
-        &registry,
-        repo,
-        &format!("sha256-{hex}.sig"),
-        &[(right.clone(), sign(&release, &right))],
-    )
-    .await;
-    regscan_json(
-        &config,
-        &[
-            "scan",
-            &format!("{}/{repo}:sha256-{hex}.sig", registry.host),
-            "--format",
-            "json",
-        ],
-    );
-    let r = regscan_json(
-        &config,
-        &["status", &format!("{}/{repo}:1.0", registry.host), "--format", "json"],
-    );
+    let r = sign_scan_and_status(&registry, repo, &config, &release, &right).await;
     assert!(!ids(&r).contains(&"SIG-UNSIGNED".to_owned()), "{r:#}");
     let verified: Vec<&Value> = r["signatures"]
         .as_array()
