@@ -20,7 +20,6 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v db5.3_load >/dev/null 2>&1 || missing+=(db5.3-util)
 command -v rpm >/dev/null 2>&1 || missing+=(rpm)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
