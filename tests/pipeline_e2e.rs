@@ -318,9 +318,14 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_scan_succeeds_once() {
         scans_with(&store, &registry.host, "e2e/big", &digest, Status::Running).await,
         0
     );
-    let left: Vec<(String,)> = sqlx::query_as("SELECT id FROM jobs")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    assert!(left.is_empty(), "queue drained: {left:?}");
+    // The worker stores the result, then acknowledges the job: the queue
+    // drains a moment after the result appears.
+    wait_until(Duration::from_secs(10), "the queue to drain", || async {
+        let left: Vec<(String,)> = sqlx::query_as("SELECT id FROM jobs")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        left.is_empty().then_some(())
+    })
+    .await;
 }
