@@ -162,6 +162,7 @@ fn inventory() -> Vec<Package> {
             source_version: Some((*version).into()),
             path: "var/lib/dpkg/status".into(),
             layer: None,
+            dev: false,
         })
         .collect()
 }

@@ -226,6 +226,7 @@ fn packages_for(adv: &Advisory, full: bool, rng: &mut Rng, out: &mut Vec<Package
                     source_version: None,
                     path: "var/lib/dpkg/status".into(),
                     layer: None,
+                    dev: false,
                 };
                 if os && rng.chance(50) {
                     pkg.name = format!("lib{}-bin", p.name.to_lowercase());
@@ -422,6 +423,7 @@ fn pypi(name: &str, version: &str) -> Package {
         source_version: None,
         path: "site-packages".into(),
         layer: None,
+        dev: false,
     }
 }
 
@@ -553,6 +555,7 @@ async fn rematch_by_index(url: &str) {
         source_version: None,
         path: "var/lib/dpkg/status".into(),
         layer: None,
+        dev: false,
     };
     let a = artifact_with(
         &store,

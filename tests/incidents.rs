@@ -45,6 +45,7 @@ fn pkg(eco: &str, name: &str, version: &str, path: &str, layer: Option<&str>) ->
         source_version: None,
         path: path.into(),
         layer: layer.map(str::to_owned),
+        dev: false,
     }
 }
 

@@ -34,6 +34,7 @@ fn package() -> Package {
         source_version: None,
         path: "var/lib/dpkg/status".into(),
         layer: None,
+        dev: false,
     }
 }
 

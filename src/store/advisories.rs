@@ -493,6 +493,7 @@ impl Store {
                     source_version: None,
                     path: String::new(),
                     layer: None,
+                    dev: false,
                 };
                 for (eco, name) in regscan_osv::AdvisoryIndex::package_keys(&pkg) {
                     keys.insert((scan_id, eco, name));

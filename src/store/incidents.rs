@@ -429,6 +429,7 @@ impl Store {
                     source_version: None,
                     path: String::new(),
                     layer: None,
+                    dev: false,
                 };
                 let ok = f
                     .version
@@ -587,6 +588,7 @@ impl Store {
                     source_version: None,
                     path: String::new(),
                     layer: None,
+                    dev: false,
                 };
                 items.push(PackageItem {
                     purl: pkg.purl(),

@@ -57,6 +57,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_referrers.sql"),
         include_str!("../../migrations/postgres/0008_referrers.sql"),
     ),
+    (
+        9,
+        "package_dev",
+        include_str!("../../migrations/sqlite/0009_package_dev.sql"),
+        include_str!("../../migrations/postgres/0009_package_dev.sql"),
+    ),
 ];
 
 impl Store {

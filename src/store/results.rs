@@ -532,9 +532,9 @@ impl Store {
         if result.inventory_scan_id.is_none() {
             for chunk in result.packages.chunks(500) {
                 let sql = format!(
-                    "INSERT INTO packages (scan_id, ecosystem, name, version, source_name, source_version, path, layer)
+                    "INSERT INTO packages (scan_id, ecosystem, name, version, source_name, source_version, path, layer, dev)
                      VALUES {}",
-                    super::advisories::placeholders(chunk.len(), 8, 1)
+                    super::advisories::placeholders(chunk.len(), 9, 1)
                 );
                 let mut q = sqlx::query(&sql);
                 for p in chunk {
@@ -546,7 +546,8 @@ impl Store {
                         .bind(p.source_name.as_deref())
                         .bind(p.source_version.as_deref())
                         .bind(&p.path)
-                        .bind(p.layer.as_deref());
+                        .bind(p.layer.as_deref())
+                        .bind(i64::from(p.dev));
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -621,7 +622,7 @@ impl Store {
     /// The package inventory stored with a scan.
     pub async fn packages(&self, scan_id: i64) -> Result<Vec<Package>, StoreError> {
         let rows = sqlx::query(
-            "SELECT ecosystem, name, version, source_name, source_version, path, layer FROM packages WHERE scan_id = $1 ORDER BY ecosystem, name, version, path",
+            "SELECT ecosystem, name, version, source_name, source_version, path, layer, dev FROM packages WHERE scan_id = $1 ORDER BY ecosystem, name, version, path",
         )
         .bind(scan_id)
         .fetch_all(&self.pool)
@@ -636,6 +637,7 @@ impl Store {
                     source_version: r.try_get("source_version")?,
                     path: r.try_get("path")?,
                     layer: r.try_get("layer")?,
+                    dev: r.try_get::<i64, _>("dev")? != 0,
                 })
             })
             .collect()

@@ -348,6 +348,11 @@ pub struct Package {
     /// Digest of the layer it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<String>,
+    /// A development-only dependency (a lockfile's `dev`, `devDependencies`, test scope, …):
+    /// listed in the inventory but not matched against advisories, since it is not part of
+    /// what runs. Omitted from JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dev: bool,
 }
 
 impl Package {
@@ -460,6 +465,7 @@ mod tests {
                 source_version: None,
                 path: String::new(),
                 layer: None,
+                dev: false,
             }
             .purl()
         };

@@ -122,6 +122,7 @@ pub fn parse(stdout: &[u8]) -> Result<ScanOutput, String> {
             source_version: p.source_version,
             path: p.path.unwrap_or_default(),
             layer: None,
+            dev: false,
         });
     }
     Ok(ScanOutput {

@@ -151,6 +151,7 @@ mod tests {
             source_version: None,
             path: String::new(),
             layer: None,
+            dev: false,
         }
     }
 

@@ -338,6 +338,7 @@ mod dedup_tests {
             source_version: None,
             path: path.into(),
             layer: None,
+            dev: false,
         }
     }
 

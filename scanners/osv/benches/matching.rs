@@ -148,6 +148,7 @@ fn package(rng: &mut Rng) -> Package {
         source_version: os.then(|| v.clone()),
         path: path.into(),
         layer: None,
+        dev: false,
     }
 }
 

@@ -411,7 +411,12 @@ pub fn match_package_in<S: EntrySource + ?Sized>(source: &S, pkg: &Package) -> V
 
 /// [`AdvisoryIndex::match_packages`] against any [`EntrySource`].
 pub fn match_packages_in<S: EntrySource + ?Sized>(source: &S, pkgs: &[Package]) -> Vec<Finding> {
-    let mut out: Vec<Finding> = pkgs.iter().flat_map(|p| match_package_in(source, p)).collect();
+    // Development-only dependencies are inventoried, not matched: they are not what runs.
+    let mut out: Vec<Finding> = pkgs
+        .iter()
+        .filter(|p| !p.dev)
+        .flat_map(|p| match_package_in(source, p))
+        .collect();
     out.sort_by(|a, b| {
         (&a.package, &a.id, &a.location, &a.installed_version).cmp(&(
             &b.package,
@@ -497,6 +502,7 @@ mod tests {
             source_version: None,
             path: "var/lib/dpkg/status".into(),
             layer: None,
+            dev: false,
         };
         let keys = AdvisoryIndex::package_keys(&p);
         let want: Vec<(String, String)> = ["Ubuntu:22.04", "Ubuntu", "Ubuntu:Pro:22.04"]

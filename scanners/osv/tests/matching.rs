@@ -28,6 +28,7 @@ fn pkg(eco: &str, name: &str, version: &str) -> Package {
         source_version: None,
         path: "lib/apk/db/installed".into(),
         layer: None,
+        dev: false,
     }
 }
 
@@ -517,4 +518,18 @@ fn affected_keys_are_normalised() {
     let keys = AdvisoryIndex::affected_keys(&adv);
     assert!(keys.contains(&("npm".into(), "jquery".into())));
     assert!(keys.contains(&("NuGet".into(), "jquery".into())), "{keys:?}");
+}
+
+#[test]
+fn development_only_dependencies_are_inventoried_not_matched() {
+    let idx = index_of(&["npm/GHSA-c2qf-rxjj-qqgw.json"]);
+    let runtime = pkg("npm", "semver", "6.3.0");
+    let dev = Package {
+        dev: true,
+        path: "app/package-lock.json".into(),
+        ..runtime.clone()
+    };
+    let found = idx.match_packages(&[runtime.clone(), dev.clone()]);
+    assert_eq!(one(found).location.as_deref(), Some(runtime.path.as_str()));
+    assert!(idx.match_packages(&[dev]).is_empty());
 }

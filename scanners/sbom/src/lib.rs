@@ -325,6 +325,7 @@ fn package_of(e: &parse::Entry, location: &str, desc: &Descriptor) -> Package {
         source_version: None,
         path: format!("{location}#{}", e.element),
         layer: Some(desc.digest.clone()),
+        dev: false,
     };
     if let Some(m) = mapped {
         pkg.ecosystem = m.ecosystem;

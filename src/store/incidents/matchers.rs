@@ -271,6 +271,7 @@ mod tests {
             source_version: None,
             path: "p".into(),
             layer: None,
+            dev: false,
         }
     }
 

@@ -79,6 +79,7 @@ fn finish_stanza(path: &str, s: Stanza<'_>) -> Result<Package, AnalyzeError> {
         source_version: Some(version.to_owned()),
         path: path.to_owned(),
         layer: None,
+        dev: false,
     })
 }
 

@@ -49,6 +49,7 @@ pub(crate) fn analyze(
             source_version: Some(source_version.unwrap_or(version).to_owned()),
             path: path.to_owned(),
             layer: None,
+            dev: false,
         });
     }
     Ok(FileFacts::Packages(packages))

@@ -332,6 +332,7 @@ pub(crate) fn package(ecosystem: &str, name: impl Into<String>, version: impl In
         source_version: None,
         path: path.to_owned(),
         layer: None,
+        dev: false,
     }
 }
 

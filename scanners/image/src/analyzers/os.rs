@@ -251,6 +251,7 @@ UBUNTU_CODENAME=jammy
             source_version: None,
             path: path.into(),
             layer: None,
+            dev: false,
         }
     }
 

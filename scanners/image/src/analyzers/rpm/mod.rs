@@ -225,6 +225,7 @@ impl Header {
             source_version: Some(source_version),
             path: path.to_owned(),
             layer: None,
+            dev: false,
         })
     }
 }
