@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::Value as Y;
+use serde_norway::Value as Y;
 
 use crate::archive::{unpack_tgz, ArchiveError, ArchiveFile, Budget};
 use crate::tmpl::{MapRef, Value};
@@ -138,7 +138,7 @@ fn parse_yaml(file: &str, data: &[u8]) -> Result<Y, ChartError> {
     if text.trim().is_empty() {
         return Ok(Y::Null);
     }
-    serde_yaml::from_str(&text).map_err(|e| ChartError::Yaml {
+    serde_norway::from_str(&text).map_err(|e| ChartError::Yaml {
         file: file.to_owned(),
         message: e.to_string(),
     })
@@ -409,13 +409,13 @@ mod tests {
     use crate::tmpl::format::go_string;
 
     fn chart(name: &str, values: &str, deps: &str, subs: Vec<Chart>) -> Chart {
-        let meta: Y = serde_yaml::from_str(&format!("name: {name}\nversion: 1.0.0\n{deps}")).unwrap();
+        let meta: Y = serde_norway::from_str(&format!("name: {name}\nversion: 1.0.0\n{deps}")).unwrap();
         Chart {
             name: name.into(),
             prefix: String::new(),
             dependencies: dependencies(&meta),
             meta,
-            values: serde_yaml::from_str(values).unwrap(),
+            values: serde_norway::from_str(values).unwrap(),
             values_text: values.into(),
             has_schema: false,
             templates: vec![],

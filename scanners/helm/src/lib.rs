@@ -238,8 +238,8 @@ impl HelmScanner {
 }
 
 /// Each deployed chart's prefix and effective `.Values`, as YAML.
-fn effective_values(inst: &chart::Instance<'_>, out: &mut std::collections::BTreeMap<String, serde_yaml::Value>) {
-    let yaml = serde_yaml::to_value(inst.values.to_json()).unwrap_or(serde_yaml::Value::Null);
+fn effective_values(inst: &chart::Instance<'_>, out: &mut std::collections::BTreeMap<String, serde_norway::Value>) {
+    let yaml = serde_norway::to_value(inst.values.to_json()).unwrap_or(serde_norway::Value::Null);
     out.insert(inst.chart.prefix.clone(), yaml);
     for s in &inst.subcharts {
         effective_values(s, out);
@@ -255,7 +255,7 @@ fn chart_details(c: &chart::Chart) -> serde_json::Value {
         "type": c.field("type"),
         "kubeVersion": c.field("kubeVersion"),
         "description": c.field("description"),
-        "deprecated": c.meta.get("deprecated").and_then(serde_yaml::Value::as_bool).unwrap_or(false),
+        "deprecated": c.meta.get("deprecated").and_then(serde_norway::Value::as_bool).unwrap_or(false),
         "values_schema": c.has_schema,
         "dependencies": c.dependencies,
         "subcharts": c.subcharts.iter().map(chart_details).collect::<Vec<_>>(),

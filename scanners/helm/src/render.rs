@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_yaml::Value as Y;
+use serde_norway::Value as Y;
 
 use crate::chart::{instantiate, Chart, Instance};
 use crate::tmpl::{ExecLimits, Files, TemplateSet, Value};
@@ -263,7 +263,7 @@ impl<'de> serde::de::Visitor<'de> for LenientVisitor {
         Ok(Y::Sequence(out))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Y, A::Error> {
-        let mut out = serde_yaml::Mapping::new();
+        let mut out = serde_norway::Mapping::new();
         while let Some((Lenient(k), Lenient(v))) = map.next_entry()? {
             out.insert(k, v);
         }
@@ -283,7 +283,7 @@ pub fn split_documents(text: &str) -> Result<Vec<Y>, String> {
     let mut cur = String::new();
     let push = |cur: &mut String, docs: &mut Vec<Y>| -> Result<(), String> {
         if !cur.trim().is_empty() {
-            let doc = serde_yaml::from_str::<Lenient>(cur)
+            let doc = serde_norway::from_str::<Lenient>(cur)
                 .map_err(|e| format!("rendered output is not valid YAML: {e}"))?
                 .0;
             match doc {

@@ -21,7 +21,7 @@ pub fn is_data_file(path: &str) -> bool {
 /// Parse a data document; YAML by extension, JSON otherwise.
 pub fn parse(path: &str, content: &[u8]) -> Result<Value, String> {
     if path.ends_with(".yaml") || path.ends_with(".yml") {
-        serde_yaml::from_slice::<Value>(content).map_err(|e| format!("{path} is not valid YAML: {e}"))
+        serde_norway::from_slice::<Value>(content).map_err(|e| format!("{path} is not valid YAML: {e}"))
     } else {
         serde_json::from_slice::<Value>(content).map_err(|e| format!("{path} is not valid JSON: {e}"))
     }

@@ -66,7 +66,7 @@ pub fn file_digest(algorithm: &str, path: &str, content: &[u8]) -> Result<Vec<u8
     if is_structured(path) {
         let mut canon = Vec::with_capacity(content.len());
         if base_name(path) == "data.yaml" {
-            let v: serde_json::Value = serde_yaml::from_slice(content).map_err(|e| HashError::Parse {
+            let v: serde_json::Value = serde_norway::from_slice(content).map_err(|e| HashError::Parse {
                 path: path.into(),
                 message: e.to_string(),
             })?;

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 
 use regscan_scanner_api::Finding;
-use serde_yaml::Value as Y;
+use serde_norway::Value as Y;
 
 use super::catalog::{self as c, Check};
 
@@ -189,7 +189,7 @@ fn walk(v: &Y, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Y), depth: 
 fn shown(v: &Y) -> String {
     match v {
         Y::String(s) => s.clone(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+        other => serde_norway::to_string(other).unwrap_or_default().trim().to_owned(),
     }
 }
 
@@ -293,7 +293,7 @@ mod tests {
     }
 
     fn y(s: &str) -> Y {
-        serde_yaml::from_str(s).unwrap()
+        serde_norway::from_str(s).unwrap()
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use regscan_scanner_api::Finding;
 use serde::Serialize;
-use serde_yaml::Value as Y;
+use serde_norway::Value as Y;
 
 use crate::chart::Chart;
 use crate::render::TemplateOutcome;

@@ -2,7 +2,7 @@
 //! removed, RBAC wildcards and cluster-admin bindings, and services exposed outside the cluster.
 
 use regscan_scanner_api::Finding;
-use serde_yaml::Value as Y;
+use serde_norway::Value as Y;
 
 use super::catalog as c;
 use crate::tmpl::semver::Version;
@@ -208,7 +208,7 @@ mod tests {
     use super::*;
 
     fn ids(doc: &str, kube: &str) -> Vec<String> {
-        let y: Y = serde_yaml::from_str(doc).unwrap();
+        let y: Y = serde_norway::from_str(doc).unwrap();
         check("X/y", "templates/x.yaml", &y, &Version::parse(kube).unwrap())
             .into_iter()
             .map(|f| f.id)

@@ -2,7 +2,7 @@
 //! is said about a template that cannot be rendered is in [`super::fallback`].)
 
 use regscan_scanner_api::Finding;
-use serde_yaml::Value as Y;
+use serde_norway::Value as Y;
 
 use super::catalog as c;
 use super::workload::is_literal_credential;
@@ -58,7 +58,7 @@ mod tests {
     use super::*;
 
     fn y(s: &str) -> Y {
-        serde_yaml::from_str(s).unwrap()
+        serde_norway::from_str(s).unwrap()
     }
 
     #[test]

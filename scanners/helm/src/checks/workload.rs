@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use regscan_scanner_api::Finding;
-use serde_yaml::Value as Y;
+use serde_norway::Value as Y;
 
 use super::catalog as c;
 

@@ -418,7 +418,7 @@ mod tests {
     }
 
     fn y(s: &str) -> Value {
-        Value::from_yaml(&serde_yaml::from_str(s).unwrap())
+        Value::from_yaml(&serde_norway::from_str(s).unwrap())
     }
 
     #[test]

@@ -265,17 +265,17 @@ impl Value {
 
     /// Convert a parsed YAML value. Numbers become floats, as Helm's YAML → JSON → Go decoding
     /// makes them; non-string keys are printed.
-    pub fn from_yaml(y: &serde_yaml::Value) -> Value {
+    pub fn from_yaml(y: &serde_norway::Value) -> Value {
         match y {
-            serde_yaml::Value::Null => Value::Nil,
-            serde_yaml::Value::Bool(b) => Value::Bool(*b),
-            serde_yaml::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
-            serde_yaml::Value::String(s) => Value::Str(s.clone()),
-            serde_yaml::Value::Sequence(s) => Value::list(s.iter().map(Value::from_yaml).collect()),
-            serde_yaml::Value::Mapping(m) => {
+            serde_norway::Value::Null => Value::Nil,
+            serde_norway::Value::Bool(b) => Value::Bool(*b),
+            serde_norway::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+            serde_norway::Value::String(s) => Value::Str(s.clone()),
+            serde_norway::Value::Sequence(s) => Value::list(s.iter().map(Value::from_yaml).collect()),
+            serde_norway::Value::Mapping(m) => {
                 Value::map(m.iter().map(|(k, v)| (yaml_key(k), Value::from_yaml(v))).collect())
             }
-            serde_yaml::Value::Tagged(t) => Value::from_yaml(&t.value),
+            serde_norway::Value::Tagged(t) => Value::from_yaml(&t.value),
         }
     }
 
@@ -364,13 +364,13 @@ impl Drop for Value {
 }
 
 /// A YAML mapping key as a Go map key string.
-pub fn yaml_key(k: &serde_yaml::Value) -> String {
+pub fn yaml_key(k: &serde_norway::Value) -> String {
     match k {
-        serde_yaml::Value::String(s) => s.clone(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::Null => "null".into(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+        serde_norway::Value::String(s) => s.clone(),
+        serde_norway::Value::Bool(b) => b.to_string(),
+        serde_norway::Value::Number(n) => n.to_string(),
+        serde_norway::Value::Null => "null".into(),
+        other => serde_norway::to_string(other).unwrap_or_default().trim().to_owned(),
     }
 }
 
@@ -405,7 +405,7 @@ mod tests {
 
     #[test]
     fn yaml_numbers_become_floats_and_print_as_integers_in_json() {
-        let y: serde_yaml::Value = serde_yaml::from_str("a: 3\nb: 1.5").unwrap();
+        let y: serde_norway::Value = serde_norway::from_str("a: 3\nb: 1.5").unwrap();
         let v = Value::from_yaml(&y);
         assert_eq!(v.to_json(), serde_json::json!({"a": 3, "b": 1.5}));
     }

@@ -53,9 +53,9 @@ pub fn to_pretty_json(v: &Value) -> String {
 
 /// `fromYaml`: a map, or a map with an `Error` key when the text is not a YAML mapping.
 pub fn from_yaml(s: &str) -> Value {
-    match serde_yaml::from_str::<serde_yaml::Value>(s) {
-        Ok(serde_yaml::Value::Mapping(m)) => Value::from_yaml(&serde_yaml::Value::Mapping(m)),
-        Ok(serde_yaml::Value::Null) => Value::map(Default::default()),
+    match serde_norway::from_str::<serde_norway::Value>(s) {
+        Ok(serde_norway::Value::Mapping(m)) => Value::from_yaml(&serde_norway::Value::Mapping(m)),
+        Ok(serde_norway::Value::Null) => Value::map(Default::default()),
         Ok(other) => error_map(format!(
             "error unmarshaling JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
             yaml_kind(&other)
@@ -66,9 +66,9 @@ pub fn from_yaml(s: &str) -> Value {
 
 /// `fromYamlArray`: a list, or a one-element list holding the error text.
 pub fn from_yaml_array(s: &str) -> Value {
-    match serde_yaml::from_str::<serde_yaml::Value>(s) {
-        Ok(v @ serde_yaml::Value::Sequence(_)) => Value::from_yaml(&v),
-        Ok(serde_yaml::Value::Null) => Value::list(vec![]),
+    match serde_norway::from_str::<serde_norway::Value>(s) {
+        Ok(v @ serde_norway::Value::Sequence(_)) => Value::from_yaml(&v),
+        Ok(serde_norway::Value::Null) => Value::list(vec![]),
         Ok(other) => Value::list(vec![Value::str(format!(
             "cannot unmarshal {} into a list",
             yaml_kind(&other)
@@ -101,12 +101,12 @@ fn error_map(msg: String) -> Value {
     Value::map([("Error".to_owned(), Value::Str(msg))].into_iter().collect())
 }
 
-fn yaml_kind(v: &serde_yaml::Value) -> &'static str {
+fn yaml_kind(v: &serde_norway::Value) -> &'static str {
     match v {
-        serde_yaml::Value::Sequence(_) => "array",
-        serde_yaml::Value::String(_) => "string",
-        serde_yaml::Value::Number(_) => "number",
-        serde_yaml::Value::Bool(_) => "bool",
+        serde_norway::Value::Sequence(_) => "array",
+        serde_norway::Value::String(_) => "string",
+        serde_norway::Value::Number(_) => "number",
+        serde_norway::Value::Bool(_) => "bool",
         _ => "value",
     }
 }
@@ -295,7 +295,7 @@ mod tests {
     use super::*;
 
     fn yaml(src: &str) -> Value {
-        Value::from_yaml(&serde_yaml::from_str(src).unwrap())
+        Value::from_yaml(&serde_norway::from_str(src).unwrap())
     }
 
     #[test]
