@@ -8,22 +8,9 @@ mod support;
 use std::collections::HashSet;
 
 use regscan::store::events::{EventOutcome, EventRecord};
-use regscan::store::{ArtifactFilter, FindingSource, NewArtifact, ScanResult, Store};
+use regscan::store::{ArtifactFilter, FindingSource, ScanResult, Store};
 use regscan_scanner_api::{Finding, Package, Severity, Status};
-
-fn artifact<'a>(repository: &'a str, digest: &'a str) -> NewArtifact<'a> {
-    NewArtifact {
-        registry: "registry.example.com",
-        repository,
-        digest,
-        manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
-        artifact_type: None,
-        kind: "image",
-        size: 1,
-        parent_digest: None,
-        platform: None,
-    }
-}
+use support::image_artifact;
 
 fn digest(n: u32) -> String {
     format!("sha256:{n:064x}")
@@ -60,7 +47,10 @@ async fn batches(store: Store) {
             layer: (i % 5 == 0).then(|| digest(i)),
         })
         .collect();
-    let id = store.upsert_artifact(&artifact("team/app", &digest(1))).await.unwrap();
+    let id = store
+        .upsert_artifact(&image_artifact("team/app", &digest(1)))
+        .await
+        .unwrap();
     let result = ScanResult {
         checks: checks.clone(),
         advisories: advisories.clone(),
@@ -126,7 +116,7 @@ async fn batches(store: Store) {
         (5, "team/1000"),
         (6, "team\\x"),
     ] {
-        let id = store.upsert_artifact(&artifact(repo, &digest(n))).await.unwrap();
+        let id = store.upsert_artifact(&image_artifact(repo, &digest(n))).await.unwrap();
         store
             .record_scan(id, "image", "1", Status::Succeeded, None, &ScanResult::default())
             .await
@@ -184,7 +174,10 @@ async fn batches(store: Store) {
         ..Default::default()
     };
     assert!(store.list_artifacts(&queued).await.unwrap().is_empty());
-    store.upsert_artifact(&artifact("team/new", &digest(7))).await.unwrap();
+    store
+        .upsert_artifact(&image_artifact("team/new", &digest(7)))
+        .await
+        .unwrap();
     let queued = store.list_artifacts(&queued).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].status, Status::Queued);

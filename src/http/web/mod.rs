@@ -386,16 +386,17 @@ mod tests {
         (state, dir)
     }
 
+    async fn listing_of(state: &AppState, params: ListingParams) -> String {
+        let Html(page) = listing(State(state.clone()), HeaderMap::new(), Ok(Query(params)))
+            .await
+            .unwrap();
+        page
+    }
+
     #[tokio::test]
     async fn stored_values_are_escaped_and_tagless_charts_get_a_pull_command() {
         let (state, _dir) = state_with_hostile_rows().await;
-        let Html(page) = listing(
-            State(state.clone()),
-            HeaderMap::new(),
-            Ok(Query(ListingParams::default())),
-        )
-        .await
-        .unwrap();
+        let page = listing_of(&state, ListingParams::default()).await;
         assert!(!page.contains("<script>x") && !page.contains("<img src=x"), "{page}");
         assert!(
             page.contains("evil/&lt;script&gt;x&lt;/script&gt;")
@@ -496,13 +497,7 @@ mod tests {
             .await
             .unwrap();
 
-        let Html(page) = listing(
-            State(state.clone()),
-            HeaderMap::new(),
-            Ok(Query(ListingParams::default())),
-        )
-        .await
-        .unwrap();
+        let page = listing_of(&state, ListingParams::default()).await;
         assert_shown_not_obeyed(&page, "listing");
         let echo = ListingParams {
             registry: Some(EVIL.into()),
@@ -510,9 +505,7 @@ mod tests {
             kind: Some(EVIL.into()),
             ..Default::default()
         };
-        let Html(page) = listing(State(state.clone()), HeaderMap::new(), Ok(Query(echo)))
-            .await
-            .unwrap();
+        let page = listing_of(&state, echo).await;
         assert_shown_not_obeyed(&page, "listing form");
         assert!(page.contains(&format!("value=\"{EVIL_SHOWN}\"")), "{page}");
 
@@ -524,36 +517,44 @@ mod tests {
             assert!(page.contains(&format!("id=\"{id}\"")), "{id}: {page}");
         }
 
-        let vulns = VulnParams {
-            id: Some("GHSA-evil-0001".into()),
-            ..Default::default()
-        };
-        let Html(page) = incidents::vulnerabilities_page(State(state.clone()), HeaderMap::new(), Ok(Query(vulns)))
-            .await
-            .unwrap();
-        assert_shown_not_obeyed(&page, "vulnerabilities");
-        assert!(
-            page.contains("<tr class=\"vuln\" data-id=\"GHSA-evil-0001\">"),
-            "{page}"
-        );
-        let vulns = VulnParams {
-            package: Some(EVIL.into()),
-            ..Default::default()
-        };
-        let Html(page) = incidents::vulnerabilities_page(State(state.clone()), HeaderMap::new(), Ok(Query(vulns)))
-            .await
-            .unwrap();
-        assert_shown_not_obeyed(&page, "vulnerabilities by package");
-
-        let packages = PackageParams {
-            name: Some(EVIL.into()),
-            ..Default::default()
-        };
-        let Html(page) = incidents::packages_page(State(state.clone()), HeaderMap::new(), Ok(Query(packages)))
-            .await
-            .unwrap();
-        assert_shown_not_obeyed(&page, "packages");
-        assert!(page.contains(&format!("data-name=\"{EVIL_SHOWN}\"")), "{page}");
+        let vulns =
+            |p: VulnParams| incidents::vulnerabilities_page(State(state.clone()), HeaderMap::new(), Ok(Query(p)));
+        let packages =
+            |p: PackageParams| incidents::packages_page(State(state.clone()), HeaderMap::new(), Ok(Query(p)));
+        for (what, page) in [
+            (
+                "vulnerabilities",
+                vulns(VulnParams {
+                    id: Some("GHSA-evil-0001".into()),
+                    ..Default::default()
+                })
+                .await,
+            ),
+            (
+                "vulnerabilities by package",
+                vulns(VulnParams {
+                    package: Some(EVIL.into()),
+                    ..Default::default()
+                })
+                .await,
+            ),
+            (
+                "packages",
+                packages(PackageParams {
+                    name: Some(EVIL.into()),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ] {
+            let Html(page) = page.unwrap();
+            assert_shown_not_obeyed(&page, what);
+            let row = match what {
+                "packages" => format!("<tr class=\"package\" data-name=\"{EVIL_SHOWN}\">"),
+                _ => "<tr class=\"vuln\" data-id=\"GHSA-evil-0001\">".into(),
+            };
+            assert!(page.contains(&row), "{what}: {page}");
+        }
 
         let err = artifact_page(State(state), HeaderMap::new(), Path(format!("r.example/{EVIL}@{D3}")))
             .await
