@@ -63,15 +63,20 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
+        // Rows of findings and packages first, then the scans (the count returned); the id lists
+        // go in slices, so any batch size stays within every backend's bound-value limit.
         let mut deleted = 0;
         for (table, column) in [("findings", "scan_id"), ("packages", "scan_id"), ("scans", "id")] {
-            let mut b = SqlBuilder::new(format!("DELETE FROM {table} WHERE {column} IN ("));
-            let mut list = b.separated(", ");
-            for id in &ids {
-                list.push_bind(*id);
+            deleted = 0;
+            for slice in ids.chunks(1000) {
+                let mut b = SqlBuilder::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+                let mut list = b.separated(", ");
+                for id in slice {
+                    list.push_bind(*id);
+                }
+                b.push(")");
+                deleted += b.build()?.execute(&mut *tx).await?.rows_affected();
             }
-            b.push(")");
-            deleted = b.build()?.execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(deleted)
