@@ -183,7 +183,7 @@ pub async fn render(
                             td { (html::severity_badge(f.severity)) }
                             td class="mono id" {
                                 (f.id)
-                                @for r in f.references.iter().filter(|r| r.starts_with("https://") || r.starts_with("http://")).take(3) {
+                                @for r in f.references.iter().filter(|r| is_web_link(r)).take(3) {
                                     " " a href=(r) rel="noreferrer" { "link" }
                                 }
                             }
@@ -239,7 +239,10 @@ pub async fn render(
         } @else {
             table id="history" {
                 thead {
-                    tr { th { "#" } th { "Started" } th { "Finished" } th { "Scanner" } th { "Status" } th { "Findings" } }
+                    tr {
+                        th { "#" } th { "Started" } th { "Finished" } th { "Scanner" } th { "Status" }
+                        th { "Findings" }
+                    }
                 }
                 tbody {
                     @for s in &history {
@@ -262,4 +265,9 @@ pub async fn render(
         }
     };
     Ok(page(&report.reference, body))
+}
+
+/// Whether a finding's reference is a web link (shown as a link; other references are not).
+fn is_web_link(r: &str) -> bool {
+    r.starts_with("https://") || r.starts_with("http://")
 }

@@ -175,7 +175,9 @@ pub(super) async fn vulnerabilities_page(
                                                 span class="mono versions" {
                                                     @match (&a.installed_version, &a.fixed_version) {
                                                         (Some(inst), Some(fix)) => { (inst) " → " (fix) }
-                                                        (Some(inst), None) => { (inst) " → " span class="muted" { "no fix" } }
+                                                        (Some(inst), None) => {
+                                                            (inst) " → " span class="muted" { "no fix" }
+                                                        }
                                                         _ => {}
                                                     }
                                                 }
@@ -309,7 +311,8 @@ pub(super) async fn packages_page(
                                             span class="locations" {
                                                 @for (n, l) in a.locations.iter().enumerate() {
                                                     @if n > 0 { "; " }
-                                                    @let layer: String = l.layer.as_deref().unwrap_or("").chars().take(19).collect();
+                                                    @let layer: String =
+                                                        l.layer.as_deref().unwrap_or("").chars().take(19).collect();
                                                     code { (l.path) }
                                                     @if !layer.is_empty() {
                                                         " " span class="mono muted" { "layer " (layer) "…" }

@@ -224,8 +224,14 @@ async fn listing(
             (select("min_severity", "Findings at least", &severities, nonempty(&params.min_severity)))
             (select("signed", "Signed", &["true", "false"], nonempty(&params.signed)))
             (select("has_sbom", "SBOM", &["true", "false"], nonempty(&params.has_sbom)))
-            label { "Registry" input name="registry" value=(nonempty(&params.registry).unwrap_or("")) placeholder="host:port"; }
-            label { "Repository prefix" input name="repository" value=(nonempty(&params.repository).unwrap_or("")) placeholder="team/"; }
+            label {
+                "Registry"
+                input name="registry" value=(nonempty(&params.registry).unwrap_or("")) placeholder="host:port";
+            }
+            label {
+                "Repository prefix"
+                input name="repository" value=(nonempty(&params.repository).unwrap_or("")) placeholder="team/";
+            }
             button type="submit" { "Filter" }
             " "
             a href="/" { "clear" }
@@ -307,7 +313,8 @@ fn overview(config: &crate::config::Config, counts: &[(String, String, i64)]) ->
                                     td class="muted" { "0" }
                                 } @else {
                                     td {
-                                        a class={ "badge st-" (st.as_str()) } href={ (kind_href) "&status=" (st.as_str()) } { (n) }
+                                        a class={ "badge st-" (st.as_str()) }
+                                            href={ (kind_href) "&status=" (st.as_str()) } { (n) }
                                     }
                                 }
                             }
