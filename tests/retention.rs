@@ -12,17 +12,7 @@ use regscan_scanner_api::{Package, Status};
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn artifact(digest: &str) -> NewArtifact<'_> {
-    NewArtifact {
-        registry: "registry.example.com",
-        repository: "team/app",
-        digest,
-        manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
-        artifact_type: None,
-        kind: "image",
-        size: 1,
-        parent_digest: None,
-        platform: None,
-    }
+    support::image_artifact("team/app", digest)
 }
 
 fn package() -> Package {

@@ -462,17 +462,7 @@ async fn a_queue_that_is_down_gets_503_and_nothing_is_recorded_as_queued() {
 #[tokio::test]
 async fn a_delete_event_marks_the_artifact_deleted_and_keeps_it() {
     let r = receiver(None, false).await;
-    let a = regscan::store::NewArtifact {
-        registry: "registry.example.com",
-        repository: "team/app",
-        digest: DIGEST,
-        manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
-        artifact_type: None,
-        kind: "image",
-        size: 1,
-        parent_digest: None,
-        platform: None,
-    };
+    let a = support::image_artifact("team/app", DIGEST);
     r.store.upsert_artifact(&a).await.unwrap();
     r.store
         .set_tag("registry.example.com", "team/app", "1.0", DIGEST)

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 use sqlx::Row;
 
+use super::sql::SqlBuilder;
 use super::{now_ms, Store, StoreError};
 
 /// What became of one webhook event (or of a whole request that was rejected).
@@ -115,32 +116,22 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // 10 parameters a row; 100 rows stay far below every backend's parameter limit.
         for chunk in records.chunks(100) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
-                    format!("({})", p.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO webhook_events (endpoint, event_id, outcome, status_code, reason, action, registry, repository, reference, received_at)
-                 VALUES {}",
-                rows.join(", ")
+            let mut b = SqlBuilder::new(
+                "INSERT INTO webhook_events (endpoint, event_id, outcome, status_code, reason, action, registry, repository, reference, received_at) ",
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(&r.endpoint)
-                    .bind(&r.event_id)
-                    .bind(r.outcome.as_str())
-                    .bind(i64::from(r.status_code))
-                    .bind(&r.reason)
-                    .bind(&r.action)
-                    .bind(&r.registry)
-                    .bind(&r.repository)
-                    .bind(&r.reference)
-                    .bind(now);
-            }
-            q.execute(&mut *tx).await?;
+            b.push_values(chunk, |mut row, r| {
+                row.push_bind(r.endpoint.as_str())
+                    .push_bind(r.event_id.as_deref())
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(i64::from(r.status_code))
+                    .push_bind(r.reason.as_deref())
+                    .push_bind(r.action.as_deref())
+                    .push_bind(r.registry.as_deref())
+                    .push_bind(r.repository.as_deref())
+                    .push_bind(r.reference.as_deref())
+                    .push_bind(now);
+            });
+            b.build()?.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -152,16 +143,15 @@ impl Store {
         let mut seen = HashSet::new();
         // Small batches keep the statement within every backend's parameter limit.
         for chunk in event_ids.chunks(200) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "SELECT DISTINCT event_id FROM webhook_events WHERE endpoint = $1 AND outcome IN ('queued', 'deleted') AND event_id IN ({})",
-                placeholders.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(endpoint);
+            let mut b = SqlBuilder::new("SELECT DISTINCT event_id FROM webhook_events WHERE endpoint = ");
+            b.push_bind(endpoint)
+                .push(" AND outcome IN ('queued', 'deleted') AND event_id IN (");
+            let mut ids = b.separated(", ");
             for id in chunk {
-                q = q.bind(*id);
+                ids.push_bind(*id);
             }
-            for row in q.fetch_all(&self.pool).await? {
+            b.push(")");
+            for row in b.build()?.fetch_all(&self.pool).await? {
                 seen.insert(row.try_get::<String, _>("event_id")?);
             }
         }

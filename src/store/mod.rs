@@ -1,8 +1,10 @@
 //! The results store: artifacts, tags, scans, findings, packages, advisories and the embedded
 //! queue, in SQLite (default) or PostgreSQL, through sqlx's `Any` driver.
 //!
-//! Queries use `$1`-style placeholders, which both backends accept; the few statements that
-//! differ per backend branch on [`Backend`]. Timestamps are Unix milliseconds (`BIGINT`).
+//! Queries use `$1`-style placeholders, which both backends accept; a statement whose shape
+//! depends on its input is assembled by [`sql::SqlBuilder`], which numbers them. The few
+//! statements that differ per backend branch on [`Backend`]. Timestamps are Unix milliseconds
+//! (`BIGINT`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +19,7 @@ pub mod query;
 pub mod referrers;
 pub mod results;
 pub mod retention;
+pub(crate) mod sql;
 
 pub use query::{ArtifactFilter, ArtifactSummary};
 pub use results::{ArtifactRecord, Claim, FindingSource, NewArtifact, ScanRecord, ScanResult};

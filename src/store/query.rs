@@ -4,6 +4,7 @@ use regscan_scanner_api::{Severity, Status, Summary};
 use sqlx::Row;
 
 use super::results::{ArtifactRecord, ARTIFACT_COLUMNS};
+use super::sql::SqlBuilder;
 use super::{Store, StoreError};
 
 /// Filters for [`Store::list_artifacts`]. Empty fields do not filter.
@@ -56,112 +57,100 @@ pub struct ArtifactSummary {
     pub has_sbom: bool,
 }
 
-/// `EXISTS` of a referrer of `relation` for the artifact row `a`.
-fn has_referrer(relation: &str) -> String {
+/// `EXISTS` of a referrer of `relation` (a constant of this module, not input) for the
+/// artifact row `a`.
+fn has_referrer(relation: &'static str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM referrers r WHERE r.registry = a.registry AND r.repository = a.repository
                  AND r.subject_digest = a.digest AND r.relation = '{relation}')"
     )
 }
 
-enum Arg {
-    Text(String),
-    Int(i64),
+/// `s LIKE` pattern matching values that start with `prefix` (with `ESCAPE '\\'`).
+fn like_prefix(prefix: &str) -> String {
+    let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("{escaped}%")
 }
 
 impl Store {
     /// List artifacts, newest first.
     pub async fn list_artifacts(&self, f: &ArtifactFilter) -> Result<Vec<ArtifactSummary>, StoreError> {
-        let mut clauses: Vec<String> = Vec::new();
-        let mut args: Vec<Arg> = Vec::new();
-        let mut push = |clause: &str, arg: Arg, args: &mut Vec<Arg>| {
-            args.push(arg);
-            clauses.push(clause.replace('?', &format!("${}", args.len())));
-        };
-        if let Some(r) = &f.registry {
-            push("a.registry = ?", Arg::Text(r.clone()), &mut args);
-        }
-        if let Some(r) = &f.repository {
-            let escaped = r.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            push(
-                "a.repository LIKE ? ESCAPE '\\'",
-                Arg::Text(format!("{escaped}%")),
-                &mut args,
-            );
-        }
-        if let Some(k) = &f.kind {
-            push("a.kind = ?", Arg::Text(k.clone()), &mut args);
-        }
-        if let Some(s) = f.status {
-            if s == Status::Queued {
-                push(
-                    "COALESCE(s.status, ?) = 'queued'",
-                    Arg::Text("queued".into()),
-                    &mut args,
-                );
-            } else {
-                push("s.status = ?", Arg::Text(s.as_str().into()), &mut args);
-            }
-        }
-        if let Some(since) = f.since_ms {
-            push("a.created_at >= ?", Arg::Int(since), &mut args);
-        }
-        if let Some(before) = f.before_id {
-            push("a.id < ?", Arg::Int(before), &mut args);
-        }
-        if let Some(min) = f.min_severity {
-            let cols: Vec<&str> = Severity::ALL
-                .iter()
-                .filter(|s| **s >= min)
-                .map(|s| s.as_str())
-                .collect();
-            clauses.push(format!(
-                "({}) > 0",
-                cols.iter()
-                    .map(|c| format!("COALESCE(s.{c}, 0)"))
-                    .collect::<Vec<_>>()
-                    .join(" + ")
-            ));
-        }
-        for (wanted, relation) in [(f.signed, "signature"), (f.has_sbom, "sbom")] {
-            match wanted {
-                Some(true) => clauses.push(has_referrer(relation)),
-                Some(false) => clauses.push(format!("NOT {}", has_referrer(relation))),
-                None => {}
-            }
-        }
-        if !f.include_deleted {
-            clauses.push("a.deleted_at IS NULL".into());
-        }
-        if !f.include_children {
-            clauses.push("a.parent_digest IS NULL".into());
-        }
-        let limit = f.limit.unwrap_or(100).clamp(1, 1000);
         let cols = ARTIFACT_COLUMNS
             .split(", ")
             .map(|c| format!("a.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!(
+        let mut b = SqlBuilder::new(format!(
             "SELECT {cols}, s.status AS scan_status, s.reason AS scan_reason, s.scanner AS scan_scanner, s.scanner_version AS scan_version,
                     s.critical AS s_critical, s.high AS s_high, s.medium AS s_medium, s.low AS s_low, s.negligible AS s_negligible, s.unknown AS s_unknown,
                     s.finished_at AS s_finished,
                     CAST(CASE WHEN {signed} THEN 1 ELSE 0 END AS BIGINT) AS signed,
                     CAST(CASE WHEN {sbom} THEN 1 ELSE 0 END AS BIGINT) AS has_sbom
-             FROM artifacts a LEFT JOIN scans s ON s.id = a.latest_scan_id
-             {} ORDER BY a.id DESC LIMIT {limit}",
-            if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) },
+             FROM artifacts a LEFT JOIN scans s ON s.id = a.latest_scan_id",
             signed = has_referrer("signature"),
             sbom = has_referrer("sbom"),
-        );
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = match a {
-                Arg::Text(t) => q.bind(t),
-                Arg::Int(i) => q.bind(i),
-            };
+        ));
+        // " WHERE " before the first condition, " AND " before the others.
+        let mut joiner = " WHERE ";
+        let mut and = |b: &mut SqlBuilder<'_>| {
+            b.push(std::mem::replace(&mut joiner, " AND "));
+        };
+        if let Some(r) = &f.registry {
+            and(&mut b);
+            b.push("a.registry = ").push_bind(r.as_str());
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        if let Some(r) = &f.repository {
+            and(&mut b);
+            b.push("a.repository LIKE ")
+                .push_bind(like_prefix(r))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(k) = &f.kind {
+            and(&mut b);
+            b.push("a.kind = ").push_bind(k.as_str());
+        }
+        if let Some(s) = f.status {
+            and(&mut b);
+            if s == Status::Queued {
+                b.push("COALESCE(s.status, 'queued') = 'queued'");
+            } else {
+                b.push("s.status = ").push_bind(s.as_str());
+            }
+        }
+        if let Some(since) = f.since_ms {
+            and(&mut b);
+            b.push("a.created_at >= ").push_bind(since);
+        }
+        if let Some(before) = f.before_id {
+            and(&mut b);
+            b.push("a.id < ").push_bind(before);
+        }
+        if let Some(min) = f.min_severity {
+            and(&mut b);
+            b.push("(");
+            let mut sum = b.separated(" + ");
+            for sev in Severity::ALL.iter().filter(|s| **s >= min) {
+                sum.push(format_args!("COALESCE(s.{}, 0)", sev.as_str()));
+            }
+            b.push(") > 0");
+        }
+        for (wanted, relation) in [(f.signed, "signature"), (f.has_sbom, "sbom")] {
+            if let Some(wanted) = wanted {
+                and(&mut b);
+                b.push(if wanted { "" } else { "NOT " }).push(has_referrer(relation));
+            }
+        }
+        if !f.include_deleted {
+            and(&mut b);
+            b.push("a.deleted_at IS NULL");
+        }
+        if !f.include_children {
+            and(&mut b);
+            b.push("a.parent_digest IS NULL");
+        }
+        let limit = f.limit.unwrap_or(100).clamp(1, 1000);
+        b.push(" ORDER BY a.id DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = b.build()?.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let status: Option<String> = r.try_get("scan_status")?;

@@ -9,7 +9,14 @@ use regscan_scanner_api::{Finding, Kind, Package, Severity, Status, Summary};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
 
+use super::sql::SqlBuilder;
 use super::{now_ms, Store, StoreError};
+
+/// Findings per multi-row `INSERT` (12 values a row: 4,800 bound values, below SQLite's 32,766
+/// and PostgreSQL's 65,535).
+const FINDING_ROWS: usize = 400;
+/// Packages per multi-row `INSERT` (8 values a row: 4,000 bound values).
+const PACKAGE_ROWS: usize = 500;
 
 /// An artifact row.
 #[derive(Debug, Clone, PartialEq)]
@@ -496,8 +503,8 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let artifact_id: i64 = row.try_get("artifact_id")?;
-        // Multi-row inserts, a few hundred rows per statement: a re-match writes hundreds of
-        // findings per artifact.
+        // Multi-row inserts, a few hundred rows per statement (one round trip each): a scan or
+        // re-match writes hundreds of findings and thousands of packages per artifact.
         let findings: Vec<(FindingSource, &Finding)> = [
             (FindingSource::Check, &result.checks),
             (FindingSource::Advisory, &result.advisories),
@@ -505,51 +512,43 @@ impl Store {
         .into_iter()
         .flat_map(|(source, fs)| fs.iter().map(move |f| (source, f)))
         .collect();
-        for chunk in findings.chunks(400) {
-            let sql = format!(
-                "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation)
-                 VALUES {}",
-                super::advisories::placeholders(chunk.len(), 12, 1)
+        for chunk in findings.chunks(FINDING_ROWS) {
+            let mut b = SqlBuilder::new(
+                "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation) ",
             );
-            let mut q = sqlx::query(&sql);
-            for (source, f) in chunk {
-                q = q
-                    .bind(scan_id)
-                    .bind(source.as_str())
-                    .bind(&f.id)
-                    .bind(f.severity.as_str())
-                    .bind(f.severity.rank() as i64)
-                    .bind(&f.title)
-                    .bind(f.package.as_deref())
-                    .bind(f.installed_version.as_deref())
-                    .bind(f.fixed_version.as_deref())
-                    .bind(f.location.as_deref())
-                    .bind(serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into()))
-                    .bind(f.remediation.as_deref());
-            }
-            q.execute(&mut *tx).await?;
+            b.push_values(chunk, |mut row, (source, f)| {
+                row.push_bind(scan_id)
+                    .push_bind(source.as_str())
+                    .push_bind(f.id.as_str())
+                    .push_bind(f.severity.as_str())
+                    .push_bind(f.severity.rank() as i64)
+                    .push_bind(f.title.as_str())
+                    .push_bind(f.package.as_deref())
+                    .push_bind(f.installed_version.as_deref())
+                    .push_bind(f.fixed_version.as_deref())
+                    .push_bind(f.location.as_deref())
+                    .push_bind(serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into()))
+                    .push_bind(f.remediation.as_deref());
+            });
+            b.build()?.execute(&mut *tx).await?;
         }
         if result.inventory_scan_id.is_none() {
-            for chunk in result.packages.chunks(500) {
-                let sql = format!(
-                    "INSERT INTO packages (scan_id, ecosystem, name, version, source_name, source_version, path, layer, dev)
-                     VALUES {}",
-                    super::advisories::placeholders(chunk.len(), 9, 1)
+            for chunk in result.packages.chunks(PACKAGE_ROWS) {
+                let mut b = SqlBuilder::new(
+                    "INSERT INTO packages (scan_id, ecosystem, name, version, source_name, source_version, path, layer, dev) ",
                 );
-                let mut q = sqlx::query(&sql);
-                for p in chunk {
-                    q = q
-                        .bind(scan_id)
-                        .bind(&p.ecosystem)
-                        .bind(&p.name)
-                        .bind(&p.version)
-                        .bind(p.source_name.as_deref())
-                        .bind(p.source_version.as_deref())
-                        .bind(&p.path)
-                        .bind(p.layer.as_deref())
-                        .bind(i64::from(p.dev));
-                }
-                q.execute(&mut *tx).await?;
+                b.push_values(chunk, |mut row, p| {
+                    row.push_bind(scan_id)
+                        .push_bind(p.ecosystem.as_str())
+                        .push_bind(p.name.as_str())
+                        .push_bind(p.version.as_str())
+                        .push_bind(p.source_name.as_deref())
+                        .push_bind(p.source_version.as_deref())
+                        .push_bind(p.path.as_str())
+                        .push_bind(p.layer.as_deref())
+                        .push_bind(i64::from(p.dev));
+                });
+                b.build()?.execute(&mut *tx).await?;
             }
             super::advisories::insert_package_keys(&mut tx, scan_id, &result.packages).await?;
         }

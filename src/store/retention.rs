@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
+use super::sql::SqlBuilder;
 use super::{now_ms, Store, StoreError};
 use crate::config::RetentionConfig;
 
@@ -62,17 +63,20 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let list = placeholders.join(", ");
+        // Rows of findings and packages first, then the scans (the count returned); the id lists
+        // go in slices, so any batch size stays within every backend's bound-value limit.
         let mut deleted = 0;
-        for table in ["findings", "packages", "scans"] {
-            let column = if table == "scans" { "id" } else { "scan_id" };
-            let sql = format!("DELETE FROM {table} WHERE {column} IN ({list})");
-            let mut q = sqlx::query(&sql);
-            for id in &ids {
-                q = q.bind(*id);
+        for (table, column) in [("findings", "scan_id"), ("packages", "scan_id"), ("scans", "id")] {
+            deleted = 0;
+            for slice in ids.chunks(1000) {
+                let mut b = SqlBuilder::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+                let mut list = b.separated(", ");
+                for id in slice {
+                    list.push_bind(*id);
+                }
+                b.push(")");
+                deleted += b.build()?.execute(&mut *tx).await?.rows_affected();
             }
-            deleted = q.execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(deleted)

@@ -40,6 +40,22 @@ pub fn random_suffix() -> String {
     format!("{n:016x}")
 }
 
+/// An image in `registry.example.com/{repository}` at `digest`, for tests that store results
+/// through the store API directly.
+pub fn image_artifact<'a>(repository: &'a str, digest: &'a str) -> regscan::store::NewArtifact<'a> {
+    regscan::store::NewArtifact {
+        registry: "registry.example.com",
+        repository,
+        digest,
+        manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
+        artifact_type: None,
+        kind: "image",
+        size: 1,
+        parent_digest: None,
+        platform: None,
+    }
+}
+
 /// The status and reason of an artifact's latest scan, once that scan has ended.
 pub async fn finished_scan(
     store: &regscan::store::Store,

@@ -1,11 +1,10 @@
 //! The page of one artifact: what it is, its status (and for `failed`/`unsupported` the
 //! reason), how to use it, its tags, findings, children (index) and scan history.
 
-use std::fmt::Write as _;
-
+use maud::{html, Markup};
 use regscan_scanner_api::Status;
 
-use super::html::{self, esc, page};
+use super::html::{self, page};
 use super::{AppState, WebError};
 use crate::http::api::ApiError;
 use crate::report::Report;
@@ -40,51 +39,6 @@ pub async fn render(
     let history = store.scans_of(artifact.id).await?;
     let config = &state.config;
 
-    let mut b = String::new();
-    let _ = write!(b, "<h1 id=\"reference\">{}</h1>", esc(&report.reference));
-    b.push_str("<dl class=\"facts\">");
-    let mut fact = |k: &str, v: String| {
-        let _ = write!(b, "<dt>{k}</dt><dd>{v}</dd>");
-    };
-    fact(
-        "Type",
-        html::kind_cell(config, &report.kind, report.artifact_type.as_deref()),
-    );
-    fact(
-        "Status",
-        format!("<span id=\"status\">{}</span>", html::status_badge(report.status)),
-    );
-    if let Some(r) = &report.reason {
-        fact(
-            if report.status == Status::Unsupported {
-                "Why unsupported"
-            } else {
-                "Reason"
-            },
-            format!("<span id=\"reason\" class=\"reason\">{}</span>", esc(r)),
-        );
-    }
-    fact("Findings", html::severity_counts(&report.summary));
-    fact("Digest", format!("<code>{}</code>", esc(&report.digest)));
-    fact(
-        "Manifest media type",
-        format!("<code>{}</code>", esc(&report.manifest_media_type)),
-    );
-    if let Some(t) = &report.artifact_type {
-        fact("Artifact type", format!("<code id=\"artifact-type\">{}</code>", esc(t)));
-    }
-    if let Some(p) = &report.platform {
-        fact("Platform", esc(p));
-    }
-    if let Some(s) = &report.scanner {
-        fact("Scanner", format!("{} {}", esc(&s.name), esc(&s.version)));
-    }
-    if let Some(t) = &report.scanned_at {
-        fact("Scanned", esc(t));
-    }
-    if let Some(s) = &report.advisory_snapshot {
-        fact("Advisory snapshot", format!("<code>{}</code>", esc(s)));
-    }
     let action = html::action_text(
         config,
         &report.kind,
@@ -95,165 +49,225 @@ pub async fn render(
         &digest,
         tags.first().map(String::as_str),
     );
-    fact("Use it", action.to_html());
     let api = format!("/v1{}", &html::artifact_href(registry, repository, &digest));
-    fact(
-        "Machine-readable",
-        format!("<a href=\"{0}\">JSON report</a> · <a href=\"{0}?format=harbor\">Harbor report</a> · <a href=\"{0}?format=cyclonedx\">CycloneDX SBOM</a>", esc(&api)),
-    );
-    if let Some(subject) = &report.subject {
-        let href = html::artifact_href(registry, repository, subject);
-        fact(
-            "Refers to",
-            format!(
-                "<a id=\"subject\" href=\"{}\"><code>{}</code></a>",
-                esc(&href),
-                esc(subject)
-            ),
-        );
-    }
-    b.push_str("</dl>");
 
-    if !report.referrers.is_empty() {
-        let _ = write!(
-            b,
-            "<h2>Signatures, SBOMs and attestations ({})</h2><table id=\"referrers\"><thead><tr><th>Digest</th><th>Type</th><th>Status</th></tr></thead><tbody>",
-            report.referrers.len()
-        );
-        for r in &report.referrers {
-            let href = html::artifact_href(registry, repository, &r.digest);
-            let kind = r.kind.as_deref().unwrap_or("unknown");
-            let status = match r.status {
-                Some(s) => html::status_badge(s),
-                None => "<span class=\"muted\">not stored yet</span>".to_owned(),
-            };
-            let _ = write!(
-                b,
-                "<tr data-kind=\"{}\"><td><a href=\"{}\"><code>{}</code></a></td><td>{}</td><td>{status}</td></tr>",
-                esc(kind),
-                esc(&href),
-                esc(&r.digest),
-                html::kind_cell(config, kind, r.artifact_type.as_deref()),
-            );
-        }
-        b.push_str("</tbody></table>");
-    }
-
-    if !report.signatures.is_empty() {
-        b.push_str("<h2>Signatures</h2><table id=\"signatures\"><thead><tr><th>Signature</th><th>Verified</th><th>Key</th><th>Why not</th></tr></thead><tbody>");
-        for sig in &report.signatures {
-            let _ = write!(
-                b,
-                "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                if sig.verified { "verified" } else { "unverified" },
-                esc(&sig.digest),
-                if sig.verified { "yes" } else { "no" },
-                esc(sig.key.as_deref().unwrap_or("")),
-                esc(sig.reason.as_deref().unwrap_or("")),
-            );
-        }
-        b.push_str("</tbody></table>");
-    }
-
-    let _ = write!(b, "<h2>Tags</h2>");
-    if tags.is_empty() {
-        b.push_str("<p class=\"muted\">No tag points at this digest.</p>");
-    } else {
-        b.push_str("<p id=\"tags\">");
-        for t in &tags {
-            let _ = write!(b, "<code>{}</code> ", esc(t));
-        }
-        b.push_str("</p>");
-    }
-
-    let _ = write!(b, "<h2>Findings ({})</h2>", report.findings.len());
-    if report.findings.is_empty() {
-        let why = match report.status {
-            Status::Succeeded if report.kind == "index" => "An index has no findings of its own; see its children.",
-            Status::Succeeded => "No findings.",
-            Status::Unsupported => "Not scanned: no scanner handles this type. This is not a clean result.",
-            Status::Failed => "Not scanned: the scan failed. This is not a clean result.",
-            Status::Queued | Status::Running => "The scan has not finished.",
+    // The facts, in order: (label, value).
+    let mut facts: Vec<(&str, Markup)> = vec![
+        (
+            "Type",
+            html::kind_cell(config, &report.kind, report.artifact_type.as_deref()),
+        ),
+        (
+            "Status",
+            html! { span id="status" { (html::status_badge(report.status)) } },
+        ),
+    ];
+    if let Some(r) = &report.reason {
+        let label = if report.status == Status::Unsupported {
+            "Why unsupported"
+        } else {
+            "Reason"
         };
-        let _ = write!(b, "<p class=\"muted\" id=\"no-findings\">{why}</p>");
-    } else {
-        b.push_str("<table id=\"findings\"><thead><tr><th>Severity</th><th>ID</th><th>Package / object</th><th>Installed</th><th>Fixed</th><th>Title</th><th>Location</th></tr></thead><tbody>");
-        for f in &report.findings {
-            let refs: String = f
-                .references
-                .iter()
-                .filter(|r| r.starts_with("https://") || r.starts_with("http://"))
-                .take(3)
-                .map(|r| format!(" <a href=\"{}\" rel=\"noreferrer\">link</a>", esc(r)))
-                .collect();
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td class=\"mono id\">{}{refs}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}{}</td><td class=\"mono\">{}</td></tr>",
-                html::severity_badge(f.severity),
-                esc(&f.id),
-                esc(f.package.as_deref().unwrap_or("")),
-                esc(f.installed_version.as_deref().unwrap_or("")),
-                esc(f.fixed_version.as_deref().unwrap_or("")),
-                esc(&f.title),
-                f.remediation.as_deref().map(|r| format!("<div class=\"muted\">{}</div>", esc(r))).unwrap_or_default(),
-                esc(f.location.as_deref().unwrap_or("")),
-            );
-        }
-        b.push_str("</tbody></table>");
+        facts.push((label, html! { span id="reason" class="reason" { (r) } }));
+    }
+    facts.push(("Findings", html::severity_counts(&report.summary)));
+    facts.push(("Digest", html! { code { (report.digest) } }));
+    facts.push(("Manifest media type", html! { code { (report.manifest_media_type) } }));
+    if let Some(t) = &report.artifact_type {
+        facts.push(("Artifact type", html! { code id="artifact-type" { (t) } }));
+    }
+    if let Some(p) = &report.platform {
+        facts.push(("Platform", html! { (p) }));
+    }
+    if let Some(s) = &report.scanner {
+        facts.push(("Scanner", html! { (s.name) " " (s.version) }));
+    }
+    if let Some(t) = &report.scanned_at {
+        facts.push(("Scanned", html! { (t) }));
+    }
+    if let Some(s) = &report.advisory_snapshot {
+        facts.push(("Advisory snapshot", html! { code { (s) } }));
+    }
+    facts.push(("Use it", action.to_html()));
+    facts.push((
+        "Machine-readable",
+        html! {
+            a href=(api) { "JSON report" }
+            " · "
+            a href={ (api) "?format=harbor" } { "Harbor report" }
+            " · "
+            a href={ (api) "?format=cyclonedx" } { "CycloneDX SBOM" }
+        },
+    ));
+    if let Some(subject) = &report.subject {
+        facts.push((
+            "Refers to",
+            html! { a id="subject" href=(html::artifact_href(registry, repository, subject)) { code { (subject) } } },
+        ));
     }
 
-    if !report.children.is_empty() {
-        let _ = write!(b, "<h2>Children ({})</h2><table id=\"children\"><thead><tr><th>Platform</th><th>Type</th><th>Status</th><th>Findings</th></tr></thead><tbody>", report.children.len());
-        for c in &report.children {
-            let _ = write!(
-                b,
-                "<tr><td><a href=\"{}\">{}</a><div class=\"mono muted\">{}</div></td><td>{}</td><td>{}{}</td><td>{}</td></tr>",
-                esc(&html::artifact_href(&c.registry, &c.repository, &c.digest)),
-                esc(c.platform.as_deref().unwrap_or("(no platform)")),
-                esc(&c.digest),
-                html::kind_cell(config, &c.kind, c.artifact_type.as_deref()),
-                html::status_badge(c.status),
-                c.reason.as_deref().map(|r| format!("<div class=\"reason\">{}</div>", esc(r))).unwrap_or_default(),
-                html::severity_counts(&c.summary),
-            );
-        }
-        b.push_str("</tbody></table>");
-    }
-    if let Some(parent) = &artifact.parent_digest {
-        let _ = write!(
-            b,
-            "<p>Part of the index <a href=\"{}\">{}</a>.</p>",
-            esc(&html::artifact_href(registry, repository, parent)),
-            esc(parent)
-        );
-    }
+    let no_findings = match report.status {
+        Status::Succeeded if report.kind == "index" => "An index has no findings of its own; see its children.",
+        Status::Succeeded => "No findings.",
+        Status::Unsupported => "Not scanned: no scanner handles this type. This is not a clean result.",
+        Status::Failed => "Not scanned: the scan failed. This is not a clean result.",
+        Status::Queued | Status::Running => "The scan has not finished.",
+    };
 
-    let _ = write!(b, "<h2>Scan history ({})</h2>", history.len());
-    if history.is_empty() {
-        b.push_str("<p class=\"muted\">Never scanned yet.</p>");
-    } else {
-        b.push_str("<table id=\"history\"><thead><tr><th>#</th><th>Started</th><th>Finished</th><th>Scanner</th><th>Status</th><th>Findings</th></tr></thead><tbody>");
-        for s in &history {
-            let scanner = if s.scanner.is_empty() {
-                "—".to_owned()
-            } else {
-                format!("{} {}", esc(&s.scanner), esc(&s.scanner_version))
-            };
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{scanner}</td><td>{}{}</td><td>{}</td></tr>",
-                s.id,
-                s.started_at.map(crate::report::rfc3339).unwrap_or_default(),
-                s.finished_at.map(crate::report::rfc3339).unwrap_or_default(),
-                html::status_badge(s.status),
-                s.reason
-                    .as_deref()
-                    .map(|r| format!("<div class=\"reason\">{}</div>", esc(r)))
-                    .unwrap_or_default(),
-                html::severity_counts(&s.summary),
-            );
+    let body = html! {
+        h1 id="reference" { (report.reference) }
+        dl class="facts" {
+            @for (k, v) in &facts { dt { (k) } dd { (v) } }
         }
-        b.push_str("</tbody></table>");
-    }
-    Ok(page(&report.reference, &b))
+
+        @if !report.referrers.is_empty() {
+            h2 { "Signatures, SBOMs and attestations (" (report.referrers.len()) ")" }
+            table id="referrers" {
+                thead { tr { th { "Digest" } th { "Type" } th { "Status" } } }
+                tbody {
+                    @for r in &report.referrers {
+                        @let kind = r.kind.as_deref().unwrap_or("unknown");
+                        tr data-kind=(kind) {
+                            td { a href=(html::artifact_href(registry, repository, &r.digest)) { code { (r.digest) } } }
+                            td { (html::kind_cell(config, kind, r.artifact_type.as_deref())) }
+                            td {
+                                @match r.status {
+                                    Some(s) => { (html::status_badge(s)) }
+                                    None => { span class="muted" { "not stored yet" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        @if !report.signatures.is_empty() {
+            h2 { "Signatures" }
+            table id="signatures" {
+                thead { tr { th { "Signature" } th { "Verified" } th { "Key" } th { "Why not" } } }
+                tbody {
+                    @for sig in &report.signatures {
+                        tr class=(if sig.verified { "verified" } else { "unverified" }) {
+                            td { code { (sig.digest) } }
+                            td { (if sig.verified { "yes" } else { "no" }) }
+                            td { (sig.key.as_deref().unwrap_or("")) }
+                            td { (sig.reason.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+
+        h2 { "Tags" }
+        @if tags.is_empty() {
+            p class="muted" { "No tag points at this digest." }
+        } @else {
+            p id="tags" { @for t in &tags { code { (t) } " " } }
+        }
+
+        h2 { "Findings (" (report.findings.len()) ")" }
+        @if report.findings.is_empty() {
+            p class="muted" id="no-findings" { (no_findings) }
+        } @else {
+            table id="findings" {
+                thead {
+                    tr {
+                        th { "Severity" } th { "ID" } th { "Package / object" } th { "Installed" } th { "Fixed" }
+                        th { "Title" } th { "Location" }
+                    }
+                }
+                tbody {
+                    @for f in &report.findings {
+                        tr {
+                            td { (html::severity_badge(f.severity)) }
+                            td class="mono id" {
+                                (f.id)
+                                @for r in f.references.iter().filter(|r| is_web_link(r)).take(3) {
+                                    " " a href=(r) rel="noreferrer" { "link" }
+                                }
+                            }
+                            td { (f.package.as_deref().unwrap_or("")) }
+                            td class="mono" { (f.installed_version.as_deref().unwrap_or("")) }
+                            td class="mono" { (f.fixed_version.as_deref().unwrap_or("")) }
+                            td {
+                                (f.title)
+                                @if let Some(r) = &f.remediation { div class="muted" { (r) } }
+                            }
+                            td class="mono" { (f.location.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+
+        @if !report.children.is_empty() {
+            h2 { "Children (" (report.children.len()) ")" }
+            table id="children" {
+                thead { tr { th { "Platform" } th { "Type" } th { "Status" } th { "Findings" } } }
+                tbody {
+                    @for c in &report.children {
+                        tr {
+                            td {
+                                a href=(html::artifact_href(&c.registry, &c.repository, &c.digest)) {
+                                    (c.platform.as_deref().unwrap_or("(no platform)"))
+                                }
+                                div class="mono muted" { (c.digest) }
+                            }
+                            td { (html::kind_cell(config, &c.kind, c.artifact_type.as_deref())) }
+                            td {
+                                (html::status_badge(c.status))
+                                @if let Some(r) = &c.reason { div class="reason" { (r) } }
+                            }
+                            td { (html::severity_counts(&c.summary)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(parent) = &artifact.parent_digest {
+            p {
+                "Part of the index "
+                a href=(html::artifact_href(registry, repository, parent)) { (parent) }
+                "."
+            }
+        }
+
+        h2 { "Scan history (" (history.len()) ")" }
+        @if history.is_empty() {
+            p class="muted" { "Never scanned yet." }
+        } @else {
+            table id="history" {
+                thead {
+                    tr {
+                        th { "#" } th { "Started" } th { "Finished" } th { "Scanner" } th { "Status" }
+                        th { "Findings" }
+                    }
+                }
+                tbody {
+                    @for s in &history {
+                        tr {
+                            td { (s.id) }
+                            td { (s.started_at.map(crate::report::rfc3339).unwrap_or_default()) }
+                            td { (s.finished_at.map(crate::report::rfc3339).unwrap_or_default()) }
+                            td {
+                                @if s.scanner.is_empty() { "—" } @else { (s.scanner) " " (s.scanner_version) }
+                            }
+                            td {
+                                (html::status_badge(s.status))
+                                @if let Some(r) = &s.reason { div class="reason" { (r) } }
+                            }
+                            td { (html::severity_counts(&s.summary)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(&report.reference, body))
+}
+
+/// Whether a finding's reference is a web link (shown as a link; other references are not).
+fn is_web_link(r: &str) -> bool {
+    r.starts_with("https://") || r.starts_with("http://")
 }

@@ -1,35 +1,19 @@
-//! HTML building blocks of the web pages: escaping, the page frame with its stylesheet, kind
-//! icons (inline SVG), status and severity badges, and the "how to use it" action per type.
+//! HTML building blocks of the web pages, as [maud](https://maud.lambda.xyz) templates: the page
+//! frame with its stylesheet, kind icons (inline SVG), status and severity badges, and the "how
+//! to use it" action per type.
 //!
-//! Every value that comes from a registry, the database or the request goes through [`esc`]
-//! (text and attribute values alike) before it reaches the page.
+//! maud escapes every value spliced into a template (`&`, `<`, `>`, `"`), in text and attribute
+//! values alike; only the compile-time constants of this file (stylesheet, icon shapes) are
+//! written raw, through `PreEscaped`. On top of that, [`page`] shows bidirectional controls (which
+//! can make one row read like another) and other control characters visibly as `<U+202E>`,
+//! wherever they come from, so no value can reorder or hide text on a page.
 
 use std::fmt::Write as _;
 
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use regscan_scanner_api::{Severity, Status, Summary};
 
 use crate::config::Config;
-
-/// Escape text for HTML element content and double-quoted attribute values. Bidirectional
-/// controls (which can make one row read like another) and other control characters are never
-/// rendered raw: they are shown visibly as `<U+202E>`.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if crate::registry::error::is_bidi_control(c) || (c.is_control() && c != '\n' && c != '\t') => {
-                let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d232b;background:#f6f7f9}
@@ -61,37 +45,78 @@ table.overview{width:auto;margin-bottom:14px}table.overview td{text-align:center
 dl.facts dt{color:#5b6570}dl.facts dd{margin:0}
 "#;
 
-/// A whole page: `<title>`, header with navigation, and `body`.
-pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · regscan</title><style>{STYLE}</style></head><body>\
-         <header><a href=\"/\">regscan</a><nav><a href=\"/\">Artifacts</a><a href=\"/vulnerabilities\">Vulnerabilities</a><a href=\"/?status=unsupported\">Unsupported</a>\
-         <a href=\"/?status=failed\">Failed</a><a href=\"/openapi.json\">API</a></nav></header><main>{body}</main></body></html>\n",
-        esc(title)
-    )
+/// A whole page: `<title>`, header with navigation, and `body`; control characters shown
+/// visibly (see [`show_controls`]).
+pub fn page(title: &str, body: Markup) -> String {
+    let page = html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · regscan" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    a href="/" { "regscan" }
+                    nav {
+                        a href="/" { "Artifacts" }
+                        a href="/vulnerabilities" { "Vulnerabilities" }
+                        a href="/?status=unsupported" { "Unsupported" }
+                        a href="/?status=failed" { "Failed" }
+                        a href="/openapi.json" { "API" }
+                    }
+                }
+                main { (body) }
+            }
+        }
+        "\n"
+    };
+    show_controls(page.into_string())
+}
+
+/// Whether `c` is never rendered raw: a bidirectional control or a control character other
+/// than newline and tab.
+fn hidden(c: char) -> bool {
+    crate::registry::error::is_bidi_control(c) || (c.is_control() && c != '\n' && c != '\t')
+}
+
+/// `html` with every [`hidden`] character replaced by its visible name, `&lt;U+202E&gt;`. The
+/// templates themselves hold none, so only values are affected; the replacement is valid in
+/// text and attribute values alike.
+fn show_controls(html: String) -> String {
+    if !html.chars().any(hidden) {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len() + 32);
+    for c in html.chars() {
+        if hidden(c) {
+            let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The status as a coloured badge.
-pub fn status_badge(s: Status) -> String {
-    format!("<span class=\"badge st-{0}\">{0}</span>", s.as_str())
+pub fn status_badge(s: Status) -> Markup {
+    html! { span class={ "badge st-" (s.as_str()) } { (s.as_str()) } }
 }
 
 /// Findings per severity as six small counters (zeros greyed).
-pub fn severity_counts(s: &Summary) -> String {
-    let mut out = String::from("<span class=\"sevs\">");
-    for sev in Severity::ALL {
-        let n = s.get(sev);
-        let zero = if n == 0 { " zero" } else { "" };
-        let _ = write!(
-            out,
-            "<span class=\"sev sev-{0}{zero}\" title=\"{0}\">{1}{n}</span>",
-            sev.as_str(),
-            sev_letter(sev)
-        );
+pub fn severity_counts(s: &Summary) -> Markup {
+    html! {
+        span class="sevs" {
+            @for sev in Severity::ALL {
+                @let n = s.get(sev);
+                span class={ "sev sev-" (sev.as_str()) (if n == 0 { " zero" } else { "" }) } title=(sev.as_str()) {
+                    (sev_letter(sev)) (n)
+                }
+            }
+        }
     }
-    out.push_str("</span>");
-    out
 }
 
 fn sev_letter(s: Severity) -> &'static str {
@@ -106,8 +131,8 @@ fn sev_letter(s: Severity) -> &'static str {
 }
 
 /// A severity as a badge.
-pub fn severity_badge(s: Severity) -> String {
-    format!("<span class=\"sev sev-{0}\">{0}</span>", s.as_str())
+pub fn severity_badge(s: Severity) -> Markup {
+    html! { span class={ "sev sev-" (s.as_str()) } { (s.as_str()) } }
 }
 
 /// A person's title for an artifact: the `[[types]]` row or well-known type for its media type,
@@ -139,7 +164,7 @@ pub fn type_title(config: &Config, kind: &str, artifact_type: Option<&str>) -> S
 }
 
 /// A 20-pixel inline SVG icon for a kind.
-pub fn kind_icon(kind: &str) -> String {
+pub fn kind_icon(kind: &str) -> Markup {
     let (color, shape) = match kind {
         // A shipping container.
         "image" => (
@@ -177,20 +202,23 @@ pub fn kind_icon(kind: &str) -> String {
             r##"<circle cx="10" cy="10" r="8.5"/><path d="M7.3 7.6a2.8 2.8 0 1 1 3.8 2.6c-.8.4-1.1.9-1.1 1.8" fill="none" stroke="#fff" stroke-width="1.8"/><circle cx="10" cy="14.8" r="1.1" fill="#fff"/>"##,
         ),
     };
-    format!(
-        "<svg width=\"20\" height=\"20\" viewBox=\"0 0 20 20\" role=\"img\" aria-label=\"{k}\" fill=\"{color}\" stroke=\"{color}\" class=\"icon-{k}\"><title>{k}</title>{shape}</svg>",
-        k = esc(kind)
-    )
+    html! {
+        svg width="20" height="20" viewBox="0 0 20 20" role="img" aria-label=(kind) fill=(color) stroke=(color)
+            class={ "icon-" (kind) } {
+            title { (kind) }
+            (PreEscaped(shape))
+        }
+    }
 }
 
 /// The icon, the kind and its title.
-pub fn kind_cell(config: &Config, kind: &str, artifact_type: Option<&str>) -> String {
-    format!(
-        "<span class=\"kind\">{}<span>{}<small>{}</small></span></span>",
-        kind_icon(kind),
-        esc(kind),
-        esc(&type_title(config, kind, artifact_type))
-    )
+pub fn kind_cell(config: &Config, kind: &str, artifact_type: Option<&str>) -> Markup {
+    html! {
+        span class="kind" {
+            (kind_icon(kind))
+            span { (kind) small { (type_title(config, kind, artifact_type)) } }
+        }
+    }
 }
 
 /// What a user runs to use the artifact, or (for an unsupported type) why there is nothing.
@@ -242,13 +270,14 @@ pub enum Action {
 
 impl Action {
     /// As HTML.
-    pub fn to_html(&self) -> String {
-        match self {
-            Action::Commands(cmds) => cmds
-                .iter()
-                .map(|c| format!("<code class=\"cmd\">{}</code>", esc(c)))
-                .collect(),
-            Action::Reason(r) => format!("<span class=\"reason\">{}</span>", esc(r)),
+    pub fn to_html(&self) -> Markup {
+        html! {
+            @match self {
+                Action::Commands(cmds) => {
+                    @for c in cmds { code class="cmd" { (c) } }
+                }
+                Action::Reason(r) => { span class="reason" { (r) } }
+            }
         }
     }
 }
@@ -278,18 +307,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<script>alert("x")</script> & 'y'"#),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+    fn values_are_escaped_and_controls_shown_on_the_page() {
+        let v = r#"<script>alert("x")</script> & 'y'"#;
+        let body = html! { p title=(v) { (v) } };
+        let out = page("t<i>", body);
+        assert!(
+            out.contains(
+                "<p title=\"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 'y'\">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 'y'</p>"
+            ),
+            "{out}"
         );
-        assert_eq!(esc("plain/repo:1.0"), "plain/repo:1.0");
-        assert_eq!(esc("a\u{202E}gpj.exe"), "a&lt;U+202E&gt;gpj.exe");
+        assert!(out.contains("<title>t&lt;i&gt; · regscan</title>"), "{out}");
+        assert!(!out.contains("<script>") && !out.contains("<i>"), "{out}");
+        assert_eq!(show_controls("plain/repo:1.0".into()), "plain/repo:1.0");
+        let out = page("x", html! { a href=("a\u{202E}b") { "a\u{202E}gpj.exe" } });
+        assert!(
+            out.contains("<a href=\"a&lt;U+202E&gt;b\">a&lt;U+202E&gt;gpj.exe</a>"),
+            "{out}"
+        );
         assert_eq!(
-            esc("\u{2066}x\u{2069}\u{200F}\u{061C}"),
+            show_controls("\u{2066}x\u{2069}\u{200F}\u{061C}".into()),
             "&lt;U+2066&gt;x&lt;U+2069&gt;&lt;U+200F&gt;&lt;U+061C&gt;"
         );
-        assert_eq!(esc("a\r\nb"), "a&lt;U+000D&gt;\nb");
+        assert_eq!(show_controls("a\r\nb\tc".into()), "a&lt;U+000D&gt;\nb\tc");
+        assert!(
+            out.starts_with("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -365,7 +409,10 @@ mod tests {
             None,
         );
         assert_eq!(a, Action::Reason("no scanner handles media type x/y".into()));
-        assert!(Action::Reason("<b>".into()).to_html().contains("&lt;b&gt;"));
+        assert!(Action::Reason("<b>".into())
+            .to_html()
+            .into_string()
+            .contains("&lt;b&gt;"));
     }
 
     #[test]
@@ -383,7 +430,7 @@ mod tests {
             type_title(&c, "unknown", Some("application/x-rocket")),
             "Unknown artifact type"
         );
-        assert!(kind_icon("<x>").contains("aria-label=\"&lt;x&gt;\""));
+        assert!(kind_icon("<x>").into_string().contains("aria-label=\"&lt;x&gt;\""));
         assert_eq!(
             artifact_href("h:5000", "a/b", "sha256:0"),
             "/artifacts/h:5000/a/b@sha256:0"

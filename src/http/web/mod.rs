@@ -28,7 +28,8 @@ mod artifact;
 pub mod html;
 mod incidents;
 
-use html::{esc, page};
+use html::page;
+use maud::{html, Markup};
 
 /// The web routes: `/`, `/artifacts/{…}`, `/vulnerabilities` and `/packages`.
 pub fn routes() -> Router<AppState> {
@@ -59,13 +60,12 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = self.0.status();
         let title = status.canonical_reason().unwrap_or("Error");
-        let body = format!(
-            "<h1>{} {}</h1><p class=\"error\">{}</p><p><a href=\"/\">Back to the listing</a></p>",
-            status.as_u16(),
-            esc(title),
-            esc(self.0.message())
-        );
-        let mut resp = (status, Html(page(title, &body))).into_response();
+        let body = html! {
+            h1 { (status.as_u16()) " " (title) }
+            p class="error" { (self.0.message()) }
+            p { a href="/" { "Back to the listing" } }
+        };
+        let mut resp = (status, Html(page(title, body))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
@@ -185,17 +185,21 @@ const KINDS: &[&str] = &[
     "unknown",
 ];
 
-fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> String {
-    let mut s = format!("<label>{label}<select name=\"{name}\"><option value=\"\">any</option>");
-    for o in options {
-        let sel = if current == Some(*o) { " selected" } else { "" };
-        s.push_str(&format!("<option value=\"{0}\"{sel}>{0}</option>", esc(o)));
+fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> Markup {
+    html! {
+        label {
+            (label)
+            select name=(name) {
+                option value="" { "any" }
+                @for o in options {
+                    option value=(o) selected[current == Some(*o)] { (o) }
+                }
+                @if let Some(c) = current.filter(|c| !options.contains(c)) {
+                    option value=(c) selected { (c) }
+                }
+            }
+        }
     }
-    if let Some(c) = current.filter(|c| !options.contains(c)) {
-        s.push_str(&format!("<option value=\"{0}\" selected>{0}</option>", esc(c)));
-    }
-    s.push_str("</select></label>");
-    s
 }
 
 async fn listing(
@@ -207,130 +211,120 @@ async fn listing(
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let filter = params.to_filter()?;
     let result = list_page(&state.store, &filter).await?;
+    let counts = state.store.counts_by_kind_status().await?;
     let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
     let severities: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
-    let mut body = String::from("<h1>Artifacts</h1>");
-    body.push_str(&overview(&state.config, &state.store.counts_by_kind_status().await?));
-    body.push_str("<form class=\"filters\" method=\"get\" action=\"/\">");
-    body.push_str(&select("kind", "Kind", KINDS, nonempty(&params.kind)));
-    body.push_str(&select("status", "Status", &statuses, nonempty(&params.status)));
-    body.push_str(&select(
-        "min_severity",
-        "Findings at least",
-        &severities,
-        nonempty(&params.min_severity),
-    ));
-    body.push_str(&select(
-        "signed",
-        "Signed",
-        &["true", "false"],
-        nonempty(&params.signed),
-    ));
-    body.push_str(&select(
-        "has_sbom",
-        "SBOM",
-        &["true", "false"],
-        nonempty(&params.has_sbom),
-    ));
-    body.push_str(&format!(
-        "<label>Registry<input name=\"registry\" value=\"{}\" placeholder=\"host:port\"></label><label>Repository prefix<input name=\"repository\" value=\"{}\" placeholder=\"team/\"></label><button type=\"submit\">Filter</button> <a href=\"/\">clear</a></form>",
-        esc(nonempty(&params.registry).unwrap_or("")),
-        esc(nonempty(&params.repository).unwrap_or(""))
-    ));
-    if result.items.is_empty() {
-        body.push_str("<p class=\"muted\" id=\"empty\">No artifacts match.</p>");
-    } else {
-        body.push_str("<table id=\"artifacts\"><thead><tr><th>Artifact</th><th>Type</th><th>Status</th><th>Findings</th><th>Use it</th></tr></thead><tbody>");
-        for i in &result.items {
-            let href = html::artifact_href(&i.registry, &i.repository, &i.digest);
-            let name = match i.tags.first() {
-                Some(t) => format!("{}/{}:{t}", i.registry, i.repository),
-                None => format!("{}/{}", i.registry, i.repository),
-            };
-            let short: String = i.digest.chars().take(19).collect();
-            let action = html::action_text(
-                &state.config,
-                &i.kind,
-                i.status,
-                i.reason.as_deref(),
-                &i.registry,
-                &i.repository,
-                &i.digest,
-                i.tags.first().map(String::as_str),
-            );
-            let reason = match (&i.reason, i.status) {
-                (Some(r), Status::Failed) => format!("<div class=\"reason\">{}</div>", esc(r)),
-                _ => String::new(),
-            };
-            let marks: String = [(i.signed, "signed"), (i.has_sbom, "sbom")]
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, m)| format!(" <span class=\"mark mark-{m}\">{m}</span>"))
-                .collect();
-            body.push_str(&format!(
-                "<tr class=\"row {status}\" data-kind=\"{kind}\" data-status=\"{status}\"><td><a href=\"{href}\">{name}</a>{marks}<div class=\"mono muted\">{short}…</div></td><td>{kindcell}</td><td>{badge}{reason}</td><td>{sev}</td><td>{action}</td></tr>",
-                status = i.status.as_str(),
-                kind = esc(&i.kind),
-                href = esc(&href),
-                name = esc(&name),
-                short = esc(&short),
-                kindcell = html::kind_cell(&state.config, &i.kind, i.artifact_type.as_deref()),
-                badge = html::status_badge(i.status),
-                sev = html::severity_counts(&i.summary),
-                action = action.to_html(),
-            ));
+    let config = &state.config;
+    let body = html! {
+        h1 { "Artifacts" }
+        (overview(config, &counts))
+        form class="filters" method="get" action="/" {
+            (select("kind", "Kind", KINDS, nonempty(&params.kind)))
+            (select("status", "Status", &statuses, nonempty(&params.status)))
+            (select("min_severity", "Findings at least", &severities, nonempty(&params.min_severity)))
+            (select("signed", "Signed", &["true", "false"], nonempty(&params.signed)))
+            (select("has_sbom", "SBOM", &["true", "false"], nonempty(&params.has_sbom)))
+            label {
+                "Registry"
+                input name="registry" value=(nonempty(&params.registry).unwrap_or("")) placeholder="host:port";
+            }
+            label {
+                "Repository prefix"
+                input name="repository" value=(nonempty(&params.repository).unwrap_or("")) placeholder="team/";
+            }
+            button type="submit" { "Filter" }
+            " "
+            a href="/" { "clear" }
         }
-        body.push_str("</tbody></table>");
-    }
-    if let Some(cursor) = result.next_cursor {
-        body.push_str(&format!(
-            "<p class=\"pager\"><a id=\"next\" href=\"/?{}\">Next page →</a></p>",
-            esc(&params.next_page(cursor))
-        ));
-    }
-    Ok(Html(page("Artifacts", &body)))
+        @if result.items.is_empty() {
+            p class="muted" id="empty" { "No artifacts match." }
+        } @else {
+            table id="artifacts" {
+                thead { tr { th { "Artifact" } th { "Type" } th { "Status" } th { "Findings" } th { "Use it" } } }
+                tbody {
+                    @for i in &result.items {
+                        @let name = match i.tags.first() {
+                            Some(t) => format!("{}/{}:{t}", i.registry, i.repository),
+                            None => format!("{}/{}", i.registry, i.repository),
+                        };
+                        @let short: String = i.digest.chars().take(19).collect();
+                        @let action = html::action_text(
+                            config,
+                            &i.kind,
+                            i.status,
+                            i.reason.as_deref(),
+                            &i.registry,
+                            &i.repository,
+                            &i.digest,
+                            i.tags.first().map(String::as_str),
+                        );
+                        tr class={ "row " (i.status.as_str()) } data-kind=(i.kind) data-status=(i.status.as_str()) {
+                            td {
+                                a href=(html::artifact_href(&i.registry, &i.repository, &i.digest)) { (name) }
+                                @for (on, mark) in [(i.signed, "signed"), (i.has_sbom, "sbom")] {
+                                    @if on { " " span class={ "mark mark-" (mark) } { (mark) } }
+                                }
+                                div class="mono muted" { (short) "…" }
+                            }
+                            td { (html::kind_cell(config, &i.kind, i.artifact_type.as_deref())) }
+                            td {
+                                (html::status_badge(i.status))
+                                @if let (Some(r), Status::Failed) = (&i.reason, i.status) {
+                                    div class="reason" { (r) }
+                                }
+                            }
+                            td { (html::severity_counts(&i.summary)) }
+                            td { (action.to_html()) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(cursor) = result.next_cursor {
+            p class="pager" { a id="next" href={ "/?" (params.next_page(cursor)) } { "Next page →" } }
+        }
+    };
+    Ok(Html(page("Artifacts", body)))
 }
 
 /// Counts by kind × status, each linking to the filtered listing.
-fn overview(config: &crate::config::Config, counts: &[(String, String, i64)]) -> String {
-    if counts.is_empty() {
-        return String::new();
-    }
+fn overview(config: &crate::config::Config, counts: &[(String, String, i64)]) -> Markup {
     let mut kinds: Vec<&str> = counts.iter().map(|c| c.0.as_str()).collect();
     kinds.dedup();
-    let mut s = String::from("<table id=\"overview\" class=\"overview\"><thead><tr><th>Type</th>");
-    for st in Status::ALL {
-        s.push_str(&format!("<th>{}</th>", st.as_str()));
-    }
-    s.push_str("<th>total</th></tr></thead><tbody>");
-    for k in kinds {
-        let mut total = 0;
-        s.push_str(&format!(
-            "<tr><td><a href=\"/?kind={0}\">{1}</a></td>",
-            esc(&url_component(k)),
-            html::kind_cell(config, k, None)
-        ));
-        for st in Status::ALL {
-            let n: i64 = counts
-                .iter()
-                .filter(|c| c.0 == k && c.1 == st.as_str())
-                .map(|c| c.2)
-                .sum();
-            total += n;
-            if n == 0 {
-                s.push_str("<td class=\"muted\">0</td>");
-            } else {
-                s.push_str(&format!(
-                    "<td><a class=\"badge st-{1}\" href=\"/?kind={0}&amp;status={1}\">{n}</a></td>",
-                    esc(&url_component(k)),
-                    st.as_str()
-                ));
+    let count = |k: &str, st: Status| -> i64 {
+        counts
+            .iter()
+            .filter(|c| c.0 == k && c.1 == st.as_str())
+            .map(|c| c.2)
+            .sum()
+    };
+    html! {
+        @if !counts.is_empty() {
+            table id="overview" class="overview" {
+                thead { tr { th { "Type" } @for st in Status::ALL { th { (st.as_str()) } } th { "total" } } }
+                tbody {
+                    @for k in kinds {
+                        @let kind_href = format!("/?kind={}", url_component(k));
+                        tr {
+                            td { a href=(kind_href) { (html::kind_cell(config, k, None)) } }
+                            @for st in Status::ALL {
+                                @let n = count(k, st);
+                                @if n == 0 {
+                                    td class="muted" { "0" }
+                                } @else {
+                                    td {
+                                        a class={ "badge st-" (st.as_str()) }
+                                            href={ (kind_href) "&status=" (st.as_str()) } { (n) }
+                                    }
+                                }
+                            }
+                            td { (Status::ALL.iter().map(|st| count(k, *st)).sum::<i64>()) }
+                        }
+                    }
+                }
             }
         }
-        s.push_str(&format!("<td>{total}</td></tr>"));
     }
-    s.push_str("</tbody></table>");
-    s
 }
 
 fn url_component(s: &str) -> String {
@@ -355,6 +349,7 @@ mod tests {
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const D3: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
     async fn state_with_hostile_rows() -> (AppState, tempfile::TempDir) {
         use crate::store::{NewArtifact, ScanResult, Store};
@@ -398,16 +393,17 @@ mod tests {
         (state, dir)
     }
 
+    async fn listing_of(state: &AppState, params: ListingParams) -> String {
+        let Html(page) = listing(State(state.clone()), HeaderMap::new(), Ok(Query(params)))
+            .await
+            .unwrap();
+        page
+    }
+
     #[tokio::test]
     async fn stored_values_are_escaped_and_tagless_charts_get_a_pull_command() {
         let (state, _dir) = state_with_hostile_rows().await;
-        let Html(page) = listing(
-            State(state.clone()),
-            HeaderMap::new(),
-            Ok(Query(ListingParams::default())),
-        )
-        .await
-        .unwrap();
+        let page = listing_of(&state, ListingParams::default()).await;
         assert!(!page.contains("<script>x") && !page.contains("<img src=x"), "{page}");
         assert!(
             page.contains("evil/&lt;script&gt;x&lt;/script&gt;")
@@ -439,6 +435,149 @@ mod tests {
         assert_eq!(err.0.status(), StatusCode::NOT_FOUND);
         let resp = err.into_response();
         assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    }
+
+    /// Markup, both quotes, an ampersand and a right-to-left override.
+    const EVIL: &str = "<script>alert(\"x\")</script>'&\u{202E}txt.exe";
+    /// [`EVIL`] as every page must show it, in text and attribute values alike.
+    const EVIL_SHOWN: &str = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'&amp;&lt;U+202E&gt;txt.exe";
+
+    fn assert_shown_not_obeyed(page: &str, what: &str) {
+        assert!(
+            !page.contains("<script"),
+            "{what}: raw markup reached the page:\n{page}"
+        );
+        assert!(
+            !page.contains('\u{202E}'),
+            "{what}: a raw bidi override reached the page:\n{page}"
+        );
+        assert!(
+            page.contains(EVIL_SHOWN),
+            "{what}: the hostile value is not shown escaped:\n{page}"
+        );
+    }
+
+    #[tokio::test]
+    async fn hostile_values_come_out_escaped_on_every_page() {
+        use crate::http::api::incidents::{PackageParams, VulnParams};
+        use crate::store::{NewArtifact, ScanResult};
+        use regscan_scanner_api::{Finding, Package};
+        let (state, _dir) = state_with_hostile_rows().await;
+        let store = &state.store;
+        let repo = format!("evil/{EVIL}");
+        let id = store
+            .upsert_artifact(&NewArtifact {
+                registry: "r.example",
+                repository: &repo,
+                digest: D3,
+                manifest_media_type: EVIL,
+                artifact_type: Some(EVIL),
+                kind: "image",
+                size: 1,
+                parent_digest: None,
+                platform: Some(EVIL),
+            })
+            .await
+            .unwrap();
+        store.set_tag("r.example", &repo, EVIL, D3).await.unwrap();
+        let mut finding = Finding::new("GHSA-evil-0001", Severity::High, EVIL).on(EVIL).at(EVIL);
+        finding.installed_version = Some(EVIL.into());
+        finding.fixed_version = Some(EVIL.into());
+        finding.remediation = Some(EVIL.into());
+        finding.references = vec![format!("https://x.example/{EVIL}")];
+        let package = Package {
+            ecosystem: "npm".into(),
+            name: EVIL.into(),
+            version: EVIL.into(),
+            source_name: None,
+            source_version: None,
+            path: EVIL.into(),
+            layer: Some(EVIL.into()),
+        };
+        let result = ScanResult {
+            advisories: vec![finding],
+            packages: vec![package],
+            ..Default::default()
+        };
+        store
+            .record_scan(id, EVIL, EVIL, Status::Succeeded, None, &result)
+            .await
+            .unwrap();
+
+        let page = listing_of(&state, ListingParams::default()).await;
+        assert_shown_not_obeyed(&page, "listing");
+        let echo = ListingParams {
+            registry: Some(EVIL.into()),
+            repository: Some(EVIL.into()),
+            kind: Some(EVIL.into()),
+            ..Default::default()
+        };
+        let page = listing_of(&state, echo).await;
+        assert_shown_not_obeyed(&page, "listing form");
+        assert!(page.contains(&format!("value=\"{EVIL_SHOWN}\"")), "{page}");
+
+        let page = artifact::render(&state, "r.example", &repo, Some(D3.into()), None)
+            .await
+            .unwrap();
+        assert_shown_not_obeyed(&page, "artifact page");
+        for id in ["reference", "artifact-type", "tags", "findings", "history"] {
+            assert!(page.contains(&format!("id=\"{id}\"")), "{id}: {page}");
+        }
+
+        let vulns =
+            |p: VulnParams| incidents::vulnerabilities_page(State(state.clone()), HeaderMap::new(), Ok(Query(p)));
+        let packages =
+            |p: PackageParams| incidents::packages_page(State(state.clone()), HeaderMap::new(), Ok(Query(p)));
+        for (what, page) in [
+            (
+                "vulnerabilities",
+                vulns(VulnParams {
+                    id: Some("GHSA-evil-0001".into()),
+                    ..Default::default()
+                })
+                .await,
+            ),
+            (
+                "vulnerabilities by package",
+                vulns(VulnParams {
+                    package: Some(EVIL.into()),
+                    ..Default::default()
+                })
+                .await,
+            ),
+            (
+                "packages",
+                packages(PackageParams {
+                    name: Some(EVIL.into()),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ] {
+            let Html(page) = page.unwrap();
+            assert_shown_not_obeyed(&page, what);
+            let row = match what {
+                "packages" => format!("<tr class=\"package\" data-name=\"{EVIL_SHOWN}\">"),
+                _ => "<tr class=\"vuln\" data-id=\"GHSA-evil-0001\">".into(),
+            };
+            assert!(page.contains(&row), "{what}: {page}");
+        }
+
+        let err = artifact_page(State(state), HeaderMap::new(), Path(format!("r.example/{EVIL}@{D3}")))
+            .await
+            .unwrap_err();
+        let resp = err.into_response();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let page = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            !page.contains("<script") && !page.contains('\u{202E}'),
+            "error page: {page}"
+        );
+        // The message quotes the path (Rust debug form: `\"` and `\u{202e}`), escaped.
+        assert!(
+            page.contains("&lt;script&gt;alert(\\&quot;x\\&quot;)&lt;/script&gt;"),
+            "error page: {page}"
+        );
     }
 
     #[tokio::test]
