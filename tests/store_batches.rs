@@ -45,6 +45,7 @@ async fn batches(store: Store) {
             source_version: None,
             path: format!("app/node_modules/pkg-{i}/package.json"),
             layer: (i % 5 == 0).then(|| digest(i)),
+            dev: i % 7 == 0,
         })
         .collect();
     let id = store

@@ -493,6 +493,7 @@ mod tests {
             source_version: None,
             path: EVIL.into(),
             layer: Some(EVIL.into()),
+            dev: false,
         };
         let result = ScanResult {
             advisories: vec![finding],
