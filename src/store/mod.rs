@@ -10,6 +10,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
 pub mod advisories;
+mod advisory_rekey;
 pub mod events;
 pub mod incidents;
 mod migrate;
