@@ -16,9 +16,12 @@ use support::registry::Registry;
 
 /// Whether the rpm tools are installed; prints a loud notice when they are not.
 fn rpm_tools() -> bool {
-    let ok = ["rpm", "rpmbuild"]
-        .iter()
-        .all(|t| Command::new(t).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let ok = ["rpm", "rpmbuild"].iter().all(|t| {
+        Command::new(t)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     if !ok {
         eprintln!("\n*** SKIPPED rpm image test: rpm/rpmbuild not installed (apt-get install -y rpm) ***\n");
     }
@@ -55,7 +58,9 @@ fn rpmdb(dir: &Path, rpms: &[Rpm]) -> Vec<u8> {
         }
         spec.push_str("%description\ntest\n%files\n");
         for sub in r.subpackages {
-            spec.push_str(&format!("%package {sub}\nSummary: {sub}\n%description {sub}\n{sub}\n%files {sub}\n"));
+            spec.push_str(&format!(
+                "%package {sub}\nSummary: {sub}\n%description {sub}\n{sub}\n%files {sub}\n"
+            ));
         }
         let spec_file = dir.join(format!("{}.spec", r.name));
         std::fs::write(&spec_file, spec).unwrap();
@@ -65,7 +70,11 @@ fn rpmdb(dir: &Path, rpms: &[Rpm]) -> Vec<u8> {
             cmd.arg("--define").arg(format!("modularitylabel {m}"));
         }
         let out = cmd.arg(&spec_file).output().unwrap();
-        assert!(out.status.success(), "rpmbuild: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "rpmbuild: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for n in std::iter::once(r.name.to_owned()).chain(r.subpackages.iter().map(|s| format!("{}-{s}", r.name))) {
             files.push(top.join(format!("RPMS/noarch/{n}-{}-{}.noarch.rpm", r.version, r.release)));
         }
@@ -120,10 +129,34 @@ async fn rhel_image_matched_by_stream_vendor_and_module() {
     let db = rpmdb(
         dir.path(),
         &[
-            Rpm { name: "glibc", epoch: None, version: "2.34", release: "60.el9_2.6", vendor: rh, subpackages: &["common"], module: None },
-            Rpm { name: "openssl", epoch: Some(1), version: "3.0.1", release: "43.el9_0", vendor: rh, subpackages: &["libs"], module: None },
+            Rpm {
+                name: "glibc",
+                epoch: None,
+                version: "2.34",
+                release: "60.el9_2.6",
+                vendor: rh,
+                subpackages: &["common"],
+                module: None,
+            },
+            Rpm {
+                name: "openssl",
+                epoch: Some(1),
+                version: "3.0.1",
+                release: "43.el9_0",
+                vendor: rh,
+                subpackages: &["libs"],
+                module: None,
+            },
             // An EPEL-style rebuild: not Red Hat's, so Red Hat's records do not apply.
-            Rpm { name: "curl", epoch: None, version: "7.76.1", release: "14.el9", vendor: "Fedora Project", subpackages: &[], module: None },
+            Rpm {
+                name: "curl",
+                epoch: None,
+                version: "7.76.1",
+                release: "14.el9",
+                vendor: "Fedora Project",
+                subpackages: &[],
+                module: None,
+            },
             Rpm {
                 name: "nodejs",
                 epoch: Some(1),
@@ -137,7 +170,10 @@ async fn rhel_image_matched_by_stream_vendor_and_module() {
     );
     let os_release = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.2 (Plow)\"\nID=\"rhel\"\nID_LIKE=\"fedora\"\n\
                       VERSION_ID=\"9.2\"\nCPE_NAME=\"cpe:/o:redhat:enterprise_linux:9::baseos\"\n";
-    let image = OciImage::new(&[("etc/os-release", os_release.as_bytes()), ("var/lib/rpm/rpmdb.sqlite", &db)]);
+    let image = OciImage::new(&[
+        ("etc/os-release", os_release.as_bytes()),
+        ("var/lib/rpm/rpmdb.sqlite", &db),
+    ]);
     let reg = Registry::start().await;
     reg.push_image("ubi9/app", "1", &image).await;
 
@@ -151,9 +187,23 @@ async fn rhel_image_matched_by_stream_vendor_and_module() {
     .unwrap();
     let crafted = [
         // Only for RHEL 9.0 EUS: not this image.
-        ("TEST-EUS-1", "openssl", "Red Hat:rhel_eus:9.0::baseos", "openssl", "pkg:rpm/redhat/openssl?arch=src", "1:3.0.1-47.el9_0"),
+        (
+            "TEST-EUS-1",
+            "openssl",
+            "Red Hat:rhel_eus:9.0::baseos",
+            "openssl",
+            "pkg:rpm/redhat/openssl?arch=src",
+            "1:3.0.1-47.el9_0",
+        ),
         // Red Hat's curl; the installed curl is a third party's.
-        ("TEST-CURL-1", "curl", "Red Hat:enterprise_linux:9::baseos", "curl", "pkg:rpm/redhat/curl?arch=src", "7.76.1-26.el9"),
+        (
+            "TEST-CURL-1",
+            "curl",
+            "Red Hat:enterprise_linux:9::baseos",
+            "curl",
+            "pkg:rpm/redhat/curl?arch=src",
+            "7.76.1-26.el9",
+        ),
         // nodejs:18 module fix: applies to the module rpm.
         (
             "TEST-NODE-MODULE-1",
@@ -164,18 +214,32 @@ async fn rhel_image_matched_by_stream_vendor_and_module() {
             "1:18.19.0-1.module+el9.3.0+20753+cb0ee8a3",
         ),
         // A non-module nodejs fix: never applies to a module rpm, though its version is lower.
-        ("TEST-NODE-PLAIN-1", "nodejs", "Red Hat:enterprise_linux:9::appstream", "nodejs", "pkg:rpm/redhat/nodejs?arch=src", "1:18.20.0-1.el9"),
+        (
+            "TEST-NODE-PLAIN-1",
+            "nodejs",
+            "Red Hat:enterprise_linux:9::appstream",
+            "nodejs",
+            "pkg:rpm/redhat/nodejs?arch=src",
+            "1:18.20.0-1.el9",
+        ),
     ];
     for (id, what, eco, name, purl, fixed) in crafted {
         let summary = format!("Important: {what} security update");
-        std::fs::write(osv.join(format!("{id}.json")), record(id, &summary, eco, name, purl, fixed)).unwrap();
+        std::fs::write(
+            osv.join(format!("{id}.json")),
+            record(id, &summary, eco, name, purl, fixed),
+        )
+        .unwrap();
     }
 
     let (url, _db_dir) = sqlite_url();
     let config = dir.path().join("regscan.toml");
     std::fs::write(
         &config,
-        format!("database_url = {url:?}\n\n[[registry]]\nhost = {:?}\ninsecure = true\n", reg.host),
+        format!(
+            "database_url = {url:?}\n\n[[registry]]\nhost = {:?}\ninsecure = true\n",
+            reg.host
+        ),
     )
     .unwrap();
     let import = regscan(&config, &["advisories", "import", osv.to_str().unwrap()]);
@@ -200,7 +264,11 @@ async fn rhel_image_matched_by_stream_vendor_and_module() {
     let want = [
         ("glibc", "RHSA-2023:5453", "0:2.34-60.el9_2.7"),
         ("glibc-common", "RHSA-2023:5453", "0:2.34-60.el9_2.7"),
-        ("nodejs", "TEST-NODE-MODULE-1", "1:18.19.0-1.module+el9.3.0+20753+cb0ee8a3"),
+        (
+            "nodejs",
+            "TEST-NODE-MODULE-1",
+            "1:18.19.0-1.module+el9.3.0+20753+cb0ee8a3",
+        ),
     ];
     let want: Vec<(String, String, String)> = want
         .iter()

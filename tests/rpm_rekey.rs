@@ -12,7 +12,9 @@ use sqlx::Row;
 use support::db::{sqlite_url, PgDb};
 
 fn testdata(file: &str) -> Advisory {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scanners/osv/tests/testdata/rpm").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scanners/osv/tests/testdata/rpm")
+        .join(file);
     parse_advisory(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -53,7 +55,12 @@ async fn rekeyed_on_open(url: &str) {
                            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:1.2.13.dfsg-1+deb12u1"}]}]}]}"#,
     )
     .unwrap();
-    let records = [testdata("RHSA-2023_5453.json"), testdata("ALSA-2022_6158.json"), suse, debian];
+    let records = [
+        testdata("RHSA-2023_5453.json"),
+        testdata("ALSA-2022_6158.json"),
+        suse,
+        debian,
+    ];
     let store = Store::open(url).await.unwrap();
     let rows: Vec<_> = records
         .iter()

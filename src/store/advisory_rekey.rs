@@ -56,7 +56,9 @@ impl Store {
                 let id: String = r.try_get("id")?;
                 let raw: String = r.try_get("raw")?;
                 // An unreadable record is left as stored; matching leaves it out too.
-                let Ok(adv) = regscan_osv::parse_advisory(raw.as_bytes()) else { continue };
+                let Ok(adv) = regscan_osv::parse_advisory(raw.as_bytes()) else {
+                    continue;
+                };
                 let keys = regscan_osv::AdvisoryIndex::affected_keys(&adv);
                 let stored: BTreeSet<(String, String)> =
                     sqlx::query("SELECT ecosystem, name FROM advisory_packages WHERE advisory_id = $1")

@@ -490,7 +490,10 @@ mod tests {
 
     #[test]
     fn lookup_order() {
-        assert_eq!(AdvisoryIndex::lookup_ecosystems("Debian:12", "1"), ["Debian:12", "Debian"]);
+        assert_eq!(
+            AdvisoryIndex::lookup_ecosystems("Debian:12", "1"),
+            ["Debian:12", "Debian"]
+        );
         assert_eq!(
             AdvisoryIndex::lookup_ecosystems("Ubuntu:22.04", "1"),
             ["Ubuntu:22.04", "Ubuntu", "Ubuntu:Pro:22.04"]

@@ -74,11 +74,15 @@ fn summary_stream(summary: &str) -> Option<&str> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.' | b'+'))
     };
     let stream_ok = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
     };
     let mut found: Option<&str> = None;
     for token in summary.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')') {
-        let Some((name, stream)) = token.split_once(':') else { continue };
+        let Some((name, stream)) = token.split_once(':') else {
+            continue;
+        };
         if !name_ok(name) || !stream_ok(stream) {
             continue;
         }
@@ -102,7 +106,9 @@ fn entry_module(affected: &Affected, summary: Option<&str>) -> Option<String> {
             let v = v.replace("%3A", ":").replace("%3a", ":");
             let mut parts = v.split(':');
             return match (parts.next(), parts.next()) {
-                (Some(name), Some(stream)) if !name.is_empty() && !stream.is_empty() => Some(format!("{name}:{stream}")),
+                (Some(name), Some(stream)) if !name.is_empty() && !stream.is_empty() => {
+                    Some(format!("{name}:{stream}"))
+                }
                 _ => Some(ANY_STREAM.to_owned()),
             };
         }
@@ -131,7 +137,11 @@ fn suse_release(product: &str) -> Option<String> {
     let enterprise = product.contains("Linux Enterprise");
     match words.as_slice() {
         [.., "Micro", v] if numeric(v) => {
-            let family = if product.contains("Enterprise Micro") { "Micro" } else { "Linux Micro" };
+            let family = if product.contains("Enterprise Micro") {
+                "Micro"
+            } else {
+                "Linux Micro"
+            };
             Some(format!("{family} {v}"))
         }
         [.., major, sp] if enterprise && digits(major) && sp.strip_prefix("SP").is_some_and(digits) => {
@@ -225,7 +235,10 @@ fn red_hat_main(product: &str) -> Option<String> {
     if !matches!(name, "rhel_eus" | "rhel_aus" | "rhel_e4s" | "rhel_tus" | "rhel_els") {
         return None;
     }
-    let major = version.split('.').next().filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))?;
+    let major = version
+        .split('.')
+        .next()
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))?;
     Some(format!("Red Hat:enterprise_linux:{major}"))
 }
 
@@ -249,8 +262,14 @@ mod tests {
             k("Red Hat:enterprise_linux:9::appstream", None, "1:3.0.7-27.el9"),
             "Red Hat:enterprise_linux:9"
         );
-        assert_eq!(k("Red Hat:enterprise_linux:9::crb", None, "1-1.el9"), "Red Hat:enterprise_linux:9");
-        assert_eq!(k("Red Hat:rhel_eus:9.2::baseos", None, "1-1.el9_2"), "Red Hat:rhel_eus:9.2");
+        assert_eq!(
+            k("Red Hat:enterprise_linux:9::crb", None, "1-1.el9"),
+            "Red Hat:enterprise_linux:9"
+        );
+        assert_eq!(
+            k("Red Hat:rhel_eus:9.2::baseos", None, "1-1.el9_2"),
+            "Red Hat:rhel_eus:9.2"
+        );
         assert_eq!(
             k("Red Hat:enterprise_linux:9::sap_hana", None, "1-1.el9"),
             "Red Hat:enterprise_linux:9::sap_hana"
@@ -278,7 +297,10 @@ mod tests {
         assert_eq!(k("AlmaLinux:9", None, "1:3.0.7-27.el9"), "AlmaLinux:9");
         let php = entry("AlmaLinux:8", None, "7.4.19-4.module_el8.6.0+3238+624bf8b8");
         let summary = Some("Moderate: php:7.4 security update");
-        assert_eq!(entry_ecosystem("AlmaLinux:8", &php, summary), "AlmaLinux:8 module:php:7.4");
+        assert_eq!(
+            entry_ecosystem("AlmaLinux:8", &php, summary),
+            "AlmaLinux:8 module:php:7.4"
+        );
         let two = Some("Important: nodejs:18 and nodejs:20 security update");
         assert_eq!(entry_ecosystem("AlmaLinux:8", &php, two), "AlmaLinux:8 module:*");
         // A summary stream never makes a non-module entry a module one.
@@ -311,20 +333,29 @@ mod tests {
     #[test]
     fn package_lookups() {
         let l = |eco: &str, v: &str| package_ecosystems(eco, v).unwrap();
-        assert_eq!(l("Red Hat:enterprise_linux:9", "3.0.7-24.el9"), ["Red Hat:enterprise_linux:9"]);
+        assert_eq!(
+            l("Red Hat:enterprise_linux:9", "3.0.7-24.el9"),
+            ["Red Hat:enterprise_linux:9"]
+        );
         assert_eq!(
             l("Red Hat:rhel_eus:9.2", "3.0.7-18.el9_2"),
             ["Red Hat:rhel_eus:9.2", "Red Hat:enterprise_linux:9"]
         );
         assert_eq!(
-            l("Red Hat:enterprise_linux:8 module:nodejs:18", "1:18.14.2-3.module+el8.8.0+18600+1a2b3c4d"),
+            l(
+                "Red Hat:enterprise_linux:8 module:nodejs:18",
+                "1:18.14.2-3.module+el8.8.0+18600+1a2b3c4d"
+            ),
             [
                 "Red Hat:enterprise_linux:8 module:nodejs:18",
                 "Red Hat:enterprise_linux:8 module:*"
             ]
         );
         assert_eq!(
-            l("Red Hat:enterprise_linux:8", "1:18.14.2-3.module+el8.8.0+18600+1a2b3c4d"),
+            l(
+                "Red Hat:enterprise_linux:8",
+                "1:18.14.2-3.module+el8.8.0+18600+1a2b3c4d"
+            ),
             ["Red Hat:enterprise_linux:8 module:*"]
         );
         assert_eq!(

@@ -8,7 +8,9 @@ use regscan_osv::{parse_advisory, Advisory, AdvisoryIndex};
 use regscan_scanner_api::Package;
 
 fn load(file: &str) -> Advisory {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/rpm").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/testdata/rpm")
+        .join(file);
     parse_advisory(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
@@ -77,14 +79,27 @@ fn rhel_image_matches_every_stream_of_its_major_release() {
     assert!(keys_meet(&adv, &glibc));
     let f = &index.match_package(&glibc)[0];
     assert_eq!(f.severity, regscan_scanner_api::Severity::High);
-    assert!(f.references.contains(&"CVE-2023-4911".to_string()), "{:?}", f.references);
+    assert!(
+        f.references.contains(&"CVE-2023-4911".to_string()),
+        "{:?}",
+        f.references
+    );
 
     // Fixed versions, equal or newer (epoch 0 written or not), are not matched.
-    for v in ["2.34-60.el9_2.7", "0:2.34-60.el9_2.7", "2.34-83.el9_3.7", "2.34-100.el9"] {
+    for v in [
+        "2.34-60.el9_2.7",
+        "0:2.34-60.el9_2.7",
+        "2.34-83.el9_3.7",
+        "2.34-100.el9",
+    ] {
         assert!(hits(&index, &[rpm(el9, "glibc", v, "glibc")]).is_empty(), "{v}");
     }
     // Another major release, and the bare `Red Hat` an older scanner reported, are not matched.
-    assert!(hits(&index, &[rpm("Red Hat:enterprise_linux:8", "glibc", "2.28-225.el8", "glibc")]).is_empty());
+    assert!(hits(
+        &index,
+        &[rpm("Red Hat:enterprise_linux:8", "glibc", "2.28-225.el8", "glibc")]
+    )
+    .is_empty());
     assert!(hits(&index, &[rpm("Red Hat", "glibc", "2.34-60.el9_2.6", "glibc")]).is_empty());
     // Packages recorded as plain `rpm` (third-party vendor on a RHEL image) never match.
     assert!(hits(&index, &[rpm("rpm", "glibc", "2.34-60.el9_2.6", "glibc")]).is_empty());
@@ -102,14 +117,26 @@ fn extended_support_streams_only_when_declared() {
         "1:3.0.1-47.el9_0",
     );
     let index = AdvisoryIndex::new([eus_only.clone(), load("RHSA-2023_5453.json")]);
-    let plain = rpm("Red Hat:enterprise_linux:9", "openssl-libs", "1:3.0.1-43.el9_0", "openssl");
-    assert!(hits(&index, &[plain.clone()]).is_empty(), "EUS-only advisory on a plain RHEL 9 image");
+    let plain = rpm(
+        "Red Hat:enterprise_linux:9",
+        "openssl-libs",
+        "1:3.0.1-43.el9_0",
+        "openssl",
+    );
+    assert!(
+        hits(&index, std::slice::from_ref(&plain)).is_empty(),
+        "EUS-only advisory on a plain RHEL 9 image"
+    );
     assert!(!keys_meet(&eus_only, &plain));
 
     let eus = rpm("Red Hat:rhel_eus:9.0", "openssl-libs", "1:3.0.1-43.el9_0", "openssl");
     assert_eq!(
-        hits(&index, &[eus.clone()]),
-        [("openssl-libs".into(), "TEST-EUS-1".into(), Some("1:3.0.1-47.el9_0".into()))]
+        hits(&index, std::slice::from_ref(&eus)),
+        [(
+            "openssl-libs".into(),
+            "TEST-EUS-1".into(),
+            Some("1:3.0.1-47.el9_0".into())
+        )]
     );
     assert!(keys_meet(&eus_only, &eus));
     // Another EUS minor is another product.
@@ -168,7 +195,7 @@ fn modularity_streams() {
         "perl",
     );
     assert_eq!(
-        hits(&index, &[mod_pkg.clone()]),
+        hits(&index, std::slice::from_ref(&mod_pkg)),
         [(
             "perl-libs".into(),
             "TEST-MODULE-1".into(),
@@ -179,8 +206,8 @@ fn modularity_streams() {
 
     // A non-module rpm never matches the module advisory (its version is lower, too).
     let non_mod = rpm(el8, "perl-libs", "4:5.26.3-421.el8", "perl");
-    assert_eq!(hits(&index, &[non_mod.clone()])[0].1, "TEST-PLAIN-1");
-    assert_eq!(hits(&index, &[non_mod.clone()]).len(), 1);
+    assert_eq!(hits(&index, std::slice::from_ref(&non_mod))[0].1, "TEST-PLAIN-1");
+    assert_eq!(hits(&index, std::slice::from_ref(&non_mod)).len(), 1);
     assert!(!keys_meet(&module, &non_mod));
 
     // Another stream of the module is not matched.
@@ -207,7 +234,7 @@ fn modularity_streams() {
         "php",
     );
     assert_eq!(
-        hits(&index, &[php74.clone()]),
+        hits(&index, std::slice::from_ref(&php74)),
         [(
             "php-cli".into(),
             "ALSA-2022:6158".into(),
@@ -257,8 +284,12 @@ fn suse_products_of_one_release() {
         "openssl-3",
     );
     assert_eq!(
-        hits(&index, &[sles.clone()]),
-        [("libopenssl3".into(), "TEST-SUSE-1".into(), Some("3.0.8-150500.5.8.1".into()))]
+        hits(&index, std::slice::from_ref(&sles)),
+        [(
+            "libopenssl3".into(),
+            "TEST-SUSE-1".into(),
+            Some("3.0.8-150500.5.8.1".into())
+        )]
     );
     assert!(keys_meet(&adv, &sles));
     let sles_sp4 = rpm(
@@ -268,7 +299,12 @@ fn suse_products_of_one_release() {
         "openssl-3",
     );
     assert_eq!(hits(&index, &[sles_sp4]).len(), 1, "LTSS names the same release");
-    let sp3 = rpm("SUSE:Linux Enterprise Server 15 SP3", "libopenssl3", "3.0.1-1", "openssl-3");
+    let sp3 = rpm(
+        "SUSE:Linux Enterprise Server 15 SP3",
+        "libopenssl3",
+        "3.0.1-1",
+        "openssl-3",
+    );
     assert!(hits(&index, &[sp3]).is_empty());
     let leap = rpm("openSUSE:Leap 15.5", "libopenssl3", "3.0.8-150500.5.5.1", "openssl-3");
     assert_eq!(hits(&index, &[leap]).len(), 1);

@@ -303,7 +303,9 @@ fn rpm_ecosystem(os: &OsInfo, os_eco: &str, vendor: &str, module: &str) -> Optio
     }
     let mut parts = module.split(':');
     match (parts.next(), parts.next()) {
-        (Some(name), Some(stream)) if matches!(os.id.as_str(), "rhel" | "rocky" | "almalinux") && !name.is_empty() && !stream.is_empty() => {
+        (Some(name), Some(stream))
+            if matches!(os.id.as_str(), "rhel" | "rocky" | "almalinux") && !name.is_empty() && !stream.is_empty() =>
+        {
             Some(format!("{os_eco} module:{name}:{stream}"))
         }
         _ => Some(os_eco.to_owned()),
@@ -529,7 +531,11 @@ UBUNTU_CODENAME=jammy
         let ubi = "ID=\"rhel\"\nVERSION_ID=\"8.9\"\nNAME=\"Red Hat Enterprise Linux\"\n";
         assert_eq!(rpm_eco(ubi, rh, ""), "Red Hat:enterprise_linux:8");
         assert_eq!(
-            rpm_eco(ROCKY, "Rocky Enterprise Software Foundation", "php:8.1:9020020230511111111:rhel9"),
+            rpm_eco(
+                ROCKY,
+                "Rocky Enterprise Software Foundation",
+                "php:8.1:9020020230511111111:rhel9"
+            ),
             "Rocky Linux:9 module:php:8.1"
         );
         assert_eq!(rpm_eco(ROCKY, "Red Hat, Inc.", ""), "rpm");

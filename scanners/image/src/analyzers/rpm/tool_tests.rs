@@ -160,9 +160,7 @@ fn rpm_written_headers() {
     assert_eq!(blobs.len(), 1);
     let want = [("demo-pkg", "2:1.2.3-4.fc40", "demo-pkg", "2:1.2.3-4.fc40")];
     // Vendor and modularity label, as rpm wrote them, reach `finish` in the provisional ecosystem.
-    let facts = |pkgs: &[Package]| {
-        super::pending_facts(&pkgs[0].ecosystem).map(|(v, m)| (v.to_owned(), m.to_owned()))
-    };
+    let facts = |pkgs: &[Package]| super::pending_facts(&pkgs[0].ecosystem).map(|(v, m)| (v.to_owned(), m.to_owned()));
     let want_facts = Some((
         "Fedora Project".to_owned(),
         "demo:1.2:4020020240101000000:abcd1234".to_owned(),
