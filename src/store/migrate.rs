@@ -63,6 +63,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_package_dev.sql"),
         include_str!("../../migrations/postgres/0009_package_dev.sql"),
     ),
+    (
+        12,
+        "rpm_stream_keys",
+        include_str!("../../migrations/sqlite/0012_rpm_stream_keys.sql"),
+        include_str!("../../migrations/postgres/0012_rpm_stream_keys.sql"),
+    ),
 ];
 
 impl Store {
@@ -93,6 +99,7 @@ impl Store {
         migrator.run(&self.pool).await?;
         self.index_stored_advisories().await?;
         self.backfill_package_keys().await?;
+        self.rekey_rpm_advisories().await?;
         Ok(())
     }
 }

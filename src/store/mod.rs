@@ -12,6 +12,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
 pub mod advisories;
+mod advisory_rekey;
 pub mod events;
 pub mod incidents;
 mod migrate;

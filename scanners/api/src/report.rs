@@ -370,6 +370,13 @@ impl Package {
             "Red Hat" => ("rpm", Some("redhat"), None),
             "Rocky Linux" => ("rpm", Some("rocky"), None),
             "AlmaLinux" => ("rpm", Some("almalinux"), None),
+            "SUSE" => ("rpm", Some("suse"), None),
+            "openSUSE" => ("rpm", Some("opensuse"), None),
+            "openEuler" => ("rpm", Some("openeuler"), None),
+            "Mageia" => ("rpm", Some("mageia"), None),
+            "Photon OS" => ("rpm", Some("photon"), None),
+            "Amazon Linux" => ("rpm", Some("amazon"), None),
+            "Fedora" => ("rpm", Some("fedora"), None),
             "Wolfi" => ("apk", Some("wolfi"), None),
             "Chainguard" => ("apk", Some("chainguard"), None),
             "PyPI" => ("pypi", None, None),
@@ -480,6 +487,22 @@ mod tests {
         assert_eq!(
             p("Alpine:v3.19", "musl", "1.2.4-r2"),
             "pkg:apk/alpine/musl@1.2.4-r2?distro=alpine-3.19"
+        );
+        assert_eq!(
+            p(
+                "Red Hat:enterprise_linux:9 module:nodejs:18",
+                "nodejs",
+                "1:18.14.2-2.module+el9.2.0+18484+6c1ec3c4"
+            ),
+            "pkg:rpm/redhat/nodejs@18.14.2-2.module%2Bel9.2.0%2B18484%2B6c1ec3c4?epoch=1"
+        );
+        assert_eq!(
+            p(
+                "SUSE:Linux Enterprise Server 15 SP5",
+                "libopenssl3",
+                "3.0.8-150500.5.8.1"
+            ),
+            "pkg:rpm/suse/libopenssl3@3.0.8-150500.5.8.1"
         );
         assert_eq!(p("PyPI", "Django_REST", "3.0"), "pkg:pypi/django-rest@3.0");
         assert_eq!(p("npm", "@babel/core", "7.0.0"), "pkg:npm/%40babel/core@7.0.0");

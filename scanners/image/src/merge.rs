@@ -230,6 +230,8 @@ mod tests {
             version_codename: Some("bookworm".into()),
             pretty_name: "Debian GNU/Linux 12 (bookworm)".into(),
             id_like: vec![],
+            version: None,
+            cpe_name: None,
         };
         let mut l0 = LayerFacts::default();
         l0.files

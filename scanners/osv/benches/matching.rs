@@ -3,7 +3,8 @@
 //! Generates 100,000 advisories across nine ecosystems and 2,000 installed packages drawn from
 //! the same package names (so every package has candidate advisories and some match), then
 //! times index build and `match_packages` (median of several runs). Also measures parse
-//! throughput on the real sample records in `tests/fixtures`.
+//! throughput on the real sample records in `tests/fixtures`, and matching of rpm packages
+//! against 50,000 Red Hat (repository streams, EUS, modules), SUSE and Rocky records.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -152,6 +153,96 @@ fn package(rng: &mut Rng) -> Package {
     }
 }
 
+/// Red Hat (three repository streams, an EUS product, module entries with `rpmmod`), SUSE and
+/// Rocky records, matched by rpm packages of the ecosystems the image scanner gives them.
+fn rpm_streams(rng: &mut Rng) {
+    const STREAMS: [&str; 6] = [
+        "Red Hat:enterprise_linux:9::baseos",
+        "Red Hat:enterprise_linux:9::appstream",
+        "Red Hat:enterprise_linux:9::crb",
+        "Red Hat:rhel_eus:9.2::baseos",
+        "SUSE:Linux Enterprise Module for Basesystem 15 SP5",
+        "Rocky Linux:9",
+    ];
+    let release = |rng: &mut Rng, module: bool, n: u64| {
+        if module {
+            format!("{}.module+el9.2.0+{n}+abcdef01", 1 + rng.below(5))
+        } else {
+            format!("{}.el9", 1 + rng.below(5))
+        }
+    };
+    let advisories: Vec<Advisory> = (0..50_000u64)
+        .map(|n| {
+            let eco = STREAMS[rng.below(STREAMS.len() as u64) as usize];
+            let i = rng.below(NAMES_PER_ECOSYSTEM);
+            let module = eco.starts_with("Red Hat") && i % 7 == 0;
+            let fixed = format!("{}.{}-{}", rng.below(6), rng.below(10), release(rng, module, n));
+            let mut adv = advisory(rng, n);
+            let a = &mut adv.affected[0];
+            a.package = Some(AffectedPackage {
+                ecosystem: eco.into(),
+                name: format!("lib{i}-pkg"),
+                purl: module.then(|| {
+                    format!(
+                        "pkg:rpm/redhat/lib{i}-pkg?arch=src&rpmmod=mod{}:1:9020020230101000000:rhel9",
+                        i % 10
+                    )
+                }),
+            });
+            a.versions = Vec::new();
+            a.ranges = vec![Range {
+                kind: "ECOSYSTEM".into(),
+                repo: None,
+                events: vec![Event::Introduced("0".into()), Event::Fixed(fixed)],
+                database_specific: None,
+            }];
+            adv
+        })
+        .collect();
+    let t = Instant::now();
+    let index = AdvisoryIndex::new(advisories);
+    println!(
+        "index build (50000 rpm-distribution advisories): {:.0} ms",
+        ms(t.elapsed())
+    );
+    let pkgs: Vec<Package> = (0..2_000u64)
+        .map(|n| {
+            let i = rng.below(NAMES_PER_ECOSYSTEM);
+            let module = i % 7 == 0 && rng.below(2) == 0;
+            let eco = match (module, rng.below(4)) {
+                (true, _) => format!("Red Hat:enterprise_linux:9 module:mod{}:1", i % 10),
+                (false, 0) => "Red Hat:enterprise_linux:9".to_owned(),
+                (false, 1) => "Red Hat:rhel_eus:9.2".to_owned(),
+                (false, 2) => "SUSE:Linux Enterprise Server 15 SP5".to_owned(),
+                _ => "Rocky Linux:9".to_owned(),
+            };
+            let v = format!("{}.{}-{}", rng.below(6), rng.below(10), release(rng, module, n));
+            Package {
+                ecosystem: eco,
+                name: format!("lib{i}-pkg-libs"),
+                version: v.clone(),
+                source_name: Some(format!("lib{i}-pkg")),
+                source_version: Some(v),
+                path: "var/lib/rpm/rpmdb.sqlite".into(),
+                layer: None,
+            }
+        })
+        .collect();
+    let mut runs = Vec::new();
+    let mut findings = 0;
+    for _ in 0..9 {
+        let t = Instant::now();
+        findings = index.match_packages(black_box(&pkgs)).len();
+        runs.push(t.elapsed());
+    }
+    println!(
+        "match_packages (2000 rpm packages): median {:.2} ms, min {:.2} ms over {} runs; {findings} findings",
+        ms(median(runs.clone())),
+        ms(runs.iter().min().copied().unwrap_or_default()),
+        runs.len()
+    );
+}
+
 fn median(mut d: Vec<Duration>) -> Duration {
     d.sort();
     d[d.len() / 2]
@@ -211,4 +302,6 @@ fn main() {
         (bytes * rounds) as f64 / secs / 1e6,
         (files.len() * rounds) as f64 / secs
     );
+
+    rpm_streams(&mut rng);
 }

@@ -23,6 +23,7 @@ pub mod import;
 pub mod matching;
 pub mod model;
 pub mod severity;
+pub mod streams;
 pub mod version;
 
 pub use ecosystem::{normalize_ecosystem, normalize_name};

@@ -22,6 +22,7 @@ use regscan_scanner_api::{Finding, Package};
 use crate::ecosystem::{base, family, names_source_package, normalize_ecosystem, normalize_name, Family};
 use crate::model::{Advisory, Event};
 use crate::severity::severity_of;
+use crate::streams::{entry_ecosystem, package_ecosystems};
 use crate::version::{compare_in, compare_semver};
 
 /// How versions of one range are compared.
@@ -119,7 +120,10 @@ pub fn prepare_advisory(adv: &Arc<Advisory>) -> Vec<(Key, PreparedEntry)> {
                 _ => None, // GIT and unknown range types cannot be evaluated here
             })
             .collect();
-        let key = (eco.clone(), normalize_name(&eco, &pkg.name));
+        let key = (
+            entry_ecosystem(&eco, affected, adv.summary.as_deref()),
+            normalize_name(&eco, &pkg.name),
+        );
         out.push((
             key,
             PreparedEntry {
@@ -287,11 +291,11 @@ impl AdvisoryIndex {
         let keys: BTreeSet<(String, String)> = adv
             .affected
             .iter()
-            .filter_map(|a| a.package.as_ref())
-            .map(|p| {
+            .filter_map(|a| Some((a, a.package.as_ref()?)))
+            .map(|(a, p)| {
                 let eco = normalize_ecosystem(&p.ecosystem);
                 let name = normalize_name(&eco, &p.name);
-                (eco, name)
+                (entry_ecosystem(&eco, a, adv.summary.as_deref()), name)
             })
             .collect();
         keys.into_iter().collect()
@@ -300,7 +304,10 @@ impl AdvisoryIndex {
     /// The ecosystems to look a package up under, most specific first: the ecosystem itself,
     /// the bare distribution for OS ecosystems (`Debian:12` → `Debian`), and for Ubuntu the
     /// Pro (ESM) stream last.
-    fn lookup_ecosystems(eco: &str) -> Vec<String> {
+    fn lookup_ecosystems(eco: &str, version: &str) -> Vec<String> {
+        if let Some(streams) = package_ecosystems(eco, version) {
+            return streams;
+        }
         let mut out = vec![eco.to_owned()];
         let b = base(eco);
         if b != eco && names_source_package(eco) {
@@ -328,15 +335,19 @@ impl AdvisoryIndex {
                 .filter(|s| !s.is_empty())
                 .unwrap_or(&pkg.version);
             let by_source = (src.unwrap_or(&pkg.name), src_version);
-            // Red Hat records may name binary RPMs as well as source RPMs.
-            names = if base(&eco) == "Red Hat" && by_source.0 != pkg.name {
+            // Red Hat, Rocky, Alma and SUSE records may name binary RPMs as well as source RPMs.
+            let binary_too = matches!(
+                base(&eco),
+                "Red Hat" | "Rocky Linux" | "AlmaLinux" | "SUSE" | "openSUSE"
+            );
+            names = if binary_too && by_source.0 != pkg.name {
                 vec![by_source, names[0]]
             } else {
                 vec![by_source]
             };
         }
         let mut out = Vec::new();
-        for lookup_eco in Self::lookup_ecosystems(&eco) {
+        for lookup_eco in Self::lookup_ecosystems(&eco, &pkg.version) {
             for &(name, version) in &names {
                 out.push((lookup_eco.clone(), normalize_name(&lookup_eco, name), version));
             }
@@ -484,12 +495,15 @@ mod tests {
 
     #[test]
     fn lookup_order() {
-        assert_eq!(AdvisoryIndex::lookup_ecosystems("Debian:12"), ["Debian:12", "Debian"]);
         assert_eq!(
-            AdvisoryIndex::lookup_ecosystems("Ubuntu:22.04"),
+            AdvisoryIndex::lookup_ecosystems("Debian:12", "1"),
+            ["Debian:12", "Debian"]
+        );
+        assert_eq!(
+            AdvisoryIndex::lookup_ecosystems("Ubuntu:22.04", "1"),
             ["Ubuntu:22.04", "Ubuntu", "Ubuntu:Pro:22.04"]
         );
-        assert_eq!(AdvisoryIndex::lookup_ecosystems("PyPI"), ["PyPI"]);
+        assert_eq!(AdvisoryIndex::lookup_ecosystems("PyPI", "1"), ["PyPI"]);
     }
 
     #[test]

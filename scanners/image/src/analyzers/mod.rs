@@ -29,7 +29,7 @@ pub use os::{finish, pick_os};
 
 /// Version of the analyzers' output; part of the per-layer cache key. Bump it whenever any
 /// analyzer's output for the same input changes.
-pub const ANALYZERS_VERSION: &str = "3";
+pub const ANALYZERS_VERSION: &str = "4";
 
 /// Which analyzer handles a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -218,6 +218,12 @@ pub struct OsInfo {
     pub pretty_name: String,
     /// `ID_LIKE`, split on spaces.
     pub id_like: Vec<String>,
+    /// `VERSION` (`22.03 (LTS-SP1)`), when given.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// `CPE_NAME` (`cpe:/o:redhat:enterprise_linux:9::baseos`), when given.
+    #[serde(default)]
+    pub cpe_name: Option<String>,
 }
 
 /// Why a file could not be analyzed.

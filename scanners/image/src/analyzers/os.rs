@@ -37,6 +37,8 @@ pub(crate) fn analyze_os_release(path: &str, content: &mut dyn Read) -> Result<F
         version_codename: None,
         pretty_name: String::new(),
         id_like: Vec::new(),
+        version: None,
+        cpe_name: None,
     };
     let mut name = String::new();
     for (key, value) in shell_assignments(&text) {
@@ -47,6 +49,8 @@ pub(crate) fn analyze_os_release(path: &str, content: &mut dyn Read) -> Result<F
             "PRETTY_NAME" => info.pretty_name = value,
             "NAME" => name = value,
             "ID_LIKE" => info.id_like = value.split_whitespace().map(|s| s.to_ascii_lowercase()).collect(),
+            "VERSION" if !value.is_empty() => info.version = Some(value),
+            "CPE_NAME" if !value.is_empty() => info.cpe_name = Some(value),
             _ => {}
         }
     }
@@ -83,6 +87,8 @@ pub(crate) fn analyze_debian_version(path: &str, content: &mut dyn Read) -> Resu
         version_codename: codename,
         pretty_name: format!("Debian GNU/Linux {line}"),
         id_like: Vec::new(),
+        version: None,
+        cpe_name: None,
     }))
 }
 
@@ -95,6 +101,8 @@ pub(crate) fn analyze_alpine_release(path: &str, content: &mut dyn Read) -> Resu
         version_id: line,
         version_codename: None,
         id_like: Vec::new(),
+        version: None,
+        cpe_name: None,
     }))
 }
 
@@ -150,16 +158,70 @@ fn package_manager(path: &str) -> Option<&'static str> {
     }
 }
 
+/// The major release of `os`: the digits of `VERSION_ID` before the first dot.
+fn major(os: &OsInfo) -> Option<&str> {
+    os.version_id
+        .split('.')
+        .next()
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The Red Hat product of a RHEL (or UBI) image, by `CPE_NAME` where it declares an
+/// extended-support product or a SAP stream of this major release
+/// (`cpe:/o:redhat:rhel_eus:9.2::baseos` → `Red Hat:rhel_eus:9.2`,
+/// `cpe:/o:redhat:enterprise_linux:9::sap` → `Red Hat:enterprise_linux:9::sap`), else
+/// `Red Hat:enterprise_linux:<major>`.
+fn red_hat_product(os: &OsInfo, major: &str) -> String {
+    let main = format!("Red Hat:enterprise_linux:{major}");
+    let Some(cpe) = os.cpe_name.as_deref() else {
+        return main;
+    };
+    let fields = cpe
+        .strip_prefix("cpe:2.3:")
+        .or_else(|| cpe.strip_prefix("cpe:/"))
+        .unwrap_or("");
+    let f: Vec<&str> = fields.split(':').collect();
+    let (Some(&"redhat"), Some(&product), Some(&version)) = (f.get(1), f.get(2), f.get(3)) else {
+        return main;
+    };
+    let same_major = version.split('.').next() == Some(major);
+    let stream = f.get(5).copied().unwrap_or("");
+    let base = match product {
+        "enterprise_linux" => main,
+        p if same_major && p.starts_with("rhel_") && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+            format!("Red Hat:{p}:{version}")
+        }
+        _ => main,
+    };
+    if matches!(stream, "sap" | "sap_hana") {
+        format!("{base}::{stream}")
+    } else {
+        base
+    }
+}
+
+/// `15.5` → `15 SP5`, `15` / `15.0` → `15`, `16.0` → `16.0` (SLE 16 has no service packs).
+fn suse_release(os: &OsInfo, major: &str) -> String {
+    let minor = os.version_id.split('.').nth(1).unwrap_or("0");
+    match major.parse::<u32>() {
+        Ok(m) if m >= 16 => os.version_id.clone(),
+        _ if minor == "0" || minor.is_empty() => major.to_owned(),
+        _ => format!("{major} SP{minor}"),
+    }
+}
+
 /// The OSV ecosystem of `os`'s packages and the package manager it uses, when regscan knows the
-/// distribution and version.
+/// distribution and version. The rpm distributions without an OSV ecosystem (Amazon Linux,
+/// Fedora) get a name of their own so their packages are recorded as such.
 fn os_ecosystem(os: &OsInfo) -> Option<(&'static str, String)> {
-    let mut parts = os.version_id.split('.');
-    let major = parts
-        .next()
+    let major = major(os);
+    let minor = os
+        .version_id
+        .split('.')
+        .nth(1)
         .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
-    let minor = parts
-        .next()
-        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
+    let v = os.version_id.as_str();
+    let rpm = |eco: String| Some(("rpm", eco));
     match os.id.as_str() {
         "debian" => {
             let major = match major {
@@ -173,10 +235,45 @@ fn os_ecosystem(os: &OsInfo) -> Option<(&'static str, String)> {
         }
         "ubuntu" => Some(("dpkg", format!("Ubuntu:{}.{}", major?, minor?))),
         "alpine" => Some(("apk", format!("Alpine:v{}.{}", major?, minor?))),
-        "rhel" => Some(("rpm", "Red Hat".to_owned())),
+        // UBI images are RHEL (`ID=rhel`).
+        "rhel" => rpm(red_hat_product(os, major?)),
         // OSV names these by major release (`Rocky Linux:9`, `AlmaLinux:8`).
-        "rocky" => Some(("rpm", format!("Rocky Linux:{}", major?))),
-        "almalinux" => Some(("rpm", format!("AlmaLinux:{}", major?))),
+        "rocky" => rpm(format!("Rocky Linux:{}", major?)),
+        "almalinux" => rpm(format!("AlmaLinux:{}", major?)),
+        "sles" => rpm(format!("SUSE:Linux Enterprise Server {}", suse_release(os, major?))),
+        "sles_sap" => rpm(format!(
+            "SUSE:Linux Enterprise Server for SAP Applications {}",
+            suse_release(os, major?)
+        )),
+        "sle_hpc" => rpm(format!(
+            "SUSE:Linux Enterprise High Performance Computing {}",
+            suse_release(os, major?)
+        )),
+        "sled" => rpm(format!("SUSE:Linux Enterprise Desktop {}", suse_release(os, major?))),
+        "sle-micro" => rpm(format!("SUSE:Linux Enterprise Micro {}.{}", major?, minor?)),
+        "sl-micro" => rpm(format!("SUSE:Linux Micro {}.{}", major?, minor?)),
+        "opensuse-leap" => rpm(format!("openSUSE:Leap {}.{}", major?, minor?)),
+        "opensuse-leap-micro" => rpm(format!("openSUSE:Leap Micro {}.{}", major?, minor?)),
+        "opensuse-tumbleweed" => rpm("openSUSE:Tumbleweed".to_owned()),
+        // `VERSION="22.03 (LTS-SP1)"` → `openEuler:22.03-LTS-SP1`.
+        "openeuler" => {
+            major?;
+            let qualifier = os
+                .version
+                .as_deref()
+                .and_then(|v| v.split_once('(')?.1.split_once(')'))
+                .map(|(q, _)| q.trim())
+                .filter(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            match qualifier {
+                Some(q) => rpm(format!("openEuler:{v}-{q}")),
+                None => rpm(format!("openEuler:{v}")),
+            }
+        }
+        "mageia" => rpm(format!("Mageia:{}", major?)),
+        "photon" => rpm(format!("Photon OS:{}.{}", major?, minor.unwrap_or("0"))),
+        // No OSV ecosystem: recorded, not matched.
+        "amzn" => rpm(format!("Amazon Linux:{}", major?)),
+        "fedora" => rpm(format!("Fedora:{}", major?)),
         // Rolling distributions: OSV has no release in their ecosystem names.
         "wolfi" => Some(("apk", "Wolfi".to_owned())),
         "chainguard" => Some(("apk", "Chainguard".to_owned())),
@@ -184,22 +281,63 @@ fn os_ecosystem(os: &OsInfo) -> Option<(&'static str, String)> {
     }
 }
 
-/// Give OS packages (those with an empty `ecosystem`) the OSV ecosystem of `os`: `Debian:12`,
-/// `Ubuntu:22.04`, `Alpine:v3.19`, `Red Hat`, `Rocky Linux:9`, `AlmaLinux:8`, `Wolfi`, `Chainguard`. Packages of an unknown
-/// OS, or whose package manager does not match the OS, get the package manager's name (`dpkg`,
-/// `apk`, `rpm`) so nothing is lost. Returns the OS ecosystem, when known.
+/// The ecosystem of an rpm package with header `vendor` and modularity label `module` on an
+/// image whose OS ecosystem is `os_eco`: the OS ecosystem when the vendor is the
+/// distribution's own (Red Hat, Rocky, Alma, SUSE; other distributions are not checked), with
+/// ` module:<name>:<stream>` for a module rpm of Red Hat, Rocky or Alma; `None` for a
+/// third-party package (EPEL, a vendor's own rpm, a locally built one), recorded as `rpm`.
+fn rpm_ecosystem(os: &OsInfo, os_eco: &str, vendor: &str, module: &str) -> Option<String> {
+    let vendor = vendor.trim().to_ascii_lowercase();
+    let own = match os.id.as_str() {
+        "rhel" => vendor.starts_with("red hat"),
+        "rocky" => vendor.starts_with("rocky"),
+        "almalinux" => vendor.starts_with("almalinux"),
+        id if id.starts_with("sle") || id.starts_with("sl-") || id.starts_with("opensuse") => {
+            // `SUSE LLC <https://www.suse.com/>`, `openSUSE`; not OBS projects (`obs://…`).
+            vendor.starts_with("suse") || vendor.starts_with("opensuse")
+        }
+        _ => return Some(os_eco.to_owned()),
+    };
+    if !own {
+        return None;
+    }
+    let mut parts = module.split(':');
+    match (parts.next(), parts.next()) {
+        (Some(name), Some(stream))
+            if matches!(os.id.as_str(), "rhel" | "rocky" | "almalinux") && !name.is_empty() && !stream.is_empty() =>
+        {
+            Some(format!("{os_eco} module:{name}:{stream}"))
+        }
+        _ => Some(os_eco.to_owned()),
+    }
+}
+
+/// Give OS packages (those with an empty or provisional `ecosystem`) the OSV ecosystem of
+/// `os`: `Debian:12`, `Ubuntu:22.04`, `Alpine:v3.19`, `Red Hat:enterprise_linux:9`,
+/// `Rocky Linux:9`, `AlmaLinux:8`, `SUSE:Linux Enterprise Server 15 SP5`, `openSUSE:Leap 15.5`,
+/// `Wolfi`, `Chainguard`, …; rpm packages by their vendor and modularity label too (see
+/// [`rpm_ecosystem`]). Packages of an unknown OS, whose package manager does not match the OS,
+/// or (rpm) from a third-party vendor get the package manager's name (`dpkg`, `apk`, `rpm`) so
+/// nothing is lost. Returns the OS ecosystem, when known.
 #[allow(clippy::ptr_arg)] // the signature is the walker's contract
 pub fn finish(os: Option<&OsInfo>, packages: &mut Vec<Package>) -> Option<String> {
-    let os_eco = os.and_then(os_ecosystem);
-    for p in packages.iter_mut().filter(|p| p.ecosystem.is_empty()) {
-        let pm = package_manager(&p.path);
+    let os_eco = os.and_then(|os| Some((os, os_ecosystem(os)?)));
+    for p in packages.iter_mut() {
+        let rpm_facts = super::rpm::pending_facts(&p.ecosystem);
+        if !p.ecosystem.is_empty() && rpm_facts.is_none() {
+            continue;
+        }
+        let pm = package_manager(&p.path).or(rpm_facts.map(|_| "rpm"));
         p.ecosystem = match (&os_eco, pm) {
-            (Some((family, eco)), Some(pm)) if *family == pm => eco.clone(),
+            (Some((os, (family, eco))), Some(pm)) if *family == pm => match rpm_facts {
+                Some((vendor, module)) => rpm_ecosystem(os, eco, vendor, module).unwrap_or_else(|| pm.to_owned()),
+                None => eco.clone(),
+            },
             (_, Some(pm)) => pm.to_owned(),
             (_, None) => "unknown".to_owned(),
         };
     }
-    os_eco.map(|(_, eco)| eco)
+    os_eco.map(|(_, (_, eco))| eco)
 }
 
 #[cfg(test)]
@@ -353,6 +491,83 @@ UBUNTU_CODENAME=jammy
         let mut pkgs = vec![pkg("lib/apk/db/installed")];
         assert_eq!(finish(Some(&unknown), &mut pkgs), None);
         assert_eq!(pkgs[0].ecosystem, "apk");
+    }
+
+    const RHEL9: &str = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.3 (Plow)\"\nID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"9.3\"\nPLATFORM_ID=\"platform:el9\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 9.3 (Plow)\"\nCPE_NAME=\"cpe:/o:redhat:enterprise_linux:9::baseos\"\n";
+
+    fn rpm_pkg(vendor: &str, module: &str) -> Package {
+        let mut p = pkg("var/lib/rpm/rpmdb.sqlite");
+        p.ecosystem = super::super::rpm::tests::pending(vendor, module);
+        p
+    }
+
+    /// The ecosystem `finish` gives an rpm package with these header facts on this OS.
+    fn rpm_eco(os_release: &str, vendor: &str, module: &str) -> String {
+        let info = os("etc/os-release", os_release);
+        let mut pkgs = vec![rpm_pkg(vendor, module)];
+        finish(Some(&info), &mut pkgs);
+        pkgs.remove(0).ecosystem
+    }
+
+    #[test]
+    fn rpm_ecosystems_by_os_vendor_and_module() {
+        let rh = "Red Hat, Inc.";
+        assert_eq!(rpm_eco(RHEL9, rh, ""), "Red Hat:enterprise_linux:9");
+        assert_eq!(
+            rpm_eco(RHEL9, rh, "nodejs:18:9030020231120095946:rhel9"),
+            "Red Hat:enterprise_linux:9 module:nodejs:18"
+        );
+        // Third-party vendors (EPEL, a vendor's own rpm, no vendor at all) are not Red Hat's.
+        assert_eq!(rpm_eco(RHEL9, "Fedora Project", ""), "rpm");
+        assert_eq!(rpm_eco(RHEL9, "", ""), "rpm");
+        // An image that declares an EUS product is matched against it (then the main product).
+        let eus = RHEL9.replace("enterprise_linux:9::baseos", "rhel_eus:9.2::baseos");
+        assert_eq!(rpm_eco(&eus, rh, ""), "Red Hat:rhel_eus:9.2");
+        let sap = RHEL9.replace("::baseos", "::sap");
+        assert_eq!(rpm_eco(&sap, rh, ""), "Red Hat:enterprise_linux:9::sap");
+        // A CPE of another major release or vendor is not believed.
+        let odd = RHEL9.replace("enterprise_linux:9::baseos", "rhel_eus:8.6::baseos");
+        assert_eq!(rpm_eco(&odd, rh, ""), "Red Hat:enterprise_linux:9");
+        // UBI: same os-release, no CPE in some minimal images.
+        let ubi = "ID=\"rhel\"\nVERSION_ID=\"8.9\"\nNAME=\"Red Hat Enterprise Linux\"\n";
+        assert_eq!(rpm_eco(ubi, rh, ""), "Red Hat:enterprise_linux:8");
+        assert_eq!(
+            rpm_eco(
+                ROCKY,
+                "Rocky Enterprise Software Foundation",
+                "php:8.1:9020020230511111111:rhel9"
+            ),
+            "Rocky Linux:9 module:php:8.1"
+        );
+        assert_eq!(rpm_eco(ROCKY, "Red Hat, Inc.", ""), "rpm");
+        let alma = "ID=\"almalinux\"\nVERSION_ID=\"9.4\"\n";
+        assert_eq!(rpm_eco(alma, "AlmaLinux", ""), "AlmaLinux:9");
+        let sles = "NAME=\"SLES\"\nVERSION=\"15-SP5\"\nVERSION_ID=\"15.5\"\nPRETTY_NAME=\"SUSE Linux Enterprise Server 15 SP5\"\nID=\"sles\"\nID_LIKE=\"suse\"\nCPE_NAME=\"cpe:/o:suse:sles:15:sp5\"\n";
+        let suse = "SUSE LLC <https://www.suse.com/>";
+        assert_eq!(rpm_eco(sles, suse, ""), "SUSE:Linux Enterprise Server 15 SP5");
+        assert_eq!(rpm_eco(sles, "obs://build.opensuse.org/home:someone", ""), "rpm");
+        assert_eq!(rpm_eco(sles, "Acme Corp", ""), "rpm");
+        let sles15 = "ID=\"sles\"\nVERSION_ID=\"15\"\n";
+        assert_eq!(rpm_eco(sles15, suse, ""), "SUSE:Linux Enterprise Server 15");
+        let micro = "ID=\"sle-micro\"\nVERSION_ID=\"5.5\"\n";
+        assert_eq!(rpm_eco(micro, suse, ""), "SUSE:Linux Enterprise Micro 5.5");
+        let leap = "NAME=\"openSUSE Leap\"\nVERSION=\"15.5\"\nID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\nVERSION_ID=\"15.5\"\n";
+        assert_eq!(rpm_eco(leap, "openSUSE", ""), "openSUSE:Leap 15.5");
+        // Leap 15.3+ ships SLE binaries, vendor SUSE.
+        assert_eq!(rpm_eco(leap, suse, ""), "openSUSE:Leap 15.5");
+        let tw = "ID=\"opensuse-tumbleweed\"\nVERSION_ID=\"20240801\"\n";
+        assert_eq!(rpm_eco(tw, "openSUSE", ""), "openSUSE:Tumbleweed");
+        // No OSV ecosystem: recorded under their own names.
+        let al = "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"2023\"\n";
+        assert_eq!(rpm_eco(al, "Amazon Linux", ""), "Amazon Linux:2023");
+        let fedora = "ID=fedora\nVERSION_ID=40\n";
+        assert_eq!(rpm_eco(fedora, "Fedora Project", ""), "Fedora:40");
+        let euler = "NAME=\"openEuler\"\nVERSION=\"22.03 (LTS-SP1)\"\nID=\"openEuler\"\nVERSION_ID=\"22.03\"\n";
+        assert_eq!(rpm_eco(euler, "openEuler", ""), "openEuler:22.03-LTS-SP1");
+        // CentOS, Oracle Linux: no OSV ecosystem, recorded as rpm as before.
+        assert_eq!(rpm_eco("ID=\"ol\"\nVERSION_ID=\"9.3\"\n", "Oracle America", ""), "rpm");
+        // An rpm database on a Debian image keeps the package manager's name.
+        assert_eq!(rpm_eco(DEBIAN, rh, ""), "rpm");
     }
 
     #[test]

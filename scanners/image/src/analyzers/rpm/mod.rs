@@ -37,7 +37,28 @@ const TAG_NAME: u32 = 1000;
 const TAG_VERSION: u32 = 1001;
 const TAG_RELEASE: u32 = 1002;
 const TAG_EPOCH: u32 = 1003;
+const TAG_VENDOR: u32 = 1011;
 const TAG_SOURCERPM: u32 = 1044;
+const TAG_MODULARITYLABEL: u32 = 5096;
+
+/// What starts the provisional `ecosystem` of an rpm package, which [`super::finish`] replaces
+/// once the image's operating system is known: `\u{1f}rpm\u{1f}<vendor>\u{1f}<modularity label>`.
+/// The vendor (`Red Hat, Inc.`) and modularity label (`nodejs:18:8090020231215135930:a75119d5`)
+/// decide which advisories apply; [`crate::analyzers::ANALYZERS_VERSION`] covers the format.
+const PENDING: &str = "\u{1f}rpm\u{1f}";
+
+/// The provisional ecosystem of an rpm package with these header facts (control characters,
+/// which cannot be part of either, dropped).
+fn pending_ecosystem(vendor: Option<&str>, module: Option<&str>) -> String {
+    let clean = |s: Option<&str>| s.unwrap_or("").chars().filter(|c| !c.is_control()).collect::<String>();
+    format!("{PENDING}{}\u{1f}{}", clean(vendor), clean(module))
+}
+
+/// The (vendor, modularity label) of a provisional rpm ecosystem, empty when the header had
+/// none; `None` if `ecosystem` is not one.
+pub(crate) fn pending_facts(ecosystem: &str) -> Option<(&str, &str)> {
+    ecosystem.strip_prefix(PENDING)?.split_once('\u{1f}')
+}
 
 /// Most bytes of header blobs read from one Berkeley DB or NDB database in all: twice the
 /// largest database, so overflow chains or slots that share pages cannot multiply the work.
@@ -51,7 +72,8 @@ type BlobSink<'a> = dyn FnMut(u32, &[u8]) -> Result<(), String> + 'a;
 const TYPE_INT32: u32 = 4;
 const TYPE_STRING: u32 = 6;
 
-/// Parse an rpmdb.sqlite file into OS packages (`ecosystem` left empty for [`super::finish`]).
+/// Parse an rpmdb.sqlite file into OS packages (`ecosystem` provisional, see [`pending_facts`],
+/// for [`super::finish`]).
 pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::RpmSqlite;
     let mut bytes = read_all(id, path, content)?;
@@ -112,7 +134,7 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     Ok(FileFacts::Packages(packages))
 }
 
-/// Parse a Berkeley DB hash `Packages` database into OS packages (`ecosystem` left empty for
+/// Parse a Berkeley DB hash `Packages` database into OS packages (`ecosystem` provisional, for
 /// [`super::finish`]).
 pub(crate) fn analyze_bdb(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::RpmBdb;
@@ -123,7 +145,7 @@ pub(crate) fn analyze_bdb(path: &str, content: &mut dyn Read) -> Result<FileFact
     Ok(FileFacts::Packages(collect.packages))
 }
 
-/// Parse an NDB `Packages.db` database into OS packages (`ecosystem` left empty for
+/// Parse an NDB `Packages.db` database into OS packages (`ecosystem` provisional, for
 /// [`super::finish`]).
 pub(crate) fn analyze_ndb(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::RpmNdb;
@@ -191,6 +213,10 @@ struct Header {
     epoch: Option<u32>,
     /// `SOURCERPM` (`glibc-2.34-60.el9.src.rpm`).
     source_rpm: Option<String>,
+    /// `VENDOR` (`Red Hat, Inc.`).
+    vendor: Option<String>,
+    /// `MODULARITYLABEL` (`nodejs:18:8090020231215135930:a75119d5`).
+    module: Option<String>,
 }
 
 impl Header {
@@ -218,7 +244,7 @@ impl Header {
             None => (name.clone(), full.clone()),
         };
         Some(Package {
-            ecosystem: String::new(),
+            ecosystem: pending_ecosystem(self.vendor.as_deref(), self.module.as_deref()),
             name,
             version: full,
             source_name: Some(source_name),
@@ -290,6 +316,8 @@ fn parse_header(blob: &[u8]) -> Result<Header, String> {
             TAG_RELEASE => h.release.is_some(),
             TAG_SOURCERPM => h.source_rpm.is_some(),
             TAG_EPOCH => h.epoch.is_some(),
+            TAG_VENDOR => h.vendor.is_some(),
+            TAG_MODULARITYLABEL => h.module.is_some(),
             _ => false,
         };
         if seen {
@@ -300,6 +328,8 @@ fn parse_header(blob: &[u8]) -> Result<Header, String> {
             TAG_VERSION => h.version = Some(string()?),
             TAG_RELEASE => h.release = Some(string()?),
             TAG_SOURCERPM => h.source_rpm = Some(string()?),
+            TAG_VENDOR => h.vendor = Some(string()?),
+            TAG_MODULARITYLABEL => h.module = Some(string()?),
             TAG_EPOCH => {
                 if ty != TYPE_INT32 || count == 0 {
                     return Err(format!("epoch has type {ty} and count {count}"));
@@ -315,6 +345,11 @@ fn parse_header(blob: &[u8]) -> Result<Header, String> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+
+    /// The provisional ecosystem the readers give a package with these header facts.
+    pub(crate) fn pending(vendor: &str, module: &str) -> String {
+        pending_ecosystem(Some(vendor), Some(module))
+    }
 
     /// Build a header blob like rpm stores it: a region tag first (HEADER_IMMUTABLE, binary),
     /// then string and int32 entries.
@@ -449,7 +484,7 @@ pub(super) mod tests {
             assert_eq!(summary(&pkgs), SAMPLE_PACKAGES, "wal={wal}");
             assert!(pkgs
                 .iter()
-                .all(|p| p.ecosystem.is_empty() && p.path == "var/lib/rpm/rpmdb.sqlite"));
+                .all(|p| pending_facts(&p.ecosystem) == Some(("", "")) && p.path == "var/lib/rpm/rpmdb.sqlite"));
         }
     }
 

@@ -180,7 +180,8 @@ pub(crate) mod tests {
         assert_eq!(summary(&pkgs), SAMPLE_PACKAGES);
         assert!(pkgs
             .iter()
-            .all(|p| p.ecosystem.is_empty() && p.path == "usr/lib/sysimage/rpm/Packages.db"));
+            .all(|p| crate::analyzers::rpm::pending_facts(&p.ecosystem) == Some(("", ""))
+                && p.path == "usr/lib/sysimage/rpm/Packages.db"));
         assert!(run(&build(2, &[])).unwrap().is_empty());
         let two_pages = build(2, &[(9, sample_headers().remove(0))]);
         assert_eq!(run(&two_pages).unwrap()[0].name, "glibc");

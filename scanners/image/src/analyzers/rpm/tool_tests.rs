@@ -120,7 +120,7 @@ fn rpm_written_headers() {
     std::fs::write(
         &spec,
         "Name: demo-pkg\nVersion: 1.2.3\nRelease: 4.fc40\nEpoch: 2\nSummary: demo\nLicense: MIT\n\
-         BuildArch: noarch\n%description\nA demo package.\n%files\n",
+         Vendor: Fedora Project\nBuildArch: noarch\n%description\nA demo package.\n%files\n",
     )
     .unwrap();
     let top = dir.path().join("top");
@@ -128,6 +128,8 @@ fn rpm_written_headers() {
         .arg("-bb")
         .arg("--define")
         .arg(format!("_topdir {}", top.display()))
+        .arg("--define")
+        .arg("modularitylabel demo:1.2:4020020240101000000:abcd1234")
         .arg(&spec)
         .output()
         .unwrap();
@@ -157,14 +159,23 @@ fn rpm_written_headers() {
     };
     assert_eq!(blobs.len(), 1);
     let want = [("demo-pkg", "2:1.2.3-4.fc40", "demo-pkg", "2:1.2.3-4.fc40")];
+    // Vendor and modularity label, as rpm wrote them, reach `finish` in the provisional ecosystem.
+    let facts = |pkgs: &[Package]| super::pending_facts(&pkgs[0].ecosystem).map(|(v, m)| (v.to_owned(), m.to_owned()));
+    let want_facts = Some((
+        "Fedora Project".to_owned(),
+        "demo:1.2:4020020240101000000:abcd1234".to_owned(),
+    ));
     // rpm's own SQLite file (checkpointed by rpm on close, or read in WAL mode).
     let bytes = std::fs::read(&sqlite).unwrap();
     let pkgs = packages(AnalyzerId::RpmSqlite, "var/lib/rpm/rpmdb.sqlite", &bytes);
     assert_eq!(summary(&pkgs), want);
+    assert_eq!(facts(&pkgs), want_facts);
     let bdb = db_load(dir.path(), 4096, &blobs);
     let pkgs = packages(AnalyzerId::RpmBdb, "var/lib/rpm/Packages", &bdb);
     assert_eq!(summary(&pkgs), want);
+    assert_eq!(facts(&pkgs), want_facts);
     let ndb = super::ndb::tests::build(1, &blobs);
     let pkgs = packages(AnalyzerId::RpmNdb, "var/lib/rpm/Packages.db", &ndb);
     assert_eq!(summary(&pkgs), want);
+    assert_eq!(facts(&pkgs), want_facts);
 }
