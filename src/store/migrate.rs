@@ -57,6 +57,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_referrers.sql"),
         include_str!("../../migrations/postgres/0008_referrers.sql"),
     ),
+    (
+        10,
+        "advisory_scale",
+        include_str!("../../migrations/sqlite/0010_advisory_scale.sql"),
+        include_str!("../../migrations/postgres/0010_advisory_scale.sql"),
+    ),
 ];
 
 impl Store {

@@ -108,7 +108,7 @@ pub enum FindingSource {
 }
 
 impl FindingSource {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FindingSource::Advisory => "advisory",
             FindingSource::Check => "check",
@@ -162,7 +162,7 @@ fn artifact_from_row(r: &AnyRow) -> Result<ArtifactRecord, sqlx::Error> {
 }
 
 pub(crate) const ARTIFACT_COLUMNS: &str = "id, registry, repository, digest, manifest_media_type, artifact_type, kind, size, parent_digest, platform, latest_scan_id, created_at, updated_at, deleted_at";
-const SCAN_COLUMNS: &str = "id, artifact_id, scanner, scanner_version, status, reason, advisory_snapshot, inventory_scan_id, critical, high, medium, low, negligible, unknown, details, created_at, started_at, finished_at";
+pub(crate) const SCAN_COLUMNS: &str = "id, artifact_id, scanner, scanner_version, status, reason, advisory_snapshot, inventory_scan_id, critical, high, medium, low, negligible, unknown, details, created_at, started_at, finished_at";
 
 pub(crate) fn scan_from_row(r: &AnyRow) -> Result<ScanRecord, StoreError> {
     let status: String = r.try_get("status")?;
@@ -335,9 +335,14 @@ impl Store {
         row.as_ref().map(scan_from_row).transpose()
     }
 
-    /// All scans of an artifact, newest first.
+    /// All scans of an artifact, newest first: unfinished ones, then by the time they finished
+    /// (a re-match updates the latest scan in place and keeps its former state as a history row
+    /// with a higher id but the earlier time, see `Store::apply_rematch`).
     pub async fn scans_of(&self, artifact_id: i64) -> Result<Vec<ScanRecord>, StoreError> {
-        let sql = format!("SELECT {SCAN_COLUMNS} FROM scans WHERE artifact_id = $1 ORDER BY id DESC");
+        let sql = format!(
+            "SELECT {SCAN_COLUMNS} FROM scans WHERE artifact_id = $1
+             ORDER BY CASE WHEN finished_at IS NULL THEN 1 ELSE 0 END DESC, finished_at DESC, id DESC"
+        );
         let rows = sqlx::query(&sql).bind(artifact_id).fetch_all(&self.pool).await?;
         rows.iter().map(scan_from_row).collect()
     }
@@ -496,39 +501,14 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let artifact_id: i64 = row.try_get("artifact_id")?;
-        // Multi-row inserts, a few hundred rows per statement: a re-match writes hundreds of
-        // findings per artifact.
-        let findings: Vec<(FindingSource, &Finding)> = [
+        let findings: Vec<(i64, FindingSource, &Finding)> = [
             (FindingSource::Check, &result.checks),
             (FindingSource::Advisory, &result.advisories),
         ]
         .into_iter()
-        .flat_map(|(source, fs)| fs.iter().map(move |f| (source, f)))
+        .flat_map(|(source, fs)| fs.iter().map(move |f| (scan_id, source, f)))
         .collect();
-        for chunk in findings.chunks(400) {
-            let sql = format!(
-                "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation)
-                 VALUES {}",
-                super::advisories::placeholders(chunk.len(), 12, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for (source, f) in chunk {
-                q = q
-                    .bind(scan_id)
-                    .bind(source.as_str())
-                    .bind(&f.id)
-                    .bind(f.severity.as_str())
-                    .bind(f.severity.rank() as i64)
-                    .bind(&f.title)
-                    .bind(f.package.as_deref())
-                    .bind(f.installed_version.as_deref())
-                    .bind(f.fixed_version.as_deref())
-                    .bind(f.location.as_deref())
-                    .bind(serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into()))
-                    .bind(f.remediation.as_deref());
-            }
-            q.execute(&mut *tx).await?;
-        }
+        insert_findings(&mut tx, &findings).await?;
         if result.inventory_scan_id.is_none() {
             for chunk in result.packages.chunks(500) {
                 let sql = format!(
@@ -753,4 +733,37 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Insert findings, (scan id, source, finding) rows, with multi-row inserts of a few hundred
+/// rows per statement (a scan or a re-match writes hundreds).
+pub(crate) async fn insert_findings(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    findings: &[(i64, FindingSource, &Finding)],
+) -> Result<(), StoreError> {
+    for chunk in findings.chunks(400) {
+        let sql = format!(
+            "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation)
+             VALUES {}",
+            super::advisories::placeholders(chunk.len(), 12, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (scan_id, source, f) in chunk {
+            q = q
+                .bind(*scan_id)
+                .bind(source.as_str())
+                .bind(&f.id)
+                .bind(f.severity.as_str())
+                .bind(f.severity.rank() as i64)
+                .bind(&f.title)
+                .bind(f.package.as_deref())
+                .bind(f.installed_version.as_deref())
+                .bind(f.fixed_version.as_deref())
+                .bind(f.location.as_deref())
+                .bind(serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into()))
+                .bind(f.remediation.as_deref());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
