@@ -538,26 +538,12 @@ impl Store {
     /// under one of `keys`, found by index: the keys are joined with `package_keys`, then to the
     /// scans using that inventory and the artifacts those scans are the latest of.
     pub async fn artifacts_with_keys(&self, keys: &[Key]) -> Result<Vec<i64>, StoreError> {
-        let mut out = BTreeSet::new();
-        for chunk in keys.chunks(KEYS_PER_QUERY) {
-            let sql = format!(
-                "SELECT DISTINCT a.id AS artifact_id
-                 FROM (VALUES {}) k
-                 JOIN package_keys pk ON pk.ecosystem = k.column1 AND pk.name = k.column2
-                 JOIN scans s ON s.inventory_scan_id = pk.scan_id
-                 JOIN artifacts a ON a.latest_scan_id = s.id
-                 WHERE a.deleted_at IS NULL AND s.status = 'succeeded'",
-                placeholders(chunk.len(), 2, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for (eco, name) in chunk {
-                q = q.bind(eco).bind(name);
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                out.insert(r.try_get::<i64, _>("artifact_id")?);
-            }
-        }
-        Ok(out.into_iter().collect())
+        Ok(self
+            .rematch_targets(keys)
+            .await?
+            .into_iter()
+            .map(|t| t.artifact_id)
+            .collect())
     }
 
     /// Fill `package_keys` for inventories stored before it existed, once per database (the

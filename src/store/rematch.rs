@@ -17,7 +17,7 @@ use regscan_scanner_api::{Finding, Package, Severity, Summary};
 use sqlx::{Acquire, Row};
 
 use super::advisories::{numbered, placeholders, Key, KEYS_PER_QUERY};
-use super::results::{insert_findings, scan_from_row, FindingSource, ScanRecord, SCAN_COLUMNS};
+use super::results::{insert_findings, package_from_row, scan_from_row, FindingSource, ScanRecord, SCAN_COLUMNS};
 use super::{now_ms, Store, StoreError};
 
 /// Most ids in one `IN` list of a delete.
@@ -101,15 +101,9 @@ impl Store {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&self.pool).await? {
-                out.entry(r.try_get("scan_id")?).or_default().push(Package {
-                    ecosystem: r.try_get("ecosystem")?,
-                    name: r.try_get("name")?,
-                    version: r.try_get("version")?,
-                    source_name: r.try_get("source_name")?,
-                    source_version: r.try_get("source_version")?,
-                    path: r.try_get("path")?,
-                    layer: r.try_get("layer")?,
-                });
+                out.entry(r.try_get("scan_id")?)
+                    .or_default()
+                    .push(package_from_row(&r)?);
             }
         }
         Ok(out)

@@ -164,6 +164,19 @@ fn artifact_from_row(r: &AnyRow) -> Result<ArtifactRecord, sqlx::Error> {
 pub(crate) const ARTIFACT_COLUMNS: &str = "id, registry, repository, digest, manifest_media_type, artifact_type, kind, size, parent_digest, platform, latest_scan_id, created_at, updated_at, deleted_at";
 pub(crate) const SCAN_COLUMNS: &str = "id, artifact_id, scanner, scanner_version, status, reason, advisory_snapshot, inventory_scan_id, critical, high, medium, low, negligible, unknown, details, created_at, started_at, finished_at";
 
+/// A `packages` row as a package.
+pub(crate) fn package_from_row(r: &AnyRow) -> Result<Package, sqlx::Error> {
+    Ok(Package {
+        ecosystem: r.try_get("ecosystem")?,
+        name: r.try_get("name")?,
+        version: r.try_get("version")?,
+        source_name: r.try_get("source_name")?,
+        source_version: r.try_get("source_version")?,
+        path: r.try_get("path")?,
+        layer: r.try_get("layer")?,
+    })
+}
+
 pub(crate) fn scan_from_row(r: &AnyRow) -> Result<ScanRecord, StoreError> {
     let status: String = r.try_get("status")?;
     let details: String = r.try_get("details")?;
@@ -606,19 +619,7 @@ impl Store {
         .bind(scan_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Package {
-                    ecosystem: r.try_get("ecosystem")?,
-                    name: r.try_get("name")?,
-                    version: r.try_get("version")?,
-                    source_name: r.try_get("source_name")?,
-                    source_version: r.try_get("source_version")?,
-                    path: r.try_get("path")?,
-                    layer: r.try_get("layer")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(package_from_row(r)?)).collect()
     }
 
     /// Record a child of an index at `position`: insert it (kind `kind`, or `unknown` until
