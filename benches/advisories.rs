@@ -4,26 +4,41 @@
 //! 1. `import`: the streaming import of the zip into an empty database — records/s, peak RSS;
 //! 2. `scan`: matching an 88-package Debian bookworm inventory against that database, in a fresh
 //!    process (cold cache), and the same against an empty database — time, peak RSS;
-//! 3. `reimport`: the zip again with 1,000 changed records and `modified_id.csv` beside it, into
-//!    the database holding the N records and `BENCH_ARTIFACTS` stored 88-package artifacts,
-//!    re-matching the affected ones — time, records read, artifacts re-matched, peak RSS.
+//! 3. `whole scan`: the built `regscan scan --force` of that image pushed to a real
+//!    `docker-registry` (as tests/support does), with the N-record database and with an empty
+//!    one — wall time, and peak RSS of the largest process (`/usr/bin/time`'s `%M`: the scan
+//!    process or its sandboxed scanner);
+//! 4. `worker`: a `regscan worker` (beside a `regscan serve --workers 0` taking the requests)
+//!    scans `BENCH_WORKER_SCANS` distinct images of those packages, with the N-record database
+//!    and with an empty one — its RSS after them, and its peak;
+//! 5. `reimport`: the zip again with 1,000 changed records and `modified_id.csv` beside it, into
+//!    the database holding the N records and `BENCH_ARTIFACTS` stored 88-package artifacts
+//!    (each with the findings a scan stored), re-matching the affected ones — time, records
+//!    read, artifacts re-matched, peak RSS.
 //!
-//! Each measured step runs in a child process (this binary re-executed), so its peak RSS
-//! (VmHWM from /proc/self/status) is its own.
+//! Each measured step runs in a child process (this binary re-executed, or the regscan binary),
+//! so its peak RSS is its own.
 //!
 //! `cargo bench -p regscan --bench advisories` (env: `BENCH_ADVISORIES`, default 100000;
-//! `BENCH_ARTIFACTS`, default 1000; `BENCH_BACKENDS`, default `sqlite`, or `sqlite,postgres`;
-//! `REGSCAN_TEST_PG` as in the tests).
+//! `BENCH_ARTIFACTS`, default 1000; `BENCH_WORKER_SCANS`, default 1000, 0 skips steps 3 and 4;
+//! `BENCH_BACKENDS`, default `sqlite`, or `sqlite,postgres`; `REGSCAN_TEST_PG` as in the tests).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use regscan::scan::advisories::{import_source, import_source_and_rematch, AdvisoryDb};
+use regscan::scan::advisories::{import_source, rematch, AdvisoryDb};
 use regscan::store::{NewArtifact, ScanResult, Store};
 use regscan_scanner_api::{Package, Status};
 use serde_json::json;
+use sqlx::Row;
+use support::oci::OciImage;
+use support::process::{regscan_bin, RegscanProcess, TestConfig};
+use support::registry::Registry;
 
 const CHILD_ENV: &str = "REGSCAN_ADVISORY_BENCH_CHILD";
 
@@ -323,15 +338,20 @@ fn child(spec: &str) {
                 println!("records={n}");
             }
             "reimport" => {
-                let (s, rescans) = import_source_and_rematch(&store, &AdvisoryDb::default(), parts[2])
+                let s = import_source(&store, parts[2]).await.expect("reimport");
+                let imported = t.elapsed();
+                let rescans = rematch(&store, &AdvisoryDb::default(), &s.changed_keys, s.changed_ids.as_deref())
                     .await
-                    .expect("reimport");
+                    .expect("rematch");
                 println!(
-                    "records={} updated={} unread={} rematched={}",
+                    "records={} updated={} unread={} changed_keys={} rematched={} import={:.2}s rematch={:.2}s",
                     s.records,
                     s.updated,
                     s.unread,
-                    rescans.len()
+                    s.changed_keys.len(),
+                    rescans.len(),
+                    imported.as_secs_f64(),
+                    (t.elapsed() - imported).as_secs_f64()
                 );
             }
             _ => {
@@ -387,9 +407,11 @@ fn run_child(spec: String) -> Run {
 }
 
 /// Store `count` artifacts, each with the 88-package inventory (a quarter of them also holding
-/// packages of the generated Debian sources, so re-matching has work).
+/// packages of the generated Debian sources, so re-matching has work) and the findings a scan
+/// matched for it.
 async fn store_artifacts(url: &str, count: usize) {
     let store = Store::open(url).await.unwrap();
+    let db = AdvisoryDb::default();
     let base = inventory();
     for i in 0..count {
         let digest = format!("sha256:{i:064x}");
@@ -412,12 +434,13 @@ async fn store_artifacts(url: &str, count: usize) {
             packages[87].name = format!("srcpkg{}", i % 6_000);
             packages[87].source_name = None;
         }
+        let (advisory_snapshot, advisories) = db.match_packages(&store, &packages).await.unwrap();
         let result = ScanResult {
             checks: Vec::new(),
-            advisories: Vec::new(),
+            advisories,
             packages,
             details: Default::default(),
-            advisory_snapshot: None,
+            advisory_snapshot,
             inventory_scan_id: None,
         };
         store
@@ -428,7 +451,142 @@ async fn store_artifacts(url: &str, count: usize) {
     store.close().await;
 }
 
-fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path) {
+/// The bookworm packages as a dpkg `status` file, in an image with a Debian 12 `os-release`;
+/// `variant` changes one file so that each variant is a distinct image.
+fn bookworm_image(variant: usize) -> OciImage {
+    let mut status = String::new();
+    for (name, source, version) in BOOKWORM {
+        status.push_str(&format!(
+            "Package: {name}\nStatus: install ok installed\nSource: {source}\nVersion: {version}\nArchitecture: amd64\n\n"
+        ));
+    }
+    let hostname = format!("bench-{variant}\n");
+    OciImage::new(&[
+        (
+            "etc/os-release",
+            b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+        ),
+        ("etc/hostname", hostname.as_bytes()),
+        ("var/lib/dpkg/status", status.as_bytes()),
+    ])
+}
+
+/// The registry and the images pushed for the whole-scan and worker steps.
+struct Images {
+    registry: Registry,
+    /// Distinct images `bench/debian:w0…` for the worker step.
+    worker_scans: usize,
+}
+
+/// Step 3: `regscan scan --force` of `bench/debian:bookworm`, best of 5 — (wall, largest peak
+/// RSS in MiB, findings).
+fn whole_scan(db_url: &str, images: &Images) -> (Duration, f64, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("regscan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = {db_url:?}\n\n[[registry]]\nhost = {:?}\ninsecure = true\n",
+            images.registry.host
+        ),
+    )
+    .unwrap();
+    let reference = format!("{}/bench/debian:bookworm", images.registry.host);
+    let mut best = Duration::MAX;
+    let mut peak = 0.0f64;
+    let mut findings = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "maxrss_kib=%M"])
+            .arg(regscan_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(["scan", &reference, "--force", "--format", "json"])
+            .env("REGSCAN_LOG", "warn")
+            .env_remove("REGSCAN_DATABASE_URL")
+            .output()
+            .expect("run regscan scan");
+        best = best.min(t.elapsed());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "regscan scan failed: {stderr}");
+        let kib: f64 = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("maxrss_kib="))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        peak = peak.max(kib / 1024.0);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+        findings = report["findings"].as_array().map_or(0, Vec::len);
+    }
+    (best, peak, findings)
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Step 4: a `regscan worker` scans the `w*` images — (time, RSS after, peak RSS, in MiB).
+async fn worker_scans(db_url: &str, images: &Images) -> (Duration, f64, f64) {
+    let config = TestConfig::new(db_url, &[&images.registry.host]);
+    let serve = RegscanProcess::start(&config, &["serve", "--workers", "0"]).await;
+    let worker = RegscanProcess::start(&config, &["worker"]).await;
+    let store = Store::open(db_url).await.unwrap();
+    let count = || async {
+        sqlx::query("SELECT COUNT(*) AS n FROM scans WHERE status IN ('succeeded', 'failed') AND artifact_id IN (SELECT id FROM artifacts WHERE repository = 'bench/worker')")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .try_get::<i64, _>("n")
+            .unwrap()
+    };
+    let before = count().await;
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    for i in 0..images.worker_scans {
+        let r = http
+            .post(format!("{}/v1/scans", serve.url()))
+            .json(&json!({"reference": format!("{}/bench/worker:w{i}", images.registry.host), "force": true}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "scan request: {}", r.status());
+    }
+    let want = before + images.worker_scans as i64;
+    loop {
+        let done = count().await;
+        if done >= want {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3600),
+            "worker finished {done} of {want} scans:\n{}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let elapsed = t.elapsed();
+    let rss = proc_status_kib(worker.pid(), "VmRSS:") / 1024.0;
+    let hwm = proc_status_kib(worker.pid(), "VmHWM:") / 1024.0;
+    let failed: i64 = sqlx::query("SELECT COUNT(*) AS n FROM scans WHERE status = 'failed'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(failed, 0, "no scan fails:\n{}", worker.log());
+    store.close().await;
+    drop((serve, worker));
+    (elapsed, rss, hwm)
+}
+
+fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path, images: Option<&Images>) {
     let (url, empty_url, pg_dbs): (String, String, Option<Vec<String>>) = if backend == "postgres" {
         let suffix: u64 = rand::random();
         let (db, empty) = (
@@ -475,6 +633,27 @@ fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path) {
             runs[0].facts.trim()
         );
     }
+    if let Some(images) = images {
+        for (label, db) in [("empty database", &empty_url), (&*format!("{n} records"), &url)] {
+            let (best, peak, findings) = whole_scan(db, images);
+            println!(
+                "[{backend}] whole `regscan scan --force` of the 88-package image through docker-registry, {label}: {:.0} ms (best of 5), peak RSS of the largest process {:.1} MiB, {findings} findings",
+                best.as_secs_f64() * 1000.0,
+                peak
+            );
+        }
+        if images.worker_scans > 0 {
+            for (label, db) in [("empty database", &empty_url), (&*format!("{n} records"), &url)] {
+                let (elapsed, rss, hwm) = rt.block_on(worker_scans(db, images));
+                println!(
+                    "[{backend}] `regscan worker` after {} scans of distinct images, {label}: RSS {rss:.1} MiB, peak {hwm:.1} MiB ({:.1} s, {:.1} scans/s)",
+                    images.worker_scans,
+                    elapsed.as_secs_f64(),
+                    images.worker_scans as f64 / elapsed.as_secs_f64()
+                );
+            }
+        }
+    }
     let t = Instant::now();
     rt.block_on(store_artifacts(&url, artifacts));
     println!(
@@ -483,7 +662,7 @@ fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path) {
     );
     let re = run_child(format!("reimport\t{url}\t{}", dir.join("export2/all.zip").display()));
     println!(
-        "[{backend}] re-import with 1000 changed records and modified_id.csv, re-matching: {:.2} s, peak RSS {:.1} MiB ({})",
+        "[{backend}] re-import with 1000 changed records and modified_id.csv, then re-matching {artifacts}+ stored artifacts: {:.2} s, peak RSS {:.1} MiB ({})",
         re.elapsed.as_secs_f64(),
         re.vmhwm_mib,
         re.facts.trim()
@@ -513,7 +692,22 @@ fn main() {
         t.elapsed().as_secs_f64(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
+    let worker_scans = env_usize("BENCH_WORKER_SCANS", 1_000);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let images = (worker_scans > 0).then(|| {
+        rt.block_on(async {
+            let registry = Registry::start().await;
+            registry.push_image("bench/debian", "bookworm", &bookworm_image(0)).await;
+            for i in 0..worker_scans {
+                registry
+                    .push_image("bench/worker", &format!("w{i}"), &bookworm_image(i + 1))
+                    .await;
+            }
+            Images { registry, worker_scans }
+        })
+    });
     for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
-        bench_backend(backend, n, artifacts, dir.path());
+        bench_backend(backend, n, artifacts, dir.path(), images.as_ref());
     }
+    drop(images);
 }

@@ -13,7 +13,9 @@
 //! Also: the import is incremental (`modified_id.csv` beside the export or in the zip skips
 //! unchanged records unread), a worker's cache is dropped when a new import lands, and
 //! re-matching finds exactly the artifacts with a package under a changed key by index
-//! (including inventories stored before `package_keys` existed).
+//! (including inventories stored before `package_keys` existed), and after an import and its
+//! re-match (by delta: only the changed ids' findings rewritten) every artifact's findings are
+//! those of a from-scratch match of its inventory against the whole database.
 
 mod support;
 
@@ -21,10 +23,10 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use regscan::scan::advisories::{import_source, load_full_index, rematch, AdvisoryDb};
-use regscan::store::{NewArtifact, ScanResult, Store};
+use regscan::scan::advisories::{import_source, import_source_and_rematch, load_full_index, rematch, AdvisoryDb};
+use regscan::store::{FindingSource, NewArtifact, ScanResult, Store};
 use regscan_osv::{parse_advisory, Advisory, AdvisoryIndex};
-use regscan_scanner_api::{Package, Status};
+use regscan_scanner_api::{Finding, Package, Severity, Status, Summary};
 use serde_json::{json, Value};
 use support::db::{sqlite_url, PgDb};
 
@@ -595,7 +597,7 @@ async fn rematch_by_index(url: &str) {
         .unwrap()
         .is_empty());
 
-    // Re-match creates a scan for each affected artifact, from the stored inventory.
+    // Re-match updates the latest scan of each affected artifact, from the stored inventory.
     let db = AdvisoryDb::default();
     let rows = vec![regscan::scan::advisories::import::row_of(
         &parse_advisory(&rec("PYSEC-1", "2024-01-01T00:00:00Z", "Flask-CORS", "2.0")).unwrap(),
@@ -620,7 +622,10 @@ async fn rematch_by_index(url: &str) {
     }
     // A re-matched artifact is still found (its latest scan uses the same inventory).
     assert_eq!(
-        rematch(&store, &db, &[key("PyPI", "flask-cors")]).await.unwrap().len(),
+        rematch(&store, &db, &[key("PyPI", "flask-cors")], None)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     store.close().await;
@@ -636,4 +641,150 @@ async fn rematch_finds_artifacts_by_index_sqlite() {
 async fn rematch_finds_artifacts_by_index_postgres() {
     let db = PgDb::create();
     rematch_by_index(&db.url).await;
+}
+
+/// Findings in a canonical order, for comparing sets.
+fn canonical(mut f: Vec<Finding>) -> Vec<String> {
+    let mut out: Vec<String> = f.drain(..).map(|f| serde_json::to_string(&f).unwrap()).collect();
+    out.sort();
+    out
+}
+
+/// After an import and its re-match, every artifact's findings equal a from-scratch match of
+/// its stored inventory against the whole database; check findings stay; counts follow; the
+/// former state is in the history, under the re-matched one.
+async fn rematch_equals_from_scratch(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x5eed_1234_abcd_0777);
+    let n = 1_500;
+    let mut files = Vec::new();
+    let mut advisories = Vec::new();
+    for i in 0..n {
+        let id = format!("REGSCAN-GEN-{i:06}");
+        let rec = record(&mut rng, &id, "2024-01-01T00:00:00Z");
+        advisories.push(parse_advisory(&serde_json::to_vec(&rec).unwrap()).unwrap());
+        files.push((format!("{id}.json"), serde_json::to_vec(&rec).unwrap()));
+    }
+    let zip = dir.path().join("all.zip");
+    write_zip(&zip, &files);
+    import_source(&store, zip.to_str().unwrap()).await.unwrap();
+
+    // 40 artifacts, each with packages of 12 records and a check finding, matched as a scan is.
+    let db = AdvisoryDb::default();
+    let check = Finding::new("CHECK-1".to_owned(), Severity::High, "a check".to_owned());
+    let mut artifacts = Vec::new();
+    for a in 0..40 {
+        let mut packages = Vec::new();
+        for _ in 0..12 {
+            let adv = &advisories[rng.below(n as u64) as usize];
+            packages_for(adv, false, &mut rng, &mut packages);
+        }
+        let (snapshot, found) = db.match_packages(&store, &packages).await.unwrap();
+        let id = store
+            .upsert_artifact(&NewArtifact {
+                registry: "reg.example",
+                repository: "team/app",
+                digest: &format!("sha256:{a:064x}"),
+                manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
+                artifact_type: None,
+                kind: "image",
+                size: 1,
+                parent_digest: None,
+                platform: None,
+            })
+            .await
+            .unwrap();
+        let result = ScanResult {
+            checks: vec![check.clone()],
+            advisories: found,
+            packages,
+            details: Default::default(),
+            advisory_snapshot: snapshot,
+            inventory_scan_id: None,
+        };
+        store
+            .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+            .await
+            .unwrap();
+        artifacts.push(id);
+    }
+
+    // An update: newer versions of every 7th record (other packages, ranges, some withdrawn),
+    // an older version of others (ignored), and new records.
+    let updates = dir.path().join("updates");
+    std::fs::create_dir(&updates).unwrap();
+    for i in 0..n + 200 {
+        let id = format!("REGSCAN-GEN-{i:06}");
+        let modified = match (i >= n, i % 7, i % 11) {
+            (true, _, _) | (false, 0, _) => "2025-06-01T00:00:00Z",
+            (false, _, 0) => "2023-01-01T00:00:00Z",
+            _ => continue,
+        };
+        let rec = record(&mut rng, &id, modified);
+        std::fs::write(updates.join(format!("{id}.json")), serde_json::to_vec(&rec).unwrap()).unwrap();
+    }
+    let (stats, rematched) = import_source_and_rematch(&store, &db, updates.to_str().unwrap())
+        .await
+        .unwrap();
+    assert!(stats.updated > 150 && stats.added == 200, "{stats:?}");
+    assert!(stats.changed_ids.as_ref().is_some_and(|ids| ids.len() as u64 == stats.updated + stats.added));
+    assert!(!rematched.is_empty(), "the update touches stored packages");
+
+    let check_all = |label: &'static str| {
+        let store = store.clone();
+        let artifacts = artifacts.clone();
+        let rematched = rematched.clone();
+        let check = check.clone();
+        async move {
+            let full = load_full_index(&store).await.unwrap();
+            let snapshot = store.advisory_snapshot().await.unwrap();
+            for &a in &artifacts {
+                let art = store.artifact_by_id(a).await.unwrap().unwrap();
+                let latest = store.scan(art.latest_scan_id.unwrap()).await.unwrap().unwrap();
+                let inventory = store.packages(latest.inventory_scan_id.unwrap()).await.unwrap();
+                let stored = store.findings(latest.id, Some(FindingSource::Advisory)).await.unwrap();
+                assert_eq!(
+                    canonical(stored.clone()),
+                    canonical(full.match_packages(&inventory)),
+                    "{label}: artifact {a}"
+                );
+                let checks = store.findings(latest.id, Some(FindingSource::Check)).await.unwrap();
+                assert_eq!(checks, vec![check.clone()], "{label}: checks are kept");
+                assert_eq!(
+                    latest.summary,
+                    Summary::of(stored.iter().chain(&checks)),
+                    "{label}: counts of artifact {a}"
+                );
+                let history = store.scans_of(a).await.unwrap();
+                assert_eq!(history[0].id, latest.id, "{label}: the re-matched scan is the newest");
+                if rematched.contains(&latest.id) {
+                    assert_eq!(latest.advisory_snapshot, snapshot);
+                    assert!(history.len() >= 2, "{label}: the former state is kept");
+                    assert_eq!(history[1].details["rematched_into_scan"], latest.id);
+                } else {
+                    assert_eq!(history.len(), 1);
+                }
+            }
+        }
+    };
+    check_all("delta").await;
+
+    // Re-deriving every advisory finding of the affected artifacts gives the same answer.
+    let again = rematch(&store, &db, &stats.changed_keys, None).await.unwrap();
+    assert_eq!(again.len(), rematched.len());
+    check_all("full").await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rematch_equals_from_scratch_sqlite() {
+    let (url, _dir) = sqlite_url();
+    rematch_equals_from_scratch(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rematch_equals_from_scratch_postgres() {
+    let db = PgDb::create();
+    rematch_equals_from_scratch(&db.url).await;
 }

@@ -13,32 +13,81 @@
 
 pub mod import;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use regscan_osv::{match_packages_in, prepare_advisory, AdvisoryIndex, EntrySource, PreparedEntry};
-use regscan_scanner_api::{Finding, Package, Status};
+use regscan_scanner_api::{Finding, Package};
 use tracing::{info, warn};
 
 pub use import::{import_and_rematch, import_source, import_source_and_rematch, parse_rfc3339_ms, read_source};
 
 use crate::store::advisories::Key;
-use crate::store::{FindingSource, ScanResult, Store, StoreError};
+use crate::store::rematch::{RematchIds, RematchUpdate};
+use crate::store::{Store, StoreError};
 
 /// Errors importing advisories.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The source could not be read.
-    #[error("reading {source_name}: {message}")]
+    #[error("reading {source_name}: {source}")]
     Source {
         /// The source as given.
         source_name: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: SourceError,
     },
     /// Storing failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why an advisory source (or one record of it) could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The zip, a directory entry or a record is not what OSV requires.
+    #[error(transparent)]
+    Osv(#[from] regscan_osv::OsvError),
+    /// A JSON file starting with `[` is not an array of records.
+    #[error("not a JSON array of OSV records: {0}")]
+    JsonArray(#[source] serde_json::Error),
+    /// A parsed record could not be serialised again for storing.
+    #[error("record {id}: {source}")]
+    Serialize {
+        /// The record id.
+        id: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Downloading failed (connection, TLS, a body cut short).
+    #[error("downloading: {0}")]
+    Download(#[source] reqwest::Error),
+    /// The server answered with an error status.
+    #[error("downloading: HTTP {0}")]
+    HttpStatus(u16),
+    /// The download is larger than regscan reads.
+    #[error("download is over the {limit}-byte limit")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// Every record of the source was unreadable.
+    #[error("none of the {0} records could be read")]
+    NoneReadable(u64),
+    /// The blocking task reading the source panicked or was cancelled.
+    #[error("the reader task failed: {0}")]
+    Reader(#[source] tokio::task::JoinError),
 }
 
 /// Default budget of the hot-key cache, in bytes of record JSON held (a record under two keys
@@ -194,15 +243,26 @@ impl AdvisoryDb {
         store: &Store,
         packages: &[Package],
     ) -> Result<(Option<String>, Vec<Finding>), StoreError> {
+        let keys: BTreeSet<Key> = packages.iter().flat_map(AdvisoryIndex::package_keys).collect();
+        let (snapshot, found) = self.entries(store, keys).await?;
+        Ok((snapshot, match_packages_in(&ScanEntries(found), packages)))
+    }
+
+    /// The current snapshot and the prepared entries under `keys`, from the cache or the
+    /// database.
+    async fn entries(
+        &self,
+        store: &Store,
+        keys: BTreeSet<Key>,
+    ) -> Result<(Option<String>, HashMap<Key, Arc<Vec<PreparedEntry>>>), StoreError> {
         let latest = store.advisory_snapshot_id().await?;
         let (import_id, snapshot) = match latest {
             Some((id, s)) => (Some(id), Some(s)),
             None => (None, None),
         };
-        if packages.is_empty() {
-            return Ok((snapshot, Vec::new()));
+        if keys.is_empty() {
+            return Ok((snapshot, HashMap::new()));
         }
-        let keys: BTreeSet<Key> = packages.iter().flat_map(AdvisoryIndex::package_keys).collect();
         let mut found: HashMap<Key, Arc<Vec<PreparedEntry>>> = HashMap::with_capacity(keys.len());
         let mut missing: Vec<Key> = Vec::new();
         let use_cache = {
@@ -244,7 +304,7 @@ impl AdvisoryDb {
                 found.insert(k, entries);
             }
         }
-        Ok((snapshot, match_packages_in(&ScanEntries(found), packages)))
+        Ok((snapshot, found))
     }
 }
 
@@ -296,57 +356,82 @@ pub async fn load_full_index(store: &Store) -> Result<AdvisoryIndex, StoreError>
     Ok(AdvisoryIndex::new(advisories))
 }
 
+/// Artifacts re-matched per transaction.
+const REMATCH_BATCH: usize = 250;
+
 /// Re-evaluate, from stored inventories, the artifacts with a package under one of `keys`
-/// (found by index, see `Store::artifacts_with_keys`). Each gets a new scan record naming the
-/// snapshot used; no blob is fetched.
-pub async fn rematch(store: &Store, db: &AdvisoryDb, keys: &[(String, String)]) -> Result<Vec<i64>, StoreError> {
-    let keys: Vec<Key> = keys.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
-    let artifacts = store.artifacts_with_keys(&keys).await?;
-    let mut created = Vec::new();
-    for artifact_id in artifacts {
-        let Some(artifact) = store.artifact_by_id(artifact_id).await? else {
-            continue;
-        };
-        let Some(prev_id) = artifact.latest_scan_id else {
-            continue;
-        };
-        let Some(prev) = store.scan(prev_id).await? else {
-            continue;
-        };
-        if prev.status != Status::Succeeded {
-            continue;
-        }
-        let inventory_id = prev.inventory_scan_id.unwrap_or(prev.id);
-        let packages = store.packages(inventory_id).await?;
-        let checks = store.findings(prev.id, Some(FindingSource::Check)).await?;
-        let (snapshot, advisories) = db.match_packages(store, &packages).await?;
-        let mut details = match prev.details {
-            serde_json::Value::Object(m) => m,
-            _ => serde_json::Map::new(),
-        };
-        details.insert("rematched_from_scan".into(), prev.id.into());
-        let result = ScanResult {
-            checks,
-            advisories,
-            packages: Vec::new(),
-            details,
-            advisory_snapshot: snapshot,
-            inventory_scan_id: Some(inventory_id),
-        };
-        let id = store
-            .record_scan(
-                artifact_id,
-                &prev.scanner,
-                &prev.scanner_version,
-                Status::Succeeded,
-                None,
-                &result,
-            )
-            .await?;
-        info!(artifact = %format!("{}/{}@{}", artifact.registry, artifact.repository, artifact.digest), scan = id, "re-matched stored inventory against new advisories");
-        created.push(id);
+/// (found by index, see `Store::rematch_targets`); no blob is fetched. Only the findings of
+/// `ids` change (the records an import added or updated, whose keys old and new are `keys`):
+/// their old findings are deleted and their new matches inserted, a few hundred artifacts per
+/// transaction (see `crate::store::rematch`). `None` re-derives every advisory finding of the
+/// affected artifacts. Returns the scans re-matched (each artifact's latest, updated in place;
+/// its former state is kept in the scan history).
+pub async fn rematch(
+    store: &Store,
+    db: &AdvisoryDb,
+    keys: &[Key],
+    ids: Option<&[String]>,
+) -> Result<Vec<i64>, StoreError> {
+    let keys: BTreeSet<Key> = keys.iter().cloned().collect();
+    if keys.is_empty() || ids.is_some_and(<[String]>::is_empty) {
+        return Ok(Vec::new());
     }
-    Ok(created)
+    let targets = store.rematch_targets(&keys.iter().cloned().collect::<Vec<_>>()).await?;
+    let wanted: Option<HashSet<&str>> = ids.map(|ids| ids.iter().map(String::as_str).collect());
+    let which = ids.map_or(RematchIds::All, RematchIds::Only);
+    let mut done = Vec::with_capacity(targets.len());
+    for batch in targets.chunks(REMATCH_BATCH) {
+        let inventory_ids: Vec<i64> = batch
+            .iter()
+            .map(|t| t.inventory_scan_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let inventories = store.inventories(&inventory_ids).await?;
+        // A changed record's findings come from its keys, which are all in `keys`; a full
+        // re-match needs every key of the inventories.
+        let lookup: BTreeSet<Key> = inventories
+            .values()
+            .flatten()
+            .flat_map(AdvisoryIndex::package_keys)
+            .filter(|k| wanted.is_none() || keys.contains(k))
+            .collect();
+        let (snapshot, entries) = db.entries(store, lookup).await?;
+        let source: Box<dyn EntrySource + Send + Sync> = match &wanted {
+            None => Box::new(ScanEntries(entries)),
+            Some(wanted) => Box::new(
+                entries
+                    .into_iter()
+                    .map(|(k, list)| {
+                        let kept: Vec<PreparedEntry> = list
+                            .iter()
+                            .filter(|e| wanted.contains(e.advisory().id.as_str()))
+                            .cloned()
+                            .collect();
+                        (k, kept)
+                    })
+                    .collect::<HashMap<Key, Vec<PreparedEntry>>>(),
+            ),
+        };
+        let updates: Vec<RematchUpdate> = batch
+            .iter()
+            .map(|t| RematchUpdate {
+                scan_id: t.scan_id,
+                findings: match_packages_in(
+                    source.as_ref(),
+                    inventories.get(&t.inventory_scan_id).map_or(&[][..], Vec::as_slice),
+                ),
+            })
+            .collect();
+        done.extend(store.apply_rematch(&updates, which, snapshot.as_deref()).await?);
+    }
+    info!(
+        artifacts = done.len(),
+        keys = keys.len(),
+        ids = ids.map_or(-1, |i| i.len() as i64),
+        "re-matched stored inventories against new advisories"
+    );
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::{now_ms, Store, StoreError};
 pub type Key = (String, String);
 
 /// Most keys in one lookup statement (two parameters each).
-const KEYS_PER_QUERY: usize = 400;
+pub(crate) const KEYS_PER_QUERY: usize = 400;
 
 /// SQLite page cache of a connection that imports, in KiB.
 const IMPORT_CACHE_KIB: u32 = 65_536;
@@ -64,6 +64,73 @@ pub struct ImportStats {
     /// (ecosystem, package) keys touched by added or updated records.
     #[serde(skip)]
     pub changed_keys: Vec<(String, String)>,
+    /// Ids of the added and updated records, sorted; `None` when there were more than
+    /// [`MAX_DELTA_IDS`] (re-matching then replaces every advisory finding of the artifacts
+    /// it affects).
+    #[serde(skip)]
+    pub changed_ids: Option<Vec<String>>,
+}
+
+/// Most changed ids an import lists for re-matching by delta (see
+/// [`ImportStats::changed_ids`]): 20,000 ids are a few MiB, and past that re-deriving every
+/// advisory finding of an affected artifact costs about as much as deleting by id.
+pub const MAX_DELTA_IDS: usize = 20_000;
+
+/// What the batches of one import changed, gathered as they are written.
+#[derive(Debug)]
+pub struct ImportChanges {
+    keys: BTreeSet<Key>,
+    /// `None` once over [`MAX_DELTA_IDS`].
+    ids: Option<BTreeSet<String>>,
+}
+
+impl Default for ImportChanges {
+    fn default() -> Self {
+        ImportChanges {
+            keys: BTreeSet::new(),
+            ids: Some(BTreeSet::new()),
+        }
+    }
+}
+
+impl ImportChanges {
+    /// Count one batch's outcome into `stats` and gather its changed keys and ids.
+    pub fn add(&mut self, stats: &mut ImportStats, b: BatchOutcome) {
+        stats.added += b.added;
+        stats.updated += b.updated;
+        stats.skipped += b.skipped;
+        self.keys.extend(b.changed_keys);
+        if let Some(ids) = &mut self.ids {
+            ids.extend(b.changed_ids);
+            if ids.len() > MAX_DELTA_IDS {
+                self.ids = None;
+            }
+        }
+    }
+
+    /// Put the gathered keys and ids into `stats`.
+    pub fn finish(&self, stats: &mut ImportStats) {
+        stats.changed_keys = self.keys.iter().cloned().collect();
+        stats.changed_ids = self.ids.as_ref().map(|ids| ids.iter().cloned().collect());
+    }
+}
+
+/// The aliases and highest CVSS score (× 10) of a record, as cross-artifact queries look them
+/// up (see [`derive_advisory_index`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Derived {
+    /// Other ids the record is known by.
+    pub aliases: Vec<String>,
+    /// Highest CVSS base score × 10.
+    pub cvss_x10: Option<i64>,
+}
+
+impl Derived {
+    /// Derive them from a record's stored JSON.
+    pub fn of(id: &str, raw: &str) -> Self {
+        let (aliases, cvss_x10) = derive_advisory_index(id, raw);
+        Derived { aliases, cvss_x10 }
+    }
 }
 
 /// What one batch changed.
@@ -77,6 +144,8 @@ pub struct BatchOutcome {
     pub skipped: u64,
     /// Keys of added and updated records, old and new, sorted and deduplicated.
     pub changed_keys: Vec<Key>,
+    /// Ids of added and updated records, sorted.
+    pub changed_ids: Vec<String>,
 }
 
 /// What is loaded, per ecosystem.
@@ -113,6 +182,11 @@ pub(crate) fn placeholders(rows: usize, cols: usize, start: usize) -> String {
     s
 }
 
+/// `$s, $s+1, …`: `n` numbered placeholders (an `IN` list).
+pub(crate) fn numbered(n: usize, start: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// `modified` as Unix ms, as imports compare it (unparseable: 0).
 fn modified_ms(m: &str) -> i64 {
     crate::scan::advisories::parse_rfc3339_ms(m).unwrap_or(0)
@@ -123,10 +197,23 @@ impl Store {
     /// newest `modified` (an equal `modified` keeps the stored record). Rows of the same id in
     /// one batch are decided in order, as if imported one after another.
     pub async fn import_advisory_batch(&self, source: &str, rows: &[AdvisoryRow]) -> Result<BatchOutcome, StoreError> {
+        self.import_advisory_batch_derived(source, rows, None).await
+    }
+
+    /// [`Store::import_advisory_batch`], with each row's aliases and CVSS score derived already
+    /// (`derived[i]` of `rows[i]`, see [`derive_advisory_index`]; the streaming import derives
+    /// them on its reader thread). Without them, they are derived when the import finishes.
+    pub async fn import_advisory_batch_derived(
+        &self,
+        source: &str,
+        rows: &[AdvisoryRow],
+        derived: Option<&[Derived]>,
+    ) -> Result<BatchOutcome, StoreError> {
         let mut out = BatchOutcome::default();
         if rows.is_empty() {
             return Ok(out);
         }
+        let derived = derived.filter(|d| d.len() == rows.len());
         let ids: Vec<String> = rows
             .iter()
             .map(|r| r.id.clone())
@@ -136,10 +223,13 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         if self.backend == super::Backend::Sqlite {
             // Bulk writes into growing indexes: a page cache of 64 MiB for this connection
-            // (SQLite's default is 2 MiB) instead of spilling and re-reading index pages.
-            sqlx::query(&format!("PRAGMA cache_size = -{}", IMPORT_CACHE_KIB))
+            // (SQLite's default is 2 MiB) instead of spilling and re-reading index pages, and a
+            // checkpoint every 64 MiB of WAL rather than every 4 MiB (each one syncs; commits
+            // stay durable in the WAL either way).
+            sqlx::query(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))
                 .execute(&mut *conn)
                 .await?;
+            sqlx::query("PRAGMA wal_autocheckpoint = 16384").execute(&mut *conn).await?;
         }
         let mut tx = conn.begin().await?;
         // The stored `modified` of each id, as ms.
@@ -147,10 +237,7 @@ impl Store {
         for chunk in ids.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "SELECT id, modified FROM advisories WHERE id IN ({})",
-                (1..=chunk.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                numbered(chunk.len(), 1)
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -163,8 +250,8 @@ impl Store {
         }
         // Decide row by row; the last winning row of an id is written.
         let stored: BTreeSet<String> = current.keys().cloned().collect();
-        let mut winners: HashMap<&str, &AdvisoryRow> = HashMap::new();
-        for row in rows {
+        let mut winners: HashMap<&str, (&AdvisoryRow, Option<&Derived>)> = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
             let newer = current.get(&row.id).is_none_or(|&ms| ms < row.modified_ms);
             if !newer {
                 out.skipped += 1;
@@ -176,23 +263,20 @@ impl Store {
                 out.added += 1;
             }
             current.insert(row.id.clone(), row.modified_ms);
-            winners.insert(row.id.as_str(), row);
+            winners.insert(row.id.as_str(), (row, derived.map(|d| &d[i])));
         }
-        let mut winners: Vec<&AdvisoryRow> = winners.into_values().collect();
-        winners.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut winners: Vec<(&AdvisoryRow, Option<&Derived>)> = winners.into_values().collect();
+        winners.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         let mut changed: BTreeSet<Key> = BTreeSet::new();
         // Replaced records: the keys the old version touched may be gone in the new one, so
         // they are re-matched too; then their key rows are rewritten.
         let replaced: Vec<&str> = winners
             .iter()
-            .map(|r| r.id.as_str())
+            .map(|r| r.0.id.as_str())
             .filter(|id| stored.contains(*id))
             .collect();
         for chunk in replaced.chunks(ROWS_PER_INSERT) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = numbered(chunk.len(), 1);
             let sql = format!("SELECT ecosystem, name FROM advisory_packages WHERE advisory_id IN ({list})");
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -201,35 +285,58 @@ impl Store {
             for r in q.fetch_all(&mut *tx).await? {
                 changed.insert((r.try_get("ecosystem")?, r.try_get("name")?));
             }
-            let sql = format!("DELETE FROM advisory_packages WHERE advisory_id IN ({list})");
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
+            for table in ["advisory_packages", "advisory_aliases"] {
+                let sql = format!("DELETE FROM {table} WHERE advisory_id IN ({list})");
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
             }
-            q.execute(&mut *tx).await?;
         }
         let now = now_ms();
         for chunk in winners.chunks(ROWS_PER_INSERT) {
             let sql = format!(
-                "INSERT INTO advisories (id, modified, withdrawn, raw, source, imported_at) VALUES {}
+                "INSERT INTO advisories (id, modified, withdrawn, raw, source, imported_at, cvss_x10, indexed) VALUES {}
                  ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn,
-                 raw = excluded.raw, source = excluded.source, imported_at = excluded.imported_at, indexed = 0",
-                placeholders(chunk.len(), 6, 1)
+                 raw = excluded.raw, source = excluded.source, imported_at = excluded.imported_at,
+                 cvss_x10 = excluded.cvss_x10, indexed = excluded.indexed",
+                placeholders(chunk.len(), 8, 1)
             );
             let mut q = sqlx::query(&sql);
-            for a in chunk {
+            for (a, d) in chunk {
                 q = q
                     .bind(&a.id)
                     .bind(&a.modified)
                     .bind(a.withdrawn.as_deref())
                     .bind(&a.raw)
                     .bind(source)
-                    .bind(now);
+                    .bind(now)
+                    .bind(d.and_then(|d| d.cvss_x10))
+                    .bind(i64::from(d.is_some()));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let alias_rows: Vec<(&str, &str)> = winners
+            .iter()
+            .filter_map(|(a, d)| Some((a, (*d)?)))
+            .flat_map(|(a, d)| d.aliases.iter().map(|alias| (alias.as_str(), a.id.as_str())))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in alias_rows.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO advisory_aliases (alias, advisory_id) VALUES {} ON CONFLICT DO NOTHING",
+                placeholders(chunk.len(), 2, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for (alias, id) in chunk {
+                q = q.bind(*alias).bind(*id);
             }
             q.execute(&mut *tx).await?;
         }
         let mut key_rows: Vec<(&str, &str, &str)> = Vec::new();
-        for a in &winners {
+        for (a, _) in &winners {
             let keys: BTreeSet<&Key> = a.keys.iter().collect();
             for (eco, name) in keys {
                 key_rows.push((&a.id, eco, name));
@@ -249,6 +356,7 @@ impl Store {
         }
         tx.commit().await?;
         out.changed_keys = changed.into_iter().collect();
+        out.changed_ids = winners.iter().map(|r| r.0.id.clone()).collect();
         Ok(out)
     }
 
@@ -288,15 +396,12 @@ impl Store {
             records: rows.len() as u64,
             ..Default::default()
         };
-        let mut changed: BTreeSet<Key> = BTreeSet::new();
+        let mut changes = ImportChanges::default();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let b = self.import_advisory_batch(source, chunk).await?;
-            stats.added += b.added;
-            stats.updated += b.updated;
-            stats.skipped += b.skipped;
-            changed.extend(b.changed_keys);
+            changes.add(&mut stats, b);
         }
-        stats.changed_keys = changed.into_iter().collect();
+        changes.finish(&mut stats);
         self.finish_advisory_import(source, &mut stats).await?;
         Ok(stats)
     }
@@ -307,10 +412,7 @@ impl Store {
         for chunk in ids.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "SELECT id, modified FROM advisories WHERE id IN ({})",
-                (1..=chunk.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                numbered(chunk.len(), 1)
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -436,26 +538,12 @@ impl Store {
     /// under one of `keys`, found by index: the keys are joined with `package_keys`, then to the
     /// scans using that inventory and the artifacts those scans are the latest of.
     pub async fn artifacts_with_keys(&self, keys: &[Key]) -> Result<Vec<i64>, StoreError> {
-        let mut out = BTreeSet::new();
-        for chunk in keys.chunks(KEYS_PER_QUERY) {
-            let sql = format!(
-                "SELECT DISTINCT a.id AS artifact_id
-                 FROM (VALUES {}) k
-                 JOIN package_keys pk ON pk.ecosystem = k.column1 AND pk.name = k.column2
-                 JOIN scans s ON s.inventory_scan_id = pk.scan_id
-                 JOIN artifacts a ON a.latest_scan_id = s.id
-                 WHERE a.deleted_at IS NULL AND s.status = 'succeeded'",
-                placeholders(chunk.len(), 2, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for (eco, name) in chunk {
-                q = q.bind(eco).bind(name);
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                out.insert(r.try_get::<i64, _>("artifact_id")?);
-            }
-        }
-        Ok(out.into_iter().collect())
+        Ok(self
+            .rematch_targets(keys)
+            .await?
+            .into_iter()
+            .map(|t| t.artifact_id)
+            .collect())
     }
 
     /// Fill `package_keys` for inventories stored before it existed, once per database (the
@@ -548,12 +636,14 @@ async fn insert_package_key_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::{numbered, placeholders};
 
     #[test]
     fn numbered_placeholders() {
         assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(placeholders(1, 2, 5), "($5, $6)");
+        assert_eq!(numbered(3, 2), "$2, $3, $4");
+        assert_eq!(numbered(0, 1), "");
     }
 }
 
@@ -580,16 +670,20 @@ impl Store {
         Ok(())
     }
 
-    /// Derive aliases and CVSS scores of advisories stored before they were derived at import
-    /// (databases migrated from before migration 7). A no-op once done.
+    /// Derive aliases and CVSS scores of advisories stored without them (databases migrated
+    /// from before migration 7, records imported from memory). A no-op once done. Walks the ids
+    /// once, 1,000 at a time.
     pub(crate) async fn index_stored_advisories(&self) -> Result<(), StoreError> {
+        let mut last = String::new();
         loop {
-            let rows = sqlx::query("SELECT id, raw FROM advisories WHERE indexed = 0 ORDER BY id LIMIT 1000")
+            let rows = sqlx::query("SELECT id, raw FROM advisories WHERE indexed = 0 AND id > $1 ORDER BY id LIMIT 1000")
+                .bind(&last)
                 .fetch_all(&self.pool)
                 .await?;
-            if rows.is_empty() {
+            let Some(end) = rows.last() else {
                 return Ok(());
-            }
+            };
+            last = end.try_get("id")?;
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn.begin().await?;
             for r in &rows {

@@ -64,6 +64,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0009_package_dev.sql"),
     ),
     (
+        10,
+        "advisory_scale",
+        include_str!("../../migrations/sqlite/0010_advisory_scale.sql"),
+        include_str!("../../migrations/postgres/0010_advisory_scale.sql"),
+    ),
+    (
         12,
         "rpm_stream_keys",
         include_str!("../../migrations/sqlite/0012_rpm_stream_keys.sql"),

@@ -18,6 +18,7 @@ pub mod incidents;
 mod migrate;
 pub mod query;
 pub mod referrers;
+pub mod rematch;
 pub mod results;
 pub mod retention;
 pub(crate) mod sql;

@@ -115,7 +115,7 @@ pub enum FindingSource {
 }
 
 impl FindingSource {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FindingSource::Advisory => "advisory",
             FindingSource::Check => "check",
@@ -169,7 +169,21 @@ fn artifact_from_row(r: &AnyRow) -> Result<ArtifactRecord, sqlx::Error> {
 }
 
 pub(crate) const ARTIFACT_COLUMNS: &str = "id, registry, repository, digest, manifest_media_type, artifact_type, kind, size, parent_digest, platform, latest_scan_id, created_at, updated_at, deleted_at";
-const SCAN_COLUMNS: &str = "id, artifact_id, scanner, scanner_version, status, reason, advisory_snapshot, inventory_scan_id, critical, high, medium, low, negligible, unknown, details, created_at, started_at, finished_at";
+pub(crate) const SCAN_COLUMNS: &str = "id, artifact_id, scanner, scanner_version, status, reason, advisory_snapshot, inventory_scan_id, critical, high, medium, low, negligible, unknown, details, created_at, started_at, finished_at";
+
+/// A `packages` row as a package.
+pub(crate) fn package_from_row(r: &AnyRow) -> Result<Package, sqlx::Error> {
+    Ok(Package {
+        ecosystem: r.try_get("ecosystem")?,
+        name: r.try_get("name")?,
+        version: r.try_get("version")?,
+        source_name: r.try_get("source_name")?,
+        source_version: r.try_get("source_version")?,
+        path: r.try_get("path")?,
+        layer: r.try_get("layer")?,
+        dev: r.try_get::<i64, _>("dev")? != 0,
+    })
+}
 
 pub(crate) fn scan_from_row(r: &AnyRow) -> Result<ScanRecord, StoreError> {
     let status: String = r.try_get("status")?;
@@ -342,9 +356,14 @@ impl Store {
         row.as_ref().map(scan_from_row).transpose()
     }
 
-    /// All scans of an artifact, newest first.
+    /// All scans of an artifact, newest first: unfinished ones, then by the time they finished
+    /// (a re-match updates the latest scan in place and keeps its former state as a history row
+    /// with a higher id but the earlier time, see `Store::apply_rematch`).
     pub async fn scans_of(&self, artifact_id: i64) -> Result<Vec<ScanRecord>, StoreError> {
-        let sql = format!("SELECT {SCAN_COLUMNS} FROM scans WHERE artifact_id = $1 ORDER BY id DESC");
+        let sql = format!(
+            "SELECT {SCAN_COLUMNS} FROM scans WHERE artifact_id = $1
+             ORDER BY CASE WHEN finished_at IS NULL THEN 1 ELSE 0 END DESC, finished_at DESC, id DESC"
+        );
         let rows = sqlx::query(&sql).bind(artifact_id).fetch_all(&self.pool).await?;
         rows.iter().map(scan_from_row).collect()
     }
@@ -505,33 +524,14 @@ impl Store {
         let artifact_id: i64 = row.try_get("artifact_id")?;
         // Multi-row inserts, a few hundred rows per statement (one round trip each): a scan or
         // re-match writes hundreds of findings and thousands of packages per artifact.
-        let findings: Vec<(FindingSource, &Finding)> = [
+        let findings: Vec<(i64, FindingSource, &Finding)> = [
             (FindingSource::Check, &result.checks),
             (FindingSource::Advisory, &result.advisories),
         ]
         .into_iter()
-        .flat_map(|(source, fs)| fs.iter().map(move |f| (source, f)))
+        .flat_map(|(source, fs)| fs.iter().map(move |f| (scan_id, source, f)))
         .collect();
-        for chunk in findings.chunks(FINDING_ROWS) {
-            let mut b = SqlBuilder::new(
-                "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation) ",
-            );
-            b.push_values(chunk, |mut row, (source, f)| {
-                row.push_bind(scan_id)
-                    .push_bind(source.as_str())
-                    .push_bind(f.id.as_str())
-                    .push_bind(f.severity.as_str())
-                    .push_bind(f.severity.rank() as i64)
-                    .push_bind(f.title.as_str())
-                    .push_bind(f.package.as_deref())
-                    .push_bind(f.installed_version.as_deref())
-                    .push_bind(f.fixed_version.as_deref())
-                    .push_bind(f.location.as_deref())
-                    .push_bind(serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into()))
-                    .push_bind(f.remediation.as_deref());
-            });
-            b.build()?.execute(&mut *tx).await?;
-        }
+        insert_findings(&mut tx, &findings).await?;
         if result.inventory_scan_id.is_none() {
             for chunk in result.packages.chunks(PACKAGE_ROWS) {
                 let mut b = SqlBuilder::new(
@@ -626,20 +626,7 @@ impl Store {
         .bind(scan_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Package {
-                    ecosystem: r.try_get("ecosystem")?,
-                    name: r.try_get("name")?,
-                    version: r.try_get("version")?,
-                    source_name: r.try_get("source_name")?,
-                    source_version: r.try_get("source_version")?,
-                    path: r.try_get("path")?,
-                    layer: r.try_get("layer")?,
-                    dev: r.try_get::<i64, _>("dev")? != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(package_from_row(r)?)).collect()
     }
 
     /// Record a child of an index at `position`: insert it (kind `kind`, or `unknown` until
@@ -754,4 +741,33 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Insert findings, (scan id, source, finding) rows, with multi-row inserts of a few hundred
+/// rows per statement (a scan or a re-match writes hundreds).
+pub(crate) async fn insert_findings(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    findings: &[(i64, FindingSource, &Finding)],
+) -> Result<(), StoreError> {
+    for chunk in findings.chunks(FINDING_ROWS) {
+        let mut b = SqlBuilder::new(
+            "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation) ",
+        );
+        b.push_values(chunk, |mut row, (scan_id, source, f)| {
+            row.push_bind(*scan_id)
+                .push_bind(source.as_str())
+                .push_bind(f.id.as_str())
+                .push_bind(f.severity.as_str())
+                .push_bind(f.severity.rank() as i64)
+                .push_bind(f.title.as_str())
+                .push_bind(f.package.as_deref())
+                .push_bind(f.installed_version.as_deref())
+                .push_bind(f.fixed_version.as_deref())
+                .push_bind(f.location.as_deref())
+                .push_bind(serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into()))
+                .push_bind(f.remediation.as_deref());
+        });
+        b.build()?.execute(&mut **tx).await?;
+    }
+    Ok(())
 }

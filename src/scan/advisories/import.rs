@@ -12,15 +12,15 @@
 //! directory, or as a member of the zip — the records it says are unchanged are skipped
 //! without being read or parsed.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use regscan_osv::{AdvisoryIndex, ImportLimits, OsvError};
 use tracing::{info, warn};
 
-use super::{rematch, AdvisoryDb, ImportError};
-use crate::store::advisories::{AdvisoryRow, ImportStats, Key};
+use super::{rematch, AdvisoryDb, ImportError, SourceError};
+use crate::store::advisories::{AdvisoryRow, Derived, ImportChanges, ImportStats};
 use crate::store::Store;
 
 /// Records stored per transaction.
@@ -37,8 +37,8 @@ const MAX_JSON_FILE_BYTES: u64 = 64 << 20;
 
 /// One item from the reader: a record ready to store, or one that could not be read.
 enum Item {
-    Row(Box<AdvisoryRow>),
-    Bad(String, String),
+    Row(Box<(AdvisoryRow, Derived)>),
+    Bad(String, SourceError),
 }
 
 /// A source made local: a path, and a temp file kept alive for a download.
@@ -47,10 +47,17 @@ struct Local {
     _download: Option<tempfile::TempPath>,
 }
 
-fn source_err(src: &str) -> impl Fn(String) -> ImportError + '_ {
-    move |message| ImportError::Source {
+fn source_err(src: &str) -> impl Fn(SourceError) -> ImportError + '_ {
+    move |source| ImportError::Source {
         source_name: src.to_owned(),
-        message,
+        source,
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_owned(),
+        source,
     }
 }
 
@@ -68,10 +75,10 @@ async fn localize(src: &str) -> Result<Local, ImportError> {
     })
 }
 
-fn is_zip(path: &Path) -> Result<bool, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+fn is_zip(path: &Path) -> Result<bool, SourceError> {
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
     let mut magic = [0u8; 4];
-    let n = f.read(&mut magic).map_err(|e| e.to_string())?;
+    let n = f.read(&mut magic).map_err(io_err(path))?;
     Ok(n == 4 && &magic == b"PK\x03\x04")
 }
 
@@ -80,22 +87,22 @@ fn stream_local(
     path: &Path,
     skip: &dyn Fn(&str) -> bool,
     on: &mut regscan_osv::import::OnRecord<'_>,
-) -> Result<regscan_osv::StreamStats, String> {
+) -> Result<regscan_osv::StreamStats, SourceError> {
     let limits = ImportLimits::default();
     if path.is_dir() {
-        return regscan_osv::stream_dir(path, &limits, skip, on).map_err(|e| e.to_string());
+        return Ok(regscan_osv::stream_dir(path, &limits, skip, on)?);
     }
     if is_zip(path)? {
-        let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        return regscan_osv::stream_zip(f, &limits, skip, on).map_err(|e| e.to_string());
+        let f = std::fs::File::open(path).map_err(io_err(path))?;
+        return Ok(regscan_osv::stream_zip(f, &limits, skip, on)?);
     }
     let name = path.to_string_lossy().into_owned();
     let mut buf = Vec::new();
     std::fs::File::open(path)
-        .map_err(|e| e.to_string())?
+        .map_err(io_err(path))?
         .take(MAX_JSON_FILE_BYTES)
         .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
+        .map_err(io_err(path))?;
     let mut stats = regscan_osv::StreamStats {
         entries: 1,
         bytes: buf.len() as u64,
@@ -103,8 +110,7 @@ fn stream_local(
     };
     // A single record, or a JSON array of records.
     if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        let values: Vec<serde_json::Value> =
-            serde_json::from_slice(&buf).map_err(|e| format!("not a JSON array of OSV records: {e}"))?;
+        let values: Vec<serde_json::Value> = serde_json::from_slice(&buf).map_err(SourceError::JsonArray)?;
         stats.entries = values.len() as u64;
         for (i, v) in values.into_iter().enumerate() {
             if !on(
@@ -121,7 +127,7 @@ fn stream_local(
 }
 
 /// The `modified_id.csv` beside a local source: in the directory, beside the file, or in the zip.
-fn find_modified_csv(path: &Path) -> Result<Option<Vec<u8>>, String> {
+fn find_modified_csv(path: &Path) -> Result<Option<Vec<u8>>, SourceError> {
     let beside = if path.is_dir() {
         Some(path.join(MODIFIED_ID_CSV))
     } else {
@@ -130,16 +136,16 @@ fn find_modified_csv(path: &Path) -> Result<Option<Vec<u8>>, String> {
     if let Some(csv) = beside.filter(|p| p.is_file()) {
         let mut buf = Vec::new();
         std::fs::File::open(&csv)
-            .map_err(|e| format!("{}: {e}", csv.display()))?
+            .map_err(io_err(&csv))?
             .take(MAX_CSV_BYTES)
             .read_to_end(&mut buf)
-            .map_err(|e| format!("{}: {e}", csv.display()))?;
+            .map_err(io_err(&csv))?;
         return Ok(Some(buf));
     }
     if path.is_file() && is_zip(path)? {
-        let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        f.rewind().map_err(|e| e.to_string())?;
-        return regscan_osv::zip_member(f, MODIFIED_ID_CSV, MAX_CSV_BYTES).map_err(|e| e.to_string());
+        let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+        f.rewind().map_err(io_err(path))?;
+        return Ok(regscan_osv::zip_member(f, MODIFIED_ID_CSV, MAX_CSV_BYTES)?);
     }
     Ok(None)
 }
@@ -204,7 +210,7 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
         let p = path.clone();
         let csv = tokio::task::spawn_blocking(move || find_modified_csv(&p))
             .await
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(SourceError::Reader(e)))?
             .map_err(&err)?;
         match csv {
             Some(csv) => {
@@ -224,10 +230,15 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
         let mut on = |name: String, parsed: Result<regscan_osv::Advisory, OsvError>| {
             let item = match parsed {
                 Ok(adv) => match row_of(&adv) {
-                    Ok(row) => Item::Row(Box::new(row)),
+                    Ok(row) => {
+                        // Aliases and CVSS score, derived here beside the parsing rather than
+                        // on the writer.
+                        let derived = Derived::of(&row.id, &row.raw);
+                        Item::Row(Box::new((row, derived)))
+                    }
                     Err(e) => Item::Bad(name, e),
                 },
-                Err(e) => Item::Bad(name, e.to_string()),
+                Err(e) => Item::Bad(name, e.into()),
             };
             tx.blocking_send(item).is_ok()
         };
@@ -235,15 +246,18 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
     });
 
     let mut stats = ImportStats::default();
-    let mut changed: BTreeSet<Key> = BTreeSet::new();
+    let mut changed = ImportChanges::default();
     let mut batch: Vec<AdvisoryRow> = Vec::with_capacity(BATCH);
+    let mut derived: Vec<Derived> = Vec::with_capacity(BATCH);
     let mut read = 0u64;
     let mut write_result = Ok(());
     while let Some(item) = rx.recv().await {
         match item {
             Item::Row(row) => {
                 read += 1;
-                batch.push(*row);
+                let (row, d) = *row;
+                batch.push(row);
+                derived.push(d);
             }
             Item::Bad(name, e) => {
                 stats.invalid += 1;
@@ -251,7 +265,7 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
             }
         }
         if batch.len() >= BATCH {
-            if let Err(e) = store_batch(store, src, &mut batch, &mut stats, &mut changed).await {
+            if let Err(e) = store_batch(store, src, (&mut batch, &mut derived), &mut stats, &mut changed).await {
                 write_result = Err(e);
                 break;
             }
@@ -259,9 +273,9 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
     }
     drop(rx); // stops the reader if the writer failed
     if write_result.is_ok() {
-        write_result = store_batch(store, src, &mut batch, &mut stats, &mut changed).await;
+        write_result = store_batch(store, src, (&mut batch, &mut derived), &mut stats, &mut changed).await;
     }
-    let read_result = reader.await.map_err(|e| err(e.to_string()))?;
+    let read_result = reader.await.map_err(|e| err(SourceError::Reader(e)))?;
     let wrote = stats.added + stats.updated > 0;
     let failure = match (write_result, read_result) {
         (Err(e), _) => Some(ImportError::Store(e)),
@@ -273,7 +287,7 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
             None
         }
     };
-    stats.changed_keys = changed.into_iter().collect();
+    changed.finish(&mut stats);
     if let Some(failure) = failure {
         // Batches already committed changed the advisory set: name a new snapshot, so that
         // workers drop what they cached, before reporting the failure.
@@ -287,7 +301,7 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
         return Err(failure);
     }
     if read == 0 && stats.invalid > 0 {
-        return Err(err(format!("none of the {} records could be read", stats.invalid)));
+        return Err(err(SourceError::NoneReadable(stats.invalid)));
     }
     store.finish_advisory_import(src, &mut stats).await?;
     Ok(stats)
@@ -296,19 +310,17 @@ pub async fn import_source(store: &Store, src: &str) -> Result<ImportStats, Impo
 async fn store_batch(
     store: &Store,
     src: &str,
-    batch: &mut Vec<AdvisoryRow>,
+    (batch, derived): (&mut Vec<AdvisoryRow>, &mut Vec<Derived>),
     stats: &mut ImportStats,
-    changed: &mut BTreeSet<Key>,
+    changed: &mut ImportChanges,
 ) -> Result<(), crate::store::StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
-    let b = store.import_advisory_batch(src, batch).await?;
-    stats.added += b.added;
-    stats.updated += b.updated;
-    stats.skipped += b.skipped;
-    changed.extend(b.changed_keys);
+    let b = store.import_advisory_batch_derived(src, batch, Some(derived)).await?;
+    changed.add(stats, b);
     batch.clear();
+    derived.clear();
     Ok(())
 }
 
@@ -320,7 +332,7 @@ pub async fn import_source_and_rematch(
     src: &str,
 ) -> Result<(ImportStats, Vec<i64>), ImportError> {
     let stats = import_source(store, src).await?;
-    let rescans = rematch(store, db, &stats.changed_keys).await?;
+    let rescans = rematch(store, db, &stats.changed_keys, stats.changed_ids.as_deref()).await?;
     Ok((stats, rescans))
 }
 
@@ -334,7 +346,7 @@ pub async fn read_source(src: &str) -> Result<Vec<AdvisoryRow>, ImportError> {
         let mut rows = Vec::new();
         let mut bad = 0u64;
         stream_local(&path, &|_| false, &mut |name, parsed| {
-            match parsed.map_err(|e| e.to_string()).and_then(|a| row_of(&a)) {
+            match parsed.map_err(SourceError::from).and_then(|a| row_of(&a)) {
                 Ok(row) => rows.push(row),
                 Err(e) => {
                     bad += 1;
@@ -346,10 +358,10 @@ pub async fn read_source(src: &str) -> Result<Vec<AdvisoryRow>, ImportError> {
         .map(|_| (rows, bad))
     })
     .await
-    .map_err(|e| err(e.to_string()))?
+    .map_err(|e| err(SourceError::Reader(e)))?
     .map_err(&err)?;
     if rows.is_empty() && bad > 0 {
-        return Err(err(format!("none of the {bad} records could be read")));
+        return Err(err(SourceError::NoneReadable(bad)));
     }
     Ok(rows)
 }
@@ -363,42 +375,46 @@ pub async fn import_and_rematch(
     rows: &[AdvisoryRow],
 ) -> Result<(ImportStats, Vec<i64>), ImportError> {
     let stats = store.import_advisories(source, rows).await?;
-    let rescans = rematch(store, db, &stats.changed_keys).await?;
+    let rescans = rematch(store, db, &stats.changed_keys, stats.changed_ids.as_deref()).await?;
     Ok((stats, rescans))
 }
 
-async fn download(url: &str) -> Result<tempfile::TempPath, String> {
+async fn download(url: &str) -> Result<tempfile::TempPath, SourceError> {
     use futures_util::TryStreamExt;
     use std::io::Write;
     const MAX: u64 = 4 << 30;
     let resp = reqwest::Client::builder()
         .user_agent(concat!("regscan/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| e.to_string())?
+        .map_err(SourceError::Download)?
         .get(url)
         .send()
         .await
-        .map_err(|e| format!("downloading: {e}"))?;
+        .map_err(SourceError::Download)?;
     if !resp.status().is_success() {
-        return Err(format!("downloading: HTTP {}", resp.status()));
+        return Err(SourceError::HttpStatus(resp.status().as_u16()));
     }
-    let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let tmp = std::env::temp_dir();
+    let mut file = tempfile::NamedTempFile::new().map_err(io_err(&tmp))?;
     let mut stream = resp.bytes_stream();
     let mut total = 0u64;
-    while let Some(chunk) = stream.try_next().await.map_err(|e| format!("downloading: {e}"))? {
+    while let Some(chunk) = stream.try_next().await.map_err(SourceError::Download)? {
         total += chunk.len() as u64;
         if total > MAX {
-            return Err(format!("download is over the {MAX}-byte limit"));
+            return Err(SourceError::TooLarge { limit: MAX });
         }
-        file.write_all(&chunk).map_err(|e| e.to_string())?;
+        file.write_all(&chunk).map_err(io_err(file.path()))?;
     }
-    file.flush().map_err(|e| e.to_string())?;
+    file.flush().map_err(io_err(file.path()))?;
     Ok(file.into_temp_path())
 }
 
 /// The stored form of a parsed record: its JSON (re-serialised), `modified` and keys.
-pub fn row_of(adv: &regscan_osv::Advisory) -> Result<AdvisoryRow, String> {
-    let raw = serde_json::to_string(adv).map_err(|e| format!("{}: {e}", adv.id))?;
+pub fn row_of(adv: &regscan_osv::Advisory) -> Result<AdvisoryRow, SourceError> {
+    let raw = serde_json::to_string(adv).map_err(|source| SourceError::Serialize {
+        id: adv.id.clone(),
+        source,
+    })?;
     Ok(AdvisoryRow {
         id: adv.id.clone(),
         modified_ms: parse_rfc3339_ms(&adv.modified).unwrap_or(0),
