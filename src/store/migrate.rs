@@ -57,6 +57,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_referrers.sql"),
         include_str!("../../migrations/postgres/0008_referrers.sql"),
     ),
+    (
+        11,
+        "summary_rollup",
+        include_str!("../../migrations/sqlite/0011_summary_rollup.sql"),
+        include_str!("../../migrations/postgres/0011_summary_rollup.sql"),
+    ),
 ];
 
 impl Store {
@@ -87,6 +93,7 @@ impl Store {
         migrator.run(&self.pool).await?;
         self.index_stored_advisories().await?;
         self.backfill_package_keys().await?;
+        self.build_incident_rollup_once().await?;
         Ok(())
     }
 }
