@@ -6,6 +6,9 @@
 //! queries must skip); five common packages in every inventory (`openssl`, …), the rest spread
 //! over 5,000 names; findings spread over 20,000 CVE ids, each with a GHSA record aliasing it;
 //! `CVE-2021-44228` in 2% of artifacts, asked for by its GHSA alias; 1% of artifacts deleted.
+//! Artifacts point at their scans after the rows are in (as `finish_scan` does), so the summary
+//! rollups are built by their triggers; the summary (`GET /v1/summary`'s store calls) is timed,
+//! then the rollups are recomputed from every latest finding and must give the same answers.
 //!
 //! `cargo bench -p regscan --bench incidents` (env: `BENCH_ARTIFACTS`, default 20000;
 //! `BENCH_PACKAGES`, default 60; `BENCH_FINDINGS`, default 15; `BENCH_RUNS`, default 15;

@@ -46,10 +46,20 @@ CREATE INDEX scans_danger ON scans (critical, high, artifact_id);
 INSERT INTO incident_totals (id) VALUES (0);
 
 -- The contribution of an artifact moves from scan o (its old latest, if it was live) to scan n
--- (its new latest, if it is live), as one delta per advisory id in id order (rows are locked in
--- that order, so two transactions cannot wait on each other).
+-- (its new latest, if it is live), as one delta per advisory id.
 CREATE FUNCTION incident_rollup_move(o BIGINT, n BIGINT) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- Nothing to move (no scan, or a scan in progress): no lock is taken.
+    IF NOT EXISTS (SELECT 1 FROM findings WHERE scan_id IN (o, n))
+       AND NOT EXISTS (SELECT 1 FROM scans WHERE id IN (o, n)
+                       AND critical + high + medium + low + negligible + unknown > 0) THEN
+        RETURN;
+    END IF;
+    -- The totals row first: a transaction that moves contributions holds it before it touches
+    -- any advisory_reach row, until it commits, so two such transactions never wait on each
+    -- other in a cycle (one moving many artifacts, one finishing a scan). finish_scan moves in
+    -- its last statement, so the row is held for the commit only.
+    PERFORM 1 FROM incident_totals WHERE id = 1 FOR UPDATE;
     INSERT INTO advisory_reach (finding_id, artifacts, critical, high, medium, low, negligible, unknown)
     SELECT finding_id, SUM(d), SUM(CASE WHEN rank = 5 THEN d ELSE 0 END), SUM(CASE WHEN rank = 4 THEN d ELSE 0 END),
            SUM(CASE WHEN rank = 3 THEN d ELSE 0 END), SUM(CASE WHEN rank = 2 THEN d ELSE 0 END),
