@@ -72,9 +72,10 @@ fn advisory(id: &str, extra: &str, eco: &str, name: &str) -> AdvisoryRow {
     }
 }
 
-async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanResult) -> i64 {
+/// Store (or push again) artifact `n` of `repo`; its id.
+async fn upsert(store: &Store, repo: &str, n: u8, kind: &str) -> i64 {
     let d = digest(n);
-    let id = store
+    store
         .upsert_artifact(&NewArtifact {
             registry: REG,
             repository: repo,
@@ -87,7 +88,11 @@ async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanRe
             platform: None,
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanResult) -> i64 {
+    let id = upsert(store, repo, n, kind).await;
     store
         .record_scan(id, "image", "1", Status::Succeeded, None, &result)
         .await
@@ -766,20 +771,7 @@ async fn rollups_follow_every_change(url: &str) {
         }
     );
     // A new artifact: claimed (the running scan becomes its latest), then finished with findings.
-    let id = store
-        .upsert_artifact(&NewArtifact {
-            registry: REG,
-            repository: "team/claimed",
-            digest: &digest(6),
-            manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
-            artifact_type: None,
-            kind: "image",
-            size: 1,
-            parent_digest: None,
-            platform: None,
-        })
-        .await
-        .unwrap();
+    let id = upsert(&store, "team/claimed", 6, "image").await;
     let Claim::Claimed(scan) = store.claim_scan(id, "image", "1", "w1", 60_000).await.unwrap() else {
         panic!("claim");
     };
@@ -819,20 +811,7 @@ async fn rollups_follow_every_change(url: &str) {
         .unwrap();
     let r = assert_rollup_exact(&store, "deleting").await;
     assert!(top(&r).contains(&(CVE3.to_owned(), Severity::Medium, 1)));
-    store
-        .upsert_artifact(&NewArtifact {
-            registry: REG,
-            repository: "team/claimed",
-            digest: &digest(6),
-            manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
-            artifact_type: None,
-            kind: "image",
-            size: 1,
-            parent_digest: None,
-            platform: None,
-        })
-        .await
-        .unwrap();
+    upsert(&store, "team/claimed", 6, "image").await;
     let r = assert_rollup_exact(&store, "undeleting").await;
     assert!(top(&r).contains(&(CVE3.to_owned(), Severity::High, 2)));
     // A re-scan without the finding; then every older scan pruned.

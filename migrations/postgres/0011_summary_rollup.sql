@@ -46,7 +46,9 @@ CREATE INDEX scans_danger ON scans (critical, high, artifact_id);
 INSERT INTO incident_totals (id) VALUES (0);
 
 -- The contribution of an artifact moves from scan o (its old latest, if it was live) to scan n
--- (its new latest, if it is live), as one delta per advisory id.
+-- (its new latest, if it is live), as one delta per advisory id. The store inserts artifacts
+-- without a latest scan and never deletes them (history is kept), so UPDATE is the one trigger;
+-- `Store::rebuild_incident_rollup` recomputes everything after any other kind of write.
 CREATE FUNCTION incident_rollup_move(o BIGINT, n BIGINT) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     -- Nothing to move (no scan, or a scan in progress): no lock is taken.
@@ -92,21 +94,14 @@ BEGIN
 END;
 $$;
 CREATE FUNCTION incident_rollup_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    o BIGINT;
-    n BIGINT;
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        IF OLD.deleted_at IS NULL THEN o := OLD.latest_scan_id; END IF;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        IF NEW.deleted_at IS NULL THEN n := NEW.latest_scan_id; END IF;
-    END IF;
-    IF o IS DISTINCT FROM n THEN
-        PERFORM incident_rollup_move(o, n);
-    END IF;
+    PERFORM incident_rollup_move(CASE WHEN OLD.deleted_at IS NULL THEN OLD.latest_scan_id END,
+                                 CASE WHEN NEW.deleted_at IS NULL THEN NEW.latest_scan_id END);
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER artifacts_rollup AFTER INSERT OR DELETE OR UPDATE OF latest_scan_id, deleted_at ON artifacts
-FOR EACH ROW EXECUTE FUNCTION incident_rollup_trigger();
+CREATE TRIGGER artifacts_rollup AFTER UPDATE OF latest_scan_id, deleted_at ON artifacts
+FOR EACH ROW
+WHEN ((CASE WHEN OLD.deleted_at IS NULL THEN OLD.latest_scan_id END)
+      IS DISTINCT FROM (CASE WHEN NEW.deleted_at IS NULL THEN NEW.latest_scan_id END))
+EXECUTE FUNCTION incident_rollup_trigger();

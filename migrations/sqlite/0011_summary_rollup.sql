@@ -46,8 +46,9 @@ CREATE INDEX scans_danger ON scans (critical, high, artifact_id);
 INSERT INTO incident_totals (id) VALUES (0);
 
 -- The contribution of an artifact moves from scan o (its old latest, if it was live) to scan n
--- (its new latest, if it is live), as one delta per advisory id in id order. SQLite has no
--- procedures: each trigger spells the delta out with its own o and n.
+-- (its new latest, if it is live), as one delta per advisory id. The store inserts artifacts
+-- without a latest scan and never deletes them (history is kept), so UPDATE is the one trigger;
+-- `Store::rebuild_incident_rollup` recomputes everything after any other kind of write.
 CREATE TRIGGER artifacts_rollup_update AFTER UPDATE OF latest_scan_id, deleted_at ON artifacts
 WHEN (CASE WHEN OLD.deleted_at IS NULL THEN OLD.latest_scan_id END) IS NOT (CASE WHEN NEW.deleted_at IS NULL THEN NEW.latest_scan_id END)
 BEGIN
@@ -78,72 +79,6 @@ BEGIN
                  COALESCE(SUM(c.d * s.medium), 0) AS medium, COALESCE(SUM(c.d * s.low), 0) AS low,
                  COALESCE(SUM(c.d * s.negligible), 0) AS negligible, COALESCE(SUM(c.d * s.unknown), 0) AS unknown
           FROM (SELECT (CASE WHEN OLD.deleted_at IS NULL THEN OLD.latest_scan_id END) AS id, -1 AS d UNION ALL SELECT (CASE WHEN NEW.deleted_at IS NULL THEN NEW.latest_scan_id END) AS id, 1 AS d) AS c
-          LEFT JOIN scans s ON s.id = c.id) AS t
-    WHERE incident_totals.id = 1;
-END;
-CREATE TRIGGER artifacts_rollup_insert AFTER INSERT ON artifacts
-WHEN (CASE WHEN NEW.deleted_at IS NULL THEN NEW.latest_scan_id END) IS NOT NULL
-BEGIN
-    INSERT INTO advisory_reach (finding_id, artifacts, critical, high, medium, low, negligible, unknown)
-    SELECT finding_id, SUM(d), SUM(CASE WHEN rank = 5 THEN d ELSE 0 END), SUM(CASE WHEN rank = 4 THEN d ELSE 0 END),
-           SUM(CASE WHEN rank = 3 THEN d ELSE 0 END), SUM(CASE WHEN rank = 2 THEN d ELSE 0 END),
-           SUM(CASE WHEN rank = 1 THEN d ELSE 0 END), SUM(CASE WHEN rank = 0 THEN d ELSE 0 END)
-    FROM (SELECT finding_id, MAX(severity_rank) AS rank, -1 AS d FROM findings
-          WHERE scan_id = NULL AND package IS NOT NULL GROUP BY finding_id
-          UNION ALL
-          SELECT finding_id, MAX(severity_rank) AS rank, 1 AS d FROM findings
-          WHERE scan_id = (CASE WHEN NEW.deleted_at IS NULL THEN NEW.latest_scan_id END) AND package IS NOT NULL GROUP BY finding_id) AS delta
-    WHERE true GROUP BY finding_id ORDER BY finding_id
-    ON CONFLICT (finding_id) DO UPDATE SET artifacts = advisory_reach.artifacts + excluded.artifacts,
-        critical = advisory_reach.critical + excluded.critical, high = advisory_reach.high + excluded.high,
-        medium = advisory_reach.medium + excluded.medium, low = advisory_reach.low + excluded.low,
-        negligible = advisory_reach.negligible + excluded.negligible, unknown = advisory_reach.unknown + excluded.unknown;
-    UPDATE incident_totals SET
-        findings = incident_totals.findings + t.findings, fixable = incident_totals.fixable + t.fixable,
-        fixable_artifacts = incident_totals.fixable_artifacts + t.fixable_artifacts,
-        critical = incident_totals.critical + t.critical, high = incident_totals.high + t.high,
-        medium = incident_totals.medium + t.medium, low = incident_totals.low + t.low,
-        negligible = incident_totals.negligible + t.negligible, unknown = incident_totals.unknown + t.unknown
-    FROM (SELECT COALESCE(SUM(c.d * (SELECT COUNT(*) FROM findings f WHERE f.scan_id = c.id AND f.package IS NOT NULL)), 0) AS findings,
-                 COALESCE(SUM(c.d * (SELECT COUNT(*) FROM findings f WHERE f.scan_id = c.id AND f.package IS NOT NULL AND f.fixed_version <> '')), 0) AS fixable,
-                 COALESCE(SUM(c.d * (CASE WHEN EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = c.id AND f.package IS NOT NULL AND f.fixed_version <> '') THEN 1 ELSE 0 END)), 0) AS fixable_artifacts,
-                 COALESCE(SUM(c.d * s.critical), 0) AS critical, COALESCE(SUM(c.d * s.high), 0) AS high,
-                 COALESCE(SUM(c.d * s.medium), 0) AS medium, COALESCE(SUM(c.d * s.low), 0) AS low,
-                 COALESCE(SUM(c.d * s.negligible), 0) AS negligible, COALESCE(SUM(c.d * s.unknown), 0) AS unknown
-          FROM (SELECT NULL AS id, -1 AS d UNION ALL SELECT (CASE WHEN NEW.deleted_at IS NULL THEN NEW.latest_scan_id END) AS id, 1 AS d) AS c
-          LEFT JOIN scans s ON s.id = c.id) AS t
-    WHERE incident_totals.id = 1;
-END;
-CREATE TRIGGER artifacts_rollup_delete AFTER DELETE ON artifacts
-WHEN (CASE WHEN OLD.deleted_at IS NULL THEN OLD.latest_scan_id END) IS NOT NULL
-BEGIN
-    INSERT INTO advisory_reach (finding_id, artifacts, critical, high, medium, low, negligible, unknown)
-    SELECT finding_id, SUM(d), SUM(CASE WHEN rank = 5 THEN d ELSE 0 END), SUM(CASE WHEN rank = 4 THEN d ELSE 0 END),
-           SUM(CASE WHEN rank = 3 THEN d ELSE 0 END), SUM(CASE WHEN rank = 2 THEN d ELSE 0 END),
-           SUM(CASE WHEN rank = 1 THEN d ELSE 0 END), SUM(CASE WHEN rank = 0 THEN d ELSE 0 END)
-    FROM (SELECT finding_id, MAX(severity_rank) AS rank, -1 AS d FROM findings
-          WHERE scan_id = (CASE WHEN OLD.deleted_at IS NULL THEN OLD.latest_scan_id END) AND package IS NOT NULL GROUP BY finding_id
-          UNION ALL
-          SELECT finding_id, MAX(severity_rank) AS rank, 1 AS d FROM findings
-          WHERE scan_id = NULL AND package IS NOT NULL GROUP BY finding_id) AS delta
-    WHERE true GROUP BY finding_id ORDER BY finding_id
-    ON CONFLICT (finding_id) DO UPDATE SET artifacts = advisory_reach.artifacts + excluded.artifacts,
-        critical = advisory_reach.critical + excluded.critical, high = advisory_reach.high + excluded.high,
-        medium = advisory_reach.medium + excluded.medium, low = advisory_reach.low + excluded.low,
-        negligible = advisory_reach.negligible + excluded.negligible, unknown = advisory_reach.unknown + excluded.unknown;
-    UPDATE incident_totals SET
-        findings = incident_totals.findings + t.findings, fixable = incident_totals.fixable + t.fixable,
-        fixable_artifacts = incident_totals.fixable_artifacts + t.fixable_artifacts,
-        critical = incident_totals.critical + t.critical, high = incident_totals.high + t.high,
-        medium = incident_totals.medium + t.medium, low = incident_totals.low + t.low,
-        negligible = incident_totals.negligible + t.negligible, unknown = incident_totals.unknown + t.unknown
-    FROM (SELECT COALESCE(SUM(c.d * (SELECT COUNT(*) FROM findings f WHERE f.scan_id = c.id AND f.package IS NOT NULL)), 0) AS findings,
-                 COALESCE(SUM(c.d * (SELECT COUNT(*) FROM findings f WHERE f.scan_id = c.id AND f.package IS NOT NULL AND f.fixed_version <> '')), 0) AS fixable,
-                 COALESCE(SUM(c.d * (CASE WHEN EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = c.id AND f.package IS NOT NULL AND f.fixed_version <> '') THEN 1 ELSE 0 END)), 0) AS fixable_artifacts,
-                 COALESCE(SUM(c.d * s.critical), 0) AS critical, COALESCE(SUM(c.d * s.high), 0) AS high,
-                 COALESCE(SUM(c.d * s.medium), 0) AS medium, COALESCE(SUM(c.d * s.low), 0) AS low,
-                 COALESCE(SUM(c.d * s.negligible), 0) AS negligible, COALESCE(SUM(c.d * s.unknown), 0) AS unknown
-          FROM (SELECT (CASE WHEN OLD.deleted_at IS NULL THEN OLD.latest_scan_id END) AS id, -1 AS d UNION ALL SELECT NULL AS id, 1 AS d) AS c
           LEFT JOIN scans s ON s.id = c.id) AS t
     WHERE incident_totals.id = 1;
 END;

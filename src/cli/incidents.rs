@@ -144,17 +144,16 @@ struct Page<T> {
     next_cursor: Option<String>,
 }
 
-/// The query parameters of an incident query, as the CLI pages through them.
-trait PagedQuery {
+/// The query parameters of an incident query, as the CLI pages through them (serialised, they
+/// are the API's query string).
+trait PagedQuery: serde::Serialize {
     type Item: PagedItem + serde::de::DeserializeOwned;
     /// API path.
     const PATH: &'static str;
-    /// The parameters that are set, as `(name, value)`.
-    fn query(&self) -> Vec<(&'static str, &Option<String>)>;
-    /// Continue after `cursor`.
-    fn set_before(&mut self, cursor: String);
-    /// One page from the local database.
-    async fn local(&self, store: &Store) -> Result<Page<Self::Item>, CliError>;
+    /// The cursor parameter.
+    fn before(&mut self) -> &mut Option<String>;
+    /// One page from the local database: items and the next cursor.
+    async fn local(&self, store: &Store) -> Result<(Vec<Self::Item>, Option<String>), CliError>;
 }
 
 fn query_error(e: QueryError) -> CliError {
@@ -172,31 +171,14 @@ impl PagedQuery for VulnParams {
     type Item = VulnItem;
     const PATH: &'static str = "/v1/vulnerabilities";
 
-    fn query(&self) -> Vec<(&'static str, &Option<String>)> {
-        vec![
-            ("id", &self.id),
-            ("package", &self.package),
-            ("min_severity", &self.min_severity),
-            ("cvss_min", &self.cvss_min),
-            ("cvss_max", &self.cvss_max),
-            ("repository", &self.repository),
-            ("kind", &self.kind),
-            ("before", &self.before),
-            ("limit", &self.limit),
-        ]
+    fn before(&mut self) -> &mut Option<String> {
+        &mut self.before
     }
 
-    fn set_before(&mut self, cursor: String) {
-        self.before = Some(cursor);
-    }
-
-    async fn local(&self, store: &Store) -> Result<Page<VulnItem>, CliError> {
+    async fn local(&self, store: &Store) -> Result<(Vec<VulnItem>, Option<String>), CliError> {
         let filter = self.to_filter().map_err(bad_params)?;
         let p = store.vulnerabilities(&filter).await.map_err(query_error)?;
-        Ok(Page {
-            items: p.items,
-            next_cursor: p.next_cursor,
-        })
+        Ok((p.items, p.next_cursor))
     }
 }
 
@@ -204,30 +186,25 @@ impl PagedQuery for PackageParams {
     type Item = PackageItem;
     const PATH: &'static str = "/v1/packages";
 
-    fn query(&self) -> Vec<(&'static str, &Option<String>)> {
-        vec![
-            ("name", &self.name),
-            ("version", &self.version),
-            ("ecosystem", &self.ecosystem),
-            ("purl", &self.purl),
-            ("repository", &self.repository),
-            ("kind", &self.kind),
-            ("before", &self.before),
-            ("limit", &self.limit),
-        ]
+    fn before(&mut self) -> &mut Option<String> {
+        &mut self.before
     }
 
-    fn set_before(&mut self, cursor: String) {
-        self.before = Some(cursor);
-    }
-
-    async fn local(&self, store: &Store) -> Result<Page<PackageItem>, CliError> {
+    async fn local(&self, store: &Store) -> Result<(Vec<PackageItem>, Option<String>), CliError> {
         let filter = self.to_filter().map_err(bad_params)?;
         let p = store.packages_in_use(&filter).await.map_err(query_error)?;
-        Ok(Page {
-            items: p.items,
-            next_cursor: p.next_cursor,
-        })
+        Ok((p.items, p.next_cursor))
+    }
+}
+
+/// The parameters that are set, as query-string pairs.
+fn query_pairs(params: &impl serde::Serialize) -> Result<Vec<(String, String)>, CliError> {
+    match serde_json::to_value(params).map_err(CliError::failed)? {
+        serde_json::Value::Object(m) => Ok(m
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+            .collect()),
+        other => Err(CliError::failed(anyhow!("query parameters serialised as {other}"))),
     }
 }
 
@@ -251,15 +228,11 @@ async fn fetch_all<Q: PagedQuery>(
     let mut pairs_seen = 0;
     let outcome = loop {
         let page = match (&server, &store) {
-            (Some(api), _) => {
-                let q: Vec<(String, String)> = params
-                    .query()
-                    .into_iter()
-                    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
-                    .collect();
-                api.get_json::<Page<Q::Item>>(Q::PATH, &q).await
-            }
-            (None, Some(store)) => params.local(store).await,
+            (Some(api), _) => match query_pairs(&params) {
+                Ok(q) => api.get_json::<Page<Q::Item>>(Q::PATH, &q).await,
+                Err(e) => Err(e),
+            },
+            (None, Some(store)) => params.local(store).await.map(|(items, next_cursor)| Page { items, next_cursor }),
             (None, None) => Err(CliError::failed(anyhow!("neither a server nor a database to ask"))),
         };
         let page = match page {
@@ -277,7 +250,7 @@ async fn fetch_all<Q: PagedQuery>(
         }
         match page.next_cursor {
             // A page without pairs cannot have a next one (a server that says so is not followed).
-            Some(c) if pairs_seen < limit && pairs_seen > before => params.set_before(c),
+            Some(c) if pairs_seen < limit && pairs_seen > before => *params.before() = Some(c),
             _ => break Ok(all),
         }
     };
