@@ -4,7 +4,8 @@
 //! and the `regscan vulns` / `regscan packages` commands read the same database locally and
 //! through `--server`. Every filter, alias resolution (a CVE finds the GHSA record that lists it
 //! in `aliases` and the Debian record that lists it in `upstream`), pagination, deleted
-//! artifacts, and a re-scan that removes an artifact from the affected set.
+//! artifacts, and a re-scan that removes an artifact from the affected set. The summary's
+//! rollups are checked against a recomputation after every kind of change to latest findings.
 //!
 //! The advisory records are crafted for this test (ids in the unassigned CVE-2099 range).
 
@@ -15,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use regscan::store::advisories::AdvisoryRow;
-use regscan::store::{NewArtifact, ScanResult, Store};
-use regscan_scanner_api::{Finding, Package, Severity, Status};
+use regscan::store::incidents::{FixableSplit, TopVuln};
+use regscan::store::{Claim, NewArtifact, ScanResult, Store};
+use regscan_scanner_api::{Finding, Package, Severity, Status, Summary};
 use serde_json::Value;
 use support::db::{sqlite_url, PgDb};
 use support::process::{regscan_bin, RegscanProcess, TestConfig};
@@ -71,9 +73,10 @@ fn advisory(id: &str, extra: &str, eco: &str, name: &str) -> AdvisoryRow {
     }
 }
 
-async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanResult) -> i64 {
+/// Store (or push again) artifact `n` of `repo`; its id.
+async fn upsert(store: &Store, repo: &str, n: u8, kind: &str) -> i64 {
     let d = digest(n);
-    let id = store
+    store
         .upsert_artifact(&NewArtifact {
             registry: REG,
             repository: repo,
@@ -86,7 +89,11 @@ async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanRe
             platform: None,
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanResult) -> i64 {
+    let id = upsert(store, repo, n, kind).await;
     store
         .record_scan(id, "image", "1", Status::Succeeded, None, &result)
         .await
@@ -515,6 +522,23 @@ async fn incidents_on(url: &str) {
         api.packages(&format!("name={LOG4J}&version=%3E%3D2.0,%3C2.17")).await,
         set(&[("2.14.1", apis.clone())])
     );
+    // Version ranges with an ecosystem (the distinct stored versions are read per ecosystem).
+    assert_eq!(
+        api.packages("name=openssl&ecosystem=Debian&version=%3E%3D3.0.2").await,
+        set(&[("3.0.11", apis.clone())])
+    );
+    assert!(api
+        .packages("name=openssl&ecosystem=Debian:11&version=%3E%3D3.0.2")
+        .await
+        .is_empty());
+    assert_eq!(
+        api.packages("name=zlib&ecosystem=Debian:12&version=%3C2").await,
+        set(&[("1.2.13", app.clone()), ("1.2.13", sbom.clone())])
+    );
+    assert_eq!(
+        api.packages("name=openssl&version=%3C3.0.2,!=3.0.1").await,
+        BTreeSet::new()
+    );
     assert_eq!(
         api.packages("name=zlib&repository=other/").await,
         set(&[("1.2.13", sbom.clone())])
@@ -664,9 +688,23 @@ async fn incidents_on(url: &str) {
         api.packages("name=left-pad").await,
         set(&[("1.0.0", app.clone()), ("1.0.0", apis.clone()), ("1.0.1", re.clone())])
     );
+    assert_eq!(
+        api.packages("name=left-pad&version=%3E%3D1.0.1").await,
+        set(&[("1.0.1", re.clone())]),
+        "the old scan's 1.0.0 is history, the new 1.0.1 is found by range"
+    );
     let s = api.ok("/v1/summary").await;
     assert_eq!(s["top_vulnerabilities"][0]["artifacts"], 2, "{s:#}");
     assert_eq!(s["fixable"]["fixable"], 4);
+    let dangerous: Vec<&str> = s["most_dangerous"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(dangerous, [apis.as_str(), app.as_str()], "re-scanned clean: {s:#}");
+    assert_eq!(s["by_severity"]["critical"], 2, "{s:#}");
+    assert_eq!(s["by_severity"]["high"], 2, "{s:#}");
     let after: Value = serde_json::from_str(&cli_ok(&cfg, &["vulns", "CVE-2099-0001", "--format", "json"])).unwrap();
     assert_eq!(after["items"][0]["artifacts"].as_array().unwrap().len(), 2);
 }
@@ -681,6 +719,132 @@ async fn incident_queries_on_sqlite() {
 async fn incident_queries_on_postgres() {
     let db = PgDb::create();
     incidents_on(&db.url).await;
+}
+
+/// The summary as the store answers it from its rollups.
+async fn rollup(store: &Store) -> (Vec<TopVuln>, FixableSplit, Summary, Vec<String>) {
+    let top = store.top_vulnerabilities(1000).await.unwrap();
+    let split = store.fixable_split().await.unwrap();
+    let sev = store.severity_totals().await.unwrap();
+    let dangerous = store
+        .most_dangerous(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.artifact.reference)
+        .collect();
+    (top, split, sev, dangerous)
+}
+
+/// The rollups kept on write equal the ones recomputed from every latest finding.
+async fn assert_rollup_exact(store: &Store, after: &str) -> (Vec<TopVuln>, FixableSplit, Summary, Vec<String>) {
+    let kept = rollup(store).await;
+    store.rebuild_incident_rollup().await.unwrap();
+    assert_eq!(kept, rollup(store).await, "after {after}: the rollups drifted");
+    kept
+}
+
+fn top(r: &(Vec<TopVuln>, FixableSplit, Summary, Vec<String>)) -> Vec<(String, Severity, i64)> {
+    r.0.iter().map(|t| (t.id.clone(), t.severity, t.artifacts)).collect()
+}
+
+/// Every way the store changes what an artifact's latest findings are: a scan recorded at once,
+/// a claimed scan finished (the artifact already pointed at it), a claim released, a re-scan,
+/// a deletion and a push that undeletes, history pruned, and a migration over stored rows.
+async fn rollups_follow_every_change(url: &str) {
+    seed(url).await;
+    let store = Store::open(url).await.unwrap();
+    let r = assert_rollup_exact(&store, "seeding").await;
+    assert_eq!(
+        top(&r),
+        [
+            (GHSA.to_owned(), Severity::Critical, 3),
+            (DSA.to_owned(), Severity::High, 2),
+            (CVE3.to_owned(), Severity::Medium, 1)
+        ]
+    );
+    assert_eq!(
+        r.1,
+        FixableSplit {
+            fixable: 5,
+            unfixable: 1,
+            fixable_artifacts: 4
+        }
+    );
+    // A new artifact: claimed (the running scan becomes its latest), then finished with findings.
+    let id = upsert(&store, "team/claimed", 6, "image").await;
+    let Claim::Claimed(scan) = store.claim_scan(id, "image", "1", "w1", 60_000).await.unwrap() else {
+        panic!("claim");
+    };
+    assert_eq!(store.artifact_by_id(id).await.unwrap().unwrap().latest_scan_id, Some(scan));
+    store
+        .finish_scan(
+            scan,
+            Status::Succeeded,
+            None,
+            &ScanResult {
+                advisories: vec![
+                    vuln(CVE3, Severity::High, "zlib", "1.2.13", None, "var/lib/dpkg/status"),
+                    vuln(CVE3, Severity::Medium, "zlib", "1.2.13", None, "other/status"),
+                ],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = assert_rollup_exact(&store, "finishing a claimed scan").await;
+    assert!(
+        top(&r).contains(&(CVE3.to_owned(), Severity::High, 2)),
+        "{:?}",
+        top(&r)
+    );
+    assert_eq!(r.2.high, 3, "{:?}", r.2);
+    // A claim given up: the artifact keeps its result.
+    let Claim::Claimed(scan) = store.claim_scan(id, "image", "1", "w1", 60_000).await.unwrap() else {
+        panic!("claim");
+    };
+    store.release_claim(scan).await.unwrap();
+    assert_eq!(r, assert_rollup_exact(&store, "releasing a claim").await);
+    // Deleted, then pushed again.
+    store
+        .mark_deleted(REG, "team/claimed", Some(&digest(6)), None)
+        .await
+        .unwrap();
+    let r = assert_rollup_exact(&store, "deleting").await;
+    assert!(top(&r).contains(&(CVE3.to_owned(), Severity::Medium, 1)));
+    upsert(&store, "team/claimed", 6, "image").await;
+    let r = assert_rollup_exact(&store, "undeleting").await;
+    assert!(top(&r).contains(&(CVE3.to_owned(), Severity::High, 2)));
+    // A re-scan without the finding; then every older scan pruned.
+    store.close().await;
+    rescan(url).await;
+    let store = Store::open(url).await.unwrap();
+    let r = assert_rollup_exact(&store, "a re-scan").await;
+    assert!(top(&r).contains(&(GHSA.to_owned(), Severity::Critical, 2)));
+    store.prune_scans(i64::MAX, 1, 1000).await.unwrap();
+    assert_eq!(r, assert_rollup_exact(&store, "pruning history").await);
+    // A store that predates the rollups builds them when it opens.
+    sqlx::query("DELETE FROM advisory_reach").execute(store.pool()).await.unwrap();
+    sqlx::query("UPDATE incident_totals SET id = 0, findings = 0, critical = 0")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let store = Store::open(url).await.unwrap();
+    assert_eq!(r, rollup(&store).await, "built on open");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_rollups_follow_every_change_on_sqlite() {
+    let (url, _dir) = sqlite_url();
+    rollups_follow_every_change(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_rollups_follow_every_change_on_postgres() {
+    let db = PgDb::create();
+    rollups_follow_every_change(&db.url).await;
 }
 
 /// Advisories imported before migration 7 get their aliases derived when the store opens.

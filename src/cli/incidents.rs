@@ -12,7 +12,8 @@ use super::client::{ApiClient, ServerArgs};
 use super::{open_store, CliError, CliResult, ExitStatus};
 use crate::config::Config;
 use crate::http::api::incidents::{PackageParams, VulnParams};
-use crate::store::incidents::{PackagePage, QueryError, VulnPage};
+use crate::store::incidents::{PackageItem, PackagePage, QueryError, VulnItem, VulnPage};
+use crate::store::Store;
 
 /// Output format of `vulns` and `packages`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -99,6 +100,62 @@ pub fn split_package(arg: &str) -> (String, Option<String>) {
     }
 }
 
+/// An item of a page whose artifacts may continue on the next page.
+trait PagedItem: Sized {
+    /// How many (item, artifact) pairs it holds.
+    fn pairs(&self) -> usize;
+    /// Take `next`'s artifacts when it is the same item (cut by the page boundary); give it back
+    /// otherwise.
+    fn absorb(&mut self, next: Self) -> Option<Self>;
+}
+
+impl PagedItem for VulnItem {
+    fn pairs(&self) -> usize {
+        self.artifacts.len()
+    }
+
+    fn absorb(&mut self, next: Self) -> Option<Self> {
+        if (&self.id, &self.package) != (&next.id, &next.package) {
+            return Some(next);
+        }
+        self.artifacts.extend(next.artifacts);
+        None
+    }
+}
+
+impl PagedItem for PackageItem {
+    fn pairs(&self) -> usize {
+        self.artifacts.len()
+    }
+
+    fn absorb(&mut self, next: Self) -> Option<Self> {
+        if (&self.ecosystem, &self.name, &self.version) != (&next.ecosystem, &next.name, &next.version) {
+            return Some(next);
+        }
+        self.artifacts.extend(next.artifacts);
+        None
+    }
+}
+
+/// A page as the API answers it.
+#[derive(serde::Deserialize)]
+struct Page<T> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+/// The query parameters of an incident query, as the CLI pages through them (serialised, they
+/// are the API's query string).
+trait PagedQuery: serde::Serialize {
+    type Item: PagedItem + serde::de::DeserializeOwned;
+    /// API path.
+    const PATH: &'static str;
+    /// The cursor parameter.
+    fn before(&mut self) -> &mut Option<String>;
+    /// One page from the local database: items and the next cursor.
+    async fn local(&self, store: &Store) -> Result<(Vec<Self::Item>, Option<String>), CliError>;
+}
+
 fn query_error(e: QueryError) -> CliError {
     match e {
         QueryError::BadParameter(m) => CliError::usage(anyhow!(m)),
@@ -106,16 +163,106 @@ fn query_error(e: QueryError) -> CliError {
     }
 }
 
-fn pairs(params: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
-    params
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-        .collect()
+fn bad_params(e: crate::http::api::ApiError) -> CliError {
+    CliError::usage(anyhow!("{}", e.message()))
+}
+
+impl PagedQuery for VulnParams {
+    type Item = VulnItem;
+    const PATH: &'static str = "/v1/vulnerabilities";
+
+    fn before(&mut self) -> &mut Option<String> {
+        &mut self.before
+    }
+
+    async fn local(&self, store: &Store) -> Result<(Vec<VulnItem>, Option<String>), CliError> {
+        let filter = self.to_filter().map_err(bad_params)?;
+        let p = store.vulnerabilities(&filter).await.map_err(query_error)?;
+        Ok((p.items, p.next_cursor))
+    }
+}
+
+impl PagedQuery for PackageParams {
+    type Item = PackageItem;
+    const PATH: &'static str = "/v1/packages";
+
+    fn before(&mut self) -> &mut Option<String> {
+        &mut self.before
+    }
+
+    async fn local(&self, store: &Store) -> Result<(Vec<PackageItem>, Option<String>), CliError> {
+        let filter = self.to_filter().map_err(bad_params)?;
+        let p = store.packages_in_use(&filter).await.map_err(query_error)?;
+        Ok((p.items, p.next_cursor))
+    }
+}
+
+/// The parameters that are set, as query-string pairs.
+fn query_pairs(params: &impl serde::Serialize) -> Result<Vec<(String, String)>, CliError> {
+    match serde_json::to_value(params).map_err(CliError::failed)? {
+        serde_json::Value::Object(m) => Ok(m
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+            .collect()),
+        other => Err(CliError::failed(anyhow!("query parameters serialised as {other}"))),
+    }
+}
+
+/// Every page of `params` (until about `limit` pairs), from the server or the local database,
+/// with items cut by a page boundary merged.
+async fn fetch_all<Q: PagedQuery>(
+    config: &Config,
+    remote: &ServerArgs,
+    mut params: Q,
+    limit: usize,
+) -> Result<Vec<Q::Item>, CliError> {
+    let server = match &remote.server {
+        Some(s) => Some(ApiClient::new(s, remote.token.clone())?),
+        None => None,
+    };
+    let store = match server {
+        Some(_) => None,
+        None => Some(open_store(config).await?),
+    };
+    let mut all: Vec<Q::Item> = Vec::new();
+    let mut pairs_seen = 0;
+    let outcome = loop {
+        let page = match (&server, &store) {
+            (Some(api), _) => match query_pairs(&params) {
+                Ok(q) => api.get_json::<Page<Q::Item>>(Q::PATH, &q).await,
+                Err(e) => Err(e),
+            },
+            (None, Some(store)) => params.local(store).await.map(|(items, next_cursor)| Page { items, next_cursor }),
+            (None, None) => Err(CliError::failed(anyhow!("neither a server nor a database to ask"))),
+        };
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => break Err(e),
+        };
+        let before = pairs_seen;
+        for item in page.items {
+            pairs_seen += item.pairs();
+            let rest = match all.last_mut() {
+                Some(last) => last.absorb(item),
+                None => Some(item),
+            };
+            all.extend(rest);
+        }
+        match page.next_cursor {
+            // A page without pairs cannot have a next one (a server that says so is not followed).
+            Some(c) if pairs_seen < limit && pairs_seen > before => *params.before() = Some(c),
+            _ => break Ok(all),
+        }
+    };
+    if let Some(s) = store {
+        s.close().await;
+    }
+    outcome
 }
 
 /// Run `regscan vulns`.
 pub async fn vulns(config: Arc<Config>, args: VulnsArgs) -> CliResult {
-    let mut params = VulnParams {
+    let params = VulnParams {
         id: Some(args.ids.join(",")),
         package: args.package.clone(),
         min_severity: args.min_severity.map(|s| s.to_string()),
@@ -126,61 +273,10 @@ pub async fn vulns(config: Arc<Config>, args: VulnsArgs) -> CliResult {
         before: None,
         limit: Some(args.limit.clamp(1, 1000).to_string()),
     };
-    let mut all = VulnPage {
-        items: Vec::new(),
+    let all = VulnPage {
+        items: fetch_all(&config, &args.remote, params, args.limit).await?,
         next_cursor: None,
     };
-    let mut pairs_seen = 0;
-    let server = match &args.remote.server {
-        Some(s) => Some(ApiClient::new(s, args.remote.token.clone())?),
-        None => None,
-    };
-    let store = match server {
-        Some(_) => None,
-        None => Some(open_store(&config).await?),
-    };
-    loop {
-        let page: VulnPage = match (&server, &store) {
-            (Some(api), _) => {
-                let q = pairs(&[
-                    ("id", &params.id),
-                    ("package", &params.package),
-                    ("min_severity", &params.min_severity),
-                    ("cvss_min", &params.cvss_min),
-                    ("cvss_max", &params.cvss_max),
-                    ("repository", &params.repository),
-                    ("kind", &params.kind),
-                    ("before", &params.before),
-                    ("limit", &params.limit),
-                ]);
-                api.get_json("/v1/vulnerabilities", &q).await?
-            }
-            (None, Some(store)) => {
-                let filter = params
-                    .to_filter()
-                    .map_err(|e| CliError::usage(anyhow!("{}", e.message())))?;
-                store.vulnerabilities(&filter).await.map_err(query_error)?
-            }
-            (None, None) => unreachable!("a store or a server"),
-        };
-        pairs_seen += page.items.iter().map(|i| i.artifacts.len()).sum::<usize>();
-        for item in page.items {
-            // An item cut by the page boundary continues on the next page: merge it.
-            match all.items.last_mut() {
-                Some(last) if last.id == item.id && last.package == item.package => {
-                    last.artifacts.extend(item.artifacts)
-                }
-                _ => all.items.push(item),
-            }
-        }
-        match page.next_cursor {
-            Some(c) if pairs_seen < args.limit => params.before = Some(c),
-            _ => break,
-        }
-    }
-    if let Some(s) = store {
-        s.close().await;
-    }
     let out = match args.format {
         ListFormat::Json => serde_json::to_string_pretty(&all).map_err(CliError::failed)? + "\n",
         ListFormat::Csv => {
@@ -241,7 +337,7 @@ pub async fn packages(config: Arc<Config>, args: PackagesArgs) -> CliResult {
         let (n, v) = split_package(&args.package);
         (Some(n), v, None)
     };
-    let mut params = PackageParams {
+    let params = PackageParams {
         name,
         version,
         ecosystem: args.ecosystem.clone(),
@@ -251,61 +347,10 @@ pub async fn packages(config: Arc<Config>, args: PackagesArgs) -> CliResult {
         before: None,
         limit: Some(args.limit.clamp(1, 1000).to_string()),
     };
-    let server = match &args.remote.server {
-        Some(s) => Some(ApiClient::new(s, args.remote.token.clone())?),
-        None => None,
-    };
-    let store = match server {
-        Some(_) => None,
-        None => Some(open_store(&config).await?),
-    };
-    let mut all = PackagePage {
-        items: Vec::new(),
+    let all = PackagePage {
+        items: fetch_all(&config, &args.remote, params, args.limit).await?,
         next_cursor: None,
     };
-    let mut pairs_seen = 0;
-    loop {
-        let page: PackagePage = match (&server, &store) {
-            (Some(api), _) => {
-                let q = pairs(&[
-                    ("name", &params.name),
-                    ("version", &params.version),
-                    ("ecosystem", &params.ecosystem),
-                    ("purl", &params.purl),
-                    ("repository", &params.repository),
-                    ("kind", &params.kind),
-                    ("before", &params.before),
-                    ("limit", &params.limit),
-                ]);
-                api.get_json("/v1/packages", &q).await?
-            }
-            (None, Some(store)) => {
-                let filter = params
-                    .to_filter()
-                    .map_err(|e| CliError::usage(anyhow!("{}", e.message())))?;
-                store.packages_in_use(&filter).await.map_err(query_error)?
-            }
-            (None, None) => unreachable!("a store or a server"),
-        };
-        pairs_seen += page.items.iter().map(|i| i.artifacts.len()).sum::<usize>();
-        for item in page.items {
-            match all.items.last_mut() {
-                Some(last)
-                    if (&last.ecosystem, &last.name, &last.version) == (&item.ecosystem, &item.name, &item.version) =>
-                {
-                    last.artifacts.extend(item.artifacts)
-                }
-                _ => all.items.push(item),
-            }
-        }
-        match page.next_cursor {
-            Some(c) if pairs_seen < args.limit => params.before = Some(c),
-            _ => break,
-        }
-    }
-    if let Some(s) = store {
-        s.close().await;
-    }
     let out = match args.format {
         ListFormat::Json => serde_json::to_string_pretty(&all).map_err(CliError::failed)? + "\n",
         ListFormat::Csv => {

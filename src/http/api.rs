@@ -407,22 +407,8 @@ async fn summary(State(state): State<AppState>, headers: HeaderMap) -> Result<Js
     for (kind, status, n) in counts {
         by_kind.entry(kind).or_default().insert(status, n);
     }
-    let mut severity = Summary::default();
-    let mut filter = ArtifactFilter {
-        limit: Some(1000),
-        include_children: true,
-        ..Default::default()
-    };
-    loop {
-        let rows = state.store.list_artifacts(&filter).await?;
-        for r in &rows {
-            severity.merge(&r.summary);
-        }
-        match rows.last() {
-            Some(last) if rows.len() == 1000 => filter.before_id = Some(last.artifact.id),
-            _ => break,
-        }
-    }
+    // Kept current on write with the top lists (see `store::incidents::summary`).
+    let severity = state.store.severity_totals().await?;
     let most_dangerous = state.store.most_dangerous(10).await?;
     let top_vulnerabilities = state.store.top_vulnerabilities(10).await?;
     let fixable = state.store.fixable_split().await?;

@@ -5,17 +5,20 @@
 //! "Now" means the newest scan of each live artifact: rows are reached through
 //! `artifacts.latest_scan_id` (findings) and that scan's `inventory_scan_id` (packages), and
 //! deleted artifacts are left out. Pages are keyset-paginated over (item key, artifact) pairs,
-//! so an item whose artifacts do not fit continues on the next page; the cursor is opaque.
+//! so an item whose artifacts do not fit continues on the next page; the cursor is opaque. Both
+//! queries page through one [`Paging`]: a page of (item key, scan, artifact) triples in index
+//! order, then the rows of those pairs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regscan_scanner_api::{Package, Severity, Summary};
+use regscan_scanner_api::{Package, Severity};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{Store, StoreError};
 
 pub mod matchers;
+mod summary;
 mod types;
 
 pub use matchers::{PurlKey, VersionPredicate};
@@ -82,13 +85,14 @@ impl From<sqlx::Error> for QueryError {
     }
 }
 
+#[derive(Debug, Clone)]
 enum Arg {
     Text(String),
     Int(i64),
 }
 
 /// A WHERE clause under construction: `?` in each clause becomes the next `$n`.
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 struct Where {
     clauses: Vec<String>,
     args: Vec<Arg>,
@@ -99,21 +103,28 @@ impl Where {
         let mut out = String::with_capacity(clause.len() + 8);
         let mut args = args.into_iter();
         for c in clause.chars() {
-            if c == '?' {
-                self.args.push(args.next().expect("as many args as placeholders"));
-                out.push_str(&format!("${}", self.args.len()));
-            } else {
-                out.push(c);
+            match (c == '?').then(|| args.next()).flatten() {
+                Some(a) => {
+                    self.args.push(a);
+                    out.push_str(&format!("${}", self.args.len()));
+                }
+                None => out.push(c),
             }
         }
         self.clauses.push(out);
     }
 
     fn push_in(&mut self, column: &str, values: &[String]) {
-        let marks = vec!["?"; values.len()].join(", ");
         self.push(
-            &format!("{column} IN ({marks})"),
+            &format!("{column} IN ({})", vec!["?"; values.len()].join(", ")),
             values.iter().map(|v| Arg::Text(v.clone())).collect(),
+        );
+    }
+
+    fn push_in_ids(&mut self, column: &str, values: &BTreeSet<i64>) {
+        self.push(
+            &format!("{column} IN ({})", vec!["?"; values.len()].join(", ")),
+            values.iter().map(|v| Arg::Int(*v)).collect(),
         );
     }
 
@@ -160,6 +171,110 @@ fn artifact_ref(r: &AnyRow) -> Result<ArtifactRef, sqlx::Error> {
 }
 
 const ARTIFACT_COLS: &str = "a.id AS aid, a.registry AS a_registry, a.repository AS a_repository, a.digest AS a_digest, a.kind AS a_kind, a.parent_digest AS a_parent, a.platform AS a_platform";
+
+/// How a cross-artifact query pages: over (item key, scan) pairs in the order of an index, so
+/// that a page is an index walk that stops at the limit. Both queries select the key columns
+/// as `k0`, `k1`, …, and the artifact id as `aid`.
+struct Paging<'a> {
+    /// The item key, as SQL expressions, in item order.
+    keys: &'a [&'a str],
+    /// The scan column (an artifact's pair is (key, its scan)).
+    scan: &'a str,
+    /// `FROM …` of the page query; `a` is the artifact.
+    from: String,
+    /// `ORDER BY` of the page query: the key and the scan, as the index orders them.
+    order: String,
+}
+
+/// One (item key, scan, artifact) of a page.
+type Pair = (Vec<String>, i64, i64);
+
+/// The detail rows of a page, by (item key, artifact id).
+type RowsByPair<'r> = BTreeMap<(Vec<String>, i64), Vec<&'r AnyRow>>;
+
+impl Paging<'_> {
+    /// `w`, and after the cursor's pair when one is given.
+    fn after(&self, mut w: Where, before: Option<&str>) -> Result<Where, QueryError> {
+        let Some(c) = before else {
+            return Ok(w);
+        };
+        let (values, sid) = matchers::decode_cursor(c, self.keys.len())
+            .map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
+        // k0 > ? OR (k0 = ? AND (k1 > ? OR (k1 = ? AND scan > ?)))
+        let mut clause = format!("{} > ?", self.scan);
+        let mut args = vec![Arg::Int(sid)];
+        for (col, v) in self.keys.iter().zip(values).rev() {
+            clause = format!("({col} > ? OR ({col} = ? AND {clause}))");
+            args.splice(0..0, [Arg::Text(v.clone()), Arg::Text(v)]);
+        }
+        w.push(&clause, args);
+        Ok(w)
+    }
+
+    /// The pairs of one page under `w`, each once, and the cursor of the next page.
+    async fn page(
+        &self,
+        store: &Store,
+        w: &Where,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Pair>, Option<String>), QueryError> {
+        let w = self.after(w.clone(), before)?;
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} AS k{i}"))
+            .collect();
+        let sql = format!(
+            "SELECT {}, {} AS sid, a.id AS aid FROM {} WHERE {} ORDER BY {} LIMIT {}",
+            keys.join(", "),
+            self.scan,
+            self.from,
+            w.sql(),
+            self.order,
+            limit + 1
+        );
+        let rows = w.bind(sqlx::query(&sql)).fetch_all(&store.pool).await?;
+        let more = rows.len() as i64 > limit;
+        let mut pairs: Vec<Pair> = Vec::new();
+        for r in rows.iter().take(limit as usize) {
+            let key = (0..self.keys.len())
+                .map(|i| r.try_get(format!("k{i}").as_str()))
+                .collect::<Result<Vec<String>, _>>()?;
+            let pair = (key, r.try_get("sid")?, r.try_get("aid")?);
+            // A package found twice in one scan gives two rows of one pair.
+            if pairs.last() != Some(&pair) {
+                pairs.push(pair);
+            }
+        }
+        let next_cursor = more
+            .then(|| {
+                pairs.last().map(|(k, sid, _)| {
+                    matchers::encode_cursor(&k.iter().map(String::as_str).collect::<Vec<_>>(), *sid)
+                })
+            })
+            .flatten();
+        Ok((pairs, next_cursor))
+    }
+
+    /// Detail rows (selecting `k0…` and `aid`) grouped by pair.
+    fn group<'r>(&self, rows: &'r [AnyRow]) -> Result<RowsByPair<'r>, sqlx::Error> {
+        let mut by_pair: RowsByPair<'r> = BTreeMap::new();
+        for r in rows {
+            let key = (0..self.keys.len())
+                .map(|i| r.try_get(format!("k{i}").as_str()))
+                .collect::<Result<Vec<String>, _>>()?;
+            by_pair.entry((key, r.try_get("aid")?)).or_default().push(r);
+        }
+        Ok(by_pair)
+    }
+}
+
+/// The artifact ids of a page's pairs.
+fn artifact_ids(pairs: &[Pair]) -> BTreeSet<i64> {
+    pairs.iter().map(|p| p.2).collect()
+}
 
 impl Store {
     /// ` NULLS FIRST` where the backend sorts NULLs last (PostgreSQL), so both order rows alike.
@@ -228,62 +343,24 @@ impl Store {
             w.push("a.kind = ?", vec![Arg::Text(k.clone())]);
         }
         let broad = f.ids.is_empty() && f.package.is_none() && f.repository.is_none();
-        let detail_where = w.sql();
-        let detail_args = w.args.len();
-        if let Some(c) = &f.before {
-            let (k, sid) =
-                matchers::decode_cursor(c, 2).map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
-            w.push(
-                "(f.finding_id > ? OR (f.finding_id = ? AND (COALESCE(f.package, '') > ? OR (COALESCE(f.package, '') = ? AND f.scan_id > ?))))",
-                vec![
-                    Arg::Text(k[0].clone()),
-                    Arg::Text(k[0].clone()),
-                    Arg::Text(k[1].clone()),
-                    Arg::Text(k[1].clone()),
-                    Arg::Int(sid),
-                ],
-            );
-        }
-        let limit = limit_of(f.limit);
-        // Rows in the order of the `findings_id` index (finding_id, package, scan_id), so the
-        // database walks the index and stops at the limit instead of sorting every match. A
-        // package found twice in one scan gives two rows of one pair; they are merged below.
-        let sql = format!(
-            "SELECT f.finding_id AS fid, COALESCE(f.package, '') AS pkg, f.scan_id AS sid, a.id AS aid
-             FROM findings f{} JOIN artifacts a ON a.latest_scan_id = f.scan_id
-             WHERE {} ORDER BY f.finding_id, f.package{}, f.scan_id LIMIT {}",
-            // Without a selective filter, SQLite's planner scans every artifact and sorts all
-            // their findings; walking the index in page order stops after one page.
-            if self.backend == super::Backend::Sqlite && broad {
-                " INDEXED BY findings_id"
-            } else {
-                ""
-            },
-            w.sql(),
-            self.nulls_first(),
-            limit + 1
-        );
-        let rows = w.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
-        let more = rows.len() as i64 > limit;
-        let mut keys: Vec<(String, String, i64, i64)> = Vec::new();
-        for r in rows.iter().take(limit as usize) {
-            let k: (String, String, i64, i64) = (
-                r.try_get("fid")?,
-                r.try_get("pkg")?,
-                r.try_get("sid")?,
-                r.try_get("aid")?,
-            );
-            if keys.last() != Some(&k) {
-                keys.push(k);
-            }
-        }
-        let next_cursor = more
-            .then(|| {
-                keys.last()
-                    .map(|(id, p, sid, _)| matchers::encode_cursor(&[id, p], *sid))
-            })
-            .flatten();
-        if keys.is_empty() {
+        // Pairs in the order of the `findings_id` index (finding_id, package, scan_id). Without
+        // a selective filter, SQLite's planner scans every artifact and sorts all their
+        // findings; walking the index in page order stops after one page.
+        let paging = Paging {
+            keys: &["f.finding_id", "COALESCE(f.package, '')"],
+            scan: "f.scan_id",
+            from: format!(
+                "findings f{} JOIN artifacts a ON a.latest_scan_id = f.scan_id",
+                if self.backend == super::Backend::Sqlite && broad {
+                    " INDEXED BY findings_id"
+                } else {
+                    ""
+                }
+            ),
+            order: format!("f.finding_id, f.package{}, f.scan_id", self.nulls_first()),
+        };
+        let (pairs, next_cursor) = paging.page(self, &w, f.before.as_deref(), limit_of(f.limit)).await?;
+        if pairs.is_empty() {
             return Ok(VulnPage {
                 items: Vec::new(),
                 next_cursor: None,
@@ -291,44 +368,32 @@ impl Store {
         }
         // The rows of the page's pairs, reached from the artifacts (CROSS JOIN keeps SQLite's
         // join order: by artifact id, then the scan's findings).
-        let mut d = Where {
-            clauses: vec![detail_where],
-            args: w.args.into_iter().take(detail_args).collect(),
-        };
-        let ids: Vec<String> = keys
+        let page_ids: Vec<String> = pairs
             .iter()
-            .map(|k| k.0.clone())
+            .map(|p| p.0[0].clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let aids: Vec<i64> = keys.iter().map(|k| k.3).collect::<BTreeSet<_>>().into_iter().collect();
-        d.push_in("f.finding_id", &ids);
-        d.push(
-            &format!("a.id IN ({})", vec!["?"; aids.len()].join(", ")),
-            aids.iter().map(|a| Arg::Int(*a)).collect(),
-        );
+        let mut d = w;
+        d.push_in("f.finding_id", &page_ids);
+        d.push_in_ids("a.id", &artifact_ids(&pairs));
         let sql = format!(
-            "SELECT f.finding_id AS fid, COALESCE(f.package, '') AS pkg, f.package AS package, f.severity AS severity, f.severity_rank AS rank,
+            "SELECT f.finding_id AS k0, COALESCE(f.package, '') AS k1, f.package AS package, f.severity AS severity, f.severity_rank AS rank,
                     f.title AS title, f.installed_version AS installed, f.fixed_version AS fixed, f.location AS location, {ARTIFACT_COLS}
              FROM artifacts a CROSS JOIN findings f
              WHERE f.scan_id = a.latest_scan_id AND {} ORDER BY f.installed_version, f.location",
             d.sql()
         );
         let rows = d.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
-        let mut by_pair: BTreeMap<(String, String, i64), Vec<&AnyRow>> = BTreeMap::new();
-        for r in &rows {
-            by_pair
-                .entry((r.try_get("fid")?, r.try_get("pkg")?, r.try_get("aid")?))
-                .or_default()
-                .push(r);
-        }
+        let by_pair = paging.group(&rows)?;
         let mut items: Vec<VulnItem> = Vec::new();
         let mut rank_of: Vec<i64> = Vec::new();
-        for (fid, pkg, _, aid) in &keys {
-            let Some(rows) = by_pair.get(&(fid.clone(), pkg.clone(), *aid)) else {
+        for (key, _, aid) in pairs {
+            let Some(rows) = by_pair.get(&(key.clone(), aid)) else {
                 continue;
             };
             let first = rows[0];
+            let (fid, pkg) = (&key[0], &key[1]);
             if items
                 .last()
                 .is_none_or(|i| &i.id != fid || i.package.as_deref().unwrap_or("") != pkg)
@@ -371,7 +436,7 @@ impl Store {
         }
         // Aliases and CVSS of the advisories on the page.
         let mut w = Where::default();
-        w.push_in("a.id", &ids);
+        w.push_in("a.id", &page_ids);
         let sql = format!("SELECT a.id AS id, a.cvss_x10 AS cvss, l.alias AS alias FROM advisories a LEFT JOIN advisory_aliases l ON l.advisory_id = a.id WHERE {} ORDER BY l.alias", w.sql());
         let rows = w.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
         let mut meta: BTreeMap<String, (Option<i64>, Vec<String>)> = BTreeMap::new();
@@ -391,6 +456,46 @@ impl Store {
         Ok(VulnPage { items, next_cursor })
     }
 
+    /// The distinct stored (ecosystem, version) of package `name`, history included, in
+    /// ecosystems matching `ecosystem` (exact, or its base). On PostgreSQL a loose index scan of
+    /// `packages_name`: one index probe per distinct version, not one read per stored row (a
+    /// package in every artifact has hundreds of thousands of rows but a few dozen versions).
+    /// SQLite's `DISTINCT` already skips through the index.
+    async fn stored_versions(&self, name: &str, ecosystem: Option<&str>) -> Result<Vec<(String, String)>, StoreError> {
+        // Clause 0 the name (`$1`, used twice on PostgreSQL), clause 1 the ecosystem.
+        let mut w = Where::default();
+        w.push("name = ?", vec![Arg::Text(name.to_owned())]);
+        match ecosystem {
+            Some(e) => w.push(
+                "(eco = ? OR eco LIKE ? ESCAPE '\\')",
+                vec![Arg::Text(e.to_owned()), Arg::Text(like_prefix(&format!("{e}:")))],
+            ),
+            None => w.push("1 = 1", vec![]),
+        }
+        let (name, eco) = (&w.clauses[0], &w.clauses[1]);
+        let sql = match self.backend {
+            super::Backend::Postgres => format!(
+                "WITH RECURSIVE v(eco, version) AS (
+                    (SELECT ecosystem, version FROM packages WHERE {name} ORDER BY ecosystem, version LIMIT 1)
+                    UNION ALL
+                    SELECT n.ecosystem, n.version FROM v CROSS JOIN LATERAL
+                        (SELECT ecosystem, version FROM packages
+                         WHERE {name} AND (ecosystem, version) > (v.eco, v.version)
+                         ORDER BY ecosystem, version LIMIT 1) n
+                 )
+                 SELECT eco, version FROM v WHERE {eco}"
+            ),
+            super::Backend::Sqlite => format!(
+                "SELECT eco, version FROM (SELECT DISTINCT ecosystem AS eco, version FROM packages WHERE {name}) WHERE {eco}"
+            ),
+        };
+        let q = w.bind(sqlx::query(&sql));
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("eco")?, r.try_get("version")?)))
+            .collect()
+    }
+
     /// Package versions with the live artifacts whose latest inventory holds them.
     pub async fn packages_in_use(&self, f: &PackageFilter) -> Result<PackagePage, QueryError> {
         let names: Vec<String> = match (&f.name, &f.purl) {
@@ -398,46 +503,32 @@ impl Store {
             (None, Some(p)) => p.names.clone(),
             (None, None) => return Err(QueryError::BadParameter("give name or purl".into())),
         };
-        let name_clauses = |w: &mut Where| {
-            w.push_in("p.name", &names);
-            if let Some(e) = &f.ecosystem {
-                w.push(
-                    "(p.ecosystem = ? OR p.ecosystem LIKE ? ESCAPE '\\')",
-                    vec![Arg::Text(e.clone()), Arg::Text(like_prefix(&format!("{e}:")))],
-                );
-            }
-        };
         let mut w = Where::default();
         w.push("a.deleted_at IS NULL", vec![]);
-        // Versions (and purls) are decided in Rust over the distinct stored versions of the
-        // names, then looked up by key.
         if f.version.is_some() || f.purl.is_some() {
-            let mut base = Where::default();
-            name_clauses(&mut base);
-            let sql = format!(
-                "SELECT DISTINCT p.ecosystem AS eco, p.name AS name, p.version AS version FROM packages p WHERE {}",
-                base.sql()
-            );
-            let rows = base.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
+            // Versions (and purls) are decided in Rust over the distinct stored versions of the
+            // names, then looked up by key.
             let mut keys = Vec::new();
-            for r in rows {
-                let pkg = Package {
-                    ecosystem: r.try_get("eco")?,
-                    name: r.try_get("name")?,
-                    version: r.try_get("version")?,
-                    source_name: None,
-                    source_version: None,
-                    path: String::new(),
-                    layer: None,
-                    dev: false,
-                };
-                let ok = f
-                    .version
-                    .as_ref()
-                    .is_none_or(|v| v.matches(&pkg.ecosystem, &pkg.version))
-                    && f.purl.as_ref().is_none_or(|p| p.matches(&pkg));
-                if ok {
-                    keys.push(pkg);
+            for name in &names {
+                for (ecosystem, version) in self.stored_versions(name, f.ecosystem.as_deref()).await? {
+                    let pkg = Package {
+                        ecosystem,
+                        name: name.clone(),
+                        version,
+                        source_name: None,
+                        source_version: None,
+                        path: String::new(),
+                        layer: None,
+                        dev: false,
+                    };
+                    let ok = f
+                        .version
+                        .as_ref()
+                        .is_none_or(|v| v.matches(&pkg.ecosystem, &pkg.version))
+                        && f.purl.as_ref().is_none_or(|p| p.matches(&pkg));
+                    if ok {
+                        keys.push(pkg);
+                    }
                 }
             }
             if keys.is_empty() {
@@ -476,7 +567,13 @@ impl Store {
                 );
             }
         } else {
-            name_clauses(&mut w);
+            w.push_in("p.name", &names);
+            if let Some(e) = &f.ecosystem {
+                w.push(
+                    "(p.ecosystem = ? OR p.ecosystem LIKE ? ESCAPE '\\')",
+                    vec![Arg::Text(e.clone()), Arg::Text(like_prefix(&format!("{e}:")))],
+                );
+            }
         }
         if let Some(r) = &f.repository {
             w.push("a.repository LIKE ? ESCAPE '\\'", vec![Arg::Text(like_prefix(r))]);
@@ -484,97 +581,41 @@ impl Store {
         if let Some(k) = &f.kind {
             w.push("a.kind = ?", vec![Arg::Text(k.clone())]);
         }
-        let detail_where = w.sql();
-        let detail_args = w.args.len();
-        if let Some(c) = &f.before {
-            let (k, sid) =
-                matchers::decode_cursor(c, 3).map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
-            w.push(
-                "(p.ecosystem > ? OR (p.ecosystem = ? AND (p.name > ? OR (p.name = ? AND (p.version > ? OR (p.version = ? AND p.scan_id > ?))))))",
-                vec![
-                    Arg::Text(k[0].clone()),
-                    Arg::Text(k[0].clone()),
-                    Arg::Text(k[1].clone()),
-                    Arg::Text(k[1].clone()),
-                    Arg::Text(k[2].clone()),
-                    Arg::Text(k[2].clone()),
-                    Arg::Int(sid),
-                ],
-            );
-        }
-        let limit = limit_of(f.limit);
         // In the order of the `packages_name` index (name, ecosystem, version, scan_id): for one
         // name the database walks the index and stops at the limit. The inventory scan belongs
         // to one artifact, so (package, scan) is the pair.
-        let sql = format!(
-            "SELECT p.ecosystem AS eco, p.name AS name, p.version AS version, p.scan_id AS sid, a.id AS aid
-             FROM packages p JOIN scans s ON s.inventory_scan_id = p.scan_id JOIN artifacts a ON a.latest_scan_id = s.id
-             WHERE {} ORDER BY p.ecosystem, p.name, p.version, p.scan_id LIMIT {}",
-            w.sql(),
-            limit + 1
-        );
-        let rows = w.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
-        let more = rows.len() as i64 > limit;
-        let mut keys: Vec<(String, String, String, i64, i64)> = Vec::new();
-        for r in rows.iter().take(limit as usize) {
-            let k: (String, String, String, i64, i64) = (
-                r.try_get("eco")?,
-                r.try_get("name")?,
-                r.try_get("version")?,
-                r.try_get("sid")?,
-                r.try_get("aid")?,
-            );
-            if keys.last() != Some(&k) {
-                keys.push(k);
-            }
-        }
-        let next_cursor = more
-            .then(|| {
-                keys.last()
-                    .map(|(e, n, v, sid, _)| matchers::encode_cursor(&[e, n, v], *sid))
-            })
-            .flatten();
-        if keys.is_empty() {
+        let paging = Paging {
+            keys: &["p.ecosystem", "p.name", "p.version"],
+            scan: "p.scan_id",
+            from: "packages p JOIN scans s ON s.inventory_scan_id = p.scan_id JOIN artifacts a ON a.latest_scan_id = s.id"
+                .into(),
+            order: "p.ecosystem, p.name, p.version, p.scan_id".into(),
+        };
+        let (pairs, next_cursor) = paging.page(self, &w, f.before.as_deref(), limit_of(f.limit)).await?;
+        if pairs.is_empty() {
             return Ok(PackagePage {
                 items: Vec::new(),
                 next_cursor: None,
             });
         }
-        let mut d = Where {
-            clauses: vec![detail_where],
-            args: w.args.into_iter().take(detail_args).collect(),
-        };
-        let aids: Vec<i64> = keys.iter().map(|k| k.4).collect::<BTreeSet<_>>().into_iter().collect();
-        d.push(
-            &format!("a.id IN ({})", vec!["?"; aids.len()].join(", ")),
-            aids.iter().map(|a| Arg::Int(*a)).collect(),
-        );
+        let mut d = w;
+        d.push_in_ids("a.id", &artifact_ids(&pairs));
         // Reached from the artifacts (CROSS JOIN keeps SQLite's join order).
         let sql = format!(
-            "SELECT p.ecosystem AS eco, p.name AS name, p.version AS version, p.source_name AS source_name, p.path AS path, p.layer AS layer, {ARTIFACT_COLS}
+            "SELECT p.ecosystem AS k0, p.name AS k1, p.version AS k2, p.source_name AS source_name, p.path AS path, p.layer AS layer, {ARTIFACT_COLS}
              FROM artifacts a CROSS JOIN scans s CROSS JOIN packages p
              WHERE s.id = a.latest_scan_id AND p.scan_id = s.inventory_scan_id AND {} ORDER BY p.path, p.layer",
             d.sql()
         );
         let rows = d.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
-        let mut by_pair: BTreeMap<(String, String, String, i64), Vec<&AnyRow>> = BTreeMap::new();
-        for r in &rows {
-            by_pair
-                .entry((
-                    r.try_get("eco")?,
-                    r.try_get("name")?,
-                    r.try_get("version")?,
-                    r.try_get("aid")?,
-                ))
-                .or_default()
-                .push(r);
-        }
+        let by_pair = paging.group(&rows)?;
         let mut items: Vec<PackageItem> = Vec::new();
-        for (eco, name, version, _, aid) in &keys {
-            let Some(rows) = by_pair.get(&(eco.clone(), name.clone(), version.clone(), *aid)) else {
+        for (key, _, aid) in pairs {
+            let Some(rows) = by_pair.get(&(key.clone(), aid)) else {
                 continue;
             };
             let first = rows[0];
+            let (eco, name, version) = (&key[0], &key[1], &key[2]);
             if items
                 .last()
                 .is_none_or(|i| (&i.ecosystem, &i.name, &i.version) != (eco, name, version))
@@ -618,79 +659,6 @@ impl Store {
             });
         }
         Ok(PackagePage { items, next_cursor })
-    }
-
-    /// The `limit` live artifacts with the most critical, then high findings in their latest scan.
-    pub async fn most_dangerous(&self, limit: u32) -> Result<Vec<DangerousArtifact>, StoreError> {
-        let sql = format!(
-            "SELECT {ARTIFACT_COLS}, s.critical AS critical, s.high AS high, s.medium AS medium, s.low AS low, s.negligible AS negligible, s.unknown AS unknown
-             FROM artifacts a JOIN scans s ON s.id = a.latest_scan_id
-             WHERE a.deleted_at IS NULL AND (s.critical > 0 OR s.high > 0)
-             ORDER BY s.critical DESC, s.high DESC, a.id DESC LIMIT {}",
-            limit.clamp(1, 1000)
-        );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let n = |c: &str| -> Result<u64, sqlx::Error> { Ok(r.try_get::<i64, _>(c)? as u64) };
-                Ok(DangerousArtifact {
-                    artifact: artifact_ref(r)?,
-                    summary: Summary {
-                        critical: n("critical")?,
-                        high: n("high")?,
-                        medium: n("medium")?,
-                        low: n("low")?,
-                        negligible: n("negligible")?,
-                        unknown: n("unknown")?,
-                    },
-                })
-            })
-            .collect()
-    }
-
-    /// The `limit` advisories (findings about a package) affecting the most live artifacts now.
-    pub async fn top_vulnerabilities(&self, limit: u32) -> Result<Vec<TopVuln>, StoreError> {
-        let sql = format!(
-            "SELECT f.finding_id AS id, MAX(f.severity_rank) AS rank, COUNT(DISTINCT a.id) AS n
-             FROM findings f JOIN artifacts a ON a.latest_scan_id = f.scan_id
-             WHERE a.deleted_at IS NULL AND f.package IS NOT NULL
-             GROUP BY f.finding_id ORDER BY n DESC, rank DESC, id LIMIT {}",
-            limit.clamp(1, 1000)
-        );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let rank: i64 = r.try_get("rank")?;
-                Ok(TopVuln {
-                    id: r.try_get("id")?,
-                    severity: Severity::ALL
-                        .iter()
-                        .copied()
-                        .find(|s| s.rank() as i64 == rank)
-                        .unwrap_or(Severity::Unknown),
-                    artifacts: r.try_get("n")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Findings about packages in the latest scans of live artifacts, fixable or not.
-    pub async fn fixable_split(&self) -> Result<FixableSplit, StoreError> {
-        let r = sqlx::query(
-            "SELECT COUNT(*) AS total, COUNT(NULLIF(f.fixed_version, '')) AS fixable,
-                    COUNT(DISTINCT CASE WHEN f.fixed_version <> '' THEN a.id END) AS fixable_artifacts
-             FROM findings f JOIN artifacts a ON a.latest_scan_id = f.scan_id
-             WHERE a.deleted_at IS NULL AND f.package IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let total: i64 = r.try_get("total")?;
-        let fixable: i64 = r.try_get("fixable")?;
-        Ok(FixableSplit {
-            fixable,
-            unfixable: total - fixable,
-            fixable_artifacts: r.try_get("fixable_artifacts")?,
-        })
     }
 }
 

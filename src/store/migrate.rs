@@ -70,6 +70,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0010_advisory_scale.sql"),
     ),
     (
+        11,
+        "summary_rollup",
+        include_str!("../../migrations/sqlite/0011_summary_rollup.sql"),
+        include_str!("../../migrations/postgres/0011_summary_rollup.sql"),
+    ),
+    (
         12,
         "rpm_stream_keys",
         include_str!("../../migrations/sqlite/0012_rpm_stream_keys.sql"),
@@ -106,6 +112,7 @@ impl Store {
         self.index_stored_advisories().await?;
         self.backfill_package_keys().await?;
         self.rekey_rpm_advisories().await?;
+        self.build_incident_rollup_once().await?;
         Ok(())
     }
 }

@@ -497,6 +497,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
+        // The summary rollups follow `latest_scan_id` (see `store::incidents::summary`): a claimed
+        // scan the artifact already points at is detached while its counts and findings are
+        // written, and attached again below.
+        sqlx::query("UPDATE artifacts SET latest_scan_id = NULL WHERE latest_scan_id = $1")
+            .bind(scan_id)
+            .execute(&mut *tx)
+            .await?;
         let summary = Summary::of(result.checks.iter().chain(&result.advisories));
         let details = serde_json::Value::Object(result.details.clone()).to_string();
         let inventory = result.inventory_scan_id.unwrap_or(scan_id);

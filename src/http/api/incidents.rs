@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use regscan_scanner_api::Severity;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use crate::http::auth::{require, Role};
@@ -41,7 +41,7 @@ fn limit(v: &Option<String>) -> Result<Option<u32>, ApiError> {
 }
 
 /// Query parameters of `GET /v1/vulnerabilities`.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VulnParams {
     /// Advisory ids, comma-separated (aliases resolved).
@@ -105,7 +105,7 @@ impl VulnParams {
 }
 
 /// Query parameters of `GET /v1/packages`.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackageParams {
     /// Package name, exact.
