@@ -9,7 +9,8 @@ use regscan_scanner_api::{Finding, Kind, Package, Severity, Status, Summary};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
 
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
+use crate::time::now_ms;
 
 /// An artifact row.
 #[derive(Debug, Clone, PartialEq)]
@@ -400,7 +401,7 @@ impl Store {
         worker: &str,
         lease_ms: i64,
     ) -> Result<Claim, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let abandoned =
             sqlx::query("DELETE FROM scans WHERE artifact_id = $1 AND status = 'running' AND lease_until < $2")
                 .bind(artifact_id)
@@ -454,7 +455,7 @@ impl Store {
     pub async fn renew_claim(&self, scan_id: i64, lease_ms: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE scans SET lease_until = $2 WHERE id = $1 AND status = 'running'")
             .bind(scan_id)
-            .bind(now_ms() + lease_ms)
+            .bind(self.now_ms() + lease_ms)
             .execute(&self.pool)
             .await?;
         Ok(())
