@@ -551,6 +551,15 @@ impl Config {
     }
 }
 
+/// Load `text` as a config file, with no environment (tests).
+#[cfg(test)]
+pub(crate) fn load_text(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let p = dir.path().join("c.toml");
+    std::fs::write(&p, text).expect("writing the config file");
+    Config::load_with_env(Some(&p), |_| None)
+}
+
 /// `url` with any password replaced, for messages.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

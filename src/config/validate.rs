@@ -186,13 +186,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn load(text: &str) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.toml");
-        std::fs::write(&p, text).unwrap();
-        Config::load_with_env(Some(&p), |_| None)
-    }
+    use crate::config::load_text as load;
 
     #[test]
     fn numbers_out_of_range_are_refused_at_load_naming_key_value_and_range() {
