@@ -11,56 +11,21 @@
 //! | `REGSCAN_LOG` | `log.filter` |
 //! | `REGSCAN_LOG_FORMAT` | `log.format` (`text` or `json`) |
 //!
-//! Secrets live in [`Secret`], whose `Debug` and `Display` print `<redacted>`.
+//! Secrets (tokens, passwords) are [`SecretString`]s from the `secrecy` crate: their `Debug`
+//! prints `[REDACTED]`, they have no `Display` or `Serialize`, and reading one takes an explicit
+//! [`ExposeSecret::expose_secret`], called only where it is sent. Their memory is zeroed on drop.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use regscan_scanner_api::TypeEntry;
+pub use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 mod signatures;
+mod validate;
 pub use signatures::SignaturesConfig;
-
-/// A secret string (token, password). Printing it prints `<redacted>`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself. Call only where it is sent, never where it is logged.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// Whether the secret is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
-    }
-}
 
 /// Errors reading the configuration; each names the file or variable at fault.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +58,18 @@ pub enum ConfigError {
     /// A value is invalid.
     #[error("config: {0}")]
     Invalid(String),
+    /// A number is outside the range regscan accepts for it.
+    #[error("config: {key} = {value} is out of range (allowed {min} to {max})")]
+    OutOfRange {
+        /// The key (`worker.lease_secs`).
+        key: String,
+        /// The value given.
+        value: u64,
+        /// The smallest value allowed.
+        min: u64,
+        /// The largest value allowed.
+        max: u64,
+    },
 }
 
 /// Log output format.
@@ -175,7 +152,7 @@ impl RegistryConfig {
     }
 
     /// The credentials, read from the environment or the file. Never logged.
-    pub fn credentials(&self) -> Result<Option<(String, Secret)>, ConfigError> {
+    pub fn credentials(&self) -> Result<Option<(String, SecretString)>, ConfigError> {
         let Some(user) = &self.username else { return Ok(None) };
         let password = if let Some(var) = &self.password_env {
             std::env::var(var)
@@ -192,7 +169,7 @@ impl RegistryConfig {
                 self.host
             )));
         };
-        Ok(Some((user.clone(), Secret(password))))
+        Ok(Some((user.clone(), SecretString::from(password))))
     }
 }
 
@@ -224,7 +201,7 @@ pub struct ApiTokenConfig {
 
 impl ApiTokenConfig {
     /// The token, if its variable or file is set and non-empty.
-    pub fn secret(&self) -> Option<Secret> {
+    pub fn secret(&self) -> Option<SecretString> {
         let v = if let Some(var) = &self.token_env {
             std::env::var(var).ok()
         } else if let Some(path) = &self.token_file {
@@ -234,7 +211,7 @@ impl ApiTokenConfig {
         } else {
             None
         };
-        v.filter(|t| !t.trim().is_empty()).map(|t| Secret(t.trim().to_owned()))
+        v.filter(|t| !t.trim().is_empty()).map(|t| SecretString::from(t.trim()))
     }
 }
 
@@ -242,18 +219,19 @@ impl ApiTokenConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
-    /// Jobs run at once by one process. Default 4.
+    /// Jobs run at once by one process. Default 4, range 1–1024.
     pub concurrency: usize,
     /// Upper bound of jobs of one kind run at once (e.g. `{ image = 2 }`), so a flood of one
-    /// type cannot starve the others. Kinds not listed may use all of `concurrency`.
+    /// type cannot starve the others. Kinds not listed may use all of `concurrency`. Each 1–1024.
     pub kind_concurrency: BTreeMap<String, usize>,
-    /// Attempts before a job is stored as `failed` and dead-lettered. Default 5.
+    /// Attempts before a job is stored as `failed` and dead-lettered. Default 5, range 1–50.
     pub max_attempts: u32,
-    /// Delay before the first retry, in seconds; doubles per attempt. Default 2.
+    /// Delay before the first retry, in seconds; doubles per attempt, at most an hour. Default
+    /// 2, range 1–3600.
     pub retry_base_delay_secs: u64,
     /// Lease of an embedded-queue job and of a scan claim, in seconds. The worker renews both
     /// every third of it while it works; past it, a killed worker's job and claim are taken over
-    /// (so its artifact is scanned again within about this long). Default 30.
+    /// (so its artifact is scanned again within about this long). Default 30, range 3–3600.
     pub lease_secs: u64,
 }
 
@@ -337,10 +315,10 @@ pub struct RetentionConfig {
     /// Per artifact, scans beyond its newest `keep_scans` are deleted (whatever their age);
     /// the current scan is always kept. Default 10.
     pub keep_scans: u32,
-    /// Seconds between two pruning passes. Default 3600.
+    /// Seconds between two pruning passes. Default 3600, range 1–604800.
     pub interval_secs: u64,
     /// Rows deleted per statement; batches are spaced out so ingest is never blocked for long.
-    /// Default 1000.
+    /// Default 1000, range 1–100000.
     pub batch_size: u32,
 }
 
@@ -365,12 +343,12 @@ pub struct NotificationsConfig {
     /// Default none.
     pub webhook: Vec<WebhookEndpointConfig>,
     /// Events waiting for delivery kept in memory; beyond it new events are dropped with a
-    /// warning (a scan never waits for a notification). Default 1000.
+    /// warning (a scan never waits for a notification). Default 1000, range 1–1000000.
     pub buffer: usize,
-    /// Delivery attempts per event and endpoint before it is given up. Default 5.
+    /// Delivery attempts per event and endpoint before it is given up. Default 5, range 1–50.
     pub max_attempts: u32,
     /// Delay before the first retry, in milliseconds; doubles per attempt, at most 30 s.
-    /// Default 500.
+    /// Default 500, range 1–60000.
     pub retry_base_delay_ms: u64,
     /// Publish the events on `rabbitmq.events_exchange` when `queue_url` is `amqp://…`.
     /// Default true.
@@ -398,7 +376,7 @@ pub struct WebhookEndpointConfig {
     /// Environment variable holding a token sent as `Authorization: Bearer TOKEN`. Default none.
     #[serde(default)]
     pub token_env: Option<String>,
-    /// Per-request timeout in seconds. Default 10.
+    /// Per-request timeout in seconds. Default 10, range 1–300.
     #[serde(default = "default_webhook_timeout_secs")]
     pub timeout_secs: u64,
 }
@@ -441,9 +419,9 @@ pub struct Config {
     /// HTTP listen address. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
     /// Bearer token webhooks must present. Unset: webhooks are not authenticated.
-    pub webhook_token: Option<Secret>,
+    pub webhook_token: Option<SecretString>,
     /// Bearer token the query API requires. Unset: the API is open.
-    pub api_token: Option<Secret>,
+    pub api_token: Option<SecretString>,
     /// Named API tokens with roles (`[[api_tokens]]`).
     pub api_tokens: Vec<ApiTokenConfig>,
     /// Logging.
@@ -544,10 +522,10 @@ impl Config {
             })?;
         }
         if let Some(v) = nonempty("REGSCAN_WEBHOOK_TOKEN") {
-            self.webhook_token = Some(Secret(v));
+            self.webhook_token = Some(SecretString::from(v));
         }
         if let Some(v) = nonempty("REGSCAN_API_TOKEN") {
-            self.api_token = Some(Secret(v));
+            self.api_token = Some(SecretString::from(v));
         }
         if let Some(v) = nonempty("REGSCAN_LOG") {
             self.log.filter = v;
@@ -567,142 +545,19 @@ impl Config {
         Ok(())
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.sandbox.validate().map_err(ConfigError::Invalid)?;
-        let db = &self.database_url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            return Err(ConfigError::Invalid(format!(
-                "database_url {:?} is neither sqlite:… nor postgres://…",
-                redact_url(db)
-            )));
-        }
-        let q = &self.queue_url;
-        if q.starts_with("amqps://") {
-            return Err(ConfigError::Invalid(format!(
-                "queue_url {:?}: TLS to RabbitMQ is not built into regscan; use amqp:// on a trusted network or through a TLS-terminating proxy",
-                redact_url(q)
-            )));
-        }
-        if !(q.is_empty() || q.starts_with("amqp://")) {
-            return Err(ConfigError::Invalid(format!(
-                "queue_url {:?} is neither empty (embedded queue) nor amqp://…",
-                redact_url(q)
-            )));
-        }
-        for (i, r) in self.registries.iter().enumerate() {
-            if r.host.is_empty() || r.host.contains('/') {
-                return Err(ConfigError::Invalid(format!(
-                    "registry #{}: host {:?} must be a host[:port] without scheme or path",
-                    i + 1,
-                    r.host
-                )));
-            }
-            if let Some(realm) = &r.token_realm {
-                let ok =
-                    url::Url::parse(realm).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-                if !ok {
-                    return Err(ConfigError::Invalid(format!(
-                        "registry {}: token_realm {realm:?} is not an http:// or https:// URL",
-                        r.host
-                    )));
-                }
-            }
-        }
-        for t in &self.api_tokens {
-            if t.token_env.is_none() == t.token_file.is_none() {
-                return Err(ConfigError::Invalid(format!(
-                    "api_tokens {:?}: set exactly one of token_env or token_file",
-                    t.name
-                )));
-            }
-        }
-        for (i, w) in self.notifications.webhook.iter().enumerate() {
-            let ok =
-                url::Url::parse(&w.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if !ok {
-                return Err(ConfigError::Invalid(format!(
-                    "notifications.webhook #{}: url {:?} is not an http:// or https:// URL",
-                    i + 1,
-                    redact_url(&w.url)
-                )));
-            }
-            if w.timeout_secs == 0 {
-                return Err(ConfigError::Invalid(format!(
-                    "notifications.webhook #{}: timeout_secs must be at least 1",
-                    i + 1
-                )));
-            }
-            if w.token_env.as_deref().is_some_and(str::is_empty) {
-                return Err(ConfigError::Invalid(format!(
-                    "notifications.webhook #{}: token_env must name an environment variable",
-                    i + 1
-                )));
-            }
-        }
-        if self.notifications.rabbitmq && !self.queue_url.is_empty() && self.rabbitmq.events_exchange.trim().is_empty()
-        {
-            return Err(ConfigError::Invalid(
-                "rabbitmq.events_exchange must name an exchange (or set notifications.rabbitmq = false)".into(),
-            ));
-        }
-        if self.notifications.buffer == 0 {
-            return Err(ConfigError::Invalid("notifications.buffer must be at least 1".into()));
-        }
-        if self.notifications.max_attempts == 0 {
-            return Err(ConfigError::Invalid(
-                "notifications.max_attempts must be at least 1".into(),
-            ));
-        }
-        if self.retention.batch_size == 0 {
-            return Err(ConfigError::Invalid("retention.batch_size must be at least 1".into()));
-        }
-        if self.worker.concurrency == 0 {
-            return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
-        }
-        self.validate_external_scanners()?;
-        if !matches!(self.rabbitmq.queue_type.as_str(), "quorum" | "classic") {
-            return Err(ConfigError::Invalid(format!(
-                "rabbitmq.queue_type {:?} must be quorum or classic",
-                self.rabbitmq.queue_type
-            )));
-        }
-        Ok(())
-    }
-
-    /// Each `[[scanners.external]]` entry is complete, and its name is its own: not a built-in
-    /// scanner's, not another entry's.
-    fn validate_external_scanners(&self) -> Result<(), ConfigError> {
-        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, e) in self.scanners.external.iter().enumerate() {
-            let at = format!("scanners.external #{} ({:?})", i + 1, e.name);
-            e.validate().map_err(|m| ConfigError::Invalid(format!("{at}: {m}")))?;
-            if crate::scanners::BUILT_IN.contains(&e.name.as_str()) {
-                return Err(ConfigError::Invalid(format!(
-                    "{at}: name {:?} is the name of a built-in scanner (built-in: {})",
-                    e.name,
-                    crate::scanners::BUILT_IN.join(", ")
-                )));
-            }
-            if e.timeout_secs >= self.sandbox.wall_secs {
-                return Err(ConfigError::Invalid(format!(
-                    "{at}: timeout_secs ({}) must be below sandbox.wall_secs ({}), the time a whole scan may take",
-                    e.timeout_secs, self.sandbox.wall_secs
-                )));
-            }
-            if let Some(first) = seen.insert(&e.name, i + 1) {
-                return Err(ConfigError::Invalid(format!(
-                    "{at}: name {:?} is also the name of scanners.external #{first}",
-                    e.name
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// The registry configured for `host`, if any.
     pub fn registry(&self, host: &str) -> Option<&RegistryConfig> {
         self.registries.iter().find(|r| r.matches(host))
     }
+}
+
+/// Load `text` as a config file, with no environment (tests).
+#[cfg(test)]
+pub(crate) fn load_text(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let p = dir.path().join("c.toml");
+    std::fs::write(&p, text).expect("writing the config file");
+    Config::load_with_env(Some(&p), |_| None)
 }
 
 /// `url` with any password replaced, for messages.
@@ -755,7 +610,9 @@ mod tests {
             "http://127.0.0.1:5000"
         );
         assert!(c.registry("evil.example").is_none());
-        assert_eq!(format!("{:?}", c.webhook_token), "Some(<redacted>)");
+        let shown = format!("{c:?}");
+        assert!(shown.contains("REDACTED") && !shown.contains("s3cret"), "{shown}");
+        assert_eq!(c.webhook_token.as_ref().map(|t| t.expose_secret()), Some("s3cret"));
         let err = Config::load_with_env(Some(&p), env(&[("REGSCAN_LOG_FORMAT", "xml")])).unwrap_err();
         assert!(err.to_string().contains("REGSCAN_LOG_FORMAT"), "{err}");
     }

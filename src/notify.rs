@@ -26,19 +26,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::publisher_confirm::Confirmation;
+use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, ExchangeKind};
 use regscan_scanner_api::{Status, Summary};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::config::{redact_url, Config, NotificationsConfig};
+use crate::queue::amqp::{self, Link};
 use crate::report::Report;
 use crate::scan::ScanListener;
 use crate::store::Store;
+use crate::time::Backoff;
 
 /// Media type of a structured-mode CloudEvent in JSON.
 pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
@@ -77,7 +78,7 @@ enum DeliveryError {
     #[error("rabbitmq: {0}")]
     Amqp(#[from] lapin::Error),
     #[error("rabbitmq did not confirm the event: {0}")]
-    NotConfirmed(String),
+    NotConfirmed(#[from] amqp::Refusal),
 }
 
 /// The `data` of an event: the report summary.
@@ -145,7 +146,7 @@ impl CloudEvent {
             source: SOURCE.into(),
             subject: report.reference.clone(),
             id: format!("{:032x}", rand::random::<u128>()),
-            time: crate::report::rfc3339(crate::store::now_ms()),
+            time: crate::time::rfc3339(crate::time::now_ms()),
             datacontenttype: "application/json".into(),
             data: ScanEventData {
                 reference: report.reference.clone(),
@@ -258,7 +259,7 @@ impl Notifier {
         let amqp = config.queue_url.starts_with("amqp://") || config.queue_url.starts_with("amqps://");
         let rabbit =
             (amqp && n.rabbitmq).then(|| Arc::new(Rabbit::new(&config.queue_url, &config.rabbitmq.events_exchange)));
-        let (tx, rx) = mpsc::channel(n.buffer.max(1));
+        let (tx, rx) = mpsc::channel(n.buffer);
         let stats = Arc::new(NotifyStats::default());
         if !endpoints.is_empty() || rabbit.is_some() {
             info!(
@@ -382,11 +383,11 @@ impl Worker {
     }
 
     fn retry_delay(&self, attempt: u32) -> Duration {
-        retry_delay(self.config.retry_base_delay_ms, attempt)
+        delivery_backoff(&self.config).delay(attempt)
     }
 
     async fn deliver_webhook(&self, ep: &Endpoint, event: &CloudEvent, body: &[u8]) {
-        let attempts = self.config.max_attempts.max(1);
+        let attempts = self.config.max_attempts;
         for attempt in 1..=attempts {
             let mut req = self
                 .http
@@ -429,7 +430,7 @@ impl Worker {
     }
 
     async fn publish_rabbit(&self, rabbit: &Rabbit, event: &CloudEvent, body: &[u8]) {
-        let attempts = self.config.max_attempts.max(1);
+        let attempts = self.config.max_attempts;
         for attempt in 1..=attempts {
             match tokio::time::timeout(CONFIRM_TIMEOUT, rabbit.publish(&event.event_type, body)).await {
                 Ok(Ok(())) => {
@@ -462,61 +463,41 @@ impl Worker {
     }
 }
 
-/// The pause after failed attempt `attempt` (1-based): `base_ms`, doubling, at most 30 s.
-fn retry_delay(base_ms: u64, attempt: u32) -> Duration {
-    let base = Duration::from_millis(base_ms.max(1));
-    base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(MAX_RETRY_DELAY)
+/// The pauses between delivery attempts: `retry_base_delay_ms`, doubling, at most 30 s.
+fn delivery_backoff(config: &NotificationsConfig) -> Backoff {
+    Backoff::new(Duration::from_millis(config.retry_base_delay_ms), MAX_RETRY_DELAY)
 }
 
-/// A lazily (re)connected confirm-mode channel on the events exchange.
+/// The events exchange, on a confirm-mode channel that is (re)connected when needed.
 struct Rabbit {
-    url: String,
     exchange: String,
-    channel: Mutex<Option<(Connection, Channel)>>,
+    link: Link,
 }
 
 impl Rabbit {
     fn new(url: &str, exchange: &str) -> Self {
         Rabbit {
-            url: url.to_owned(),
             exchange: exchange.to_owned(),
-            channel: Mutex::new(None),
+            link: Link::new(url, "regscan-events", 1),
         }
-    }
-
-    async fn channel(&self) -> Result<Channel, DeliveryError> {
-        let mut slot = self.channel.lock().await;
-        if let Some((conn, ch)) = slot.as_ref() {
-            if conn.status().connected() && ch.status().connected() {
-                return Ok(ch.clone());
-            }
-        }
-        let props = ConnectionProperties::default()
-            .with_executor(tokio_executor_trait::Tokio::current())
-            .with_reactor(tokio_reactor_trait::Tokio)
-            .with_connection_name("regscan-events".into());
-        let conn = Connection::connect(&self.url, props).await?;
-        let ch = conn.create_channel().await?;
-        ch.confirm_select(ConfirmSelectOptions::default()).await?;
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        ch.exchange_declare(&self.exchange, ExchangeKind::Topic, durable, FieldTable::default())
-            .await?;
-        *slot = Some((conn, ch.clone()));
-        Ok(ch)
     }
 
     async fn reset(&self) {
-        if let Some((conn, _)) = self.channel.lock().await.take() {
-            let _ = conn.close(200, "reconnecting").await;
-        }
+        self.link.reset().await;
     }
 
     async fn publish(&self, routing_key: &str, body: &[u8]) -> Result<(), DeliveryError> {
-        let ch = self.channel().await?;
+        let ch = self
+            .link
+            .channel(|ch| async move {
+                let durable = ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                };
+                ch.exchange_declare(&self.exchange, ExchangeKind::Topic, durable, FieldTable::default())
+                    .await
+            })
+            .await?;
         let props = BasicProperties::default()
             .with_content_type(CLOUDEVENTS_JSON.into())
             .with_delivery_mode(2);
@@ -524,11 +505,7 @@ impl Rabbit {
             .basic_publish(&self.exchange, routing_key, BasicPublishOptions::default(), body, props)
             .await?
             .await?;
-        match confirm {
-            Confirmation::Ack(_) => Ok(()),
-            Confirmation::Nack(_) => Err(DeliveryError::NotConfirmed("nack".into())),
-            Confirmation::NotRequested => Err(DeliveryError::NotConfirmed("confirms not enabled".into())),
-        }
+        Ok(amqp::confirmed(confirm)?)
     }
 }
 
@@ -616,11 +593,15 @@ mod tests {
     }
 
     #[test]
-    fn retry_delays_double_and_are_capped() {
-        assert_eq!(retry_delay(100, 1), Duration::from_millis(100));
-        assert_eq!(retry_delay(100, 2), Duration::from_millis(200));
-        assert_eq!(retry_delay(100, 4), Duration::from_millis(800));
-        assert_eq!(retry_delay(100, 40), MAX_RETRY_DELAY);
-        assert_eq!(retry_delay(0, 1), Duration::from_millis(1));
+    fn delivery_retries_start_at_the_configured_base_and_stop_at_30_s() {
+        let config = NotificationsConfig {
+            retry_base_delay_ms: 100,
+            ..Default::default()
+        };
+        let b = delivery_backoff(&config);
+        assert_eq!(b.delay(1), Duration::from_millis(100));
+        assert_eq!(b.delay(2), Duration::from_millis(200));
+        assert_eq!(b.delay(4), Duration::from_millis(800));
+        assert_eq!(b.delay(40), MAX_RETRY_DELAY);
     }
 }

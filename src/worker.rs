@@ -24,8 +24,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::config::Config;
-use crate::queue::{backoff, Delivery, Job, Queue};
+use crate::config::{Config, WorkerConfig};
+use crate::queue::{retry_backoff, Delivery, Job, Queue};
 use crate::scan::{Pipeline, PipelineError};
 use crate::telemetry::Metrics;
 
@@ -44,7 +44,7 @@ impl WorkerOptions {
     /// Options from the configuration: `worker.concurrency`, a fresh name, 30 s grace.
     pub fn from_config(config: &Config) -> Self {
         WorkerOptions {
-            concurrency: config.worker.concurrency.max(1),
+            concurrency: config.worker.concurrency,
             name: worker_name(),
             grace: Duration::from_secs(30),
         }
@@ -160,8 +160,7 @@ impl Worker {
     /// Run one delivery to its end and settle it.
     async fn handle(&self, delivery: Delivery, hard: CancellationToken) {
         let job = delivery.job.clone();
-        let max = self.config.worker.max_attempts.max(1);
-        if job.attempt >= max {
+        if out_of_attempts(&self.config.worker, job.attempt) {
             // Only crashes count attempts without coming through here: give up on it.
             let reason = format!(
                 "gave up after {} attempts: the worker running this job stopped answering each time",
@@ -171,7 +170,7 @@ impl Worker {
             return;
         }
         let started = Instant::now();
-        let lease = Duration::from_secs(self.config.worker.lease_secs.max(3));
+        let lease = Duration::from_secs(self.config.worker.lease_secs);
         let result = {
             // A panic below (a scanner bug) is a failure of this job, not of the worker: the
             // delivery must still be settled.
@@ -235,23 +234,21 @@ impl Worker {
 
     /// Retry `job` if it may pass on retry and attempts remain, else store it as failed.
     async fn retry_or_fail(&self, delivery: Delivery, job: &Job, reason: &str, retryable: bool) {
-        let max = self.config.worker.max_attempts.max(1);
-        if retryable && job.attempt + 1 < max {
-            let mut next = job.clone();
-            next.attempt += 1;
-            let delay = backoff(
-                Duration::from_secs(self.config.worker.retry_base_delay_secs),
-                next.attempt,
-            );
-            warn!(job = %job.id, attempt = next.attempt, max, delay_secs = delay.as_secs(), error = %reason, "job failed; will retry");
-            match delivery.retry(&next, delay, reason).await {
-                Ok(()) => self.metrics.job("retried"),
-                Err(e) => {
-                    error!(job = %job.id, error = %e, "could not schedule the retry; the job returns when its lease expires")
+        match after_failure(&self.config.worker, job.attempt, retryable) {
+            AfterFailure::Retry { attempt, delay } => {
+                let mut next = job.clone();
+                next.attempt = attempt;
+                let max = self.config.worker.max_attempts;
+                warn!(job = %job.id, attempt, max, delay_secs = delay.as_secs(), error = %reason, "job failed; will retry");
+                match delivery.retry(&next, delay, reason).await {
+                    Ok(()) => self.metrics.job("retried"),
+                    Err(e) => {
+                        error!(job = %job.id, error = %e, "could not schedule the retry; the job returns when its lease expires")
+                    }
                 }
             }
-        } else {
-            self.give_up(delivery, job, reason, retryable).await;
+            AfterFailure::DeadLetter => self.give_up(delivery, job, reason, true).await,
+            AfterFailure::Fail => self.give_up(delivery, job, reason, false).await,
         }
     }
 
@@ -262,7 +259,7 @@ impl Worker {
         if let Err(e) = self.pipeline.record_failure(job, reason).await {
             // Without the failure stored, do not drop the job: try again later.
             error!(job = %job.id, error = %e, "could not store the failure; retrying the job later");
-            let delay = backoff(Duration::from_secs(self.config.worker.retry_base_delay_secs), 1);
+            let delay = retry_backoff(&self.config.worker).delay(1);
             if let Err(e) = delivery.retry(job, delay, reason).await {
                 error!(job = %job.id, error = %e, "could not reschedule the job; it returns when its lease expires");
             }
@@ -281,5 +278,129 @@ impl Worker {
             warn!(job = %job.id, error = %e, "could not settle the failed job; it may run again");
         }
         debug!(job = %job.id, "settled");
+    }
+}
+
+/// Whether a job delivered for attempt `attempt` (0-based) has no attempt left: only crashes
+/// (a lease that ran out, a broker redelivery) count attempts without a recorded failure.
+fn out_of_attempts(worker: &WorkerConfig, attempt: u32) -> bool {
+    attempt >= worker.max_attempts
+}
+
+/// What happens to a job whose attempt `attempt` (0-based) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterFailure {
+    /// Run it again as attempt `attempt` after `delay`.
+    Retry {
+        /// The next attempt.
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+    },
+    /// Store the failure and dead-letter the job: it may pass on retry, but its attempts are
+    /// spent.
+    DeadLetter,
+    /// Store the failure and drop the job: running it again cannot pass.
+    Fail,
+}
+
+/// The rule: a failure that may pass on retry is retried after `retry_base_delay_secs`,
+/// doubling, while attempts remain; the last attempt's failure is dead-lettered; a failure that
+/// cannot pass on retry is stored at once.
+fn after_failure(worker: &WorkerConfig, attempt: u32, retryable: bool) -> AfterFailure {
+    if !retryable {
+        return AfterFailure::Fail;
+    }
+    let next = attempt.saturating_add(1);
+    if next < worker.max_attempts {
+        AfterFailure::Retry {
+            attempt: next,
+            delay: retry_backoff(worker).delay(next),
+        }
+    } else {
+        AfterFailure::DeadLetter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(max_attempts: u32) -> WorkerConfig {
+        WorkerConfig {
+            max_attempts,
+            retry_base_delay_secs: 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn retryable_failures_are_retried_with_doubling_delays_until_the_last_attempt() {
+        let w = worker(5);
+        let secs = Duration::from_secs;
+        assert_eq!(
+            after_failure(&w, 0, true),
+            AfterFailure::Retry {
+                attempt: 1,
+                delay: secs(2)
+            }
+        );
+        assert_eq!(
+            after_failure(&w, 1, true),
+            AfterFailure::Retry {
+                attempt: 2,
+                delay: secs(4)
+            }
+        );
+        assert_eq!(
+            after_failure(&w, 3, true),
+            AfterFailure::Retry {
+                attempt: 4,
+                delay: secs(16)
+            }
+        );
+        assert_eq!(
+            after_failure(&w, 4, true),
+            AfterFailure::DeadLetter,
+            "the fifth attempt was the last"
+        );
+        assert_eq!(after_failure(&w, 9, true), AfterFailure::DeadLetter);
+    }
+
+    #[test]
+    fn a_failure_that_cannot_pass_on_retry_is_stored_at_once() {
+        for attempt in [0, 3, 4] {
+            assert_eq!(after_failure(&worker(5), attempt, false), AfterFailure::Fail);
+        }
+    }
+
+    #[test]
+    fn one_attempt_means_no_retry() {
+        assert_eq!(after_failure(&worker(1), 0, true), AfterFailure::DeadLetter);
+    }
+
+    #[test]
+    fn a_job_that_kept_killing_its_worker_is_given_up_on_delivery() {
+        let w = worker(3);
+        assert!(!out_of_attempts(&w, 0));
+        assert!(!out_of_attempts(&w, 2));
+        assert!(
+            out_of_attempts(&w, 3),
+            "three deliveries whose worker stopped answering"
+        );
+    }
+
+    #[test]
+    fn defaults_are_taken_from_the_configuration() {
+        let mut config = Config::default();
+        config.worker.concurrency = 7;
+        let o = WorkerOptions::from_config(&config);
+        assert_eq!(o.concurrency, 7);
+        assert_eq!(o.grace, Duration::from_secs(30));
+        assert_ne!(
+            o.name,
+            WorkerOptions::from_config(&config).name,
+            "each worker has its own name"
+        );
     }
 }

@@ -237,7 +237,7 @@ async fn api_on(database_url: &str) {
     for i in api.list("min_severity=critical").await {
         assert!(i["summary"]["critical"].as_u64().unwrap() > 0, "{i:#}");
     }
-    let later = regscan::store::now_ms() + 3_600_000;
+    let later = regscan::time::now_ms() + 3_600_000;
     assert!(api.repos(&format!("since={later}")).await.is_empty());
     assert_eq!(api.repos("since=0").await, all);
     assert_eq!(api.repos("since=2000-01-01T00:00:00Z").await, all);

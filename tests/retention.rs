@@ -6,7 +6,8 @@ mod support;
 
 use regscan::config::RetentionConfig;
 use regscan::store::events::EventRecord;
-use regscan::store::{now_ms, NewArtifact, ScanResult, Store};
+use regscan::store::{NewArtifact, ScanResult, Store};
+use regscan::time::now_ms;
 use regscan_scanner_api::{Package, Status};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;

@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use regscan::config::{Config, RegistryConfig, Secret};
+use regscan::config::{Config, RegistryConfig, SecretString};
 use regscan::http::webhooks::event::{Action, RegistryEvent};
 use regscan::http::webhooks::Flavour;
 use regscan::http::AppState;
@@ -217,7 +217,7 @@ async fn receiver_on(token: Option<&str>, queue_down: bool, postgres: bool) -> R
             host: "registry.example.com".into(),
             ..Default::default()
         }],
-        webhook_token: token.map(Secret::new),
+        webhook_token: token.map(SecretString::from),
         ..Default::default()
     };
     config.http.max_body_bytes = 64 * 1024;

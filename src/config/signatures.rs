@@ -77,12 +77,7 @@ mod tests {
 
     use super::*;
 
-    fn load(text: &str) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.toml");
-        std::fs::write(&p, text).unwrap();
-        Config::load_with_env(Some(&p), |_| None)
-    }
+    use crate::config::load_text as load;
 
     #[test]
     fn keys_reach_the_cosign_scanner_and_survive_the_trip_to_the_sandbox() {

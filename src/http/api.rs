@@ -176,7 +176,7 @@ impl ListParams {
             Some(s) => Some(
                 s.parse::<i64>()
                     .ok()
-                    .or_else(|| crate::scan::advisories::parse_rfc3339_ms(s))
+                    .or_else(|| crate::time::parse_rfc3339_ms(s))
                     .ok_or_else(|| {
                         ApiError::bad_request(format!(
                             "since: {s:?} is neither an RFC 3339 time nor Unix milliseconds"

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::api::ApiError;
 use super::AppState;
-use crate::config::ApiRole;
+use crate::config::{ApiRole, ExposeSecret};
 
 /// What a request wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,13 +51,13 @@ pub fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), 
     };
     let mut granted: Option<ApiRole> = None;
     if let Some(t) = &config.api_token {
-        if token_matches(presented, t.expose()) {
+        if token_matches(presented, t.expose_secret()) {
             granted = Some(ApiRole::Scan);
         }
     }
     // Check every token (no early exit), so timing does not tell which one matched.
     for (r, secret) in &named {
-        if token_matches(presented, secret.expose()) {
+        if token_matches(presented, secret.expose_secret()) {
             granted = Some(granted.map_or(*r, |g| g.max(*r)));
         }
     }

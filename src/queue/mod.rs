@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, WorkerConfig};
 use crate::store::Store;
+use crate::time::Backoff;
 
+pub(crate) mod amqp;
 pub mod embedded;
 pub mod rabbitmq;
 
@@ -173,10 +175,14 @@ pub async fn open(config: &Config, store: &Store) -> Result<Arc<dyn Queue>, Queu
     }
 }
 
-/// Delay before retry number `attempt` (1-based): `base * 2^(attempt-1)`, capped at one hour.
-pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(Duration::from_secs(3600))
+/// Longest delay before a job's retry.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
+/// The delays before a job's retries: `worker.retry_base_delay_secs`, doubling per attempt, at
+/// most [`MAX_RETRY_DELAY`]. The embedded queue waits them out in `run_at`; RabbitMQ in the
+/// TTLs of its retry queues.
+pub fn retry_backoff(worker: &WorkerConfig) -> Backoff {
+    Backoff::new(Duration::from_secs(worker.retry_base_delay_secs), MAX_RETRY_DELAY)
 }
 
 #[cfg(test)]
@@ -184,12 +190,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        let b = Duration::from_secs(2);
-        assert_eq!(backoff(b, 1), Duration::from_secs(2));
-        assert_eq!(backoff(b, 2), Duration::from_secs(4));
-        assert_eq!(backoff(b, 4), Duration::from_secs(16));
-        assert_eq!(backoff(b, 60), Duration::from_secs(3600));
+    fn job_retries_wait_from_the_configured_base_up_to_an_hour() {
+        let worker = WorkerConfig {
+            retry_base_delay_secs: 2,
+            ..Default::default()
+        };
+        let b = retry_backoff(&worker);
+        assert_eq!(b.delay(1), Duration::from_secs(2));
+        assert_eq!(b.delay(2), Duration::from_secs(4));
+        assert_eq!(b.delay(4), Duration::from_secs(16));
+        assert_eq!(b.delay(60), MAX_RETRY_DELAY);
     }
 
     #[test]

@@ -17,29 +17,27 @@
 //! `x-delivery-count` counts crashed deliveries as attempts, so a job that kills its worker
 //! every time ends up dead.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
 };
-use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use tokio::sync::Mutex;
+use lapin::{BasicProperties, Channel, Connection};
 
-use super::{backoff, Consumer, Delivery, Job, Queue, QueueError, Settle};
+use super::amqp::{self, Link};
+use super::{Consumer, Delivery, Job, Queue, QueueError, Settle};
 use crate::config::{redact_url, RabbitConfig, WorkerConfig};
+use crate::time::Backoff;
 
 /// Channels the publisher spreads messages over.
 const PUBLISH_CHANNELS: usize = 4;
 /// Longest wait for a publisher confirm before the publish counts as failed.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
-/// Longest pause between reconnection attempts.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(15);
+/// Pauses between reconnection attempts: half a second, doubling, at most 15 s.
+const RECONNECT: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
 
 /// The RabbitMQ queue. Cheap to clone.
 #[derive(Clone)]
@@ -51,19 +49,10 @@ struct Inner {
     url: String,
     queue: String,
     queue_type: String,
-    retry_base: Duration,
+    retry: Backoff,
     max_attempts: u32,
-    /// The live publisher (read on every publish; written on reconnect).
-    publisher: std::sync::RwLock<Option<Publisher>>,
-    /// Serialises reconnections.
-    reconnect: Mutex<()>,
-}
-
-#[derive(Clone)]
-struct Publisher {
-    conn: Arc<Connection>,
-    channels: Vec<Channel>,
-    next: Arc<AtomicUsize>,
+    /// The publishing connection.
+    publisher: Link,
 }
 
 impl std::fmt::Debug for RabbitQueue {
@@ -83,10 +72,9 @@ impl RabbitQueue {
                 url: url.to_owned(),
                 queue: config.queue.clone(),
                 queue_type: config.queue_type.clone(),
-                retry_base: Duration::from_secs(worker.retry_base_delay_secs.max(1)),
-                max_attempts: worker.max_attempts.max(1),
-                publisher: std::sync::RwLock::new(None),
-                reconnect: Mutex::new(()),
+                retry: super::retry_backoff(worker),
+                max_attempts: worker.max_attempts,
+                publisher: Link::new(url, "regscan-publisher", PUBLISH_CHANNELS),
             }),
         };
         q.publisher().await?;
@@ -108,23 +96,11 @@ impl RabbitQueue {
     /// queues instead of failing against the old ones.
     fn retry_queue_name(&self, attempt: u32) -> String {
         let n = attempt.clamp(1, self.inner.max_attempts.saturating_sub(1).max(1));
-        format!(
-            "{}.retry.{}ms",
-            self.inner.queue,
-            backoff(self.inner.retry_base, n).as_millis()
-        )
-    }
-
-    async fn open_connection(&self, name: &str) -> Result<Connection, QueueError> {
-        let props = ConnectionProperties::default()
-            .with_executor(tokio_executor_trait::Tokio::current())
-            .with_reactor(tokio_reactor_trait::Tokio)
-            .with_connection_name(name.into());
-        Ok(Connection::connect(&self.inner.url, props).await?)
+        format!("{}.retry.{}ms", self.inner.queue, self.inner.retry.delay(n).as_millis())
     }
 
     /// Declare `Q`, `Q.retry.N` and `Q.dead` on `ch`.
-    async fn declare(&self, ch: &Channel) -> Result<(), QueueError> {
+    async fn declare(&self, ch: &Channel) -> Result<(), lapin::Error> {
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()
@@ -139,7 +115,7 @@ impl RabbitQueue {
         for n in 1..self.inner.max_attempts.max(2) {
             let mut args = FieldTable::default();
             args.insert("x-queue-type".into(), AMQPValue::LongString("classic".into()));
-            let ttl = backoff(self.inner.retry_base, n).as_millis() as i64;
+            let ttl = i64::try_from(self.inner.retry.delay(n).as_millis()).unwrap_or(i64::MAX);
             args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
             args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
             args.insert(
@@ -151,49 +127,18 @@ impl RabbitQueue {
         Ok(())
     }
 
-    /// The current publisher, if its connection and channels are up.
-    fn current(&self) -> Option<Publisher> {
-        let slot = self.inner.publisher.read().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref()
-            .filter(|p| p.conn.status().connected() && p.channels.iter().all(|c| c.status().connected()))
-            .cloned()
+    /// A publishing channel, connecting (and declaring) if there is no live connection.
+    async fn publisher(&self) -> Result<Channel, QueueError> {
+        Ok(self
+            .inner
+            .publisher
+            .channel(|ch| async move { self.declare(&ch).await })
+            .await?)
     }
 
-    /// The live publisher, connecting (and declaring) if there is none.
-    async fn publisher(&self) -> Result<Publisher, QueueError> {
-        if let Some(p) = self.current() {
-            return Ok(p);
-        }
-        let _one_at_a_time = self.inner.reconnect.lock().await;
-        if let Some(p) = self.current() {
-            return Ok(p);
-        }
-        self.drop_publisher().await;
-        let conn = self.open_connection("regscan-publisher").await?;
-        let mut channels = Vec::with_capacity(PUBLISH_CHANNELS);
-        for i in 0..PUBLISH_CHANNELS {
-            let ch = conn.create_channel().await?;
-            if i == 0 {
-                self.declare(&ch).await?;
-            }
-            ch.confirm_select(ConfirmSelectOptions::default()).await?;
-            channels.push(ch);
-        }
-        let p = Publisher {
-            conn: Arc::new(conn),
-            channels,
-            next: Arc::new(AtomicUsize::new(0)),
-        };
-        *self.inner.publisher.write().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
-        Ok(p)
-    }
-
-    /// Forget the publisher so the next publish reconnects.
+    /// Forget the publishing connection so the next publish reconnects.
     async fn drop_publisher(&self) {
-        let old = self.inner.publisher.write().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(p) = old {
-            let _ = p.conn.close(200, "reconnecting").await;
-        }
+        self.inner.publisher.reset().await;
     }
 
     /// Publish raw bodies to `queue` through the default exchange and wait for every confirm.
@@ -219,11 +164,10 @@ impl RabbitQueue {
     }
 
     async fn publish_on(
-        p: &Publisher,
+        ch: &Channel,
         queue: &str,
         messages: &[(String, Vec<u8>, FieldTable)],
     ) -> Result<(), QueueError> {
-        let ch = &p.channels[p.next.fetch_add(1, Ordering::Relaxed) % p.channels.len()];
         let mut confirms = Vec::with_capacity(messages.len());
         for (id, body, headers) in messages {
             let props = BasicProperties::default()
@@ -238,29 +182,12 @@ impl RabbitQueue {
             confirms.push((id, ch.basic_publish("", queue, options, body, props).await?));
         }
         for (id, confirm) in confirms {
-            match confirm.await? {
-                Confirmation::Ack(None) => {}
-                Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
-                    return Err(QueueError::NotConfirmed {
-                        id: id.clone(),
-                        reason: format!(
-                            "returned by the broker: {} (does queue {queue} exist?)",
-                            returned.reply_text
-                        ),
-                    })
-                }
-                Confirmation::Nack(None) => {
-                    return Err(QueueError::NotConfirmed {
-                        id: id.clone(),
-                        reason: "negative acknowledgement".into(),
-                    })
-                }
-                Confirmation::NotRequested => {
-                    return Err(QueueError::NotConfirmed {
-                        id: id.clone(),
-                        reason: "confirms not enabled".into(),
-                    })
-                }
+            if let Err(refusal) = amqp::confirmed(confirm.await?) {
+                let reason = match refusal {
+                    amqp::Refusal::Returned(_) => format!("{refusal} (does queue {queue} exist?)"),
+                    _ => refusal.to_string(),
+                };
+                return Err(QueueError::NotConfirmed { id: id.clone(), reason });
             }
         }
         Ok(())
@@ -325,10 +252,7 @@ struct RabbitConsumer {
 
 impl RabbitConsumer {
     async fn connect(&mut self) -> Result<(), QueueError> {
-        let conn = self
-            .queue
-            .open_connection(&format!("regscan-worker-{}", self.worker))
-            .await?;
+        let conn = amqp::connect(&self.queue.inner.url, &format!("regscan-worker-{}", self.worker)).await?;
         let ch = conn.create_channel().await?;
         self.queue.declare(&ch).await?;
         ch.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
@@ -364,7 +288,7 @@ impl Consumer for RabbitConsumer {
         loop {
             if self.live.is_none() {
                 if self.failures > 0 {
-                    let delay = backoff(Duration::from_millis(500), self.failures).min(MAX_RECONNECT_DELAY);
+                    let delay = RECONNECT.delay(self.failures);
                     tokio::time::sleep(delay).await;
                 }
                 match self.connect().await {

@@ -34,7 +34,8 @@ use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_
 use reqwest::{RequestBuilder, Response, StatusCode};
 use tracing::{debug, warn};
 
-use crate::config::{ConfigError, RegistryConfig, Secret};
+use crate::config::{ConfigError, ExposeSecret, RegistryConfig, SecretString};
+use crate::time::Backoff;
 
 pub mod auth;
 pub mod error;
@@ -80,7 +81,7 @@ impl Default for ClientOptions {
 struct Endpoint {
     config: RegistryConfig,
     base_url: String,
-    credentials: Option<(String, Secret)>,
+    credentials: Option<(String, SecretString)>,
 }
 
 struct Inner {
@@ -525,8 +526,8 @@ impl Client {
                     attempts: attempt,
                 });
             }
-            let backoff = opts.base_delay.saturating_mul(1 << (attempt - 1).min(10));
-            let wait = delay.unwrap_or(backoff).min(opts.max_delay);
+            let backoff = Backoff::new(opts.base_delay, opts.max_delay);
+            let wait = delay.unwrap_or_else(|| backoff.delay(attempt)).min(opts.max_delay);
             warn!(url, attempt, wait_ms = wait.as_millis() as u64, error = %message, "registry request failed; retrying");
             tokio::time::sleep(wait).await;
         }
@@ -554,31 +555,8 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Ok(secs) = v.trim().parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = httpdate_parse(v.trim())?;
+    let when = crate::time::parse_http_date(v)?;
     Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
-}
-
-/// Parse an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`); None for anything out of range.
-fn httpdate_parse(s: &str) -> Option<std::time::SystemTime> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
-    }
-    let day: u64 = parts[1].parse().ok().filter(|d| (1..=31).contains(d))?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == parts[2])? as u64
-        + 1;
-    let year: u64 = parts[3].parse().ok().filter(|y| (1970..=9999).contains(y))?;
-    let hms: Vec<u64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    if hms.len() != 3 || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
-        return None;
-    }
-    let days = u64::try_from(crate::time::days_from_civil(year as i64, month as i64, day as i64)).ok()?;
-    let secs = days * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
-    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 /// Whether a send error is the SSRF guard refusing a redirect or an address (not retryable).
@@ -673,11 +651,11 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn basic(user: &str, pass: &Secret) -> String {
+fn basic(user: &str, pass: &SecretString) -> String {
     use base64::Engine as _;
     format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pass.expose()))
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pass.expose_secret()))
     )
 }
 
@@ -741,11 +719,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
-        assert!(httpdate_parse("Sun, 06 Nov 1994 4000000000000000:00:00 GMT").is_none());
-        assert!(httpdate_parse("Sun, 06 Nov 0000 08:49:37 GMT").is_none());
-        let t = httpdate_parse("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 784111777);
         h.insert(RETRY_AFTER, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
-        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO), "a date in the past");
+        h.insert(RETRY_AFTER, "Fri, 31 Dec 9999 23:59:59 GMT".parse().unwrap());
+        assert!(
+            parse_retry_after(&h).unwrap() > Duration::from_secs(3600),
+            "a date to come"
+        );
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), None);
     }
 }

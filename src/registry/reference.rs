@@ -39,7 +39,7 @@ impl Reference {
         let (host, rest) = s
             .split_once('/')
             .ok_or_else(|| err("expected host[:port]/repository[:tag|@digest]"))?;
-        if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost") {
+        if !is_registry_host(host) {
             return Err(err(
                 "the first path component must be a registry host (with a dot or a port, or localhost)",
             ));
@@ -95,6 +95,12 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// Whether `first`, the first path component of a reference, names a registry rather than a
+/// repository namespace: it has a dot or a port, or is `localhost` (the rule `docker` uses).
+pub fn is_registry_host(first: &str) -> bool {
+    !first.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost")
 }
 
 /// Whether `repo` is a repository name of the distribution spec (lowercase path components).

@@ -12,6 +12,8 @@ mod list;
 pub mod sarif;
 pub mod signatures;
 
+/// Report times are RFC 3339 UTC; the one formatter lives in [`crate::time`].
+pub use crate::time::rfc3339;
 pub use list::{artifacts_table, ArtifactItem};
 
 /// An artifact that refers to this one: a signature, an SBOM, an attestation.
@@ -332,29 +334,4 @@ pub async fn inventory(store: &Store, report: &Report) -> Result<Vec<regscan_sca
         out.extend(Box::pin(inventory(store, c)).await?);
     }
     Ok(out)
-}
-
-/// Unix ms as RFC 3339 UTC.
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let (y, m, d) = crate::time::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_773_022_297_555), "2026-03-09T02:11:37Z");
-    }
 }

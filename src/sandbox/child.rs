@@ -238,11 +238,7 @@ async fn execute(start: &StartRequest, pending: &Shared, out: &mpsc::Sender<Vec<
     };
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => result,
-        Err(panic) => Err(ScanError::Internal(format!(
-            "scanner {} crashed: {}",
-            start.scanner,
-            crate::scan::panic_message(&panic)
-        ))),
+        Err(panic) => Err(crate::scan::scanner_crashed(&start.scanner, panic)),
     }
 }
 

@@ -20,7 +20,7 @@ use regscan_osv::{match_packages_in, prepare_advisory, AdvisoryIndex, EntrySourc
 use regscan_scanner_api::{Finding, Package};
 use tracing::{info, warn};
 
-pub use import::{import_and_rematch, import_source, import_source_and_rematch, parse_rfc3339_ms, read_source};
+pub use import::{import_and_rematch, import_source, import_source_and_rematch, read_source};
 
 use crate::store::advisories::Key;
 use crate::store::rematch::{RematchIds, RematchUpdate};

@@ -18,7 +18,7 @@ impl KindLimiter {
             limits: Arc::new(
                 limits
                     .iter()
-                    .map(|(k, n)| (k.clone(), Arc::new(Semaphore::new((*n).max(1)))))
+                    .map(|(k, n)| (k.clone(), Arc::new(Semaphore::new(*n))))
                     .collect(),
             ),
         }

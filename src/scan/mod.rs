@@ -694,7 +694,7 @@ impl Pipeline {
     }
 
     fn lease(&self) -> Duration {
-        Duration::from_secs(self.inner.config.worker.lease_secs.max(3))
+        Duration::from_secs(self.inner.config.worker.lease_secs)
     }
 
     async fn upsert(&self, at: &Target<'_>, artifact_type: Option<&str>, kind: &str) -> Result<i64, StoreError> {
@@ -1221,11 +1221,62 @@ const CLAIM_POLL: Duration = Duration::from_secs(1);
 /// Largest blob read into memory to serve both a sniff and a scan.
 const PEEK_MAX_BYTES: u64 = 8 << 20;
 
-/// The text of a panic's payload.
+/// The text of a panic's payload. Pass the payload itself (`payload.as_ref()`), not a
+/// reference to its `Box`, which would hide the text behind one more `Any`.
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// The error of a scanner that panicked (in the sandboxed child or in process).
+pub fn scanner_crashed(scanner: &str, panic: Box<dyn std::any::Any + Send>) -> regscan_scanner_api::ScanError {
+    regscan_scanner_api::ScanError::Internal(format!("scanner {scanner} crashed: {}", panic_message(panic.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crashed_scanner_is_reported_with_its_name_and_the_panic_text() {
+        let payload = std::panic::catch_unwind(|| panic!("index out of bounds")).unwrap_err();
+        let e = scanner_crashed("helm", payload).to_string();
+        assert!(e.contains("scanner helm crashed: index out of bounds"), "{e}");
+        let payload = std::panic::catch_unwind(|| panic!("{} of {}", 3, 4)).unwrap_err();
+        assert!(scanner_crashed("opa", payload).to_string().contains("crashed: 3 of 4"));
+        let payload = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
+        assert!(scanner_crashed("x", payload).to_string().contains("unknown panic"));
+    }
+
+    #[test]
+    fn which_pipeline_failures_are_retried() {
+        let url = || "https://r.example/v2/a/manifests/latest".to_owned();
+        let gone = PipelineError::Registry(RegistryError::NotFound {
+            url: url(),
+            message: String::new(),
+        });
+        assert!(
+            !gone.is_retryable(),
+            "a manifest that is not there will not appear on retry"
+        );
+        let down = PipelineError::Registry(RegistryError::Unavailable {
+            url: url(),
+            message: "HTTP 503".into(),
+            attempts: 4,
+        });
+        assert!(down.is_retryable());
+        let unrouted = PipelineError::Unrouted {
+            artifact_type: "application/x".into(),
+            scanner: "nope".into(),
+        };
+        assert!(
+            !unrouted.is_retryable(),
+            "configuration does not change between attempts"
+        );
+        assert!(PipelineError::Busy("sha256:aa".into()).is_retryable());
+        assert!(PipelineError::Panicked("bug".into()).is_retryable());
+    }
 }

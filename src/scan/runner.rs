@@ -80,12 +80,7 @@ impl ScanRunner for InProcess {
         };
         match tokio::time::timeout(req.timeout, AssertUnwindSafe(work).catch_unwind()).await {
             Ok(Ok(result)) => result.map_err(SandboxError::Scan),
-            Ok(Err(panic)) => Err(ScanError::Internal(format!(
-                "scanner {} crashed: {}",
-                req.scanner,
-                super::panic_message(&panic)
-            ))
-            .into()),
+            Ok(Err(panic)) => Err(super::scanner_crashed(req.scanner, panic).into()),
             Err(_) => Err(ScanError::Timeout(req.timeout).into()),
         }
     }

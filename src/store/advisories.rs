@@ -12,7 +12,8 @@ use sqlx::{Acquire, Row};
 
 use super::incidents::derive_advisory_index;
 
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
+use crate::time::now_ms;
 
 /// A lookup key: (normalised ecosystem, normalised package name).
 pub type Key = (String, String);
@@ -189,7 +190,7 @@ pub(crate) fn numbered(n: usize, start: usize) -> String {
 
 /// `modified` as Unix ms, as imports compare it (unparseable: 0).
 fn modified_ms(m: &str) -> i64 {
-    crate::scan::advisories::parse_rfc3339_ms(m).unwrap_or(0)
+    crate::time::parse_rfc3339_ms(m).unwrap_or(0)
 }
 
 impl Store {

@@ -8,7 +8,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::sql::SqlBuilder;
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
+use crate::time::now_ms;
 
 /// What became of one webhook event (or of a whole request that was rejected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

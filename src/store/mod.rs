@@ -4,12 +4,15 @@
 //! Queries use `$1`-style placeholders, which both backends accept; a statement whose shape
 //! depends on its input is assembled by [`sql::SqlBuilder`], which numbers them. The few
 //! statements that differ per backend branch on [`Backend`]. Timestamps are Unix milliseconds
-//! (`BIGINT`).
+//! (`BIGINT`); the leases of scan claims and of the embedded queue read the store's [`Clock`]
+//! (the system clock unless [`Store::with_clock`] says otherwise).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
+
+use crate::time::SharedClock;
 
 pub mod advisories;
 mod advisory_rekey;
@@ -22,6 +25,8 @@ pub mod rematch;
 pub mod results;
 pub mod retention;
 pub(crate) mod sql;
+#[cfg(test)]
+pub(crate) mod tests;
 
 pub use query::{ArtifactFilter, ArtifactSummary};
 pub use results::{ArtifactRecord, Claim, FindingSource, NewArtifact, ScanRecord, ScanResult};
@@ -57,6 +62,7 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    clock: SharedClock,
 }
 
 impl Store {
@@ -100,7 +106,11 @@ impl Store {
                     .await?
             }
         };
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            clock: crate::time::system(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -108,6 +118,18 @@ impl Store {
     /// The pool, for modules that keep their own queries (the embedded queue).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// This store with leases and claims timed by `clock` (tests move a
+    /// [`crate::time::ManualClock`] instead of sleeping).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in Unix ms, by the store's clock: what lease and claim expiry is measured against.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Which database this is.
@@ -125,12 +147,4 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -3,7 +3,8 @@
 use regscan_scanner_api::Status;
 use sqlx::Row;
 
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
+use crate::time::now_ms;
 
 /// How a link was learnt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,8 @@ use sqlx::{Acquire, Row};
 
 use super::advisories::{numbered, placeholders, Key, KEYS_PER_QUERY};
 use super::results::{insert_findings, package_from_row, scan_from_row, FindingSource, ScanRecord, SCAN_COLUMNS};
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
+use crate::time::now_ms;
 
 /// Most ids in one `IN` list of a delete.
 const IDS_PER_DELETE: usize = 1_000;

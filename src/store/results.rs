@@ -10,12 +10,13 @@ use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
 
 use super::sql::SqlBuilder;
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
+use crate::time::now_ms;
 
 /// Findings per multi-row `INSERT` (12 values a row: 4,800 bound values, below SQLite's 32,766
 /// and PostgreSQL's 65,535).
 const FINDING_ROWS: usize = 400;
-/// Packages per multi-row `INSERT` (8 values a row: 4,000 bound values).
+/// Packages per multi-row `INSERT` (9 values a row: 4,500 bound values).
 const PACKAGE_ROWS: usize = 500;
 
 /// An artifact row.
@@ -426,7 +427,7 @@ impl Store {
         worker: &str,
         lease_ms: i64,
     ) -> Result<Claim, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let abandoned =
             sqlx::query("DELETE FROM scans WHERE artifact_id = $1 AND status = 'running' AND lease_until < $2")
                 .bind(artifact_id)
@@ -480,7 +481,7 @@ impl Store {
     pub async fn renew_claim(&self, scan_id: i64, lease_ms: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE scans SET lease_until = $2 WHERE id = $1 AND status = 'running'")
             .bind(scan_id)
-            .bind(now_ms() + lease_ms)
+            .bind(self.now_ms() + lease_ms)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -9,8 +9,9 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 use super::sql::SqlBuilder;
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
 use crate::config::RetentionConfig;
+use crate::time::now_ms;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Pause between two batches, so other writers get the database in between.
@@ -85,7 +86,7 @@ impl Store {
     /// One retention pass at time `now` (Unix ms): prune in batches of `config.batch_size`
     /// until nothing is left to prune, pausing between batches.
     pub async fn prune(&self, config: &RetentionConfig, now: i64) -> Result<Pruned, StoreError> {
-        let batch = i64::from(config.batch_size.max(1));
+        let batch = i64::from(config.batch_size);
         let mut pruned = Pruned::default();
         if config.webhook_events_days > 0 {
             let before = now - i64::from(config.webhook_events_days) * DAY_MS;
@@ -126,13 +127,13 @@ pub async fn run(store: Store, config: RetentionConfig, stop: CancellationToken)
     if config.webhook_events_days == 0 && config.scan_history_days == 0 && config.keep_scans == 0 {
         return;
     }
-    let mut wait = Duration::from_secs(60.min(config.interval_secs.max(1)));
+    let mut wait = Duration::from_secs(60.min(config.interval_secs));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        wait = Duration::from_secs(config.interval_secs.max(1));
+        wait = Duration::from_secs(config.interval_secs);
         let pass = tokio::select! {
             _ = stop.cancelled() => return,
             r = store.prune(&config, now_ms()) => r,

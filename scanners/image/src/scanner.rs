@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use regscan_scanner_api::{media, Descriptor, Limits, Package, ScanContext, ScanError, ScanOutput, Scanner, TypeEntry};
 use serde_json::{json, Map, Value};
-use tokio::io::AsyncReadExt;
 
 use crate::analyzers::{self, ANALYZERS_VERSION};
 use crate::checks::{self, ImageConfigBlob};
@@ -45,22 +44,9 @@ impl ImageScanner {
     }
 
     async fn read_config(&self, ctx: &ScanContext<'_>) -> Result<ImageConfigBlob, ScanError> {
-        let desc = &ctx.manifest.config;
-        let limit = self.config.max_config_bytes;
-        let mut reader = ctx.blobs.open(desc, limit).await?;
-        let mut bytes = Vec::new();
-        let what = || format!("image config {}", desc.digest);
-        (&mut reader)
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| ScanError::io(what(), e))?;
-        if bytes.len() as u64 > limit {
-            return Err(ScanError::Limit(format!(
-                "image config {} is larger than {limit} bytes (max_config_bytes)",
-                desc.digest
-            )));
-        }
+        let bytes = ctx
+            .read_blob(&ctx.manifest.config, self.config.max_config_bytes, "image config")
+            .await?;
         ImageConfigBlob::parse(&bytes)
     }
 

@@ -6,9 +6,9 @@
 //! verification block may pin a key id and an expected scope.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::jws::{Algorithm, VerifyingKey};
@@ -82,8 +82,8 @@ pub struct KeyConfig {
     pub algorithm: Algorithm,
     /// The key inline: the HMAC secret, or an RSA public key in PEM (`PUBLIC KEY` or
     /// `RSA PUBLIC KEY`). Exactly one of `key` and `key_file` must be set.
-    #[serde(default)]
-    pub key: Option<Secret>,
+    #[serde(default, serialize_with = "expose_key")]
+    pub key: Option<SecretString>,
     /// A file holding the key, read once when the scanner is built.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
@@ -96,27 +96,10 @@ fn default_algorithm() -> Algorithm {
     Algorithm::RS256
 }
 
-/// A secret string whose `Debug` output is redacted.
-#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
+/// `key` as it crosses into the sandboxed scan process (the configuration is serialised whole
+/// for it); nowhere else is it written out.
+fn expose_key<S: serde::Serializer>(key: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    key.as_ref().map(|k| k.expose_secret()).serialize(s)
 }
 
 /// Why an [`OpaConfig`] cannot be used.
@@ -197,7 +180,7 @@ impl OpaConfig {
         let mut keys = BTreeMap::new();
         for (id, k) in &v.keys {
             let material = match (&k.key, &k.key_file) {
-                (Some(s), None) => s.expose().as_bytes().to_vec(),
+                (Some(s), None) => s.expose_secret().as_bytes().to_vec(),
                 (None, Some(path)) => std::fs::read(path).map_err(|source| ConfigError::KeyFile {
                     id: id.clone(),
                     path: path.clone(),
@@ -274,6 +257,11 @@ mod tests {
     fn zero_limit_rejected_and_secret_redacted() {
         let c: OpaConfig = serde_json::from_str(r#"{"limits":{"max_entries":0}}"#).unwrap();
         assert!(c.load().unwrap_err().to_string().contains("max_entries"));
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "<redacted>");
+        let c: OpaConfig =
+            serde_json::from_str(r#"{"verification":{"keys":{"k":{"algorithm":"HS256","key":"hunter2"}}}}"#).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"), "Debug is redacted");
+        let again: OpaConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        let key = again.verification.unwrap().keys["k"].key.clone().unwrap();
+        assert_eq!(key.expose_secret(), "hunter2", "the key reaches the sandboxed scan");
     }
 }

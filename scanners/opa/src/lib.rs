@@ -38,7 +38,7 @@ use regscan_scanner_api::{
 };
 use serde_json::json;
 
-pub use config::{BundleLimits, ConfigError, KeyConfig, OpaConfig, Secret, VerificationConfig};
+pub use config::{BundleLimits, ConfigError, KeyConfig, OpaConfig, VerificationConfig};
 pub use jws::Algorithm;
 
 use bundle::{normalize_path, BundleFiles, UnpackError, TITLE_ANNOTATION};

@@ -49,7 +49,7 @@ pub fn harbor_json(r: &Report) -> serde_json::Value {
         })
         .collect();
     json!({
-        "generated_at": r.scanned_at.clone().unwrap_or_else(|| crate::report::rfc3339(crate::store::now_ms())),
+        "generated_at": r.scanned_at.clone().unwrap_or_else(|| crate::time::rfc3339(crate::time::now_ms())),
         "artifact": {"repository": r.repository, "digest": r.digest, "mime_type": r.manifest_media_type},
         "scanner": {"name": "regscan", "vendor": "regscan", "version": r.scanner.as_ref().map_or(env!("CARGO_PKG_VERSION").to_owned(), |s| format!("{} {}", s.name, s.version))},
         "severity": harbor_severity(r.summary.max_severity().unwrap_or(Severity::Unknown)),
@@ -110,7 +110,7 @@ pub fn cyclonedx_json(r: &Report, packages: &[Package]) -> serde_json::Value {
         "serialNumber": serial,
         "version": 1,
         "metadata": {
-            "timestamp": r.scanned_at.clone().unwrap_or_else(|| crate::report::rfc3339(crate::store::now_ms())),
+            "timestamp": r.scanned_at.clone().unwrap_or_else(|| crate::time::rfc3339(crate::time::now_ms())),
             "tools": {"components": [{"type": "application", "name": "regscan", "version": env!("CARGO_PKG_VERSION")}]},
             "component": {"type": "container", "bom-ref": r.digest, "name": format!("{}/{}", r.registry, r.repository), "version": r.digest},
         },

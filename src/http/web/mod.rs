@@ -585,7 +585,7 @@ mod tests {
     async fn an_api_token_guards_the_pages() {
         let (mut state, _dir) = state_with_hostile_rows().await;
         let mut config = (*state.config).clone();
-        config.api_token = Some(crate::config::Secret::new("t0ken"));
+        config.api_token = Some(crate::config::SecretString::from("t0ken"));
         state.config = std::sync::Arc::new(config);
         let err = listing(
             State(state.clone()),

@@ -143,7 +143,7 @@ pub fn url_host(url: &str) -> Option<String> {
 pub fn reference_host(reference: &str) -> Option<String> {
     let reference = reference.split_once("://").map(|(_, r)| r).unwrap_or(reference);
     let (first, _) = reference.split_once('/')?;
-    (first.contains('.') || first.contains(':') || first == "localhost").then(|| first.to_owned())
+    crate::registry::reference::is_registry_host(first).then(|| first.to_owned())
 }
 
 /// The configured registry (its canonical `host`) that every host named by the event — or, when

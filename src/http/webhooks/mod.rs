@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use super::AppState;
+use crate::config::ExposeSecret;
 use crate::store::events::{EventOutcome, EventRecord};
 
 pub mod acr;
@@ -249,8 +250,13 @@ pub async fn receive(
     body: Body,
 ) -> Response {
     let endpoint = flavour.name();
-    if let Some(token) = state.config.webhook_token.as_ref().filter(|t| !t.is_empty()) {
-        if !authorized(&headers, token.expose()) {
+    if let Some(token) = state
+        .config
+        .webhook_token
+        .as_ref()
+        .filter(|t| !t.expose_secret().is_empty())
+    {
+        if !authorized(&headers, token.expose_secret()) {
             let reason = if headers.contains_key(header::AUTHORIZATION) {
                 "wrong webhook token"
             } else {

@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use super::{rematch, AdvisoryDb, ImportError, SourceError};
 use crate::store::advisories::{AdvisoryRow, Derived, ImportChanges, ImportStats};
 use crate::store::Store;
+use crate::time::parse_rfc3339_ms;
 
 /// Records stored per transaction.
 pub const BATCH: usize = 1_000;
@@ -425,61 +426,9 @@ pub fn row_of(adv: &regscan_osv::Advisory) -> Result<AdvisoryRow, SourceError> {
     })
 }
 
-/// Parse an RFC 3339 UTC timestamp (`2024-01-02T03:04:05.678Z`, offsets allowed) to Unix ms.
-pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, time) = s.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-');
-    let (y, m, day): (i64, i64, i64) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    let (clock, offset_min) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
-        (c, 0)
-    } else if let Some(pos) = time.rfind(['+', '-']) {
-        let (c, off) = time.split_at(pos);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let (oh, om) = off[1..].split_once(':')?;
-        (c, sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?))
-    } else {
-        (time, 0)
-    };
-    let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut t = hms.split(':');
-    let (hh, mm, ss): (i64, i64, i64) = (
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-    );
-    let ms: i64 = format!("{:0<3}", frac.chars().take(3).collect::<String>())
-        .parse()
-        .ok()?;
-    let days = crate::time::days_from_civil(y, m, day);
-    Some(((days * 86400 + hh * 3600 + mm * 60 + ss) - offset_min * 60) * 1000 + ms)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339_ms("2026-03-09T02:11:37.555571Z"), Some(1_773_022_297_555));
-        assert_eq!(parse_rfc3339_ms("2026-03-09T04:11:37+02:00"), Some(1_773_022_297_000));
-        assert!(parse_rfc3339_ms("yesterday").is_none());
-        assert!(
-            parse_rfc3339_ms("2026-03-09T02:11:37.éé5Z").is_none(),
-            "non-ASCII never panics"
-        );
-        assert!(
-            parse_rfc3339_ms("2026-03-09T02:11:37.5Z").unwrap() > parse_rfc3339_ms("2026-03-09T02:11:37Z").unwrap()
-        );
-    }
 
     #[test]
     fn modified_csv_lines() {
