@@ -394,12 +394,10 @@ async fn store_artifacts(url: &str, count: usize) {
         let digest = format!("sha256:{i:064x}");
         let id = store
             .upsert_artifact(&NewArtifact {
-                registry: "bench.example",
-                repository: "bench/app",
-                digest: &digest,
+                artifact: &regscan_scanner_api::ArtifactRef::parse("bench.example", "bench/app", &digest).unwrap(),
                 manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
                 artifact_type: None,
-                kind: "image",
+                kind: &regscan_scanner_api::Kind::new("image"),
                 size: 1,
                 parent_digest: None,
                 platform: None,
@@ -420,7 +418,13 @@ async fn store_artifacts(url: &str, count: usize) {
             inventory_scan_id: None,
         };
         store
-            .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+            .record_scan(
+                id,
+                Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
+                Status::Succeeded,
+                None,
+                &result,
+            )
             .await
             .unwrap();
     }

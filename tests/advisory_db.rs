@@ -516,12 +516,10 @@ async fn import_is_incremental_postgres() {
 async fn artifact_with(store: &Store, digest: &str, packages: Vec<Package>) -> i64 {
     let id = store
         .upsert_artifact(&NewArtifact {
-            registry: "reg.example",
-            repository: "team/app",
-            digest,
+            artifact: &regscan_scanner_api::ArtifactRef::parse("reg.example", "team/app", digest).unwrap(),
             manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
             artifact_type: None,
-            kind: "image",
+            kind: &regscan_scanner_api::Kind::new("image"),
             size: 1,
             parent_digest: None,
             platform: None,
@@ -537,7 +535,13 @@ async fn artifact_with(store: &Store, digest: &str, packages: Vec<Package>) -> i
         inventory_scan_id: None,
     };
     store
-        .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+        .record_scan(
+            id,
+            Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
+            Status::Succeeded,
+            None,
+            &result,
+        )
         .await
         .unwrap();
     id

@@ -74,12 +74,10 @@ async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanRe
     let d = digest(n);
     let id = store
         .upsert_artifact(&NewArtifact {
-            registry: REG,
-            repository: repo,
-            digest: &d,
+            artifact: &regscan_scanner_api::ArtifactRef::parse(REG, repo, &d).unwrap(),
             manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
             artifact_type: None,
-            kind,
+            kind: &regscan_scanner_api::Kind::new(kind),
             size: 1,
             parent_digest: None,
             platform: None,
@@ -87,7 +85,13 @@ async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanRe
         .await
         .unwrap();
     store
-        .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+        .record_scan(
+            id,
+            Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
+            Status::Succeeded,
+            None,
+            &result,
+        )
         .await
         .unwrap();
     id

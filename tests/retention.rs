@@ -7,18 +7,18 @@ mod support;
 use regscan::config::RetentionConfig;
 use regscan::store::events::EventRecord;
 use regscan::store::{now_ms, NewArtifact, ScanResult, Store};
-use regscan_scanner_api::{Package, Status};
+use regscan_scanner_api::{ArtifactRef, Kind, Package, Status};
+
+static IMAGE: std::sync::LazyLock<Kind> = std::sync::LazyLock::new(|| Kind::new(Kind::IMAGE));
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-fn artifact(digest: &str) -> NewArtifact<'_> {
+fn artifact(at: &ArtifactRef) -> NewArtifact<'_> {
     NewArtifact {
-        registry: "registry.example.com",
-        repository: "team/app",
-        digest,
+        artifact: at,
         manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
         artifact_type: None,
-        kind: "image",
+        kind: &IMAGE,
         size: 1,
         parent_digest: None,
         platform: None,
@@ -49,11 +49,25 @@ async fn prunes_by_age_and_count(store: Store) {
     store.record_events(&records).await.unwrap();
 
     let a = store
-        .upsert_artifact(&artifact(&format!("sha256:{}", "a".repeat(64))))
+        .upsert_artifact(&artifact(
+            &ArtifactRef::parse(
+                "registry.example.com",
+                "team/app",
+                &format!("sha256:{}", "a".repeat(64)),
+            )
+            .unwrap(),
+        ))
         .await
         .unwrap();
     let b = store
-        .upsert_artifact(&artifact(&format!("sha256:{}", "b".repeat(64))))
+        .upsert_artifact(&artifact(
+            &ArtifactRef::parse(
+                "registry.example.com",
+                "team/app",
+                &format!("sha256:{}", "b".repeat(64)),
+            )
+            .unwrap(),
+        ))
         .await
         .unwrap();
     let with_packages = ScanResult {
@@ -72,13 +86,25 @@ async fn prunes_by_age_and_count(store: Store) {
         };
         scans.push(
             store
-                .record_scan(a, "image", "1", Status::Succeeded, None, &result)
+                .record_scan(
+                    a,
+                    Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
+                    Status::Succeeded,
+                    None,
+                    &result,
+                )
                 .await
                 .unwrap(),
         );
     }
     let only_b = store
-        .record_scan(b, "image", "1", Status::Succeeded, None, &with_packages)
+        .record_scan(
+            b,
+            Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
+            Status::Succeeded,
+            None,
+            &with_packages,
+        )
         .await
         .unwrap();
 

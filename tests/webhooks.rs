@@ -463,21 +463,16 @@ async fn a_queue_that_is_down_gets_503_and_nothing_is_recorded_as_queued() {
 async fn a_delete_event_marks_the_artifact_deleted_and_keeps_it() {
     let r = receiver(None, false).await;
     let a = regscan::store::NewArtifact {
-        registry: "registry.example.com",
-        repository: "team/app",
-        digest: DIGEST,
+        artifact: &regscan_scanner_api::ArtifactRef::parse("registry.example.com", "team/app", DIGEST).unwrap(),
         manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
         artifact_type: None,
-        kind: "image",
+        kind: &regscan_scanner_api::Kind::new("image"),
         size: 1,
         parent_digest: None,
         platform: None,
     };
     r.store.upsert_artifact(&a).await.unwrap();
-    r.store
-        .set_tag("registry.example.com", "team/app", "1.0", DIGEST)
-        .await
-        .unwrap();
+    r.store.set_tag(a.artifact, "1.0").await.unwrap();
     let (status, body) = r
         .post(
             "distribution",
@@ -490,7 +485,7 @@ async fn a_delete_event_marks_the_artifact_deleted_and_keeps_it() {
     assert_eq!(body["events"][0]["outcome"], "deleted");
     let art = r
         .store
-        .artifact("registry.example.com", "team/app", DIGEST)
+        .artifact(&regscan_scanner_api::ArtifactRef::parse("registry.example.com", "team/app", DIGEST).unwrap())
         .await
         .unwrap()
         .expect("history kept");

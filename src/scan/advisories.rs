@@ -336,8 +336,7 @@ pub async fn rematch(store: &Store, db: &AdvisoryDb, keys: &[(String, String)]) 
         let id = store
             .record_scan(
                 artifact_id,
-                &prev.scanner,
-                &prev.scanner_version,
+                crate::store::results::stored_scanner(&prev.scanner, &prev.scanner_version).as_ref(),
                 Status::Succeeded,
                 None,
                 &result,

@@ -351,7 +351,7 @@ impl Store {
                 if rank > rank_of[n] {
                     rank_of[n] = rank;
                     let severity: String = r.try_get("severity")?;
-                    items[n].severity = severity.parse().map_err(StoreError::Corrupt)?;
+                    items[n].severity = severity.parse().map_err(StoreError::from)?;
                 }
                 let loc = FindingLocation {
                     location: r.try_get("location")?,

@@ -47,7 +47,10 @@ pub async fn finished_scan(
     repository: &str,
     digest: &str,
 ) -> Option<(regscan_scanner_api::Status, Option<String>)> {
-    let a = store.artifact(registry, repository, digest).await.ok()??;
+    let a = store
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(registry, repository, digest).unwrap())
+        .await
+        .ok()??;
     let scan = store.scan(a.latest_scan_id?).await.ok()??;
     scan.status.is_terminal().then(|| (scan.status, scan.reason.clone()))
 }

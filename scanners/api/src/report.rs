@@ -39,9 +39,61 @@ impl Kind {
     }
 }
 
+impl From<&str> for Kind {
+    fn from(s: &str) -> Self {
+        Kind::new(s)
+    }
+}
+
+impl From<String> for Kind {
+    fn from(s: String) -> Self {
+        Kind(s)
+    }
+}
+
+impl PartialEq<str> for Kind {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for Kind {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Kind {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A word that is none of the values of a closed set (a status, a severity).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?} (expected {expected})")]
+pub struct UnknownValue {
+    /// What the word was to be: `status`, `severity`.
+    pub what: &'static str,
+    /// The word (cut to 100 characters).
+    pub value: String,
+    /// The values allowed, in words.
+    pub expected: &'static str,
+}
+
+impl UnknownValue {
+    fn new(what: &'static str, value: &str, expected: &'static str) -> Self {
+        UnknownValue {
+            what,
+            value: value.chars().take(100).collect(),
+            expected,
+        }
     }
 }
 
@@ -95,12 +147,12 @@ impl fmt::Display for Status {
 }
 
 impl FromStr for Status {
-    type Err = String;
+    type Err = UnknownValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Status::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown status {s:?} (expected queued, running, succeeded, failed or unsupported)"))
+            .ok_or_else(|| UnknownValue::new("status", s, "queued, running, succeeded, failed or unsupported"))
     }
 }
 
@@ -170,7 +222,7 @@ impl fmt::Display for Severity {
 }
 
 impl FromStr for Severity {
-    type Err = String;
+    type Err = UnknownValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.to_ascii_lowercase();
         match lower.as_str() {
@@ -182,9 +234,7 @@ impl FromStr for Severity {
         Severity::ALL
             .into_iter()
             .find(|sv| sv.as_str() == lower)
-            .ok_or_else(|| {
-                format!("unknown severity {s:?} (expected critical, high, medium, low, negligible or unknown)")
-            })
+            .ok_or_else(|| UnknownValue::new("severity", s, "critical, high, medium, low, negligible or unknown"))
     }
 }
 
@@ -429,7 +479,11 @@ mod tests {
         assert!(Severity::Negligible > Severity::Unknown);
         assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
         assert_eq!("moderate".parse::<Severity>().unwrap(), Severity::Medium);
-        assert!("bad".parse::<Severity>().unwrap_err().contains("bad"));
+        assert_eq!(
+            "bad".parse::<Severity>().unwrap_err().to_string(),
+            "unknown severity \"bad\" (expected critical, high, medium, low, negligible or unknown)"
+        );
+        assert!("done".parse::<Status>().unwrap_err().to_string().contains("\"done\""));
         assert_eq!(Severity::from_cvss_score(9.8), Severity::Critical);
         assert_eq!(Severity::from_cvss_score(7.0), Severity::High);
         assert_eq!(Severity::from_cvss_score(0.0), Severity::Negligible);

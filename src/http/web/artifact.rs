@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use regscan_scanner_api::Status;
+use regscan_scanner_api::{ArtifactRef, Digest, Kind, Status};
 
 use super::html::{self, esc, page};
 use super::{AppState, WebError};
@@ -15,7 +15,7 @@ pub async fn render(
     state: &AppState,
     registry: &str,
     repository: &str,
-    digest: Option<String>,
+    digest: Option<Digest>,
     tag: Option<String>,
 ) -> Result<String, WebError> {
     let store = &state.store;
@@ -29,14 +29,12 @@ pub async fn render(
                 .ok_or_else(|| ApiError::not_found(format!("no artifact is tagged {registry}/{repository}:{t}")))?
         }
     };
-    let Some(artifact) = store.artifact(registry, repository, &digest).await? else {
-        return Err(ApiError::not_found(format!(
-            "{registry}/{repository}@{digest} is not in the results database"
-        ))
-        .into());
+    let at = ArtifactRef::new(registry, repository, digest);
+    let Some(artifact) = store.artifact(&at).await? else {
+        return Err(ApiError::not_found(format!("{at} is not in the results database")).into());
     };
     let report = Report::of_artifact(store, &artifact, tag.as_deref()).await?;
-    let tags = store.tags_of(registry, repository, &digest).await?;
+    let tags = store.tags_of(&at).await?;
     let history = store.scans_of(artifact.id).await?;
     let config = &state.config;
 
@@ -48,7 +46,7 @@ pub async fn render(
     };
     fact(
         "Type",
-        html::kind_cell(config, &report.kind, report.artifact_type.as_deref()),
+        html::kind_cell(config, report.kind.as_str(), report.artifact_type.as_deref()),
     );
     fact(
         "Status",
@@ -90,13 +88,11 @@ pub async fn render(
         &report.kind,
         report.status,
         report.reason.as_deref(),
-        registry,
-        repository,
-        &digest,
+        &at,
         tags.first().map(String::as_str),
     );
     fact("Use it", action.to_html());
-    let api = format!("/v1{}", &html::artifact_href(registry, repository, &digest));
+    let api = format!("/v1{}", &html::artifact_href(registry, repository, at.digest.as_str()));
     fact(
         "Machine-readable",
         format!("<a href=\"{0}\">JSON report</a> · <a href=\"{0}?format=harbor\">Harbor report</a> · <a href=\"{0}?format=cyclonedx\">CycloneDX SBOM</a>", esc(&api)),
@@ -122,7 +118,7 @@ pub async fn render(
         );
         for r in &report.referrers {
             let href = html::artifact_href(registry, repository, &r.digest);
-            let kind = r.kind.as_deref().unwrap_or("unknown");
+            let kind = r.kind.as_ref().map_or(Kind::UNKNOWN, Kind::as_str);
             let status = match r.status {
                 Some(s) => html::status_badge(s),
                 None => "<span class=\"muted\">not stored yet</span>".to_owned(),
@@ -211,7 +207,7 @@ pub async fn render(
                 esc(&html::artifact_href(&c.registry, &c.repository, &c.digest)),
                 esc(c.platform.as_deref().unwrap_or("(no platform)")),
                 esc(&c.digest),
-                html::kind_cell(config, &c.kind, c.artifact_type.as_deref()),
+                html::kind_cell(config, c.kind.as_str(), c.artifact_type.as_deref()),
                 html::status_badge(c.status),
                 c.reason.as_deref().map(|r| format!("<div class=\"reason\">{}</div>", esc(r))).unwrap_or_default(),
                 html::severity_counts(&c.summary),

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use regscan_scanner_api::{Severity, Status, Summary};
+use regscan_scanner_api::{ArtifactRef, Kind, Severity, Status, Summary};
 
 use crate::config::Config;
 
@@ -194,17 +194,19 @@ pub fn kind_cell(config: &Config, kind: &str, artifact_type: Option<&str>) -> St
 }
 
 /// What a user runs to use the artifact, or (for an unsupported type) why there is nothing.
-#[allow(clippy::too_many_arguments)]
 pub fn action_text(
     config: &Config,
-    kind: &str,
+    kind: &Kind,
     status: Status,
     reason: Option<&str>,
-    registry: &str,
-    repository: &str,
-    digest: &str,
+    artifact: &ArtifactRef,
     tag: Option<&str>,
 ) -> Action {
+    let ArtifactRef {
+        registry,
+        repository,
+        digest,
+    } = artifact;
     if status == Status::Unsupported {
         return Action::Reason(reason.unwrap_or("no scanner handles this artifact type").to_owned());
     }
@@ -218,13 +220,13 @@ pub fn action_text(
         "https"
     };
     let name = repository.rsplit('/').next().unwrap_or(repository);
-    match kind {
-        "image" | "index" => Action::Commands(vec![format!("docker pull {registry}/{repository}@{digest}"), format!("docker run --rm -it {by_tag}")]),
-        "helm" => match tag {
+    match kind.as_str() {
+        Kind::IMAGE | Kind::INDEX => Action::Commands(vec![format!("docker pull {registry}/{repository}@{digest}"), format!("docker run --rm -it {by_tag}")]),
+        Kind::HELM => match tag {
             Some(v) => Action::Commands(vec![format!("helm install {name} oci://{registry}/{repository} --version {v}")]),
             None => Action::Commands(vec![format!("helm pull oci://{registry}/{repository}@{digest}")]),
         },
-        "opa" => Action::Commands(vec![format!(
+        Kind::OPA => Action::Commands(vec![format!(
             "opa run --server --set services.registry.url={scheme}://{registry} --set services.registry.type=oci --set bundles.{name}.service=registry --set bundles.{name}.resource={by_tag}"
         )]),
         _ => Action::Reason(reason.unwrap_or("regscan knows no way to run this type").to_owned()),
@@ -276,6 +278,7 @@ const PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use regscan_scanner_api::Digest;
 
     #[test]
     fn escaping_covers_markup_and_quotes() {
@@ -300,15 +303,14 @@ mod tests {
             insecure: true,
             ..Default::default()
         });
-        let r = "127.0.0.1:5000";
+        let d = Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap();
+        let at = |repo: &str| ArtifactRef::new("127.0.0.1:5000", repo, d.clone());
         let a = action_text(
             &c,
-            "helm",
+            &Kind::new("helm"),
             Status::Succeeded,
             None,
-            r,
-            "charts/web",
-            "sha256:1",
+            &at("charts/web"),
             Some("0.1.0"),
         );
         assert_eq!(
@@ -319,12 +321,10 @@ mod tests {
         );
         let Action::Commands(cmds) = action_text(
             &c,
-            "image",
+            &Kind::new("image"),
             Status::Succeeded,
             None,
-            r,
-            "team/app",
-            "sha256:1",
+            &at("team/app"),
             Some("1.0"),
         ) else {
             panic!()
@@ -332,18 +332,16 @@ mod tests {
         assert_eq!(
             cmds,
             [
-                "docker pull 127.0.0.1:5000/team/app@sha256:1",
-                "docker run --rm -it 127.0.0.1:5000/team/app:1.0"
+                format!("docker pull 127.0.0.1:5000/team/app@{d}"),
+                "docker run --rm -it 127.0.0.1:5000/team/app:1.0".to_owned()
             ]
         );
         let Action::Commands(cmds) = action_text(
             &c,
-            "opa",
+            &Kind::new("opa"),
             Status::Succeeded,
             None,
-            r,
-            "policy/authz",
-            "sha256:1",
+            &at("policy/authz"),
             Some("v1"),
         ) else {
             panic!()
@@ -356,12 +354,10 @@ mod tests {
         );
         let a = action_text(
             &c,
-            "unknown",
+            &Kind::new("unknown"),
             Status::Unsupported,
             Some("no scanner handles media type x/y"),
-            r,
-            "o",
-            "sha256:1",
+            &at("o"),
             None,
         );
         assert_eq!(a, Action::Reason("no scanner handles media type x/y".into()));

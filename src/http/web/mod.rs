@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use regscan_scanner_api::{Severity, Status};
+use regscan_scanner_api::{ArtifactRef, Kind, Severity, Status};
 use serde::Deserialize;
 
 use super::api::{list_page, parse_artifact_path, ApiError};
@@ -140,7 +140,7 @@ impl ListingParams {
         Ok(ArtifactFilter {
             registry: nonempty(&self.registry).map(str::to_owned),
             repository: nonempty(&self.repository).map(str::to_owned),
-            kind: nonempty(&self.kind).map(str::to_owned),
+            kind: nonempty(&self.kind).map(Kind::new),
             status,
             min_severity,
             before_id: before,
@@ -242,20 +242,18 @@ async fn listing(
     } else {
         body.push_str("<table id=\"artifacts\"><thead><tr><th>Artifact</th><th>Type</th><th>Status</th><th>Findings</th><th>Use it</th></tr></thead><tbody>");
         for i in &result.items {
-            let href = html::artifact_href(&i.registry, &i.repository, &i.digest);
+            let href = html::artifact_href(&i.registry, &i.repository, i.digest.as_str());
             let name = match i.tags.first() {
                 Some(t) => format!("{}/{}:{t}", i.registry, i.repository),
                 None => format!("{}/{}", i.registry, i.repository),
             };
-            let short: String = i.digest.chars().take(19).collect();
+            let short: String = i.digest.as_str().chars().take(19).collect();
             let action = html::action_text(
                 &state.config,
                 &i.kind,
                 i.status,
                 i.reason.as_deref(),
-                &i.registry,
-                &i.repository,
-                &i.digest,
+                &ArtifactRef::new(&i.registry, &i.repository, i.digest.clone()),
                 i.tags.first().map(String::as_str),
             );
             let reason = match (&i.reason, i.status) {
@@ -270,11 +268,11 @@ async fn listing(
             body.push_str(&format!(
                 "<tr class=\"row {status}\" data-kind=\"{kind}\" data-status=\"{status}\"><td><a href=\"{href}\">{name}</a>{marks}<div class=\"mono muted\">{short}…</div></td><td>{kindcell}</td><td>{badge}{reason}</td><td>{sev}</td><td>{action}</td></tr>",
                 status = i.status.as_str(),
-                kind = esc(&i.kind),
+                kind = esc(i.kind.as_str()),
                 href = esc(&href),
                 name = esc(&name),
                 short = esc(&short),
-                kindcell = html::kind_cell(&state.config, &i.kind, i.artifact_type.as_deref()),
+                kindcell = html::kind_cell(&state.config, i.kind.as_str(), i.artifact_type.as_deref()),
                 badge = html::status_badge(i.status),
                 sev = html::severity_counts(&i.summary),
                 action = action.to_html(),
@@ -358,6 +356,7 @@ mod tests {
 
     async fn state_with_hostile_rows() -> (AppState, tempfile::TempDir) {
         use crate::store::{NewArtifact, ScanResult, Store};
+        use regscan_scanner_api::Digest;
         let dir = tempfile::tempdir().unwrap();
         let config = std::sync::Arc::new(crate::config::Config::default());
         let store = Store::open(&format!("sqlite://{}", dir.path().join("w.db").display()))
@@ -374,14 +373,13 @@ mod tests {
             ),
             ("charts/web", D2, "helm", Status::Succeeded, ""),
         ] {
+            let artifact = ArtifactRef::new("r.example", repo, Digest::parse(digest).unwrap());
             let id = store
                 .upsert_artifact(&NewArtifact {
-                    registry: "r.example",
-                    repository: repo,
-                    digest,
+                    artifact: &artifact,
                     manifest_media_type: "m",
                     artifact_type: Some("t/<b>"),
-                    kind,
+                    kind: &Kind::new(kind),
                     size: 1,
                     parent_digest: None,
                     platform: None,
@@ -390,7 +388,7 @@ mod tests {
                 .unwrap();
             let reason = Some(reason).filter(|r| !r.is_empty());
             store
-                .record_scan(id, "", "", status, reason, &ScanResult::default())
+                .record_scan(id, None, status, reason, &ScanResult::default())
                 .await
                 .unwrap();
         }
