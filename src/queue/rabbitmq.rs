@@ -50,7 +50,7 @@ pub struct RabbitQueue {
 struct Inner {
     url: String,
     queue: String,
-    queue_type: String,
+    queue_type: crate::config::QueueType,
     retry_base: Duration,
     max_attempts: u32,
     /// The live publisher (read on every publish; written on reconnect).
@@ -82,7 +82,7 @@ impl RabbitQueue {
             inner: Arc::new(Inner {
                 url: url.to_owned(),
                 queue: config.queue.clone(),
-                queue_type: config.queue_type.clone(),
+                queue_type: config.queue_type,
                 retry_base: Duration::from_secs(worker.retry_base_delay_secs.max(1)),
                 max_attempts: worker.max_attempts.max(1),
                 publisher: std::sync::RwLock::new(None),
@@ -132,7 +132,7 @@ impl RabbitQueue {
         let mut main_args = FieldTable::default();
         main_args.insert(
             "x-queue-type".into(),
-            AMQPValue::LongString(self.inner.queue_type.clone().into()),
+            AMQPValue::LongString(self.inner.queue_type.as_str().into()),
         );
         ch.queue_declare(&self.inner.queue, durable, main_args.clone()).await?;
         ch.queue_declare(&self.dead_queue_name(), durable, main_args).await?;
