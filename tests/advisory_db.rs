@@ -512,11 +512,13 @@ async fn import_is_incremental_postgres() {
     incremental_import(&db.url).await;
 }
 
-/// Store an artifact whose latest scan holds `packages`.
+/// Store an artifact whose latest scan holds `packages`; `sha256:b` stands for the digest of
+/// 64 `b`s.
 async fn artifact_with(store: &Store, digest: &str, packages: Vec<Package>) -> i64 {
+    let digest = format!("sha256:{}", digest.trim_start_matches("sha256:").repeat(64));
     let id = store
         .upsert_artifact(&NewArtifact {
-            artifact: &regscan_scanner_api::ArtifactRef::parse("reg.example", "team/app", digest).unwrap(),
+            artifact: &regscan_scanner_api::ArtifactRef::parse("reg.example", "team/app", &digest).unwrap(),
             manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
             artifact_type: None,
             kind: &regscan_scanner_api::Kind::new("image"),

@@ -9,8 +9,6 @@ use regscan::store::events::EventRecord;
 use regscan::store::{now_ms, NewArtifact, ScanResult, Store};
 use regscan_scanner_api::{ArtifactRef, Kind, Package, Status};
 
-static IMAGE: std::sync::LazyLock<Kind> = std::sync::LazyLock::new(|| Kind::new(Kind::IMAGE));
-
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn artifact(at: &ArtifactRef) -> NewArtifact<'_> {
@@ -18,7 +16,7 @@ fn artifact(at: &ArtifactRef) -> NewArtifact<'_> {
         artifact: at,
         manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
         artifact_type: None,
-        kind: &IMAGE,
+        kind: &Kind::Image,
         size: 1,
         parent_digest: None,
         platform: None,

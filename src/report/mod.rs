@@ -109,7 +109,7 @@ impl Report {
         };
         let mut children = Vec::new();
         let mut summary = scan.as_ref().map(|s| s.summary).unwrap_or_default();
-        if a.kind.as_str() == Kind::INDEX {
+        if a.kind == Kind::Index {
             for c in store.children(&artifact).await? {
                 let child = Box::pin(Self::of_artifact(store, &c, None)).await?;
                 summary.merge(&child.summary);

@@ -27,7 +27,7 @@ pub struct SignatureRef {
 pub async fn signatures_of(store: &Store, subject: &ArtifactRef) -> Result<Vec<SignatureRef>, StoreError> {
     let mut out = Vec::new();
     for r in store.referrers_of(subject).await? {
-        if r.kind.as_ref().map(Kind::as_str) != Some(Kind::SIGNATURE) {
+        if r.kind != Some(Kind::Signature) {
             continue;
         }
         let scan = match store.artifact(&subject.with_digest(r.digest.clone())).await? {

@@ -55,7 +55,7 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     /// Another worker holds the claim on this digest; try again later.
     #[error("another worker is scanning {0}")]
-    Busy(String),
+    Busy(Digest),
     /// The scan failed in a way that may pass on retry: the registry dropped a blob midway, or
     /// the sandbox could not be started.
     #[error("scan failed: {0}")]
@@ -244,7 +244,7 @@ impl Pipeline {
         };
         let (resolution, peeked) = resolution;
         let (artifact_id, scanner) = match &resolution {
-            Resolution::Index { .. } => (self.upsert(&at, None, &Kind::new(Kind::INDEX)).await?, None),
+            Resolution::Index { .. } => (self.upsert(&at, None, &Kind::Index).await?, None),
             Resolution::Unsupported {
                 artifact_type, kind, ..
             } => (
@@ -281,7 +281,7 @@ impl Pipeline {
             }
         }
         self.link_as_referrer(&at, job, by_digest, &resolution).await?;
-        let discover = matches!(&plan.action, Action::Scan { entry, .. } if entry.kind.as_str() != "sbom")
+        let discover = matches!(&plan.action, Action::Scan { entry, .. } if entry.kind != Kind::Sbom)
             || matches!(plan.action, Action::FanOut { .. });
         let mut outcome = match plan.action {
             Action::Skip => Ok(JobOutcome {
@@ -378,8 +378,8 @@ impl Pipeline {
         let tag = job.tag.as_deref().or((!by_digest).then_some(job.reference.as_str()));
         if let Some((subject, suffix_relation)) = tag.and_then(cosign_tag_subject) {
             // The resolved kind says more than the tag's suffix, unless it is only "image".
-            let relation = match kind.as_str() {
-                Kind::IMAGE | Kind::UNKNOWN => Kind::new(suffix_relation),
+            let relation = match kind {
+                Kind::Image | Kind::Unknown => suffix_relation,
                 _ => kind,
             };
             store
@@ -426,7 +426,7 @@ impl Pipeline {
                             found.push(FoundReferrer {
                                 digest: m.digest,
                                 artifact_type: None,
-                                relation: cosign_tag_subject(&tag).map(|(_, r)| Kind::new(r)),
+                                relation: cosign_tag_subject(&tag).map(|(_, r)| r),
                                 tag: Some(tag),
                                 via: Via::Tag,
                             });
@@ -688,7 +688,7 @@ impl Pipeline {
                         return Ok(None);
                     }
                     if started.elapsed() > patience {
-                        return Err(PipelineError::Busy(digest.as_str().to_owned()));
+                        return Err(PipelineError::Busy(digest.clone()));
                     }
                     tokio::time::sleep(CLAIM_POLL.min(lease / 3)).await;
                 }
@@ -766,14 +766,14 @@ impl Pipeline {
     ) -> Result<JobOutcome, PipelineError> {
         let mut outcome = JobOutcome {
             digest: at.digest().clone(),
-            kind: Kind::new(Kind::INDEX),
+            kind: Kind::Index,
             status: Status::Succeeded,
             children: Vec::new(),
             skipped: false,
         };
         let store = &self.inner.store;
         let mut attestations = 0;
-        let attestation = Kind::new(Kind::ATTESTATION);
+        let attestation = Kind::Attestation;
         for (position, child) in children.iter().enumerate() {
             let d = &child.descriptor;
             let child_digest = match Digest::parse(&d.digest) {
@@ -1036,7 +1036,7 @@ impl Pipeline {
         match result {
             Ok(mut out) => {
                 let (snapshot, advisory_findings) = self.inner.advisories.match_packages(store, &out.packages).await?;
-                if self.inner.config.signatures.required && t.entry.kind.as_str() == Kind::IMAGE {
+                if self.inner.config.signatures.required && t.entry.kind == Kind::Image {
                     let sigs = signatures_of(store, at.artifact).await?;
                     out.findings.extend(unsigned_finding(&sigs));
                 }
@@ -1056,7 +1056,7 @@ impl Pipeline {
                 }
                 info!(%reference, scanner = scanner.name(), findings = result.checks.len() + result.advisories.len(), packages = result.packages.len(), elapsed_ms = started.elapsed().as_millis() as u64, "scan succeeded");
                 self.notify(at.artifact, Status::Succeeded);
-                if t.entry.kind.as_str() == Kind::SIGNATURE {
+                if t.entry.kind == Kind::Signature {
                     self.signed_subject(at).await?;
                 }
                 Ok(outcome)
@@ -1103,7 +1103,7 @@ impl Pipeline {
                         artifact: &artifact,
                         manifest_media_type: "",
                         artifact_type: None,
-                        kind: &Kind::new(Kind::UNKNOWN),
+                        kind: &Kind::Unknown,
                         size: 0,
                         parent_digest: None,
                         platform: None,

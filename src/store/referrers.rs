@@ -120,12 +120,12 @@ impl Store {
 
 /// The subject digest a cosign-scheme tag names (`sha256-<hex>.sig` → `sha256:<hex>`), and the
 /// relation its suffix implies.
-pub fn cosign_tag_subject(tag: &str) -> Option<(Digest, &'static str)> {
+pub fn cosign_tag_subject(tag: &str) -> Option<(Digest, Kind)> {
     let (stem, suffix) = tag.rsplit_once('.')?;
     let relation = match suffix {
-        "sig" => Kind::SIGNATURE,
-        "att" => Kind::ATTESTATION,
-        "sbom" => "sbom",
+        "sig" => Kind::Signature,
+        "att" => Kind::Attestation,
+        "sbom" => Kind::Sbom,
         _ => return None,
     };
     let hex = stem.strip_prefix("sha256-")?;
@@ -141,7 +141,7 @@ mod tests {
         let hex = "a".repeat(64);
         assert_eq!(
             cosign_tag_subject(&format!("sha256-{hex}.sig")),
-            Some((Digest::parse(&format!("sha256:{hex}")).unwrap(), "signature"))
+            Some((Digest::parse(&format!("sha256:{hex}")).unwrap(), Kind::Signature))
         );
         assert_eq!(cosign_tag_subject(&format!("sha256-{hex}.sbom")).unwrap().1, "sbom");
         assert_eq!(

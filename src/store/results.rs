@@ -681,7 +681,7 @@ impl Store {
         .bind(&child.repository)
         .bind(child.digest.as_str())
         .bind(media_type)
-        .bind(kind.map_or(Kind::UNKNOWN, Kind::as_str))
+        .bind(kind.unwrap_or(&Kind::Unknown).as_str())
         .bind(parent_digest.as_str())
         .bind(platform)
         .bind(now)

@@ -23,6 +23,6 @@ pub mod types;
 
 pub use identity::{ArtifactRef, Digest, DigestError, ScannerRef};
 pub use manifest::{Descriptor, ImageIndex, ImageManifest, ManifestDoc, Platform};
-pub use report::{Finding, Kind, Package, Severity, Status, Summary, UnknownValue};
+pub use report::{Finding, Kind, OtherKind, Package, Severity, Status, Summary, UnknownValue};
 pub use scanner::{BlobError, BlobReader, BlobSource, Limits, ScanCache, ScanContext, ScanError, ScanOutput, Scanner};
 pub use types::{Resolution, TypeEntry, TypeTable};

@@ -5,37 +5,103 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// What an artifact is: `image`, `helm`, `opa`, `index`, `unknown`, and the kinds of the type
-/// table (`signature`, `sbom`, `wasm`, …). Users may add kinds in the config file, so this is an
-/// open string rather than an enum.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Kind(pub String);
+/// What an artifact is. The kinds regscan itself acts on are variants; the type table and
+/// external plugins name more in the config file (`wasm`, `flux`, …), which are
+/// [`Kind::Other`]. Serialised as its name (`"image"`), exactly as the report JSON spells it, and
+/// ordered by that name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `image`: a container image.
+    Image,
+    /// `helm`: a Helm chart.
+    Helm,
+    /// `opa`: an OPA policy bundle.
+    Opa,
+    /// `index`: a multi-platform image index.
+    Index,
+    /// `sbom`: an SBOM (SPDX, CycloneDX).
+    Sbom,
+    /// `signature`: a signature (cosign, notation).
+    Signature,
+    /// `attestation`: an attestation manifest (BuildKit provenance/SBOM inside an index, DSSE,
+    /// in-toto).
+    Attestation,
+    /// `unknown`: a media type the type table does not know.
+    Unknown,
+    /// A kind named in the configuration.
+    Other(OtherKind),
+}
 
-impl Kind {
-    /// A container image.
-    pub const IMAGE: &'static str = "image";
-    /// A Helm chart.
-    pub const HELM: &'static str = "helm";
-    /// An OPA policy bundle.
-    pub const OPA: &'static str = "opa";
-    /// A multi-platform image index.
-    pub const INDEX: &'static str = "index";
-    /// A media type the type table does not know.
-    pub const UNKNOWN: &'static str = "unknown";
-    /// An attestation manifest (BuildKit provenance/SBOM inside an index, DSSE, in-toto).
-    pub const ATTESTATION: &'static str = "attestation";
-    /// A signature (cosign, notation).
-    pub const SIGNATURE: &'static str = "signature";
+/// The name of a kind regscan does not act on itself (never the name of a [`Kind`] variant, so
+/// one kind has one representation).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OtherKind(String);
 
-    /// Build a kind from a string.
-    pub fn new(s: impl Into<String>) -> Self {
-        Kind(s.into())
-    }
-
-    /// The kind as a string.
+impl OtherKind {
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl Kind {
+    /// The built-in kinds.
+    pub const BUILT_IN: [Kind; 8] = [
+        Kind::Image,
+        Kind::Helm,
+        Kind::Opa,
+        Kind::Index,
+        Kind::Sbom,
+        Kind::Signature,
+        Kind::Attestation,
+        Kind::Unknown,
+    ];
+
+    /// The kind named `s`: a variant for a built-in name, else [`Kind::Other`].
+    pub fn new(s: impl AsRef<str> + Into<String>) -> Self {
+        Kind::BUILT_IN
+            .into_iter()
+            .find(|k| k.as_str() == s.as_ref())
+            .unwrap_or_else(|| Kind::Other(OtherKind(s.into())))
+    }
+
+    /// The kind's name, as the report JSON spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Kind::Image => "image",
+            Kind::Helm => "helm",
+            Kind::Opa => "opa",
+            Kind::Index => "index",
+            Kind::Sbom => "sbom",
+            Kind::Signature => "signature",
+            Kind::Attestation => "attestation",
+            Kind::Unknown => "unknown",
+            Kind::Other(o) => o.as_str(),
+        }
+    }
+}
+
+impl PartialOrd for Kind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Kind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Kind::new(String::deserialize(d)?))
     }
 }
 
@@ -47,31 +113,31 @@ impl From<&str> for Kind {
 
 impl From<String> for Kind {
     fn from(s: String) -> Self {
-        Kind(s)
+        Kind::new(s)
     }
 }
 
 impl PartialEq<str> for Kind {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<String> for Kind {
     fn eq(&self, other: &String) -> bool {
-        self.0 == *other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Kind {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        self.as_str() == *other
     }
 }
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -538,6 +604,26 @@ mod tests {
         assert_eq!(
             p("Go", "github.com/gin-gonic/gin", "v1.9.0"),
             "pkg:golang/github.com/gin-gonic/gin@v1.9.0"
+        );
+    }
+
+    #[test]
+    fn kinds_keep_their_json_spelling() {
+        for k in Kind::BUILT_IN {
+            assert_eq!(Kind::new(k.as_str()), k);
+            assert_eq!(serde_json::to_value(&k).unwrap(), k.as_str());
+            assert_eq!(serde_json::from_value::<Kind>(k.as_str().into()).unwrap(), k);
+        }
+        let wasm: Kind = serde_json::from_str("\"wasm\"").unwrap();
+        assert!(matches!(&wasm, Kind::Other(o) if o.as_str() == "wasm"));
+        assert_eq!(serde_json::to_string(&wasm).unwrap(), "\"wasm\"");
+        assert_eq!(Kind::from("image"), Kind::Image, "a built-in name is never Other");
+        let mut ks = vec![Kind::Unknown, wasm.clone(), Kind::Image, Kind::Attestation];
+        ks.sort();
+        assert_eq!(
+            ks,
+            [Kind::Attestation, Kind::Image, Kind::Unknown, wasm],
+            "ordered by name"
         );
     }
 

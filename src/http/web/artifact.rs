@@ -118,7 +118,7 @@ pub async fn render(
         );
         for r in &report.referrers {
             let href = html::artifact_href(registry, repository, &r.digest);
-            let kind = r.kind.as_ref().map_or(Kind::UNKNOWN, Kind::as_str);
+            let kind = r.kind.as_ref().unwrap_or(&Kind::Unknown).as_str();
             let status = match r.status {
                 Some(s) => html::status_badge(s),
                 None => "<span class=\"muted\">not stored yet</span>".to_owned(),
@@ -165,7 +165,7 @@ pub async fn render(
     let _ = write!(b, "<h2>Findings ({})</h2>", report.findings.len());
     if report.findings.is_empty() {
         let why = match report.status {
-            Status::Succeeded if report.kind == "index" => "An index has no findings of its own; see its children.",
+            Status::Succeeded if report.kind == Kind::Index => "An index has no findings of its own; see its children.",
             Status::Succeeded => "No findings.",
             Status::Unsupported => "Not scanned: no scanner handles this type. This is not a clean result.",
             Status::Failed => "Not scanned: the scan failed. This is not a clean result.",

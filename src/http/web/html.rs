@@ -220,13 +220,13 @@ pub fn action_text(
         "https"
     };
     let name = repository.rsplit('/').next().unwrap_or(repository);
-    match kind.as_str() {
-        Kind::IMAGE | Kind::INDEX => Action::Commands(vec![format!("docker pull {registry}/{repository}@{digest}"), format!("docker run --rm -it {by_tag}")]),
-        Kind::HELM => match tag {
+    match kind {
+        Kind::Image | Kind::Index => Action::Commands(vec![format!("docker pull {registry}/{repository}@{digest}"), format!("docker run --rm -it {by_tag}")]),
+        Kind::Helm => match tag {
             Some(v) => Action::Commands(vec![format!("helm install {name} oci://{registry}/{repository} --version {v}")]),
             None => Action::Commands(vec![format!("helm pull oci://{registry}/{repository}@{digest}")]),
         },
-        Kind::OPA => Action::Commands(vec![format!(
+        Kind::Opa => Action::Commands(vec![format!(
             "opa run --server --set services.registry.url={scheme}://{registry} --set services.registry.type=oci --set bundles.{name}.service=registry --set bundles.{name}.resource={by_tag}"
         )]),
         _ => Action::Reason(reason.unwrap_or("regscan knows no way to run this type").to_owned()),
