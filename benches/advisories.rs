@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use regscan::scan::advisories::{import_source, import_source_and_rematch, AdvisoryDb};
 use regscan::store::{NewArtifact, ScanResult, Store};
-use regscan_scanner_api::{Package, Status};
+use regscan_scanner_api::{ArtifactRef, Kind, Package, ScannerRef, Status};
 use serde_json::json;
 
 const CHILD_ENV: &str = "REGSCAN_ADVISORY_BENCH_CHILD";
@@ -394,10 +394,10 @@ async fn store_artifacts(url: &str, count: usize) {
         let digest = format!("sha256:{i:064x}");
         let id = store
             .upsert_artifact(&NewArtifact {
-                artifact: &regscan_scanner_api::ArtifactRef::parse("bench.example", "bench/app", &digest).unwrap(),
+                artifact: &ArtifactRef::parse("bench.example", "bench/app", &digest).unwrap(),
                 manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
                 artifact_type: None,
-                kind: &regscan_scanner_api::Kind::new("image"),
+                kind: &Kind::new("image"),
                 size: 1,
                 parent_digest: None,
                 platform: None,
@@ -417,14 +417,9 @@ async fn store_artifacts(url: &str, count: usize) {
             advisory_snapshot: None,
             inventory_scan_id: None,
         };
+        let image = ScannerRef::new("image", "1");
         store
-            .record_scan(
-                id,
-                Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
-                Status::Succeeded,
-                None,
-                &result,
-            )
+            .record_scan(id, Some(&image), Status::Succeeded, None, &result)
             .await
             .unwrap();
     }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use regscan::scan::advisories::{import_source, load_full_index, rematch, AdvisoryDb};
 use regscan::store::{NewArtifact, ScanResult, Store};
 use regscan_osv::{parse_advisory, Advisory, AdvisoryIndex};
-use regscan_scanner_api::{Package, Status};
+use regscan_scanner_api::{ArtifactRef, Kind, Package, ScannerRef, Status};
 use serde_json::{json, Value};
 use support::db::{sqlite_url, PgDb};
 
@@ -518,10 +518,10 @@ async fn artifact_with(store: &Store, digest: &str, packages: Vec<Package>) -> i
     let digest = format!("sha256:{}", digest.trim_start_matches("sha256:").repeat(64));
     let id = store
         .upsert_artifact(&NewArtifact {
-            artifact: &regscan_scanner_api::ArtifactRef::parse("reg.example", "team/app", &digest).unwrap(),
+            artifact: &ArtifactRef::parse("reg.example", "team/app", &digest).unwrap(),
             manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
             artifact_type: None,
-            kind: &regscan_scanner_api::Kind::new("image"),
+            kind: &Kind::new("image"),
             size: 1,
             parent_digest: None,
             platform: None,
@@ -536,14 +536,9 @@ async fn artifact_with(store: &Store, digest: &str, packages: Vec<Package>) -> i
         advisory_snapshot: None,
         inventory_scan_id: None,
     };
+    let image = ScannerRef::new("image", "1");
     store
-        .record_scan(
-            id,
-            Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
-            Status::Succeeded,
-            None,
-            &result,
-        )
+        .record_scan(id, Some(&image), Status::Succeeded, None, &result)
         .await
         .unwrap();
     id

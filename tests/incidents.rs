@@ -16,7 +16,7 @@ use std::process::Command;
 
 use regscan::store::advisories::AdvisoryRow;
 use regscan::store::{NewArtifact, ScanResult, Store};
-use regscan_scanner_api::{Finding, Package, Severity, Status};
+use regscan_scanner_api::{ArtifactRef, Finding, Kind, Package, ScannerRef, Severity, Status};
 use serde_json::Value;
 use support::db::{sqlite_url, PgDb};
 use support::process::{regscan_bin, RegscanProcess, TestConfig};
@@ -74,24 +74,19 @@ async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanRe
     let d = digest(n);
     let id = store
         .upsert_artifact(&NewArtifact {
-            artifact: &regscan_scanner_api::ArtifactRef::parse(REG, repo, &d).unwrap(),
+            artifact: &ArtifactRef::parse(REG, repo, &d).unwrap(),
             manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
             artifact_type: None,
-            kind: &regscan_scanner_api::Kind::new(kind),
+            kind: &Kind::new(kind),
             size: 1,
             parent_digest: None,
             platform: None,
         })
         .await
         .unwrap();
+    let image = ScannerRef::new("image", "1");
     store
-        .record_scan(
-            id,
-            Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
-            Status::Succeeded,
-            None,
-            &result,
-        )
+        .record_scan(id, Some(&image), Status::Succeeded, None, &result)
         .await
         .unwrap();
     id

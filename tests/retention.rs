@@ -7,7 +7,7 @@ mod support;
 use regscan::config::RetentionConfig;
 use regscan::store::events::EventRecord;
 use regscan::store::{now_ms, NewArtifact, ScanResult, Store};
-use regscan_scanner_api::{ArtifactRef, Kind, Package, Status};
+use regscan_scanner_api::{ArtifactRef, Kind, Package, ScannerRef, Status};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -86,7 +86,7 @@ async fn prunes_by_age_and_count(store: Store) {
             store
                 .record_scan(
                     a,
-                    Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
+                    Some(&ScannerRef::new("image", "1")),
                     Status::Succeeded,
                     None,
                     &result,
@@ -98,7 +98,7 @@ async fn prunes_by_age_and_count(store: Store) {
     let only_b = store
         .record_scan(
             b,
-            Some(&regscan_scanner_api::ScannerRef::new("image", "1")),
+            Some(&ScannerRef::new("image", "1")),
             Status::Succeeded,
             None,
             &with_packages,
