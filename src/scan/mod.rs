@@ -209,7 +209,8 @@ impl Pipeline {
     pub async fn run_job(&self, job: &Job, worker: &str) -> Result<JobOutcome, PipelineError> {
         let registry = self.inner.client.canonical_host(&job.registry)?;
         // A job names a manifest by digest or by tag; a digest is parsed here, once.
-        let by_digest = Digest::parse(&job.reference).is_ok();
+        let pinned = Digest::parse(&job.reference).ok();
+        let by_digest = pinned.is_some();
         let fetched = match self
             .inner
             .client
@@ -217,11 +218,12 @@ impl Pipeline {
             .await
         {
             Ok(f) => f,
-            Err(e @ RegistryError::NotFound { .. }) => match Digest::parse(&job.reference) {
-                Ok(digest) => return self.gone(&registry, job, digest, e).await,
-                Err(_) => return Err(e.into()),
-            },
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return match (e, pinned) {
+                    (e @ RegistryError::NotFound { .. }, Some(digest)) => self.gone(&registry, job, digest, e).await,
+                    (e, _) => Err(e.into()),
+                }
+            }
         };
         let artifact = ArtifactRef::new(
             registry.clone(),
