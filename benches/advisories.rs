@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use regscan::scan::advisories::{import_source, rematch, AdvisoryDb};
 use regscan::store::{NewArtifact, ScanResult, Store};
-use regscan_scanner_api::{Package, Status};
+use regscan_scanner_api::{ArtifactRef, Kind, Package, ScannerRef, Status};
 use serde_json::json;
 use sqlx::Row;
 use support::oci::OciImage;
@@ -340,9 +340,14 @@ fn child(spec: &str) {
             "reimport" => {
                 let s = import_source(&store, parts[2]).await.expect("reimport");
                 let imported = t.elapsed();
-                let rescans = rematch(&store, &AdvisoryDb::default(), &s.changed_keys, s.changed_ids.as_deref())
-                    .await
-                    .expect("rematch");
+                let rescans = rematch(
+                    &store,
+                    &AdvisoryDb::default(),
+                    &s.changed_keys,
+                    s.changed_ids.as_deref(),
+                )
+                .await
+                .expect("rematch");
                 println!(
                     "records={} updated={} unread={} changed_keys={} rematched={} import={:.2}s rematch={:.2}s",
                     s.records,
@@ -417,12 +422,10 @@ async fn store_artifacts(url: &str, count: usize) {
         let digest = format!("sha256:{i:064x}");
         let id = store
             .upsert_artifact(&NewArtifact {
-                registry: "bench.example",
-                repository: "bench/app",
-                digest: &digest,
+                artifact: &ArtifactRef::parse("bench.example", "bench/app", &digest).unwrap(),
                 manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
                 artifact_type: None,
-                kind: "image",
+                kind: &Kind::new("image"),
                 size: 1,
                 parent_digest: None,
                 platform: None,
@@ -443,8 +446,9 @@ async fn store_artifacts(url: &str, count: usize) {
             advisory_snapshot,
             inventory_scan_id: None,
         };
+        let image = ScannerRef::new("image", "1");
         store
-            .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+            .record_scan(id, Some(&image), Status::Succeeded, None, &result)
             .await
             .unwrap();
     }
@@ -697,7 +701,9 @@ fn main() {
     let images = (worker_scans > 0).then(|| {
         rt.block_on(async {
             let registry = Registry::start().await;
-            registry.push_image("bench/debian", "bookworm", &bookworm_image(0)).await;
+            registry
+                .push_image("bench/debian", "bookworm", &bookworm_image(0))
+                .await;
             for i in 0..worker_scans {
                 registry
                     .push_image("bench/worker", &format!("w{i}"), &bookworm_image(i + 1))

@@ -253,17 +253,44 @@ impl Default for WorkerConfig {
 pub struct RabbitConfig {
     /// Queue name. Default `regscan.scans`.
     pub queue: String,
-    /// `quorum` (default) or `classic`.
-    pub queue_type: String,
+    /// `quorum` (default) or `classic`; any other value is refused when the config is loaded.
+    pub queue_type: QueueType,
     /// Exchange for scan-completed events. Default `regscan.events`.
     pub events_exchange: String,
+}
+
+/// The RabbitMQ queue type regscan declares its queues with (`x-queue-type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// A replicated quorum queue (the default).
+    #[default]
+    Quorum,
+    /// A classic queue.
+    Classic,
+}
+
+impl QueueType {
+    /// The `x-queue-type` argument value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Quorum => "quorum",
+            QueueType::Classic => "classic",
+        }
+    }
+}
+
+impl std::fmt::Display for QueueType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Default for RabbitConfig {
     fn default() -> Self {
         RabbitConfig {
             queue: "regscan.scans".into(),
-            queue_type: "quorum".into(),
+            queue_type: QueueType::Quorum,
             events_exchange: "regscan.events".into(),
         }
     }
@@ -618,11 +645,26 @@ mod tests {
     }
 
     #[test]
+    fn closed_sets_are_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[rabbitmq]\nqueue_type = \"classic\"\n").unwrap();
+        let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
+        assert_eq!(c.rabbitmq.queue_type, QueueType::Classic);
+        std::fs::write(&p, "[rabbitmq]\nqueue_type = \"stream\"\n").unwrap();
+        let err = Config::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(
+            err.contains("queue_type") && err.contains("stream") && err.contains("quorum"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_documented_example_config_loads() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/regscan.toml");
         let c = Config::load_with_env(Some(&p), env(&[])).unwrap();
         assert_eq!(c.registries.len(), 1);
-        assert_eq!(c.rabbitmq.queue_type, "quorum");
+        assert_eq!(c.rabbitmq.queue_type, QueueType::Quorum);
         assert_eq!(
             c.retention.webhook_events_days,
             RetentionConfig::default().webhook_events_days

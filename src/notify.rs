@@ -93,7 +93,7 @@ pub struct ScanEventData {
     /// Manifest digest.
     pub digest: String,
     /// Kind (`image`, `helm`, `opa`, `index`, `unknown`, …).
-    pub kind: String,
+    pub kind: regscan_scanner_api::Kind,
     /// Resolved artifact type (media type).
     pub artifact_type: Option<String>,
     /// `succeeded`, `failed` or `unsupported`.
@@ -194,9 +194,7 @@ impl NotifyStats {
 
 #[derive(Debug)]
 struct Finished {
-    registry: String,
-    repository: String,
-    digest: String,
+    artifact: regscan_scanner_api::ArtifactRef,
     status: Status,
 }
 
@@ -293,14 +291,12 @@ impl Notifier {
 }
 
 impl ScanListener for Notifier {
-    fn scan_finished(&self, registry: &str, repository: &str, digest: &str, status: Status) {
+    fn scan_finished(&self, artifact: &regscan_scanner_api::ArtifactRef, status: Status) {
         if event_type(status).is_none() {
             return;
         }
         let f = Finished {
-            registry: registry.into(),
-            repository: repository.into(),
-            digest: digest.into(),
+            artifact: artifact.clone(),
             status,
         };
         match self.tx.try_send(f) {
@@ -310,16 +306,14 @@ impl ScanListener for Notifier {
             Err(mpsc::error::TrySendError::Full(f)) => {
                 let dropped = self.stats.count(&self.stats.dropped, "dropped");
                 warn!(
-                    registry = f.registry,
-                    repository = f.repository,
-                    digest = f.digest,
+                    artifact = %f.artifact,
                     dropped,
                     "notification buffer full; scan-completed event dropped"
                 );
             }
             Err(mpsc::error::TrySendError::Closed(f)) => {
                 self.stats.count(&self.stats.dropped, "dropped");
-                warn!(digest = f.digest, "notifier stopped; scan-completed event dropped");
+                warn!(artifact = %f.artifact, "notifier stopped; scan-completed event dropped");
             }
         }
     }
@@ -332,19 +326,14 @@ impl Worker {
             if this.endpoints.is_empty() && this.rabbit.is_none() {
                 continue;
             }
-            let report = match Report::load(&this.store, &f.registry, &f.repository, &f.digest, None).await {
+            let report = match Report::load(&this.store, &f.artifact, None).await {
                 Ok(Some(r)) => r,
                 Ok(None) => {
-                    warn!(
-                        registry = f.registry,
-                        repository = f.repository,
-                        digest = f.digest,
-                        "finished scan not found in the store; no notification"
-                    );
+                    warn!(artifact = %f.artifact, "finished scan not found in the store; no notification");
                     continue;
                 }
                 Err(e) => {
-                    warn!(digest = f.digest, error = %e, "cannot load the finished scan's report; no notification");
+                    warn!(artifact = %f.artifact, error = %e, "cannot load the finished scan's report; no notification");
                     continue;
                 }
             };
@@ -578,10 +567,14 @@ mod tests {
         });
         let n = Notifier::start(&config, store).unwrap();
         let started = std::time::Instant::now();
+        let artifact = |i: usize| {
+            let d = regscan_scanner_api::Digest::parse(&format!("sha256:{i:064x}")).unwrap();
+            regscan_scanner_api::ArtifactRef::new("r", "repo", d)
+        };
         for i in 0..50 {
-            n.scan_finished("r", "repo", &format!("sha256:{i}"), Status::Succeeded);
+            n.scan_finished(&artifact(i), Status::Succeeded);
         }
-        n.scan_finished("r", "repo", "sha256:x", Status::Running);
+        n.scan_finished(&artifact(50), Status::Running);
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "scan_finished must not block"

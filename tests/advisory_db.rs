@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use regscan::scan::advisories::{import_source, import_source_and_rematch, load_full_index, rematch, AdvisoryDb};
 use regscan::store::{FindingSource, NewArtifact, ScanResult, Store};
 use regscan_osv::{parse_advisory, Advisory, AdvisoryIndex};
-use regscan_scanner_api::{Finding, Package, Severity, Status, Summary};
+use regscan_scanner_api::{ArtifactRef, Finding, Kind, Package, ScannerRef, Severity, Status, Summary};
 use serde_json::{json, Value};
 use support::db::{sqlite_url, PgDb};
 
@@ -516,16 +516,16 @@ async fn import_is_incremental_postgres() {
     incremental_import(&db.url).await;
 }
 
-/// Store an artifact whose latest scan holds `packages`.
+/// Store an artifact whose latest scan holds `packages`; `sha256:b` stands for the digest of
+/// 64 `b`s.
 async fn artifact_with(store: &Store, digest: &str, packages: Vec<Package>) -> i64 {
+    let digest = format!("sha256:{}", digest.trim_start_matches("sha256:").repeat(64));
     let id = store
         .upsert_artifact(&NewArtifact {
-            registry: "reg.example",
-            repository: "team/app",
-            digest,
+            artifact: &ArtifactRef::parse("reg.example", "team/app", &digest).unwrap(),
             manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
             artifact_type: None,
-            kind: "image",
+            kind: &Kind::new("image"),
             size: 1,
             parent_digest: None,
             platform: None,
@@ -540,8 +540,9 @@ async fn artifact_with(store: &Store, digest: &str, packages: Vec<Package>) -> i
         advisory_snapshot: None,
         inventory_scan_id: None,
     };
+    let image = ScannerRef::new("image", "1");
     store
-        .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+        .record_scan(id, Some(&image), Status::Succeeded, None, &result)
         .await
         .unwrap();
     id
@@ -683,12 +684,10 @@ async fn rematch_equals_from_scratch(url: &str) {
         let (snapshot, found) = db.match_packages(&store, &packages).await.unwrap();
         let id = store
             .upsert_artifact(&NewArtifact {
-                registry: "reg.example",
-                repository: "team/app",
-                digest: &format!("sha256:{a:064x}"),
+                artifact: &ArtifactRef::parse("reg.example", "team/app", &format!("sha256:{a:064x}")).unwrap(),
                 manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
                 artifact_type: None,
-                kind: "image",
+                kind: &Kind::Image,
                 size: 1,
                 parent_digest: None,
                 platform: None,
@@ -704,7 +703,13 @@ async fn rematch_equals_from_scratch(url: &str) {
             inventory_scan_id: None,
         };
         store
-            .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+            .record_scan(
+                id,
+                Some(&ScannerRef::new("image", "1")),
+                Status::Succeeded,
+                None,
+                &result,
+            )
             .await
             .unwrap();
         artifacts.push(id);
@@ -728,7 +733,10 @@ async fn rematch_equals_from_scratch(url: &str) {
         .await
         .unwrap();
     assert!(stats.updated > 150 && stats.added == 200, "{stats:?}");
-    assert!(stats.changed_ids.as_ref().is_some_and(|ids| ids.len() as u64 == stats.updated + stats.added));
+    assert!(stats
+        .changed_ids
+        .as_ref()
+        .is_some_and(|ids| ids.len() as u64 == stats.updated + stats.added));
     assert!(!rematched.is_empty(), "the update touches stored packages");
 
     let check_all = |label: &'static str| {

@@ -20,7 +20,11 @@ use support::wait_until;
 const TOKEN: &str = "faults-webhook-token";
 
 async fn statuses(store: &Store, registry: &str, repo: &str, digest: &str) -> Vec<Status> {
-    let a = store.artifact(registry, repo, digest).await.unwrap().expect("stored");
+    let a = store
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(registry, repo, digest).unwrap())
+        .await
+        .unwrap()
+        .expect("stored");
     store.scans_of(a.id).await.unwrap().iter().map(|s| s.status).collect()
 }
 
@@ -65,7 +69,10 @@ async fn a_late_job_for_a_deleted_manifest_keeps_the_result() {
 
     // The late job runs (its event is recorded queued), meets the 404 and keeps the result.
     wait_until(Duration::from_secs(30), "the late job to run", || async {
-        let a = store.artifact(&registry.host, repo, &digest).await.ok()??;
+        let a = store
+            .artifact(&regscan_scanner_api::ArtifactRef::parse(&registry.host, repo, &digest).unwrap())
+            .await
+            .ok()??;
         let jobs: Vec<(String,)> = sqlx::query_as("SELECT id FROM jobs")
             .fetch_all(store.pool())
             .await

@@ -64,7 +64,11 @@ async fn scan_inventory(repo: &str, image: &OciImage) -> Vec<regscan_scanner_api
     };
     let outcome = pipeline.run_job(&job, "test").await.unwrap();
     assert_eq!(outcome.digest, digest);
-    let artifact = store.artifact(&reg.host, repo, &digest).await.unwrap().unwrap();
+    let artifact = store
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(&reg.host, repo, &digest).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let scan = store.scan(artifact.latest_scan_id.unwrap()).await.unwrap().unwrap();
     let packages = store.packages(scan.inventory_scan_id.unwrap_or(scan.id)).await.unwrap();
     assert!(

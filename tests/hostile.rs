@@ -218,7 +218,11 @@ async fn hostile_artifacts_never_take_the_service_down() {
             let reason = reason.unwrap_or_default();
             assert!(!reason.is_empty(), "{repo} failed without a reason");
         }
-        let a = store.artifact(&registry.host, repo, digest).await.unwrap().unwrap();
+        let a = store
+            .artifact(&regscan_scanner_api::ArtifactRef::parse(&registry.host, *repo, digest).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             store.scans_of(a.id).await.unwrap().len(),
             1,

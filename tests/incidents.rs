@@ -18,7 +18,7 @@ use std::process::Command;
 use regscan::store::advisories::AdvisoryRow;
 use regscan::store::incidents::{FixableSplit, TopVuln};
 use regscan::store::{Claim, NewArtifact, ScanResult, Store};
-use regscan_scanner_api::{Finding, Package, Severity, Status, Summary};
+use regscan_scanner_api::{ArtifactRef, Finding, Kind, Package, ScannerRef, Severity, Status, Summary};
 use serde_json::Value;
 use support::db::{sqlite_url, PgDb};
 use support::process::{regscan_bin, RegscanProcess, TestConfig};
@@ -78,12 +78,10 @@ async fn upsert(store: &Store, repo: &str, n: u8, kind: &str) -> i64 {
     let d = digest(n);
     store
         .upsert_artifact(&NewArtifact {
-            registry: REG,
-            repository: repo,
-            digest: &d,
+            artifact: &ArtifactRef::parse(REG, repo, &d).unwrap(),
             manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
             artifact_type: None,
-            kind,
+            kind: &Kind::new(kind),
             size: 1,
             parent_digest: None,
             platform: None,
@@ -95,7 +93,13 @@ async fn upsert(store: &Store, repo: &str, n: u8, kind: &str) -> i64 {
 async fn store_scan(store: &Store, repo: &str, n: u8, kind: &str, result: ScanResult) -> i64 {
     let id = upsert(store, repo, n, kind).await;
     store
-        .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+        .record_scan(
+            id,
+            Some(&ScannerRef::new("image", "1")),
+            Status::Succeeded,
+            None,
+            &result,
+        )
         .await
         .unwrap();
     id
@@ -773,10 +777,17 @@ async fn rollups_follow_every_change(url: &str) {
     );
     // A new artifact: claimed (the running scan becomes its latest), then finished with findings.
     let id = upsert(&store, "team/claimed", 6, "image").await;
-    let Claim::Claimed(scan) = store.claim_scan(id, "image", "1", "w1", 60_000).await.unwrap() else {
+    let Claim::Claimed(scan) = store
+        .claim_scan(id, Some(&ScannerRef::new("image", "1")), "w1", 60_000)
+        .await
+        .unwrap()
+    else {
         panic!("claim");
     };
-    assert_eq!(store.artifact_by_id(id).await.unwrap().unwrap().latest_scan_id, Some(scan));
+    assert_eq!(
+        store.artifact_by_id(id).await.unwrap().unwrap().latest_scan_id,
+        Some(scan)
+    );
     store
         .finish_scan(
             scan,
@@ -793,14 +804,14 @@ async fn rollups_follow_every_change(url: &str) {
         .await
         .unwrap();
     let r = assert_rollup_exact(&store, "finishing a claimed scan").await;
-    assert!(
-        top(&r).contains(&(CVE3.to_owned(), Severity::High, 2)),
-        "{:?}",
-        top(&r)
-    );
+    assert!(top(&r).contains(&(CVE3.to_owned(), Severity::High, 2)), "{:?}", top(&r));
     assert_eq!(r.2.high, 3, "{:?}", r.2);
     // A claim given up: the artifact keeps its result.
-    let Claim::Claimed(scan) = store.claim_scan(id, "image", "1", "w1", 60_000).await.unwrap() else {
+    let Claim::Claimed(scan) = store
+        .claim_scan(id, Some(&ScannerRef::new("image", "1")), "w1", 60_000)
+        .await
+        .unwrap()
+    else {
         panic!("claim");
     };
     store.release_claim(scan).await.unwrap();
@@ -824,7 +835,10 @@ async fn rollups_follow_every_change(url: &str) {
     store.prune_scans(i64::MAX, 1, 1000).await.unwrap();
     assert_eq!(r, assert_rollup_exact(&store, "pruning history").await);
     // A store that predates the rollups builds them when it opens.
-    sqlx::query("DELETE FROM advisory_reach").execute(store.pool()).await.unwrap();
+    sqlx::query("DELETE FROM advisory_reach")
+        .execute(store.pool())
+        .await
+        .unwrap();
     sqlx::query("UPDATE incident_totals SET id = 0, findings = 0, critical = 0")
         .execute(store.pool())
         .await

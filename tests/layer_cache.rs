@@ -144,7 +144,11 @@ async fn a_shared_base_layer_is_fetched_once_and_rematching_fetches_nothing() {
 
     // Both images carry the base layer's package, recorded against that layer.
     for (repo, digest, extra) in [("team/a", &a, "requests"), ("team/b", &b, "left-pad")] {
-        let art = store.artifact(&host, repo, digest).await.unwrap().unwrap();
+        let art = store
+            .artifact(&regscan_scanner_api::ArtifactRef::parse(&host, repo, digest).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         let pkgs = store.packages(art.latest_scan_id.unwrap()).await.unwrap();
         let zlib = pkgs
             .iter()
@@ -164,7 +168,11 @@ async fn a_shared_base_layer_is_fetched_once_and_rematching_fetches_nothing() {
         .unwrap();
     assert_eq!((stats.added, rescans.len()), (1, 2));
     assert_eq!(*counts.lock().unwrap(), snapshot, "re-matching fetched nothing");
-    let art = store.artifact(&host, "team/b", &b).await.unwrap().unwrap();
+    let art = store
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(&host, "team/b", &b).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let findings = store.findings(art.latest_scan_id.unwrap(), None).await.unwrap();
     assert!(findings.iter().any(|f| f.id == "REGSCAN-TEST-ZLIB"), "{findings:?}");
 }

@@ -96,7 +96,10 @@ async fn a_burst_of_pushes_is_scanned_exactly_once_each() {
             Duration::from_secs(180),
             &format!("{repo}@{digest} to be scanned"),
             || async {
-                let a = store.artifact(&registry.host, repo, digest).await.ok()??;
+                let a = store
+                    .artifact(&regscan_scanner_api::ArtifactRef::parse(&registry.host, repo, digest).unwrap())
+                    .await
+                    .ok()??;
                 let s = store.scan(a.latest_scan_id?).await.ok()??;
                 s.status.is_terminal().then(|| (a.kind.as_str().to_owned(), s.status))
             },
@@ -108,7 +111,11 @@ async fn a_burst_of_pushes_is_scanned_exactly_once_each() {
             "{repo}@{digest}\n{}",
             serve.log()
         );
-        let a = store.artifact(&registry.host, repo, digest).await.unwrap().unwrap();
+        let a = store
+            .artifact(&regscan_scanner_api::ArtifactRef::parse(&registry.host, repo, digest).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         let scans = store.scans_of(a.id).await.unwrap();
         assert_eq!(scans.len(), 1, "{repo}@{digest} scanned once: {scans:?}");
     }
@@ -117,7 +124,10 @@ async fn a_burst_of_pushes_is_scanned_exactly_once_each() {
             Duration::from_secs(60),
             "the moved tag's digests to be scanned",
             || async {
-                let a = store.artifact(&registry.host, "load/moving", d).await.ok()??;
+                let a = store
+                    .artifact(&regscan_scanner_api::ArtifactRef::parse(&registry.host, "load/moving", d).unwrap())
+                    .await
+                    .ok()??;
                 store
                     .scan(a.latest_scan_id?)
                     .await
@@ -134,7 +144,8 @@ async fn a_burst_of_pushes_is_scanned_exactly_once_each() {
             .resolve_tag(&registry.host, "load/moving", "latest")
             .await
             .unwrap()
-            .as_deref(),
+            .as_ref()
+            .map(regscan_scanner_api::Digest::as_str),
         Some(moved_b.as_str())
     );
     wait_until(Duration::from_secs(30), "the queue to drain", || async {
@@ -147,7 +158,7 @@ async fn a_burst_of_pushes_is_scanned_exactly_once_each() {
     .await;
     // Every image has exactly its one package.
     let a = store
-        .artifact(&registry.host, "load/img3", &expected[3].2)
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(&registry.host, "load/img3", &expected[3].2).unwrap())
         .await
         .unwrap()
         .unwrap();

@@ -22,7 +22,10 @@ const UNKNOWN_TYPE: &str = "application/vnd.example.mystery.config.v1+json";
 
 /// (kind, status) of the latest scan of an artifact, once it has a terminal status.
 async fn stored(store: &Store, registry: &str, repo: &str, digest: &str) -> Option<(String, Status)> {
-    let a = store.artifact(registry, repo, digest).await.ok()??;
+    let a = store
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(registry, repo, digest).unwrap())
+        .await
+        .ok()??;
     let scan = store.scan(a.latest_scan_id?).await.ok()??;
     scan.status
         .is_terminal()
@@ -32,7 +35,7 @@ async fn stored(store: &Store, registry: &str, repo: &str, digest: &str) -> Opti
 /// Scans of an artifact with `status`.
 async fn scans_with(store: &Store, registry: &str, repo: &str, digest: &str, status: Status) -> usize {
     let a = store
-        .artifact(registry, repo, digest)
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(registry, repo, digest).unwrap())
         .await
         .unwrap()
         .expect("artifact stored");

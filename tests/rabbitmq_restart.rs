@@ -106,7 +106,10 @@ async fn a_broker_restart_loses_no_accepted_event() {
     for (repo, digest) in digests.values() {
         let got = tokio::time::timeout(Duration::from_secs(120), async {
             loop {
-                if let Ok(Some(a)) = store.artifact(&registry.host, repo, digest).await {
+                if let Ok(Some(a)) = store
+                    .artifact(&regscan_scanner_api::ArtifactRef::parse(&registry.host, repo, digest).unwrap())
+                    .await
+                {
                     if let Some(id) = a.latest_scan_id {
                         if let Ok(Some(s)) = store.scan(id).await {
                             if s.status.is_terminal() {
@@ -121,7 +124,11 @@ async fn a_broker_restart_loses_no_accepted_event() {
         .await
         .unwrap_or_else(|_| panic!("{repo}@{digest} accepted but never scanned\n{}", serve.log()));
         assert_eq!(got, Status::Unsupported, "{repo}");
-        let a = store.artifact(&registry.host, repo, digest).await.unwrap().unwrap();
+        let a = store
+            .artifact(&regscan_scanner_api::ArtifactRef::parse(&registry.host, repo, digest).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         let n = store
             .scans_of(a.id)
             .await

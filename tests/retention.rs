@@ -8,12 +8,12 @@ use regscan::config::RetentionConfig;
 use regscan::store::events::EventRecord;
 use regscan::store::{NewArtifact, ScanResult, Store};
 use regscan::time::now_ms;
-use regscan_scanner_api::{Package, Status};
+use regscan_scanner_api::{ArtifactRef, Package, ScannerRef, Status};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-fn artifact(digest: &str) -> NewArtifact<'_> {
-    support::image_artifact("team/app", digest)
+fn artifact(at: &ArtifactRef) -> NewArtifact<'_> {
+    support::image_artifact(at)
 }
 
 fn package() -> Package {
@@ -41,11 +41,17 @@ async fn prunes_by_age_and_count(store: Store) {
     store.record_events(&records).await.unwrap();
 
     let a = store
-        .upsert_artifact(&artifact(&format!("sha256:{}", "a".repeat(64))))
+        .upsert_artifact(&artifact(&support::artifact_ref(
+            "team/app",
+            &format!("sha256:{}", "a".repeat(64)),
+        )))
         .await
         .unwrap();
     let b = store
-        .upsert_artifact(&artifact(&format!("sha256:{}", "b".repeat(64))))
+        .upsert_artifact(&artifact(&support::artifact_ref(
+            "team/app",
+            &format!("sha256:{}", "b".repeat(64)),
+        )))
         .await
         .unwrap();
     let with_packages = ScanResult {
@@ -64,13 +70,25 @@ async fn prunes_by_age_and_count(store: Store) {
         };
         scans.push(
             store
-                .record_scan(a, "image", "1", Status::Succeeded, None, &result)
+                .record_scan(
+                    a,
+                    Some(&ScannerRef::new("image", "1")),
+                    Status::Succeeded,
+                    None,
+                    &result,
+                )
                 .await
                 .unwrap(),
         );
     }
     let only_b = store
-        .record_scan(b, "image", "1", Status::Succeeded, None, &with_packages)
+        .record_scan(
+            b,
+            Some(&ScannerRef::new("image", "1")),
+            Status::Succeeded,
+            None,
+            &with_packages,
+        )
         .await
         .unwrap();
 

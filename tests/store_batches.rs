@@ -9,8 +9,8 @@ use std::collections::HashSet;
 
 use regscan::store::events::{EventOutcome, EventRecord};
 use regscan::store::{ArtifactFilter, FindingSource, ScanResult, Store};
-use regscan_scanner_api::{Finding, Package, Severity, Status};
-use support::image_artifact;
+use regscan_scanner_api::{Finding, Package, ScannerRef, Severity, Status};
+use support::{artifact_ref, image_artifact};
 
 fn digest(n: u32) -> String {
     format!("sha256:{n:064x}")
@@ -49,7 +49,7 @@ async fn batches(store: Store) {
         })
         .collect();
     let id = store
-        .upsert_artifact(&image_artifact("team/app", &digest(1)))
+        .upsert_artifact(&image_artifact(&artifact_ref("team/app", &digest(1))))
         .await
         .unwrap();
     let result = ScanResult {
@@ -59,7 +59,13 @@ async fn batches(store: Store) {
         ..Default::default()
     };
     let scan = store
-        .record_scan(id, "image", "1", Status::Succeeded, None, &result)
+        .record_scan(
+            id,
+            Some(&ScannerRef::new("image", "1")),
+            Status::Succeeded,
+            None,
+            &result,
+        )
         .await
         .unwrap();
 
@@ -117,9 +123,18 @@ async fn batches(store: Store) {
         (5, "team/1000"),
         (6, "team\\x"),
     ] {
-        let id = store.upsert_artifact(&image_artifact(repo, &digest(n))).await.unwrap();
+        let id = store
+            .upsert_artifact(&image_artifact(&artifact_ref(repo, &digest(n))))
+            .await
+            .unwrap();
         store
-            .record_scan(id, "image", "1", Status::Succeeded, None, &ScanResult::default())
+            .record_scan(
+                id,
+                Some(&ScannerRef::new("image", "1")),
+                Status::Succeeded,
+                None,
+                &ScanResult::default(),
+            )
             .await
             .unwrap();
     }
@@ -176,7 +191,7 @@ async fn batches(store: Store) {
     };
     assert!(store.list_artifacts(&queued).await.unwrap().is_empty());
     store
-        .upsert_artifact(&image_artifact("team/new", &digest(7)))
+        .upsert_artifact(&image_artifact(&artifact_ref("team/new", &digest(7))))
         .await
         .unwrap();
     let queued = store.list_artifacts(&queued).await.unwrap();

@@ -462,12 +462,10 @@ async fn a_queue_that_is_down_gets_503_and_nothing_is_recorded_as_queued() {
 #[tokio::test]
 async fn a_delete_event_marks_the_artifact_deleted_and_keeps_it() {
     let r = receiver(None, false).await;
-    let a = support::image_artifact("team/app", DIGEST);
+    let at = support::artifact_ref("team/app", DIGEST);
+    let a = support::image_artifact(&at);
     r.store.upsert_artifact(&a).await.unwrap();
-    r.store
-        .set_tag("registry.example.com", "team/app", "1.0", DIGEST)
-        .await
-        .unwrap();
+    r.store.set_tag(a.artifact, "1.0").await.unwrap();
     let (status, body) = r
         .post(
             "distribution",
@@ -480,7 +478,7 @@ async fn a_delete_event_marks_the_artifact_deleted_and_keeps_it() {
     assert_eq!(body["events"][0]["outcome"], "deleted");
     let art = r
         .store
-        .artifact("registry.example.com", "team/app", DIGEST)
+        .artifact(&regscan_scanner_api::ArtifactRef::parse("registry.example.com", "team/app", DIGEST).unwrap())
         .await
         .unwrap()
         .expect("history kept");

@@ -104,7 +104,10 @@ fn job(id: &str, registry: &str, repo: &str, reference: &str) -> Job {
 }
 
 async fn latest(store: &Store, registry: &str, repo: &str, digest: &str) -> Option<(String, Status, Option<String>)> {
-    let a = store.artifact(registry, repo, digest).await.ok()??;
+    let a = store
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(registry, repo, digest).unwrap())
+        .await
+        .ok()??;
     let s = store.scan(a.latest_scan_id?).await.ok()??;
     s.status
         .is_terminal()
@@ -184,10 +187,14 @@ async fn an_index_fans_out_and_a_redelivered_job_is_not_scanned_twice() {
         m.contains(r#"regscan_jobs_total{outcome="succeeded"} 3"#).then_some(())
     })
     .await;
-    let children = r.store.children(&registry.host, "team/multi", &index).await.unwrap();
+    let children = r
+        .store
+        .children(&regscan_scanner_api::ArtifactRef::parse(&registry.host, "team/multi", &index).unwrap())
+        .await
+        .unwrap();
     assert_eq!(children.len(), 2);
     for c in &children {
-        let (kind, status, _) = latest(&r.store, &registry.host, "team/multi", &c.digest)
+        let (kind, status, _) = latest(&r.store, &registry.host, "team/multi", c.digest.as_str())
             .await
             .expect("child scanned");
         assert_eq!((kind.as_str(), status), ("image", Status::Succeeded), "{}", c.digest);
@@ -196,7 +203,7 @@ async fn an_index_fans_out_and_a_redelivered_job_is_not_scanned_twice() {
     // The same child again (a redelivery): skipped, no second scan row.
     let child = &children[0];
     r.queue
-        .publish(&[job("again", &registry.host, "team/multi", &child.digest)])
+        .publish(&[job("again", &registry.host, "team/multi", child.digest.as_str())])
         .await
         .unwrap();
     wait_until(Duration::from_secs(30), "the redelivery to be skipped", || async {

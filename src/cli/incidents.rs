@@ -232,7 +232,10 @@ async fn fetch_all<Q: PagedQuery>(
                 Ok(q) => api.get_json::<Page<Q::Item>>(Q::PATH, &q).await,
                 Err(e) => Err(e),
             },
-            (None, Some(store)) => params.local(store).await.map(|(items, next_cursor)| Page { items, next_cursor }),
+            (None, Some(store)) => params
+                .local(store)
+                .await
+                .map(|(items, next_cursor)| Page { items, next_cursor }),
             (None, None) => Err(CliError::failed(anyhow!("neither a server nor a database to ask"))),
         };
         let page = match page {

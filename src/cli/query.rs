@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use regscan_scanner_api::{Severity, Status};
+use regscan_scanner_api::{ArtifactRef, Kind, Severity, Status};
 
 use super::{client::ApiClient, open_store, CliError, CliResult, ExitStatus, Format};
 use crate::config::Config;
@@ -93,7 +93,7 @@ pub async fn status(config: Arc<Config>, args: StatusArgs) -> CliResult {
                     .map_err(CliError::failed)?,
             };
             let report = match digest {
-                Some(d) => Report::load(&store, &registry, &r.repository, &d, r.tag.as_deref())
+                Some(d) => Report::load(&store, &ArtifactRef::new(registry, &r.repository, d), r.tag.as_deref())
                     .await
                     .map_err(CliError::failed)?,
                 None => None,
@@ -165,7 +165,7 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
             let filter = ArtifactFilter {
                 registry: args.registry.clone(),
                 repository: args.repository.clone(),
-                kind: args.kind.clone(),
+                kind: args.kind.as_deref().map(Kind::new),
                 status: args.status,
                 min_severity: args.min_severity,
                 include_children: args.children,
@@ -179,7 +179,7 @@ pub async fn artifacts(config: Arc<Config>, args: ArtifactsArgs) -> CliResult {
             let mut items = Vec::with_capacity(rows.len());
             for r in rows {
                 let tags = store
-                    .tags_of(&r.artifact.registry, &r.artifact.repository, &r.artifact.digest)
+                    .tags_of(&r.artifact.artifact_ref())
                     .await
                     .map_err(CliError::failed)?;
                 items.push(ArtifactItem::new(&r, tags));

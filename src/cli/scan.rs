@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use regscan_scanner_api::Severity;
+use regscan_scanner_api::{ArtifactRef, Severity};
 
 use super::{client::ApiClient, open_store, CliError, CliResult, ExitStatus, Format};
 use crate::config::{Config, RegistryConfig};
@@ -48,7 +48,7 @@ pub struct ScanArgs {
     pub wait_timeout: u64,
 }
 
-pub(super) fn parse_severity(s: &str) -> Result<Severity, String> {
+pub(super) fn parse_severity(s: &str) -> Result<Severity, regscan_scanner_api::UnknownValue> {
     s.parse()
 }
 
@@ -163,14 +163,13 @@ async fn scan_locally(config: Arc<Config>, reference: &Reference, args: &ScanArg
         }
     }
     progress.done();
+    let registry = pipeline
+        .client()
+        .canonical_host(&reference.registry)
+        .map_err(CliError::usage)?;
     let report = Report::load(
         &store,
-        &pipeline
-            .client()
-            .canonical_host(&reference.registry)
-            .map_err(CliError::usage)?,
-        &reference.repository,
-        &outcome.digest,
+        &ArtifactRef::new(registry, &reference.repository, outcome.digest.clone()),
         reference.tag.as_deref(),
     )
     .await

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use regscan_scanner_api::{Severity, Status, Summary};
+use regscan_scanner_api::{ArtifactRef, Digest, Kind, Severity, Status, Summary};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::error;
@@ -192,7 +192,7 @@ impl ListParams {
         Ok(ArtifactFilter {
             registry: self.registry.clone(),
             repository: self.repository.clone(),
-            kind: self.kind.clone(),
+            kind: self.kind.as_deref().map(Kind::new),
             status,
             min_severity,
             since_ms,
@@ -233,9 +233,7 @@ pub async fn list_page(store: &Store, filter: &ArtifactFilter) -> Result<Artifac
     let rows = store.list_artifacts(filter).await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
-        let tags = store
-            .tags_of(&r.artifact.registry, &r.artifact.repository, &r.artifact.digest)
-            .await?;
+        let tags = store.tags_of(&r.artifact.artifact_ref()).await?;
         items.push(ArtifactItem::new(r, tags));
     }
     let next_cursor = (items.len() == limit).then(|| items.last().map(|i| i.cursor)).flatten();
@@ -293,7 +291,7 @@ pub struct ScanHistoryItem {
 }
 
 /// Split `{registry}/{repository}@{digest}` or `{registry}/{repository}:{tag}`.
-pub fn parse_artifact_path(path: &str) -> Result<(String, String, Option<String>, Option<String>), ApiError> {
+pub fn parse_artifact_path(path: &str) -> Result<(String, String, Option<Digest>, Option<String>), ApiError> {
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8_lossy()
         .into_owned();
@@ -328,10 +326,9 @@ async fn get_artifact(
                 .ok_or_else(|| ApiError::not_found(format!("no artifact is tagged {registry}/{repository}:{t}")))?
         }
     };
-    let Some(artifact) = store.artifact(&registry, &repository, &digest).await? else {
-        return Err(ApiError::not_found(format!(
-            "{registry}/{repository}@{digest} is not in the results database"
-        )));
+    let at = ArtifactRef::new(registry, repository, digest);
+    let Some(artifact) = store.artifact(&at).await? else {
+        return Err(ApiError::not_found(format!("{at} is not in the results database")));
     };
     let mut report = Report::of_artifact(store, &artifact, tag.as_deref()).await?;
     let min = params
@@ -380,7 +377,7 @@ async fn get_artifact(
             )))
         }
     }
-    let tags = store.tags_of(&registry, &repository, &digest).await?;
+    let tags = store.tags_of(&at).await?;
     let history = store
         .scans_of(artifact.id)
         .await?
@@ -463,7 +460,7 @@ async fn request_scans(
                         .fetch_manifest(&reg.host, &r.repository, r.manifest_reference())
                         .await
                     {
-                        Ok(m) => digest = Some(m.digest),
+                        Ok(m) => digest = Digest::parse(&m.digest).ok(),
                         Err(e) => tracing::debug!(error = %e, "could not resolve the tag now; the worker will"),
                     }
                 }
@@ -472,7 +469,9 @@ async fn request_scans(
                 id: id(),
                 registry: reg.host.clone(),
                 repository: r.repository.clone(),
-                reference: digest.clone().unwrap_or_else(|| r.manifest_reference().to_owned()),
+                reference: digest
+                    .as_ref()
+                    .map_or_else(|| r.manifest_reference().to_owned(), Digest::to_string),
                 tag: r
                     .tag
                     .clone()
@@ -490,7 +489,7 @@ async fn request_scans(
                 reference: r.to_string(),
                 registry: reg.host.clone(),
                 repository: r.repository,
-                digest: digest.unwrap_or_default(),
+                digest: digest.map(Digest::into_string).unwrap_or_default(),
                 tag: r.tag,
                 manifest_media_type: String::new(),
                 artifact_type: None,
@@ -520,14 +519,14 @@ async fn request_scans(
                 let rows = state.store.list_artifacts(&f).await?;
                 for r in &rows {
                     let a = &r.artifact;
-                    if a.digest.starts_with("unresolved:") {
+                    if a.digest.is_unresolved() {
                         continue;
                     }
                     jobs.push(Job {
                         id: id(),
                         registry: a.registry.clone(),
                         repository: a.repository.clone(),
-                        reference: a.digest.clone(),
+                        reference: a.digest.to_string(),
                         tag: None,
                         source: "api:rescan".into(),
                         force: req.force.unwrap_or(true),

@@ -784,7 +784,7 @@ mod tests {
             reference: "h/r@sha256:0".into(),
             registry: "h".into(),
             repository: "r".into(),
-            digest: "sha256:0".into(),
+            digest: regscan_scanner_api::Digest::parse(&format!("sha256:{}", "0".repeat(64))).unwrap(),
             tags: vec!["1".into()],
             manifest_media_type: "m".into(),
             artifact_type: None,

@@ -48,7 +48,7 @@ pub struct RabbitQueue {
 struct Inner {
     url: String,
     queue: String,
-    queue_type: String,
+    queue_type: crate::config::QueueType,
     retry: Backoff,
     max_attempts: u32,
     /// The publishing connection.
@@ -71,7 +71,7 @@ impl RabbitQueue {
             inner: Arc::new(Inner {
                 url: url.to_owned(),
                 queue: config.queue.clone(),
-                queue_type: config.queue_type.clone(),
+                queue_type: config.queue_type,
                 retry: super::retry_backoff(worker),
                 max_attempts: worker.max_attempts,
                 publisher: Link::new(url, "regscan-publisher", PUBLISH_CHANNELS),
@@ -108,7 +108,7 @@ impl RabbitQueue {
         let mut main_args = FieldTable::default();
         main_args.insert(
             "x-queue-type".into(),
-            AMQPValue::LongString(self.inner.queue_type.clone().into()),
+            AMQPValue::LongString(self.inner.queue_type.as_str().into()),
         );
         ch.queue_declare(&self.inner.queue, durable, main_args.clone()).await?;
         ch.queue_declare(&self.dead_queue_name(), durable, main_args).await?;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use regscan_scanner_api::Digest;
+
 /// A parsed reference to a manifest in a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
@@ -12,7 +14,7 @@ pub struct Reference {
     /// Tag, if given.
     pub tag: Option<String>,
     /// Digest, if given (`sha256:…`).
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
 /// Why a reference could not be parsed.
@@ -45,7 +47,7 @@ impl Reference {
             ));
         }
         let (name_tag, digest) = match rest.split_once('@') {
-            Some((n, d)) => (n, Some(d.to_owned())),
+            Some((n, d)) => (n, Some(d)),
             None => (rest, None),
         };
         let (repository, tag) = match name_tag.rsplit_once(':') {
@@ -65,11 +67,10 @@ impl Reference {
                 return Err(err("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"));
             }
         }
-        if let Some(d) = &digest {
-            if !valid_digest(d) {
-                return Err(err("digest must be sha256:<64 hex> or sha512:<128 hex>"));
-            }
-        }
+        let digest = digest
+            .map(Digest::parse)
+            .transpose()
+            .map_err(|_| err("digest must be sha256:<64 hex> or sha512:<128 hex>"))?;
         Ok(Reference {
             registry: host.to_ascii_lowercase(),
             repository: repository.to_owned(),
@@ -80,7 +81,11 @@ impl Reference {
 
     /// The reference to ask the registry for: the digest when known, else the tag, else `latest`.
     pub fn manifest_reference(&self) -> &str {
-        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+        self.digest
+            .as_ref()
+            .map(Digest::as_str)
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
     }
 }
 
@@ -150,12 +155,7 @@ fn valid_path_component(c: &str) -> bool {
 
 /// Whether `d` is a well-formed sha256 or sha512 digest.
 pub fn valid_digest(d: &str) -> bool {
-    let hexlen = |h: &str| h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
-    match d.split_once(':') {
-        Some(("sha256", h)) => h.len() == 64 && hexlen(h),
-        Some(("sha512", h)) => h.len() == 128 && hexlen(h),
-        _ => false,
-    }
+    regscan_scanner_api::identity::is_content_digest(d)
 }
 
 #[cfg(test)]
@@ -171,7 +171,7 @@ mod tests {
         );
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("reg.example.com/a/b/c@{d}")).unwrap();
-        assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+        assert_eq!(r.digest.as_ref().map(Digest::as_str), Some(d.as_str()));
         assert_eq!(r.manifest_reference(), d);
         let r = Reference::parse("localhost/app").unwrap();
         assert_eq!(r.manifest_reference(), "latest");

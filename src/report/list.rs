@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use regscan_scanner_api::{Status, Summary};
+use regscan_scanner_api::{Digest, Kind, Status, Summary};
 use serde::{Deserialize, Serialize};
 
 use super::{paint, rfc3339, status_color, truncate, ScannerRef};
@@ -18,7 +18,7 @@ pub struct ArtifactItem {
     /// Repository.
     pub repository: String,
     /// Manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Tags pointing at it.
     pub tags: Vec<String>,
     /// Manifest media type.
@@ -26,7 +26,7 @@ pub struct ArtifactItem {
     /// Resolved artifact type.
     pub artifact_type: Option<String>,
     /// Kind.
-    pub kind: String,
+    pub kind: Kind,
     /// Latest scan status.
     pub status: Status,
     /// Why it failed or is unsupported.
@@ -67,10 +67,10 @@ impl ArtifactItem {
             tags,
             manifest_media_type: a.manifest_media_type.clone(),
             artifact_type: a.artifact_type.clone(),
-            kind: a.kind.to_string(),
+            kind: a.kind.clone(),
             status: s.status,
             reason: s.reason.clone(),
-            scanner: s.scanner.clone().map(|(name, version)| ScannerRef { name, version }),
+            scanner: s.scanner.clone(),
             summary: s.summary,
             platform: a.platform.clone(),
             created_at: rfc3339(a.created_at),
@@ -99,7 +99,7 @@ pub fn artifacts_table(items: &[ArtifactItem], color: bool) -> String {
                     "{}/{}@{}",
                     i.registry,
                     i.repository,
-                    i.digest.chars().take(19).collect::<String>()
+                    i.digest.as_str().chars().take(19).collect::<String>()
                 ),
             };
             let s = &i.summary;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use regscan_scanner_api::{Finding, Severity, Status, Summary};
+use regscan_scanner_api::{ArtifactRef, Finding, Kind, Severity, Status, Summary};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{ArtifactRecord, Store, StoreError};
@@ -24,19 +24,12 @@ pub struct ReferrerRef {
     /// Its artifact type, when known.
     pub artifact_type: Option<String>,
     /// Its kind, when known.
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
     /// The status of its latest scan; `null` when it has not been stored yet.
     pub status: Option<Status>,
 }
 
-/// Scanner name and version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScannerRef {
-    /// Name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-}
+pub use regscan_scanner_api::ScannerRef;
 
 /// One scanned manifest. The struct *is* the JSON format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,7 +49,7 @@ pub struct Report {
     /// Resolved artifact type.
     pub artifact_type: Option<String>,
     /// Kind.
-    pub kind: String,
+    pub kind: Kind,
     /// Status.
     pub status: Status,
     /// Why it failed or is unsupported.
@@ -94,14 +87,8 @@ pub struct Report {
 
 impl Report {
     /// The report of a stored artifact (its latest scan), with its children for an index.
-    pub async fn load(
-        store: &Store,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-        tag: Option<&str>,
-    ) -> Result<Option<Report>, StoreError> {
-        let Some(a) = store.artifact(registry, repository, digest).await? else {
+    pub async fn load(store: &Store, artifact: &ArtifactRef, tag: Option<&str>) -> Result<Option<Report>, StoreError> {
+        let Some(a) = store.artifact(artifact).await? else {
             return Ok(None);
         };
         Ok(Some(Self::of_artifact(store, &a, tag).await?))
@@ -109,13 +96,10 @@ impl Report {
 
     /// The report of an artifact row.
     pub async fn of_artifact(store: &Store, a: &ArtifactRecord, tag: Option<&str>) -> Result<Report, StoreError> {
+        let artifact = a.artifact_ref();
         let tag = match tag {
             Some(t) => Some(t.to_owned()),
-            None => store
-                .tags_of(&a.registry, &a.repository, &a.digest)
-                .await?
-                .into_iter()
-                .next(),
+            None => store.tags_of(&artifact).await?.into_iter().next(),
         };
         let scan = match a.latest_scan_id {
             Some(id) => store.scan(id).await?,
@@ -127,26 +111,26 @@ impl Report {
         };
         let mut children = Vec::new();
         let mut summary = scan.as_ref().map(|s| s.summary).unwrap_or_default();
-        if a.kind.as_str() == "index" {
-            for c in store.children(&a.registry, &a.repository, &a.digest).await? {
+        if a.kind == Kind::Index {
+            for c in store.children(&artifact).await? {
                 let child = Box::pin(Self::of_artifact(store, &c, None)).await?;
                 summary.merge(&child.summary);
                 children.push(child);
             }
         }
         let referrers = store
-            .referrers_of(&a.registry, &a.repository, &a.digest)
+            .referrers_of(&artifact)
             .await?
             .into_iter()
             .map(|r| ReferrerRef {
-                digest: r.digest,
+                digest: r.digest.into_string(),
                 artifact_type: r.artifact_type,
                 kind: r.kind,
                 status: r.status,
             })
             .collect();
-        let subject = store.subject_of(&a.registry, &a.repository, &a.digest).await?;
-        let signatures = signatures::signatures_of(store, &a.registry, &a.repository, &a.digest).await?;
+        let subject = store.subject_of(&artifact).await?.map(|s| s.digest.into_string());
+        let signatures = signatures::signatures_of(store, &artifact).await?;
         let reference = match &tag {
             Some(t) => format!("{}/{}:{t}@{}", a.registry, a.repository, a.digest),
             None => format!("{}/{}@{}", a.registry, a.repository, a.digest),
@@ -155,17 +139,14 @@ impl Report {
             reference,
             registry: a.registry.clone(),
             repository: a.repository.clone(),
-            digest: a.digest.clone(),
+            digest: a.digest.as_str().to_owned(),
             tag,
             manifest_media_type: a.manifest_media_type.clone(),
             artifact_type: a.artifact_type.clone(),
-            kind: a.kind.to_string(),
+            kind: a.kind.clone(),
             status: scan.as_ref().map_or(Status::Queued, |s| s.status),
             reason: scan.as_ref().and_then(|s| s.reason.clone()),
-            scanner: scan.as_ref().filter(|s| !s.scanner.is_empty()).map(|s| ScannerRef {
-                name: s.scanner.clone(),
-                version: s.scanner_version.clone(),
-            }),
+            scanner: scan.as_ref().and_then(|s| s.scanner_ref()),
             summary,
             findings,
             children,
@@ -319,8 +300,12 @@ pub(crate) fn paint(color: bool, code: &str, s: &str) -> String {
 /// index its children's together.
 pub async fn inventory(store: &Store, report: &Report) -> Result<Vec<regscan_scanner_api::Package>, StoreError> {
     let mut out = Vec::new();
+    // A report's digest is text (a queued report has none yet); a stored one parses.
+    let Ok(digest) = regscan_scanner_api::Digest::from_stored(&report.digest) else {
+        return Ok(out);
+    };
     if let Some(a) = store
-        .artifact(&report.registry, &report.repository, &report.digest)
+        .artifact(&ArtifactRef::new(&report.registry, &report.repository, digest))
         .await?
     {
         if let Some(scan) = match a.latest_scan_id {

@@ -5,7 +5,7 @@
 //! is read back for a subject: a signature counts as verified only when a configured key
 //! verified it *and* its payload names this subject's digest.
 
-use regscan_scanner_api::{Finding, Severity, Status};
+use regscan_scanner_api::{ArtifactRef, Finding, Kind, Severity, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError};
@@ -24,18 +24,13 @@ pub struct SignatureRef {
 }
 
 /// The signatures referring to `subject`, each judged against it.
-pub async fn signatures_of(
-    store: &Store,
-    registry: &str,
-    repository: &str,
-    subject: &str,
-) -> Result<Vec<SignatureRef>, StoreError> {
+pub async fn signatures_of(store: &Store, subject: &ArtifactRef) -> Result<Vec<SignatureRef>, StoreError> {
     let mut out = Vec::new();
-    for r in store.referrers_of(registry, repository, subject).await? {
-        if r.kind.as_deref() != Some("signature") {
+    for r in store.referrers_of(subject).await? {
+        if r.kind != Some(Kind::Signature) {
             continue;
         }
-        let scan = match store.artifact(registry, repository, &r.digest).await? {
+        let scan = match store.artifact(&subject.with_digest(r.digest.clone())).await? {
             Some(a) => match a.latest_scan_id {
                 Some(id) => store.scan(id).await?,
                 None => None,
@@ -43,7 +38,7 @@ pub async fn signatures_of(
             None => None,
         };
         let Some(scan) = scan else {
-            out.push(unverified(&r.digest, "the signature has not been scanned yet"));
+            out.push(unverified(r.digest.as_str(), "the signature has not been scanned yet"));
             continue;
         };
         let entries = scan.details.get("signatures").and_then(|v| v.as_array());
@@ -56,11 +51,11 @@ pub async fn signatures_of(
                 ),
                 _ => "the signature holds no cosign signature layer".to_owned(),
             };
-            out.push(unverified(&r.digest, &why));
+            out.push(unverified(r.digest.as_str(), &why));
             continue;
         };
         for e in entries {
-            out.push(judge(&r.digest, subject, e));
+            out.push(judge(r.digest.as_str(), subject.digest.as_str(), e));
         }
     }
     Ok(out)

@@ -39,32 +39,34 @@ pub struct ChildLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfineError {
     /// A required step failed.
-    #[error("sandbox setup: {step}: {message}")]
+    #[error("sandbox setup: {step}: {source}")]
     Step {
         /// The step.
         step: &'static str,
         /// What failed.
-        message: String,
+        #[source]
+        source: BoxError,
     },
 }
 
-fn step(step: &'static str) -> impl FnOnce(String) -> ConfineError {
-    move |message| ConfineError::Step { step, message }
+/// Errors of the different system interfaces a step uses (nix, seccompiler), kept as sources.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn step<E: Into<BoxError>>(step: &'static str) -> impl FnOnce(E) -> ConfineError {
+    move |e| ConfineError::Step { step, source: e.into() }
 }
 
 /// Confine the calling process. `parent` is the pid the child expects as its parent: if the
 /// parent already died, the child exits instead of running orphaned.
 pub fn confine(limits: ChildLimits, tmp: &Path, parent: u32) -> Result<Confinement, ConfineError> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| step("PR_SET_PDEATHSIG")(e.to_string()))?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(step("PR_SET_PDEATHSIG"))?;
     if nix::unistd::getppid().as_raw() as u32 != parent {
-        return Err(step("parent check")("the parent process has already exited".into()));
+        return Err(step("parent check")("the parent process has already exited"));
     }
-    setrlimit(Resource::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
-        .map_err(|e| step("RLIMIT_AS")(e.to_string()))?;
-    setrlimit(Resource::RLIMIT_CPU, limits.cpu_secs, limits.cpu_secs + 1)
-        .map_err(|e| step("RLIMIT_CPU")(e.to_string()))?;
-    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|e| step("RLIMIT_CORE")(e.to_string()))?;
-    setrlimit(Resource::RLIMIT_NOFILE, 256, 256).map_err(|e| step("RLIMIT_NOFILE")(e.to_string()))?;
+    setrlimit(Resource::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes).map_err(step("RLIMIT_AS"))?;
+    setrlimit(Resource::RLIMIT_CPU, limits.cpu_secs, limits.cpu_secs + 1).map_err(step("RLIMIT_CPU"))?;
+    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(step("RLIMIT_CORE"))?;
+    setrlimit(Resource::RLIMIT_NOFILE, 256, 256).map_err(step("RLIMIT_NOFILE"))?;
 
     let mut c = Confinement::default();
     c.network_namespace = match unshare_network() {
@@ -76,7 +78,7 @@ pub fn confine(limits: ChildLimits, tmp: &Path, parent: u32) -> Result<Confineme
             false
         }
     };
-    nix::sys::prctl::set_no_new_privs().map_err(|e| step("PR_SET_NO_NEW_PRIVS")(e.to_string()))?;
+    nix::sys::prctl::set_no_new_privs().map_err(step("PR_SET_NO_NEW_PRIVS"))?;
     c.landlock = match landlock_writes(tmp) {
         Ok(true) => true,
         Ok(false) => {
@@ -142,19 +144,16 @@ const DENIED: &[(&str, i64)] = &[
     ("kexec_load", libc::SYS_kexec_load),
 ];
 
-fn seccomp() -> Result<(), String> {
+fn seccomp() -> Result<(), BoxError> {
     use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
+    let arch = TargetArch::try_from(std::env::consts::ARCH)?;
     let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = DENIED.iter().map(|(_, nr)| (*nr, vec![])).collect();
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         arch,
-    )
-    .map_err(|e| e.to_string())?;
-    let program: BpfProgram = filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| e.to_string())?;
-    seccompiler::apply_filter(&program).map_err(|e| e.to_string())
+    )?;
+    let program: BpfProgram = filter.try_into()?;
+    Ok(seccompiler::apply_filter(&program)?)
 }

@@ -146,8 +146,14 @@ pub enum SandboxError {
         reason: String,
     },
     /// The child could not be started (the machine, not the artifact): retryable.
-    #[error("could not start the scanner sandbox: {0}")]
-    Start(String),
+    #[error("could not start the scanner sandbox: {what}: {source}")]
+    Start {
+        /// What could not be made: the temporary directory, the child process, its pipes.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Runs tasks in sandboxed children. Cheap to clone.
@@ -202,7 +208,10 @@ impl Sandbox {
         let tmp = tempfile::Builder::new()
             .prefix("regscan-sandbox-")
             .tempdir()
-            .map_err(|e| SandboxError::Start(format!("temporary directory: {e}")))?;
+            .map_err(|source| SandboxError::Start {
+                what: "temporary directory".into(),
+                source,
+            })?;
         let mut cmd = tokio::process::Command::new(&self.inner.program);
         cmd.arg("__sandbox-child")
             .arg("--memory-bytes")
@@ -225,15 +234,19 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| SandboxError::Start(format!("{}: {e}", self.inner.program.display())))?;
+        let mut child = cmd.spawn().map_err(|source| SandboxError::Start {
+            what: self.inner.program.display().to_string(),
+            source,
+        })?;
         let group = GroupKiller {
             pid: child.id().map(|p| Pid::from_raw(p as i32)),
         };
         let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            return Err(SandboxError::Start("child pipes missing".into()));
+            return Err(SandboxError::Start {
+                what: "child pipes".into(),
+                source: std::io::Error::new(std::io::ErrorKind::BrokenPipe, "missing"),
+            });
         };
         let stderr_tail = Arc::new(Mutex::new(Vec::<u8>::new()));
         let stderr_task = tokio::spawn(collect_stderr(stderr, stderr_tail.clone(), req.scanner.to_owned()));

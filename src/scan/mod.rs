@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use regscan_scanner_api::manifest::{ImageManifest, ManifestDoc};
 use regscan_scanner_api::types::IndexChild;
-use regscan_scanner_api::{media, Descriptor, Kind, Resolution, Scanner, Status, TypeEntry, TypeTable};
+use regscan_scanner_api::{
+    media, ArtifactRef, Descriptor, Digest, DigestError, Kind, Resolution, Scanner, ScannerRef, Status, TypeEntry,
+    TypeTable,
+};
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -52,7 +55,7 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     /// Another worker holds the claim on this digest; try again later.
     #[error("another worker is scanning {0}")]
-    Busy(String),
+    Busy(Digest),
     /// The scan failed in a way that may pass on retry: the registry dropped a blob midway, or
     /// the sandbox could not be started.
     #[error("scan failed: {0}")]
@@ -65,6 +68,9 @@ pub enum PipelineError {
         /// The scanner named.
         scanner: String,
     },
+    /// The registry named a manifest by a digest regscan does not accept.
+    #[error("the registry answered with an unusable digest: {0}")]
+    Digest(#[source] DigestError),
     /// The pipeline itself panicked (a bug, caught by the worker).
     #[error("the scan panicked: {0}")]
     Panicked(String),
@@ -75,7 +81,7 @@ impl PipelineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             PipelineError::Registry(e) => e.is_retryable(),
-            PipelineError::Unrouted { .. } => false,
+            PipelineError::Unrouted { .. } | PipelineError::Digest(_) => false,
             PipelineError::Store(_) | PipelineError::Busy(_) | PipelineError::Scan(_) | PipelineError::Panicked(_) => {
                 true
             }
@@ -87,7 +93,7 @@ impl PipelineError {
 #[derive(Debug, Clone)]
 pub struct JobOutcome {
     /// The manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Its kind.
     pub kind: Kind,
     /// The status stored.
@@ -100,8 +106,8 @@ pub struct JobOutcome {
 
 /// Called when a scan ends (notifications).
 pub trait ScanListener: Send + Sync {
-    /// A scan of `registry/repository@digest` ended with `status`.
-    fn scan_finished(&self, registry: &str, repository: &str, digest: &str, status: Status);
+    /// A scan of `artifact` ended with `status`.
+    fn scan_finished(&self, artifact: &ArtifactRef, status: Status);
 }
 
 struct Inner {
@@ -192,17 +198,19 @@ impl Pipeline {
         self.inner.listeners.write().expect("listener lock poisoned").push(l);
     }
 
-    fn notify(&self, registry: &str, repository: &str, digest: &str, status: Status) {
+    fn notify(&self, artifact: &ArtifactRef, status: Status) {
         let listeners = self.inner.listeners.read().expect("listener lock poisoned").clone();
         for l in listeners {
-            l.scan_finished(registry, repository, digest, status);
+            l.scan_finished(artifact, status);
         }
     }
 
     /// Run one job: gather the facts, [`plan::plan`], carry the plan out.
     pub async fn run_job(&self, job: &Job, worker: &str) -> Result<JobOutcome, PipelineError> {
         let registry = self.inner.client.canonical_host(&job.registry)?;
-        let by_digest = job.reference.contains(':');
+        // A job names a manifest by digest or by tag; a digest is parsed here, once.
+        let pinned = Digest::parse(&job.reference).ok();
+        let by_digest = pinned.is_some();
         let fetched = match self
             .inner
             .client
@@ -210,14 +218,20 @@ impl Pipeline {
             .await
         {
             Ok(f) => f,
-            Err(e @ RegistryError::NotFound { .. }) if by_digest => {
-                return self.gone(&registry, job, e).await;
+            Err(e) => {
+                return match (e, pinned) {
+                    (e @ RegistryError::NotFound { .. }, Some(digest)) => self.gone(&registry, job, digest, e).await,
+                    (e, _) => Err(e.into()),
+                }
             }
-            Err(e) => return Err(e.into()),
         };
+        let artifact = ArtifactRef::new(
+            registry.clone(),
+            job.repository.clone(),
+            Digest::parse(&fetched.digest).map_err(PipelineError::Digest)?,
+        );
         let at = Target {
-            registry: &registry,
-            repository: &job.repository,
+            artifact: &artifact,
             fetched: &fetched,
         };
         let resolution = match self.inner.table.resolve(&fetched.doc) {
@@ -232,34 +246,27 @@ impl Pipeline {
         };
         let (resolution, peeked) = resolution;
         let (artifact_id, scanner) = match &resolution {
-            Resolution::Index { .. } => (self.upsert(&at, None, Kind::INDEX).await?, None),
+            Resolution::Index { .. } => (self.upsert(&at, None, &Kind::Index).await?, None),
             Resolution::Unsupported {
                 artifact_type, kind, ..
             } => (
-                self.upsert(
-                    &at,
-                    Some(artifact_type.as_str()).filter(|t| !t.is_empty()),
-                    kind.as_str(),
-                )
-                .await?,
+                self.upsert(&at, Some(artifact_type.as_str()).filter(|t| !t.is_empty()), kind)
+                    .await?,
                 None,
             ),
             Resolution::Scan { artifact_type, entry } => {
                 let scanner = self.scanner_for(artifact_type, entry)?;
-                (
-                    self.upsert(&at, Some(artifact_type), entry.kind.as_str()).await?,
-                    Some(scanner),
-                )
+                (self.upsert(&at, Some(artifact_type), &entry.kind).await?, Some(scanner))
             }
         };
-        let (name, version) = scanner.as_ref().map_or(("", ""), |s| (s.name(), s.version()));
+        let scanner_ref = scanner.as_ref().map(|s| ScannerRef::new(s.name(), s.version()));
         let completed_by_same_version = self
             .inner
             .store
-            .completed_scan(artifact_id, name, version)
+            .completed_scan(artifact_id, scanner_ref.as_ref())
             .await?
             .is_some();
-        let tag = self.tag_facts(&registry, job, by_digest, &fetched.digest).await;
+        let tag = self.tag_facts(&artifact, job, by_digest).await;
         let plan = plan::plan(
             &plan::Manifest::Found {
                 resolution: &resolution,
@@ -270,22 +277,17 @@ impl Pipeline {
         );
         match &plan.tag {
             TagAction::Leave => {}
-            TagAction::Point(t) => {
-                self.inner
-                    .store
-                    .set_tag(&registry, &job.repository, t, &fetched.digest)
-                    .await?
-            }
+            TagAction::Point(t) => self.inner.store.set_tag(&artifact, t).await?,
             TagAction::Moved { tag, now } => {
                 info!(registry = %registry, repository = %job.repository, %tag, digest = %fetched.digest, current = %now, "tag has moved on since this push; not re-pointing it");
             }
         }
         self.link_as_referrer(&at, job, by_digest, &resolution).await?;
-        let discover = matches!(&plan.action, Action::Scan { entry, .. } if entry.kind.as_str() != "sbom")
+        let discover = matches!(&plan.action, Action::Scan { entry, .. } if entry.kind != Kind::Sbom)
             || matches!(plan.action, Action::FanOut { .. });
         let mut outcome = match plan.action {
             Action::Skip => Ok(JobOutcome {
-                digest: fetched.digest.clone(),
+                digest: artifact.digest.clone(),
                 kind: resolution.kind(),
                 status: if matches!(resolution, Resolution::Unsupported { .. }) {
                     Status::Unsupported
@@ -334,7 +336,7 @@ impl Pipeline {
                 .artifact_type
                 .as_deref()
                 .and_then(|t| self.inner.table.lookup(t))
-                .map(|e| e.kind.as_str().to_owned()),
+                .map(|e| e.kind.clone()),
             digest: d.digest,
             artifact_type: d.artifact_type,
             tag: None,
@@ -363,14 +365,12 @@ impl Pipeline {
             subject: Some(subject), ..
         }) = &at.fetched.doc
         {
-            if crate::registry::reference::valid_digest(&subject.digest) {
+            if let Ok(subject) = Digest::parse(&subject.digest) {
                 store
                     .link_referrer(
-                        at.registry,
-                        at.repository,
-                        &subject.digest,
-                        &at.fetched.digest,
-                        Some(kind.as_str()),
+                        &at.artifact.with_digest(subject),
+                        at.digest(),
+                        Some(&kind),
                         artifact_type,
                         Via::Subject,
                     )
@@ -380,17 +380,15 @@ impl Pipeline {
         let tag = job.tag.as_deref().or((!by_digest).then_some(job.reference.as_str()));
         if let Some((subject, suffix_relation)) = tag.and_then(cosign_tag_subject) {
             // The resolved kind says more than the tag's suffix, unless it is only "image".
-            let relation = match kind.as_str() {
-                Kind::IMAGE | Kind::UNKNOWN => suffix_relation,
-                k => k,
+            let relation = match kind {
+                Kind::Image | Kind::Unknown => suffix_relation,
+                _ => kind,
             };
             store
                 .link_referrer(
-                    at.registry,
-                    at.repository,
-                    &subject,
-                    &at.fetched.digest,
-                    Some(relation),
+                    &at.artifact.with_digest(subject),
+                    at.digest(),
+                    Some(&relation),
                     artifact_type,
                     Via::Tag,
                 )
@@ -405,19 +403,20 @@ impl Pipeline {
     /// stored yet are returned as jobs, so they are scanned too.
     async fn discover_referrers(&self, at: &Target<'_>, job: &Job) -> Result<Vec<Job>, StoreError> {
         let client = &self.inner.client;
-        let digest = &at.fetched.digest;
+        let digest = at.digest();
         let mut found: Vec<FoundReferrer> = Vec::new();
-        match client.referrers(at.registry, at.repository, digest).await {
+        match client.referrers(at.registry(), at.repository(), digest.as_str()).await {
             Ok(Some(list)) => found.extend(self.listed_referrers(list)),
             Ok(None) => {
-                if let Some(hex) = digest.strip_prefix("sha256:") {
+                if digest.algorithm() == "sha256" {
+                    let hex = digest.encoded();
                     // The OCI 1.1 referrers tag schema: clients of a registry without the API
                     // keep an index of the referrers under the tag `sha256-<hex>`.
                     if let Ok(FetchedManifest {
                         doc: ManifestDoc::Index(index),
                         ..
                     }) = client
-                        .fetch_manifest(at.registry, at.repository, &format!("sha256-{hex}"))
+                        .fetch_manifest(at.registry(), at.repository(), &format!("sha256-{hex}"))
                         .await
                     {
                         found.extend(self.listed_referrers(index.manifests));
@@ -425,11 +424,11 @@ impl Pipeline {
                     // Cosign's tag scheme.
                     for suffix in ["sig", "att", "sbom"] {
                         let tag = format!("sha256-{hex}.{suffix}");
-                        if let Ok(m) = client.fetch_manifest(at.registry, at.repository, &tag).await {
+                        if let Ok(m) = client.fetch_manifest(at.registry(), at.repository(), &tag).await {
                             found.push(FoundReferrer {
                                 digest: m.digest,
                                 artifact_type: None,
-                                relation: cosign_tag_subject(&tag).map(|(_, r)| r.to_owned()),
+                                relation: cosign_tag_subject(&tag).map(|(_, r)| r),
                                 tag: Some(tag),
                                 via: Via::Tag,
                             });
@@ -444,25 +443,26 @@ impl Pipeline {
         let store = &self.inner.store;
         let mut jobs = Vec::new();
         for f in found {
-            if !crate::registry::reference::valid_digest(&f.digest) || f.digest == *digest {
+            let Ok(referrer) = Digest::parse(&f.digest) else {
+                continue;
+            };
+            if referrer == *digest {
                 continue;
             }
             store
                 .link_referrer(
-                    at.registry,
-                    at.repository,
-                    digest,
-                    &f.digest,
-                    f.relation.as_deref(),
+                    at.artifact,
+                    &referrer,
+                    f.relation.as_ref(),
                     f.artifact_type.as_deref(),
                     f.via,
                 )
                 .await?;
-            if store.artifact(at.registry, at.repository, &f.digest).await?.is_none() {
+            if store.artifact(&at.artifact.with_digest(referrer)).await?.is_none() {
                 jobs.push(Job {
                     id: format!("{}/referrer/{}", job.id, f.digest),
-                    registry: at.registry.to_owned(),
-                    repository: at.repository.to_owned(),
+                    registry: at.registry().to_owned(),
+                    repository: at.repository().to_owned(),
                     reference: f.digest,
                     tag: f.tag,
                     source: format!("referrer:{digest}"),
@@ -477,9 +477,17 @@ impl Pipeline {
     /// The registry answered 404 for the job's digest. A digest with a result is marked deleted
     /// and keeps it (a late job never turns a good result into `failed`); one never scanned is
     /// a final failure.
-    async fn gone(&self, registry: &str, job: &Job, error: RegistryError) -> Result<JobOutcome, PipelineError> {
+    async fn gone(
+        &self,
+        registry: &str,
+        job: &Job,
+        digest: Digest,
+        error: RegistryError,
+    ) -> Result<JobOutcome, PipelineError> {
         let store = &self.inner.store;
-        let artifact = store.artifact(registry, &job.repository, &job.reference).await?;
+        let artifact = store
+            .artifact(&ArtifactRef::new(registry, &job.repository, digest))
+            .await?;
         let has_completed_scan = match &artifact {
             Some(a) => store.has_completed_scan(a.id).await?,
             None => false,
@@ -508,7 +516,7 @@ impl Pipeline {
     }
 
     /// Where the job's tag points, as the planner needs it.
-    async fn tag_facts(&self, registry: &str, job: &Job, by_digest: bool, digest: &str) -> TagFacts {
+    async fn tag_facts(&self, artifact: &ArtifactRef, job: &Job, by_digest: bool) -> TagFacts {
         if !by_digest {
             return TagFacts::ByTag(job.reference.clone());
         }
@@ -518,13 +526,13 @@ impl Pipeline {
         let now = self
             .inner
             .client
-            .fetch_manifest(registry, &job.repository, &tag)
+            .fetch_manifest(&artifact.registry, &artifact.repository, &tag)
             .await
             .ok()
             .map(|m| m.digest);
         TagFacts::Pushed {
             tag,
-            digest: digest.to_owned(),
+            digest: artifact.digest.as_str().to_owned(),
             now,
         }
     }
@@ -580,8 +588,8 @@ impl Pipeline {
             let peeked = self.read_small(at, &layer).await;
             let blobs = RegistryBlobs {
                 client: &self.inner.client,
-                registry: at.registry,
-                repository: at.repository,
+                registry: at.registry(),
+                repository: at.repository(),
                 peeked: peeked.as_ref().map(|p| (p.digest.as_str(), p.bytes.clone())),
             };
             let reference = at.reference();
@@ -629,7 +637,7 @@ impl Pipeline {
         let mut reader = self
             .inner
             .client
-            .open_blob(at.registry, at.repository, layer, PEEK_MAX_BYTES)
+            .open_blob(at.registry(), at.repository(), layer, PEEK_MAX_BYTES)
             .await
             .ok()?;
         let mut buf = Vec::with_capacity(usize::try_from(layer.size).ok()?);
@@ -658,11 +666,10 @@ impl Pipeline {
     async fn claim(
         &self,
         artifact_id: i64,
-        scanner: &str,
-        version: &str,
+        scanner: Option<&ScannerRef>,
         worker: &str,
         force: bool,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Option<i64>, PipelineError> {
         let store = &self.inner.store;
         let lease = self.lease();
@@ -670,22 +677,20 @@ impl Pipeline {
         let started = std::time::Instant::now();
         loop {
             match store
-                .claim_scan(artifact_id, scanner, version, worker, lease.as_millis() as i64)
+                .claim_scan(artifact_id, scanner, worker, lease.as_millis() as i64)
                 .await?
             {
-                Claim::Claimed(id)
-                    if !force && store.completed_scan(artifact_id, scanner, version).await?.is_some() =>
-                {
+                Claim::Claimed(id) if !force && store.completed_scan(artifact_id, scanner).await?.is_some() => {
                     store.release_claim(id).await?;
                     return Ok(None);
                 }
                 Claim::Claimed(id) => return Ok(Some(id)),
                 Claim::Busy => {
-                    if !force && store.completed_scan(artifact_id, scanner, version).await?.is_some() {
+                    if !force && store.completed_scan(artifact_id, scanner).await?.is_some() {
                         return Ok(None);
                     }
                     if started.elapsed() > patience {
-                        return Err(PipelineError::Busy(digest.to_owned()));
+                        return Err(PipelineError::Busy(digest.clone()));
                     }
                     tokio::time::sleep(CLAIM_POLL.min(lease / 3)).await;
                 }
@@ -697,7 +702,7 @@ impl Pipeline {
         Duration::from_secs(self.inner.config.worker.lease_secs)
     }
 
-    async fn upsert(&self, at: &Target<'_>, artifact_type: Option<&str>, kind: &str) -> Result<i64, StoreError> {
+    async fn upsert(&self, at: &Target<'_>, artifact_type: Option<&str>, kind: &Kind) -> Result<i64, StoreError> {
         let size = match &at.fetched.doc {
             ManifestDoc::Manifest(m) => {
                 at.fetched.body.len() as u64 + m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>()
@@ -707,9 +712,7 @@ impl Pipeline {
         self.inner
             .store
             .upsert_artifact(&NewArtifact {
-                registry: at.registry,
-                repository: at.repository,
-                digest: &at.fetched.digest,
+                artifact: at.artifact,
                 manifest_media_type: &at.fetched.media_type,
                 artifact_type,
                 kind,
@@ -732,7 +735,7 @@ impl Pipeline {
         reason: &str,
     ) -> Result<JobOutcome, PipelineError> {
         let outcome = |skipped| JobOutcome {
-            digest: at.fetched.digest.clone(),
+            digest: at.digest().clone(),
             kind: kind.clone(),
             status: Status::Unsupported,
             children: Vec::new(),
@@ -744,18 +747,15 @@ impl Pipeline {
             details,
             ..Default::default()
         };
-        let Some(scan_id) = self
-            .claim(artifact_id, "", "", worker, job.force, &at.fetched.digest)
-            .await?
-        else {
+        let Some(scan_id) = self.claim(artifact_id, None, worker, job.force, at.digest()).await? else {
             return Ok(outcome(true));
         };
         self.inner
             .store
             .finish_scan(scan_id, Status::Unsupported, Some(reason), &result)
             .await?;
-        info!(registry = at.registry, repository = at.repository, digest = %at.fetched.digest, kind = %kind, media_type = artifact_type, "artifact type unsupported; recorded");
-        self.notify(at.registry, at.repository, &at.fetched.digest, Status::Unsupported);
+        info!(registry = at.registry(), repository = at.repository(), digest = %at.digest(), kind = %kind, media_type = artifact_type, "artifact type unsupported; recorded");
+        self.notify(at.artifact, Status::Unsupported);
         Ok(outcome(false))
     }
 
@@ -767,27 +767,34 @@ impl Pipeline {
         children: &[IndexChild],
     ) -> Result<JobOutcome, PipelineError> {
         let mut outcome = JobOutcome {
-            digest: at.fetched.digest.clone(),
-            kind: Kind::new(Kind::INDEX),
+            digest: at.digest().clone(),
+            kind: Kind::Index,
             status: Status::Succeeded,
             children: Vec::new(),
             skipped: false,
         };
         let store = &self.inner.store;
         let mut attestations = 0;
+        let attestation = Kind::Attestation;
         for (position, child) in children.iter().enumerate() {
             let d = &child.descriptor;
+            let child_digest = match Digest::parse(&d.digest) {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(index = %at.reference(), error = %e, "index entry skipped: not a manifest digest");
+                    continue;
+                }
+            };
+            let child_ref = at.artifact.with_digest(child_digest);
             let platform = d.platform.as_ref().map(ToString::to_string);
             let child_id = store
                 .link_child(
-                    at.registry,
-                    at.repository,
-                    &d.digest,
+                    &child_ref,
                     &d.media_type,
-                    (artifact_id, &at.fetched.digest),
+                    (artifact_id, at.digest()),
                     position,
                     platform.as_deref(),
-                    child.attestation.then_some(Kind::ATTESTATION),
+                    child.attestation.then_some(&attestation),
                 )
                 .await?;
             if child.attestation {
@@ -803,27 +810,24 @@ impl Pipeline {
                 let fetched = self
                     .inner
                     .client
-                    .fetch_manifest(at.registry, at.repository, &d.digest)
+                    .fetch_manifest(at.registry(), at.repository(), &d.digest)
                     .await
                     .ok();
                 if let Some(f) = &fetched {
                     if let Resolution::Scan { artifact_type, entry } = self.inner.table.resolve(&f.doc) {
-                        if let Some(subject) = d.annotations.get("vnd.docker.reference.digest") {
-                            if crate::registry::reference::valid_digest(subject) {
-                                store
-                                    .link_referrer(
-                                        at.registry,
-                                        at.repository,
-                                        subject,
-                                        &d.digest,
-                                        Some(entry.kind.as_str()),
-                                        Some(&artifact_type),
-                                        Via::Subject,
-                                    )
-                                    .await?;
-                            }
+                        let subject = d.annotations.get("vnd.docker.reference.digest");
+                        if let Some(subject) = subject.and_then(|s| Digest::parse(s).ok()) {
+                            store
+                                .link_referrer(
+                                    &at.artifact.with_digest(subject),
+                                    &child_ref.digest,
+                                    Some(&entry.kind),
+                                    Some(&artifact_type),
+                                    Via::Subject,
+                                )
+                                .await?;
                         }
-                        outcome.children.push(self.child_job(at, job, &d.digest));
+                        outcome.children.push(self.child_job(at, job, &child_ref.digest));
                         continue;
                     }
                 }
@@ -835,18 +839,15 @@ impl Pipeline {
                     _ => None,
                 };
                 let artifact_type = layer_type.unwrap_or_else(|| media::IN_TOTO.to_owned());
-                store
-                    .set_artifact_type(at.registry, at.repository, &d.digest, &artifact_type)
-                    .await?;
+                store.set_artifact_type(&child_ref, &artifact_type).await?;
                 let reason = format!(
                     "attestation manifest{of} in an index (BuildKit provenance/SBOM; layers {artifact_type}): recorded, not scanned as an image; no scanner handles {artifact_type}"
                 );
-                if job.force || store.completed_scan(child_id, "", "").await?.is_none() {
+                if job.force || store.completed_scan(child_id, None).await?.is_none() {
                     store
                         .record_scan(
                             child_id,
-                            "",
-                            "",
+                            None,
                             Status::Unsupported,
                             Some(&reason),
                             &ScanResult::default(),
@@ -855,7 +856,7 @@ impl Pipeline {
                 }
                 continue;
             }
-            outcome.children.push(self.child_job(at, job, &d.digest));
+            outcome.children.push(self.child_job(at, job, &child_ref.digest));
         }
         let mut details = serde_json::Map::new();
         details.insert("platforms".into(), (children.len() - attestations).into());
@@ -863,8 +864,7 @@ impl Pipeline {
         store
             .record_scan(
                 artifact_id,
-                "",
-                "",
+                None,
                 Status::Succeeded,
                 None,
                 &ScanResult {
@@ -873,7 +873,7 @@ impl Pipeline {
                 },
             )
             .await?;
-        self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
+        self.notify(at.artifact, Status::Succeeded);
         Ok(outcome)
     }
 
@@ -882,10 +882,10 @@ impl Pipeline {
     /// findings otherwise, nothing fetched).
     async fn signed_subject(&self, at: &Target<'_>) -> Result<(), StoreError> {
         let store = &self.inner.store;
-        let Some(subject) = store.subject_of(at.registry, at.repository, &at.fetched.digest).await? else {
+        let Some(subject) = store.subject_of(at.artifact).await? else {
             return Ok(());
         };
-        let Some(artifact) = store.artifact(at.registry, at.repository, &subject).await? else {
+        let Some(artifact) = store.artifact(&subject).await? else {
             return Ok(());
         };
         let Some(prev) = artifact.latest_scan_id else {
@@ -898,10 +898,11 @@ impl Pipeline {
         if prev.status != Status::Succeeded || !checks.iter().any(|f| f.id == SIG_UNSIGNED) {
             return Ok(());
         }
-        let sigs = signatures_of(store, at.registry, at.repository, &subject).await?;
+        let sigs = signatures_of(store, &subject).await?;
         if unsigned_finding(&sigs).is_some() {
             return Ok(());
         }
+        let scanner = prev.scanner_ref();
         let mut details = match prev.details {
             serde_json::Value::Object(m) => m,
             _ => serde_json::Map::new(),
@@ -916,29 +917,22 @@ impl Pipeline {
             inventory_scan_id: Some(prev.inventory_scan_id.unwrap_or(prev.id)),
         };
         store
-            .record_scan(
-                artifact.id,
-                &prev.scanner,
-                &prev.scanner_version,
-                Status::Succeeded,
-                None,
-                &result,
-            )
+            .record_scan(artifact.id, scanner.as_ref(), Status::Succeeded, None, &result)
             .await?;
-        info!(registry = at.registry, repository = at.repository, %subject, signature = %at.fetched.digest, "image now signed by a configured key; SIG-UNSIGNED withdrawn");
-        self.notify(at.registry, at.repository, &subject, Status::Succeeded);
+        info!(%subject, signature = %at.digest(), "image now signed by a configured key; SIG-UNSIGNED withdrawn");
+        self.notify(&subject, Status::Succeeded);
         Ok(())
     }
 
     /// The job for a child of the index `at`.
-    fn child_job(&self, at: &Target<'_>, job: &Job, digest: &str) -> Job {
+    fn child_job(&self, at: &Target<'_>, job: &Job, digest: &Digest) -> Job {
         Job {
             id: format!("{}/{digest}", job.id),
-            registry: at.registry.to_owned(),
-            repository: at.repository.to_owned(),
-            reference: digest.to_owned(),
+            registry: at.registry().to_owned(),
+            repository: at.repository().to_owned(),
+            reference: digest.as_str().to_owned(),
             tag: None,
-            source: format!("index:{}", at.fetched.digest),
+            source: format!("index:{}", at.digest()),
             force: job.force,
             attempt: 0,
         }
@@ -957,7 +951,7 @@ impl Pipeline {
         let store = &self.inner.store;
         let at = t.at;
         let mut outcome = JobOutcome {
-            digest: at.fetched.digest.clone(),
+            digest: at.digest().clone(),
             kind: t.entry.kind.clone(),
             status: Status::Succeeded,
             children: Vec::new(),
@@ -966,15 +960,9 @@ impl Pipeline {
         // Wait for a slot of this kind before taking the claim, so a queued-up kind never holds
         // claims it is not working on.
         let _permit = self.inner.limiter.acquire(t.entry.kind.as_str()).await;
+        let scanner_ref = ScannerRef::new(scanner.name(), scanner.version());
         let Some(scan_id) = self
-            .claim(
-                t.artifact_id,
-                scanner.name(),
-                scanner.version(),
-                worker,
-                job.force,
-                &at.fetched.digest,
-            )
+            .claim(t.artifact_id, Some(&scanner_ref), worker, job.force, at.digest())
             .await?
         else {
             outcome.skipped = true;
@@ -992,7 +980,7 @@ impl Pipeline {
                 .await?;
             store.reset_abandoned_scans(t.artifact_id).await?;
             warn!(reference = %at.reference(), %reason, "scan given up");
-            self.notify(at.registry, at.repository, &at.fetched.digest, Status::Failed);
+            self.notify(at.artifact, Status::Failed);
             outcome.status = Status::Failed;
             return Ok(outcome);
         }
@@ -1019,8 +1007,8 @@ impl Pipeline {
         let reference = at.reference();
         let blobs = RegistryBlobs {
             client: &self.inner.client,
-            registry: at.registry,
-            repository: at.repository,
+            registry: at.registry(),
+            repository: at.repository(),
             peeked: peeked.as_ref().map(|p| (p.digest.as_str(), p.bytes.clone())),
         };
         let req = Request {
@@ -1045,13 +1033,13 @@ impl Pipeline {
                 self.count_kill(scanner.name(), cause);
                 Err(Unsettled::Final(reason))
             }
-            Err(e @ (SandboxError::Scan(_) | SandboxError::Start(_))) => Err(Unsettled::Retry(e)),
+            Err(e @ (SandboxError::Scan(_) | SandboxError::Start { .. })) => Err(Unsettled::Retry(e)),
         };
         match result {
             Ok(mut out) => {
                 let (snapshot, advisory_findings) = self.inner.advisories.match_packages(store, &out.packages).await?;
-                if self.inner.config.signatures.required && t.entry.kind.as_str() == Kind::IMAGE {
-                    let sigs = signatures_of(store, at.registry, at.repository, &at.fetched.digest).await?;
+                if self.inner.config.signatures.required && t.entry.kind == Kind::Image {
+                    let sigs = signatures_of(store, at.artifact).await?;
                     out.findings.extend(unsigned_finding(&sigs));
                 }
                 let mut details = out.details;
@@ -1069,8 +1057,8 @@ impl Pipeline {
                     store.reset_abandoned_scans(t.artifact_id).await?;
                 }
                 info!(%reference, scanner = scanner.name(), findings = result.checks.len() + result.advisories.len(), packages = result.packages.len(), elapsed_ms = started.elapsed().as_millis() as u64, "scan succeeded");
-                self.notify(at.registry, at.repository, &at.fetched.digest, Status::Succeeded);
-                if t.entry.kind.as_str() == Kind::SIGNATURE {
+                self.notify(at.artifact, Status::Succeeded);
+                if t.entry.kind == Kind::Signature {
                     self.signed_subject(at).await?;
                 }
                 Ok(outcome)
@@ -1085,7 +1073,7 @@ impl Pipeline {
                     .finish_scan(scan_id, Status::Failed, Some(&reason), &ScanResult::default())
                     .await?;
                 warn!(%reference, scanner = scanner.name(), %reason, "scan failed");
-                self.notify(at.registry, at.repository, &at.fetched.digest, Status::Failed);
+                self.notify(at.artifact, Status::Failed);
                 outcome.status = Status::Failed;
                 Ok(outcome)
             }
@@ -1101,25 +1089,23 @@ impl Pipeline {
             .client
             .canonical_host(&job.registry)
             .unwrap_or_else(|_| job.registry.clone());
-        let digest = if job.reference.contains(':') {
-            job.reference.clone()
-        } else {
-            match store.resolve_tag(&registry, &job.repository, &job.reference).await? {
+        let digest = match Digest::parse(&job.reference) {
+            Ok(d) => d,
+            Err(_) => match store.resolve_tag(&registry, &job.repository, &job.reference).await? {
                 Some(d) => d,
-                None => format!("unresolved:{}", job.reference),
-            }
+                None => Digest::unresolved(&job.reference),
+            },
         };
-        let artifact_id = match store.artifact(&registry, &job.repository, &digest).await? {
+        let artifact = ArtifactRef::new(registry, job.repository.clone(), digest);
+        let artifact_id = match store.artifact(&artifact).await? {
             Some(a) => a.id,
             None => {
                 store
                     .upsert_artifact(&NewArtifact {
-                        registry: &registry,
-                        repository: &job.repository,
-                        digest: &digest,
+                        artifact: &artifact,
                         manifest_media_type: "",
                         artifact_type: None,
-                        kind: Kind::UNKNOWN,
+                        kind: &Kind::Unknown,
                         size: 0,
                         parent_digest: None,
                         platform: None,
@@ -1128,16 +1114,9 @@ impl Pipeline {
             }
         };
         store
-            .record_scan(
-                artifact_id,
-                "",
-                "",
-                Status::Failed,
-                Some(reason),
-                &ScanResult::default(),
-            )
+            .record_scan(artifact_id, None, Status::Failed, Some(reason), &ScanResult::default())
             .await?;
-        self.notify(&registry, &job.repository, &digest, Status::Failed);
+        self.notify(&artifact, Status::Failed);
         Ok(())
     }
 }
@@ -1171,15 +1150,27 @@ pub(crate) struct Peeked {
     pub(crate) bytes: Arc<Vec<u8>>,
 }
 
+/// The manifest a job fetched, and which artifact it is.
 struct Target<'a> {
-    registry: &'a str,
-    repository: &'a str,
+    artifact: &'a ArtifactRef,
     fetched: &'a FetchedManifest,
 }
 
 impl Target<'_> {
     fn reference(&self) -> String {
-        format!("{}/{}@{}", self.registry, self.repository, self.fetched.digest)
+        self.artifact.to_string()
+    }
+
+    fn registry(&self) -> &str {
+        &self.artifact.registry
+    }
+
+    fn repository(&self) -> &str {
+        &self.artifact.repository
+    }
+
+    fn digest(&self) -> &Digest {
+        &self.artifact.digest
     }
 }
 
@@ -1208,7 +1199,7 @@ struct FoundReferrer {
     digest: String,
     artifact_type: Option<String>,
     tag: Option<String>,
-    relation: Option<String>,
+    relation: Option<Kind>,
     via: Via,
 }
 
@@ -1276,7 +1267,7 @@ mod tests {
             !unrouted.is_retryable(),
             "configuration does not change between attempts"
         );
-        assert!(PipelineError::Busy("sha256:aa".into()).is_retryable());
+        assert!(PipelineError::Busy(Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap()).is_retryable());
         assert!(PipelineError::Panicked("bug".into()).is_retryable());
     }
 }

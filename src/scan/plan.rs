@@ -186,7 +186,7 @@ mod tests {
     fn unsupported_types_are_recorded_with_their_media_type() {
         let r = Resolution::Unsupported {
             artifact_type: "application/vnd.example.thing".into(),
-            kind: Kind::new(Kind::UNKNOWN),
+            kind: Kind::Unknown,
             reason: "no scanner handles media type application/vnd.example.thing".into(),
         };
         match plan(&found(&r, false), &TagFacts::None, false).action {

@@ -185,7 +185,10 @@ pub(crate) fn placeholders(rows: usize, cols: usize, start: usize) -> String {
 
 /// `$s, $s+1, …`: `n` numbered placeholders (an `IN` list).
 pub(crate) fn numbered(n: usize, start: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `modified` as Unix ms, as imports compare it (unparseable: 0).
@@ -230,7 +233,9 @@ impl Store {
             sqlx::query(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query("PRAGMA wal_autocheckpoint = 16384").execute(&mut *conn).await?;
+            sqlx::query("PRAGMA wal_autocheckpoint = 16384")
+                .execute(&mut *conn)
+                .await?;
         }
         let mut tx = conn.begin().await?;
         // The stored `modified` of each id, as ms.
@@ -677,10 +682,11 @@ impl Store {
     pub(crate) async fn index_stored_advisories(&self) -> Result<(), StoreError> {
         let mut last = String::new();
         loop {
-            let rows = sqlx::query("SELECT id, raw FROM advisories WHERE indexed = 0 AND id > $1 ORDER BY id LIMIT 1000")
-                .bind(&last)
-                .fetch_all(&self.pool)
-                .await?;
+            let rows =
+                sqlx::query("SELECT id, raw FROM advisories WHERE indexed = 0 AND id > $1 ORDER BY id LIMIT 1000")
+                    .bind(&last)
+                    .fetch_all(&self.pool)
+                    .await?;
             let Some(end) = rows.last() else {
                 return Ok(());
             };

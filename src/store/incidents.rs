@@ -250,9 +250,9 @@ impl Paging<'_> {
         }
         let next_cursor = more
             .then(|| {
-                pairs.last().map(|(k, sid, _)| {
-                    matchers::encode_cursor(&k.iter().map(String::as_str).collect::<Vec<_>>(), *sid)
-                })
+                pairs
+                    .last()
+                    .map(|(k, sid, _)| matchers::encode_cursor(&k.iter().map(String::as_str).collect::<Vec<_>>(), *sid))
             })
             .flatten();
         Ok((pairs, next_cursor))
@@ -416,7 +416,7 @@ impl Store {
                 if rank > rank_of[n] {
                     rank_of[n] = rank;
                     let severity: String = r.try_get("severity")?;
-                    items[n].severity = severity.parse().map_err(StoreError::Corrupt)?;
+                    items[n].severity = severity.parse().map_err(StoreError::from)?;
                 }
                 let loc = FindingLocation {
                     location: r.try_get("location")?,
@@ -587,8 +587,9 @@ impl Store {
         let paging = Paging {
             keys: &["p.ecosystem", "p.name", "p.version"],
             scan: "p.scan_id",
-            from: "packages p JOIN scans s ON s.inventory_scan_id = p.scan_id JOIN artifacts a ON a.latest_scan_id = s.id"
-                .into(),
+            from:
+                "packages p JOIN scans s ON s.inventory_scan_id = p.scan_id JOIN artifacts a ON a.latest_scan_id = s.id"
+                    .into(),
             order: "p.ecosystem, p.name, p.version, p.scan_id".into(),
         };
         let (pairs, next_cursor) = paging.page(self, &w, f.before.as_deref(), limit_of(f.limit)).await?;

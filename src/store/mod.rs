@@ -55,6 +55,12 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A stored status or severity is not one.
+    #[error("stored data is corrupt: {0}")]
+    Value(#[from] regscan_scanner_api::UnknownValue),
+    /// A stored digest is not one.
+    #[error("stored data is corrupt: {0}")]
+    Digest(#[from] regscan_scanner_api::DigestError),
 }
 
 /// A handle on the results database. Cheap to clone.

@@ -1,6 +1,6 @@
 //! Listing artifacts with filters and cursor pagination (CLI `artifacts`, `GET /v1/artifacts`).
 
-use regscan_scanner_api::{Severity, Status, Summary};
+use regscan_scanner_api::{Kind, ScannerRef, Severity, Status, Summary};
 use sqlx::Row;
 
 use super::results::{ArtifactRecord, ARTIFACT_COLUMNS};
@@ -15,7 +15,7 @@ pub struct ArtifactFilter {
     /// Repository prefix (`team/` matches `team/app`).
     pub repository: Option<String>,
     /// Kind, exact.
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
     /// Status of the latest scan.
     pub status: Option<Status>,
     /// At least one finding at or above this severity.
@@ -45,8 +45,8 @@ pub struct ArtifactSummary {
     pub status: Status,
     /// Reason of the latest scan.
     pub reason: Option<String>,
-    /// Scanner of the latest scan.
-    pub scanner: Option<(String, String)>,
+    /// Scanner of the latest scan (`None` when no scanner ran).
+    pub scanner: Option<ScannerRef>,
     /// Findings per severity.
     pub summary: Summary,
     /// When the latest scan finished, Unix ms.
@@ -160,13 +160,12 @@ impl Store {
                 let version: Option<String> = r.try_get("scan_version")?;
                 Ok(ArtifactSummary {
                     artifact: Store::artifact_from_row(r)?,
-                    status: status
-                        .as_deref()
-                        .unwrap_or("queued")
-                        .parse()
-                        .map_err(StoreError::Corrupt)?,
+                    status: status.as_deref().unwrap_or("queued").parse()?,
                     reason: r.try_get("scan_reason")?,
-                    scanner: scanner.filter(|s| !s.is_empty()).zip(version),
+                    scanner: scanner
+                        .filter(|s| !s.is_empty())
+                        .zip(version)
+                        .map(|(name, version)| ScannerRef { name, version }),
                     summary: Summary {
                         critical: n("s_critical")?,
                         high: n("s_high")?,

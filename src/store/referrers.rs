@@ -1,6 +1,6 @@
 //! Referrers: signatures, SBOMs and attestations linked to the artifact they describe.
 
-use regscan_scanner_api::Status;
+use regscan_scanner_api::{ArtifactRef, Digest, Kind, Status};
 use sqlx::Row;
 
 use super::{Store, StoreError};
@@ -31,26 +31,24 @@ impl Via {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferrerRecord {
     /// The referrer's digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Its artifact type, when known.
     pub artifact_type: Option<String>,
     /// Its kind (the stored artifact's, else the relation learnt with the link).
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
     /// The status of its latest scan; `None` when it is not stored yet.
     pub status: Option<Status>,
 }
 
 impl Store {
-    /// Record that `referrer` refers to `subject`. A link learnt again keeps the best
-    /// knowledge: a known relation or artifact type is never replaced by an unknown one.
-    #[allow(clippy::too_many_arguments)]
+    /// Record that `referrer` (of the same repository) refers to `subject`. A link learnt again
+    /// keeps the best knowledge: a known relation or artifact type is never replaced by an
+    /// unknown one.
     pub async fn link_referrer(
         &self,
-        registry: &str,
-        repository: &str,
-        subject: &str,
-        referrer: &str,
-        relation: Option<&str>,
+        subject: &ArtifactRef,
+        referrer: &Digest,
+        relation: Option<&Kind>,
         artifact_type: Option<&str>,
         via: Via,
     ) -> Result<(), StoreError> {
@@ -61,11 +59,11 @@ impl Store {
                 relation = COALESCE(excluded.relation, referrers.relation),
                 artifact_type = COALESCE(excluded.artifact_type, referrers.artifact_type)",
         )
-        .bind(registry)
-        .bind(repository)
-        .bind(subject)
-        .bind(referrer)
-        .bind(relation)
+        .bind(&subject.registry)
+        .bind(&subject.repository)
+        .bind(subject.digest.as_str())
+        .bind(referrer.as_str())
+        .bind(relation.map(Kind::as_str))
         .bind(artifact_type)
         .bind(via.as_str())
         .bind(now_ms())
@@ -75,12 +73,7 @@ impl Store {
     }
 
     /// The referrers of `subject`, oldest link first.
-    pub async fn referrers_of(
-        &self,
-        registry: &str,
-        repository: &str,
-        subject: &str,
-    ) -> Result<Vec<ReferrerRecord>, StoreError> {
+    pub async fn referrers_of(&self, subject: &ArtifactRef) -> Result<Vec<ReferrerRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT r.referrer_digest, COALESCE(a.artifact_type, r.artifact_type) AS artifact_type,
                     COALESCE(a.kind, r.relation) AS kind, s.status
@@ -90,57 +83,54 @@ impl Store {
              WHERE r.registry = $1 AND r.repository = $2 AND r.subject_digest = $3
              ORDER BY r.created_at, r.referrer_digest",
         )
-        .bind(registry)
-        .bind(repository)
-        .bind(subject)
+        .bind(&subject.registry)
+        .bind(&subject.repository)
+        .bind(subject.digest.as_str())
         .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|r| {
                 let status: Option<String> = r.try_get("status")?;
                 Ok(ReferrerRecord {
-                    digest: r.try_get("referrer_digest")?,
+                    digest: super::results::stored_digest(r, "referrer_digest")?,
                     artifact_type: r.try_get("artifact_type")?,
-                    kind: r.try_get("kind")?,
-                    status: status.map(|s| s.parse()).transpose().map_err(StoreError::Corrupt)?,
+                    kind: r.try_get::<Option<String>, _>("kind")?.map(Kind::new),
+                    status: status.map(|s| s.parse()).transpose()?,
                 })
             })
             .collect()
     }
 
     /// The subject `referrer` refers to, if a link is known.
-    pub async fn subject_of(
-        &self,
-        registry: &str,
-        repository: &str,
-        referrer: &str,
-    ) -> Result<Option<String>, StoreError> {
+    pub async fn subject_of(&self, referrer: &ArtifactRef) -> Result<Option<ArtifactRef>, StoreError> {
         let row = sqlx::query(
             "SELECT subject_digest FROM referrers WHERE registry = $1 AND repository = $2 AND referrer_digest = $3
              ORDER BY created_at LIMIT 1",
         )
-        .bind(registry)
-        .bind(repository)
-        .bind(referrer)
+        .bind(&referrer.registry)
+        .bind(&referrer.repository)
+        .bind(referrer.digest.as_str())
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|r| r.try_get("subject_digest")).transpose()?)
+        let subject = row
+            .map(|r| super::results::stored_digest(&r, "subject_digest"))
+            .transpose()?;
+        Ok(subject.map(|d| referrer.with_digest(d)))
     }
 }
 
 /// The subject digest a cosign-scheme tag names (`sha256-<hex>.sig` → `sha256:<hex>`), and the
 /// relation its suffix implies.
-pub fn cosign_tag_subject(tag: &str) -> Option<(String, &'static str)> {
+pub fn cosign_tag_subject(tag: &str) -> Option<(Digest, Kind)> {
     let (stem, suffix) = tag.rsplit_once('.')?;
     let relation = match suffix {
-        "sig" => "signature",
-        "att" => "attestation",
-        "sbom" => "sbom",
+        "sig" => Kind::Signature,
+        "att" => Kind::Attestation,
+        "sbom" => Kind::Sbom,
         _ => return None,
     };
     let hex = stem.strip_prefix("sha256-")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .then(|| (format!("sha256:{hex}"), relation))
+    Some((Digest::parse(&format!("sha256:{hex}")).ok()?, relation))
 }
 
 #[cfg(test)]
@@ -152,7 +142,7 @@ mod tests {
         let hex = "a".repeat(64);
         assert_eq!(
             cosign_tag_subject(&format!("sha256-{hex}.sig")),
-            Some((format!("sha256:{hex}"), "signature"))
+            Some((Digest::parse(&format!("sha256:{hex}")).unwrap(), Kind::Signature))
         );
         assert_eq!(cosign_tag_subject(&format!("sha256-{hex}.sbom")).unwrap().1, "sbom");
         assert_eq!(

@@ -175,7 +175,7 @@ impl Store {
             }
             for r in q.fetch_all(&mut *tx).await? {
                 let sev: String = r.try_get("severity")?;
-                let sev: Severity = sev.parse().map_err(StoreError::Corrupt)?;
+                let sev: Severity = sev.parse()?;
                 deleted.entry(r.try_get("scan_id")?).or_default().add(sev, 1);
             }
         }

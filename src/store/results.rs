@@ -5,7 +5,7 @@
 //! the artifact's claim (the `scans_one_running` unique index), so two workers never scan one
 //! digest at once; a claim whose lease expired is taken over.
 
-use regscan_scanner_api::{Finding, Kind, Package, Severity, Status, Summary};
+use regscan_scanner_api::{ArtifactRef, Digest, Finding, Kind, Package, ScannerRef, Severity, Status, Summary};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
 
@@ -28,8 +28,8 @@ pub struct ArtifactRecord {
     pub registry: String,
     /// Repository.
     pub repository: String,
-    /// Manifest digest.
-    pub digest: String,
+    /// Manifest digest (or the placeholder of a tag that never resolved).
+    pub digest: Digest,
     /// Manifest media type.
     pub manifest_media_type: String,
     /// Resolved artifact type.
@@ -52,21 +52,24 @@ pub struct ArtifactRecord {
     pub deleted_at: Option<i64>,
 }
 
+impl ArtifactRecord {
+    /// Which artifact this is.
+    pub fn artifact_ref(&self) -> ArtifactRef {
+        ArtifactRef::new(&self.registry, &self.repository, self.digest.clone())
+    }
+}
+
 /// What is known of an artifact before it is scanned.
 #[derive(Debug, Clone)]
 pub struct NewArtifact<'a> {
-    /// Registry host.
-    pub registry: &'a str,
-    /// Repository.
-    pub repository: &'a str,
-    /// Manifest digest.
-    pub digest: &'a str,
+    /// Which artifact.
+    pub artifact: &'a ArtifactRef,
     /// Manifest media type.
     pub manifest_media_type: &'a str,
     /// Resolved artifact type.
     pub artifact_type: Option<&'a str>,
     /// Kind.
-    pub kind: &'a str,
+    pub kind: &'a Kind,
     /// Size.
     pub size: i64,
     /// Parent index digest.
@@ -82,7 +85,7 @@ pub struct ScanRecord {
     pub id: i64,
     /// Artifact row id.
     pub artifact_id: i64,
-    /// Scanner name (empty when no scanner ran).
+    /// Scanner name (empty when no scanner ran; [`ScanRecord::scanner_ref`] says `None`).
     pub scanner: String,
     /// Scanner version.
     pub scanner_version: String,
@@ -104,6 +107,19 @@ pub struct ScanRecord {
     pub started_at: Option<i64>,
     /// Finished, Unix ms.
     pub finished_at: Option<i64>,
+}
+
+impl ScanRecord {
+    /// The scanner that ran, `None` for a scan no scanner did (index, unsupported type, failure
+    /// before any scanner).
+    pub fn scanner_ref(&self) -> Option<ScannerRef> {
+        stored_scanner(&self.scanner, &self.scanner_version)
+    }
+}
+
+/// The scanner of a scan row's `scanner` and `scanner_version` columns: `None` when empty.
+pub fn stored_scanner(name: &str, version: &str) -> Option<ScannerRef> {
+    (!name.is_empty()).then(|| ScannerRef::new(name, version))
 }
 
 /// Where a finding came from; re-matching replaces `Advisory` findings and keeps `Check` ones.
@@ -150,12 +166,21 @@ pub enum Claim {
     Busy,
 }
 
+/// A digest column, checked as it is read.
+pub(crate) fn stored_digest(r: &AnyRow, column: &str) -> Result<Digest, sqlx::Error> {
+    let s: String = r.try_get(column)?;
+    Digest::from_stored(&s).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    })
+}
+
 fn artifact_from_row(r: &AnyRow) -> Result<ArtifactRecord, sqlx::Error> {
     Ok(ArtifactRecord {
         id: r.try_get("id")?,
         registry: r.try_get("registry")?,
         repository: r.try_get("repository")?,
-        digest: r.try_get("digest")?,
+        digest: stored_digest(r, "digest")?,
         manifest_media_type: r.try_get("manifest_media_type")?,
         artifact_type: r.try_get("artifact_type")?,
         kind: Kind::new(r.try_get::<String, _>("kind")?),
@@ -194,7 +219,7 @@ pub(crate) fn scan_from_row(r: &AnyRow) -> Result<ScanRecord, StoreError> {
         artifact_id: r.try_get("artifact_id")?,
         scanner: r.try_get("scanner")?,
         scanner_version: r.try_get("scanner_version")?,
-        status: status.parse().map_err(StoreError::Corrupt)?,
+        status: status.parse()?,
         reason: r.try_get("reason")?,
         advisory_snapshot: r.try_get("advisory_snapshot")?,
         inventory_scan_id: r.try_get("inventory_scan_id")?,
@@ -231,12 +256,12 @@ impl Store {
                 deleted_at = NULL
              RETURNING id",
         )
-        .bind(a.registry)
-        .bind(a.repository)
-        .bind(a.digest)
+        .bind(&a.artifact.registry)
+        .bind(&a.artifact.repository)
+        .bind(a.artifact.digest.as_str())
         .bind(a.manifest_media_type)
         .bind(a.artifact_type)
-        .bind(a.kind)
+        .bind(a.kind.as_str())
         .bind(a.size)
         .bind(a.parent_digest)
         .bind(a.platform)
@@ -246,16 +271,16 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
-    /// Point `tag` at `digest`.
-    pub async fn set_tag(&self, registry: &str, repository: &str, tag: &str, digest: &str) -> Result<(), StoreError> {
+    /// Point `tag` at the artifact.
+    pub async fn set_tag(&self, artifact: &ArtifactRef, tag: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tags (registry, repository, tag, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (registry, repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at, deleted_at = NULL",
         )
-        .bind(registry)
-        .bind(repository)
+        .bind(&artifact.registry)
+        .bind(&artifact.repository)
         .bind(tag)
-        .bind(digest)
+        .bind(artifact.digest.as_str())
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
@@ -263,7 +288,7 @@ impl Store {
     }
 
     /// The digest a stored tag points at.
-    pub async fn resolve_tag(&self, registry: &str, repository: &str, tag: &str) -> Result<Option<String>, StoreError> {
+    pub async fn resolve_tag(&self, registry: &str, repository: &str, tag: &str) -> Result<Option<Digest>, StoreError> {
         let row = sqlx::query(
             "SELECT digest FROM tags WHERE registry = $1 AND repository = $2 AND tag = $3 AND deleted_at IS NULL",
         )
@@ -272,33 +297,28 @@ impl Store {
         .bind(tag)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| r.try_get("digest")).transpose()?)
+        Ok(row.map(|r| stored_digest(&r, "digest")).transpose()?)
     }
 
-    /// Live tags pointing at a digest, most recently pushed first.
-    pub async fn tags_of(&self, registry: &str, repository: &str, digest: &str) -> Result<Vec<String>, StoreError> {
+    /// Live tags pointing at an artifact, most recently pushed first.
+    pub async fn tags_of(&self, artifact: &ArtifactRef) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT tag FROM tags WHERE registry = $1 AND repository = $2 AND digest = $3 AND deleted_at IS NULL ORDER BY updated_at DESC, tag")
-            .bind(registry)
-            .bind(repository)
-            .bind(digest)
+            .bind(&artifact.registry)
+            .bind(&artifact.repository)
+            .bind(artifact.digest.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| Ok(r.try_get("tag")?)).collect()
     }
 
     /// One artifact.
-    pub async fn artifact(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-    ) -> Result<Option<ArtifactRecord>, StoreError> {
+    pub async fn artifact(&self, artifact: &ArtifactRef) -> Result<Option<ArtifactRecord>, StoreError> {
         let sql =
             format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE registry = $1 AND repository = $2 AND digest = $3");
         let row = sqlx::query(&sql)
-            .bind(registry)
-            .bind(repository)
-            .bind(digest)
+            .bind(&artifact.registry)
+            .bind(&artifact.repository)
+            .bind(artifact.digest.as_str())
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.as_ref().map(artifact_from_row).transpose()?)
@@ -312,12 +332,7 @@ impl Store {
     }
 
     /// The children of an index, in index order, each with the platform the index gives it.
-    pub async fn children(
-        &self,
-        registry: &str,
-        repository: &str,
-        parent_digest: &str,
-    ) -> Result<Vec<ArtifactRecord>, StoreError> {
+    pub async fn children(&self, parent: &ArtifactRef) -> Result<Vec<ArtifactRecord>, StoreError> {
         let cols = ARTIFACT_COLUMNS
             .split(", ")
             .map(|c| format!("c.{c}"))
@@ -330,16 +345,16 @@ impl Store {
              WHERE p.registry = $1 AND p.repository = $2 AND p.digest = $3 ORDER BY l.position, c.id"
         );
         let rows = sqlx::query(&sql)
-            .bind(registry)
-            .bind(repository)
-            .bind(parent_digest)
+            .bind(&parent.registry)
+            .bind(&parent.repository)
+            .bind(parent.digest.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {
                 let mut a = artifact_from_row(r)?;
                 a.platform = r.try_get::<Option<String>, _>("link_platform")?.or(a.platform);
-                a.parent_digest = Some(parent_digest.to_owned());
+                a.parent_digest = Some(parent.digest.as_str().to_owned());
                 Ok(a)
             })
             .collect()
@@ -373,9 +388,9 @@ impl Store {
     pub async fn completed_scan(
         &self,
         artifact_id: i64,
-        scanner: &str,
-        version: &str,
+        scanner: Option<&ScannerRef>,
     ) -> Result<Option<i64>, StoreError> {
+        let (scanner, version) = columns(scanner);
         let row = sqlx::query(
             "SELECT id FROM scans WHERE artifact_id = $1 AND scanner = $2 AND scanner_version = $3 AND status IN ('succeeded', 'unsupported') ORDER BY id DESC LIMIT 1",
         )
@@ -422,11 +437,11 @@ impl Store {
     pub async fn claim_scan(
         &self,
         artifact_id: i64,
-        scanner: &str,
-        version: &str,
+        scanner: Option<&ScannerRef>,
         worker: &str,
         lease_ms: i64,
     ) -> Result<Claim, StoreError> {
+        let (scanner, version) = columns(scanner);
         let now = self.now_ms();
         let abandoned =
             sqlx::query("DELETE FROM scans WHERE artifact_id = $1 AND status = 'running' AND lease_until < $2")
@@ -575,12 +590,12 @@ impl Store {
     pub async fn record_scan(
         &self,
         artifact_id: i64,
-        scanner: &str,
-        version: &str,
+        scanner: Option<&ScannerRef>,
         status: Status,
         reason: Option<&str>,
         result: &ScanResult,
     ) -> Result<i64, StoreError> {
+        let (scanner, version) = columns(scanner);
         let now = now_ms();
         let row = sqlx::query(
             "INSERT INTO scans (artifact_id, scanner, scanner_version, status, created_at, started_at) VALUES ($1, $2, $3, 'queued', $4, $4) RETURNING id",
@@ -612,7 +627,7 @@ impl Store {
                 let refs: String = r.try_get("refs")?;
                 Ok(Finding {
                     id: r.try_get("finding_id")?,
-                    severity: sev.parse::<Severity>().map_err(StoreError::Corrupt)?,
+                    severity: sev.parse::<Severity>()?,
                     title: r.try_get("title")?,
                     package: r.try_get("package")?,
                     installed_version: r.try_get("installed_version")?,
@@ -640,17 +655,14 @@ impl Store {
     /// Record a child of an index at `position`: insert it (kind `kind`, or `unknown` until
     /// scanned) or, when it exists, set its latest parent and platform; and link it to the index
     /// `parent_id`. Returns the child's id.
-    #[allow(clippy::too_many_arguments)]
     pub async fn link_child(
         &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
+        child: &ArtifactRef,
         media_type: &str,
-        parent: (i64, &str),
+        parent: (i64, &Digest),
         position: usize,
         platform: Option<&str>,
-        kind: Option<&str>,
+        kind: Option<&Kind>,
     ) -> Result<i64, StoreError> {
         let now = now_ms();
         let (parent_id, parent_digest) = parent;
@@ -661,12 +673,12 @@ impl Store {
                 parent_digest = excluded.parent_digest, platform = excluded.platform, updated_at = excluded.updated_at, deleted_at = NULL
              RETURNING id",
         )
-        .bind(registry)
-        .bind(repository)
-        .bind(digest)
+        .bind(&child.registry)
+        .bind(&child.repository)
+        .bind(child.digest.as_str())
         .bind(media_type)
-        .bind(kind.unwrap_or("unknown"))
-        .bind(parent_digest)
+        .bind(kind.unwrap_or(&Kind::Unknown).as_str())
+        .bind(parent_digest.as_str())
         .bind(platform)
         .bind(now)
         .fetch_one(&self.pool)
@@ -686,17 +698,11 @@ impl Store {
     }
 
     /// Set an artifact's resolved type.
-    pub async fn set_artifact_type(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-        artifact_type: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn set_artifact_type(&self, artifact: &ArtifactRef, artifact_type: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE artifacts SET artifact_type = $4 WHERE registry = $1 AND repository = $2 AND digest = $3")
-            .bind(registry)
-            .bind(repository)
-            .bind(digest)
+            .bind(&artifact.registry)
+            .bind(&artifact.repository)
+            .bind(artifact.digest.as_str())
             .bind(artifact_type)
             .execute(&self.pool)
             .await?;
@@ -778,4 +784,9 @@ pub(crate) async fn insert_findings(
         b.build()?.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// The `scanner` and `scanner_version` columns of a scan: empty for a scan no scanner did.
+fn columns(scanner: Option<&ScannerRef>) -> (&str, &str) {
+    scanner.map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()))
 }

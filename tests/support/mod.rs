@@ -40,16 +40,20 @@ pub fn random_suffix() -> String {
     format!("{n:016x}")
 }
 
-/// An image in `registry.example.com/{repository}` at `digest`, for tests that store results
-/// through the store API directly.
-pub fn image_artifact<'a>(repository: &'a str, digest: &'a str) -> regscan::store::NewArtifact<'a> {
+/// `registry.example.com/{repository}@{digest}`, for tests that store results through the store
+/// API directly.
+pub fn artifact_ref(repository: &str, digest: &str) -> regscan_scanner_api::ArtifactRef {
+    regscan_scanner_api::ArtifactRef::parse("registry.example.com", repository, digest).unwrap()
+}
+
+/// An image manifest at `at`, as the pipeline would store it.
+pub fn image_artifact(at: &regscan_scanner_api::ArtifactRef) -> regscan::store::NewArtifact<'_> {
+    static IMAGE: regscan_scanner_api::Kind = regscan_scanner_api::Kind::Image;
     regscan::store::NewArtifact {
-        registry: "registry.example.com",
-        repository,
-        digest,
+        artifact: at,
         manifest_media_type: "application/vnd.oci.image.manifest.v1+json",
         artifact_type: None,
-        kind: "image",
+        kind: &IMAGE,
         size: 1,
         parent_digest: None,
         platform: None,
@@ -63,7 +67,10 @@ pub async fn finished_scan(
     repository: &str,
     digest: &str,
 ) -> Option<(regscan_scanner_api::Status, Option<String>)> {
-    let a = store.artifact(registry, repository, digest).await.ok()??;
+    let a = store
+        .artifact(&regscan_scanner_api::ArtifactRef::parse(registry, repository, digest).unwrap())
+        .await
+        .ok()??;
     let scan = store.scan(a.latest_scan_id?).await.ok()??;
     scan.status.is_terminal().then(|| (scan.status, scan.reason.clone()))
 }

@@ -5,43 +5,161 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// What an artifact is: `image`, `helm`, `opa`, `index`, `unknown`, and the kinds of the type
-/// table (`signature`, `sbom`, `wasm`, …). Users may add kinds in the config file, so this is an
-/// open string rather than an enum.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Kind(pub String);
+/// What an artifact is. The kinds regscan itself acts on are variants; the type table and
+/// external plugins name more in the config file (`wasm`, `flux`, …), which are
+/// [`Kind::Other`]. Serialised as its name (`"image"`), exactly as the report JSON spells it, and
+/// ordered by that name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `image`: a container image.
+    Image,
+    /// `helm`: a Helm chart.
+    Helm,
+    /// `opa`: an OPA policy bundle.
+    Opa,
+    /// `index`: a multi-platform image index.
+    Index,
+    /// `sbom`: an SBOM (SPDX, CycloneDX).
+    Sbom,
+    /// `signature`: a signature (cosign, notation).
+    Signature,
+    /// `attestation`: an attestation manifest (BuildKit provenance/SBOM inside an index, DSSE,
+    /// in-toto).
+    Attestation,
+    /// `unknown`: a media type the type table does not know.
+    Unknown,
+    /// A kind named in the configuration.
+    Other(OtherKind),
+}
 
-impl Kind {
-    /// A container image.
-    pub const IMAGE: &'static str = "image";
-    /// A Helm chart.
-    pub const HELM: &'static str = "helm";
-    /// An OPA policy bundle.
-    pub const OPA: &'static str = "opa";
-    /// A multi-platform image index.
-    pub const INDEX: &'static str = "index";
-    /// A media type the type table does not know.
-    pub const UNKNOWN: &'static str = "unknown";
-    /// An attestation manifest (BuildKit provenance/SBOM inside an index, DSSE, in-toto).
-    pub const ATTESTATION: &'static str = "attestation";
-    /// A signature (cosign, notation).
-    pub const SIGNATURE: &'static str = "signature";
+/// The name of a kind regscan does not act on itself (never the name of a [`Kind`] variant, so
+/// one kind has one representation).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OtherKind(String);
 
-    /// Build a kind from a string.
-    pub fn new(s: impl Into<String>) -> Self {
-        Kind(s.into())
-    }
-
-    /// The kind as a string.
+impl OtherKind {
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+impl Kind {
+    /// The built-in kinds.
+    pub const BUILT_IN: [Kind; 8] = [
+        Kind::Image,
+        Kind::Helm,
+        Kind::Opa,
+        Kind::Index,
+        Kind::Sbom,
+        Kind::Signature,
+        Kind::Attestation,
+        Kind::Unknown,
+    ];
+
+    /// The kind named `s`: a variant for a built-in name, else [`Kind::Other`].
+    pub fn new(s: impl AsRef<str> + Into<String>) -> Self {
+        Kind::BUILT_IN
+            .into_iter()
+            .find(|k| k.as_str() == s.as_ref())
+            .unwrap_or_else(|| Kind::Other(OtherKind(s.into())))
+    }
+
+    /// The kind's name, as the report JSON spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Kind::Image => "image",
+            Kind::Helm => "helm",
+            Kind::Opa => "opa",
+            Kind::Index => "index",
+            Kind::Sbom => "sbom",
+            Kind::Signature => "signature",
+            Kind::Attestation => "attestation",
+            Kind::Unknown => "unknown",
+            Kind::Other(o) => o.as_str(),
+        }
+    }
+}
+
+impl PartialOrd for Kind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Kind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Kind::new(String::deserialize(d)?))
+    }
+}
+
+impl From<&str> for Kind {
+    fn from(s: &str) -> Self {
+        Kind::new(s)
+    }
+}
+
+impl From<String> for Kind {
+    fn from(s: String) -> Self {
+        Kind::new(s)
+    }
+}
+
+impl PartialEq<str> for Kind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<String> for Kind {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Kind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is none of the values of a closed set (a status, a severity).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?} (expected {expected})")]
+pub struct UnknownValue {
+    /// What the word was to be: `status`, `severity`.
+    pub what: &'static str,
+    /// The word (cut to 100 characters).
+    pub value: String,
+    /// The values allowed, in words.
+    pub expected: &'static str,
+}
+
+impl UnknownValue {
+    fn new(what: &'static str, value: &str, expected: &'static str) -> Self {
+        UnknownValue {
+            what,
+            value: value.chars().take(100).collect(),
+            expected,
+        }
     }
 }
 
@@ -95,12 +213,12 @@ impl fmt::Display for Status {
 }
 
 impl FromStr for Status {
-    type Err = String;
+    type Err = UnknownValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Status::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown status {s:?} (expected queued, running, succeeded, failed or unsupported)"))
+            .ok_or_else(|| UnknownValue::new("status", s, "queued, running, succeeded, failed or unsupported"))
     }
 }
 
@@ -170,7 +288,7 @@ impl fmt::Display for Severity {
 }
 
 impl FromStr for Severity {
-    type Err = String;
+    type Err = UnknownValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.to_ascii_lowercase();
         match lower.as_str() {
@@ -182,9 +300,7 @@ impl FromStr for Severity {
         Severity::ALL
             .into_iter()
             .find(|sv| sv.as_str() == lower)
-            .ok_or_else(|| {
-                format!("unknown severity {s:?} (expected critical, high, medium, low, negligible or unknown)")
-            })
+            .ok_or_else(|| UnknownValue::new("severity", s, "critical, high, medium, low, negligible or unknown"))
     }
 }
 
@@ -441,7 +557,11 @@ mod tests {
         assert!(Severity::Negligible > Severity::Unknown);
         assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
         assert_eq!("moderate".parse::<Severity>().unwrap(), Severity::Medium);
-        assert!("bad".parse::<Severity>().unwrap_err().contains("bad"));
+        assert_eq!(
+            "bad".parse::<Severity>().unwrap_err().to_string(),
+            "unknown severity \"bad\" (expected critical, high, medium, low, negligible or unknown)"
+        );
+        assert!("done".parse::<Status>().unwrap_err().to_string().contains("\"done\""));
         assert_eq!(Severity::from_cvss_score(9.8), Severity::Critical);
         assert_eq!(Severity::from_cvss_score(7.0), Severity::High);
         assert_eq!(Severity::from_cvss_score(0.0), Severity::Negligible);
@@ -513,6 +633,26 @@ mod tests {
         assert_eq!(
             p("Go", "github.com/gin-gonic/gin", "v1.9.0"),
             "pkg:golang/github.com/gin-gonic/gin@v1.9.0"
+        );
+    }
+
+    #[test]
+    fn kinds_keep_their_json_spelling() {
+        for k in Kind::BUILT_IN {
+            assert_eq!(Kind::new(k.as_str()), k);
+            assert_eq!(serde_json::to_value(&k).unwrap(), k.as_str());
+            assert_eq!(serde_json::from_value::<Kind>(k.as_str().into()).unwrap(), k);
+        }
+        let wasm: Kind = serde_json::from_str("\"wasm\"").unwrap();
+        assert!(matches!(&wasm, Kind::Other(o) if o.as_str() == "wasm"));
+        assert_eq!(serde_json::to_string(&wasm).unwrap(), "\"wasm\"");
+        assert_eq!(Kind::from("image"), Kind::Image, "a built-in name is never Other");
+        let mut ks = vec![Kind::Unknown, wasm.clone(), Kind::Image, Kind::Attestation];
+        ks.sort();
+        assert_eq!(
+            ks,
+            [Kind::Attestation, Kind::Image, Kind::Unknown, wasm],
+            "ordered by name"
         );
     }
 

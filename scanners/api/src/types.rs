@@ -300,12 +300,12 @@ impl TypeTable {
             }
             None if declared.is_empty() => Resolution::unsupported(
                 declared,
-                Kind::new(Kind::UNKNOWN),
+                Kind::Unknown,
                 "manifest declares neither artifactType nor config.mediaType; no scanner handles it".into(),
             ),
             None => {
                 let reason = format!("media type {declared} is not in the type table; no scanner handles it");
-                Resolution::unsupported(declared, Kind::new(Kind::UNKNOWN), reason)
+                Resolution::unsupported(declared, Kind::Unknown, reason)
             }
         }
     }
@@ -329,11 +329,11 @@ impl TypeTable {
         let first = &m.layers.first()?.media_type;
         let image_shaped = is_image_config(declared);
         let declared_entry = self.lookup(declared);
-        let wrapper_kind = declared_entry.map_or(Kind::UNKNOWN, |e| e.kind.as_str());
+        let wrapper_kind = declared_entry.map_or(&Kind::Unknown, |e| &e.kind);
         if declared_entry.is_some_and(|e| e.scanner.is_some()) && !image_shaped {
             return None;
         }
-        if image_shaped || wrapper_kind == Kind::ATTESTATION || wrapper_kind == Kind::UNKNOWN {
+        if image_shaped || matches!(wrapper_kind, Kind::Attestation | Kind::Unknown) {
             if let Some(r) = self.resolve_by_predicate(m) {
                 return Some(r);
             }
@@ -341,9 +341,9 @@ impl TypeTable {
         if !m.layers.iter().all(|l| &l.media_type == first) {
             return None;
         }
-        let entry = self.lookup(first).filter(|e| e.kind.as_str() != Kind::IMAGE)?;
+        let entry = self.lookup(first).filter(|e| e.kind != Kind::Image)?;
         match &entry.scanner {
-            Some(_) if image_shaped || wrapper_kind == Kind::UNKNOWN || wrapper_kind == entry.kind.as_str() => {
+            Some(_) if image_shaped || *wrapper_kind == Kind::Unknown || *wrapper_kind == entry.kind => {
                 Some(Resolution::Scan {
                     artifact_type: first.clone(),
                     entry: entry.clone(),
@@ -391,7 +391,7 @@ impl TypeTable {
         if let Some(t) = declared {
             let (kind, title) = match self.lookup(&t) {
                 Some(e) => (e.kind.clone(), e.title.clone()),
-                None => (Kind::new(Kind::UNKNOWN), "not in the type table".to_owned()),
+                None => (Kind::Unknown, "not in the type table".to_owned()),
             };
             return Resolution::unsupported(
                 t.clone(),
@@ -474,7 +474,7 @@ impl Resolution {
         match self {
             Resolution::Scan { entry, .. } => entry.kind.clone(),
             Resolution::Unsupported { kind, .. } => kind.clone(),
-            Resolution::Index { .. } => Kind::new(Kind::INDEX),
+            Resolution::Index { .. } => Kind::Index,
         }
     }
 }

@@ -225,6 +225,7 @@ fn rpm_streams(rng: &mut Rng) {
                 source_version: Some(v),
                 path: "var/lib/rpm/rpmdb.sqlite".into(),
                 layer: None,
+                dev: false,
             }
         })
         .collect();

@@ -28,6 +28,7 @@ fn rpm(eco: &str, name: &str, version: &str, source: &str) -> Package {
         source_version: Some(version.into()),
         path: "var/lib/rpm/rpmdb.sqlite".into(),
         layer: None,
+        dev: false,
     }
 }
 

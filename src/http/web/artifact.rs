@@ -2,7 +2,7 @@
 //! reason), how to use it, its tags, findings, children (index) and scan history.
 
 use maud::{html, Markup};
-use regscan_scanner_api::Status;
+use regscan_scanner_api::{ArtifactRef, Digest, Kind, Status};
 
 use super::html::{self, page};
 use super::{AppState, WebError};
@@ -14,7 +14,7 @@ pub async fn render(
     state: &AppState,
     registry: &str,
     repository: &str,
-    digest: Option<String>,
+    digest: Option<Digest>,
     tag: Option<String>,
 ) -> Result<String, WebError> {
     let store = &state.store;
@@ -28,14 +28,12 @@ pub async fn render(
                 .ok_or_else(|| ApiError::not_found(format!("no artifact is tagged {registry}/{repository}:{t}")))?
         }
     };
-    let Some(artifact) = store.artifact(registry, repository, &digest).await? else {
-        return Err(ApiError::not_found(format!(
-            "{registry}/{repository}@{digest} is not in the results database"
-        ))
-        .into());
+    let at = ArtifactRef::new(registry, repository, digest);
+    let Some(artifact) = store.artifact(&at).await? else {
+        return Err(ApiError::not_found(format!("{at} is not in the results database")).into());
     };
     let report = Report::of_artifact(store, &artifact, tag.as_deref()).await?;
-    let tags = store.tags_of(registry, repository, &digest).await?;
+    let tags = store.tags_of(&at).await?;
     let history = store.scans_of(artifact.id).await?;
     let config = &state.config;
 
@@ -44,18 +42,16 @@ pub async fn render(
         &report.kind,
         report.status,
         report.reason.as_deref(),
-        registry,
-        repository,
-        &digest,
+        &at,
         tags.first().map(String::as_str),
     );
-    let api = format!("/v1{}", &html::artifact_href(registry, repository, &digest));
+    let api = format!("/v1{}", &html::artifact_href(registry, repository, at.digest.as_str()));
 
     // The facts, in order: (label, value).
     let mut facts: Vec<(&str, Markup)> = vec![
         (
             "Type",
-            html::kind_cell(config, &report.kind, report.artifact_type.as_deref()),
+            html::kind_cell(config, report.kind.as_str(), report.artifact_type.as_deref()),
         ),
         (
             "Status",
@@ -107,7 +103,7 @@ pub async fn render(
     }
 
     let no_findings = match report.status {
-        Status::Succeeded if report.kind == "index" => "An index has no findings of its own; see its children.",
+        Status::Succeeded if report.kind == Kind::Index => "An index has no findings of its own; see its children.",
         Status::Succeeded => "No findings.",
         Status::Unsupported => "Not scanned: no scanner handles this type. This is not a clean result.",
         Status::Failed => "Not scanned: the scan failed. This is not a clean result.",
@@ -126,7 +122,7 @@ pub async fn render(
                 thead { tr { th { "Digest" } th { "Type" } th { "Status" } } }
                 tbody {
                     @for r in &report.referrers {
-                        @let kind = r.kind.as_deref().unwrap_or("unknown");
+                        @let kind = r.kind.as_ref().unwrap_or(&Kind::Unknown).as_str();
                         tr data-kind=(kind) {
                             td { a href=(html::artifact_href(registry, repository, &r.digest)) { code { (r.digest) } } }
                             td { (html::kind_cell(config, kind, r.artifact_type.as_deref())) }
@@ -214,7 +210,7 @@ pub async fn render(
                                 }
                                 div class="mono muted" { (c.digest) }
                             }
-                            td { (html::kind_cell(config, &c.kind, c.artifact_type.as_deref())) }
+                            td { (html::kind_cell(config, c.kind.as_str(), c.artifact_type.as_deref())) }
                             td {
                                 (html::status_badge(c.status))
                                 @if let Some(r) = &c.reason { div class="reason" { (r) } }

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use regscan_scanner_api::{Severity, Status, Summary};
+use regscan_scanner_api::{ArtifactRef, Kind, Severity, Status, Summary};
 
 use crate::config::Config;
 
@@ -222,17 +222,19 @@ pub fn kind_cell(config: &Config, kind: &str, artifact_type: Option<&str>) -> Ma
 }
 
 /// What a user runs to use the artifact, or (for an unsupported type) why there is nothing.
-#[allow(clippy::too_many_arguments)]
 pub fn action_text(
     config: &Config,
-    kind: &str,
+    kind: &Kind,
     status: Status,
     reason: Option<&str>,
-    registry: &str,
-    repository: &str,
-    digest: &str,
+    artifact: &ArtifactRef,
     tag: Option<&str>,
 ) -> Action {
+    let ArtifactRef {
+        registry,
+        repository,
+        digest,
+    } = artifact;
     if status == Status::Unsupported {
         return Action::Reason(reason.unwrap_or("no scanner handles this artifact type").to_owned());
     }
@@ -247,12 +249,12 @@ pub fn action_text(
     };
     let name = repository.rsplit('/').next().unwrap_or(repository);
     match kind {
-        "image" | "index" => Action::Commands(vec![format!("docker pull {registry}/{repository}@{digest}"), format!("docker run --rm -it {by_tag}")]),
-        "helm" => match tag {
+        Kind::Image | Kind::Index => Action::Commands(vec![format!("docker pull {registry}/{repository}@{digest}"), format!("docker run --rm -it {by_tag}")]),
+        Kind::Helm => match tag {
             Some(v) => Action::Commands(vec![format!("helm install {name} oci://{registry}/{repository} --version {v}")]),
             None => Action::Commands(vec![format!("helm pull oci://{registry}/{repository}@{digest}")]),
         },
-        "opa" => Action::Commands(vec![format!(
+        Kind::Opa => Action::Commands(vec![format!(
             "opa run --server --set services.registry.url={scheme}://{registry} --set services.registry.type=oci --set bundles.{name}.service=registry --set bundles.{name}.resource={by_tag}"
         )]),
         _ => Action::Reason(reason.unwrap_or("regscan knows no way to run this type").to_owned()),
@@ -305,6 +307,7 @@ const PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use regscan_scanner_api::Digest;
 
     #[test]
     fn values_are_escaped_and_controls_shown_on_the_page() {
@@ -344,15 +347,14 @@ mod tests {
             insecure: true,
             ..Default::default()
         });
-        let r = "127.0.0.1:5000";
+        let d = Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap();
+        let at = |repo: &str| ArtifactRef::new("127.0.0.1:5000", repo, d.clone());
         let a = action_text(
             &c,
-            "helm",
+            &Kind::new("helm"),
             Status::Succeeded,
             None,
-            r,
-            "charts/web",
-            "sha256:1",
+            &at("charts/web"),
             Some("0.1.0"),
         );
         assert_eq!(
@@ -363,12 +365,10 @@ mod tests {
         );
         let Action::Commands(cmds) = action_text(
             &c,
-            "image",
+            &Kind::new("image"),
             Status::Succeeded,
             None,
-            r,
-            "team/app",
-            "sha256:1",
+            &at("team/app"),
             Some("1.0"),
         ) else {
             panic!()
@@ -376,18 +376,16 @@ mod tests {
         assert_eq!(
             cmds,
             [
-                "docker pull 127.0.0.1:5000/team/app@sha256:1",
-                "docker run --rm -it 127.0.0.1:5000/team/app:1.0"
+                format!("docker pull 127.0.0.1:5000/team/app@{d}"),
+                "docker run --rm -it 127.0.0.1:5000/team/app:1.0".to_owned()
             ]
         );
         let Action::Commands(cmds) = action_text(
             &c,
-            "opa",
+            &Kind::new("opa"),
             Status::Succeeded,
             None,
-            r,
-            "policy/authz",
-            "sha256:1",
+            &at("policy/authz"),
             Some("v1"),
         ) else {
             panic!()
@@ -400,12 +398,10 @@ mod tests {
         );
         let a = action_text(
             &c,
-            "unknown",
+            &Kind::new("unknown"),
             Status::Unsupported,
             Some("no scanner handles media type x/y"),
-            r,
-            "o",
-            "sha256:1",
+            &at("o"),
             None,
         );
         assert_eq!(a, Action::Reason("no scanner handles media type x/y".into()));

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use regscan_scanner_api::{Severity, Status};
+use regscan_scanner_api::{ArtifactRef, Kind, Severity, Status};
 use serde::Deserialize;
 
 use super::api::{list_page, parse_artifact_path, ApiError};
@@ -140,7 +140,7 @@ impl ListingParams {
         Ok(ArtifactFilter {
             registry: nonempty(&self.registry).map(str::to_owned),
             repository: nonempty(&self.repository).map(str::to_owned),
-            kind: nonempty(&self.kind).map(str::to_owned),
+            kind: nonempty(&self.kind).map(Kind::new),
             status,
             min_severity,
             before_id: before,
@@ -247,26 +247,24 @@ async fn listing(
                             Some(t) => format!("{}/{}:{t}", i.registry, i.repository),
                             None => format!("{}/{}", i.registry, i.repository),
                         };
-                        @let short: String = i.digest.chars().take(19).collect();
+                        @let short: String = i.digest.as_str().chars().take(19).collect();
                         @let action = html::action_text(
                             config,
                             &i.kind,
                             i.status,
                             i.reason.as_deref(),
-                            &i.registry,
-                            &i.repository,
-                            &i.digest,
+                            &ArtifactRef::new(&i.registry, &i.repository, i.digest.clone()),
                             i.tags.first().map(String::as_str),
                         );
-                        tr class={ "row " (i.status.as_str()) } data-kind=(i.kind) data-status=(i.status.as_str()) {
+                        tr class={ "row " (i.status.as_str()) } data-kind=(i.kind.as_str()) data-status=(i.status.as_str()) {
                             td {
-                                a href=(html::artifact_href(&i.registry, &i.repository, &i.digest)) { (name) }
+                                a href=(html::artifact_href(&i.registry, &i.repository, i.digest.as_str())) { (name) }
                                 @for (on, mark) in [(i.signed, "signed"), (i.has_sbom, "sbom")] {
                                     @if on { " " span class={ "mark mark-" (mark) } { (mark) } }
                                 }
                                 div class="mono muted" { (short) "…" }
                             }
-                            td { (html::kind_cell(config, &i.kind, i.artifact_type.as_deref())) }
+                            td { (html::kind_cell(config, i.kind.as_str(), i.artifact_type.as_deref())) }
                             td {
                                 (html::status_badge(i.status))
                                 @if let (Some(r), Status::Failed) = (&i.reason, i.status) {
@@ -353,6 +351,7 @@ mod tests {
 
     async fn state_with_hostile_rows() -> (AppState, tempfile::TempDir) {
         use crate::store::{NewArtifact, ScanResult, Store};
+        use regscan_scanner_api::Digest;
         let dir = tempfile::tempdir().unwrap();
         let config = std::sync::Arc::new(crate::config::Config::default());
         let store = Store::open(&format!("sqlite://{}", dir.path().join("w.db").display()))
@@ -369,14 +368,13 @@ mod tests {
             ),
             ("charts/web", D2, "helm", Status::Succeeded, ""),
         ] {
+            let artifact = ArtifactRef::new("r.example", repo, Digest::parse(digest).unwrap());
             let id = store
                 .upsert_artifact(&NewArtifact {
-                    registry: "r.example",
-                    repository: repo,
-                    digest,
+                    artifact: &artifact,
                     manifest_media_type: "m",
                     artifact_type: Some("t/<b>"),
-                    kind,
+                    kind: &Kind::new(kind),
                     size: 1,
                     parent_digest: None,
                     platform: None,
@@ -385,7 +383,7 @@ mod tests {
                 .unwrap();
             let reason = Some(reason).filter(|r| !r.is_empty());
             store
-                .record_scan(id, "", "", status, reason, &ScanResult::default())
+                .record_scan(id, None, status, reason, &ScanResult::default())
                 .await
                 .unwrap();
         }
@@ -461,25 +459,24 @@ mod tests {
     async fn hostile_values_come_out_escaped_on_every_page() {
         use crate::http::api::incidents::{PackageParams, VulnParams};
         use crate::store::{NewArtifact, ScanResult};
-        use regscan_scanner_api::{Finding, Package};
+        use regscan_scanner_api::{Finding, Package, ScannerRef};
         let (state, _dir) = state_with_hostile_rows().await;
         let store = &state.store;
         let repo = format!("evil/{EVIL}");
+        let at = ArtifactRef::parse("r.example", repo.as_str(), D3).unwrap();
         let id = store
             .upsert_artifact(&NewArtifact {
-                registry: "r.example",
-                repository: &repo,
-                digest: D3,
+                artifact: &at,
                 manifest_media_type: EVIL,
                 artifact_type: Some(EVIL),
-                kind: "image",
+                kind: &Kind::Image,
                 size: 1,
                 parent_digest: None,
                 platform: Some(EVIL),
             })
             .await
             .unwrap();
-        store.set_tag("r.example", &repo, EVIL, D3).await.unwrap();
+        store.set_tag(&at, EVIL).await.unwrap();
         let mut finding = Finding::new("GHSA-evil-0001", Severity::High, EVIL).on(EVIL).at(EVIL);
         finding.installed_version = Some(EVIL.into());
         finding.fixed_version = Some(EVIL.into());
@@ -501,7 +498,7 @@ mod tests {
             ..Default::default()
         };
         store
-            .record_scan(id, EVIL, EVIL, Status::Succeeded, None, &result)
+            .record_scan(id, Some(&ScannerRef::new(EVIL, EVIL)), Status::Succeeded, None, &result)
             .await
             .unwrap();
 
@@ -517,7 +514,7 @@ mod tests {
         assert_shown_not_obeyed(&page, "listing form");
         assert!(page.contains(&format!("value=\"{EVIL_SHOWN}\"")), "{page}");
 
-        let page = artifact::render(&state, "r.example", &repo, Some(D3.into()), None)
+        let page = artifact::render(&state, "r.example", &repo, Some(at.digest.clone()), None)
             .await
             .unwrap();
         assert_shown_not_obeyed(&page, "artifact page");

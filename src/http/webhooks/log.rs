@@ -56,8 +56,20 @@ impl Recent {
 
 /// The event log could not be read or written.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("webhook event log: {0}")]
-pub struct EventLogError(String);
+pub enum EventLogError {
+    /// The database failed (one failure answers every request of a batch, hence shared).
+    #[error("webhook event log: {0}")]
+    Store(#[source] std::sync::Arc<crate::store::StoreError>),
+    /// The task serving the log has stopped.
+    #[error("webhook event log: the event log task stopped")]
+    Stopped,
+}
+
+impl From<crate::store::StoreError> for EventLogError {
+    fn from(e: crate::store::StoreError) -> Self {
+        EventLogError::Store(std::sync::Arc::new(e))
+    }
+}
 
 type Reply<T> = oneshot::Sender<Result<T, EventLogError>>;
 
@@ -141,10 +153,7 @@ impl EventLog {
                     records.extend(a.records);
                     replies.push(a.reply);
                 }
-                let result = store
-                    .record_events(&records)
-                    .await
-                    .map_err(|e| EventLogError(e.to_string()));
+                let result = store.record_events(&records).await.map_err(EventLogError::from);
                 if let Err(e) = &result {
                     if replies.iter().any(Option::is_none) {
                         tracing::warn!(error = %e, records = records.len(), "could not record webhook events");
@@ -257,7 +266,7 @@ impl EventLog {
 }
 
 fn closed() -> EventLogError {
-    EventLogError("the event log task stopped".into())
+    EventLogError::Stopped
 }
 
 /// `first` and whatever else is already waiting, up to [`MAX_BATCH`].
@@ -279,10 +288,7 @@ async fn serve_lookups(store: &Store, batch: Vec<Lookup>) {
     }
     for (endpoint, lookups) in by_endpoint {
         let ids: Vec<&str> = lookups.iter().flat_map(|l| l.ids.iter().map(String::as_str)).collect();
-        let result = store
-            .seen_events(&endpoint, &ids)
-            .await
-            .map_err(|e| EventLogError(e.to_string()));
+        let result = store.seen_events(&endpoint, &ids).await.map_err(EventLogError::from);
         for l in lookups {
             let answer = result
                 .clone()
