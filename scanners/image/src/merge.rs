@@ -116,6 +116,10 @@ impl<'a> Merged<'a> {
                 facts: FileFacts::Packages(pkgs),
             } = node
             {
+                // A lockfile that only stands in for another (go.sum beside go.mod) is skipped.
+                if analyzers::superseded_by(path).is_some_and(|other| self.nodes.contains_key(&other)) {
+                    continue;
+                }
                 for p in pkgs {
                     let mut p = p.clone();
                     p.path = path.clone();
