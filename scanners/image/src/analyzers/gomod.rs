@@ -53,7 +53,8 @@ struct Replace<'a> {
     new: Option<(&'a str, &'a str)>,
 }
 
-/// Split a line into tokens: whitespace-separated, `"…"` and `` `…` `` quoted strings kept
+/// Split a line into tokens: whitespace-separated (`(` and `)` are tokens of their own),
+/// `"…"` and `` `…` `` quoted strings kept
 /// whole (quotes removed; Go's escapes are not needed for module paths and versions), and a
 /// `//` comment ends the line.
 fn tokens(line: &str) -> Vec<&str> {
@@ -68,8 +69,12 @@ fn tokens(line: &str) -> Vec<&str> {
                 Some(end) => (&rest[1..1 + end], &rest[2 + end..]),
                 None => (&rest[1..], ""),
             },
+            // `require(` is `require (`: Go's lexer makes parentheses tokens of their own.
+            b'(' | b')' => (&rest[..1], &rest[1..]),
             _ => {
-                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || c == '(' || c == ')')
+                    .unwrap_or(rest.len());
                 (&rest[..end], &rest[end..])
             }
         };
@@ -274,6 +279,10 @@ require (
 
 require github.com/pkg/errors v0.9.1
 
+require(
+	go.uber.org/zap v1.26.0
+)
+
 replace github.com/example/internal-lib => ../internal-lib
 
 replace golang.org/x/net v0.17.0 => golang.org/x/net v0.19.0
@@ -312,6 +321,7 @@ retract v1.0.0 // published by mistake
                 ("golang.org/x/net", "v0.19.0"),
                 ("github.com/example/yaml", "v2.4.1-patched.1"),
                 ("github.com/pkg/errors", "v0.9.1"),
+                ("go.uber.org/zap", "v1.26.0"),
             ])
         );
     }

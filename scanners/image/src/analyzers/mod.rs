@@ -19,10 +19,11 @@ mod dpkg;
 mod gobin;
 mod gomod;
 mod java;
-mod maven;
+mod gradle;
 mod npm;
 mod nuget;
 mod os;
+mod pom;
 mod python;
 mod rpm;
 mod ruby;
@@ -199,13 +200,13 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
         "go.mod" if gomod::is_source_file(path) => return Some(AnalyzerId::GoMod),
         "go.sum" if gomod::is_source_file(path) => return Some(AnalyzerId::GoSum),
         "packages.lock.json" => return Some(AnalyzerId::NuGetLock),
-        "pom.xml" if maven::is_project_pom(path) => return Some(AnalyzerId::Pom),
+        "pom.xml" if pom::is_project_pom(path) => return Some(AnalyzerId::Pom),
         _ => {}
     }
     if file_name.ends_with(".deps.json") && file_name.len() > ".deps.json".len() {
         return Some(AnalyzerId::NuGetDeps);
     }
-    if maven::is_gradle_lockfile(path, file_name) {
+    if gradle::is_gradle_lockfile(path, file_name) {
         return Some(AnalyzerId::GradleLock);
     }
     if file_name.ends_with(".egg-info") {
@@ -337,8 +338,8 @@ pub fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<Fil
         AnalyzerId::GoSum => gomod::analyze_go_sum(path, content),
         AnalyzerId::NuGetLock => nuget::analyze_lock(path, content),
         AnalyzerId::NuGetDeps => nuget::analyze_deps(path, content),
-        AnalyzerId::GradleLock => maven::analyze_gradle(path, content),
-        AnalyzerId::Pom => maven::analyze_pom(path, content),
+        AnalyzerId::GradleLock => gradle::analyze_gradle(path, content),
+        AnalyzerId::Pom => pom::analyze_pom(path, content),
     }
 }
 
