@@ -469,6 +469,33 @@ mod tests {
     }
 
     #[test]
+    fn wanted_go_dotnet_jvm_build_files() {
+        for (path, want) in [
+            ("src/app/go.mod", Some(AnalyzerId::GoMod)),
+            ("go.sum", Some(AnalyzerId::GoSum)),
+            ("root/go/pkg/mod/golang.org/x/net@v0.17.0/go.mod", None),
+            ("usr/local/go/src/go.mod", None),
+            ("src/app/testdata/go.mod", None),
+            ("app/packages.lock.json", Some(AnalyzerId::NuGetLock)),
+            ("app/WebApp.deps.json", Some(AnalyzerId::NuGetDeps)),
+            (
+                "usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.11/Microsoft.NETCore.App.deps.json",
+                Some(AnalyzerId::NuGetDeps),
+            ),
+            ("app/.deps.json", None),
+            ("src/gradle.lockfile", Some(AnalyzerId::GradleLock)),
+            ("buildscript-gradle.lockfile", Some(AnalyzerId::GradleLock)),
+            ("src/gradle/dependency-locks/compileClasspath.lockfile", Some(AnalyzerId::GradleLock)),
+            ("src/other/compileClasspath.lockfile", None),
+            ("src/demo/pom.xml", Some(AnalyzerId::Pom)),
+            ("root/.m2/repository/org/x/x/1/pom.xml", None),
+            ("app/classes/META-INF/maven/org.x/x/pom.xml", None),
+        ] {
+            assert_eq!(id(path, 900), want, "{path}");
+        }
+    }
+
+    #[test]
     fn wanted_go_binaries() {
         assert_eq!(id("usr/local/bin/kubectl", 50 << 20), Some(AnalyzerId::GoBinary));
         assert_eq!(id("usr/bin/tiny", 10), None);

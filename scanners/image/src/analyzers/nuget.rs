@@ -8,8 +8,10 @@
 //! version for several frameworks is reported once.
 //!
 //! `*.deps.json`: the `libraries` map (`"Name/Version": {"type": …}`) of type `package` (and
-//! `runtimepack`, the runtime of a self-contained app, itself a NuGet package with
-//! advisories); `project` and `reference` entries are skipped.
+//! `runtimepack`, the runtime of a self-contained app, written
+//! `runtimepack.Microsoft.NETCore.App.Runtime.linux-x64/8.0.0`: the package id after the
+//! `runtimepack.` prefix is itself a NuGet package with advisories); `project` and `reference`
+//! entries are skipped.
 //!
 //! NuGet has no dev-dependency notion in these files: every package is a runtime one.
 
@@ -97,6 +99,11 @@ pub(crate) fn analyze_deps(path: &str, content: &mut dyn Read) -> Result<FileFac
         if !matches!(lib.kind.as_str(), "package" | "runtimepack") {
             continue;
         }
+        // The SDK writes a runtime pack as `runtimepack.<package id>/<version>`.
+        let key = match lib.kind.as_str() {
+            "runtimepack" => key.strip_prefix("runtimepack.").unwrap_or(&key),
+            _ => &key,
+        };
         let Some((name, version)) = key.rsplit_once('/').filter(|(n, v)| !n.is_empty() && !v.is_empty()) else {
             return Err(AnalyzeError::malformed(
                 id,
@@ -159,8 +166,10 @@ mod tests {
   }
 }"#;
 
-    /// Shaped like the `<app>.deps.json` `dotnet publish` writes (runtimeTarget, targets,
-    /// libraries with `sha512`, `path`, `hashPath`), as in public repositories' deps files.
+    /// Shaped like the `<app>.deps.json` `dotnet publish -r linux-x64 --self-contained` writes
+    /// (runtimeTarget, targets, libraries with `sha512`, `path`, `hashPath`, the runtime pack
+    /// keyed `runtimepack.<id>/<version>`), as in deps files quoted in public issues (e.g. a
+    /// .NET 8 `GenerateSelfSignedCertificate.deps.json`, a .NET Core 3.1 win-x86 one).
     const DEPS: &str = r#"{
   "runtimeTarget": {
     "name": ".NETCoreApp,Version=v8.0/linux-x64",
@@ -174,7 +183,7 @@ mod tests {
         "dependencies": {
           "Newtonsoft.Json": "13.0.1",
           "MyCompany.Shared": "1.0.0",
-          "Microsoft.NETCore.App.Runtime.linux-x64": "8.0.0"
+          "runtimepack.Microsoft.NETCore.App.Runtime.linux-x64": "8.0.0"
         },
         "runtime": { "WebApp.dll": {} }
       },
@@ -183,12 +192,17 @@ mod tests {
           "lib/net6.0/Newtonsoft.Json.dll": { "assemblyVersion": "13.0.0.0", "fileVersion": "13.0.1.25517" }
         }
       },
-      "MyCompany.Shared/1.0.0": { "runtime": { "MyCompany.Shared.dll": {} } }
+      "MyCompany.Shared/1.0.0": { "runtime": { "MyCompany.Shared.dll": {} } },
+      "runtimepack.Microsoft.NETCore.App.Runtime.linux-x64/8.0.0": {
+        "runtime": { "System.Private.CoreLib.dll": { "assemblyVersion": "8.0.0.0", "fileVersion": "8.0.23.53103" } },
+        "native": { "libcoreclr.so": { "fileVersion": "0.0.0.0" } }
+      }
     }
   },
   "libraries": {
     "WebApp/1.0.0": { "type": "project", "serviceable": false, "sha512": "" },
-    "Microsoft.NETCore.App.Runtime.linux-x64/8.0.0": { "type": "runtimepack", "serviceable": false, "sha512": "" },
+    "runtimepack.Microsoft.NETCore.App.Runtime.linux-x64/8.0.0": { "type": "runtimepack", "serviceable": false, "sha512": "" },
+    "PdfSharp/6.2.4.0": { "type": "reference", "serviceable": false, "sha512": "" },
     "Newtonsoft.Json/13.0.1": {
       "type": "package",
       "serviceable": true,
@@ -230,8 +244,8 @@ mod tests {
         assert_eq!(
             p,
             pairs(&[
-                ("Microsoft.NETCore.App.Runtime.linux-x64", "8.0.0"),
                 ("Newtonsoft.Json", "13.0.1"),
+                ("Microsoft.NETCore.App.Runtime.linux-x64", "8.0.0"),
             ])
         );
     }
