@@ -43,15 +43,10 @@ pub(crate) fn superseded_by(path: &str) -> Option<String> {
     (dir.is_empty() || dir.ends_with('/')).then(|| format!("{dir}go.mod"))
 }
 
-/// One `replace` directive.
-struct Replace<'a> {
-    /// Module replaced.
-    old: &'a str,
-    /// Only this version of it, or every version.
-    old_version: Option<&'a str>,
-    /// The replacement module and version; `None` for a local directory.
-    new: Option<(&'a str, &'a str)>,
-}
+/// `replace` directives: (module, only this version or every version) -> the replacement
+/// module and version, or `None` for a local directory. A later directive for the same key
+/// wins, as in Go.
+type Replaces<'a> = HashMap<(&'a str, Option<&'a str>), Option<(&'a str, &'a str)>>;
 
 /// Split a line into tokens: whitespace-separated (`(` and `)` are tokens of their own),
 /// `"…"` and `` `…` `` quoted strings kept
@@ -100,7 +95,8 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
     let id = AnalyzerId::GoMod;
     let text = read_text(id, path, content)?;
     let mut requires: Vec<(&str, &str)> = Vec::new();
-    let mut replaces: Vec<Replace> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut replaces: Replaces = HashMap::new();
     // The verb of the `verb (` block we are in.
     let mut block: Option<&str> = None;
     for (n, line) in text.lines().enumerate() {
@@ -124,7 +120,19 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
         let bad = || AnalyzeError::malformed(id, path, format!("line {}: malformed {verb} directive", n + 1));
         match verb {
             "require" => match args {
-                [module, version] => requires.push((module, version)),
+                // A module required twice builds at the higher version (minimal version
+                // selection).
+                [module, version] => match seen.get(module) {
+                    Some(&i) => {
+                        if go_version_less(requires[i].1, version) {
+                            requires[i].1 = version;
+                        }
+                    }
+                    None => {
+                        seen.insert(module, requires.len());
+                        requires.push((module, version));
+                    }
+                },
                 _ => return Err(bad()),
             },
             "replace" => {
@@ -139,22 +147,17 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
                     [m, v] => Some((*m, *v)),
                     _ => return Err(bad()),
                 };
-                replaces.push(Replace { old, old_version, new });
+                replaces.insert((old, old_version), new);
             }
             _ => {}
         }
     }
     let mut out: Vec<Package> = Vec::with_capacity(requires.len());
     for (module, version) in requires {
-        // The last matching directive wins; a version-specific one beats a general one.
-        let rep = replaces
-            .iter()
-            .rev()
-            .find(|r| r.old == module && r.old_version == Some(version))
-            .or_else(|| replaces.iter().rev().find(|r| r.old == module && r.old_version.is_none()));
-        match rep {
-            Some(Replace { new: None, .. }) => {}
-            Some(Replace { new: Some((m, v)), .. }) => out.push(package("Go", *m, *v, path)),
+        // A version-specific directive beats a general one.
+        match replaces.get(&(module, Some(version))).or_else(|| replaces.get(&(module, None))) {
+            Some(None) => {}
+            Some(Some((m, v))) => out.push(package("Go", *m, *v, path)),
             None => out.push(package("Go", module, version, path)),
         }
     }
@@ -279,6 +282,8 @@ require (
 
 require github.com/pkg/errors v0.9.1
 
+require github.com/pkg/errors v0.8.0
+
 require(
 	go.uber.org/zap v1.26.0
 )
@@ -338,6 +343,26 @@ retract v1.0.0 // published by mistake
         }
         let long = format!("// {}\n", "x".repeat(MAX_LINE));
         assert!(analyze_go_mod("go.mod", &mut long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn go_mod_many_replaces_stay_linear() {
+        // 100,000 requires each with a replace: a linear scan of the replaces per require
+        // would take minutes.
+        let mut text = String::from("module x\n\nrequire (\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("\tgithub.com/o/r{i} v1.0.{i}\n"));
+        }
+        text.push_str(")\n\nreplace (\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("\tgithub.com/o/r{i} => github.com/fork/r{i} v1.0.{i}-fix\n"));
+        }
+        text.push_str(")\n");
+        let start = std::time::Instant::now();
+        let p = got(analyze_go_mod("go.mod", &mut text.as_bytes()).unwrap());
+        assert_eq!(p.len(), 100_000);
+        assert_eq!(p[7], ("github.com/fork/r7".to_owned(), "v1.0.7-fix".to_owned()));
+        assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
     }
 
     #[test]
