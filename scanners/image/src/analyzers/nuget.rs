@@ -13,7 +13,9 @@
 //! `runtimepack.` prefix is itself a NuGet package with advisories); `project` and `reference`
 //! entries are skipped.
 //!
-//! NuGet has no dev-dependency notion in these files: every package is a runtime one.
+//! NuGet has no dev-dependency notion in these files. The one reliable sign is a test project:
+//! a file whose packages include `Microsoft.NET.Test.Sdk` belongs to one, and all its packages
+//! are `dev` (a test project is not deployed). Every other package is a runtime one.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -59,6 +61,19 @@ struct Library {
     kind: String,
 }
 
+/// The package every .NET test project references (`dotnet new xunit|nunit|mstest` add it; `dotnet
+/// test` needs it): its presence makes the file a test project's.
+const TEST_SDK: &str = "Microsoft.NET.Test.Sdk";
+
+/// Mark every package `dev` when they belong to a test project.
+fn mark_test_project(packages: &mut [Package]) {
+    if packages.iter().any(|p| p.name.eq_ignore_ascii_case(TEST_SDK)) {
+        for p in packages {
+            p.dev = true;
+        }
+    }
+}
+
 /// Parse a `packages.lock.json` into `NuGet` packages.
 pub(crate) fn analyze_lock(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::NuGetLock;
@@ -85,6 +100,7 @@ pub(crate) fn analyze_lock(path: &str, content: &mut dyn Read) -> Result<FileFac
             }
         }
     }
+    mark_test_project(&mut out);
     Ok(FileFacts::Packages(out))
 }
 
@@ -113,6 +129,7 @@ pub(crate) fn analyze_deps(path: &str, content: &mut dyn Read) -> Result<FileFac
         };
         out.push(package("NuGet", name, version, path));
     }
+    mark_test_project(&mut out);
     Ok(FileFacts::Packages(out))
 }
 
@@ -248,6 +265,27 @@ mod tests {
                 ("Microsoft.NETCore.App.Runtime.linux-x64", "8.0.0"),
             ])
         );
+    }
+
+    #[test]
+    fn test_projects_are_dev() {
+        let lock = r#"{"version": 1, "dependencies": {"net8.0": {
+            "Microsoft.NET.Test.Sdk": {"type": "Direct", "requested": "[17.8.0, )", "resolved": "17.8.0", "contentHash": "x"},
+            "xunit": {"type": "Direct", "requested": "[2.6.2, )", "resolved": "2.6.2", "contentHash": "x"},
+            "Newtonsoft.Json": {"type": "Transitive", "resolved": "13.0.1", "contentHash": "x"}}}}"#;
+        let FileFacts::Packages(p) = analyze_lock("tests/App.Tests/packages.lock.json", &mut lock.as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(p.len(), 3);
+        assert!(p.iter().all(|p| p.dev));
+        let deps = r#"{"libraries": {"App.Tests/1.0.0": {"type": "project"},
+            "Microsoft.NET.Test.Sdk/17.8.0": {"type": "package"}, "Moq/4.20.69": {"type": "package"}}}"#;
+        let FileFacts::Packages(p) = analyze_deps("App.Tests.deps.json", &mut deps.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|p| p.dev));
     }
 
     #[test]
