@@ -19,7 +19,13 @@ const TARGET: usize = 24 << 20;
 /// A Go module version from `i` (some pseudo-versions, some `+incompatible`).
 fn go_version(i: usize) -> String {
     match i % 5 {
-        0 => format!("v0.0.0-2023{:02}{:02}1{:05}-{:012x}", i % 12 + 1, i % 28 + 1, i % 100_000, i * 2_654_435_761),
+        0 => format!(
+            "v0.0.0-2023{:02}{:02}1{:05}-{:012x}",
+            i % 12 + 1,
+            i % 28 + 1,
+            i % 100_000,
+            i * 2_654_435_761
+        ),
         1 => format!("v{}.0.0+incompatible", i % 9 + 2),
         _ => format!("v1.{}.{}", i % 40, i % 13),
     }
@@ -30,7 +36,13 @@ fn go_mod() -> String {
     let mut i = 0;
     while s.len() < TARGET {
         let indirect = if i % 3 == 0 { "" } else { " // indirect" };
-        writeln!(s, "\tgithub.com/org{}/module-{i}/v2 {}{indirect}", i % 997, go_version(i)).unwrap();
+        writeln!(
+            s,
+            "\tgithub.com/org{}/module-{i}/v2 {}{indirect}",
+            i % 997,
+            go_version(i)
+        )
+        .unwrap();
         if i % 50 == 0 {
             s.push_str(")\n\nreplace github.com/legacy/x => github.com/fork/x v1.2.3\n\nrequire (\n");
         }
@@ -59,7 +71,7 @@ fn nuget_lock() -> String {
         if f > 0 {
             s.push_str(",\n");
         }
-        write!(s, "    \"{framework}\": {{\n").unwrap();
+        writeln!(s, "    \"{framework}\": {{").unwrap();
         for i in 0..per_framework {
             let sep = if i + 1 == per_framework { "" } else { "," };
             let kind = ["Direct", "Transitive", "CentralTransitive"][i % 3];
@@ -118,7 +130,14 @@ fn gradle_lockfile() -> String {
             2 => "testCompileClasspath,testRuntimeClasspath",
             _ => "annotationProcessor",
         };
-        writeln!(s, "org.example{}.group:artifact-{i}:{}.{}.0={confs}", i % 313, i % 7, i % 31).unwrap();
+        writeln!(
+            s,
+            "org.example{}.group:artifact-{i}:{}.{}.0={confs}",
+            i % 313,
+            i % 7,
+            i % 31
+        )
+        .unwrap();
         i += 1;
     }
     s.push_str("empty=\n");
@@ -194,11 +213,31 @@ fn bench(c: &mut Criterion) {
     let inputs: [(&str, AnalyzerId, &str, Vec<u8>); 7] = [
         ("go.mod", AnalyzerId::GoMod, "src/go.mod", go_mod().into_bytes()),
         ("go.sum", AnalyzerId::GoSum, "src/go.sum", go_sum().into_bytes()),
-        ("packages.lock.json", AnalyzerId::NuGetLock, "app/packages.lock.json", nuget_lock().into_bytes()),
-        ("deps.json", AnalyzerId::NuGetDeps, "app/WebApp.deps.json", deps_json().into_bytes()),
-        ("gradle.lockfile", AnalyzerId::GradleLock, "app/gradle.lockfile", gradle_lockfile().into_bytes()),
+        (
+            "packages.lock.json",
+            AnalyzerId::NuGetLock,
+            "app/packages.lock.json",
+            nuget_lock().into_bytes(),
+        ),
+        (
+            "deps.json",
+            AnalyzerId::NuGetDeps,
+            "app/WebApp.deps.json",
+            deps_json().into_bytes(),
+        ),
+        (
+            "gradle.lockfile",
+            AnalyzerId::GradleLock,
+            "app/gradle.lockfile",
+            gradle_lockfile().into_bytes(),
+        ),
         ("pom.xml", AnalyzerId::Pom, "app/pom.xml", pom_xml().into_bytes()),
-        ("go binary, no build info", AnalyzerId::GoBinary, "usr/local/bin/tool", non_go_elf()),
+        (
+            "go binary, no build info",
+            AnalyzerId::GoBinary,
+            "usr/local/bin/tool",
+            non_go_elf(),
+        ),
     ];
     let mut group = c.benchmark_group("analyzers_jvm");
     group
@@ -209,9 +248,14 @@ fn bench(c: &mut Criterion) {
     for (name, id, path, data) in &inputs {
         let found = count(analyze(*id, path, &mut data.as_slice()).expect("generated input parses"));
         assert!(found > 0 || *id == AnalyzerId::GoBinary, "{name}: no packages");
-        println!("{name}: {:.1} MiB, {found} packages", data.len() as f64 / (1 << 20) as f64);
+        println!(
+            "{name}: {:.1} MiB, {found} packages",
+            data.len() as f64 / (1 << 20) as f64
+        );
         group.throughput(Throughput::Bytes(data.len() as u64));
-        group.bench_function(*name, |b| b.iter(|| black_box(analyze(*id, path, &mut black_box(data.as_slice())))));
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(analyze(*id, path, &mut black_box(data.as_slice()))))
+        });
     }
     group.finish();
 }

@@ -203,7 +203,11 @@ mod tests {
 
     #[test]
     fn go_sum_counts_only_without_a_go_mod_beside_it() {
-        let l0 = layer(&[("src/a/go.sum", "a-sum"), ("src/b/go.sum", "b-sum"), ("src/a/go.mod", "a-mod")]);
+        let l0 = layer(&[
+            ("src/a/go.sum", "a-sum"),
+            ("src/b/go.sum", "b-sum"),
+            ("src/a/go.mod", "a-mod"),
+        ]);
         let m = Merged::new([&l0]);
         assert_eq!(names(&m), ["a-mod@l0:src/a/go.mod", "b-sum@l0:src/b/go.sum"]);
         // A go.mod deleted by a later layer no longer stands in.

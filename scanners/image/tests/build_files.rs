@@ -19,7 +19,8 @@ const POM: &str = "<project><dependencies>
 <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.14.1</version></dependency>
 <dependency><groupId>junit</groupId><artifactId>junit</artifactId><version>4.13.2</version><scope>test</scope></dependency>
 </dependencies></project>";
-const GRADLE: &str = "com.google.guava:guava:32.1.3-jre=runtimeClasspath\norg.mockito:mockito-core:5.7.0=testRuntimeClasspath\nempty=\n";
+const GRADLE: &str =
+    "com.google.guava:guava:32.1.3-jre=runtimeClasspath\norg.mockito:mockito-core:5.7.0=testRuntimeClasspath\nempty=\n";
 
 #[tokio::test]
 async fn build_files_are_inventoried_with_dev_marks_and_purls() {
@@ -29,7 +30,10 @@ async fn build_files_are_inventoried_with_dev_marks_and_purls() {
         .file("src/svc/go.mod", GO_MOD)
         .file("src/svc/go.sum", GO_SUM)
         .file("src/tool/go.sum", GO_SUM)
-        .file("root/go/pkg/mod/github.com/gorilla/mux@v1.8.1/go.mod", "module github.com/gorilla/mux\n\nrequire github.com/x/y v1.0.0\n")
+        .file(
+            "root/go/pkg/mod/github.com/gorilla/mux@v1.8.1/go.mod",
+            "module github.com/gorilla/mux\n\nrequire github.com/x/y v1.0.0\n",
+        )
         .file("app/packages.lock.json", LOCK)
         .file("app/pom.xml", POM)
         .file("app/gradle.lockfile", GRADLE)
@@ -39,7 +43,15 @@ async fn build_files_are_inventoried_with_dev_marks_and_purls() {
     let mut got: Vec<String> = out
         .packages
         .iter()
-        .map(|p| format!("{} {} {}{}", p.path, p.purl(), p.ecosystem, if p.dev { " dev" } else { "" }))
+        .map(|p| {
+            format!(
+                "{} {} {}{}",
+                p.path,
+                p.purl(),
+                p.ecosystem,
+                if p.dev { " dev" } else { "" }
+            )
+        })
         .collect();
     got.sort();
     assert_eq!(

@@ -101,7 +101,11 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
     let mut block: Option<&str> = None;
     for (n, line) in text.lines().enumerate() {
         if line.len() > MAX_LINE {
-            return Err(AnalyzeError::malformed(id, path, format!("line {} is over {MAX_LINE} bytes", n + 1)));
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                format!("line {} is over {MAX_LINE} bytes", n + 1),
+            ));
         }
         let toks = tokens(line);
         let Some(&first) = toks.first() else { continue };
@@ -155,7 +159,10 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
     let mut out: Vec<Package> = Vec::with_capacity(requires.len());
     for (module, version) in requires {
         // A version-specific directive beats a general one.
-        match replaces.get(&(module, Some(version))).or_else(|| replaces.get(&(module, None))) {
+        match replaces
+            .get(&(module, Some(version)))
+            .or_else(|| replaces.get(&(module, None)))
+        {
             Some(None) => {}
             Some(Some((m, v))) => out.push(package("Go", *m, *v, path)),
             None => out.push(package("Go", module, version, path)),
@@ -177,10 +184,18 @@ pub(crate) fn analyze_go_sum(path: &str, content: &mut dyn Read) -> Result<FileF
         }
         let mut f = line.split_ascii_whitespace();
         let (Some(module), Some(version), Some(hash), None) = (f.next(), f.next(), f.next(), f.next()) else {
-            return Err(AnalyzeError::malformed(id, path, format!("line {}: not `module version hash`", n + 1)));
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                format!("line {}: not `module version hash`", n + 1),
+            ));
         };
         if !hash.contains(':') || !version.starts_with('v') {
-            return Err(AnalyzeError::malformed(id, path, format!("line {}: not `module version hash`", n + 1)));
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                format!("line {}: not `module version hash`", n + 1),
+            ));
         }
         if version.ends_with("/go.mod") {
             continue;
@@ -197,10 +212,7 @@ pub(crate) fn analyze_go_sum(path: &str, content: &mut dyn Read) -> Result<FileF
             }
         }
     }
-    let out = order
-        .into_iter()
-        .map(|m| package("Go", m, best[m], path))
-        .collect();
+    let out = order.into_iter().map(|m| package("Go", m, best[m], path)).collect();
     Ok(FileFacts::Packages(out))
 }
 
@@ -303,7 +315,9 @@ retract v1.0.0 // published by mistake
 "#;
 
     fn got(facts: FileFacts) -> Vec<(String, String)> {
-        let FileFacts::Packages(p) = facts else { panic!("{facts:?}") };
+        let FileFacts::Packages(p) = facts else {
+            panic!("{facts:?}")
+        };
         assert!(p.iter().all(|p| p.ecosystem == "Go" && !p.dev));
         p.into_iter().map(|p| (p.name, p.version)).collect()
     }
@@ -333,12 +347,23 @@ retract v1.0.0 // published by mistake
 
     #[test]
     fn go_mod_hostile_input() {
-        for bad in ["require (\nfoo\n)\n", "require a b c\n", "replace a => b c d\n", "replace a b c => d v1\n"] {
+        for bad in [
+            "require (\nfoo\n)\n",
+            "require a b c\n",
+            "replace a => b c d\n",
+            "replace a b c => d v1\n",
+        ] {
             let err = analyze_go_mod("go.mod", &mut bad.as_bytes()).unwrap_err().to_string();
             assert!(err.contains("go.mod") && err.contains("line"), "{bad:?}: {err}");
         }
         // Unterminated blocks and quotes, stray parentheses, binary junk: no panic.
-        for odd in ["require (\n", "require \"a", "(\n)\n)\n", "\u{0}\u{1}\u{ff}", "require `x` `v1"] {
+        for odd in [
+            "require (\n",
+            "require \"a",
+            "(\n)\n)\n",
+            "\u{0}\u{1}\u{ff}",
+            "require `x` `v1",
+        ] {
             let _ = analyze_go_mod("go.mod", &mut odd.as_bytes());
         }
         let long = format!("// {}\n", "x".repeat(MAX_LINE));
@@ -377,7 +402,10 @@ golang.org/x/sys v0.13.0/go.mod h1:oPkhp1MJrh7nUepCBck5+mAzfO9JrbApNNgaTdGDITg=
 
 ";
         let p = got(analyze_go_sum("go.sum", &mut sum.as_bytes()).unwrap());
-        assert_eq!(p, pairs(&[("github.com/pkg/errors", "v0.9.1"), ("golang.org/x/net", "v0.17.0")]));
+        assert_eq!(
+            p,
+            pairs(&[("github.com/pkg/errors", "v0.9.1"), ("golang.org/x/net", "v0.17.0")])
+        );
         for bad in ["a b\n", "a v1 h1:x extra\n", "a 1.0 h1:x\n", "a v1 nohash\n"] {
             assert!(analyze_go_sum("go.sum", &mut bad.as_bytes()).is_err(), "{bad:?}");
         }

@@ -59,8 +59,7 @@ pub(crate) fn analyze_gradle(path: &str, content: &mut dyn Read) -> Result<FileF
     let file_name = path.rsplit('/').next().unwrap_or(path);
     let build_only = file_name == "buildscript-gradle.lockfile";
     // Gradle 6: the configuration is the file name, lines have no `=…`.
-    let legacy_conf = (file_name != "gradle.lockfile" && !build_only)
-        .then(|| file_name.trim_end_matches(".lockfile"));
+    let legacy_conf = (file_name != "gradle.lockfile" && !build_only).then(|| file_name.trim_end_matches(".lockfile"));
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -71,7 +70,11 @@ pub(crate) fn analyze_gradle(path: &str, content: &mut dyn Read) -> Result<FileF
             (Some((c, confs)), _) => (c, confs),
             (None, Some(conf)) => (line, conf),
             (None, None) => {
-                return Err(AnalyzeError::malformed(id, path, format!("line {}: no `=configurations`", n + 1)));
+                return Err(AnalyzeError::malformed(
+                    id,
+                    path,
+                    format!("line {}: no `=configurations`", n + 1),
+                ));
             }
         };
         if coords == "empty" {
@@ -104,13 +107,17 @@ mod tests {
     use super::*;
 
     fn got(facts: FileFacts) -> Vec<(String, String, bool)> {
-        let FileFacts::Packages(p) = facts else { panic!("{facts:?}") };
+        let FileFacts::Packages(p) = facts else {
+            panic!("{facts:?}")
+        };
         assert!(p.iter().all(|p| p.ecosystem == "Maven"));
         p.into_iter().map(|p| (p.name, p.version, p.dev)).collect()
     }
 
     fn triples(v: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
-        v.iter().map(|(a, b, d)| ((*a).to_owned(), (*b).to_owned(), *d)).collect()
+        v.iter()
+            .map(|(a, b, d)| ((*a).to_owned(), (*b).to_owned(), *d))
+            .collect()
     }
 
     /// The header and line format Gradle 7/8 writes (`./gradlew dependencies --write-locks`).
@@ -137,22 +144,28 @@ empty=annotationProcessor,testAnnotationProcessor
             ])
         );
         let legacy = "# comment\norg.slf4j:slf4j-api:2.0.9\n";
-        let p = got(
-            analyze_gradle("app/gradle/dependency-locks/testRuntimeClasspath.lockfile", &mut legacy.as_bytes()).unwrap(),
-        );
+        let p = got(analyze_gradle(
+            "app/gradle/dependency-locks/testRuntimeClasspath.lockfile",
+            &mut legacy.as_bytes(),
+        )
+        .unwrap());
         assert_eq!(p, triples(&[("org.slf4j:slf4j-api", "2.0.9", true)]));
         let build = "org.springframework.boot:spring-boot-gradle-plugin:3.1.5=classpath\n";
         let p = got(analyze_gradle("buildscript-gradle.lockfile", &mut build.as_bytes()).unwrap());
-        assert_eq!(p[0].2, true);
+        assert!(p[0].2);
     }
 
     #[test]
     fn gradle_hostile_input() {
         for bad in ["a:b=c\n", "a:b:c:d:e=x\n", ":b:1=x\n", "no-equals\n"] {
-            let err = analyze_gradle("gradle.lockfile", &mut bad.as_bytes()).unwrap_err().to_string();
-            assert!(err.contains("gradle.lockfile") && err.contains("line 1"), "{bad:?}: {err}");
+            let err = analyze_gradle("gradle.lockfile", &mut bad.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("gradle.lockfile") && err.contains("line 1"),
+                "{bad:?}: {err}"
+            );
         }
         let _ = analyze_gradle("gradle.lockfile", &mut "\u{0}\u{ff}=\n=\n==\n".as_bytes());
     }
-
 }

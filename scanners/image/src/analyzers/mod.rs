@@ -18,8 +18,8 @@ mod composer;
 mod dpkg;
 mod gobin;
 mod gomod;
-mod java;
 mod gradle;
+mod java;
 mod npm;
 mod nuget;
 mod os;
@@ -485,7 +485,10 @@ mod tests {
             ("app/.deps.json", None),
             ("src/gradle.lockfile", Some(AnalyzerId::GradleLock)),
             ("buildscript-gradle.lockfile", Some(AnalyzerId::GradleLock)),
-            ("src/gradle/dependency-locks/compileClasspath.lockfile", Some(AnalyzerId::GradleLock)),
+            (
+                "src/gradle/dependency-locks/compileClasspath.lockfile",
+                Some(AnalyzerId::GradleLock),
+            ),
             ("src/other/compileClasspath.lockfile", None),
             ("src/demo/pom.xml", Some(AnalyzerId::Pom)),
             ("root/.m2/repository/org/x/x/1/pom.xml", None),

@@ -91,7 +91,10 @@ pub(crate) fn analyze_lock(path: &str, content: &mut dyn Read) -> Result<FileFac
     let mut out: Vec<Package> = Vec::new();
     for graph in lock.dependencies.values() {
         for (name, entry) in graph {
-            let wanted = matches!(entry.kind.as_deref(), Some("Direct" | "Transitive" | "CentralTransitive"));
+            let wanted = matches!(
+                entry.kind.as_deref(),
+                Some("Direct" | "Transitive" | "CentralTransitive")
+            );
             let Some(version) = entry.resolved.as_deref().filter(|v| wanted && !v.is_empty()) else {
                 continue;
             };
@@ -232,7 +235,9 @@ mod tests {
 }"#;
 
     fn got(facts: FileFacts) -> Vec<(String, String)> {
-        let FileFacts::Packages(p) = facts else { panic!("{facts:?}") };
+        let FileFacts::Packages(p) = facts else {
+            panic!("{facts:?}")
+        };
         assert!(p.iter().all(|p| p.ecosystem == "NuGet" && !p.dev));
         p.into_iter().map(|p| (p.name, p.version)).collect()
     }
@@ -290,16 +295,27 @@ mod tests {
 
     #[test]
     fn hostile_input() {
-        for bad in ["", "[", "{\"version\": 9}", "{\"version\": 1, \"dependencies\": []}", "\u{0}\u{ff}"] {
-            let err = analyze_lock("packages.lock.json", &mut bad.as_bytes()).unwrap_err().to_string();
+        for bad in [
+            "",
+            "[",
+            "{\"version\": 9}",
+            "{\"version\": 1, \"dependencies\": []}",
+            "\u{0}\u{ff}",
+        ] {
+            let err = analyze_lock("packages.lock.json", &mut bad.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("packages.lock.json"), "{err}");
         }
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(analyze_lock("packages.lock.json", &mut deep.as_bytes()).is_err());
         assert!(analyze_deps("a.deps.json", &mut deep.as_bytes()).is_err());
-        let err = analyze_deps("a.deps.json", &mut r#"{"libraries": {"NoVersion": {"type": "package"}}}"#.as_bytes())
-            .unwrap_err()
-            .to_string();
+        let err = analyze_deps(
+            "a.deps.json",
+            &mut r#"{"libraries": {"NoVersion": {"type": "package"}}}"#.as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("NoVersion"), "{err}");
         let p = got(analyze_deps("a.deps.json", &mut "{}".as_bytes()).unwrap());
         assert!(p.is_empty());

@@ -220,7 +220,11 @@ fn read_pom(id: AnalyzerId, path: &str, bytes: &[u8]) -> Result<Pom, AnalyzeErro
                     Slot::None => {}
                 }
                 if let Some(managed) = dependency_at(&stack) {
-                    let list = if managed { &mut pom.managed } else { &mut pom.dependencies };
+                    let list = if managed {
+                        &mut pom.managed
+                    } else {
+                        &mut pom.dependencies
+                    };
                     list.extend(current.take());
                 }
                 stack.pop();
@@ -243,7 +247,10 @@ pub(crate) fn analyze_pom(path: &str, content: &mut dyn Read) -> Result<FileFact
     let bytes = read_all(id, path, content)?;
     let mut pom = read_pom(id, path, &bytes)?;
     // A module inherits its parent's group and version unless it sets its own.
-    for (own, parent) in [("project.version", "project.parent.version"), ("project.groupId", "project.parent.groupId")] {
+    for (own, parent) in [
+        ("project.version", "project.parent.version"),
+        ("project.groupId", "project.parent.groupId"),
+    ] {
         if let Some(v) = pom.props.get(parent).cloned() {
             pom.props.entry(own.to_owned()).or_insert(v);
         }
@@ -318,13 +325,17 @@ mod tests {
     use super::*;
 
     fn got(facts: FileFacts) -> Vec<(String, String, bool)> {
-        let FileFacts::Packages(p) = facts else { panic!("{facts:?}") };
+        let FileFacts::Packages(p) = facts else {
+            panic!("{facts:?}")
+        };
         assert!(p.iter().all(|p| p.ecosystem == "Maven"));
         p.into_iter().map(|p| (p.name, p.version, p.dev)).collect()
     }
 
     fn triples(v: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
-        v.iter().map(|(a, b, d)| ((*a).to_owned(), (*b).to_owned(), *d)).collect()
+        v.iter()
+            .map(|(a, b, d)| ((*a).to_owned(), (*b).to_owned(), *d))
+            .collect()
     }
 
     /// A Spring Boot style module pom: parent, properties, dependencyManagement, scopes.
@@ -462,7 +473,11 @@ mod tests {
         let deep = format!("<project>{}</project>", "<a>".repeat(10_000));
         let err = analyze_pom("pom.xml", &mut deep.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("pom.xml") && err.contains("deeper"), "{err}");
-        for bad in ["<project><a></b></project>", "<project>", "<project><version>&bogus;</version></project>"] {
+        for bad in [
+            "<project><a></b></project>",
+            "<project>",
+            "<project><version>&bogus;</version></project>",
+        ] {
             let err = analyze_pom("pom.xml", &mut bad.as_bytes()).unwrap_err().to_string();
             assert!(err.contains("pom.xml"), "{bad}: {err}");
         }
@@ -474,7 +489,9 @@ mod tests {
     }
 
     fn names(xml: &str) -> Vec<(String, String, bool)> {
-        let FileFacts::Packages(p) = analyze_pom("pom.xml", &mut xml.as_bytes()).unwrap() else { panic!() };
+        let FileFacts::Packages(p) = analyze_pom("pom.xml", &mut xml.as_bytes()).unwrap() else {
+            panic!()
+        };
         p.into_iter().map(|p| (p.name, p.version, p.dev)).collect()
     }
 
@@ -509,6 +526,17 @@ mod tests {
 <artifactId>b</artifactId><version>1</version></dependency></dependencies></profile></profiles></project>"#;
         assert!(names(xml).is_empty());
         assert!(names("<other><dependencies><dependency><groupId>a</groupId><artifactId>b</artifactId><version>1</version></dependency></dependencies></other>").is_empty());
+    }
+
+    #[test]
+    fn byte_order_mark_comments_and_namespace_prefixes() {
+        let xml = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- generated -->\n<m:project xmlns:m=\"http://maven.apache.org/POM/4.0.0\"><m:dependencies>\
+<m:dependency><!-- pinned --><m:groupId>org.yaml</m:groupId><m:artifactId>snakeyaml</m:artifactId>\
+<m:version> 1.33 </m:version></m:dependency></m:dependencies></m:project>";
+        assert_eq!(
+            names(xml),
+            [("org.yaml:snakeyaml".to_owned(), "1.33".to_owned(), false)]
+        );
     }
 
     #[test]

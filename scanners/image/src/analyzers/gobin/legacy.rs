@@ -365,7 +365,11 @@ dep\tgolang.org/x/sys\tv0.0.0-20191026070338-33540a1f6037\th1:YUO/7uOKsKeq9UokNS
         }
         put(&mut d, VERSION_OFF - 6, b"go1.9 go1.16.15");
         if decoy {
-            put(&mut d, DECOY_OFF, &block("path\tgithub.com/other/tool\ndep\tgithub.com/decoy/x\tv9.9.9\t\n"));
+            put(
+                &mut d,
+                DECOY_OFF,
+                &block("path\tgithub.com/other/tool\ndep\tgithub.com/decoy/x\tv9.9.9\t\n"),
+            );
         }
         let modinfo = block(MODINFO);
         put(&mut d, MODINFO_OFF, &modinfo);
@@ -471,7 +475,11 @@ dep\tgolang.org/x/sys\tv0.0.0-20191026070338-33540a1f6037\th1:YUO/7uOKsKeq9UokNS
         for (i, b) in cases.iter().enumerate() {
             let p = got(b);
             // Whatever is found is the real module info or nothing: never other text.
-            assert!(p.iter().all(|(n, _)| n == "stdlib" || deps().iter().any(|(d, _)| d == n)), "case {i}: {p:?}");
+            assert!(
+                p.iter()
+                    .all(|(n, _)| n == "stdlib" || deps().iter().any(|(d, _)| d == n)),
+                "case {i}: {p:?}"
+            );
         }
     }
 
