@@ -43,10 +43,9 @@ pub(crate) fn superseded_by(path: &str) -> Option<String> {
     (dir.is_empty() || dir.ends_with('/')).then(|| format!("{dir}go.mod"))
 }
 
-/// `replace` directives: (module, only this version or every version) -> the replacement
-/// module and version, or `None` for a local directory. A later directive for the same key
-/// wins, as in Go.
-type Replaces<'a> = HashMap<(&'a str, Option<&'a str>), Option<(&'a str, &'a str)>>;
+/// `replace` directives by module replaced: (only this version or every version, the
+/// replacement module and version or `None` for a local directory), in file order.
+type Replaces<'a> = HashMap<&'a str, Vec<(Option<&'a str>, Option<(&'a str, &'a str)>)>>;
 
 /// Split a line into tokens: whitespace-separated (`(` and `)` are tokens of their own),
 /// `"…"` and `` `…` `` quoted strings kept
@@ -95,7 +94,6 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
     let id = AnalyzerId::GoMod;
     let text = read_text(id, path, content)?;
     let mut requires: Vec<(&str, &str)> = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut replaces: Replaces = HashMap::new();
     // The verb of the `verb (` block we are in.
     let mut block: Option<&str> = None;
@@ -124,19 +122,7 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
         let bad = || AnalyzeError::malformed(id, path, format!("line {}: malformed {verb} directive", n + 1));
         match verb {
             "require" => match args {
-                // A module required twice builds at the higher version (minimal version
-                // selection).
-                [module, version] => match seen.get(module) {
-                    Some(&i) => {
-                        if go_version_less(requires[i].1, version) {
-                            requires[i].1 = version;
-                        }
-                    }
-                    None => {
-                        seen.insert(module, requires.len());
-                        requires.push((module, version));
-                    }
-                },
+                [module, version] => requires.push((module, version)),
                 _ => return Err(bad()),
             },
             "replace" => {
@@ -151,24 +137,59 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
                     [m, v] => Some((*m, *v)),
                     _ => return Err(bad()),
                 };
-                replaces.insert((old, old_version), new);
+                replaces.entry(old).or_default().push((old_version, new));
             }
             _ => {}
         }
     }
+    dedup_requires(&mut requires);
     let mut out: Vec<Package> = Vec::with_capacity(requires.len());
     for (module, version) in requires {
-        // A version-specific directive beats a general one.
-        match replaces
-            .get(&(module, Some(version)))
-            .or_else(|| replaces.get(&(module, None)))
-        {
+        // The last directive for this version wins, else the last one for every version.
+        let rep = replaces.get(module).and_then(|list| {
+            let last = |want: Option<&str>| list.iter().rev().find(|(v, _)| *v == want).map(|(_, new)| *new);
+            last(Some(version)).or_else(|| last(None))
+        });
+        match rep {
             Some(None) => {}
-            Some(Some((m, v))) => out.push(package("Go", *m, *v, path)),
+            Some(Some((m, v))) => out.push(package("Go", m, v, path)),
             None => out.push(package("Go", module, version, path)),
         }
     }
     Ok(FileFacts::Packages(out))
+}
+
+/// Keep one requirement per module, at its highest version (minimal version selection builds a
+/// module required twice at the higher one), in the order of first appearance. Sorting instead
+/// of hashing: the common case (no duplicates) costs one sort of indices.
+fn dedup_requires(requires: &mut Vec<(&str, &str)>) {
+    let mut order: Vec<usize> = (0..requires.len()).collect();
+    order.sort_by(|&a, &b| requires[a].0.cmp(requires[b].0).then(a.cmp(&b)));
+    let mut keep = vec![true; requires.len()];
+    let mut dup = false;
+    // The earliest requirement of the current group of one module: it keeps the highest version.
+    let mut leader = match order.first() {
+        Some(&i) => i,
+        None => return,
+    };
+    for &next in &order[1..] {
+        if requires[leader].0 == requires[next].0 {
+            if go_version_less(requires[leader].1, requires[next].1) {
+                requires[leader].1 = requires[next].1;
+            }
+            keep[next] = false;
+            dup = true;
+        } else {
+            leader = next;
+        }
+    }
+    if dup {
+        let mut i = 0;
+        requires.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
 }
 
 /// Parse a `go.sum` into `Go` packages (modules with a content hash, highest version each).
@@ -296,6 +317,8 @@ require github.com/pkg/errors v0.9.1
 
 require github.com/pkg/errors v0.8.0
 
+require github.com/pkg/errors v0.9.0
+
 require(
 	go.uber.org/zap v1.26.0
 )
@@ -368,6 +391,23 @@ retract v1.0.0 // published by mistake
         }
         let long = format!("// {}\n", "x".repeat(MAX_LINE));
         assert!(analyze_go_mod("go.mod", &mut long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn duplicate_requires_keep_the_highest_version_in_first_place() {
+        let mut r = vec![
+            ("a", "v1.0.0"),
+            ("b", "v2.0.0"),
+            ("a", "v1.2.0"),
+            ("c", "v0.1.0"),
+            ("a", "v1.10.0"),
+            ("a", "v1.9.0"),
+        ];
+        dedup_requires(&mut r);
+        assert_eq!(r, [("a", "v1.10.0"), ("b", "v2.0.0"), ("c", "v0.1.0")]);
+        let mut empty: Vec<(&str, &str)> = Vec::new();
+        dedup_requires(&mut empty);
+        assert!(empty.is_empty());
     }
 
     #[test]
