@@ -12,6 +12,7 @@
 //! consulted), the highest version per module (minimal version selection picks the highest
 //! required one; lower versions with a content hash are usually left over from older builds).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -43,9 +44,8 @@ pub(crate) fn superseded_by(path: &str) -> Option<String> {
     (dir.is_empty() || dir.ends_with('/')).then(|| format!("{dir}go.mod"))
 }
 
-/// `replace` directives by module replaced: (only this version or every version, the
-/// replacement module and version or `None` for a local directory), in file order.
-type Replaces<'a> = HashMap<&'a str, Vec<(Option<&'a str>, Option<(&'a str, &'a str)>)>>;
+/// A replacement: the new module and version, or `None` for a local directory.
+type Replacement<'a> = Option<(&'a str, &'a str)>;
 
 /// Split a line into tokens: whitespace-separated (`(` and `)` are tokens of their own),
 /// `"…"` and `` `…` `` quoted strings kept
@@ -94,7 +94,8 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
     let id = AnalyzerId::GoMod;
     let text = read_text(id, path, content)?;
     let mut requires: Vec<(&str, &str)> = Vec::new();
-    let mut replaces: Replaces = HashMap::new();
+    // (module replaced, only this version or every version, replacement), in file order.
+    let mut replaces: Vec<(&str, Option<&str>, Replacement)> = Vec::new();
     // The verb of the `verb (` block we are in.
     let mut block: Option<&str> = None;
     for (n, line) in text.lines().enumerate() {
@@ -137,59 +138,50 @@ pub(crate) fn analyze_go_mod(path: &str, content: &mut dyn Read) -> Result<FileF
                     [m, v] => Some((*m, *v)),
                     _ => return Err(bad()),
                 };
-                replaces.entry(old).or_default().push((old_version, new));
+                replaces.push((old, old_version, new));
             }
             _ => {}
         }
     }
-    dedup_requires(&mut requires);
-    let mut out: Vec<Package> = Vec::with_capacity(requires.len());
+    // One requirement per module: a module required twice builds at the higher version
+    // (minimal version selection). One hash per requirement and per replace directive.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(requires.len());
+    let mut selected: Vec<(&str, &str)> = Vec::with_capacity(requires.len());
     for (module, version) in requires {
-        // The last directive for this version wins, else the last one for every version.
-        let rep = replaces.get(module).and_then(|list| {
-            let last = |want: Option<&str>| list.iter().rev().find(|(v, _)| *v == want).map(|(_, new)| *new);
-            last(Some(version)).or_else(|| last(None))
-        });
-        match rep {
+        match index.entry(module) {
+            Entry::Occupied(e) => {
+                let kept = &mut selected[*e.get()].1;
+                if go_version_less(kept, version) {
+                    *kept = version;
+                }
+            }
+            Entry::Vacant(e) => {
+                e.insert(selected.len());
+                selected.push((module, version));
+            }
+        }
+    }
+    // Per selected module: (replacement of every version, of exactly its version); a later
+    // directive wins, a version-specific one beats a general one.
+    let mut replaced: Vec<(Option<Replacement>, Option<Replacement>)> = vec![(None, None); selected.len()];
+    for (old, old_version, new) in replaces {
+        if let Some(&i) = index.get(old) {
+            match old_version {
+                None => replaced[i].0 = Some(new),
+                Some(v) if v == selected[i].1 => replaced[i].1 = Some(new),
+                Some(_) => {}
+            }
+        }
+    }
+    let mut out: Vec<Package> = Vec::with_capacity(selected.len());
+    for ((module, version), (general, specific)) in selected.into_iter().zip(replaced) {
+        match specific.or(general) {
             Some(None) => {}
             Some(Some((m, v))) => out.push(package("Go", m, v, path)),
             None => out.push(package("Go", module, version, path)),
         }
     }
     Ok(FileFacts::Packages(out))
-}
-
-/// Keep one requirement per module, at its highest version (minimal version selection builds a
-/// module required twice at the higher one), in the order of first appearance. Sorting instead
-/// of hashing: the common case (no duplicates) costs one sort of indices.
-fn dedup_requires(requires: &mut Vec<(&str, &str)>) {
-    let mut order: Vec<usize> = (0..requires.len()).collect();
-    order.sort_by(|&a, &b| requires[a].0.cmp(requires[b].0).then(a.cmp(&b)));
-    let mut keep = vec![true; requires.len()];
-    let mut dup = false;
-    // The earliest requirement of the current group of one module: it keeps the highest version.
-    let mut leader = match order.first() {
-        Some(&i) => i,
-        None => return,
-    };
-    for &next in &order[1..] {
-        if requires[leader].0 == requires[next].0 {
-            if go_version_less(requires[leader].1, requires[next].1) {
-                requires[leader].1 = requires[next].1;
-            }
-            keep[next] = false;
-            dup = true;
-        } else {
-            leader = next;
-        }
-    }
-    if dup {
-        let mut i = 0;
-        requires.retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
-    }
 }
 
 /// Parse a `go.sum` into `Go` packages (modules with a content hash, highest version each).
@@ -395,19 +387,11 @@ retract v1.0.0 // published by mistake
 
     #[test]
     fn duplicate_requires_keep_the_highest_version_in_first_place() {
-        let mut r = vec![
-            ("a", "v1.0.0"),
-            ("b", "v2.0.0"),
-            ("a", "v1.2.0"),
-            ("c", "v0.1.0"),
-            ("a", "v1.10.0"),
-            ("a", "v1.9.0"),
-        ];
-        dedup_requires(&mut r);
-        assert_eq!(r, [("a", "v1.10.0"), ("b", "v2.0.0"), ("c", "v0.1.0")]);
-        let mut empty: Vec<(&str, &str)> = Vec::new();
-        dedup_requires(&mut empty);
-        assert!(empty.is_empty());
+        let text = "module m\nrequire a v1.0.0\nrequire b v2.0.0\nrequire a v1.2.0\nrequire c v0.1.0\n\
+require a v1.10.0\nrequire a v1.9.0\nreplace a v1.2.0 => x v9.0.0\nreplace c v0.1.0 => ./c\n";
+        let p = got(analyze_go_mod("go.mod", &mut text.as_bytes()).unwrap());
+        // The replace of a's v1.2.0 does not apply: v1.10.0 is the version built.
+        assert_eq!(p, pairs(&[("a", "v1.10.0"), ("b", "v2.0.0")]));
     }
 
     #[test]
