@@ -19,7 +19,7 @@
 //! headers exactly. When the pointers cannot be followed — position-independent binaries
 //! (their pointers are zero until the dynamic loader relocates them), PE or Mach-O files (no
 //! segment map here), string headers before the build info — the module info is still taken
-//! when the binary holds exactly one well-formed sentinel block starting `path\t`, and the Go
+//! when the binary holds exactly one distinct well-formed sentinel block starting `path\t`, and the Go
 //! version (so `stdlib`) is then unknown. The same fallback covers Go 1.11 and 1.12 module
 //! builds, which have the module info literal but no `.go.buildinfo` section. A binary with
 //! neither (Go before 1.11, GOPATH builds before 1.13, UPX-packed binaries) gives nothing.
@@ -270,12 +270,16 @@ impl Legacy {
             let n = block.len();
             (n >= 33 && block[n - 17] == b'\n').then(|| String::from_utf8_lossy(&block[16..n - 16]).into_owned())
         };
-        // The fallback: exactly one well-formed block that starts like module info.
+        // The fallback: exactly one distinct well-formed block that starts like module info (Go
+        // 1.18+ binaries hold the same text twice: inline and as `runtime.modinfo`).
         let only_block = || -> Option<String> {
-            match self.blocks.as_slice() {
-                [(_, b)] => text(b).filter(|t| t.starts_with("path\t")),
-                _ => None,
-            }
+            let mut texts = self
+                .blocks
+                .iter()
+                .filter_map(|(_, b)| text(b))
+                .filter(|t| t.starts_with("path\t"));
+            let first = texts.next()?;
+            texts.all(|t| t == first).then_some(first)
         };
         let Some(h) = &self.header else {
             return only_block().map(|t| (String::new(), t));
@@ -429,6 +433,10 @@ dep\tgolang.org/x/sys\tv0.0.0-20191026070338-33540a1f6037\th1:YUO/7uOKsKeq9UokNS
         assert_eq!(got(&go116(false, false, true)), deps());
         // Two candidate blocks and nothing to choose between them: nothing is invented.
         assert_eq!(got(&go116(false, true, true)), Vec::new());
+        // The same block twice is one module info.
+        let mut bin = go116(false, false, true);
+        put(&mut bin, DECOY_OFF, &block(MODINFO));
+        assert_eq!(got(&bin), deps());
     }
 
     #[test]
@@ -481,6 +489,32 @@ dep\tgolang.org/x/sys\tv0.0.0-20191026070338-33540a1f6037\th1:YUO/7uOKsKeq9UokNS
                 "case {i}: {p:?}"
             );
         }
+    }
+
+    #[test]
+    fn elf32_big_endian_segments_and_integers() {
+        assert_eq!(uint(&[0x12, 0x34, 0x56, 0x78], 4, true), Some(0x1234_5678));
+        assert_eq!(uint(&[0x78, 0x56, 0x34, 0x12], 4, false), Some(0x1234_5678));
+        assert_eq!(uint(&[1, 2, 3], 4, false), None);
+        // ELF32, big endian (ppc, mips): phoff 52, phentsize 32, one PT_LOAD.
+        let mut h = vec![0u8; 256];
+        h[..6].copy_from_slice(b"\x7fELF\x01\x02");
+        h[28..32].copy_from_slice(&52u32.to_be_bytes());
+        h[42..44].copy_from_slice(&32u16.to_be_bytes());
+        h[44..46].copy_from_slice(&1u16.to_be_bytes());
+        h[52..56].copy_from_slice(&1u32.to_be_bytes());
+        h[56..60].copy_from_slice(&0x1000u32.to_be_bytes());
+        h[60..64].copy_from_slice(&0x10_1000u32.to_be_bytes());
+        h[68..72].copy_from_slice(&0x2000u32.to_be_bytes());
+        let segs = elf_segments(&h);
+        assert_eq!(segs.len(), 1);
+        let l = Legacy {
+            segments: segs,
+            ..Legacy::default()
+        };
+        assert_eq!(l.offset_of(0x10_1800, 16), Some(0x1800));
+        assert_eq!(l.offset_of(0x10_2ff8, 16), None);
+        assert_eq!(l.offset_of(u64::MAX, 16), None);
     }
 
     #[test]
