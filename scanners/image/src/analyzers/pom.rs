@@ -57,7 +57,6 @@ enum Tag {
     ArtifactId,
     Version,
     Scope,
-    Type,
     Other,
 }
 
@@ -74,7 +73,6 @@ impl Tag {
             b"artifactId" => Tag::ArtifactId,
             b"version" => Tag::Version,
             b"scope" => Tag::Scope,
-            b"type" => Tag::Type,
             _ => Tag::Other,
         }
     }
@@ -87,7 +85,6 @@ struct Dependency {
     artifact: String,
     version: Option<String>,
     scope: Option<String>,
-    kind: Option<String>,
 }
 
 /// Where the text of the element being read goes.
@@ -114,7 +111,7 @@ fn slot_for(stack: &[Tag]) -> Slot {
         [Project, Parent, Version] => Slot::Project("project.parent.version"),
         [Project, Dependencies, Dependency, field]
         | [Project, DependencyManagement, Dependencies, Dependency, field]
-            if matches!(field, GroupId | ArtifactId | Version | Scope | Type) =>
+            if matches!(field, GroupId | ArtifactId | Version | Scope) =>
         {
             Slot::Dep(*field)
         }
@@ -213,7 +210,7 @@ fn read_pom(id: AnalyzerId, path: &str, bytes: &[u8]) -> Result<Pom, AnalyzeErro
                                 Tag::ArtifactId => d.artifact = value,
                                 Tag::Version => d.version = Some(value),
                                 Tag::Scope => d.scope = Some(value),
-                                _ => d.kind = Some(value),
+                                _ => {}
                             }
                         }
                     }
