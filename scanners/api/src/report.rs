@@ -502,6 +502,7 @@ impl Package {
             "Maven" => ("maven", None, None),
             "RubyGems" => ("gem", None, None),
             "Packagist" => ("composer", None, None),
+            "NuGet" => ("nuget", None, None),
             _ => ("generic", None, None),
         };
         let name = match ty {
@@ -633,6 +634,11 @@ mod tests {
         assert_eq!(
             p("Go", "github.com/gin-gonic/gin", "v1.9.0"),
             "pkg:golang/github.com/gin-gonic/gin@v1.9.0"
+        );
+        // The purl spec's own NuGet example keeps the name's case.
+        assert_eq!(
+            p("NuGet", "EnterpriseLibrary.Common", "6.0.1306"),
+            "pkg:nuget/EnterpriseLibrary.Common@6.0.1306"
         );
     }
 

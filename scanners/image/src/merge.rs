@@ -116,6 +116,20 @@ impl<'a> Merged<'a> {
                 facts: FileFacts::Packages(pkgs),
             } = node
             {
+                // A lockfile that only stands in for another (go.sum beside a go.mod that was
+                // read) is skipped.
+                let superseded = analyzers::superseded_by(path).is_some_and(|other| {
+                    matches!(
+                        self.nodes.get(&other),
+                        Some(Node::File {
+                            facts: FileFacts::Packages(_),
+                            ..
+                        })
+                    )
+                });
+                if superseded {
+                    continue;
+                }
                 for p in pkgs {
                     let mut p = p.clone();
                     p.path = path.clone();
@@ -185,6 +199,22 @@ mod tests {
                 "y@l0:b/node_modules/y/package.json"
             ]
         );
+    }
+
+    #[test]
+    fn go_sum_counts_only_without_a_go_mod_beside_it() {
+        let l0 = layer(&[
+            ("src/a/go.sum", "a-sum"),
+            ("src/b/go.sum", "b-sum"),
+            ("src/a/go.mod", "a-mod"),
+        ]);
+        let m = Merged::new([&l0]);
+        assert_eq!(names(&m), ["a-mod@l0:src/a/go.mod", "b-sum@l0:src/b/go.sum"]);
+        // A go.mod deleted by a later layer no longer stands in.
+        let mut l1 = LayerFacts::default();
+        l1.whiteouts.insert("src/a/go.mod".into());
+        let m = Merged::new([&l0, &l1]);
+        assert_eq!(names(&m), ["a-sum@l0:src/a/go.sum", "b-sum@l0:src/b/go.sum"]);
     }
 
     #[test]

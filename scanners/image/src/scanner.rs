@@ -15,7 +15,7 @@ use crate::layer::{self, LayerFacts, WalkLimits, WALKER_VERSION};
 use crate::merge::Merged;
 
 /// Version of the image scanner's analysis, stored with every scan.
-pub const SCANNER_VERSION: &str = "0.1.3";
+pub const SCANNER_VERSION: &str = "0.1.4";
 
 /// The container image scanner.
 #[derive(Debug, Clone, Default)]

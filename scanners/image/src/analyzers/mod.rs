@@ -17,9 +17,13 @@ mod cargo;
 mod composer;
 mod dpkg;
 mod gobin;
+mod gomod;
+mod gradle;
 mod java;
 mod npm;
+mod nuget;
 mod os;
+mod pom;
 mod python;
 mod rpm;
 mod ruby;
@@ -29,7 +33,7 @@ pub use os::{finish, pick_os};
 
 /// Version of the analyzers' output; part of the per-layer cache key. Bump it whenever any
 /// analyzer's output for the same input changes.
-pub const ANALYZERS_VERSION: &str = "4";
+pub const ANALYZERS_VERSION: &str = "5";
 
 /// Which analyzer handles a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,6 +72,18 @@ pub enum AnalyzerId {
     RubyGemspec,
     /// `**/vendor/composer/installed.json`.
     Composer,
+    /// `**/go.mod` of source trees (not Go's module cache, toolchain sources or `testdata`).
+    GoMod,
+    /// `**/go.sum` of source trees; its packages count only where there is no `go.mod`.
+    GoSum,
+    /// `**/packages.lock.json` (NuGet restore lock file).
+    NuGetLock,
+    /// `**/*.deps.json` (.NET dependency manifest).
+    NuGetDeps,
+    /// `**/gradle.lockfile`, `**/buildscript-gradle.lockfile`, `**/gradle/dependency-locks/*.lockfile`.
+    GradleLock,
+    /// `**/pom.xml`.
+    Pom,
 }
 
 impl AnalyzerId {
@@ -91,6 +107,12 @@ impl AnalyzerId {
             AnalyzerId::Java => "java-archive",
             AnalyzerId::RubyGemspec => "ruby-gemspec",
             AnalyzerId::Composer => "composer",
+            AnalyzerId::GoMod => "go-mod",
+            AnalyzerId::GoSum => "go-sum",
+            AnalyzerId::NuGetLock => "nuget-lock",
+            AnalyzerId::NuGetDeps => "dotnet-deps",
+            AnalyzerId::GradleLock => "gradle-lockfile",
+            AnalyzerId::Pom => "maven-pom",
         }
     }
 
@@ -111,6 +133,9 @@ impl AnalyzerId {
             AnalyzerId::Java => java::MAX_ARCHIVE_BYTES,
             AnalyzerId::RubyGemspec => MIB,
             AnalyzerId::Composer => 32 * MIB,
+            AnalyzerId::GoMod | AnalyzerId::GoSum => 32 * MIB,
+            AnalyzerId::NuGetLock | AnalyzerId::NuGetDeps => 64 * MIB,
+            AnalyzerId::GradleLock | AnalyzerId::Pom => 32 * MIB,
         }
     }
 }
@@ -172,7 +197,17 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
             return Some(AnalyzerId::CargoLock)
         }
         "installed.json" if path.ends_with("vendor/composer/installed.json") => return Some(AnalyzerId::Composer),
+        "go.mod" if gomod::is_source_file(path) => return Some(AnalyzerId::GoMod),
+        "go.sum" if gomod::is_source_file(path) => return Some(AnalyzerId::GoSum),
+        "packages.lock.json" => return Some(AnalyzerId::NuGetLock),
+        "pom.xml" if pom::is_project_pom(path) => return Some(AnalyzerId::Pom),
         _ => {}
+    }
+    if file_name.ends_with(".deps.json") && file_name.len() > ".deps.json".len() {
+        return Some(AnalyzerId::NuGetDeps);
+    }
+    if gradle::is_gradle_lockfile(path, file_name) {
+        return Some(AnalyzerId::GradleLock);
     }
     if file_name.ends_with(".egg-info") {
         return Some(AnalyzerId::PythonEgg);
@@ -190,6 +225,13 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
         return Some(AnalyzerId::GoBinary);
     }
     None
+}
+
+/// The file whose presence in the merged filesystem makes the packages of the file at `path`
+/// redundant: `dir/go.mod` for `dir/go.sum` (go.mod lists the build list since Go 1.17; go.sum
+/// only stands in for it).
+pub fn superseded_by(path: &str) -> Option<String> {
+    gomod::superseded_by(path)
 }
 
 /// Facts learned from one file.
@@ -298,6 +340,12 @@ pub fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<Fil
         AnalyzerId::Java => java::analyze(path, content),
         AnalyzerId::RubyGemspec => ruby::analyze(path, content),
         AnalyzerId::Composer => composer::analyze(path, content),
+        AnalyzerId::GoMod => gomod::analyze_go_mod(path, content),
+        AnalyzerId::GoSum => gomod::analyze_go_sum(path, content),
+        AnalyzerId::NuGetLock => nuget::analyze_lock(path, content),
+        AnalyzerId::NuGetDeps => nuget::analyze_deps(path, content),
+        AnalyzerId::GradleLock => gradle::analyze_gradle(path, content),
+        AnalyzerId::Pom => pom::analyze_pom(path, content),
     }
 }
 
@@ -424,6 +472,36 @@ mod tests {
             id("var/www/vendor/composer/installed.json", 900),
             Some(AnalyzerId::Composer)
         );
+    }
+
+    #[test]
+    fn wanted_go_dotnet_jvm_build_files() {
+        for (path, want) in [
+            ("src/app/go.mod", Some(AnalyzerId::GoMod)),
+            ("go.sum", Some(AnalyzerId::GoSum)),
+            ("root/go/pkg/mod/golang.org/x/net@v0.17.0/go.mod", None),
+            ("usr/local/go/src/go.mod", None),
+            ("src/app/testdata/go.mod", None),
+            ("app/packages.lock.json", Some(AnalyzerId::NuGetLock)),
+            ("app/WebApp.deps.json", Some(AnalyzerId::NuGetDeps)),
+            (
+                "usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.11/Microsoft.NETCore.App.deps.json",
+                Some(AnalyzerId::NuGetDeps),
+            ),
+            ("app/.deps.json", None),
+            ("src/gradle.lockfile", Some(AnalyzerId::GradleLock)),
+            ("buildscript-gradle.lockfile", Some(AnalyzerId::GradleLock)),
+            (
+                "src/gradle/dependency-locks/compileClasspath.lockfile",
+                Some(AnalyzerId::GradleLock),
+            ),
+            ("src/other/compileClasspath.lockfile", None),
+            ("src/demo/pom.xml", Some(AnalyzerId::Pom)),
+            ("root/.m2/repository/org/x/x/1/pom.xml", None),
+            ("app/classes/META-INF/maven/org.x/x/pom.xml", None),
+        ] {
+            assert_eq!(id(path, 900), want, "{path}");
+        }
     }
 
     #[test]

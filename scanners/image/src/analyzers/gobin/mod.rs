@@ -1,12 +1,17 @@
-//! Go module build info in executables (Go 1.18 and later).
+//! Go module build info in executables.
 //!
-//! A Go binary holds a `.go.buildinfo` blob: the 14-byte magic `\xff Go buildinf:`, a pointer
-//! size byte, a flags byte, padding to 32 bytes, then (with flag `0x2`, "inline strings") two
-//! uvarint-length-prefixed strings: the Go version and the module info text (`path`, `mod`,
-//! `dep`, `=>` lines between 16-byte sentinels). The blob is found by streaming the file
-//! through a fixed buffer and searching the 16-byte-aligned magic, so memory stays bounded
-//! whatever the binary's size; reading stops as soon as the build info is parsed. Binaries of
-//! Go before 1.18 (pointer-based build info) give [`FileFacts::Nothing`].
+//! A Go binary (1.13 and later) holds a `.go.buildinfo` blob: the 14-byte magic
+//! `\xff Go buildinf:`, a pointer size byte, a flags byte, padding to 32 bytes, then (Go 1.18+,
+//! flag `0x2`, "inline strings") two uvarint-length-prefixed strings: the Go version and the
+//! module info text (`path`, `mod`, `dep`, `=>` lines between 16-byte sentinels). The blob is
+//! found by streaming the file through a fixed buffer and searching the 16-byte-aligned magic,
+//! so memory stays bounded whatever the binary's size; reading stops as soon as inline build
+//! info is parsed. The search does not use section headers, so stripped binaries (`-s -w`,
+//! `strip`: `.go.buildinfo` is an allocated section and stays) are read like others.
+//!
+//! Binaries of Go 1.13 to 1.17 (pointers instead of inline strings) and Go 1.11/1.12 module
+//! builds (no `.go.buildinfo`) are read to the end by [`legacy`], which says what is found and
+//! what is not.
 
 use std::io::Read;
 
@@ -14,6 +19,8 @@ use memchr::memmem;
 use regscan_scanner_api::Package;
 
 use super::{package, AnalyzeError, AnalyzerId, FileFacts};
+
+mod legacy;
 
 /// Largest file considered a Go binary candidate. Memory use does not depend on it (the file is
 /// streamed); it bounds the time spent on one file.
@@ -38,7 +45,7 @@ const CHUNK: usize = 256 * 1024;
 const MAX_VERSION_LEN: u64 = 1024;
 
 /// Longest accepted module info text.
-const MAX_MODINFO_LEN: u64 = 8 * 1024 * 1024;
+pub(crate) const MAX_MODINFO_LEN: u64 = 8 * 1024 * 1024;
 
 /// Directories whose direct children are executables worth checking.
 const BIN_DIRS: &[&str] = &[
@@ -101,6 +108,11 @@ fn fill(path: &str, content: &mut dyn Read, buf: &mut [u8], mut filled: usize) -
     Ok(filled)
 }
 
+/// Bytes of each window carried into the next: a magic and its header, a `go1.` version
+/// candidate or a module info sentinel that straddles the boundary is then whole in the next
+/// window.
+const KEEP: usize = 63;
+
 /// Stream an executable, find its build info and turn it into `Go` packages.
 pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let mut content = content.take(MAX_BINARY_BYTES);
@@ -110,21 +122,18 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     if !is_executable(&buf[..filled]) {
         return Ok(FileFacts::Nothing);
     }
+    let mut legacy = legacy::Legacy::new(&buf[..filled]);
     // File offset of buf[0].
     let mut base: u64 = 0;
     loop {
         let at_end = filled < buf.len();
         let window = &buf[..filled];
-        // A match needs its whole header in the window, unless the input has ended.
-        let searchable = if at_end {
-            filled
-        } else {
-            filled.saturating_sub(HEADER - 1)
-        };
+        // A match needs its whole header in the window, unless the input has ended; bytes
+        // from `searchable` on start the next window.
+        let searchable = if at_end { filled } else { filled - KEEP };
         let mut from = 0;
         while let Some(pos) = finder.find(&window[from..]).map(|p| p + from) {
             if pos >= searchable {
-                // Kept for the next round, with the bytes that follow.
                 break;
             }
             from = pos + 1;
@@ -133,24 +142,29 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
             }
             let header = &window[pos..pos + HEADER];
             let (ptr_size, flags) = (header[14], header[15]);
-            if !matches!(ptr_size, 4 | 8) || flags & FLAG_INLINE == 0 {
+            if !matches!(ptr_size, 4 | 8) {
+                continue;
+            }
+            if flags & FLAG_INLINE == 0 {
+                // Go 1.13 to 1.17: pointers to follow (see `legacy`); a later inline header
+                // would still win.
+                legacy.header(header, base);
                 continue;
             }
             let rest = &window[pos + HEADER..];
             let mut reader = rest.chain(&mut content);
             return parse_inline(path, &mut reader);
         }
+        legacy.scan(base, window, searchable);
         if at_end {
-            return Ok(FileFacts::Nothing);
+            return Ok(match legacy.finish() {
+                Some((go_version, modinfo)) => FileFacts::Packages(packages(path, &go_version, &modinfo)),
+                None => FileFacts::Nothing,
+            });
         }
-        // Keep the last HEADER - 1 bytes (a magic and header may straddle the boundary).
-        let keep = (HEADER - 1).min(filled);
-        buf.copy_within(filled - keep..filled, 0);
-        base += (filled - keep) as u64;
-        filled = fill(path, &mut content, &mut buf, keep)?;
-        if filled == keep {
-            return Ok(FileFacts::Nothing);
-        }
+        buf.copy_within(searchable..filled, 0);
+        base += searchable as u64;
+        filled = fill(path, &mut content, &mut buf, KEEP)?;
     }
 }
 
