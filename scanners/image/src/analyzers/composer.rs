@@ -62,6 +62,50 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     Ok(FileFacts::Packages(packages))
 }
 
+/// The parts of `composer.lock` read here.
+#[derive(Deserialize)]
+struct Lock {
+    /// Runtime packages.
+    #[serde(default)]
+    packages: Vec<Entry>,
+    /// `require-dev` packages.
+    #[serde(default, rename = "packages-dev")]
+    packages_dev: Vec<Entry>,
+}
+
+/// Parse `composer.lock` into `Packagist` packages (`packages-dev` marked dev).
+pub(crate) fn analyze_lock(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    let id = AnalyzerId::ComposerLock;
+    let bytes = read_all(id, path, content)?;
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let lock: Lock =
+        serde_json::from_slice(bytes).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid lockfile: {e}")))?;
+    let tagged = |dev: bool| move |e: Entry| (e, dev);
+    let mut seen = std::collections::BTreeMap::new();
+    for (e, dev) in lock
+        .packages
+        .into_iter()
+        .map(tagged(false))
+        .chain(lock.packages_dev.into_iter().map(tagged(true)))
+    {
+        let (Some(name), Some(version)) = (e.name, e.version) else { continue };
+        let (name, version) = (name.trim().to_owned(), version.trim().to_owned());
+        if name.is_empty() || version.is_empty() {
+            continue;
+        }
+        seen.entry((name, version)).and_modify(|d: &mut bool| *d &= dev).or_insert(dev);
+    }
+    let packages = seen
+        .into_iter()
+        .map(|((name, version), dev)| {
+            let mut p = package("Packagist", name, version, path);
+            p.dev = dev;
+            p
+        })
+        .collect();
+    Ok(FileFacts::Packages(packages))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

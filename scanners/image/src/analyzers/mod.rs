@@ -16,10 +16,13 @@ mod apk;
 mod cargo;
 mod composer;
 mod dpkg;
+mod gemlock;
 mod gobin;
 mod java;
+mod jslock;
 mod npm;
 mod os;
+mod pylock;
 mod python;
 mod rpm;
 mod ruby;
@@ -29,7 +32,7 @@ pub use os::{finish, pick_os};
 
 /// Version of the analyzers' output; part of the per-layer cache key. Bump it whenever any
 /// analyzer's output for the same input changes.
-pub const ANALYZERS_VERSION: &str = "3";
+pub const ANALYZERS_VERSION: &str = "4";
 
 /// Which analyzer handles a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,6 +71,24 @@ pub enum AnalyzerId {
     RubyGemspec,
     /// `**/vendor/composer/installed.json`.
     Composer,
+    /// `**/package-lock.json`, `**/npm-shrinkwrap.json` (not under `node_modules/`).
+    NpmLock,
+    /// `**/yarn.lock` (classic and berry).
+    YarnLock,
+    /// `**/pnpm-lock.yaml`.
+    PnpmLock,
+    /// `**/poetry.lock`.
+    PoetryLock,
+    /// `**/uv.lock`.
+    UvLock,
+    /// `**/Pipfile.lock`.
+    PipfileLock,
+    /// `**/requirements*.txt` (exact `==` pins).
+    Requirements,
+    /// `**/Gemfile.lock` (not inside installed gems).
+    GemfileLock,
+    /// `**/composer.lock` (not under `vendor/`).
+    ComposerLock,
 }
 
 impl AnalyzerId {
@@ -91,6 +112,15 @@ impl AnalyzerId {
             AnalyzerId::Java => "java-archive",
             AnalyzerId::RubyGemspec => "ruby-gemspec",
             AnalyzerId::Composer => "composer",
+            AnalyzerId::NpmLock => "npm-lock",
+            AnalyzerId::YarnLock => "yarn-lock",
+            AnalyzerId::PnpmLock => "pnpm-lock",
+            AnalyzerId::PoetryLock => "poetry-lock",
+            AnalyzerId::UvLock => "uv-lock",
+            AnalyzerId::PipfileLock => "pipfile-lock",
+            AnalyzerId::Requirements => "requirements",
+            AnalyzerId::GemfileLock => "gemfile-lock",
+            AnalyzerId::ComposerLock => "composer-lock",
         }
     }
 
@@ -111,6 +141,15 @@ impl AnalyzerId {
             AnalyzerId::Java => java::MAX_ARCHIVE_BYTES,
             AnalyzerId::RubyGemspec => MIB,
             AnalyzerId::Composer => 32 * MIB,
+            AnalyzerId::NpmLock
+            | AnalyzerId::YarnLock
+            | AnalyzerId::PnpmLock
+            | AnalyzerId::PoetryLock
+            | AnalyzerId::UvLock
+            | AnalyzerId::PipfileLock
+            | AnalyzerId::ComposerLock => 64 * MIB,
+            AnalyzerId::Requirements => 4 * MIB,
+            AnalyzerId::GemfileLock => 16 * MIB,
         }
     }
 }
@@ -174,6 +213,9 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
         "installed.json" if path.ends_with("vendor/composer/installed.json") => return Some(AnalyzerId::Composer),
         _ => {}
     }
+    if let Some(id) = lockfile(path, file_name) {
+        return Some(id);
+    }
     if file_name.ends_with(".egg-info") {
         return Some(AnalyzerId::PythonEgg);
     }
@@ -190,6 +232,34 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
         return Some(AnalyzerId::GoBinary);
     }
     None
+}
+
+/// The lockfile analyzer for `file_name`, unless `path` is a copy inside installed packages
+/// (`node_modules/`, installed gems, `vendor/`, `site-packages/`): those lock a package's own
+/// development, not the application, and npm's hidden `node_modules/.package-lock.json`
+/// repeats what the installed `package.json` files say.
+fn lockfile(path: &str, file_name: &str) -> Option<AnalyzerId> {
+    let id = match file_name {
+        "package-lock.json" | "npm-shrinkwrap.json" => AnalyzerId::NpmLock,
+        "yarn.lock" => AnalyzerId::YarnLock,
+        "pnpm-lock.yaml" => AnalyzerId::PnpmLock,
+        "poetry.lock" => AnalyzerId::PoetryLock,
+        "uv.lock" => AnalyzerId::UvLock,
+        "Pipfile.lock" => AnalyzerId::PipfileLock,
+        "Gemfile.lock" => AnalyzerId::GemfileLock,
+        "composer.lock" => AnalyzerId::ComposerLock,
+        _ if file_name.starts_with("requirements") && file_name.ends_with(".txt") => AnalyzerId::Requirements,
+        _ => return None,
+    };
+    let dir = &path[..path.len() - file_name.len()];
+    // `d` as a whole directory name somewhere in `dir` (no allocation).
+    let in_dir = |d: &str| dir.match_indices(d).any(|(i, _)| i == 0 || dir.as_bytes()[i - 1] == b'/');
+    let copied = dir.contains("node_modules/")
+        || dir.contains("site-packages/")
+        || dir.contains("dist-packages/")
+        || (id == AnalyzerId::GemfileLock && (in_dir("gems/") || dir.contains("/bundler/gems/")))
+        || (id == AnalyzerId::ComposerLock && in_dir("vendor/"));
+    (!copied).then_some(id)
 }
 
 /// Facts learned from one file.
@@ -292,6 +362,15 @@ pub fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<Fil
         AnalyzerId::Java => java::analyze(path, content),
         AnalyzerId::RubyGemspec => ruby::analyze(path, content),
         AnalyzerId::Composer => composer::analyze(path, content),
+        AnalyzerId::NpmLock => jslock::analyze_package_lock(path, content),
+        AnalyzerId::YarnLock => jslock::analyze_yarn_lock(path, content),
+        AnalyzerId::PnpmLock => jslock::analyze_pnpm_lock(path, content),
+        AnalyzerId::PoetryLock => pylock::analyze_poetry(path, content),
+        AnalyzerId::UvLock => pylock::analyze_uv(path, content),
+        AnalyzerId::PipfileLock => pylock::analyze_pipfile(path, content),
+        AnalyzerId::Requirements => pylock::analyze_requirements(path, content),
+        AnalyzerId::GemfileLock => gemlock::analyze(path, content),
+        AnalyzerId::ComposerLock => composer::analyze_lock(path, content),
     }
 }
 

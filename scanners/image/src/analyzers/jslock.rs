@@ -1,0 +1,400 @@
+//! JavaScript lockfiles: `package-lock.json` / `npm-shrinkwrap.json` (lockfile versions 1, 2, 3),
+//! `yarn.lock` (classic v1 text and berry YAML) and `pnpm-lock.yaml` (lockfile versions 5, 6, 9).
+//!
+//! Every package is reported once per lockfile (`npm`), by its real name (aliases such as
+//! `"lp": "npm:left-pad@1.3.0"` resolve to `left-pad`), with `dev` set when the lockfile says the
+//! package is only needed for development: npm's `dev`/`devOptional`, pnpm 5/6's `dev: true`,
+//! and for pnpm 9 everything not reachable from an importer's `dependencies` or
+//! `optionalDependencies`. `yarn.lock` carries no dev flag and the analyzers see one file at a
+//! time, so yarn packages are never marked dev (they are matched: a possible false finding for a
+//! dev-only package, never a missed one). Local, linked, workspace, git, tarball-URL and patched
+//! entries are skipped: registry advisories do not name them (a yarn `patch:` entry's original
+//! is listed separately and counted there). Only versions starting with a digit are reported.
+//!
+//! `package-lock.json` is one bounded JSON read (serde_json's nesting limit of 128 stops
+//! recursion bombs); yarn and pnpm lockfiles are read line by line, never building a YAML tree.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+
+use serde::Deserialize;
+
+use super::{package, read_all, read_text, AnalyzeError, AnalyzerId, FileFacts};
+use regscan_scanner_api::Package;
+
+/// Most nodes visited in a v1 lockfile's `dependencies` tree (each is a JSON object, so the
+/// file's size bounds them already; this is a second guard).
+const MAX_NODES: usize = 2_000_000;
+
+/// Distinct packages of one lockfile: `(name, version)` -> dev only.
+#[derive(Default)]
+struct Found(BTreeMap<(String, String), bool>);
+
+impl Found {
+    /// Record `name@version`; a package is dev only if every occurrence is.
+    fn add(&mut self, name: &str, version: &str, dev: bool) {
+        let (name, version) = (name.trim(), version.trim());
+        if name.is_empty() || !version.starts_with(|c: char| c.is_ascii_digit()) {
+            return;
+        }
+        self.0
+            .entry((name.to_owned(), version.to_owned()))
+            .and_modify(|d| *d &= dev)
+            .or_insert(dev);
+    }
+
+    fn into_packages(self, path: &str) -> Vec<Package> {
+        self.0
+            .into_iter()
+            .map(|((name, version), dev)| {
+                let mut p = package("npm", name, version, path);
+                p.dev = dev;
+                p
+            })
+            .collect()
+    }
+}
+
+/// Split `name@rest` at the `@` after the name (a scoped name starts with `@`).
+fn split_at_name(spec: &str) -> Option<(&str, &str)> {
+    let start = usize::from(spec.starts_with('@'));
+    let at = spec[start..].find('@')? + start;
+    Some((&spec[..at], &spec[at + 1..]))
+}
+
+/// `npm:real-name@1.2.3` -> `("real-name", "1.2.3")`.
+fn npm_alias(version: &str) -> Option<(&str, &str)> {
+    split_at_name(version.strip_prefix("npm:")?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// package-lock.json
+
+#[derive(Deserialize)]
+struct NpmLock {
+    #[serde(default, rename = "lockfileVersion")]
+    lockfile_version: Option<u64>,
+    #[serde(default)]
+    packages: Option<HashMap<String, NpmEntry>>,
+    #[serde(default)]
+    dependencies: Option<HashMap<String, V1Dep>>,
+}
+
+/// An entry of v2/v3 `packages`.
+#[derive(Deserialize)]
+struct NpmEntry {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    dev: bool,
+    #[serde(default, rename = "devOptional")]
+    dev_optional: bool,
+    #[serde(default)]
+    link: bool,
+}
+
+/// An entry of v1 `dependencies` (nested).
+#[derive(Deserialize)]
+struct V1Dep {
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    dev: bool,
+    #[serde(default)]
+    dependencies: Option<HashMap<String, V1Dep>>,
+}
+
+/// Parse `package-lock.json` or `npm-shrinkwrap.json`.
+pub(crate) fn analyze_package_lock(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    let id = AnalyzerId::NpmLock;
+    let bytes = read_all(id, path, content)?;
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let lock: NpmLock =
+        serde_json::from_slice(bytes).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid lockfile: {e}")))?;
+    let mut found = Found::default();
+    match (lock.packages, lock.dependencies) {
+        // v2 and v3 (v2 also carries v1's `dependencies`, which `packages` supersedes).
+        (Some(packages), _) => {
+            for (key, entry) in packages {
+                // The root project ("") and workspace folders are not under node_modules.
+                let Some(pos) = key.rfind("node_modules/") else { continue };
+                if entry.link {
+                    continue;
+                }
+                let key_name = &key[pos + "node_modules/".len()..];
+                let Some(version) = entry.version.as_deref() else { continue };
+                let dev = entry.dev || entry.dev_optional;
+                match npm_alias(version) {
+                    Some((name, version)) => found.add(name, version, dev),
+                    None => found.add(entry.name.as_deref().unwrap_or(key_name), version, dev),
+                }
+            }
+        }
+        (None, Some(deps)) => {
+            let mut stack: Vec<(String, V1Dep)> = deps.into_iter().collect();
+            let mut visited = 0usize;
+            while let Some((name, dep)) = stack.pop() {
+                visited += 1;
+                if visited > MAX_NODES {
+                    return Err(AnalyzeError::malformed(id, path, format!("more than {MAX_NODES} dependencies")));
+                }
+                if let Some(version) = dep.version.as_deref() {
+                    match npm_alias(version) {
+                        Some((real, version)) => found.add(real, version, dep.dev),
+                        None => found.add(&name, version, dep.dev),
+                    }
+                }
+                if let Some(children) = dep.dependencies {
+                    stack.extend(children);
+                }
+            }
+        }
+        (None, None) if lock.lockfile_version.is_some() => {}
+        (None, None) => {
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                "no `lockfileVersion`, `packages` or `dependencies`",
+            ))
+        }
+    }
+    Ok(FileFacts::Packages(found.into_packages(path)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// yarn.lock
+
+/// Remove one level of double or single quotes.
+fn unquote(s: &str) -> &str {
+    let s = s.trim();
+    for q in ['"', '\''] {
+        if let Some(inner) = s.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    s
+}
+
+/// Leading spaces of a line.
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// Parse `yarn.lock`, classic or berry (told apart by `__metadata`).
+pub(crate) fn analyze_yarn_lock(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    let id = AnalyzerId::YarnLock;
+    let text = read_text(id, path, content)?;
+    let mut found = Found::default();
+    let berry = text.lines().any(|l| l.starts_with("__metadata:"));
+    // The entry being read: for classic, the real name of its first specifier (None: skipped);
+    // for berry, nothing (its `resolution` says everything).
+    let mut current: Option<String> = None;
+    let mut in_entry = false;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let ind = indent(line);
+        if ind == 0 {
+            let Some(head) = line.strip_suffix(':') else {
+                return Err(AnalyzeError::malformed(id, path, format!("line {}: expected `spec:`", n + 1)));
+            };
+            in_entry = !head.starts_with("__metadata");
+            current = None;
+            if !berry && in_entry {
+                // `"a@^1", a@^1.2`: every specifier names the same package; read the first.
+                let first = unquote(head.split(", ").next().unwrap_or(head));
+                current = classic_name(first).map(str::to_owned);
+            }
+            continue;
+        }
+        if ind != 2 || !in_entry {
+            continue;
+        }
+        let body = line.trim_start();
+        if berry {
+            if let Some(res) = body.strip_prefix("resolution:") {
+                let res = unquote(res);
+                // `name@npm:1.2.3`; workspace:, patch:, link:, portal:, file:, git and URLs skipped.
+                let start = usize::from(res.starts_with('@'));
+                if let Some(at) = res[start..].find("@npm:") {
+                    let at = at + start;
+                    found.add(&res[..at], &res[at + "@npm:".len()..], false);
+                }
+            }
+        } else if let (Some(name), Some(version)) = (current.as_deref(), body.strip_prefix("version ")) {
+            found.add(name, unquote(version), false);
+        }
+    }
+    Ok(FileFacts::Packages(found.into_packages(path)))
+}
+
+/// The registry package a classic specifier (`a@^1.0.0`, `lp@npm:left-pad@1.3.0`) resolves to;
+/// `None` for other protocols (`file:`, `link:`, git, URLs, `user/repo`).
+fn classic_name(spec: &str) -> Option<&str> {
+    let (name, range) = split_at_name(spec)?;
+    if let Some((real, _)) = npm_alias(range) {
+        return Some(real);
+    }
+    if range.contains(':') || (range.contains('/') && !range.starts_with('@')) {
+        return None;
+    }
+    Some(name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// pnpm-lock.yaml
+
+/// The top-level section being read.
+#[derive(PartialEq, Clone, Copy)]
+enum PnpmSection {
+    Packages,
+    Snapshots,
+    Importers,
+    Other,
+}
+
+/// `name` and `version` of a `packages`/`snapshots` key: `/a/1.0.0_peer@1` (v5),
+/// `/a@1.0.0(peer@1)` (v6), `a@1.0.0(peer@1)` (v9), scoped names alike.
+fn pnpm_key(key: &str, v5: bool) -> Option<(&str, &str)> {
+    let key = key.strip_prefix('/').unwrap_or(key);
+    if v5 {
+        let (name, version) = key.rsplit_once('/')?;
+        let version = version.split('_').next().unwrap_or(version);
+        return Some((name, version));
+    }
+    let key = key.split('(').next().unwrap_or(key);
+    split_at_name(key)
+}
+
+/// Parse `pnpm-lock.yaml`.
+pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
+    let id = AnalyzerId::PnpmLock;
+    let text = read_text(id, path, content)?;
+    let mut version_line = None;
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("lockfileVersion:") {
+            version_line = Some(unquote(v).to_owned());
+            break;
+        }
+    }
+    let Some(lock_version) = version_line else {
+        return Err(AnalyzeError::malformed(id, path, "no `lockfileVersion`"));
+    };
+    let major: u32 = lock_version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| AnalyzeError::malformed(id, path, format!("lockfileVersion `{lock_version}`")))?;
+    let v5 = major <= 5;
+    // v5/v6: `dev:` per package. v9: reachability from importers through snapshots.
+    let mut packages: Vec<(String, String, bool)> = Vec::new();
+    let mut prod_roots: Vec<String> = Vec::new();
+    let mut edges: HashMap<String, Vec<String>> = HashMap::new();
+
+    let mut saw_importers = false;
+    let mut section = PnpmSection::Other;
+    let mut key = String::new(); // current key at indent 2
+    let mut sub = ""; // current sub-section at indent 4 (dependencies, devDependencies, …)
+    let mut dep_name = String::new(); // importer dependency at indent 6 (v9 long form)
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        let body = line.trim_start();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        match indent(line) {
+            0 => {
+                section = match body.trim_end_matches(':') {
+                    "packages" => PnpmSection::Packages,
+                    "snapshots" => PnpmSection::Snapshots,
+                    "importers" => {
+                        saw_importers = true;
+                        PnpmSection::Importers
+                    }
+                    _ => PnpmSection::Other,
+                };
+            }
+            2 => {
+                key = unquote(body.trim_end_matches(':')).to_owned();
+                sub = "";
+                if section == PnpmSection::Packages {
+                    if let Some((name, version)) = pnpm_key(&key, v5) {
+                        packages.push((name.to_owned(), version.to_owned(), false));
+                    }
+                }
+            }
+            4 => {
+                let (k, v) = body.split_once(':').unwrap_or((body, ""));
+                sub = match k {
+                    "dependencies" => "dependencies",
+                    "optionalDependencies" => "optionalDependencies",
+                    "devDependencies" => "devDependencies",
+                    _ => "",
+                };
+                if section == PnpmSection::Packages && k == "dev" && unquote(v) == "true" {
+                    if let Some(last) = packages.last_mut() {
+                        last.2 = true;
+                    }
+                }
+            }
+            6 if major >= 9 && !sub.is_empty() => {
+                let (k, v) = body.split_once(':').unwrap_or((body, ""));
+                let (k, v) = (unquote(k), unquote(v));
+                match section {
+                    PnpmSection::Snapshots if sub != "devDependencies" => {
+                        edges.entry(key.clone()).or_default().push(snapshot_ref(k, v));
+                    }
+                    PnpmSection::Importers => dep_name = k.to_owned(),
+                    _ => {}
+                }
+            }
+            8 if section == PnpmSection::Importers && sub != "devDependencies" && !sub.is_empty() => {
+                if let Some(v) = body.strip_prefix("version:") {
+                    prod_roots.push(snapshot_ref(&dep_name, unquote(v)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Found::default();
+    if major >= 9 && saw_importers {
+        // Breadth-first from the importers' runtime dependencies; each snapshot visited once.
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut prod: HashSet<String> = HashSet::new();
+        let mut queue = prod_roots;
+        while let Some(k) = queue.pop() {
+            if !seen.insert(k.clone()) {
+                continue;
+            }
+            if let Some((name, version)) = pnpm_key(&k, false) {
+                prod.insert(format!("{name}@{version}"));
+            }
+            if let Some(children) = edges.get(&k) {
+                queue.extend(children.iter().filter(|c| !seen.contains(*c)).cloned());
+            }
+        }
+        for (name, version, _) in packages {
+            let dev = !prod.contains(&format!("{name}@{version}"));
+            found.add(&name, &version, dev);
+        }
+    } else {
+        for (name, version, dev) in packages {
+            found.add(&name, &version, dev);
+        }
+    }
+    Ok(FileFacts::Packages(found.into_packages(path)))
+}
+
+/// The snapshot key a v9 dependency `name: version` refers to: `name@version(peers)`, or the
+/// alias target when the version is itself `real@version`.
+fn snapshot_ref(name: &str, version: &str) -> String {
+    if version.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("{name}@{version}")
+    } else {
+        version.to_owned()
+    }
+}
