@@ -67,10 +67,10 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
 struct Lock {
     /// Runtime packages.
     #[serde(default)]
-    packages: Vec<Entry>,
-    /// `require-dev` packages.
+    packages: Option<Vec<Entry>>,
+    /// `require-dev` packages (`null` after `composer update --no-dev` in old Composer).
     #[serde(default, rename = "packages-dev")]
-    packages_dev: Vec<Entry>,
+    packages_dev: Option<Vec<Entry>>,
 }
 
 /// Parse `composer.lock` into `Packagist` packages (`packages-dev` marked dev).
@@ -85,8 +85,9 @@ pub(crate) fn analyze_lock(path: &str, content: &mut dyn Read) -> Result<FileFac
     for (e, dev) in lock
         .packages
         .into_iter()
+        .flatten()
         .map(tagged(false))
-        .chain(lock.packages_dev.into_iter().map(tagged(true)))
+        .chain(lock.packages_dev.into_iter().flatten().map(tagged(true)))
     {
         let (Some(name), Some(version)) = (e.name, e.version) else { continue };
         let (name, version) = (name.trim().to_owned(), version.trim().to_owned());

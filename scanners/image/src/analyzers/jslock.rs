@@ -70,6 +70,13 @@ fn npm_alias(version: &str) -> Option<(&str, &str)> {
 // ---------------------------------------------------------------------------------------------
 // package-lock.json
 
+/// A v2/v3 `resolved` that is no registry tarball: git (`git+ssh://…`, `github:…`), a local
+/// folder or tarball (`file:…`). Registry and tarball URLs (`https://…`) are kept.
+fn not_from_registry(resolved: &str) -> bool {
+    !(resolved.starts_with("https://") || resolved.starts_with("http://"))
+        || resolved.starts_with("https://codeload.github.com/")
+}
+
 #[derive(Deserialize)]
 struct NpmLock {
     #[serde(default, rename = "lockfileVersion")]
@@ -88,9 +95,11 @@ struct NpmEntry {
     #[serde(default)]
     version: Option<String>,
     #[serde(default)]
+    resolved: Option<String>,
+    /// Only in the `devDependencies` tree. (`devOptional`, both a dev dependency and an
+    /// optional dependency of a runtime one, is installed by `npm ci --omit=dev`: not dev.)
+    #[serde(default)]
     dev: bool,
-    #[serde(default, rename = "devOptional")]
-    dev_optional: bool,
     #[serde(default)]
     link: bool,
 }
@@ -120,12 +129,12 @@ pub(crate) fn analyze_package_lock(path: &str, content: &mut dyn Read) -> Result
             for (key, entry) in packages {
                 // The root project ("") and workspace folders are not under node_modules.
                 let Some(pos) = key.rfind("node_modules/") else { continue };
-                if entry.link {
+                if entry.link || entry.resolved.as_deref().is_some_and(not_from_registry) {
                     continue;
                 }
                 let key_name = &key[pos + "node_modules/".len()..];
                 let Some(version) = entry.version.as_deref() else { continue };
-                let dev = entry.dev || entry.dev_optional;
+                let dev = entry.dev;
                 match npm_alias(version) {
                     Some((name, version)) => found.add(name, version, dev),
                     None => found.add(entry.name.as_deref().unwrap_or(key_name), version, dev),
@@ -222,7 +231,11 @@ pub(crate) fn analyze_yarn_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 let start = usize::from(res.starts_with('@'));
                 if let Some(at) = res[start..].find("@npm:") {
                     let at = at + start;
-                    found.add(&res[..at], &res[at + "@npm:".len()..], false);
+                    let (name, version) = (&res[..at], &res[at + "@npm:".len()..]);
+                    // `x@patch:x@npm:1.0.0#…` (unencoded, yarn 2) names no registry package.
+                    if !name[start..].contains(['@', ':']) && !version.contains(['#', ':']) {
+                        found.add(name, version, false);
+                    }
                 }
             }
         } else if let (Some(name), Some(version)) = (current.as_deref(), body.strip_prefix("version ")) {
@@ -259,9 +272,11 @@ enum PnpmSection {
 
 /// `name` and `version` of a `packages`/`snapshots` key: `/a/1.0.0_peer@1` (v5),
 /// `/a@1.0.0(peer@1)` (v6), `a@1.0.0(peer@1)` (v9), scoped names alike.
-fn pnpm_key(key: &str, v5: bool) -> Option<(&str, &str)> {
-    let key = key.strip_prefix('/').unwrap_or(key);
-    if v5 {
+/// Before v9, registry packages are the keys starting with `/`; others (`github.com/…`,
+/// `registry.example.com/…/x.tgz`) are git or tarball dependencies and give `None`.
+fn pnpm_key(key: &str, major: u32) -> Option<(&str, &str)> {
+    let key = if major >= 9 { key } else { key.strip_prefix('/')? };
+    if major <= 5 {
         let (name, version) = key.rsplit_once('/')?;
         let version = version.split('_').next().unwrap_or(version);
         return Some((name, version));
@@ -289,7 +304,6 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
         .next()
         .and_then(|m| m.parse().ok())
         .ok_or_else(|| AnalyzeError::malformed(id, path, format!("lockfileVersion `{lock_version}`")))?;
-    let v5 = major <= 5;
     // v5/v6: `dev:` per package. v9: reachability from importers through snapshots.
     let mut packages: Vec<(String, String, bool)> = Vec::new();
     let mut prod_roots: Vec<String> = Vec::new();
@@ -322,7 +336,7 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 key = unquote(body.trim_end_matches(':')).to_owned();
                 sub = "";
                 if section == PnpmSection::Packages {
-                    if let Some((name, version)) = pnpm_key(&key, v5) {
+                    if let Some((name, version)) = pnpm_key(&key, major) {
                         packages.push((name.to_owned(), version.to_owned(), false));
                     }
                 }
@@ -370,7 +384,7 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
             if !seen.insert(k.clone()) {
                 continue;
             }
-            if let Some((name, version)) = pnpm_key(&k, false) {
+            if let Some((name, version)) = pnpm_key(&k, 9) {
                 prod.insert(format!("{name}@{version}"));
             }
             if let Some(children) = edges.get(&k) {
@@ -398,3 +412,7 @@ fn snapshot_ref(name: &str, version: &str) -> String {
         version.to_owned()
     }
 }
+
+#[cfg(test)]
+#[path = "jslock_tests.rs"]
+mod tests;

@@ -29,10 +29,11 @@ mod ruby;
 mod text;
 
 pub use os::{finish, pick_os};
+pub(crate) use pylock::pep503;
 
 /// Version of the analyzers' output; part of the per-layer cache key. Bump it whenever any
 /// analyzer's output for the same input changes.
-pub const ANALYZERS_VERSION: &str = "4";
+pub const ANALYZERS_VERSION: &str = "5";
 
 /// Which analyzer handles a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -232,6 +233,14 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
         return Some(AnalyzerId::GoBinary);
     }
     None
+}
+
+/// The lockfile analyzer (`package-lock.json`, `yarn.lock`, `poetry.lock`, `Gemfile.lock`, …,
+/// not `Cargo.lock`) that reads the file at `path`, if any. The scanner uses it to let installed
+/// packages win over a lockfile's (see `merge::prefer_installed`).
+pub fn lockfile_analyzer(path: &str) -> Option<AnalyzerId> {
+    let file_name = path.rsplit('/').next().unwrap_or(path);
+    lockfile(path, file_name)
 }
 
 /// The lockfile analyzer for `file_name`, unless `path` is a copy inside installed packages

@@ -216,13 +216,24 @@ pub(crate) fn pep503(name: &str) -> String {
 
 /// `name[extras]==version` of one requirement line, or `None` when it pins nothing exactly.
 fn pinned_requirement(line: &str) -> Option<(String, String)> {
-    // Comments, environment markers and per-requirement options end the requirement.
-    let line = line.split(" #").next()?.split(';').next()?;
-    let req = line.split_whitespace().next()?;
-    if req.starts_with(['-', '#']) || line.contains(" @ ") || req.contains("://") {
+    let line = line.trim();
+    // Option lines (`-r`, `-e`, `--index-url`) and comments pin no package.
+    if line.starts_with(['-', '#']) {
+        return None;
+    }
+    // A comment, an environment marker or per-requirement options end the requirement.
+    let end = [" #", "\t#", ";", " -", "\t-"]
+        .iter()
+        .filter_map(|m| line.find(m))
+        .min()
+        .unwrap_or(line.len());
+    let req = &line[..end];
+    // Direct references (`name @ https://…`, `git+https://…`) are no index package.
+    if req.contains('@') || req.contains("://") {
         return None;
     }
     let (name, version) = req.split_once("==")?;
+    // `requests [socks] == 2.31.0`: spaces around the name, extras and operator are allowed.
     let name = name.split('[').next()?.trim();
     let version = version.trim();
     let valid_name = !name.is_empty()
