@@ -56,3 +56,94 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
         .collect();
     Ok(FileFacts::Packages(packages))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::analyzers::AnalyzeError;
+    use regscan_scanner_api::Package;
+
+    fn fixture() -> (PathBuf, Vec<u8>) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/analyzers/testdata/lockfiles/rb/Gemfile.lock");
+        let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    fn run(content: &[u8]) -> Result<Vec<Package>, AnalyzeError> {
+        match analyze("app/Gemfile.lock", &mut &content[..])? {
+            FileFacts::Packages(p) => Ok(p),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn names(p: &[Package]) -> BTreeSet<String> {
+        p.iter().map(|p| format!("{} {}", p.name, p.version)).collect()
+    }
+
+    const WANT: &[&str] = &[
+        "concurrent-ruby 1.2.2",
+        "crass 1.0.6",
+        "diff-lcs 1.5.0",
+        "loofah 2.21.4",
+        "mini_portile2 2.8.5",
+        "nokogiri 1.15.4",
+        "racc 1.7.3",
+        "rack 3.0.8",
+        "rspec 3.12.0",
+        "rspec-core 3.12.2",
+        "rspec-expectations 3.12.3",
+        "rspec-mocks 3.12.6",
+        "rspec-support 3.12.1",
+        "sqlite3 1.6.9",
+        "tzinfo 2.0.6",
+    ];
+
+    #[test]
+    fn gem_specs_once_per_version_without_git_path_or_platform() {
+        let got = run(&fixture().1).unwrap();
+        assert_eq!(names(&got), WANT.iter().map(|s| (*s).to_owned()).collect());
+        assert!(got.iter().all(|p| p.ecosystem == "RubyGems" && !p.dev && p.path == "app/Gemfile.lock"));
+        let rack = got.iter().find(|p| p.name == "rack").unwrap();
+        assert_eq!(rack.purl(), "pkg:gem/rack@3.0.8");
+    }
+
+    #[test]
+    fn matches_bundlers_own_lockfile_parser() {
+        let script = r##"l = Bundler::LockfileParser.new(File.read("Gemfile.lock"))
+l.specs.each { |s| puts "#{s.name} #{s.version}" if s.source.is_a?(Bundler::Source::Rubygems) }"##;
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("Gemfile"), "").unwrap();
+        std::fs::copy(fixture().0, tmp.path().join("Gemfile.lock")).unwrap();
+        let Ok(out) = std::process::Command::new("ruby")
+            .args(["-rbundler", "-e", script])
+            .current_dir(tmp.path())
+            .output()
+        else {
+            eprintln!("SKIPPED: ruby is not installed (apt-get install ruby-bundler)");
+            return;
+        };
+        if !out.status.success() {
+            eprintln!("SKIPPED: bundler failed: {}", String::from_utf8_lossy(&out.stderr));
+            return;
+        }
+        let bundler: BTreeSet<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+        assert_eq!(names(&run(&fixture().1).unwrap()), bundler);
+    }
+
+    #[test]
+    fn hostile_inputs_fail_or_stay_bounded() {
+        assert!(run(b"GEM\n  remote: x\n  specs:\n    broken\n").is_err());
+        assert!(run(b"GEM\n  specs:\n    a (1.0\n").is_err());
+        assert!(run(b"GEM\n  specs:\n    a (latest)\n").is_err());
+        let f = fixture().1;
+        let cut = run(&f[..f.len() / 2]).unwrap();
+        assert!(cut.len() < WANT.len());
+        let huge = format!("GEM\n  specs:\n    {} (1.0)\n", "a".repeat(12 << 20));
+        assert_eq!(run(huge.as_bytes()).unwrap().len(), 1);
+        let junk: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+        assert!(run(&junk).unwrap().is_empty());
+    }
+}

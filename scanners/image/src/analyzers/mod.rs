@@ -509,6 +509,37 @@ mod tests {
     }
 
     #[test]
+    fn wanted_lockfiles_but_not_copies_inside_installed_packages() {
+        for (path, want) in [
+            ("app/package-lock.json", Some(AnalyzerId::NpmLock)),
+            ("npm-shrinkwrap.json", Some(AnalyzerId::NpmLock)),
+            ("app/node_modules/.package-lock.json", None),
+            ("app/node_modules/express/package-lock.json", None),
+            ("srv/web/yarn.lock", Some(AnalyzerId::YarnLock)),
+            ("srv/web/node_modules/x/yarn.lock", None),
+            ("pnpm-lock.yaml", Some(AnalyzerId::PnpmLock)),
+            ("app/poetry.lock", Some(AnalyzerId::PoetryLock)),
+            ("app/uv.lock", Some(AnalyzerId::UvLock)),
+            ("app/Pipfile.lock", Some(AnalyzerId::PipfileLock)),
+            ("app/requirements.txt", Some(AnalyzerId::Requirements)),
+            ("app/requirements-dev.txt", Some(AnalyzerId::Requirements)),
+            ("app/requirements/base.txt", None),
+            ("usr/lib/python3/site-packages/x/requirements.txt", None),
+            ("usr/local/lib/python3.12/dist-packages/y/poetry.lock", None),
+            ("app/Gemfile.lock", Some(AnalyzerId::GemfileLock)),
+            ("usr/local/bundle/gems/rack-3.0.8/Gemfile.lock", None),
+            ("usr/local/bundle/bundler/gems/x-0123/Gemfile.lock", None),
+            ("var/www/composer.lock", Some(AnalyzerId::ComposerLock)),
+            ("var/www/vendor/laravel/framework/composer.lock", None),
+            ("var/www/myvendor/composer.lock", Some(AnalyzerId::ComposerLock)),
+        ] {
+            assert_eq!(id(path, 5000), want, "{path}");
+        }
+        assert_eq!(lockfile_analyzer("app/yarn.lock"), Some(AnalyzerId::YarnLock));
+        assert_eq!(lockfile_analyzer("app/Cargo.lock"), None);
+    }
+
+    #[test]
     fn wanted_go_binaries() {
         assert_eq!(id("usr/local/bin/kubectl", 50 << 20), Some(AnalyzerId::GoBinary));
         assert_eq!(id("usr/bin/tiny", 10), None);

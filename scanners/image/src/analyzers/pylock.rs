@@ -267,3 +267,7 @@ pub(crate) fn analyze_requirements(path: &str, content: &mut dyn Read) -> Result
     }
     Ok(FileFacts::Packages(packages(items, path)))
 }
+
+#[cfg(test)]
+#[path = "pylock_tests.rs"]
+mod tests;
