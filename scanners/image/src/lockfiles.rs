@@ -60,9 +60,7 @@ fn norm(ecosystem: &str, name: &str) -> String {
 
 /// Apply the rules of this module to a merged inventory.
 pub fn prefer_installed(packages: &mut Vec<Package>) {
-    let is_lock = |p: &Package| {
-        analyzers::lockfile_analyzer(&p.path).is_some_and(|id| id != AnalyzerId::CargoLock)
-    };
+    let is_lock = |p: &Package| analyzers::lockfile_analyzer(&p.path).is_some_and(|id| id != AnalyzerId::CargoLock);
     let mut installed: HashSet<(String, String, String)> = HashSet::new();
     let mut roots: HashSet<(String, String)> = HashSet::new();
     for p in packages.iter().filter(|p| !is_lock(p)) {
@@ -139,9 +137,21 @@ mod tests {
             pkg("npm", "chalk", "4.1.2", "app/package-lock.json", true),
             // Another platform's optional package: in the lockfile, never installed.
             pkg("npm", "@esbuild/darwin-arm64", "0.19.0", "app/package-lock.json", false),
-            pkg("npm", "express", "4.18.2", "app/node_modules/express/package.json", false),
+            pkg(
+                "npm",
+                "express",
+                "4.18.2",
+                "app/node_modules/express/package.json",
+                false,
+            ),
             pkg("npm", "chalk", "4.1.2", "app/node_modules/chalk/package.json", false),
-            pkg("npm", "chalk", "4.1.2", "app/node_modules/x/node_modules/chalk/package.json", false),
+            pkg(
+                "npm",
+                "chalk",
+                "4.1.2",
+                "app/node_modules/x/node_modules/chalk/package.json",
+                false,
+            ),
             // A different project without node_modules keeps its lockfile.
             pkg("npm", "left-pad", "1.3.0", "srv/web/yarn.lock", false),
         ];
@@ -175,10 +185,28 @@ mod tests {
             pkg("PyPI", "PyYAML", "6.0.1", "app/poetry.lock", false),
             pkg("PyPI", "pytest", "8.0.0", "app/poetry.lock", true),
             pkg("PyPI", "requests", "2.31.0", "app/requirements.txt", false),
-            pkg("PyPI", "pyyaml", "6.0.1", &format!("{site}/PyYAML-6.0.1.dist-info/METADATA"), false),
-            pkg("PyPI", "requests", "2.32.0", &format!("{site}/requests-2.32.0.dist-info/METADATA"), false),
+            pkg(
+                "PyPI",
+                "pyyaml",
+                "6.0.1",
+                &format!("{site}/PyYAML-6.0.1.dist-info/METADATA"),
+                false,
+            ),
+            pkg(
+                "PyPI",
+                "requests",
+                "2.32.0",
+                &format!("{site}/requests-2.32.0.dist-info/METADATA"),
+                false,
+            ),
             pkg("RubyGems", "rack", "3.0.8", "app/Gemfile.lock", false),
-            pkg("RubyGems", "rack", "3.0.8", "usr/local/bundle/specifications/rack-3.0.8.gemspec", false),
+            pkg(
+                "RubyGems",
+                "rack",
+                "3.0.8",
+                "usr/local/bundle/specifications/rack-3.0.8.gemspec",
+                false,
+            ),
             pkg("crates.io", "serde", "1.0.0", "src/Cargo.lock", false),
         ];
         prefer_installed(&mut p);
@@ -200,8 +228,20 @@ mod tests {
         let mut p = vec![
             pkg("Packagist", "symfony/console", "v6.4.2", "var/www/composer.lock", false),
             pkg("Packagist", "phpunit/phpunit", "10.5.0", "var/www/composer.lock", true),
-            pkg("Packagist", "symfony/console", "v6.4.2", "var/www/vendor/composer/installed.json", false),
-            pkg("Packagist", "phpunit/phpunit", "10.5.0", "var/www/vendor/composer/installed.json", false),
+            pkg(
+                "Packagist",
+                "symfony/console",
+                "v6.4.2",
+                "var/www/vendor/composer/installed.json",
+                false,
+            ),
+            pkg(
+                "Packagist",
+                "phpunit/phpunit",
+                "10.5.0",
+                "var/www/vendor/composer/installed.json",
+                false,
+            ),
         ];
         prefer_installed(&mut p);
         assert_eq!(

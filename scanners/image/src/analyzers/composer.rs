@@ -91,8 +91,8 @@ pub(crate) fn analyze_lock(path: &str, content: &mut dyn Read) -> Result<FileFac
     let id = AnalyzerId::ComposerLock;
     let bytes = read_all(id, path, content)?;
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    let lock: Lock =
-        serde_json::from_slice(bytes).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid lockfile: {e}")))?;
+    let lock: Lock = serde_json::from_slice(bytes)
+        .map_err(|e| AnalyzeError::malformed(id, path, format!("invalid lockfile: {e}")))?;
     let tagged = |dev: bool| move |e: Entry| (e, dev);
     let mut seen = std::collections::BTreeMap::new();
     for (e, dev) in lock
@@ -105,12 +105,16 @@ pub(crate) fn analyze_lock(path: &str, content: &mut dyn Read) -> Result<FileFac
         if e.dist.as_ref().and_then(|d| d.kind.as_deref()) == Some("path") {
             continue;
         }
-        let (Some(name), Some(version)) = (e.name, e.version) else { continue };
+        let (Some(name), Some(version)) = (e.name, e.version) else {
+            continue;
+        };
         let (name, version) = (name.trim().to_owned(), version.trim().to_owned());
         if name.is_empty() || version.is_empty() {
             continue;
         }
-        seen.entry((name, version)).and_modify(|d: &mut bool| *d &= dev).or_insert(dev);
+        seen.entry((name, version))
+            .and_modify(|d: &mut bool| *d &= dev)
+            .or_insert(dev);
     }
     let packages = seen
         .into_iter()
@@ -264,10 +268,7 @@ mod tests {
             ("psr/log", "3.0.0", false),
             ("symfony/console", "v6.4.2", false),
         ];
-        assert_eq!(
-            got,
-            want.map(|(n, v, d)| (n.to_owned(), v.to_owned(), d)).to_vec()
-        );
+        assert_eq!(got, want.map(|(n, v, d)| (n.to_owned(), v.to_owned(), d)).to_vec());
         let p = lock(LOCK.as_bytes()).unwrap();
         assert_eq!(p[0].purl(), "pkg:composer/monolog/monolog@3.5.0");
         assert_eq!(p[0].path, "var/www/composer.lock");

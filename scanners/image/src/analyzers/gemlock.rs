@@ -4,7 +4,6 @@
 //! `-`. `GIT` and `PATH` sections are skipped (no published version). The lockfile records no
 //! Bundler groups, so no gem is marked dev.
 
-use std::collections::BTreeSet;
 use std::io::Read;
 
 use super::{package, read_text, AnalyzeError, AnalyzerId, FileFacts};
@@ -15,7 +14,7 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
     let text = read_text(id, path, content)?;
     let mut in_gem = false;
     let mut in_specs = false;
-    let mut found: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut found: Vec<(&str, &str)> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.is_empty() {
@@ -29,6 +28,10 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
         if !in_gem {
             continue;
         }
+        // Specs at four spaces; their own dependencies (six) are skipped.
+        if line.starts_with("      ") {
+            continue;
+        }
         let indent = line.len() - line.trim_start_matches(' ').len();
         if indent == 2 {
             in_specs = line.trim() == "specs:";
@@ -39,17 +42,31 @@ pub(crate) fn analyze(path: &str, content: &mut dyn Read) -> Result<FileFacts, A
         }
         let spec = line.trim();
         let Some((name, rest)) = spec.split_once(" (") else {
-            return Err(AnalyzeError::malformed(id, path, format!("line {}: expected `name (version)`", n + 1)));
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                format!("line {}: expected `name (version)`", n + 1),
+            ));
         };
         let Some(version) = rest.strip_suffix(')') else {
-            return Err(AnalyzeError::malformed(id, path, format!("line {}: unclosed version", n + 1)));
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                format!("line {}: unclosed version", n + 1),
+            ));
         };
         let version = version.split('-').next().unwrap_or(version);
         if name.is_empty() || !version.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(AnalyzeError::malformed(id, path, format!("line {}: bad spec `{spec}`", n + 1)));
+            return Err(AnalyzeError::malformed(
+                id,
+                path,
+                format!("line {}: bad spec `{spec}`", n + 1),
+            ));
         }
-        found.insert((name.to_owned(), version.to_owned()));
+        found.push((name, version));
     }
+    found.sort_unstable();
+    found.dedup();
     let packages = found
         .into_iter()
         .map(|(name, version)| package("RubyGems", name, version, path))
@@ -105,7 +122,9 @@ mod tests {
     fn gem_specs_once_per_version_without_git_path_or_platform() {
         let got = run(&fixture().1).unwrap();
         assert_eq!(names(&got), WANT.iter().map(|s| (*s).to_owned()).collect());
-        assert!(got.iter().all(|p| p.ecosystem == "RubyGems" && !p.dev && p.path == "app/Gemfile.lock"));
+        assert!(got
+            .iter()
+            .all(|p| p.ecosystem == "RubyGems" && !p.dev && p.path == "app/Gemfile.lock"));
         let rack = got.iter().find(|p| p.name == "rack").unwrap();
         assert_eq!(rack.purl(), "pkg:gem/rack@3.0.8");
     }
@@ -129,7 +148,11 @@ l.specs.each { |s| puts "#{s.name} #{s.version}" if s.source.is_a?(Bundler::Sour
             eprintln!("SKIPPED: bundler failed: {}", String::from_utf8_lossy(&out.stderr));
             return;
         }
-        let bundler: BTreeSet<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+        let bundler: BTreeSet<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
         assert_eq!(names(&run(&fixture().1).unwrap()), bundler);
     }
 

@@ -120,20 +120,24 @@ pub(crate) fn analyze_package_lock(path: &str, content: &mut dyn Read) -> Result
     let id = AnalyzerId::NpmLock;
     let bytes = read_all(id, path, content)?;
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    let lock: NpmLock =
-        serde_json::from_slice(bytes).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid lockfile: {e}")))?;
+    let lock: NpmLock = serde_json::from_slice(bytes)
+        .map_err(|e| AnalyzeError::malformed(id, path, format!("invalid lockfile: {e}")))?;
     let mut found = Found::default();
     match (lock.packages, lock.dependencies) {
         // v2 and v3 (v2 also carries v1's `dependencies`, which `packages` supersedes).
         (Some(packages), _) => {
             for (key, entry) in packages {
                 // The root project ("") and workspace folders are not under node_modules.
-                let Some(pos) = key.rfind("node_modules/") else { continue };
+                let Some(pos) = key.rfind("node_modules/") else {
+                    continue;
+                };
                 if entry.link || entry.resolved.as_deref().is_some_and(not_from_registry) {
                     continue;
                 }
                 let key_name = &key[pos + "node_modules/".len()..];
-                let Some(version) = entry.version.as_deref() else { continue };
+                let Some(version) = entry.version.as_deref() else {
+                    continue;
+                };
                 let dev = entry.dev;
                 match npm_alias(version) {
                     Some((name, version)) => found.add(name, version, dev),
@@ -147,7 +151,11 @@ pub(crate) fn analyze_package_lock(path: &str, content: &mut dyn Read) -> Result
             while let Some((name, dep)) = stack.pop() {
                 visited += 1;
                 if visited > MAX_NODES {
-                    return Err(AnalyzeError::malformed(id, path, format!("more than {MAX_NODES} dependencies")));
+                    return Err(AnalyzeError::malformed(
+                        id,
+                        path,
+                        format!("more than {MAX_NODES} dependencies"),
+                    ));
                 }
                 if let Some(version) = dep.version.as_deref() {
                     match npm_alias(version) {
@@ -209,7 +217,11 @@ pub(crate) fn analyze_yarn_lock(path: &str, content: &mut dyn Read) -> Result<Fi
         let ind = indent(line);
         if ind == 0 {
             let Some(head) = line.strip_suffix(':') else {
-                return Err(AnalyzeError::malformed(id, path, format!("line {}: expected `spec:`", n + 1)));
+                return Err(AnalyzeError::malformed(
+                    id,
+                    path,
+                    format!("line {}: expected `spec:`", n + 1),
+                ));
             };
             in_entry = !head.starts_with("__metadata");
             current = None;
@@ -305,22 +317,23 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
         .and_then(|m| m.parse().ok())
         .ok_or_else(|| AnalyzeError::malformed(id, path, format!("lockfileVersion `{lock_version}`")))?;
     // v5/v6: `dev:` per package. v9: reachability from importers through snapshots.
-    let mut packages: Vec<(String, String, bool)> = Vec::new();
+    // `packages` keys as written (peers included before v9) with their `dev:` mark.
+    let mut packages: Vec<(&str, bool)> = Vec::new();
     let mut prod_roots: Vec<String> = Vec::new();
-    let mut edges: HashMap<String, Vec<String>> = HashMap::new();
+    let mut edges: HashMap<&str, Vec<String>> = HashMap::new();
 
     let mut saw_importers = false;
     let mut section = PnpmSection::Other;
-    let mut key = String::new(); // current key at indent 2
+    let mut key = ""; // current key at indent 2
     let mut sub = ""; // current sub-section at indent 4 (dependencies, devDependencies, …)
-    let mut dep_name = String::new(); // importer dependency at indent 6 (v9 long form)
+    let mut dep_name = ""; // importer dependency at indent 6 (v9 long form)
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
         let body = line.trim_start();
         if body.is_empty() || body.starts_with('#') {
             continue;
         }
-        match indent(line) {
+        match line.len() - body.len() {
             0 => {
                 section = match body.trim_end_matches(':') {
                     "packages" => PnpmSection::Packages,
@@ -333,12 +346,10 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 };
             }
             2 => {
-                key = unquote(body.trim_end_matches(':')).to_owned();
+                key = unquote(body.trim_end_matches(':'));
                 sub = "";
                 if section == PnpmSection::Packages {
-                    if let Some((name, version)) = pnpm_key(&key, major) {
-                        packages.push((name.to_owned(), version.to_owned(), false));
-                    }
+                    packages.push((key, false));
                 }
             }
             4 => {
@@ -351,7 +362,7 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 };
                 if section == PnpmSection::Packages && k == "dev" && unquote(v) == "true" {
                     if let Some(last) = packages.last_mut() {
-                        last.2 = true;
+                        last.1 = true;
                     }
                 }
             }
@@ -360,15 +371,15 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 let (k, v) = (unquote(k), unquote(v));
                 match section {
                     PnpmSection::Snapshots if sub != "devDependencies" => {
-                        edges.entry(key.clone()).or_default().push(snapshot_ref(k, v));
+                        edges.entry(key).or_default().push(snapshot_ref(k, v));
                     }
-                    PnpmSection::Importers => dep_name = k.to_owned(),
+                    PnpmSection::Importers => dep_name = k,
                     _ => {}
                 }
             }
             8 if section == PnpmSection::Importers && sub != "devDependencies" && !sub.is_empty() => {
                 if let Some(v) = body.strip_prefix("version:") {
-                    prod_roots.push(snapshot_ref(&dep_name, unquote(v)));
+                    prod_roots.push(snapshot_ref(dep_name, unquote(v)));
                 }
             }
             _ => {}
@@ -376,28 +387,31 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
     }
     let mut found = Found::default();
     if major >= 9 && saw_importers {
-        // Breadth-first from the importers' runtime dependencies; each snapshot visited once.
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut prod: HashSet<String> = HashSet::new();
-        let mut queue = prod_roots;
-        while let Some(k) = queue.pop() {
-            if !seen.insert(k.clone()) {
+        // Depth-first from the importers' runtime dependencies; each snapshot visited once.
+        // `prod` holds snapshot keys without their peer suffix: `packages` keys.
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut prod: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&str> = prod_roots.iter().map(String::as_str).collect();
+        while let Some(k) = stack.pop() {
+            if !seen.insert(k) {
                 continue;
             }
-            if let Some((name, version)) = pnpm_key(&k, 9) {
-                prod.insert(format!("{name}@{version}"));
-            }
-            if let Some(children) = edges.get(&k) {
-                queue.extend(children.iter().filter(|c| !seen.contains(*c)).cloned());
+            prod.insert(k.split('(').next().unwrap_or(k));
+            if let Some(children) = edges.get(k) {
+                stack.extend(children.iter().map(String::as_str).filter(|c| !seen.contains(c)));
             }
         }
-        for (name, version, _) in packages {
-            let dev = !prod.contains(&format!("{name}@{version}"));
-            found.add(&name, &version, dev);
+        for (key, _) in packages {
+            if let Some((name, version)) = pnpm_key(key, major) {
+                let base = key.split('(').next().unwrap_or(key);
+                found.add(name, version, !prod.contains(base));
+            }
         }
     } else {
-        for (name, version, dev) in packages {
-            found.add(&name, &version, dev);
+        for (key, dev) in packages {
+            if let Some((name, version)) = pnpm_key(key, major) {
+                found.add(name, version, dev);
+            }
         }
     }
     Ok(FileFacts::Packages(found.into_packages(path)))

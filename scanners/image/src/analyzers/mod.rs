@@ -262,7 +262,10 @@ fn lockfile(path: &str, file_name: &str) -> Option<AnalyzerId> {
     };
     let dir = &path[..path.len() - file_name.len()];
     // `d` as a whole directory name somewhere in `dir` (no allocation).
-    let in_dir = |d: &str| dir.match_indices(d).any(|(i, _)| i == 0 || dir.as_bytes()[i - 1] == b'/');
+    let in_dir = |d: &str| {
+        dir.match_indices(d)
+            .any(|(i, _)| i == 0 || dir.as_bytes()[i - 1] == b'/')
+    };
     let copied = dir.contains("node_modules/")
         || dir.contains("site-packages/")
         || dir.contains("dist-packages/")

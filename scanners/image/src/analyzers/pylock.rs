@@ -43,6 +43,40 @@ fn toml_error(id: AnalyzerId, path: &str, e: &toml::de::Error) -> AnalyzeError {
     AnalyzeError::malformed(id, path, format!("invalid TOML: {}", e.message()))
 }
 
+/// `text` without the per-package file lists that make up most of a lockfile and are not read:
+/// poetry's `files = [ … ]`, uv's `sdist = { … }` and `wheels = [ … ]`, as the tools write them
+/// (key at the start of a line, a multi-line array closed by a line holding only `]`). `None`
+/// when a list is not closed (a cut file), so the caller parses the whole text and reports it.
+fn without_file_lists(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() / 2);
+    let mut skipping = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_end();
+        if skipping {
+            skipping = t != "]";
+            continue;
+        }
+        if t.starts_with("files = [") || t.starts_with("wheels = [") {
+            skipping = !t.ends_with(']');
+            continue;
+        }
+        if t.starts_with("sdist = {") && t.ends_with('}') {
+            continue;
+        }
+        out.push_str(line);
+    }
+    (!skipping).then_some(out)
+}
+
+/// Deserialize a poetry or uv lockfile: first without its file lists (several times faster),
+/// then, should that fail, the whole text, whose error is the one reported.
+fn parse_lock<T: serde::de::DeserializeOwned>(id: AnalyzerId, path: &str, text: &str) -> Result<T, AnalyzeError> {
+    if let Some(lock) = without_file_lists(text).and_then(|t| toml::from_str(&t).ok()) {
+        return Ok(lock);
+    }
+    toml::from_str(text).map_err(|e| toml_error(id, path, &e))
+}
+
 // ---------------------------------------------------------------------------------------------
 // poetry.lock
 
@@ -74,7 +108,7 @@ struct PoetrySource {
 pub(crate) fn analyze_poetry(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::PoetryLock;
     let text = read_text(id, path, content)?;
-    let lock: PoetryLock = toml::from_str(&text).map_err(|e| toml_error(id, path, &e))?;
+    let lock: PoetryLock = parse_lock(id, path, &text)?;
     let items = lock
         .package
         .into_iter()
@@ -82,7 +116,9 @@ pub(crate) fn analyze_poetry(path: &str, content: &mut dyn Read) -> Result<FileF
         .filter(|p| p.source.as_ref().is_none_or(|s| s.kind == "legacy"))
         .map(|p| {
             let dev = p.category.as_deref() == Some("dev")
-                || p.groups.as_ref().is_some_and(|g| !g.is_empty() && !g.iter().any(|g| g == "main"));
+                || p.groups
+                    .as_ref()
+                    .is_some_and(|g| !g.is_empty() && !g.iter().any(|g| g == "main"));
             (p.name, p.version, dev)
         });
     Ok(FileFacts::Packages(packages(items, path)))
@@ -121,7 +157,7 @@ struct UvDep {
 pub(crate) fn analyze_uv(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::UvLock;
     let text = read_text(id, path, content)?;
-    let lock: UvLock = toml::from_str(&text).map_err(|e| toml_error(id, path, &e))?;
+    let lock: UvLock = parse_lock(id, path, &text)?;
     // Projects of the workspace (roots) and their runtime dependencies; everything reachable from
     // them through `dependencies` and extras is runtime, the rest (dev groups) is dev.
     let is_root = |p: &UvPackage| p.source.contains_key("virtual") || p.source.contains_key("editable");
@@ -179,8 +215,8 @@ struct PipfileEntry {
 pub(crate) fn analyze_pipfile(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::PipfileLock;
     let bytes = read_all(id, path, content)?;
-    let lock: PipfileLock =
-        serde_json::from_slice(&bytes).map_err(|e| AnalyzeError::malformed(id, path, format!("invalid lockfile: {e}")))?;
+    let lock: PipfileLock = serde_json::from_slice(&bytes)
+        .map_err(|e| AnalyzeError::malformed(id, path, format!("invalid lockfile: {e}")))?;
     let pinned = |(name, e): (String, PipfileEntry), dev: bool| {
         let version = e.version?.strip_prefix("==")?.to_owned();
         Some((name, version, dev))
@@ -237,7 +273,9 @@ fn pinned_requirement(line: &str) -> Option<(String, String)> {
     let name = name.split('[').next()?.trim();
     let version = version.trim();
     let valid_name = !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     // `===` (arbitrary equality), wildcards and further clauses (`==1.0,<2`) are not one pin.
     let valid_version = !version.is_empty()
         && !version.starts_with('=')

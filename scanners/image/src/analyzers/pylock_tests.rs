@@ -206,20 +206,22 @@ fn requirements_keep_exact_pins_only() {
 
 #[test]
 fn requirements_match_pips_own_parser() {
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|p| {
-            std::process::Command::new(p)
-                .args(["-c", "import pip._internal.req.req_file"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
+    let python = ["python3", "python"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import pip._internal.req.req_file"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     let Some(python) = python else {
         eprintln!("SKIPPED: no python with pip; only the committed expectations are checked");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    for name in ["requirements-hand.txt", "requirements-uv-export.txt", "pipenv-requirements.txt"] {
+    for name in [
+        "requirements-hand.txt",
+        "requirements-uv-export.txt",
+        "pipenv-requirements.txt",
+    ] {
         std::fs::write(tmp.path().join("requirements.txt"), fixture(name)).unwrap();
         // The hand-written file includes these (pip reads them).
         std::fs::write(tmp.path().join("requirements-base.txt"), "").unwrap();
@@ -264,7 +266,12 @@ fn hostile_inputs_fail_or_stay_bounded() {
     }
     // A 3 MB line.
     let huge = format!("{}==1.0\n", "a".repeat(3 << 20));
-    assert_eq!(run(AnalyzerId::Requirements, "requirements.txt", huge.as_bytes()).unwrap().len(), 1);
+    assert_eq!(
+        run(AnalyzerId::Requirements, "requirements.txt", huge.as_bytes())
+            .unwrap()
+            .len(),
+        1
+    );
     let big = vec![b'#'; (AnalyzerId::Requirements.max_bytes() + 1) as usize];
     assert!(matches!(
         run(AnalyzerId::Requirements, "requirements.txt", &big),
@@ -272,5 +279,43 @@ fn hostile_inputs_fail_or_stay_bounded() {
     ));
     // Binary junk in a requirements file pins nothing and does not fail.
     let junk: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
-    assert!(run(AnalyzerId::Requirements, "requirements.txt", &junk).unwrap().is_empty());
+    assert!(run(AnalyzerId::Requirements, "requirements.txt", &junk)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn the_file_list_fast_path_reads_what_the_whole_file_says() {
+    for name in ["poetry.lock", "uv.lock"] {
+        let text = String::from_utf8(fixture(name)).unwrap();
+        let slim = without_file_lists(&text).unwrap();
+        assert!(slim.len() * 2 < text.len(), "{name}: {} of {}", slim.len(), text.len());
+        assert!(!slim.contains("sha256:"), "{name}");
+        let full: toml::Value = toml::from_str(&text).unwrap();
+        let fast: toml::Value = toml::from_str(&slim).unwrap();
+        let strip = |v: &toml::Value| -> Vec<toml::Value> {
+            v["package"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let mut p = p.as_table().unwrap().clone();
+                    for k in ["files", "sdist", "wheels"] {
+                        p.remove(k);
+                    }
+                    toml::Value::Table(p)
+                })
+                .collect()
+        };
+        assert_eq!(strip(&full), strip(&fast), "{name}");
+        // Cut inside a file list: no fast path, and the whole text is reported as broken.
+        let cut = &text[..text.find("sha256:").unwrap()];
+        assert!(without_file_lists(cut).is_none(), "{name}");
+        let id = if name == "uv.lock" {
+            AnalyzerId::UvLock
+        } else {
+            AnalyzerId::PoetryLock
+        };
+        assert!(run(id, name, cut.as_bytes()).is_err(), "{name}");
+    }
 }
