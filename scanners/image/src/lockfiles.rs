@@ -14,9 +14,12 @@
 //!    other platforms' optional packages) are not in the image. The lockfile still says which
 //!    installed packages are dev-only: an installed package of that tree whose name and version
 //!    the lockfile marks dev (and no lockfile of the project marks runtime) gets `dev`.
-//! 2. Any other lockfile package that is also installed somewhere in the image (same ecosystem,
-//!    name — PEP 503 normalised for `PyPI` — and version) is dropped in favour of the installed
-//!    one (Python and Ruby install outside the project: `site-packages`, `specifications/`).
+//! 2. Python and Ruby install outside the project (`site-packages`, `specifications/`), so
+//!    there the match is by package: a `PyPI` or `RubyGems` lockfile package also installed
+//!    somewhere in the image (same name — PEP 503 normalised for `PyPI` — and version) is
+//!    dropped in favour of the installed one. npm and Composer lockfiles of projects without an
+//!    install tree are kept whole, even where another project installed the same version: each
+//!    project's lockfile tells where a fix is needed.
 //!
 //! Lockfile packages of different lockfiles are all kept (each with its own `path`).
 
@@ -89,7 +92,8 @@ pub fn prefer_installed(packages: &mut Vec<Package>) {
             }
             return false;
         }
-        !installed.contains(&(p.ecosystem.clone(), norm(&p.ecosystem, &p.name), p.version.clone()))
+        let by_package = matches!(p.ecosystem.as_str(), "PyPI" | "RubyGems");
+        !(by_package && installed.contains(&(p.ecosystem.clone(), norm(&p.ecosystem, &p.name), p.version.clone())))
     });
     if dev.is_empty() {
         return;
@@ -152,8 +156,10 @@ mod tests {
                 "app/node_modules/x/node_modules/chalk/package.json",
                 false,
             ),
-            // A different project without node_modules keeps its lockfile.
+            // A different project without node_modules keeps its lockfile, even for a package
+            // another project installed.
             pkg("npm", "left-pad", "1.3.0", "srv/web/yarn.lock", false),
+            pkg("npm", "express", "4.18.2", "srv/web/yarn.lock", false),
         ];
         prefer_installed(&mut p);
         assert_eq!(
@@ -162,6 +168,7 @@ mod tests {
                 "chalk@4.1.2 app/node_modules/chalk/package.json dev",
                 "chalk@4.1.2 app/node_modules/x/node_modules/chalk/package.json dev",
                 "express@4.18.2 app/node_modules/express/package.json",
+                "express@4.18.2 srv/web/yarn.lock",
                 "left-pad@1.3.0 srv/web/yarn.lock",
             ]
         );
