@@ -319,8 +319,9 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
     // v5/v6: `dev:` per package. v9: reachability from importers through snapshots.
     // `packages` keys as written (peers included before v9) with their `dev:` mark.
     let mut packages: Vec<(&str, bool)> = Vec::new();
-    let mut prod_roots: Vec<String> = Vec::new();
-    let mut edges: HashMap<&str, Vec<String>> = HashMap::new();
+    // v9 snapshots as `(name, version with peers)`, and the runtime edges between them.
+    let mut prod_roots: Vec<(&str, &str)> = Vec::new();
+    let mut edges: HashMap<(&str, &str), Vec<(&str, &str)>> = HashMap::new();
 
     let mut saw_importers = false;
     let mut section = PnpmSection::Other;
@@ -371,15 +372,20 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 let (k, v) = (unquote(k), unquote(v));
                 match section {
                     PnpmSection::Snapshots if sub != "devDependencies" => {
-                        edges.entry(key).or_default().push(snapshot_ref(k, v));
+                        if let (Some(from), Some(to)) = (split_at_name(key), snapshot_ref(k, v)) {
+                            edges.entry(from).or_default().push(to);
+                        }
                     }
                     PnpmSection::Importers => dep_name = k,
                     _ => {}
                 }
             }
             8 if section == PnpmSection::Importers && sub != "devDependencies" && !sub.is_empty() => {
-                if let Some(v) = body.strip_prefix("version:") {
-                    prod_roots.push(snapshot_ref(dep_name, unquote(v)));
+                if let Some(root) = body
+                    .strip_prefix("version:")
+                    .and_then(|v| snapshot_ref(dep_name, unquote(v)))
+                {
+                    prod_roots.push(root);
                 }
             }
             _ => {}
@@ -388,23 +394,22 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
     let mut found = Found::default();
     if major >= 9 && saw_importers {
         // Depth-first from the importers' runtime dependencies; each snapshot visited once.
-        // `prod` holds snapshot keys without their peer suffix: `packages` keys.
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut prod: HashSet<&str> = HashSet::new();
-        let mut stack: Vec<&str> = prod_roots.iter().map(String::as_str).collect();
+        // `prod` holds versions without their peer suffix, as `packages` keys have them.
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut prod: HashSet<(&str, &str)> = HashSet::new();
+        let mut stack = prod_roots;
         while let Some(k) = stack.pop() {
             if !seen.insert(k) {
                 continue;
             }
-            prod.insert(k.split('(').next().unwrap_or(k));
-            if let Some(children) = edges.get(k) {
-                stack.extend(children.iter().map(String::as_str).filter(|c| !seen.contains(c)));
+            prod.insert((k.0, k.1.split('(').next().unwrap_or(k.1)));
+            if let Some(children) = edges.get(&k) {
+                stack.extend(children.iter().filter(|c| !seen.contains(*c)));
             }
         }
         for (key, _) in packages {
             if let Some((name, version)) = pnpm_key(key, major) {
-                let base = key.split('(').next().unwrap_or(key);
-                found.add(name, version, !prod.contains(base));
+                found.add(name, version, !prod.contains(&(name, version)));
             }
         }
     } else {
@@ -417,13 +422,13 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
     Ok(FileFacts::Packages(found.into_packages(path)))
 }
 
-/// The snapshot key a v9 dependency `name: version` refers to: `name@version(peers)`, or the
-/// alias target when the version is itself `real@version`.
-fn snapshot_ref(name: &str, version: &str) -> String {
+/// The snapshot a v9 dependency `name: version` refers to, as `(name, version with peers)`:
+/// the alias target when the version is itself `real@version`; `None` for `link:` and the like.
+fn snapshot_ref<'a>(name: &'a str, version: &'a str) -> Option<(&'a str, &'a str)> {
     if version.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("{name}@{version}")
+        Some((name, version))
     } else {
-        version.to_owned()
+        split_at_name(version)
     }
 }
 
