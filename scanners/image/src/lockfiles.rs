@@ -32,7 +32,7 @@ use crate::analyzers::{self, AnalyzerId};
 /// The project directory of an installed package's file (with its trailing `/`, or `""` for
 /// the root), when it belongs to a project's own install tree: `D/node_modules/…` (the first
 /// `node_modules`) for npm, `D/vendor/composer/installed.json` for Composer.
-fn install_root<'a>(p: &'a Package) -> Option<&'a str> {
+fn install_root(p: &Package) -> Option<&str> {
     let path = p.path.as_str();
     match p.ecosystem.as_str() {
         "npm" => {

@@ -29,7 +29,7 @@ fn integrity(i: usize) -> String {
 
 /// Package `i`'s name: a third scoped, like real npm trees.
 fn js_name(i: usize) -> String {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         format!("@scope{}/pkg-{i}", i % 97)
     } else {
         format!("package-name-{i}")
@@ -166,7 +166,7 @@ fn uv(copies: usize) -> String {
 fn pipfile(n: usize) -> String {
     let mut s = String::from("{\n    \"_meta\": {\n        \"hash\": {\n            \"sha256\": \"0123\"\n        },\n        \"pipfile-spec\": 6,\n        \"requires\": {\n            \"python_version\": \"3.11\"\n        },\n        \"sources\": [\n            {\n                \"name\": \"pypi\",\n                \"url\": \"https://pypi.org/simple\",\n                \"verify_ssl\": true\n            }\n        ]\n    },\n");
     for (section, range) in [("default", 0..n * 3 / 4), ("develop", n * 3 / 4..n)] {
-        let _ = write!(s, "    \"{section}\": {{\n");
+        let _ = writeln!(s, "    \"{section}\": {{");
         for i in range.clone() {
             let _ = write!(
                 s,
@@ -222,7 +222,7 @@ fn gemfile_lock(n: usize) -> String {
 fn composer_lock(n: usize) -> String {
     let mut s = String::from("{\n    \"_readme\": [\n        \"This file locks the dependencies of your project to a known state\"\n    ],\n    \"content-hash\": \"0123\",\n");
     for (section, range) in [("packages", 0..n * 3 / 4), ("packages-dev", n * 3 / 4..n)] {
-        let _ = write!(s, "    \"{section}\": [\n");
+        let _ = writeln!(s, "    \"{section}\": [");
         for i in range.clone() {
             let _ = write!(
                 s,
