@@ -10,6 +10,9 @@
 //! dev-only package, never a missed one). Local, linked, workspace, git, tarball-URL and patched
 //! entries are skipped: registry advisories do not name them (a yarn `patch:` entry's original
 //! is listed separately and counted there). Only versions starting with a digit are reported.
+//! Packages whose `os` (npm, pnpm) or `conditions` (yarn berry) rule Linux out are skipped:
+//! platform binaries for macOS and Windows are locked but never installed in an image (yarn
+//! classic records no platform; CPU restrictions are not checked, see the crate README).
 //!
 //! `package-lock.json` is one bounded JSON read (serde_json's nesting limit of 128 stops
 //! recursion bombs); yarn and pnpm lockfiles are read line by line, never building a YAML tree.
@@ -53,6 +56,28 @@ impl Found {
             })
             .collect()
     }
+}
+
+/// Whether a package restricted to the operating systems `os` (npm's `os` field: names, or
+/// `!name` exclusions; empty means any) installs on Linux. Images are Linux: a package for
+/// `darwin` or `win32` only (esbuild's, swc's, rollup's platform binaries) is not in them.
+fn installs_on_linux<'a>(os: impl IntoIterator<Item = &'a str>) -> bool {
+    let (mut any, mut allowed, mut linux_allowed, mut linux_excluded) = (false, false, false, false);
+    for o in os {
+        let o = unquote(o);
+        if o.is_empty() {
+            continue;
+        }
+        any = true;
+        match o.strip_prefix('!') {
+            Some(x) => linux_excluded |= x == "linux",
+            None => {
+                allowed = true;
+                linux_allowed |= o == "linux";
+            }
+        }
+    }
+    !any || if allowed { linux_allowed } else { !linux_excluded }
 }
 
 /// Split `name@rest` at the `@` after the name (a scoped name starts with `@`).
@@ -102,6 +127,9 @@ struct NpmEntry {
     dev: bool,
     #[serde(default)]
     link: bool,
+    /// Operating systems the package installs on.
+    #[serde(default)]
+    os: Vec<String>,
 }
 
 /// An entry of v1 `dependencies` (nested).
@@ -131,7 +159,10 @@ pub(crate) fn analyze_package_lock(path: &str, content: &mut dyn Read) -> Result
                 let Some(pos) = key.rfind("node_modules/") else {
                     continue;
                 };
-                if entry.link || entry.resolved.as_deref().is_some_and(not_from_registry) {
+                if entry.link
+                    || entry.resolved.as_deref().is_some_and(not_from_registry)
+                    || !installs_on_linux(entry.os.iter().map(String::as_str))
+                {
                     continue;
                 }
                 let key_name = &key[pos + "node_modules/".len()..];
@@ -206,8 +237,11 @@ pub(crate) fn analyze_yarn_lock(path: &str, content: &mut dyn Read) -> Result<Fi
     let mut found = Found::default();
     let berry = text.lines().any(|l| l.starts_with("__metadata:"));
     // The entry being read: for classic, the real name of its first specifier (None: skipped);
-    // for berry, nothing (its `resolution` says everything).
-    let mut current: Option<String> = None;
+    // for berry, its `resolution`, added at the end of the entry unless its `conditions` rule
+    // Linux out (`os=darwin & cpu=arm64`).
+    let mut current: Option<&str> = None;
+    let mut resolved: Option<(&str, &str)> = None;
+    let mut on_linux = true;
     let mut in_entry = false;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
@@ -223,12 +257,16 @@ pub(crate) fn analyze_yarn_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                     format!("line {}: expected `spec:`", n + 1),
                 ));
             };
+            if let (Some((name, version)), true) = (resolved.take(), on_linux) {
+                found.add(name, version, false);
+            }
+            on_linux = true;
             in_entry = !head.starts_with("__metadata");
             current = None;
             if !berry && in_entry {
                 // `"a@^1", a@^1.2`: every specifier names the same package; read the first.
                 let first = unquote(head.split(", ").next().unwrap_or(head));
-                current = classic_name(first).map(str::to_owned);
+                current = classic_name(first);
             }
             continue;
         }
@@ -246,13 +284,19 @@ pub(crate) fn analyze_yarn_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                     let (name, version) = (&res[..at], &res[at + "@npm:".len()..]);
                     // `x@patch:x@npm:1.0.0#…` (unencoded, yarn 2) names no registry package.
                     if !name[start..].contains(['@', ':']) && !version.contains(['#', ':']) {
-                        found.add(name, version, false);
+                        resolved = Some((name, version));
                     }
                 }
+            } else if let Some(conditions) = body.strip_prefix("conditions:") {
+                let os = conditions.split('&').filter_map(|c| c.trim().strip_prefix("os="));
+                on_linux = installs_on_linux(os);
             }
-        } else if let (Some(name), Some(version)) = (current.as_deref(), body.strip_prefix("version ")) {
+        } else if let (Some(name), Some(version)) = (current, body.strip_prefix("version ")) {
             found.add(name, unquote(version), false);
         }
+    }
+    if let (Some((name, version)), true) = (resolved, on_linux) {
+        found.add(name, version, false);
     }
     Ok(FileFacts::Packages(found.into_packages(path)))
 }
@@ -317,8 +361,9 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
         .and_then(|m| m.parse().ok())
         .ok_or_else(|| AnalyzeError::malformed(id, path, format!("lockfileVersion `{lock_version}`")))?;
     // v5/v6: `dev:` per package. v9: reachability from importers through snapshots.
-    // `packages` keys as written (peers included before v9) with their `dev:` mark.
-    let mut packages: Vec<(&str, bool)> = Vec::new();
+    // `packages` keys as written (peers included before v9) with their `dev:` mark and whether
+    // their `os:` allows Linux.
+    let mut packages: Vec<(&str, bool, bool)> = Vec::new();
     // v9 snapshots as `(name, version with peers)`, and the runtime edges between them.
     let mut prod_roots: Vec<(&str, &str)> = Vec::new();
     let mut edges: HashMap<(&str, &str), Vec<(&str, &str)>> = HashMap::new();
@@ -350,7 +395,7 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 key = unquote(body.trim_end_matches(':'));
                 sub = "";
                 if section == PnpmSection::Packages {
-                    packages.push((key, false));
+                    packages.push((key, false, true));
                 }
             }
             4 => {
@@ -361,9 +406,15 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                     "devDependencies" => "devDependencies",
                     _ => "",
                 };
-                if section == PnpmSection::Packages && k == "dev" && unquote(v) == "true" {
-                    if let Some(last) = packages.last_mut() {
-                        last.1 = true;
+                if let (PnpmSection::Packages, Some(last)) = (section, packages.last_mut()) {
+                    match k {
+                        "dev" => last.1 |= unquote(v) == "true",
+                        // `os: [darwin]`, the flow list pnpm writes.
+                        "os" => {
+                            let list = v.trim().trim_start_matches('[').trim_end_matches(']');
+                            last.2 = installs_on_linux(list.split(','));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -407,14 +458,14 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 stack.extend(children.iter().filter(|c| !seen.contains(*c)));
             }
         }
-        for (key, _) in packages {
-            if let Some((name, version)) = pnpm_key(key, major) {
+        for (key, _, on_linux) in packages {
+            if let (Some((name, version)), true) = (pnpm_key(key, major), on_linux) {
                 found.add(name, version, !prod.contains(&(name, version)));
             }
         }
     } else {
-        for (key, dev) in packages {
-            if let Some((name, version)) = pnpm_key(key, major) {
+        for (key, dev, on_linux) in packages {
+            if let (Some((name, version)), true) = (pnpm_key(key, major), on_linux) {
                 found.add(name, version, dev);
             }
         }

@@ -220,3 +220,40 @@ fn hostile_inputs_fail_or_stay_bounded() {
     assert!(run(AnalyzerId::NpmLock, "p", b"{}").is_err());
     assert!(run(AnalyzerId::PnpmLock, "p", b"lockfileVersion: x\n").is_err());
 }
+
+#[test]
+fn platform_packages_for_other_operating_systems_are_not_in_a_linux_image() {
+    assert!(installs_on_linux([]));
+    assert!(installs_on_linux(["linux"]));
+    assert!(installs_on_linux(["darwin", "linux"]));
+    assert!(!installs_on_linux(["darwin"]));
+    assert!(!installs_on_linux(["win32"]));
+    assert!(installs_on_linux(["!win32"]));
+    assert!(!installs_on_linux(["!linux"]));
+    // npm 10 shape (esbuild's platform packages).
+    let npm = br#"{"lockfileVersion": 3, "packages": {
+        "node_modules/esbuild": {"version": "0.19.12", "resolved": "https://registry.npmjs.org/esbuild/-/esbuild-0.19.12.tgz", "hasInstallScript": true},
+        "node_modules/@esbuild/darwin-arm64": {"version": "0.19.12", "resolved": "https://registry.npmjs.org/@esbuild/darwin-arm64/-/darwin-arm64-0.19.12.tgz", "cpu": ["arm64"], "optional": true, "os": ["darwin"]},
+        "node_modules/@esbuild/linux-x64": {"version": "0.19.12", "resolved": "https://registry.npmjs.org/@esbuild/linux-x64/-/linux-x64-0.19.12.tgz", "cpu": ["x64"], "optional": true, "os": ["linux"]},
+        "node_modules/@esbuild/win32-x64": {"version": "0.19.12", "resolved": "https://registry.npmjs.org/@esbuild/win32-x64/-/win32-x64-0.19.12.tgz", "cpu": ["x64"], "optional": true, "os": ["win32"]}
+    }}"#;
+    let names = |p: Vec<Package>| p.into_iter().map(|p| p.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(run(AnalyzerId::NpmLock, "package-lock.json", npm).unwrap()),
+        ["@esbuild/linux-x64", "esbuild"]
+    );
+    // pnpm 9 shape.
+    let pnpm = b"lockfileVersion: '9.0'\n\nimporters:\n\n  .:\n    dependencies:\n      esbuild:\n        specifier: ^0.19.0\n        version: 0.19.12\n\npackages:\n\n  '@esbuild/darwin-arm64@0.19.12':\n    resolution: {integrity: sha512-x}\n    engines: {node: '>=12'}\n    cpu: [arm64]\n    os: [darwin]\n\n  '@esbuild/linux-x64@0.19.12':\n    resolution: {integrity: sha512-y}\n    engines: {node: '>=12'}\n    cpu: [x64]\n    os: [linux]\n\n  esbuild@0.19.12:\n    resolution: {integrity: sha512-z}\n    hasBin: true\n\nsnapshots:\n\n  '@esbuild/darwin-arm64@0.19.12':\n    optional: true\n\n  '@esbuild/linux-x64@0.19.12':\n    optional: true\n\n  esbuild@0.19.12:\n    optionalDependencies:\n      '@esbuild/darwin-arm64': 0.19.12\n      '@esbuild/linux-x64': 0.19.12\n";
+    let got = set(&run(AnalyzerId::PnpmLock, "pnpm-lock.yaml", pnpm).unwrap());
+    let want: Set = [("@esbuild/linux-x64", "0.19.12", false), ("esbuild", "0.19.12", false)]
+        .into_iter()
+        .map(|(n, v, d)| (n.into(), v.into(), d))
+        .collect();
+    assert_eq!(got, want);
+    // yarn 4 shape.
+    let berry = b"__metadata:\n  version: 8\n  cacheKey: 10c0\n\n\"@esbuild/darwin-arm64@npm:0.19.12\":\n  version: 0.19.12\n  resolution: \"@esbuild/darwin-arm64@npm:0.19.12\"\n  conditions: os=darwin & cpu=arm64\n  languageName: node\n  linkType: hard\n\n\"@esbuild/linux-x64@npm:0.19.12\":\n  version: 0.19.12\n  resolution: \"@esbuild/linux-x64@npm:0.19.12\"\n  conditions: os=linux & cpu=x64\n  languageName: node\n  linkType: hard\n\n\"esbuild@npm:^0.19.0\":\n  version: 0.19.12\n  resolution: \"esbuild@npm:0.19.12\"\n  languageName: node\n  linkType: hard\n";
+    assert_eq!(
+        names(run(AnalyzerId::YarnLock, "yarn.lock", berry).unwrap()),
+        ["@esbuild/linux-x64", "esbuild"]
+    );
+}
