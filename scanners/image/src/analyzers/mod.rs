@@ -243,10 +243,12 @@ pub fn lockfile_analyzer(path: &str) -> Option<AnalyzerId> {
     lockfile(path, file_name)
 }
 
-/// The lockfile analyzer for `file_name`, unless `path` is a copy inside installed packages
-/// (`node_modules/`, installed gems, `vendor/`, `site-packages/`): those lock a package's own
-/// development, not the application, and npm's hidden `node_modules/.package-lock.json`
-/// repeats what the installed `package.json` files say.
+/// The lockfile analyzer for `file_name`, unless `path` is a copy inside installed or bundled
+/// packages (`node_modules/`, `site-packages/`, `dist-packages/`, installed gems, `vendor/`,
+/// `third_party/`, `vendored/`) or documentation (`usr/share/`): those lock a dependency's own
+/// development (a gem's editor plugin, a vendored library's docs build), not what the image
+/// runs. npm's hidden `node_modules/.package-lock.json` repeats what the installed
+/// `package.json` files say.
 fn lockfile(path: &str, file_name: &str) -> Option<AnalyzerId> {
     let id = match file_name {
         "package-lock.json" | "npm-shrinkwrap.json" => AnalyzerId::NpmLock,
@@ -269,8 +271,10 @@ fn lockfile(path: &str, file_name: &str) -> Option<AnalyzerId> {
     let copied = dir.contains("node_modules/")
         || dir.contains("site-packages/")
         || dir.contains("dist-packages/")
-        || (id == AnalyzerId::GemfileLock && (in_dir("gems/") || dir.contains("/bundler/gems/")))
-        || (id == AnalyzerId::ComposerLock && in_dir("vendor/"));
+        || dir.starts_with("usr/share/")
+        || ["gems/", "vendor/", "third_party/", "vendored/"]
+            .iter()
+            .any(|d| in_dir(d));
     (!copied).then_some(id)
 }
 
@@ -535,6 +539,24 @@ mod tests {
             ("var/www/composer.lock", Some(AnalyzerId::ComposerLock)),
             ("var/www/vendor/laravel/framework/composer.lock", None),
             ("var/www/myvendor/composer.lock", Some(AnalyzerId::ComposerLock)),
+            (
+                "usr/lib/ruby/gems/3.1.0/gems/typeprof-0.21.2/vscode/package-lock.json",
+                None,
+            ),
+            (
+                "usr/lib/google-cloud-sdk/platform/gsutil/third_party/rsa/Pipfile.lock",
+                None,
+            ),
+            (
+                "usr/lib/google-cloud-sdk/platform/gsutil/gslib/vendored/boto/requirements.txt",
+                None,
+            ),
+            ("var/www/vendor/acme/lib/package-lock.json", None),
+            ("usr/share/doc/python3-pip/requirements.txt", None),
+            (
+                "usr/lib/google-cloud-sdk/platform/google_appengine/demos/python/guestbook/requirements.txt",
+                Some(AnalyzerId::Requirements),
+            ),
         ] {
             assert_eq!(id(path, 5000), want, "{path}");
         }

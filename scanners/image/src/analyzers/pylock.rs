@@ -5,8 +5,9 @@
 //! package index are reported: git, URL, path and editable entries are skipped (PyPI advisories
 //! do not name them). Dev marking: poetry's `category = "dev"` (poetry < 1.5) or `groups` without
 //! `main` (poetry 2); uv's packages reachable only through a project's `dev-dependencies`;
-//! Pipfile's `develop` section (a package in both sections is not dev). Poetry 1.5 to 1.8 lock
-//! files record no group, and requirements files none: those packages are never marked dev.
+//! Pipfile's `develop` section (a package in both sections is not dev); requirements files named
+//! or placed for development (`requirements-dev.txt`, `docs/requirements.txt`). Poetry 1.5 to
+//! 1.8 lock files record no group: those packages are never marked dev.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -285,10 +286,29 @@ fn pinned_requirement(line: &str) -> Option<(String, String)> {
     (valid_name && valid_version).then(|| (pep503(name), version.to_owned()))
 }
 
+/// Whether a requirements file is, by the usual naming, for development only: a word of its
+/// name is `dev`, `test`, `docs`, `lint` or the like (`requirements-dev.txt`,
+/// `requirements_test.txt`, `requirements-docs.txt`; not `requirements-docker.txt`), or it lies in a `docs/`, `doc/`, `tests/`, `test/` or `testing/`
+/// directory.
+fn requirements_for_development(path: &str) -> bool {
+    let (dir, file_name) = path.rsplit_once('/').unwrap_or(("", path));
+    let stem = file_name.strip_suffix(".txt").unwrap_or(file_name);
+    // Whole words only: `requirements-docker.txt` is not for docs.
+    stem.split(['-', '_', '.']).any(|w| {
+        matches!(
+            w.to_ascii_lowercase().as_str(),
+            "dev" | "develop" | "development" | "test" | "tests" | "testing" | "doc" | "docs" | "lint"
+        )
+    }) || dir
+        .split('/')
+        .any(|d| matches!(d, "docs" | "doc" | "tests" | "test" | "testing"))
+}
+
 /// Parse a `requirements*.txt`: exact `==` pins only.
 pub(crate) fn analyze_requirements(path: &str, content: &mut dyn Read) -> Result<FileFacts, AnalyzeError> {
     let id = AnalyzerId::Requirements;
     let text = read_text(id, path, content)?;
+    let dev = requirements_for_development(path);
     let mut continued = false;
     let mut items = Vec::new();
     for line in text.lines() {
@@ -300,7 +320,7 @@ pub(crate) fn analyze_requirements(path: &str, content: &mut dyn Read) -> Result
             continue;
         }
         if let Some((name, version)) = pinned_requirement(line.trim_end_matches('\\')) {
-            items.push((name, version, false));
+            items.push((name, version, dev));
         }
     }
     Ok(FileFacts::Packages(packages(items, path)))

@@ -319,3 +319,24 @@ fn the_file_list_fast_path_reads_what_the_whole_file_says() {
         assert!(run(id, name, cut.as_bytes()).is_err(), "{name}");
     }
 }
+
+#[test]
+fn requirements_for_development_by_name_or_directory() {
+    for (path, dev) in [
+        ("app/requirements.txt", false),
+        ("app/requirements-prod.txt", false),
+        ("app/requirements-docker.txt", false),
+        ("app/requirements-py33.txt", false),
+        ("app/requirements-dev.txt", true),
+        ("app/requirements_test.txt", true),
+        ("app/requirements-docs.txt", true),
+        ("app/requirements.lint.txt", true),
+        ("app/docs/requirements.txt", true),
+        ("app/tests/requirements.txt", true),
+        ("app/testing/requirements.txt", true),
+        ("app/testdata/requirements.txt", false),
+    ] {
+        let got = run(AnalyzerId::Requirements, path, b"six==1.16.0\n").unwrap();
+        assert_eq!(got[0].dev, dev, "{path}");
+    }
+}
