@@ -175,6 +175,17 @@ mod tests {
     }
 
     #[test]
+    fn pnpm_store_layout_counts_as_the_projects_install_tree() {
+        let store = "app/node_modules/.pnpm/ms@2.1.2/node_modules/ms/package.json";
+        let mut p = vec![
+            pkg("npm", "ms", "2.1.2", "app/pnpm-lock.yaml", true),
+            pkg("npm", "ms", "2.1.2", store, false),
+        ];
+        prefer_installed(&mut p);
+        assert_eq!(show(&p), [format!("ms@2.1.2 {store} dev")]);
+    }
+
+    #[test]
     fn a_package_any_lockfile_of_the_project_needs_at_runtime_stays_runtime() {
         let mut p = vec![
             pkg("npm", "ms", "2.1.2", "package-lock.json", true),
