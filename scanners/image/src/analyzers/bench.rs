@@ -251,6 +251,10 @@ fn bench_rpm() {
 mod lockfile_bench;
 
 fn main() {
+    if let Some(only) = std::env::args().find_map(|a| a.strip_prefix("lockfile=").map(str::to_owned)) {
+        lockfile_bench::run_one(&only);
+        return;
+    }
     if std::env::args().any(|a| a == "lockfiles") {
         lockfile_bench::run();
         return;

@@ -290,3 +290,24 @@ pub fn run() {
         &composer_lock(n),
     );
 }
+
+/// One parser only (`lockfile=pnpm`, …), for profiling.
+pub fn run_one(which: &str) {
+    let n = 60_000;
+    match which {
+        "npm" => measure(
+            "package-lock.json v3",
+            AnalyzerId::NpmLock,
+            "package-lock.json",
+            &package_lock(n),
+        ),
+        "pnpm" => measure("pnpm-lock.yaml v9", AnalyzerId::PnpmLock, "pnpm-lock.yaml", &pnpm_v9(n)),
+        "gem" => measure(
+            "Gemfile.lock",
+            AnalyzerId::GemfileLock,
+            "Gemfile.lock",
+            &gemfile_lock(n * 2),
+        ),
+        other => eprintln!("unknown lockfile bench {other}: npm, pnpm, gem"),
+    }
+}

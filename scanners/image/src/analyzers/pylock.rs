@@ -130,7 +130,8 @@ pub(crate) fn analyze_poetry(path: &str, content: &mut dyn Read) -> Result<FileF
 
 #[derive(Deserialize)]
 struct UvLock {
-    #[serde(default)]
+    /// `[[package]]`; `[[distribution]]` in the lockfiles of uv before 0.3.
+    #[serde(default, alias = "distribution")]
     package: Vec<UvPackage>,
 }
 

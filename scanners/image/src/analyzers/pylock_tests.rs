@@ -340,3 +340,26 @@ fn requirements_for_development_by_name_or_directory() {
         assert_eq!(got[0].dev, dev, "{path}");
     }
 }
+
+#[test]
+fn uv_before_0_3_named_packages_distributions() {
+    let lock = br#"version = 1
+requires-python = ">=3.12"
+
+[[distribution]]
+name = "app"
+version = "0.1.0"
+source = { editable = "." }
+dependencies = [{ name = "idna" }]
+
+[distribution.dev-dependencies]
+
+[[distribution]]
+name = "idna"
+version = "3.7"
+source = { registry = "https://pypi.org/simple" }
+sdist = { url = "https://files.pythonhosted.org/packages/idna-3.7.tar.gz", hash = "sha256:028ff3aadf0609c1fd278d8ea3089299412a7a8b9bd005dd08b9f8285bcb5cfc", size = 189575 }
+"#;
+    let got = set(&run(AnalyzerId::UvLock, "uv.lock", lock).unwrap());
+    assert_eq!(got, entries(&[("idna", "3.7", false)]));
+}
