@@ -366,11 +366,11 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
     let mut packages: Vec<(&str, bool, bool)> = Vec::new();
     // v9 snapshots as `(name, version with peers)`, and the runtime edges between them.
     let mut prod_roots: Vec<(&str, &str)> = Vec::new();
-    let mut edges: HashMap<(&str, &str), Vec<(&str, &str)>> = HashMap::new();
+    // In file order, one per snapshot (`None`: a key naming no package).
+    let mut snapshots: Vec<(Option<(&str, &str)>, Vec<(&str, &str)>)> = Vec::new();
 
     let mut saw_importers = false;
     let mut section = PnpmSection::Other;
-    let mut key = ""; // current key at indent 2
     let mut sub = ""; // current sub-section at indent 4 (dependencies, devDependencies, …)
     let mut dep_name = ""; // importer dependency at indent 6 (v9 long form)
     for line in text.lines() {
@@ -392,10 +392,12 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 };
             }
             2 => {
-                key = unquote(body.trim_end_matches(':'));
+                let key = unquote(body.trim_end_matches(':'));
                 sub = "";
-                if section == PnpmSection::Packages {
-                    packages.push((key, false, true));
+                match section {
+                    PnpmSection::Packages => packages.push((key, false, true)),
+                    PnpmSection::Snapshots if major >= 9 => snapshots.push((split_at_name(key), Vec::new())),
+                    _ => {}
                 }
             }
             4 => {
@@ -423,8 +425,8 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
                 let (k, v) = (unquote(k), unquote(v));
                 match section {
                     PnpmSection::Snapshots if sub != "devDependencies" => {
-                        if let (Some(from), Some(to)) = (split_at_name(key), snapshot_ref(k, v)) {
-                            edges.entry(from).or_default().push(to);
+                        if let (Some(last), Some(to)) = (snapshots.last_mut(), snapshot_ref(k, v)) {
+                            last.1.push(to);
                         }
                     }
                     PnpmSection::Importers => dep_name = k,
@@ -445,17 +447,24 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
     let mut found = Found::default();
     if major >= 9 && saw_importers {
         // Depth-first from the importers' runtime dependencies; each snapshot visited once.
-        // `prod` holds versions without their peer suffix, as `packages` keys have them.
-        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        // `prod` holds versions without their peer suffix, as `packages` keys have them; a
+        // snapshot with peers is also recorded whole in `seen_peers`. Each snapshot's edges are
+        // pushed once, so the stack never holds more than all edges.
+        let edges: HashMap<(&str, &str), Vec<(&str, &str)>> =
+            snapshots.into_iter().filter_map(|(k, e)| Some((k?, e))).collect();
         let mut prod: HashSet<(&str, &str)> = HashSet::new();
+        let mut seen_peers: HashSet<(&str, &str)> = HashSet::new();
         let mut stack = prod_roots;
         while let Some(k) = stack.pop() {
-            if !seen.insert(k) {
-                continue;
-            }
-            prod.insert((k.0, k.1.split('(').next().unwrap_or(k.1)));
-            if let Some(children) = edges.get(&k) {
-                stack.extend(children.iter().filter(|c| !seen.contains(*c)));
+            let base = k.1.split('(').next().unwrap_or(k.1);
+            let new = if base.len() == k.1.len() {
+                prod.insert(k)
+            } else {
+                prod.insert((k.0, base));
+                seen_peers.insert(k)
+            };
+            if let (true, Some(children)) = (new, edges.get(&k)) {
+                stack.extend(children.iter().copied());
             }
         }
         for (key, _, on_linux) in packages {
