@@ -317,6 +317,9 @@ fn classic_name(spec: &str) -> Option<&str> {
 // ---------------------------------------------------------------------------------------------
 // pnpm-lock.yaml
 
+/// A package name and version (with pnpm's peer suffix, where it has one).
+type NameVersion<'a> = (&'a str, &'a str);
+
 /// The top-level section being read.
 #[derive(PartialEq, Clone, Copy)]
 enum PnpmSection {
@@ -367,7 +370,7 @@ pub(crate) fn analyze_pnpm_lock(path: &str, content: &mut dyn Read) -> Result<Fi
     // v9 snapshots as `(name, version with peers)`, and the runtime edges between them.
     let mut prod_roots: Vec<(&str, &str)> = Vec::new();
     // In file order, one per snapshot (`None`: a key naming no package).
-    let mut snapshots: Vec<(Option<(&str, &str)>, Vec<(&str, &str)>)> = Vec::new();
+    let mut snapshots: Vec<(Option<NameVersion>, Vec<NameVersion>)> = Vec::new();
 
     let mut saw_importers = false;
     let mut section = PnpmSection::Other;
