@@ -9,7 +9,8 @@
 //!    counted against the [`ImageConfig`] limits; per-layer [`LayerFacts`] are cached by layer
 //!    digest, so a shared base layer is never opened twice;
 //! 3. merges the layers in OCI order, whiteouts and opaque directories included ([`merge`]),
-//!    picks the operating system and returns the package inventory. Advisory matching is done
+//!    picks the operating system and returns the package inventory (installed packages win over
+//!    a lockfile's, [`lockfiles`]). Advisory matching is done
 //!    by the caller on `ScanOutput.packages`.
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod layer;
+pub mod lockfiles;
 pub mod merge;
 pub mod scanner;
 pub mod secrets;

@@ -222,6 +222,7 @@ impl Scanner for ImageScanner {
         let mut packages = merged.packages(&digests);
         let os_ecosystem = analyzers::finish(os.as_ref(), &mut packages);
         dedup_python_installs(&mut packages);
+        crate::lockfiles::prefer_installed(&mut packages);
         findings.sort_by(|a, b| (a.id.as_str(), a.location.as_deref()).cmp(&(b.id.as_str(), b.location.as_deref())));
 
         let mut details = Map::new();

@@ -1,6 +1,7 @@
 //! Throughput of the package analyzers on generated inputs (a bench binary, no harness):
 //! `wanted` per call, dpkg status parsing, the Go build info search over a large binary, a
-//! Spring Boot style jar with nested jars, and an rpm SQLite database.
+//! Spring Boot style jar with nested jars, an rpm SQLite database, and every lockfile parser on
+//! a large generated lockfile of the real tools' shape (`lockfile_bench.rs`).
 //!
 //! Registered in `scanners/image/Cargo.toml` as
 //! `[[bench]] name = "analyzers", path = "src/analyzers/bench.rs", harness = false`;
@@ -246,7 +247,19 @@ fn bench_rpm() {
     );
 }
 
+#[path = "lockfile_bench.rs"]
+mod lockfile_bench;
+
 fn main() {
+    if let Some(only) = std::env::args().find_map(|a| a.strip_prefix("lockfile=").map(str::to_owned)) {
+        lockfile_bench::run_one(&only);
+        return;
+    }
+    if std::env::args().any(|a| a == "lockfiles") {
+        lockfile_bench::run();
+        return;
+    }
+    lockfile_bench::run();
     bench_wanted();
     bench_dpkg();
     bench_go();

@@ -16,20 +16,24 @@ mod apk;
 mod cargo;
 mod composer;
 mod dpkg;
+mod gemlock;
 mod gobin;
 mod gomod;
 mod gradle;
 mod java;
+mod jslock;
 mod npm;
 mod nuget;
 mod os;
 mod pom;
+mod pylock;
 mod python;
 mod rpm;
 mod ruby;
 mod text;
 
 pub use os::{finish, pick_os};
+pub(crate) use pylock::pep503;
 
 /// Version of the analyzers' output; part of the per-layer cache key. Bump it whenever any
 /// analyzer's output for the same input changes.
@@ -84,6 +88,24 @@ pub enum AnalyzerId {
     GradleLock,
     /// `**/pom.xml`.
     Pom,
+    /// `**/package-lock.json`, `**/npm-shrinkwrap.json` (not under `node_modules/`).
+    NpmLock,
+    /// `**/yarn.lock` (classic and berry).
+    YarnLock,
+    /// `**/pnpm-lock.yaml`.
+    PnpmLock,
+    /// `**/poetry.lock`.
+    PoetryLock,
+    /// `**/uv.lock`.
+    UvLock,
+    /// `**/Pipfile.lock`.
+    PipfileLock,
+    /// `**/requirements*.txt` (exact `==` pins).
+    Requirements,
+    /// `**/Gemfile.lock` (not inside installed gems).
+    GemfileLock,
+    /// `**/composer.lock` (not under `vendor/`).
+    ComposerLock,
 }
 
 impl AnalyzerId {
@@ -113,6 +135,15 @@ impl AnalyzerId {
             AnalyzerId::NuGetDeps => "dotnet-deps",
             AnalyzerId::GradleLock => "gradle-lockfile",
             AnalyzerId::Pom => "maven-pom",
+            AnalyzerId::NpmLock => "npm-lock",
+            AnalyzerId::YarnLock => "yarn-lock",
+            AnalyzerId::PnpmLock => "pnpm-lock",
+            AnalyzerId::PoetryLock => "poetry-lock",
+            AnalyzerId::UvLock => "uv-lock",
+            AnalyzerId::PipfileLock => "pipfile-lock",
+            AnalyzerId::Requirements => "requirements",
+            AnalyzerId::GemfileLock => "gemfile-lock",
+            AnalyzerId::ComposerLock => "composer-lock",
         }
     }
 
@@ -136,6 +167,15 @@ impl AnalyzerId {
             AnalyzerId::GoMod | AnalyzerId::GoSum => 32 * MIB,
             AnalyzerId::NuGetLock | AnalyzerId::NuGetDeps => 64 * MIB,
             AnalyzerId::GradleLock | AnalyzerId::Pom => 32 * MIB,
+            AnalyzerId::NpmLock
+            | AnalyzerId::YarnLock
+            | AnalyzerId::PnpmLock
+            | AnalyzerId::PoetryLock
+            | AnalyzerId::UvLock
+            | AnalyzerId::PipfileLock
+            | AnalyzerId::ComposerLock => 64 * MIB,
+            AnalyzerId::Requirements => 4 * MIB,
+            AnalyzerId::GemfileLock => 16 * MIB,
         }
     }
 }
@@ -209,6 +249,9 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
     if gradle::is_gradle_lockfile(path, file_name) {
         return Some(AnalyzerId::GradleLock);
     }
+    if let Some(id) = lockfile(path, file_name) {
+        return Some(id);
+    }
     if file_name.ends_with(".egg-info") {
         return Some(AnalyzerId::PythonEgg);
     }
@@ -232,6 +275,49 @@ fn wanted_by_pattern(path: &str, size: u64) -> Option<AnalyzerId> {
 /// only stands in for it).
 pub fn superseded_by(path: &str) -> Option<String> {
     gomod::superseded_by(path)
+}
+
+/// The lockfile analyzer (`package-lock.json`, `yarn.lock`, `poetry.lock`, `Gemfile.lock`, …,
+/// not `Cargo.lock`) that reads the file at `path`, if any. The scanner uses it to let installed
+/// packages win over a lockfile's (see `merge::prefer_installed`).
+pub fn lockfile_analyzer(path: &str) -> Option<AnalyzerId> {
+    let file_name = path.rsplit('/').next().unwrap_or(path);
+    lockfile(path, file_name)
+}
+
+/// The lockfile analyzer for `file_name`, unless `path` is a copy inside installed or bundled
+/// packages (`node_modules/`, `site-packages/`, `dist-packages/`, installed gems, `vendor/`,
+/// `third_party/`, `vendored/`) or documentation (`usr/share/`): those lock a dependency's own
+/// development (a gem's editor plugin, a vendored library's docs build), not what the image
+/// runs. npm's hidden `node_modules/.package-lock.json` repeats what the installed
+/// `package.json` files say.
+fn lockfile(path: &str, file_name: &str) -> Option<AnalyzerId> {
+    let id = match file_name {
+        "package-lock.json" | "npm-shrinkwrap.json" => AnalyzerId::NpmLock,
+        "yarn.lock" => AnalyzerId::YarnLock,
+        "pnpm-lock.yaml" => AnalyzerId::PnpmLock,
+        "poetry.lock" => AnalyzerId::PoetryLock,
+        "uv.lock" => AnalyzerId::UvLock,
+        "Pipfile.lock" => AnalyzerId::PipfileLock,
+        "Gemfile.lock" => AnalyzerId::GemfileLock,
+        "composer.lock" => AnalyzerId::ComposerLock,
+        _ if file_name.starts_with("requirements") && file_name.ends_with(".txt") => AnalyzerId::Requirements,
+        _ => return None,
+    };
+    let dir = &path[..path.len() - file_name.len()];
+    // `d` as a whole directory name somewhere in `dir` (no allocation).
+    let in_dir = |d: &str| {
+        dir.match_indices(d)
+            .any(|(i, _)| i == 0 || dir.as_bytes()[i - 1] == b'/')
+    };
+    let copied = dir.contains("node_modules/")
+        || dir.contains("site-packages/")
+        || dir.contains("dist-packages/")
+        || dir.starts_with("usr/share/")
+        || ["gems/", "vendor/", "third_party/", "vendored/"]
+            .iter()
+            .any(|d| in_dir(d));
+    (!copied).then_some(id)
 }
 
 /// Facts learned from one file.
@@ -346,6 +432,15 @@ pub fn analyze(id: AnalyzerId, path: &str, content: &mut dyn Read) -> Result<Fil
         AnalyzerId::NuGetDeps => nuget::analyze_deps(path, content),
         AnalyzerId::GradleLock => gradle::analyze_gradle(path, content),
         AnalyzerId::Pom => pom::analyze_pom(path, content),
+        AnalyzerId::NpmLock => jslock::analyze_package_lock(path, content),
+        AnalyzerId::YarnLock => jslock::analyze_yarn_lock(path, content),
+        AnalyzerId::PnpmLock => jslock::analyze_pnpm_lock(path, content),
+        AnalyzerId::PoetryLock => pylock::analyze_poetry(path, content),
+        AnalyzerId::UvLock => pylock::analyze_uv(path, content),
+        AnalyzerId::PipfileLock => pylock::analyze_pipfile(path, content),
+        AnalyzerId::Requirements => pylock::analyze_requirements(path, content),
+        AnalyzerId::GemfileLock => gemlock::analyze(path, content),
+        AnalyzerId::ComposerLock => composer::analyze_lock(path, content),
     }
 }
 
@@ -502,6 +597,55 @@ mod tests {
         ] {
             assert_eq!(id(path, 900), want, "{path}");
         }
+    }
+
+    #[test]
+    fn wanted_lockfiles_but_not_copies_inside_installed_packages() {
+        for (path, want) in [
+            ("app/package-lock.json", Some(AnalyzerId::NpmLock)),
+            ("npm-shrinkwrap.json", Some(AnalyzerId::NpmLock)),
+            ("app/node_modules/.package-lock.json", None),
+            ("app/node_modules/express/package-lock.json", None),
+            ("srv/web/yarn.lock", Some(AnalyzerId::YarnLock)),
+            ("srv/web/node_modules/x/yarn.lock", None),
+            ("pnpm-lock.yaml", Some(AnalyzerId::PnpmLock)),
+            ("app/poetry.lock", Some(AnalyzerId::PoetryLock)),
+            ("app/uv.lock", Some(AnalyzerId::UvLock)),
+            ("app/Pipfile.lock", Some(AnalyzerId::PipfileLock)),
+            ("app/requirements.txt", Some(AnalyzerId::Requirements)),
+            ("app/requirements-dev.txt", Some(AnalyzerId::Requirements)),
+            ("app/requirements/base.txt", None),
+            ("usr/lib/python3/site-packages/x/requirements.txt", None),
+            ("usr/local/lib/python3.12/dist-packages/y/poetry.lock", None),
+            ("app/Gemfile.lock", Some(AnalyzerId::GemfileLock)),
+            ("usr/local/bundle/gems/rack-3.0.8/Gemfile.lock", None),
+            ("usr/local/bundle/bundler/gems/x-0123/Gemfile.lock", None),
+            ("var/www/composer.lock", Some(AnalyzerId::ComposerLock)),
+            ("var/www/vendor/laravel/framework/composer.lock", None),
+            ("var/www/myvendor/composer.lock", Some(AnalyzerId::ComposerLock)),
+            (
+                "usr/lib/ruby/gems/3.1.0/gems/typeprof-0.21.2/vscode/package-lock.json",
+                None,
+            ),
+            (
+                "usr/lib/google-cloud-sdk/platform/gsutil/third_party/rsa/Pipfile.lock",
+                None,
+            ),
+            (
+                "usr/lib/google-cloud-sdk/platform/gsutil/gslib/vendored/boto/requirements.txt",
+                None,
+            ),
+            ("var/www/vendor/acme/lib/package-lock.json", None),
+            ("usr/share/doc/python3-pip/requirements.txt", None),
+            (
+                "usr/lib/google-cloud-sdk/platform/google_appengine/demos/python/guestbook/requirements.txt",
+                Some(AnalyzerId::Requirements),
+            ),
+        ] {
+            assert_eq!(id(path, 5000), want, "{path}");
+        }
+        assert_eq!(lockfile_analyzer("app/yarn.lock"), Some(AnalyzerId::YarnLock));
+        assert_eq!(lockfile_analyzer("app/Cargo.lock"), None);
     }
 
     #[test]
