@@ -105,7 +105,11 @@ fn job(id: &str, registry: &str, repo: &str, reference: &str) -> Job {
 
 async fn latest(store: &Store, registry: &str, repo: &str, digest: &str) -> Option<(String, Status, Option<String>)> {
     let a = store
-        .artifact(&regscan_scanner_api::ArtifactRef::parse(registry, repo, digest).unwrap())
+        .artifact(&regscan_scanner_api::ArtifactRef::new(
+            registry,
+            repo,
+            regscan_scanner_api::Digest::from_stored(digest).unwrap(),
+        ))
         .await
         .ok()??;
     let s = store.scan(a.latest_scan_id?).await.ok()??;

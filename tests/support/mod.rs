@@ -68,7 +68,11 @@ pub async fn finished_scan(
     digest: &str,
 ) -> Option<(regscan_scanner_api::Status, Option<String>)> {
     let a = store
-        .artifact(&regscan_scanner_api::ArtifactRef::parse(registry, repository, digest).unwrap())
+        .artifact(&regscan_scanner_api::ArtifactRef::new(
+            registry,
+            repository,
+            regscan_scanner_api::Digest::from_stored(digest).unwrap(),
+        ))
         .await
         .ok()??;
     let scan = store.scan(a.latest_scan_id?).await.ok()??;

@@ -26,6 +26,8 @@ pub enum Family {
     Gem,
     /// Composer (normalised) with PHP `version_compare`.
     Composer,
+    /// NuGet (`NuGetVersion`: four release numbers, case-insensitive pre-release labels).
+    NuGet,
     /// No ordering known: only `versions` lists and `SEMVER` ranges can match.
     Unknown,
 }
@@ -139,6 +141,7 @@ pub fn family(ecosystem: &str) -> Family {
         "Maven" => Family::Maven,
         "RubyGems" => Family::Gem,
         "Packagist" => Family::Composer,
+        "NuGet" => Family::NuGet,
         _ => Family::Unknown,
     }
 }

@@ -533,3 +533,39 @@ fn development_only_dependencies_are_inventoried_not_matched() {
     assert_eq!(one(found).location.as_deref(), Some(runtime.path.as_str()));
     assert!(idx.match_packages(&[dev]).is_empty());
 }
+
+/// NuGet: the shape of GitHub's record GHSA-5crp-9r3c-p9vr (Newtonsoft.Json before 13.0.1,
+/// an `ECOSYSTEM` range), matched by NuGet ordering — four release numbers, case-insensitive
+/// package ids and pre-release labels — against what a `packages.lock.json` or `*.deps.json`
+/// records.
+#[test]
+fn nuget_ecosystem_ranges_use_nuget_ordering() {
+    let json = r#"{"id":"GHSA-5crp-9r3c-p9vr","modified":"2023-01-30T05:02:24Z","published":"2022-06-22T15:08:47Z",
+        "aliases":["CVE-2024-21907"],"summary":"Improper Handling of Exceptional Conditions in Newtonsoft.Json",
+        "affected":[{"package":{"ecosystem":"NuGet","name":"Newtonsoft.Json","purl":"pkg:nuget/Newtonsoft.Json"},
+          "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"13.0.1"}]}]}],
+        "database_specific":{"severity":"HIGH","cwe_ids":["CWE-755"],"github_reviewed":true}}"#;
+    let idx = AdvisoryIndex::new([parse_advisory(json.as_bytes()).unwrap()]);
+    let hit = |name: &str, version: &str| {
+        idx.match_package(&pkg("NuGet", name, version))
+            .into_iter()
+            .map(|f| (f.id, f.fixed_version))
+            .collect::<Vec<_>>()
+    };
+    let fixed = vec![("GHSA-5crp-9r3c-p9vr".to_owned(), Some("13.0.1".to_owned()))];
+    assert_eq!(hit("Newtonsoft.Json", "12.0.3"), fixed);
+    assert_eq!(
+        hit("newtonsoft.json", "9.0.1"),
+        fixed,
+        "package ids are case-insensitive"
+    );
+    assert_eq!(
+        hit("Newtonsoft.Json", "13.0.1-beta1"),
+        fixed,
+        "a pre-release of the fix is before it"
+    );
+    assert_eq!(hit("Newtonsoft.Json", "13.0.0.1"), fixed, "a fourth number counts");
+    assert!(hit("Newtonsoft.Json", "13.0.1").is_empty());
+    assert!(hit("Newtonsoft.Json", "13.0.1.0").is_empty(), "13.0.1.0 is 13.0.1");
+    assert!(hit("Newtonsoft.Json", "13.0.3").is_empty());
+}

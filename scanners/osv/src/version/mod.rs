@@ -14,6 +14,7 @@ pub mod composer;
 pub mod dpkg;
 pub mod gem;
 pub mod maven;
+pub mod nuget;
 pub mod rpm;
 
 /// Compare two versions under the ordering of `ecosystem`. `None`: either version is not valid
@@ -34,6 +35,7 @@ pub fn compare_in(family: Family, a: &str, b: &str) -> Option<Ordering> {
         Family::Maven => maven::compare(a, b),
         Family::Gem => gem::compare(a, b),
         Family::Composer => composer::compare(a, b),
+        Family::NuGet => nuget::compare(a, b),
         Family::Unknown => None,
     }
 }
