@@ -60,6 +60,20 @@ impl<'args> SqlBuilder<'args> {
         self
     }
 
+    /// Bind each of `values` and append their placeholders separated by `, ` (the inside of an
+    /// `IN (…)` list; nothing when `values` is empty).
+    pub(crate) fn push_bind_list<I>(&mut self, values: I) -> &mut Self
+    where
+        I: IntoIterator,
+        I::Item: 'args + Encode<'args, Any> + Type<Any>,
+    {
+        let mut list = self.separated(", ");
+        for v in values {
+            list.push_bind(v);
+        }
+        self
+    }
+
     /// A view that puts `separator` between the pieces pushed through it.
     pub(crate) fn separated<'b>(&'b mut self, separator: &'static str) -> Separated<'b, 'args> {
         Separated {
@@ -159,6 +173,11 @@ mod tests {
             row.push_bind(a).push_bind(n).push("NULL");
         });
         assert_eq!(b.sql(), "INSERT INTO t (a, b) VALUES ($1, $2, NULL), ($3, $4, NULL)");
+
+        let mut b = SqlBuilder::new("DELETE FROM t WHERE a IN (");
+        b.push_bind_list(["p", "q"]).push(") AND b IN (");
+        b.push_bind_list(Vec::<i64>::new()).push(") AND c = ").push_bind(3_i64);
+        assert_eq!(b.sql(), "DELETE FROM t WHERE a IN ($1, $2) AND b IN () AND c = $3");
 
         let mut b = SqlBuilder::new("SELECT ");
         let mut cols = b.separated(" + ");
