@@ -85,7 +85,9 @@ impl Store {
                 for chunk in keys.chunks(ROWS_PER_INSERT) {
                     let mut b = SqlBuilder::new("INSERT INTO advisory_packages (advisory_id, ecosystem, name) ");
                     b.push_values(chunk, |mut row, (eco, name)| {
-                        row.push_bind(id.as_str()).push_bind(eco.as_str()).push_bind(name.as_str());
+                        row.push_bind(id.as_str())
+                            .push_bind(eco.as_str())
+                            .push_bind(name.as_str());
                     });
                     b.build()?.execute(&mut *tx).await?;
                 }

@@ -768,7 +768,12 @@ mod sql_tests {
         let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
             .await
             .unwrap();
-        let stored = [("Debian:12", "1.0.0"), ("npm", "2.0.0"), ("npm", "0.5.0"), ("npm", "1.0.0")];
+        let stored = [
+            ("Debian:12", "1.0.0"),
+            ("npm", "2.0.0"),
+            ("npm", "0.5.0"),
+            ("npm", "1.0.0"),
+        ];
         for (n, (eco, version)) in stored.into_iter().enumerate() {
             let digest = format!("sha256:{}", n.to_string().repeat(64));
             let id = store
@@ -788,7 +793,13 @@ mod sql_tests {
                 ..Default::default()
             };
             store
-                .record_scan(id, Some(&ScannerRef::new("image", "1")), Status::Succeeded, None, &result)
+                .record_scan(
+                    id,
+                    Some(&ScannerRef::new("image", "1")),
+                    Status::Succeeded,
+                    None,
+                    &result,
+                )
                 .await
                 .unwrap();
         }

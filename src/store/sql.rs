@@ -1,5 +1,6 @@
 //! The one way the store assembles SQL at run time: [`SqlBuilder`], with `sqlx::QueryBuilder`'s
-//! shape (`push`, `push_bind`, `separated`, `push_values`, `build`).
+//! shape (`push`, `push_bind`, `separated`, `push_values`, `build`) plus `push_bind_list` for
+//! `IN (…)` lists.
 //!
 //! Statements known at compile time stay plain `sqlx::query("… $1 …")`; a statement whose shape
 //! depends on its input (optional filters, multi-row inserts, `IN` lists) is built here, so that
