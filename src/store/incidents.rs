@@ -15,7 +15,7 @@ use regscan_scanner_api::{Package, Severity};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::SqlBuilder;
+use super::sql::{like_prefix, SqlBuilder};
 use super::{Store, StoreError};
 
 pub mod matchers;
@@ -116,11 +116,6 @@ fn and_artifact<'a>(b: &mut SqlBuilder<'a>, repository: Option<&str>, kind: Opti
     if let Some(k) = kind {
         b.push(" AND a.kind = ").push_bind(k);
     }
-}
-
-fn like_prefix(s: &str) -> String {
-    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("{escaped}%")
 }
 
 fn limit_of(l: Option<u32>) -> i64 {

@@ -121,6 +121,13 @@ impl<'args> SqlBuilder<'args> {
     }
 }
 
+/// A `LIKE` pattern (bound, with `ESCAPE '\'` in the statement) matching the values that start
+/// with `prefix`: `\`, `%` and `_` in it match themselves.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("{escaped}%")
+}
+
 /// Pieces pushed through this view are separated by its separator (see
 /// [`SqlBuilder::separated`]).
 pub(crate) struct Separated<'b, 'args> {
@@ -205,5 +212,16 @@ mod tests {
         assert_eq!(row.try_get::<String, _>("t").unwrap(), "it's \"quoted\" $1 ?");
         assert_eq!(row.try_get::<i64, _>("n").unwrap(), -7);
         assert_eq!(row.try_get::<Option<String>, _>("z").unwrap(), None);
+
+        // A prefix with LIKE's own characters matches them literally.
+        for (value, matches) in [("a_%\\b-c", true), ("a_%\\b", true), ("ax%\\b", false), ("a_%b", false)] {
+            let mut b = SqlBuilder::new("SELECT CAST(CASE WHEN ");
+            b.push_bind(value)
+                .push(" LIKE ")
+                .push_bind(like_prefix("a_%\\b"))
+                .push(" ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS m");
+            let row = b.build().unwrap().fetch_one(store.pool()).await.unwrap();
+            assert_eq!(row.try_get::<i64, _>("m").unwrap() == 1, matches, "{value}");
+        }
     }
 }
