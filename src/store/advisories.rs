@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::{Acquire, Row};
 
 use super::incidents::derive_advisory_index;
-
+use super::sql::SqlBuilder;
 use super::{Store, StoreError};
 use crate::time::now_ms;
 
@@ -162,35 +162,6 @@ pub struct AdvisoryStatus {
     pub newest_modified: Option<String>,
 }
 
-/// `($s, $s+1, …), (…)`: `rows` groups of `cols` numbered placeholders, starting at `$start`.
-/// (sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL refuses.)
-pub(crate) fn placeholders(rows: usize, cols: usize, start: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 6);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&(start + r * cols + c).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
-/// `$s, $s+1, …`: `n` numbered placeholders (an `IN` list).
-pub(crate) fn numbered(n: usize, start: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `modified` as Unix ms, as imports compare it (unparseable: 0).
 fn modified_ms(m: &str) -> i64 {
     crate::time::parse_rfc3339_ms(m).unwrap_or(0)
@@ -241,15 +212,9 @@ impl Store {
         // The stored `modified` of each id, as ms.
         let mut current: HashMap<String, i64> = HashMap::new();
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "SELECT id, modified FROM advisories WHERE id IN ({})",
-                numbered(chunk.len(), 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for r in q.fetch_all(&mut *tx).await? {
+            let mut b = SqlBuilder::new("SELECT id, modified FROM advisories WHERE id IN (");
+            b.push_bind_list(chunk.iter().map(String::as_str)).push(")");
+            for r in b.build()?.fetch_all(&mut *tx).await? {
                 let m: String = r.try_get("modified")?;
                 current.insert(r.try_get("id")?, modified_ms(&m));
             }
@@ -282,46 +247,39 @@ impl Store {
             .filter(|id| stored.contains(*id))
             .collect();
         for chunk in replaced.chunks(ROWS_PER_INSERT) {
-            let list = numbered(chunk.len(), 1);
-            let sql = format!("SELECT ecosystem, name FROM advisory_packages WHERE advisory_id IN ({list})");
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for r in q.fetch_all(&mut *tx).await? {
+            let mut b = SqlBuilder::new("SELECT ecosystem, name FROM advisory_packages WHERE advisory_id IN (");
+            b.push_bind_list(chunk.iter().copied()).push(")");
+            for r in b.build()?.fetch_all(&mut *tx).await? {
                 changed.insert((r.try_get("ecosystem")?, r.try_get("name")?));
             }
             for table in ["advisory_packages", "advisory_aliases"] {
-                let sql = format!("DELETE FROM {table} WHERE advisory_id IN ({list})");
-                let mut q = sqlx::query(&sql);
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                q.execute(&mut *tx).await?;
+                let mut b = SqlBuilder::new(format!("DELETE FROM {table} WHERE advisory_id IN ("));
+                b.push_bind_list(chunk.iter().copied()).push(")");
+                b.build()?.execute(&mut *tx).await?;
             }
         }
         let now = now_ms();
         for chunk in winners.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO advisories (id, modified, withdrawn, raw, source, imported_at, cvss_x10, indexed) VALUES {}
+            let mut b = SqlBuilder::new(
+                "INSERT INTO advisories (id, modified, withdrawn, raw, source, imported_at, cvss_x10, indexed) ",
+            );
+            b.push_values(chunk, |mut row, (a, d)| {
+                row.push_bind(a.id.as_str())
+                    .push_bind(a.modified.as_str())
+                    .push_bind(a.withdrawn.as_deref())
+                    .push_bind(a.raw.as_str())
+                    .push_bind(source)
+                    .push_bind(now)
+                    .push_bind(d.and_then(|d| d.cvss_x10))
+                    .push_bind(i64::from(d.is_some()));
+            });
+            b.push(
+                "
                  ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn,
                  raw = excluded.raw, source = excluded.source, imported_at = excluded.imported_at,
                  cvss_x10 = excluded.cvss_x10, indexed = excluded.indexed",
-                placeholders(chunk.len(), 8, 1)
             );
-            let mut q = sqlx::query(&sql);
-            for (a, d) in chunk {
-                q = q
-                    .bind(&a.id)
-                    .bind(&a.modified)
-                    .bind(a.withdrawn.as_deref())
-                    .bind(&a.raw)
-                    .bind(source)
-                    .bind(now)
-                    .bind(d.and_then(|d| d.cvss_x10))
-                    .bind(i64::from(d.is_some()));
-            }
-            q.execute(&mut *tx).await?;
+            b.build()?.execute(&mut *tx).await?;
         }
         let alias_rows: Vec<(&str, &str)> = winners
             .iter()
@@ -331,15 +289,12 @@ impl Store {
             .into_iter()
             .collect();
         for chunk in alias_rows.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO advisory_aliases (alias, advisory_id) VALUES {} ON CONFLICT DO NOTHING",
-                placeholders(chunk.len(), 2, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for (alias, id) in chunk {
-                q = q.bind(*alias).bind(*id);
-            }
-            q.execute(&mut *tx).await?;
+            let mut b = SqlBuilder::new("INSERT INTO advisory_aliases (alias, advisory_id) ");
+            b.push_values(chunk, |mut row, (alias, id)| {
+                row.push_bind(*alias).push_bind(*id);
+            });
+            b.push(" ON CONFLICT DO NOTHING");
+            b.build()?.execute(&mut *tx).await?;
         }
         let mut key_rows: Vec<(&str, &str, &str)> = Vec::new();
         for (a, _) in &winners {
@@ -350,15 +305,11 @@ impl Store {
             }
         }
         for chunk in key_rows.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO advisory_packages (advisory_id, ecosystem, name) VALUES {}",
-                placeholders(chunk.len(), 3, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for (id, eco, name) in chunk {
-                q = q.bind(*id).bind(*eco).bind(*name);
-            }
-            q.execute(&mut *tx).await?;
+            let mut b = SqlBuilder::new("INSERT INTO advisory_packages (advisory_id, ecosystem, name) ");
+            b.push_values(chunk, |mut row, (id, eco, name)| {
+                row.push_bind(*id).push_bind(*eco).push_bind(*name);
+            });
+            b.build()?.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         out.changed_keys = changed.into_iter().collect();
@@ -416,15 +367,9 @@ impl Store {
     pub async fn advisory_modified(&self, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "SELECT id, modified FROM advisories WHERE id IN ({})",
-                numbered(chunk.len(), 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for r in q.fetch_all(&self.pool).await? {
+            let mut b = SqlBuilder::new("SELECT id, modified FROM advisories WHERE id IN (");
+            b.push_bind_list(chunk.iter().map(String::as_str)).push(")");
+            for r in b.build()?.fetch_all(&self.pool).await? {
                 out.insert(r.try_get("id")?, r.try_get("modified")?);
             }
         }
@@ -463,19 +408,20 @@ impl Store {
     pub async fn advisories_for_keys(&self, keys: &[Key]) -> Result<Vec<(Key, String, String)>, StoreError> {
         let mut out = Vec::new();
         for chunk in keys.chunks(KEYS_PER_QUERY) {
-            let sql = format!(
+            let mut b = SqlBuilder::new(
                 "SELECT ap.ecosystem AS ecosystem, ap.name AS name, a.id AS id, a.raw AS raw
-                 FROM (VALUES {}) k
+                 FROM (",
+            );
+            b.push_values(chunk, |mut row, (eco, name)| {
+                row.push_bind(eco.as_str()).push_bind(name.as_str());
+            });
+            b.push(
+                ") k
                  JOIN advisory_packages ap ON ap.ecosystem = k.column1 AND ap.name = k.column2
                  JOIN advisories a ON a.id = ap.advisory_id
                  ORDER BY ap.ecosystem, ap.name, a.id",
-                placeholders(chunk.len(), 2, 1)
             );
-            let mut q = sqlx::query(&sql);
-            for (eco, name) in chunk {
-                q = q.bind(eco).bind(name);
-            }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in b.build()?.fetch_all(&self.pool).await? {
                 out.push((
                     (r.try_get("ecosystem")?, r.try_get("name")?),
                     r.try_get("id")?,
@@ -627,30 +573,14 @@ async fn insert_package_key_rows(
     keys: &[(i64, String, String)],
 ) -> Result<(), StoreError> {
     for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO package_keys (scan_id, ecosystem, name) VALUES {} ON CONFLICT DO NOTHING",
-            placeholders(chunk.len(), 3, 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for (scan_id, eco, name) in chunk {
-            q = q.bind(*scan_id).bind(eco).bind(name);
-        }
-        q.execute(&mut **tx).await?;
+        let mut b = SqlBuilder::new("INSERT INTO package_keys (scan_id, ecosystem, name) ");
+        b.push_values(chunk, |mut row, (scan_id, eco, name)| {
+            row.push_bind(*scan_id).push_bind(eco.as_str()).push_bind(name.as_str());
+        });
+        b.push(" ON CONFLICT DO NOTHING");
+        b.build()?.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{numbered, placeholders};
-
-    #[test]
-    fn numbered_placeholders() {
-        assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(1, 2, 5), "($5, $6)");
-        assert_eq!(numbered(3, 2), "$2, $3, $4");
-        assert_eq!(numbered(0, 1), "");
-    }
 }
 
 impl Store {

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use sqlx::{Acquire, Row};
 
-use super::advisories::placeholders;
+use super::sql::SqlBuilder;
 use super::{Store, StoreError};
 
 /// Records read (and re-keyed, one transaction) per batch.
@@ -83,15 +83,13 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 for chunk in keys.chunks(ROWS_PER_INSERT) {
-                    let sql = format!(
-                        "INSERT INTO advisory_packages (advisory_id, ecosystem, name) VALUES {}",
-                        placeholders(chunk.len(), 3, 1)
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for (eco, name) in chunk {
-                        q = q.bind(id).bind(eco).bind(name);
-                    }
-                    q.execute(&mut *tx).await?;
+                    let mut b = SqlBuilder::new("INSERT INTO advisory_packages (advisory_id, ecosystem, name) ");
+                    b.push_values(chunk, |mut row, (eco, name)| {
+                        row.push_bind(id.as_str())
+                            .push_bind(eco.as_str())
+                            .push_bind(name.as_str());
+                    });
+                    b.build()?.execute(&mut *tx).await?;
                 }
             }
             tx.commit().await?;

@@ -15,6 +15,7 @@ use regscan_scanner_api::{Package, Severity};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::sql::{like_prefix, SqlBuilder};
 use super::{Store, StoreError};
 
 pub mod matchers;
@@ -85,70 +86,36 @@ impl From<sqlx::Error> for QueryError {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Arg {
-    Text(String),
-    Int(i64),
+/// The conditions of a query as a function pushing them into a statement (a statement's
+/// values move into it when built, so each statement that needs them gets its own push): this
+/// ties the statement's values to the data `f` borrows.
+fn conditions<'a, F: Fn(&mut SqlBuilder<'a>)>(f: F) -> F {
+    f
 }
 
-/// A WHERE clause under construction: `?` in each clause becomes the next `$n`.
-#[derive(Debug, Clone, Default)]
-struct Where {
-    clauses: Vec<String>,
-    args: Vec<Arg>,
+/// ` AND {column} IN ($n, …)`, one bound value per item of `values`.
+fn and_in<'a>(b: &mut SqlBuilder<'a>, column: &str, values: &'a [String]) {
+    b.push(format_args!(" AND {column} IN ("))
+        .push_bind_list(values.iter().map(String::as_str))
+        .push(")");
 }
 
-impl Where {
-    fn push(&mut self, clause: &str, args: Vec<Arg>) {
-        let mut out = String::with_capacity(clause.len() + 8);
-        let mut args = args.into_iter();
-        for c in clause.chars() {
-            match (c == '?').then(|| args.next()).flatten() {
-                Some(a) => {
-                    self.args.push(a);
-                    out.push_str(&format!("${}", self.args.len()));
-                }
-                None => out.push(c),
-            }
-        }
-        self.clauses.push(out);
-    }
-
-    fn push_in(&mut self, column: &str, values: &[String]) {
-        self.push(
-            &format!("{column} IN ({})", vec!["?"; values.len()].join(", ")),
-            values.iter().map(|v| Arg::Text(v.clone())).collect(),
-        );
-    }
-
-    fn push_in_ids(&mut self, column: &str, values: &BTreeSet<i64>) {
-        self.push(
-            &format!("{column} IN ({})", vec!["?"; values.len()].join(", ")),
-            values.iter().map(|v| Arg::Int(*v)).collect(),
-        );
-    }
-
-    fn sql(&self) -> String {
-        self.clauses.join(" AND ")
-    }
-
-    fn bind<'q>(
-        &'q self,
-        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        for a in &self.args {
-            q = match a {
-                Arg::Text(t) => q.bind(t.as_str()),
-                Arg::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }
+/// ` AND a.id IN ($n, …)`: the artifacts of a page's pairs.
+fn and_artifact_in(b: &mut SqlBuilder<'_>, pairs: &[Pair]) {
+    let ids: BTreeSet<i64> = pairs.iter().map(|p| p.2).collect();
+    b.push(" AND a.id IN (").push_bind_list(ids).push(")");
 }
 
-fn like_prefix(s: &str) -> String {
-    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("{escaped}%")
+/// ` AND a.repository LIKE $n` (a prefix) and ` AND a.kind = $n`, when given.
+fn and_artifact<'a>(b: &mut SqlBuilder<'a>, repository: Option<&str>, kind: Option<&'a str>) {
+    if let Some(r) = repository {
+        b.push(" AND a.repository LIKE ")
+            .push_bind(like_prefix(r))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(k) = kind {
+        b.push(" AND a.kind = ").push_bind(k);
+    }
 }
 
 fn limit_of(l: Option<u32>) -> i64 {
@@ -186,6 +153,21 @@ struct Paging<'a> {
     order: String,
 }
 
+/// Which packages [`Store::packages_in_use`] looks for.
+enum PackageSet {
+    /// Every version of these names (in the filter's ecosystem, exact or its base, if any).
+    Names(Vec<String>),
+    /// Every combination of these ecosystems, names and versions (the usual case: one name in
+    /// one ecosystem): plain `IN` lists, which both planners turn into index lookups.
+    Product {
+        ecosystems: Vec<String>,
+        names: Vec<String>,
+        versions: Vec<String>,
+    },
+    /// These (ecosystem, name, version) keys.
+    Keys(Vec<Package>),
+}
+
 /// One (item key, scan, artifact) of a page.
 type Pair = (Vec<String>, i64, i64);
 
@@ -193,49 +175,50 @@ type Pair = (Vec<String>, i64, i64);
 type RowsByPair<'r> = BTreeMap<(Vec<String>, i64), Vec<&'r AnyRow>>;
 
 impl Paging<'_> {
-    /// `w`, and after the cursor's pair when one is given.
-    fn after(&self, mut w: Where, before: Option<&str>) -> Result<Where, QueryError> {
-        let Some(c) = before else {
-            return Ok(w);
-        };
-        let (values, sid) = matchers::decode_cursor(c, self.keys.len())
-            .map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
-        // k0 > ? OR (k0 = ? AND (k1 > ? OR (k1 = ? AND scan > ?)))
-        let mut clause = format!("{} > ?", self.scan);
-        let mut args = vec![Arg::Int(sid)];
-        for (col, v) in self.keys.iter().zip(values).rev() {
-            clause = format!("({col} > ? OR ({col} = ? AND {clause}))");
-            args.splice(0..0, [Arg::Text(v.clone()), Arg::Text(v)]);
-        }
-        w.push(&clause, args);
-        Ok(w)
-    }
-
-    /// The pairs of one page under `w`, each once, and the cursor of the next page.
-    async fn page(
+    /// The pairs of one page, each once, and the cursor of the next page. `conditions` pushes
+    /// the query's `AND`-joined conditions (the first without `AND`); the page adds "after the
+    /// cursor's pair" when one is given.
+    async fn page<'a>(
         &self,
         store: &Store,
-        w: &Where,
+        conditions: impl Fn(&mut SqlBuilder<'a>),
         before: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<Pair>, Option<String>), QueryError> {
-        let w = self.after(w.clone(), before)?;
+        let cursor = before
+            .map(|c| matchers::decode_cursor(c, self.keys.len()))
+            .transpose()
+            .map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
         let keys: Vec<String> = self
             .keys
             .iter()
             .enumerate()
             .map(|(i, k)| format!("{k} AS k{i}"))
             .collect();
-        let sql = format!(
-            "SELECT {}, {} AS sid, a.id AS aid FROM {} WHERE {} ORDER BY {} LIMIT {}",
+        let mut b = SqlBuilder::new(format!(
+            "SELECT {}, {} AS sid, a.id AS aid FROM {} WHERE ",
             keys.join(", "),
             self.scan,
-            self.from,
-            w.sql(),
-            self.order,
-            limit + 1
-        );
-        let rows = w.bind(sqlx::query(&sql)).fetch_all(&store.pool).await?;
+            self.from
+        ));
+        conditions(&mut b);
+        if let Some((values, sid)) = cursor {
+            // (k0 > $ OR (k0 = $ AND (k1 > $ OR (k1 = $ AND scan > $))))
+            b.push(" AND ");
+            let mut open = 0;
+            for (col, v) in self.keys.iter().zip(values) {
+                b.push(format_args!("({col} > "))
+                    .push_bind(v.clone())
+                    .push(format_args!(" OR ({col} = "))
+                    .push_bind(v)
+                    .push(" AND ");
+                open += 1;
+            }
+            b.push(format_args!("{} > ", self.scan)).push_bind(sid);
+            b.push("))".repeat(open));
+        }
+        b.push(format_args!(" ORDER BY {} LIMIT {}", self.order, limit + 1));
+        let rows = b.build()?.fetch_all(&store.pool).await?;
         let more = rows.len() as i64 > limit;
         let mut pairs: Vec<Pair> = Vec::new();
         for r in rows.iter().take(limit as usize) {
@@ -271,11 +254,6 @@ impl Paging<'_> {
     }
 }
 
-/// The artifact ids of a page's pairs.
-fn artifact_ids(pairs: &[Pair]) -> BTreeSet<i64> {
-    pairs.iter().map(|p| p.2).collect()
-}
-
 impl Store {
     /// ` NULLS FIRST` where the backend sorts NULLs last (PostgreSQL), so both order rows alike.
     fn nulls_first(&self) -> &'static str {
@@ -303,10 +281,11 @@ impl Store {
         }
         for (select, column) in [("alias", "advisory_id"), ("advisory_id", "alias")] {
             let values: Vec<String> = set.iter().cloned().collect();
-            let mut w = Where::default();
-            w.push_in(column, &values);
-            let sql = format!("SELECT DISTINCT {select} AS v FROM advisory_aliases WHERE {}", w.sql());
-            let rows = w.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
+            let mut b = SqlBuilder::new(format!(
+                "SELECT DISTINCT {select} AS v FROM advisory_aliases WHERE {column} IN ("
+            ));
+            b.push_bind_list(values.iter().map(String::as_str)).push(")");
+            let rows = b.build()?.fetch_all(&self.pool).await?;
             for r in rows {
                 set.insert(r.try_get("v")?);
             }
@@ -316,32 +295,34 @@ impl Store {
 
     /// Advisories with the live artifacts whose latest scan has a finding of them.
     pub async fn vulnerabilities(&self, f: &VulnFilter) -> Result<VulnPage, QueryError> {
-        let mut w = Where::default();
-        w.push("a.deleted_at IS NULL", vec![]);
-        if !f.ids.is_empty() {
-            let ids = self.resolve_advisory_ids(&f.ids).await?;
-            w.push_in("f.finding_id", &ids);
-        }
-        if let Some(p) = &f.package {
-            w.push("f.package = ?", vec![Arg::Text(p.clone())]);
-        }
-        if let Some(s) = f.min_severity {
-            w.push("f.severity_rank >= ?", vec![Arg::Int(s.rank() as i64)]);
-        }
-        if f.cvss_min.is_some() || f.cvss_max.is_some() {
-            let lo = (f.cvss_min.unwrap_or(0.0) * 10.0).round() as i64;
-            let hi = (f.cvss_max.unwrap_or(10.0) * 10.0).round() as i64;
-            w.push(
-                "EXISTS (SELECT 1 FROM advisories adv WHERE adv.id = f.finding_id AND adv.cvss_x10 >= ? AND adv.cvss_x10 <= ?)",
-                vec![Arg::Int(lo), Arg::Int(hi)],
-            );
-        }
-        if let Some(r) = &f.repository {
-            w.push("a.repository LIKE ? ESCAPE '\\'", vec![Arg::Text(like_prefix(r))]);
-        }
-        if let Some(k) = &f.kind {
-            w.push("a.kind = ?", vec![Arg::Text(k.clone())]);
-        }
+        let ids = if f.ids.is_empty() {
+            None
+        } else {
+            Some(self.resolve_advisory_ids(&f.ids).await?)
+        };
+        // The filter's conditions, pushed into the page query and then the detail query.
+        let conditions = conditions(|b| {
+            b.push("a.deleted_at IS NULL");
+            if let Some(ids) = &ids {
+                and_in(b, "f.finding_id", ids);
+            }
+            if let Some(p) = &f.package {
+                b.push(" AND f.package = ").push_bind(p.as_str());
+            }
+            if let Some(s) = f.min_severity {
+                b.push(" AND f.severity_rank >= ").push_bind(s.rank() as i64);
+            }
+            if f.cvss_min.is_some() || f.cvss_max.is_some() {
+                let lo = (f.cvss_min.unwrap_or(0.0) * 10.0).round() as i64;
+                let hi = (f.cvss_max.unwrap_or(10.0) * 10.0).round() as i64;
+                b.push(" AND EXISTS (SELECT 1 FROM advisories adv WHERE adv.id = f.finding_id AND adv.cvss_x10 >= ")
+                    .push_bind(lo)
+                    .push(" AND adv.cvss_x10 <= ")
+                    .push_bind(hi)
+                    .push(")");
+            }
+            and_artifact(b, f.repository.as_deref(), f.kind.as_deref());
+        });
         let broad = f.ids.is_empty() && f.package.is_none() && f.repository.is_none();
         // Pairs in the order of the `findings_id` index (finding_id, package, scan_id). Without
         // a selective filter, SQLite's planner scans every artifact and sorts all their
@@ -359,7 +340,9 @@ impl Store {
             ),
             order: format!("f.finding_id, f.package{}, f.scan_id", self.nulls_first()),
         };
-        let (pairs, next_cursor) = paging.page(self, &w, f.before.as_deref(), limit_of(f.limit)).await?;
+        let (pairs, next_cursor) = paging
+            .page(self, conditions, f.before.as_deref(), limit_of(f.limit))
+            .await?;
         if pairs.is_empty() {
             return Ok(VulnPage {
                 items: Vec::new(),
@@ -374,17 +357,17 @@ impl Store {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut d = w;
-        d.push_in("f.finding_id", &page_ids);
-        d.push_in_ids("a.id", &artifact_ids(&pairs));
-        let sql = format!(
+        let mut b = SqlBuilder::new(format!(
             "SELECT f.finding_id AS k0, COALESCE(f.package, '') AS k1, f.package AS package, f.severity AS severity, f.severity_rank AS rank,
                     f.title AS title, f.installed_version AS installed, f.fixed_version AS fixed, f.location AS location, {ARTIFACT_COLS}
              FROM artifacts a CROSS JOIN findings f
-             WHERE f.scan_id = a.latest_scan_id AND {} ORDER BY f.installed_version, f.location",
-            d.sql()
-        );
-        let rows = d.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
+             WHERE f.scan_id = a.latest_scan_id AND "
+        ));
+        conditions(&mut b);
+        and_in(&mut b, "f.finding_id", &page_ids);
+        and_artifact_in(&mut b, &pairs);
+        b.push(" ORDER BY f.installed_version, f.location");
+        let rows = b.build()?.fetch_all(&self.pool).await?;
         let by_pair = paging.group(&rows)?;
         let mut items: Vec<VulnItem> = Vec::new();
         let mut rank_of: Vec<i64> = Vec::new();
@@ -435,10 +418,12 @@ impl Store {
             });
         }
         // Aliases and CVSS of the advisories on the page.
-        let mut w = Where::default();
-        w.push_in("a.id", &page_ids);
-        let sql = format!("SELECT a.id AS id, a.cvss_x10 AS cvss, l.alias AS alias FROM advisories a LEFT JOIN advisory_aliases l ON l.advisory_id = a.id WHERE {} ORDER BY l.alias", w.sql());
-        let rows = w.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
+        let mut b = SqlBuilder::new(
+            "SELECT a.id AS id, a.cvss_x10 AS cvss, l.alias AS alias FROM advisories a LEFT JOIN advisory_aliases l ON l.advisory_id = a.id WHERE a.id IN (",
+        );
+        b.push_bind_list(page_ids.iter().map(String::as_str))
+            .push(") ORDER BY l.alias");
+        let rows = b.build()?.fetch_all(&self.pool).await?;
         let mut meta: BTreeMap<String, (Option<i64>, Vec<String>)> = BTreeMap::new();
         for r in rows {
             let e = meta.entry(r.try_get("id")?).or_default();
@@ -462,35 +447,47 @@ impl Store {
     /// package in every artifact has hundreds of thousands of rows but a few dozen versions).
     /// SQLite's `DISTINCT` already skips through the index.
     async fn stored_versions(&self, name: &str, ecosystem: Option<&str>) -> Result<Vec<(String, String)>, StoreError> {
-        // Clause 0 the name (`$1`, used twice on PostgreSQL), clause 1 the ecosystem.
-        let mut w = Where::default();
-        w.push("name = ?", vec![Arg::Text(name.to_owned())]);
-        match ecosystem {
-            Some(e) => w.push(
-                "(eco = ? OR eco LIKE ? ESCAPE '\\')",
-                vec![Arg::Text(e.to_owned()), Arg::Text(like_prefix(&format!("{e}:")))],
-            ),
-            None => w.push("1 = 1", vec![]),
-        }
-        let (name, eco) = (&w.clauses[0], &w.clauses[1]);
-        let sql = match self.backend {
-            super::Backend::Postgres => format!(
-                "WITH RECURSIVE v(eco, version) AS (
-                    (SELECT ecosystem, version FROM packages WHERE {name} ORDER BY ecosystem, version LIMIT 1)
+        let mut b = match self.backend {
+            super::Backend::Postgres => {
+                let mut b = SqlBuilder::new(
+                    "WITH RECURSIVE v(eco, version) AS (
+                    (SELECT ecosystem, version FROM packages WHERE name = ",
+                );
+                b.push_bind(name)
+                    .push(
+                        " ORDER BY ecosystem, version LIMIT 1)
                     UNION ALL
                     SELECT n.ecosystem, n.version FROM v CROSS JOIN LATERAL
                         (SELECT ecosystem, version FROM packages
-                         WHERE {name} AND (ecosystem, version) > (v.eco, v.version)
+                         WHERE name = ",
+                    )
+                    .push_bind(name)
+                    .push(
+                        " AND (ecosystem, version) > (v.eco, v.version)
                          ORDER BY ecosystem, version LIMIT 1) n
                  )
-                 SELECT eco, version FROM v WHERE {eco}"
-            ),
-            super::Backend::Sqlite => format!(
-                "SELECT eco, version FROM (SELECT DISTINCT ecosystem AS eco, version FROM packages WHERE {name}) WHERE {eco}"
-            ),
+                 SELECT eco, version FROM v WHERE ",
+                    );
+                b
+            }
+            super::Backend::Sqlite => {
+                let mut b = SqlBuilder::new(
+                    "SELECT eco, version FROM (SELECT DISTINCT ecosystem AS eco, version FROM packages WHERE name = ",
+                );
+                b.push_bind(name).push(") WHERE ");
+                b
+            }
         };
-        let q = w.bind(sqlx::query(&sql));
-        let rows = q.fetch_all(&self.pool).await?;
+        match ecosystem {
+            Some(e) => b
+                .push("(eco = ")
+                .push_bind(e)
+                .push(" OR eco LIKE ")
+                .push_bind(like_prefix(&format!("{e}:")))
+                .push(" ESCAPE '\\')"),
+            None => b.push("1 = 1"),
+        };
+        let rows = b.build()?.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok((r.try_get("eco")?, r.try_get("version")?)))
             .collect()
@@ -503,9 +500,7 @@ impl Store {
             (None, Some(p)) => p.names.clone(),
             (None, None) => return Err(QueryError::BadParameter("give name or purl".into())),
         };
-        let mut w = Where::default();
-        w.push("a.deleted_at IS NULL", vec![]);
-        if f.version.is_some() || f.purl.is_some() {
+        let wanted = if f.version.is_some() || f.purl.is_some() {
             // Versions (and purls) are decided in Rust over the distinct stored versions of the
             // names, then looked up by key.
             let mut keys = Vec::new();
@@ -544,43 +539,57 @@ impl Store {
                     .into_iter()
                     .collect()
             };
-            let (ecos, names, versions) = (set(|k| &k.ecosystem), set(|k| &k.name), set(|k| &k.version));
-            if ecos.len() * names.len() * versions.len() == keys.len() {
-                // Every combination is a key (the usual case: one name in one ecosystem): plain
-                // IN lists, which both planners turn into index lookups.
-                w.push_in("p.name", &names);
-                w.push_in("p.ecosystem", &ecos);
-                w.push_in("p.version", &versions);
+            let (ecosystems, names, versions) = (set(|k| &k.ecosystem), set(|k| &k.name), set(|k| &k.version));
+            if ecosystems.len() * names.len() * versions.len() == keys.len() {
+                PackageSet::Product {
+                    ecosystems,
+                    names,
+                    versions,
+                }
             } else {
-                let marks = vec!["(?, ?, ?)"; keys.len()].join(", ");
-                w.push(
-                    &format!("(p.ecosystem, p.name, p.version) IN ({marks})"),
-                    keys.iter()
-                        .flat_map(|k| {
-                            [
-                                Arg::Text(k.ecosystem.clone()),
-                                Arg::Text(k.name.clone()),
-                                Arg::Text(k.version.clone()),
-                            ]
-                        })
-                        .collect(),
-                );
+                PackageSet::Keys(keys)
             }
         } else {
-            w.push_in("p.name", &names);
-            if let Some(e) = &f.ecosystem {
-                w.push(
-                    "(p.ecosystem = ? OR p.ecosystem LIKE ? ESCAPE '\\')",
-                    vec![Arg::Text(e.clone()), Arg::Text(like_prefix(&format!("{e}:")))],
-                );
+            PackageSet::Names(names)
+        };
+        // The filter's conditions, pushed into the page query and then the detail query.
+        let conditions = conditions(|b| {
+            b.push("a.deleted_at IS NULL");
+            match &wanted {
+                PackageSet::Product {
+                    ecosystems,
+                    names,
+                    versions,
+                } => {
+                    and_in(b, "p.name", names);
+                    and_in(b, "p.ecosystem", ecosystems);
+                    and_in(b, "p.version", versions);
+                }
+                PackageSet::Keys(keys) => {
+                    b.push(" AND (p.ecosystem, p.name, p.version) IN (");
+                    for (i, k) in keys.iter().enumerate() {
+                        b.push(if i == 0 { "(" } else { ", (" });
+                        b.separated(", ")
+                            .push_bind(k.ecosystem.as_str())
+                            .push_bind(k.name.as_str())
+                            .push_bind(k.version.as_str());
+                        b.push(")");
+                    }
+                    b.push(")");
+                }
+                PackageSet::Names(names) => {
+                    and_in(b, "p.name", names);
+                    if let Some(e) = &f.ecosystem {
+                        b.push(" AND (p.ecosystem = ")
+                            .push_bind(e.as_str())
+                            .push(" OR p.ecosystem LIKE ")
+                            .push_bind(like_prefix(&format!("{e}:")))
+                            .push(" ESCAPE '\\')");
+                    }
+                }
             }
-        }
-        if let Some(r) = &f.repository {
-            w.push("a.repository LIKE ? ESCAPE '\\'", vec![Arg::Text(like_prefix(r))]);
-        }
-        if let Some(k) = &f.kind {
-            w.push("a.kind = ?", vec![Arg::Text(k.clone())]);
-        }
+            and_artifact(b, f.repository.as_deref(), f.kind.as_deref());
+        });
         // In the order of the `packages_name` index (name, ecosystem, version, scan_id): for one
         // name the database walks the index and stops at the limit. The inventory scan belongs
         // to one artifact, so (package, scan) is the pair.
@@ -592,23 +601,25 @@ impl Store {
                     .into(),
             order: "p.ecosystem, p.name, p.version, p.scan_id".into(),
         };
-        let (pairs, next_cursor) = paging.page(self, &w, f.before.as_deref(), limit_of(f.limit)).await?;
+        let (pairs, next_cursor) = paging
+            .page(self, conditions, f.before.as_deref(), limit_of(f.limit))
+            .await?;
         if pairs.is_empty() {
             return Ok(PackagePage {
                 items: Vec::new(),
                 next_cursor: None,
             });
         }
-        let mut d = w;
-        d.push_in_ids("a.id", &artifact_ids(&pairs));
         // Reached from the artifacts (CROSS JOIN keeps SQLite's join order).
-        let sql = format!(
+        let mut b = SqlBuilder::new(format!(
             "SELECT p.ecosystem AS k0, p.name AS k1, p.version AS k2, p.source_name AS source_name, p.path AS path, p.layer AS layer, {ARTIFACT_COLS}
              FROM artifacts a CROSS JOIN scans s CROSS JOIN packages p
-             WHERE s.id = a.latest_scan_id AND p.scan_id = s.inventory_scan_id AND {} ORDER BY p.path, p.layer",
-            d.sql()
-        );
-        let rows = d.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
+             WHERE s.id = a.latest_scan_id AND p.scan_id = s.inventory_scan_id AND "
+        ));
+        conditions(&mut b);
+        and_artifact_in(&mut b, &pairs);
+        b.push(" ORDER BY p.path, p.layer");
+        let rows = b.build()?.fetch_all(&self.pool).await?;
         let by_pair = paging.group(&rows)?;
         let mut items: Vec<PackageItem> = Vec::new();
         for (key, _, aid) in pairs {
@@ -721,3 +732,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod sql_tests;

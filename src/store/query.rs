@@ -4,7 +4,7 @@ use regscan_scanner_api::{Kind, ScannerRef, Severity, Status, Summary};
 use sqlx::Row;
 
 use super::results::{ArtifactRecord, ARTIFACT_COLUMNS};
-use super::sql::SqlBuilder;
+use super::sql::{like_prefix, SqlBuilder};
 use super::{Store, StoreError};
 
 /// Filters for [`Store::list_artifacts`]. Empty fields do not filter.
@@ -64,12 +64,6 @@ fn has_referrer(relation: &'static str) -> String {
         "EXISTS (SELECT 1 FROM referrers r WHERE r.registry = a.registry AND r.repository = a.repository
                  AND r.subject_digest = a.digest AND r.relation = '{relation}')"
     )
-}
-
-/// `s LIKE` pattern matching values that start with `prefix` (with `ESCAPE '\\'`).
-fn like_prefix(prefix: &str) -> String {
-    let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("{escaped}%")
 }
 
 impl Store {

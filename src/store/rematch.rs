@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use regscan_scanner_api::{Finding, Package, Severity, Summary};
 use sqlx::{Acquire, Row};
 
-use super::advisories::{numbered, placeholders, Key, KEYS_PER_QUERY};
+use super::advisories::{Key, KEYS_PER_QUERY};
 use super::results::{insert_findings, package_from_row, scan_from_row, FindingSource, ScanRecord, SCAN_COLUMNS};
+use super::sql::SqlBuilder;
 use super::{Store, StoreError};
 use crate::time::now_ms;
 
@@ -62,20 +63,21 @@ impl Store {
     pub async fn rematch_targets(&self, keys: &[Key]) -> Result<Vec<RematchTarget>, StoreError> {
         let mut out: BTreeMap<i64, RematchTarget> = BTreeMap::new();
         for chunk in keys.chunks(KEYS_PER_QUERY) {
-            let sql = format!(
+            let mut b = SqlBuilder::new(
                 "SELECT DISTINCT a.id AS artifact_id, s.id AS scan_id, s.inventory_scan_id AS inventory_scan_id
-                 FROM (VALUES {}) k
+                 FROM (",
+            );
+            b.push_values(chunk, |mut row, (eco, name)| {
+                row.push_bind(eco.as_str()).push_bind(name.as_str());
+            });
+            b.push(
+                ") k
                  JOIN package_keys pk ON pk.ecosystem = k.column1 AND pk.name = k.column2
                  JOIN scans s ON s.inventory_scan_id = pk.scan_id
                  JOIN artifacts a ON a.latest_scan_id = s.id
                  WHERE a.deleted_at IS NULL AND s.status = 'succeeded'",
-                placeholders(chunk.len(), 2, 1)
             );
-            let mut q = sqlx::query(&sql);
-            for (eco, name) in chunk {
-                q = q.bind(eco).bind(name);
-            }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in b.build()?.fetch_all(&self.pool).await? {
                 let t = RematchTarget {
                     artifact_id: r.try_get("artifact_id")?,
                     scan_id: r.try_get("scan_id")?,
@@ -92,16 +94,13 @@ impl Store {
     pub async fn inventories(&self, scan_ids: &[i64]) -> Result<HashMap<i64, Vec<Package>>, StoreError> {
         let mut out: HashMap<i64, Vec<Package>> = HashMap::new();
         for chunk in scan_ids.chunks(KEYS_PER_QUERY) {
-            let sql = format!(
+            let mut b = SqlBuilder::new(
                 "SELECT scan_id, ecosystem, name, version, source_name, source_version, path, layer, dev FROM packages
-                 WHERE scan_id IN ({}) ORDER BY scan_id, ecosystem, name, version, path",
-                numbered(chunk.len(), 1)
+                 WHERE scan_id IN (",
             );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for r in q.fetch_all(&self.pool).await? {
+            b.push_bind_list(chunk.iter().copied())
+                .push(") ORDER BY scan_id, ecosystem, name, version, path");
+            for r in b.build()?.fetch_all(&self.pool).await? {
                 out.entry(r.try_get("scan_id")?)
                     .or_default()
                     .push(package_from_row(&r)?);
@@ -128,17 +127,13 @@ impl Store {
         let mut tx = conn.begin().await?;
         let scan_ids: Vec<i64> = updates.iter().map(|u| u.scan_id).collect();
         // The scans still latest, as they are before this re-match.
-        let sql = format!(
-            "SELECT {SCAN_COLUMNS} FROM scans WHERE id IN ({}) AND status = 'succeeded'
+        let mut b = SqlBuilder::new(format!("SELECT {SCAN_COLUMNS} FROM scans WHERE id IN ("));
+        b.push_bind_list(scan_ids.iter().copied()).push(
+            ") AND status = 'succeeded'
              AND EXISTS (SELECT 1 FROM artifacts a WHERE a.latest_scan_id = scans.id)",
-            numbered(scan_ids.len(), 1)
         );
-        let mut q = sqlx::query(&sql);
-        for id in &scan_ids {
-            q = q.bind(*id);
-        }
         let mut before: HashMap<i64, ScanRecord> = HashMap::new();
-        for r in q.fetch_all(&mut *tx).await? {
+        for r in b.build()?.fetch_all(&mut *tx).await? {
             let s = scan_from_row(&r)?;
             before.insert(s.id, s);
         }
@@ -149,31 +144,20 @@ impl Store {
 
         // Delete the replaced findings, counting them per scan and severity.
         let mut deleted: HashMap<i64, Summary> = HashMap::new();
-        let scans_list = numbered(live.len(), 1);
-        let id_chunks: Vec<&[String]> = match ids {
-            RematchIds::Only(ids) => ids.chunks(IDS_PER_DELETE).collect(),
-            RematchIds::All => vec![&[]],
+        let id_chunks: Vec<Option<&[String]>> = match ids {
+            RematchIds::Only(ids) => ids.chunks(IDS_PER_DELETE).map(Some).collect(),
+            RematchIds::All => vec![None],
         };
         for chunk in id_chunks {
-            let sql = match ids {
-                RematchIds::Only(_) => format!(
-                    "DELETE FROM findings WHERE scan_id IN ({scans_list}) AND source = 'advisory'
-                     AND finding_id IN ({}) RETURNING scan_id, severity",
-                    numbered(chunk.len(), live.len() + 1)
-                ),
-                RematchIds::All => format!(
-                    "DELETE FROM findings WHERE scan_id IN ({scans_list}) AND source = 'advisory'
-                     RETURNING scan_id, severity"
-                ),
-            };
-            let mut q = sqlx::query(&sql);
-            for id in &live {
-                q = q.bind(*id);
+            let mut b = SqlBuilder::new("DELETE FROM findings WHERE scan_id IN (");
+            b.push_bind_list(live.iter().copied()).push(") AND source = 'advisory'");
+            if let Some(chunk) = chunk {
+                b.push(" AND finding_id IN (")
+                    .push_bind_list(chunk.iter().map(String::as_str))
+                    .push(")");
             }
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for r in q.fetch_all(&mut *tx).await? {
+            b.push(" RETURNING scan_id, severity");
+            for r in b.build()?.fetch_all(&mut *tx).await? {
                 let sev: String = r.try_get("severity")?;
                 let sev: Severity = sev.parse()?;
                 deleted.entry(r.try_get("scan_id")?).or_default().add(sev, 1);
@@ -192,35 +176,33 @@ impl Store {
         // The former states, as history rows.
         let former: Vec<&ScanRecord> = live.iter().map(|id| &before[id]).collect();
         for chunk in former.chunks(200) {
-            let sql = format!(
+            let mut b = SqlBuilder::new(
                 "INSERT INTO scans (artifact_id, scanner, scanner_version, status, reason, advisory_snapshot, inventory_scan_id,
                     critical, high, medium, low, negligible, unknown, details, created_at, started_at, finished_at)
-                 VALUES {}",
-                placeholders(chunk.len(), 17, 1)
+                 ",
             );
-            let mut q = sqlx::query(&sql);
-            for s in chunk {
+            b.push_values(chunk, |mut row, s| {
                 let mut details = match &s.details {
                     serde_json::Value::Object(m) => m.clone(),
                     _ => serde_json::Map::new(),
                 };
                 details.insert("rematched_into_scan".into(), s.id.into());
-                q = bind_summary(
-                    q.bind(s.artifact_id)
-                        .bind(&s.scanner)
-                        .bind(&s.scanner_version)
-                        .bind(s.status.as_str())
-                        .bind(s.reason.as_deref())
-                        .bind(s.advisory_snapshot.as_deref())
-                        .bind(s.inventory_scan_id),
-                    &s.summary,
-                )
-                .bind(serde_json::Value::Object(details).to_string())
-                .bind(s.created_at)
-                .bind(s.started_at)
-                .bind(s.finished_at);
-            }
-            q.execute(&mut *tx).await?;
+                row.push_bind(s.artifact_id)
+                    .push_bind(s.scanner.as_str())
+                    .push_bind(s.scanner_version.as_str())
+                    .push_bind(s.status.as_str())
+                    .push_bind(s.reason.as_deref())
+                    .push_bind(s.advisory_snapshot.as_deref())
+                    .push_bind(s.inventory_scan_id);
+                for n in counts(&s.summary) {
+                    row.push_bind(n);
+                }
+                row.push_bind(serde_json::Value::Object(details).to_string())
+                    .push_bind(s.created_at)
+                    .push_bind(s.started_at)
+                    .push_bind(s.finished_at);
+            });
+            b.build()?.execute(&mut *tx).await?;
         }
 
         // The re-matched states.
@@ -238,43 +220,35 @@ impl Store {
                 _ => serde_json::Map::new(),
             };
             details.insert("rematched_at".into(), now.into());
-            let q = sqlx::query(
+            let mut q = sqlx::query(
                 "UPDATE scans SET advisory_snapshot = $2, critical = $3, high = $4, medium = $5, low = $6,
                     negligible = $7, unknown = $8, details = $9, started_at = $10, finished_at = $10
                  WHERE id = $1",
             )
             .bind(u.scan_id)
             .bind(snapshot);
-            bind_summary(q, &summary)
-                .bind(serde_json::Value::Object(details).to_string())
+            for n in counts(&summary) {
+                q = q.bind(n);
+            }
+            q.bind(serde_json::Value::Object(details).to_string())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
         }
-        let sql = format!(
-            "UPDATE artifacts SET updated_at = $1 WHERE latest_scan_id IN ({})",
-            numbered(live.len(), 2)
-        );
-        let mut q = sqlx::query(&sql).bind(now);
-        for id in &live {
-            q = q.bind(*id);
-        }
-        q.execute(&mut *tx).await?;
+        let mut b = SqlBuilder::new("UPDATE artifacts SET updated_at = ");
+        b.push_bind(now)
+            .push(" WHERE latest_scan_id IN (")
+            .push_bind_list(live.iter().copied())
+            .push(")");
+        b.build()?.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(live)
     }
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-/// Bind the six counts of a summary, most severe first.
-fn bind_summary<'q>(q: AnyQuery<'q>, s: &Summary) -> AnyQuery<'q> {
-    q.bind(s.critical as i64)
-        .bind(s.high as i64)
-        .bind(s.medium as i64)
-        .bind(s.low as i64)
-        .bind(s.negligible as i64)
-        .bind(s.unknown as i64)
+/// The six counts of a summary, most severe first (as the `scans` columns store them).
+fn counts(s: &Summary) -> [i64; 6] {
+    [s.critical, s.high, s.medium, s.low, s.negligible, s.unknown].map(|n| n as i64)
 }
 
 /// `a - b`, per severity (never below zero).

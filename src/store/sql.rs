@@ -1,5 +1,6 @@
 //! The one way the store assembles SQL at run time: [`SqlBuilder`], with `sqlx::QueryBuilder`'s
-//! shape (`push`, `push_bind`, `separated`, `push_values`, `build`).
+//! shape (`push`, `push_bind`, `separated`, `push_values`, `build`) plus `push_bind_list` for
+//! `IN (…)` lists.
 //!
 //! Statements known at compile time stay plain `sqlx::query("… $1 …")`; a statement whose shape
 //! depends on its input (optional filters, multi-row inserts, `IN` lists) is built here, so that
@@ -60,6 +61,20 @@ impl<'args> SqlBuilder<'args> {
         self
     }
 
+    /// Bind each of `values` and append their placeholders separated by `, ` (the inside of an
+    /// `IN (…)` list; nothing when `values` is empty).
+    pub(crate) fn push_bind_list<I>(&mut self, values: I) -> &mut Self
+    where
+        I: IntoIterator,
+        I::Item: 'args + Encode<'args, Any> + Type<Any>,
+    {
+        let mut list = self.separated(", ");
+        for v in values {
+            list.push_bind(v);
+        }
+        self
+    }
+
     /// A view that puts `separator` between the pieces pushed through it.
     pub(crate) fn separated<'b>(&'b mut self, separator: &'static str) -> Separated<'b, 'args> {
         Separated {
@@ -104,6 +119,13 @@ impl<'args> SqlBuilder<'args> {
         }
         Ok(sqlx::query_with(&self.sql, std::mem::take(&mut self.args)))
     }
+}
+
+/// A `LIKE` pattern (bound, with `ESCAPE '\'` in the statement) matching the values that start
+/// with `prefix`: `\`, `%` and `_` in it match themselves.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("{escaped}%")
 }
 
 /// Pieces pushed through this view are separated by its separator (see
@@ -160,6 +182,11 @@ mod tests {
         });
         assert_eq!(b.sql(), "INSERT INTO t (a, b) VALUES ($1, $2, NULL), ($3, $4, NULL)");
 
+        let mut b = SqlBuilder::new("DELETE FROM t WHERE a IN (");
+        b.push_bind_list(["p", "q"]).push(") AND b IN (");
+        b.push_bind_list(Vec::<i64>::new()).push(") AND c = ").push_bind(3_i64);
+        assert_eq!(b.sql(), "DELETE FROM t WHERE a IN ($1, $2) AND b IN () AND c = $3");
+
         let mut b = SqlBuilder::new("SELECT ");
         let mut cols = b.separated(" + ");
         cols.push("a").push_bind(Some("y"));
@@ -185,5 +212,16 @@ mod tests {
         assert_eq!(row.try_get::<String, _>("t").unwrap(), "it's \"quoted\" $1 ?");
         assert_eq!(row.try_get::<i64, _>("n").unwrap(), -7);
         assert_eq!(row.try_get::<Option<String>, _>("z").unwrap(), None);
+
+        // A prefix with LIKE's own characters matches them literally.
+        for (value, matches) in [("a_%\\b-c", true), ("a_%\\b", true), ("ax%\\b", false), ("a_%b", false)] {
+            let mut b = SqlBuilder::new("SELECT CAST(CASE WHEN ");
+            b.push_bind(value)
+                .push(" LIKE ")
+                .push_bind(like_prefix("a_%\\b"))
+                .push(" ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS m");
+            let row = b.build().unwrap().fetch_one(store.pool()).await.unwrap();
+            assert_eq!(row.try_get::<i64, _>("m").unwrap() == 1, matches, "{value}");
+        }
     }
 }
