@@ -31,13 +31,11 @@ fn parse(s: &str) -> Option<Version<'_>> {
         None => (s, None),
     };
     let mut release = [0u64; 4];
-    let mut parts = 0;
-    for part in core.split('.') {
-        if parts == 4 || part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
+    for (i, part) in core.split('.').enumerate() {
+        if i == 4 || part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        release[parts] = part.parse().ok()?;
-        parts += 1;
+        release[i] = part.parse().ok()?;
     }
     let pre = match pre {
         Some(p) if valid_label(p) => p.split('.').collect(),
