@@ -12,7 +12,7 @@
 //!
 //! `cargo bench -p regscan --bench incidents` (env: `BENCH_ARTIFACTS`, default 20000;
 //! `BENCH_PACKAGES`, default 60; `BENCH_FINDINGS`, default 15; `BENCH_RUNS`, default 15;
-//! `BENCH_BACKENDS`, default `sqlite,postgres`; `BENCH_SQLITE_FILE` keeps the SQLite database there; `REGSCAN_TEST_PG` as in the tests).
+//! `BENCH_BACKENDS`, default `sqlite,postgres`; `BENCH_SQLITE_FILE` keeps the SQLite database there; `BENCH_PG_KEEP` keeps the PostgreSQL one; `REGSCAN_TEST_PG` as in the tests).
 
 use std::time::{Duration, Instant};
 
@@ -379,7 +379,11 @@ async fn main() {
         run(&store, runs).await;
         store.close().await;
         if backend == "postgres" {
-            psql(&format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"));
+            if std::env::var_os("BENCH_PG_KEEP").is_some() {
+                println!("  kept the PostgreSQL database {pg_name}");
+            } else {
+                psql(&format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"));
+            }
         }
     }
 }

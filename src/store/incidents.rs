@@ -472,7 +472,7 @@ impl Store {
             }
             super::Backend::Sqlite => {
                 let mut b = SqlBuilder::new(
-                    "SELECT eco, version FROM (SELECT DISTINCT ecosystem AS eco, version FROM packages WHERE name = ",
+                    "SELECT eco, version FROM (SELECT DISTINCT ecosystem AS eco, version FROM packages INDEXED BY packages_name WHERE name = ",
                 );
                 b.push_bind(name).push(") WHERE ");
                 b
