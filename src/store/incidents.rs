@@ -163,9 +163,6 @@ enum PackageSet {
         ecosystems: Vec<String>,
         names: Vec<String>,
         versions: Vec<String>,
-        /// The lowest and highest of `versions` in the database's collation, when there is one
-        /// name in one ecosystem.
-        bounds: Option<(String, String)>,
     },
     /// These (ecosystem, name, version) keys.
     Keys(Vec<Package>),
@@ -490,8 +487,6 @@ impl Store {
                 .push(" ESCAPE '\\')"),
             None => b.push("1 = 1"),
         };
-        // In index order (the database's collation), which `packages_in_use` relies on.
-        b.push(" ORDER BY eco, version");
         let rows = b.build()?.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok((r.try_get("eco")?, r.try_get("version")?)))
@@ -546,17 +541,10 @@ impl Store {
             };
             let (ecosystems, names, versions) = (set(|k| &k.ecosystem), set(|k| &k.name), set(|k| &k.version));
             if ecosystems.len() * names.len() * versions.len() == keys.len() {
-                // One name in one ecosystem: `keys` are in index order, so the first and last
-                // versions bound the others in the database's own collation.
-                let bounds = (ecosystems.len() == 1 && names.len() == 1 && versions.len() > 1)
-                    .then(|| keys.first().zip(keys.last()))
-                    .flatten()
-                    .map(|(lo, hi)| (lo.version.clone(), hi.version.clone()));
                 PackageSet::Product {
                     ecosystems,
                     names,
                     versions,
-                    bounds,
                 }
             } else {
                 PackageSet::Keys(keys)
@@ -572,21 +560,10 @@ impl Store {
                     ecosystems,
                     names,
                     versions,
-                    bounds,
                 } => {
                     and_in(b, "p.name", names);
                     and_in(b, "p.ecosystem", ecosystems);
                     and_in(b, "p.version", versions);
-                    // PostgreSQL (before 17) cannot return an index scan in order with
-                    // `version = ANY(…)` as an index condition; a range on the same column lets
-                    // it walk `packages_name` in page order, with the list as a filter, and stop
-                    // at the limit instead of sorting every row of every version.
-                    if let (Some((lo, hi)), super::Backend::Postgres) = (bounds, self.backend) {
-                        b.push(" AND p.version >= ")
-                            .push_bind(lo.as_str())
-                            .push(" AND p.version <= ")
-                            .push_bind(hi.as_str());
-                    }
                 }
                 PackageSet::Keys(keys) => {
                     b.push(" AND (p.ecosystem, p.name, p.version) IN (");
