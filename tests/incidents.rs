@@ -286,6 +286,26 @@ impl Api {
         pairs(&v, "version")
     }
 
+    /// Every (version, artifact) of `query`, following `next_cursor` with `limit` per page.
+    async fn package_pages(&self, query: &str, limit: u32) -> BTreeSet<(String, String)> {
+        let mut seen = BTreeSet::new();
+        let mut next: Option<String> = None;
+        for page_no in 0.. {
+            assert!(page_no < 10, "{query}: pagination does not end");
+            let q = match &next {
+                Some(c) => format!("/v1/packages?{query}&limit={limit}&before={c}"),
+                None => format!("/v1/packages?{query}&limit={limit}"),
+            };
+            let page = self.ok(&q).await;
+            seen.extend(pairs(&page, "version"));
+            match page["next_cursor"].as_str() {
+                Some(c) => next = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        seen
+    }
+
     async fn bad(&self, path: &str, param: &str) {
         let (status, v) = self.get(path).await;
         assert_eq!(status, 400, "{path}: {v:#}");
@@ -551,22 +571,10 @@ async fn incidents_on(url: &str) {
         api.packages("name=zlib&kind=image").await,
         set(&[("1.2.13", app.clone())])
     );
-    let mut seen = BTreeSet::new();
-    let mut next: Option<String> = None;
-    for page_no in 0.. {
-        assert!(page_no < 5, "pagination does not end");
-        let q = match &next {
-            Some(c) => format!("/v1/packages?name=left-pad&limit=2&before={c}"),
-            None => "/v1/packages?name=left-pad&limit=2".into(),
-        };
-        let page = api.ok(&q).await;
-        seen.extend(pairs(&page, "version"));
-        match page["next_cursor"].as_str() {
-            Some(c) => next = Some(c.to_owned()),
-            None => break,
-        }
-    }
-    assert_eq!(seen, api.packages("name=left-pad").await);
+    assert_eq!(
+        api.package_pages("name=left-pad", 2).await,
+        api.packages("name=left-pad").await
+    );
 
     // --- bad parameters are 400 naming the parameter ---
     api.bad("/v1/vulnerabilities?min_severity=awful", "min_severity").await;
@@ -697,6 +705,17 @@ async fn incidents_on(url: &str) {
         set(&[("1.0.1", re.clone())]),
         "the old scan's 1.0.0 is history, the new 1.0.1 is found by range"
     );
+    // A range over several versions of one name (on PostgreSQL one ordered walk per version),
+    // page by page.
+    let every = set(&[("1.0.0", app.clone()), ("1.0.0", apis.clone()), ("1.0.1", re.clone())]);
+    assert_eq!(api.packages("name=left-pad&version=%3E%3D1.0.0").await, every);
+    for limit in [1, 2] {
+        assert_eq!(
+            api.package_pages("name=left-pad&version=%3E%3D1.0.0", limit).await,
+            every,
+            "limit {limit}"
+        );
+    }
     let s = api.ok("/v1/summary").await;
     assert_eq!(s["top_vulnerabilities"][0]["artifacts"], 2, "{s:#}");
     assert_eq!(s["fixable"]["fixable"], 4);

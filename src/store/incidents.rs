@@ -174,6 +174,31 @@ type Pair = (Vec<String>, i64, i64);
 /// The detail rows of a page, by (item key, artifact id).
 type RowsByPair<'r> = BTreeMap<(Vec<String>, i64), Vec<&'r AnyRow>>;
 
+/// The pairs of a page from its rows (selecting `k0…`, `sid` and `aid`, in page order, at most
+/// `limit + 1`), each once, and the cursor of the next page.
+fn page_of(rows: &[AnyRow], keys: usize, limit: i64) -> Result<(Vec<Pair>, Option<String>), sqlx::Error> {
+    let more = rows.len() as i64 > limit;
+    let mut pairs: Vec<Pair> = Vec::new();
+    for r in rows.iter().take(limit as usize) {
+        let key = (0..keys)
+            .map(|i| r.try_get(format!("k{i}").as_str()))
+            .collect::<Result<Vec<String>, _>>()?;
+        let pair = (key, r.try_get("sid")?, r.try_get("aid")?);
+        // A package found twice in one scan gives two rows of one pair.
+        if pairs.last() != Some(&pair) {
+            pairs.push(pair);
+        }
+    }
+    let next_cursor = more
+        .then(|| {
+            pairs
+                .last()
+                .map(|(k, sid, _)| matchers::encode_cursor(&k.iter().map(String::as_str).collect::<Vec<_>>(), *sid))
+        })
+        .flatten();
+    Ok((pairs, next_cursor))
+}
+
 impl Paging<'_> {
     /// The pairs of one page, each once, and the cursor of the next page. `conditions` pushes
     /// the query's `AND`-joined conditions (the first without `AND`); the page adds "after the
@@ -219,26 +244,7 @@ impl Paging<'_> {
         }
         b.push(format_args!(" ORDER BY {} LIMIT {}", self.order, limit + 1));
         let rows = b.build()?.fetch_all(&store.pool).await?;
-        let more = rows.len() as i64 > limit;
-        let mut pairs: Vec<Pair> = Vec::new();
-        for r in rows.iter().take(limit as usize) {
-            let key = (0..self.keys.len())
-                .map(|i| r.try_get(format!("k{i}").as_str()))
-                .collect::<Result<Vec<String>, _>>()?;
-            let pair = (key, r.try_get("sid")?, r.try_get("aid")?);
-            // A package found twice in one scan gives two rows of one pair.
-            if pairs.last() != Some(&pair) {
-                pairs.push(pair);
-            }
-        }
-        let next_cursor = more
-            .then(|| {
-                pairs
-                    .last()
-                    .map(|(k, sid, _)| matchers::encode_cursor(&k.iter().map(String::as_str).collect::<Vec<_>>(), *sid))
-            })
-            .flatten();
-        Ok((pairs, next_cursor))
+        Ok(page_of(&rows, self.keys.len(), limit)?)
     }
 
     /// Detail rows (selecting `k0…` and `aid`) grouped by pair.
@@ -493,6 +499,68 @@ impl Store {
             .collect()
     }
 
+    /// The page of [`Store::packages_in_use`] for one name in one ecosystem at several versions,
+    /// on PostgreSQL: one ordered walk of `packages_name` per version (a `LATERAL` subquery
+    /// that stops at the limit), merged in page order. With `version = ANY(…)` PostgreSQL 15
+    /// bitmap-scans and sorts every row of every version (286 ms for a range on a package in
+    /// each of 100,000 artifacts); per version, each walk stops after a page.
+    async fn package_page_per_version(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        versions: &[String],
+        f: &PackageFilter,
+        limit: i64,
+    ) -> Result<(Vec<Pair>, Option<String>), QueryError> {
+        let cursor = f
+            .before
+            .as_deref()
+            .map(|c| matchers::decode_cursor(c, 3))
+            .transpose()
+            .map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
+        let mut b = SqlBuilder::new("SELECT x.k0, x.k1, x.k2, x.sid, x.aid FROM (VALUES ");
+        for (i, v) in versions.iter().enumerate() {
+            b.push(if i == 0 { "(" } else { ", (" }).push_bind(v.as_str()).push(")");
+        }
+        b.push(") AS v(version) CROSS JOIN LATERAL (SELECT p.ecosystem AS k0, p.name AS k1, p.version AS k2, p.scan_id AS sid, a.id AS aid
+             FROM packages p JOIN scans s ON s.inventory_scan_id = p.scan_id JOIN artifacts a ON a.latest_scan_id = s.id
+             WHERE a.deleted_at IS NULL AND p.name = ")
+            .push_bind(name)
+            .push(" AND p.ecosystem = ")
+            .push_bind(ecosystem)
+            .push(" AND p.version = v.version");
+        and_artifact(&mut b, f.repository.as_deref(), f.kind.as_deref());
+        if let Some((k, sid)) = &cursor {
+            b.push(" AND (p.ecosystem, p.name, p.version, p.scan_id) > (")
+                .push_bind(k[0].clone())
+                .push(", ")
+                .push_bind(k[1].clone())
+                .push(", ")
+                .push_bind(k[2].clone())
+                .push(", ")
+                .push_bind(*sid)
+                .push(")");
+        }
+        b.push(format_args!(" ORDER BY p.scan_id LIMIT {}) x", limit + 1));
+        if let Some((k, _)) = &cursor {
+            // The versions before the cursor's have nothing left for this page.
+            b.push(" WHERE (")
+                .push_bind(ecosystem)
+                .push(", ")
+                .push_bind(name)
+                .push(", v.version) >= (")
+                .push_bind(k[0].clone())
+                .push(", ")
+                .push_bind(k[1].clone())
+                .push(", ")
+                .push_bind(k[2].clone())
+                .push(")");
+        }
+        b.push(format_args!(" ORDER BY x.k0, x.k1, x.k2, x.sid LIMIT {}", limit + 1));
+        let rows = b.build()?.fetch_all(&self.pool).await?;
+        Ok(page_of(&rows, 3, limit)?)
+    }
+
     /// Package versions with the live artifacts whose latest inventory holds them.
     pub async fn packages_in_use(&self, f: &PackageFilter) -> Result<PackagePage, QueryError> {
         let names: Vec<String> = match (&f.name, &f.purl) {
@@ -601,9 +669,24 @@ impl Store {
                     .into(),
             order: "p.ecosystem, p.name, p.version, p.scan_id".into(),
         };
-        let (pairs, next_cursor) = paging
-            .page(self, conditions, f.before.as_deref(), limit_of(f.limit))
-            .await?;
+        let (pairs, next_cursor) = match (&wanted, self.backend) {
+            (
+                PackageSet::Product {
+                    ecosystems,
+                    names,
+                    versions,
+                },
+                super::Backend::Postgres,
+            ) if ecosystems.len() == 1 && names.len() == 1 && versions.len() > 1 => {
+                self.package_page_per_version(&ecosystems[0], &names[0], versions, f, limit_of(f.limit))
+                    .await?
+            }
+            _ => {
+                paging
+                    .page(self, conditions, f.before.as_deref(), limit_of(f.limit))
+                    .await?
+            }
+        };
         if pairs.is_empty() {
             return Ok(PackagePage {
                 items: Vec::new(),
