@@ -105,20 +105,7 @@ pub(crate) fn analyze_gradle(path: &str, content: &mut dyn Read) -> Result<FileF
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn got(facts: FileFacts) -> Vec<(String, String, bool)> {
-        let FileFacts::Packages(p) = facts else {
-            panic!("{facts:?}")
-        };
-        assert!(p.iter().all(|p| p.ecosystem == "Maven"));
-        p.into_iter().map(|p| (p.name, p.version, p.dev)).collect()
-    }
-
-    fn triples(v: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
-        v.iter()
-            .map(|(a, b, d)| ((*a).to_owned(), (*b).to_owned(), *d))
-            .collect()
-    }
+    use crate::analyzers::test_support::{maven_triples as got, triples};
 
     /// The header and line format Gradle 7/8 writes (`./gradlew dependencies --write-locks`).
     const GRADLE: &str = "# This is a Gradle generated file for dependency locking.

@@ -4,25 +4,22 @@
 //! `npm-query.txt` and re-run here when npm is installed).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use super::*;
+use crate::analyzers::test_support::{lockfile_dir, lockfile_fixture, packages_of};
 
 type Set = BTreeSet<(String, String, bool)>;
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/analyzers/testdata/lockfiles/js")
+fn dir() -> std::path::PathBuf {
+    lockfile_dir("js")
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(dir().join(name)).unwrap()
+    lockfile_fixture("js", name)
 }
 
 fn run(id: AnalyzerId, path: &str, content: &[u8]) -> Result<Vec<Package>, AnalyzeError> {
-    match crate::analyzers::analyze(id, path, &mut &content[..])? {
-        FileFacts::Packages(p) => Ok(p),
-        other => panic!("unexpected {other:?}"),
-    }
+    packages_of(id, path, content)
 }
 
 fn set(packages: &[Package]) -> Set {

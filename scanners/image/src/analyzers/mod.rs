@@ -30,6 +30,8 @@ mod pylock;
 mod python;
 mod rpm;
 mod ruby;
+#[cfg(test)]
+mod test_support;
 mod text;
 
 pub use os::{finish, pick_os};

@@ -320,20 +320,7 @@ fn resolve(value: &str, props: &HashMap<String, String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn got(facts: FileFacts) -> Vec<(String, String, bool)> {
-        let FileFacts::Packages(p) = facts else {
-            panic!("{facts:?}")
-        };
-        assert!(p.iter().all(|p| p.ecosystem == "Maven"));
-        p.into_iter().map(|p| (p.name, p.version, p.dev)).collect()
-    }
-
-    fn triples(v: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
-        v.iter()
-            .map(|(a, b, d)| ((*a).to_owned(), (*b).to_owned(), *d))
-            .collect()
-    }
+    use crate::analyzers::test_support::{maven_triples as got, triples};
 
     /// A Spring Boot style module pom: parent, properties, dependencyManagement, scopes.
     const POM: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
