@@ -305,6 +305,13 @@ fn vmhwm_kib() -> u64 {
 
 /// The measured part, in a child: `import DB SRC`, `reimport DB SRC` or `scan DB`.
 fn child(spec: &str) {
+    if let Ok(filter) = std::env::var("BENCH_CHILD_LOG") {
+        // The re-match's phases, for instance (`BENCH_CHILD_LOG=info`), on stderr.
+        regscan::telemetry::init_logging(&regscan::config::LogConfig {
+            filter,
+            ..Default::default()
+        });
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -664,6 +671,10 @@ fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path, images: 
         "[{backend}] stored {artifacts} artifacts of 88 packages in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    if backend == "sqlite" && std::env::var_os("BENCH_DIR").is_some() {
+        // The artifacts stored, before the update: to re-run the re-match by hand.
+        std::fs::copy(dir.join("sqlite.db"), dir.join("sqlite-stored.db")).unwrap();
+    }
     let re = run_child(format!("reimport\t{url}\t{}", dir.join("export2/all.zip").display()));
     println!(
         "[{backend}] re-import with 1000 changed records and modified_id.csv, then re-matching {artifacts}+ stored artifacts: {:.2} s, peak RSS {:.1} MiB ({})",
@@ -686,10 +697,13 @@ fn main() {
     let n = env_usize("BENCH_ADVISORIES", 100_000);
     let artifacts = env_usize("BENCH_ARTIFACTS", 1_000);
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite".into());
-    let dir = tempfile::tempdir().unwrap();
+    // BENCH_DIR keeps the export and the databases (to re-run a step by hand).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir_path = std::env::var_os("BENCH_DIR").map(std::path::PathBuf::from);
+    let dir = dir_path.as_deref().unwrap_or(tmp.path());
     let t = Instant::now();
-    let size = write_export(&dir.path().join("export"), n, 0);
-    write_export(&dir.path().join("export2"), n, 1_000.min(n));
+    let size = write_export(&dir.join("export"), n, 0);
+    write_export(&dir.join("export2"), n, 1_000.min(n));
     println!(
         "advisory benchmark: {n} generated records, all.zip {:.1} MiB (written in {:.1} s), {} CPUs",
         size as f64 / (1u64 << 20) as f64,
@@ -713,7 +727,7 @@ fn main() {
         })
     });
     for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
-        bench_backend(backend, n, artifacts, dir.path(), images.as_ref());
+        bench_backend(backend, n, artifacts, dir, images.as_ref());
     }
     drop(images);
 }

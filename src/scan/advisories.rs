@@ -15,8 +15,11 @@ pub mod import;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use regscan_osv::{match_packages_in, prepare_advisory, AdvisoryIndex, EntrySource, PreparedEntry};
+use regscan_osv::{
+    match_package_in, match_packages_in, order_findings, prepare_advisory, AdvisoryIndex, EntrySource, PreparedEntry,
+};
 use regscan_scanner_api::{Finding, Package};
 use tracing::{info, warn};
 
@@ -356,46 +359,94 @@ pub async fn load_full_index(store: &Store) -> Result<AdvisoryIndex, StoreError>
     Ok(AdvisoryIndex::new(advisories))
 }
 
+/// Time spent per phase of a re-match (logged).
+#[derive(Default)]
+struct RematchPhases {
+    read: Duration,
+    lookup: Duration,
+    matching: Duration,
+    write: Duration,
+}
+
 /// Artifacts re-matched per transaction.
 const REMATCH_BATCH: usize = 250;
 
 /// Re-evaluate, from stored inventories, the artifacts with a package under one of `keys`
-/// (found by index, see `Store::rematch_targets`); no blob is fetched. Only the findings of
-/// `ids` change (the records an import added or updated, whose keys old and new are `keys`):
-/// their old findings are deleted and their new matches inserted, a few hundred artifacts per
-/// transaction (see `crate::store::rematch`). `None` re-derives every advisory finding of the
-/// affected artifacts. Returns the scans re-matched (each artifact's latest, updated in place;
-/// its former state is kept in the scan history).
+/// (found by index, see `Store::rematch_targets`); no blob is fetched. Only the findings of the
+/// changed records `ids` can change — (key, id) for the records an import added or updated,
+/// under each key they named before or name now (the import's
+/// [`ImportStats::changed_ids`](crate::store::advisories::ImportStats::changed_ids)): an
+/// artifact's findings of the ids under its packages' keys are deleted and their new matches
+/// inserted, a few hundred artifacts per transaction (see `crate::store::rematch`). `None`
+/// re-derives every advisory finding of the affected artifacts. Each distinct package of the
+/// artifacts is read and matched once per batch, however many artifacts hold it. Returns the
+/// scans re-matched (each artifact's latest, updated in place; its former state is kept in the
+/// scan history).
 pub async fn rematch(
     store: &Store,
     db: &AdvisoryDb,
     keys: &[Key],
-    ids: Option<&[String]>,
+    ids: Option<&[(Key, String)]>,
 ) -> Result<Vec<i64>, StoreError> {
     let keys: BTreeSet<Key> = keys.iter().cloned().collect();
-    if keys.is_empty() || ids.is_some_and(<[String]>::is_empty) {
+    if keys.is_empty() || ids.is_some_and(<[(Key, String)]>::is_empty) {
         return Ok(Vec::new());
     }
+    let t = Instant::now();
     let targets = store.rematch_targets(&keys.iter().cloned().collect::<Vec<_>>()).await?;
-    let wanted: Option<HashSet<&str>> = ids.map(|ids| ids.iter().map(String::as_str).collect());
-    let which = ids.map_or(RematchIds::All, RematchIds::Only);
+    let targets_time = t.elapsed();
+    // The changed ids under each key.
+    let ids_of: Option<HashMap<&Key, Vec<&str>>> = ids.map(|ids| {
+        let mut m: HashMap<&Key, Vec<&str>> = HashMap::new();
+        for (k, id) in ids {
+            m.entry(k).or_default().push(id.as_str());
+        }
+        m
+    });
     let mut done = Vec::with_capacity(targets.len());
+    let mut phase = RematchPhases::default();
     for batch in targets.chunks(REMATCH_BATCH) {
+        let t = Instant::now();
         let inventory_ids: Vec<i64> = batch
             .iter()
             .map(|t| t.inventory_scan_id)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let inventories = store.inventories(&inventory_ids).await?;
-        // A changed record's findings come from its keys, which are all in `keys`; a full
-        // re-match needs every key of the inventories.
-        let lookup: BTreeSet<Key> = inventories
-            .values()
-            .flatten()
-            .flat_map(AdvisoryIndex::package_keys)
-            .filter(|k| wanted.is_none() || keys.contains(k))
-            .collect();
+        // Each distinct package once, with the inventories holding it.
+        let packages = store.inventory_packages(&inventory_ids).await?;
+        phase.read += t.elapsed();
+        let t = Instant::now();
+        // The packages whose findings can change: a changed record's findings come from its
+        // keys, which are all in `keys`; a full re-match matches every package, under every key.
+        let mut relevant: Vec<(&Package, &[i64])> = Vec::new();
+        let mut lookup: BTreeSet<Key> = BTreeSet::new();
+        for (package, holders) in packages.iter().filter(|(p, _)| !p.dev) {
+            let mut any = false;
+            for k in AdvisoryIndex::package_keys(package) {
+                if ids_of.is_none() || keys.contains(&k) {
+                    lookup.insert(k);
+                    any = true;
+                }
+            }
+            if any {
+                relevant.push((package, holders));
+            }
+        }
+        // The ids whose findings this batch rewrites: those under its packages' keys.
+        let batch_ids: Option<Vec<String>> = ids_of.as_ref().map(|ids_of| {
+            lookup
+                .iter()
+                .filter_map(|k| ids_of.get(k))
+                .flatten()
+                .map(|id| (*id).to_owned())
+                .collect::<BTreeSet<String>>()
+                .into_iter()
+                .collect()
+        });
+        let wanted: Option<HashSet<&str>> = batch_ids
+            .as_ref()
+            .map(|ids| ids.iter().map(String::as_str).collect());
         let (snapshot, entries) = db.entries(store, lookup).await?;
         let source: Box<dyn EntrySource + Send + Sync> = match &wanted {
             None => Box::new(ScanEntries(entries)),
@@ -413,22 +464,48 @@ pub async fn rematch(
                     .collect::<HashMap<Key, Vec<PreparedEntry>>>(),
             ),
         };
+        phase.lookup += t.elapsed();
+        let t = Instant::now();
+        // Match each package once and hand its findings to every inventory holding it, in
+        // package order; then each inventory's findings in `match_packages_in`'s order.
+        let mut by_inventory: HashMap<i64, Vec<Finding>> = HashMap::new();
+        for (package, holders) in relevant {
+            let found = match_package_in(source.as_ref(), package);
+            if found.is_empty() {
+                continue;
+            }
+            for inventory in holders {
+                by_inventory
+                    .entry(*inventory)
+                    .or_default()
+                    .extend(found.iter().cloned());
+            }
+        }
+        for findings in by_inventory.values_mut() {
+            order_findings(findings);
+        }
         let updates: Vec<RematchUpdate> = batch
             .iter()
             .map(|t| RematchUpdate {
                 scan_id: t.scan_id,
-                findings: match_packages_in(
-                    source.as_ref(),
-                    inventories.get(&t.inventory_scan_id).map_or(&[][..], Vec::as_slice),
-                ),
+                findings: by_inventory.get(&t.inventory_scan_id).cloned().unwrap_or_default(),
             })
             .collect();
+        phase.matching += t.elapsed();
+        let t = Instant::now();
+        let which = batch_ids.as_deref().map_or(RematchIds::All, RematchIds::Only);
         done.extend(store.apply_rematch(&updates, which, snapshot.as_deref()).await?);
+        phase.write += t.elapsed();
     }
     info!(
         artifacts = done.len(),
         keys = keys.len(),
         ids = ids.map_or(-1, |i| i.len() as i64),
+        targets_ms = targets_time.as_millis() as u64,
+        read_ms = phase.read.as_millis() as u64,
+        lookup_ms = phase.lookup.as_millis() as u64,
+        match_ms = phase.matching.as_millis() as u64,
+        write_ms = phase.write.as_millis() as u64,
         "re-matched stored inventories against new advisories"
     );
     Ok(done)

@@ -12,7 +12,7 @@ use sqlx::{Acquire, Row};
 
 use super::incidents::derive_advisory_index;
 use super::sql::SqlBuilder;
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::time::now_ms;
 
 /// A lookup key: (normalised ecosystem, normalised package name).
@@ -65,11 +65,12 @@ pub struct ImportStats {
     /// (ecosystem, package) keys touched by added or updated records.
     #[serde(skip)]
     pub changed_keys: Vec<(String, String)>,
-    /// Ids of the added and updated records, sorted; `None` when there were more than
-    /// [`MAX_DELTA_IDS`] (re-matching then replaces every advisory finding of the artifacts
-    /// it affects).
+    /// The added and updated records, as (key, id) for every key each named before the
+    /// import or names now, sorted; `None` when more than [`MAX_DELTA_IDS`] records changed
+    /// (re-matching then replaces every advisory finding of the artifacts it affects).
+    /// Re-matching an artifact rewrites the findings of the ids under its packages' keys.
     #[serde(skip)]
-    pub changed_ids: Option<Vec<String>>,
+    pub changed_ids: Option<Vec<(Key, String)>>,
 }
 
 /// Most changed ids an import lists for re-matching by delta (see
@@ -81,15 +82,17 @@ pub const MAX_DELTA_IDS: usize = 20_000;
 #[derive(Debug)]
 pub struct ImportChanges {
     keys: BTreeSet<Key>,
-    /// `None` once over [`MAX_DELTA_IDS`].
-    ids: Option<BTreeSet<String>>,
+    /// (key, id) pairs; `None` once over [`MAX_DELTA_IDS`] ids.
+    pairs: Option<BTreeSet<(Key, String)>>,
+    ids: BTreeSet<String>,
 }
 
 impl Default for ImportChanges {
     fn default() -> Self {
         ImportChanges {
             keys: BTreeSet::new(),
-            ids: Some(BTreeSet::new()),
+            pairs: Some(BTreeSet::new()),
+            ids: BTreeSet::new(),
         }
     }
 }
@@ -100,19 +103,25 @@ impl ImportChanges {
         stats.added += b.added;
         stats.updated += b.updated;
         stats.skipped += b.skipped;
-        self.keys.extend(b.changed_keys);
-        if let Some(ids) = &mut self.ids {
-            ids.extend(b.changed_ids);
-            if ids.len() > MAX_DELTA_IDS {
-                self.ids = None;
+        if self.pairs.is_some() {
+            self.ids.extend(b.changed.iter().map(|(_, id)| id.clone()));
+            if self.ids.len() > MAX_DELTA_IDS {
+                self.pairs = None;
+                self.ids.clear();
             }
+        }
+        for (key, id) in b.changed {
+            if let Some(pairs) = &mut self.pairs {
+                pairs.insert((key.clone(), id));
+            }
+            self.keys.insert(key);
         }
     }
 
     /// Put the gathered keys and ids into `stats`.
     pub fn finish(&self, stats: &mut ImportStats) {
         stats.changed_keys = self.keys.iter().cloned().collect();
-        stats.changed_ids = self.ids.as_ref().map(|ids| ids.iter().cloned().collect());
+        stats.changed_ids = self.pairs.as_ref().map(|p| p.iter().cloned().collect());
     }
 }
 
@@ -143,10 +152,9 @@ pub struct BatchOutcome {
     pub updated: u64,
     /// Records not newer than the stored one (or than an earlier row of the same batch).
     pub skipped: u64,
-    /// Keys of added and updated records, old and new, sorted and deduplicated.
-    pub changed_keys: Vec<Key>,
-    /// Ids of added and updated records, sorted.
-    pub changed_ids: Vec<String>,
+    /// The added and updated records under each of their keys, old and new: (key, id),
+    /// sorted and deduplicated.
+    pub changed: Vec<(Key, String)>,
 }
 
 /// What is loaded, per ecosystem.
@@ -212,7 +220,7 @@ impl Store {
         // The stored `modified` of each id, as ms.
         let mut current: HashMap<String, i64> = HashMap::new();
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let mut b = SqlBuilder::new("SELECT id, modified FROM advisories WHERE id IN (");
+            let mut b = SqlBuilder::new(self.backend, "SELECT id, modified FROM advisories WHERE id IN (");
             b.push_bind_list(chunk.iter().map(String::as_str)).push(")");
             for r in b.build()?.fetch_all(&mut *tx).await? {
                 let m: String = r.try_get("modified")?;
@@ -238,7 +246,7 @@ impl Store {
         }
         let mut winners: Vec<(&AdvisoryRow, Option<&Derived>)> = winners.into_values().collect();
         winners.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-        let mut changed: BTreeSet<Key> = BTreeSet::new();
+        let mut changed: BTreeSet<(Key, String)> = BTreeSet::new();
         // Replaced records: the keys the old version touched may be gone in the new one, so
         // they are re-matched too; then their key rows are rewritten.
         let replaced: Vec<&str> = winners
@@ -247,13 +255,16 @@ impl Store {
             .filter(|id| stored.contains(*id))
             .collect();
         for chunk in replaced.chunks(ROWS_PER_INSERT) {
-            let mut b = SqlBuilder::new("SELECT ecosystem, name FROM advisory_packages WHERE advisory_id IN (");
+            let mut b = SqlBuilder::new(
+                self.backend,
+                "SELECT advisory_id, ecosystem, name FROM advisory_packages WHERE advisory_id IN (",
+            );
             b.push_bind_list(chunk.iter().copied()).push(")");
             for r in b.build()?.fetch_all(&mut *tx).await? {
-                changed.insert((r.try_get("ecosystem")?, r.try_get("name")?));
+                changed.insert(((r.try_get("ecosystem")?, r.try_get("name")?), r.try_get("advisory_id")?));
             }
             for table in ["advisory_packages", "advisory_aliases"] {
-                let mut b = SqlBuilder::new(format!("DELETE FROM {table} WHERE advisory_id IN ("));
+                let mut b = SqlBuilder::new(self.backend, format!("DELETE FROM {table} WHERE advisory_id IN ("));
                 b.push_bind_list(chunk.iter().copied()).push(")");
                 b.build()?.execute(&mut *tx).await?;
             }
@@ -261,6 +272,7 @@ impl Store {
         let now = now_ms();
         for chunk in winners.chunks(ROWS_PER_INSERT) {
             let mut b = SqlBuilder::new(
+                self.backend,
                 "INSERT INTO advisories (id, modified, withdrawn, raw, source, imported_at, cvss_x10, indexed) ",
             );
             b.push_values(chunk, |mut row, (a, d)| {
@@ -289,7 +301,7 @@ impl Store {
             .into_iter()
             .collect();
         for chunk in alias_rows.chunks(ROWS_PER_INSERT) {
-            let mut b = SqlBuilder::new("INSERT INTO advisory_aliases (alias, advisory_id) ");
+            let mut b = SqlBuilder::new(self.backend, "INSERT INTO advisory_aliases (alias, advisory_id) ");
             b.push_values(chunk, |mut row, (alias, id)| {
                 row.push_bind(*alias).push_bind(*id);
             });
@@ -301,19 +313,21 @@ impl Store {
             let keys: BTreeSet<&Key> = a.keys.iter().collect();
             for (eco, name) in keys {
                 key_rows.push((&a.id, eco, name));
-                changed.insert((eco.clone(), name.clone()));
+                changed.insert(((eco.clone(), name.clone()), a.id.clone()));
             }
         }
         for chunk in key_rows.chunks(ROWS_PER_INSERT) {
-            let mut b = SqlBuilder::new("INSERT INTO advisory_packages (advisory_id, ecosystem, name) ");
+            let mut b = SqlBuilder::new(
+                self.backend,
+                "INSERT INTO advisory_packages (advisory_id, ecosystem, name) ",
+            );
             b.push_values(chunk, |mut row, (id, eco, name)| {
                 row.push_bind(*id).push_bind(*eco).push_bind(*name);
             });
             b.build()?.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        out.changed_keys = changed.into_iter().collect();
-        out.changed_ids = winners.iter().map(|r| r.0.id.clone()).collect();
+        out.changed = changed.into_iter().collect();
         Ok(out)
     }
 
@@ -367,7 +381,7 @@ impl Store {
     pub async fn advisory_modified(&self, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let mut b = SqlBuilder::new("SELECT id, modified FROM advisories WHERE id IN (");
+            let mut b = SqlBuilder::new(self.backend, "SELECT id, modified FROM advisories WHERE id IN (");
             b.push_bind_list(chunk.iter().map(String::as_str)).push(")");
             for r in b.build()?.fetch_all(&self.pool).await? {
                 out.insert(r.try_get("id")?, r.try_get("modified")?);
@@ -409,6 +423,7 @@ impl Store {
         let mut out = Vec::new();
         for chunk in keys.chunks(KEYS_PER_QUERY) {
             let mut b = SqlBuilder::new(
+                self.backend,
                 "SELECT ap.ecosystem AS ecosystem, ap.name AS name, a.id AS id, a.raw AS raw
                  FROM (",
             );
@@ -542,7 +557,7 @@ impl Store {
             let keys: Vec<_> = keys.into_iter().collect();
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn.begin().await?;
-            insert_package_key_rows(&mut tx, &keys).await?;
+            insert_package_key_rows(self.backend, &mut tx, &keys).await?;
             tx.commit().await?;
         }
         sqlx::query("INSERT INTO package_keys_backfill (done_at) VALUES ($1)")
@@ -555,6 +570,7 @@ impl Store {
 
 /// Record the lookup keys of an inventory's packages (inside the transaction storing them).
 pub(crate) async fn insert_package_keys(
+    backend: Backend,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     scan_id: i64,
     packages: &[regscan_scanner_api::Package],
@@ -565,15 +581,16 @@ pub(crate) async fn insert_package_keys(
         .map(|(eco, name)| (scan_id, eco, name))
         .collect();
     let keys: Vec<_> = keys.into_iter().collect();
-    insert_package_key_rows(tx, &keys).await
+    insert_package_key_rows(backend, tx, &keys).await
 }
 
 async fn insert_package_key_rows(
+    backend: Backend,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     keys: &[(i64, String, String)],
 ) -> Result<(), StoreError> {
     for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let mut b = SqlBuilder::new("INSERT INTO package_keys (scan_id, ecosystem, name) ");
+        let mut b = SqlBuilder::new(backend, "INSERT INTO package_keys (scan_id, ecosystem, name) ");
         b.push_values(chunk, |mut row, (scan_id, eco, name)| {
             row.push_bind(*scan_id).push_bind(eco.as_str()).push_bind(name.as_str());
         });

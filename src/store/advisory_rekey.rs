@@ -83,7 +83,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 for chunk in keys.chunks(ROWS_PER_INSERT) {
-                    let mut b = SqlBuilder::new("INSERT INTO advisory_packages (advisory_id, ecosystem, name) ");
+                    let mut b = SqlBuilder::new(
+                        self.backend,
+                        "INSERT INTO advisory_packages (advisory_id, ecosystem, name) ",
+                    );
                     b.push_values(chunk, |mut row, (eco, name)| {
                         row.push_bind(id.as_str())
                             .push_bind(eco.as_str())

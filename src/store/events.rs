@@ -118,6 +118,7 @@ impl Store {
         // 10 parameters a row; 100 rows stay far below every backend's parameter limit.
         for chunk in records.chunks(100) {
             let mut b = SqlBuilder::new(
+                self.backend,
                 "INSERT INTO webhook_events (endpoint, event_id, outcome, status_code, reason, action, registry, repository, reference, received_at) ",
             );
             b.push_values(chunk, |mut row, r| {
@@ -144,7 +145,10 @@ impl Store {
         let mut seen = HashSet::new();
         // Small batches keep the statement within every backend's parameter limit.
         for chunk in event_ids.chunks(200) {
-            let mut b = SqlBuilder::new("SELECT DISTINCT event_id FROM webhook_events WHERE endpoint = ");
+            let mut b = SqlBuilder::new(
+                self.backend,
+                "SELECT DISTINCT event_id FROM webhook_events WHERE endpoint = ",
+            );
             b.push_bind(endpoint)
                 .push(" AND outcome IN ('queued', 'deleted') AND event_id IN (");
             let mut ids = b.separated(", ");

@@ -220,12 +220,15 @@ impl Paging<'_> {
             .enumerate()
             .map(|(i, k)| format!("{k} AS k{i}"))
             .collect();
-        let mut b = SqlBuilder::new(format!(
-            "SELECT {}, {} AS sid, a.id AS aid FROM {} WHERE ",
-            keys.join(", "),
-            self.scan,
-            self.from
-        ));
+        let mut b = SqlBuilder::new(
+            store.backend,
+            format!(
+                "SELECT {}, {} AS sid, a.id AS aid FROM {} WHERE ",
+                keys.join(", "),
+                self.scan,
+                self.from
+            ),
+        );
         conditions(&mut b);
         if let Some((values, sid)) = cursor {
             // (k0 > $ OR (k0 = $ AND (k1 > $ OR (k1 = $ AND scan > $))))
@@ -287,9 +290,10 @@ impl Store {
         }
         for (select, column) in [("alias", "advisory_id"), ("advisory_id", "alias")] {
             let values: Vec<String> = set.iter().cloned().collect();
-            let mut b = SqlBuilder::new(format!(
-                "SELECT DISTINCT {select} AS v FROM advisory_aliases WHERE {column} IN ("
-            ));
+            let mut b = SqlBuilder::new(
+                self.backend,
+                format!("SELECT DISTINCT {select} AS v FROM advisory_aliases WHERE {column} IN ("),
+            );
             b.push_bind_list(values.iter().map(String::as_str)).push(")");
             let rows = b.build()?.fetch_all(&self.pool).await?;
             for r in rows {
@@ -363,7 +367,7 @@ impl Store {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut b = SqlBuilder::new(format!(
+        let mut b = SqlBuilder::new(self.backend, format!(
             "SELECT f.finding_id AS k0, COALESCE(f.package, '') AS k1, f.package AS package, f.severity AS severity, f.severity_rank AS rank,
                     f.title AS title, f.installed_version AS installed, f.fixed_version AS fixed, f.location AS location, {ARTIFACT_COLS}
              FROM artifacts a CROSS JOIN findings f
@@ -425,6 +429,7 @@ impl Store {
         }
         // Aliases and CVSS of the advisories on the page.
         let mut b = SqlBuilder::new(
+                self.backend,
             "SELECT a.id AS id, a.cvss_x10 AS cvss, l.alias AS alias FROM advisories a LEFT JOIN advisory_aliases l ON l.advisory_id = a.id WHERE a.id IN (",
         );
         b.push_bind_list(page_ids.iter().map(String::as_str))
@@ -456,6 +461,7 @@ impl Store {
         let mut b = match self.backend {
             super::Backend::Postgres => {
                 let mut b = SqlBuilder::new(
+                    self.backend,
                     "WITH RECURSIVE v(eco, version) AS (
                     (SELECT ecosystem, version FROM packages WHERE name = ",
                 );
@@ -478,6 +484,7 @@ impl Store {
             }
             super::Backend::Sqlite => {
                 let mut b = SqlBuilder::new(
+                self.backend,
                     "SELECT eco, version FROM (SELECT DISTINCT ecosystem AS eco, version FROM packages INDEXED BY packages_name WHERE name = ",
                 );
                 b.push_bind(name).push(") WHERE ");
@@ -518,7 +525,7 @@ impl Store {
             .map(|c| matchers::decode_cursor(c, 3))
             .transpose()
             .map_err(|e| QueryError::BadParameter(format!("before: {e}")))?;
-        let mut b = SqlBuilder::new("SELECT x.k0, x.k1, x.k2, x.sid, x.aid FROM (VALUES ");
+        let mut b = SqlBuilder::new(self.backend, "SELECT x.k0, x.k1, x.k2, x.sid, x.aid FROM (VALUES ");
         for (i, v) in versions.iter().enumerate() {
             b.push(if i == 0 { "(" } else { ", (" }).push_bind(v.as_str()).push(")");
         }
@@ -694,7 +701,7 @@ impl Store {
             });
         }
         // Reached from the artifacts (CROSS JOIN keeps SQLite's join order).
-        let mut b = SqlBuilder::new(format!(
+        let mut b = SqlBuilder::new(self.backend, format!(
             "SELECT p.ecosystem AS k0, p.name AS k1, p.version AS k2, p.source_name AS source_name, p.path AS path, p.layer AS layer, {ARTIFACT_COLS}
              FROM artifacts a CROSS JOIN scans s CROSS JOIN packages p
              WHERE s.id = a.latest_scan_id AND p.scan_id = s.inventory_scan_id AND "

@@ -74,7 +74,7 @@ impl Store {
             .map(|c| format!("a.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut b = SqlBuilder::new(format!(
+        let mut b = SqlBuilder::new(self.backend, format!(
             "SELECT {cols}, s.status AS scan_status, s.reason AS scan_reason, s.scanner AS scan_scanner, s.scanner_version AS scan_version,
                     s.critical AS s_critical, s.high AS s_high, s.medium AS s_medium, s.low AS s_low, s.negligible AS s_negligible, s.unknown AS s_unknown,
                     s.finished_at AS s_finished,

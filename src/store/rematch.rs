@@ -9,9 +9,12 @@
 //! The artifact's latest scan is updated in place (the findings that cross-artifact queries
 //! read stay where they are); its former state — status, counts, snapshot, times — is kept as a
 //! history row (`details.rematched_into_scan` names the scan it became), so the scan history
-//! reads as before: the state before the re-match, then the re-matched one.
+//! reads as before: the state before the re-match, then the re-matched one. The summary
+//! rollups move in the same transaction by what the rewritten findings change: per advisory
+//! id, each scan's highest severity of it is read before and after (through the
+//! `(scan_id, finding_id)` index), and the totals follow from the deleted and inserted rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use regscan_scanner_api::{Finding, Package, Severity, Summary};
 use sqlx::{Acquire, Row};
@@ -19,11 +22,17 @@ use sqlx::{Acquire, Row};
 use super::advisories::{Key, KEYS_PER_QUERY};
 use super::results::{insert_findings, package_from_row, scan_from_row, FindingSource, ScanRecord, SCAN_COLUMNS};
 use super::sql::SqlBuilder;
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::time::now_ms;
 
 /// Most ids in one `IN` list of a delete.
 const IDS_PER_DELETE: usize = 1_000;
+
+/// Most rows in one multi-row statement.
+const ROWS_PER_STATEMENT: usize = 250;
+
+/// Most inventories read in one statement.
+const SCANS_PER_QUERY: usize = 1_000;
 
 /// A latest scan to re-match: its artifact and the scan whose inventory it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +72,11 @@ impl Store {
     pub async fn rematch_targets(&self, keys: &[Key]) -> Result<Vec<RematchTarget>, StoreError> {
         let mut out: BTreeMap<i64, RematchTarget> = BTreeMap::new();
         for chunk in keys.chunks(KEYS_PER_QUERY) {
+            // The join order is spelled out (CROSS JOIN fixes it on SQLite; PostgreSQL plans
+            // as it likes): from the keys through their index, never from the scans. Left to
+            // choose with a few hundred keys, SQLite walked every succeeded scan per key.
             let mut b = SqlBuilder::new(
+                self.backend,
                 "SELECT DISTINCT a.id AS artifact_id, s.id AS scan_id, s.inventory_scan_id AS inventory_scan_id
                  FROM (",
             );
@@ -72,10 +85,10 @@ impl Store {
             });
             b.push(
                 ") k
-                 JOIN package_keys pk ON pk.ecosystem = k.column1 AND pk.name = k.column2
-                 JOIN scans s ON s.inventory_scan_id = pk.scan_id
-                 JOIN artifacts a ON a.latest_scan_id = s.id
-                 WHERE a.deleted_at IS NULL AND s.status = 'succeeded'",
+                 CROSS JOIN package_keys pk CROSS JOIN scans s CROSS JOIN artifacts a
+                 WHERE pk.ecosystem = k.column1 AND pk.name = k.column2
+                   AND s.inventory_scan_id = pk.scan_id AND a.latest_scan_id = s.id
+                   AND a.deleted_at IS NULL AND s.status = 'succeeded'",
             );
             for r in b.build()?.fetch_all(&self.pool).await? {
                 let t = RematchTarget {
@@ -89,21 +102,36 @@ impl Store {
         Ok(out.into_values().collect())
     }
 
-    /// The package inventories stored with `scan_ids`, in one query per few hundred scans
-    /// (each inventory in the order [`Store::packages`] gives).
-    pub async fn inventories(&self, scan_ids: &[i64]) -> Result<HashMap<i64, Vec<Package>>, StoreError> {
-        let mut out: HashMap<i64, Vec<Package>> = HashMap::new();
-        for chunk in scan_ids.chunks(KEYS_PER_QUERY) {
+    /// The distinct packages of the inventories stored with `scan_ids`, each with the
+    /// inventories holding it (ordered as [`Store::packages`] orders one inventory). A package
+    /// many inventories share (a common base image) comes back once, so that a re-match reads
+    /// and matches it once, not once per artifact.
+    pub async fn inventory_packages(&self, scan_ids: &[i64]) -> Result<Vec<(Package, Vec<i64>)>, StoreError> {
+        let holders = match self.backend {
+            Backend::Sqlite => "group_concat(scan_id)",
+            Backend::Postgres => "string_agg(CAST(scan_id AS TEXT), ',')",
+        };
+        let mut out = Vec::new();
+        for chunk in scan_ids.chunks(SCANS_PER_QUERY) {
             let mut b = SqlBuilder::new(
-                "SELECT scan_id, ecosystem, name, version, source_name, source_version, path, layer, dev FROM packages
-                 WHERE scan_id IN (",
+                self.backend,
+                format!(
+                    "SELECT ecosystem, name, version, source_name, source_version, path, layer, dev, {holders} AS holders
+                     FROM packages WHERE scan_id IN ("
+                ),
             );
-            b.push_bind_list(chunk.iter().copied())
-                .push(") ORDER BY scan_id, ecosystem, name, version, path");
+            b.push_bind_list(chunk.iter().copied()).push(
+                ") GROUP BY ecosystem, name, version, source_name, source_version, path, layer, dev
+                 ORDER BY ecosystem, name, version, path",
+            );
             for r in b.build()?.fetch_all(&self.pool).await? {
-                out.entry(r.try_get("scan_id")?)
-                    .or_default()
-                    .push(package_from_row(&r)?);
+                let holders: String = r.try_get("holders")?;
+                let scans = holders
+                    .split(',')
+                    .map(|id| id.trim().parse::<i64>())
+                    .collect::<Result<Vec<i64>, _>>()
+                    .map_err(|_| StoreError::Corrupt(format!("package holders {holders:?}")))?;
+                out.push((package_from_row(&r)?, scans));
             }
         }
         Ok(out)
@@ -111,9 +139,9 @@ impl Store {
 
     /// Write the re-match of many scans in one transaction (see the module documentation):
     /// delete their advisory findings of `ids`, insert `updates`' findings, keep each scan's
-    /// former state as a history row, and update its counts, snapshot, details and times. A
-    /// scan that is no longer its artifact's latest (a scan finished meanwhile) is left alone.
-    /// Returns the scans updated.
+    /// former state as a history row, update its counts, snapshot, details and times, and move
+    /// the summary rollups by what changed. A scan that is no longer its artifact's latest (a
+    /// scan finished meanwhile) is left alone. Returns the scans updated.
     pub async fn apply_rematch(
         &self,
         updates: &[RematchUpdate],
@@ -126,12 +154,28 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let scan_ids: Vec<i64> = updates.iter().map(|u| u.scan_id).collect();
-        // The scans still latest, as they are before this re-match.
-        let mut b = SqlBuilder::new(format!("SELECT {SCAN_COLUMNS} FROM scans WHERE id IN ("));
-        b.push_bind_list(scan_ids.iter().copied()).push(
-            ") AND status = 'succeeded'
-             AND EXISTS (SELECT 1 FROM artifacts a WHERE a.latest_scan_id = scans.id)",
+        // The artifacts the scans are still the latest of, locked on PostgreSQL so that a
+        // deletion (whose trigger reads these findings) waits for this transaction; `counted`:
+        // the scans of live artifacts, which the summary rollups count.
+        let mut b = SqlBuilder::new(
+            self.backend,
+            "SELECT latest_scan_id, deleted_at FROM artifacts WHERE latest_scan_id IN (",
         );
+        b.push_bind_list(scan_ids.iter().copied()).push(")");
+        if self.backend == Backend::Postgres {
+            b.push(" FOR UPDATE");
+        }
+        let mut latest: HashSet<i64> = HashSet::new();
+        let mut counted: HashSet<i64> = HashSet::new();
+        for r in b.build()?.fetch_all(&mut *tx).await? {
+            let id: i64 = r.try_get("latest_scan_id")?;
+            latest.insert(id);
+            if r.try_get::<Option<i64>, _>("deleted_at")?.is_none() {
+                counted.insert(id);
+            }
+        }
+        let mut b = SqlBuilder::new(self.backend, format!("SELECT {SCAN_COLUMNS} FROM scans WHERE id IN ("));
+        b.push_bind_list(latest.iter().copied()).push(") AND status = 'succeeded'");
         let mut before: HashMap<i64, ScanRecord> = HashMap::new();
         for r in b.build()?.fetch_all(&mut *tx).await? {
             let s = scan_from_row(&r)?;
@@ -141,26 +185,38 @@ impl Store {
         if live.is_empty() {
             return Ok(Vec::new());
         }
-
-        // Delete the replaced findings, counting them per scan and severity.
-        let mut deleted: HashMap<i64, Summary> = HashMap::new();
+        counted.retain(|id| before.contains_key(id));
+        let counted_ids: Vec<i64> = counted.iter().copied().collect();
         let id_chunks: Vec<Option<&[String]>> = match ids {
+            RematchIds::Only([]) => Vec::new(),
             RematchIds::Only(ids) => ids.chunks(IDS_PER_DELETE).map(Some).collect(),
             RematchIds::All => vec![None],
         };
-        for chunk in id_chunks {
-            let mut b = SqlBuilder::new("DELETE FROM findings WHERE scan_id IN (");
+        let mut rollup = RollupDelta::default();
+        rollup.reach_before(self, &mut tx, &counted_ids, &id_chunks).await?;
+        rollup.fixable_before = fixable_scans(self.backend, &mut tx, &counted_ids).await?;
+
+        // Delete the replaced findings, counting them per scan and severity.
+        let mut deleted: HashMap<i64, Summary> = HashMap::new();
+        for chunk in &id_chunks {
+            let mut b = SqlBuilder::new(self.backend, "DELETE FROM findings WHERE scan_id IN (");
             b.push_bind_list(live.iter().copied()).push(") AND source = 'advisory'");
             if let Some(chunk) = chunk {
                 b.push(" AND finding_id IN (")
                     .push_bind_list(chunk.iter().map(String::as_str))
                     .push(")");
             }
-            b.push(" RETURNING scan_id, severity");
+            b.push(" RETURNING scan_id, severity, package, fixed_version");
             for r in b.build()?.fetch_all(&mut *tx).await? {
+                let scan_id: i64 = r.try_get("scan_id")?;
                 let sev: String = r.try_get("severity")?;
                 let sev: Severity = sev.parse()?;
-                deleted.entry(r.try_get("scan_id")?).or_default().add(sev, 1);
+                deleted.entry(scan_id).or_default().add(sev, 1);
+                if counted.contains(&scan_id) {
+                    let package: Option<String> = r.try_get("package")?;
+                    let fixed: Option<String> = r.try_get("fixed_version")?;
+                    rollup.count_finding(package.is_some(), fixed.as_deref(), -1);
+                }
             }
         }
 
@@ -170,13 +226,19 @@ impl Store {
             .filter(|u| before.contains_key(&u.scan_id))
             .flat_map(|u| u.findings.iter().map(move |f| (u.scan_id, FindingSource::Advisory, f)))
             .collect();
-        insert_findings(&mut tx, &rows).await?;
+        insert_findings(self.backend, &mut tx, &rows).await?;
+        for (scan_id, _, f) in &rows {
+            if counted.contains(scan_id) {
+                rollup.count_finding(f.package.is_some(), f.fixed_version.as_deref(), 1);
+            }
+        }
 
         let now = now_ms();
         // The former states, as history rows.
         let former: Vec<&ScanRecord> = live.iter().map(|id| &before[id]).collect();
-        for chunk in former.chunks(200) {
+        for chunk in former.chunks(ROWS_PER_STATEMENT) {
             let mut b = SqlBuilder::new(
+                self.backend,
                 "INSERT INTO scans (artifact_id, scanner, scanner_version, status, reason, advisory_snapshot, inventory_scan_id,
                     critical, high, medium, low, negligible, unknown, details, created_at, started_at, finished_at)
                  ",
@@ -205,7 +267,8 @@ impl Store {
             b.build()?.execute(&mut *tx).await?;
         }
 
-        // The re-matched states.
+        // The re-matched states, a few hundred scans per statement.
+        let mut states: Vec<(i64, [i64; 6], String)> = Vec::with_capacity(live.len());
         for u in updates {
             let Some(s) = before.get(&u.scan_id) else { continue };
             let mut summary = s.summary;
@@ -215,27 +278,42 @@ impl Store {
             for f in &u.findings {
                 summary.add(f.severity, 1);
             }
+            if counted.contains(&u.scan_id) {
+                rollup.count_severities(&s.summary, -1);
+                rollup.count_severities(&summary, 1);
+            }
             let mut details = match &s.details {
                 serde_json::Value::Object(m) => m.clone(),
                 _ => serde_json::Map::new(),
             };
             details.insert("rematched_at".into(), now.into());
-            let mut q = sqlx::query(
-                "UPDATE scans SET advisory_snapshot = $2, critical = $3, high = $4, medium = $5, low = $6,
-                    negligible = $7, unknown = $8, details = $9, started_at = $10, finished_at = $10
-                 WHERE id = $1",
-            )
-            .bind(u.scan_id)
-            .bind(snapshot);
-            for n in counts(&summary) {
-                q = q.bind(n);
-            }
-            q.bind(serde_json::Value::Object(details).to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            states.push((u.scan_id, counts(&summary), serde_json::Value::Object(details).to_string()));
         }
-        let mut b = SqlBuilder::new("UPDATE artifacts SET updated_at = ");
+        for chunk in states.chunks(ROWS_PER_STATEMENT) {
+            let mut b = SqlBuilder::new(
+                self.backend,
+                "UPDATE scans SET advisory_snapshot = v.column2, critical = v.column3, high = v.column4,
+                    medium = v.column5, low = v.column6, negligible = v.column7, unknown = v.column8,
+                    details = v.column9, started_at = v.column10, finished_at = v.column10
+                 FROM (",
+            );
+            b.push_values(chunk, |mut row, (id, counts, details)| {
+                row.push_bind(*id).push_bind(snapshot);
+                for n in counts {
+                    row.push_bind(*n);
+                }
+                row.push_bind(details.as_str()).push_bind(now);
+            });
+            b.push(") AS v WHERE scans.id = v.column1");
+            b.build()?.execute(&mut *tx).await?;
+        }
+
+        rollup.reach_after(self, &mut tx, &counted_ids, &id_chunks).await?;
+        let fixable_after = fixable_scans(self.backend, &mut tx, &counted_ids).await?;
+        rollup.fixable_artifacts = fixable_after.len() as i64 - rollup.fixable_before.len() as i64;
+        rollup.apply(self.backend, &mut tx).await?;
+
+        let mut b = SqlBuilder::new(self.backend, "UPDATE artifacts SET updated_at = ");
         b.push_bind(now)
             .push(" WHERE latest_scan_id IN (")
             .push_bind_list(live.iter().copied())
@@ -244,6 +322,154 @@ impl Store {
         tx.commit().await?;
         Ok(live)
     }
+}
+
+/// How a re-match moves the summary rollups (`advisory_reach`, `incident_totals`; see
+/// `crate::store::incidents::summary`), from the findings it deletes and inserts in the latest
+/// scans of live artifacts — the triggers' arithmetic, applied to the rows that changed.
+#[derive(Default)]
+struct RollupDelta {
+    /// Per advisory id: the change of its `advisory_reach` row (artifacts, then critical …
+    /// unknown by the artifact's highest severity of it).
+    reach: HashMap<String, [i64; 7]>,
+    findings: i64,
+    fixable: i64,
+    fixable_before: HashSet<i64>,
+    fixable_artifacts: i64,
+    /// Critical … unknown.
+    severities: [i64; 6],
+}
+
+impl RollupDelta {
+    fn count_finding(&mut self, about_package: bool, fixed: Option<&str>, d: i64) {
+        if about_package {
+            self.findings += d;
+            if fixed.is_some_and(|f| !f.is_empty()) {
+                self.fixable += d;
+            }
+        }
+    }
+
+    fn count_severities(&mut self, s: &Summary, d: i64) {
+        for (total, n) in self.severities.iter_mut().zip(counts(s)) {
+            *total += d * n;
+        }
+    }
+
+    async fn reach_before(
+        &mut self,
+        store: &Store,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        scans: &[i64],
+        ids: &[Option<&[String]>],
+    ) -> Result<(), StoreError> {
+        self.reach_step(store, tx, scans, ids, -1).await
+    }
+
+    async fn reach_after(
+        &mut self,
+        store: &Store,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        scans: &[i64],
+        ids: &[Option<&[String]>],
+    ) -> Result<(), StoreError> {
+        self.reach_step(store, tx, scans, ids, 1).await
+    }
+
+    /// Count, with sign `d`, each (scan, id) of `scans` among `ids` that has a finding about a
+    /// package, under its highest severity rank (as `advisory_reach` counts an artifact).
+    async fn reach_step(
+        &mut self,
+        store: &Store,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        scans: &[i64],
+        ids: &[Option<&[String]>],
+        d: i64,
+    ) -> Result<(), StoreError> {
+        if scans.is_empty() {
+            return Ok(());
+        }
+        for chunk in ids {
+            let mut b = SqlBuilder::new(
+                store.backend,
+                "SELECT finding_id, MAX(severity_rank) AS rank FROM findings WHERE scan_id IN (",
+            );
+            b.push_bind_list(scans.iter().copied()).push(") AND package IS NOT NULL");
+            if let Some(chunk) = chunk {
+                b.push(" AND finding_id IN (")
+                    .push_bind_list(chunk.iter().map(String::as_str))
+                    .push(")");
+            }
+            b.push(" GROUP BY scan_id, finding_id");
+            for r in b.build()?.fetch_all(&mut **tx).await? {
+                let rank: i64 = r.try_get("rank")?;
+                let row = self.reach.entry(r.try_get("finding_id")?).or_default();
+                row[0] += d;
+                row[1 + (5 - rank.clamp(0, 5)) as usize] += d;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add the deltas to the rollup tables (ids in order, as the triggers write them).
+    async fn apply(&self, backend: Backend, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+        let mut reach: Vec<(&String, &[i64; 7])> = self.reach.iter().filter(|(_, d)| d.iter().any(|&n| n != 0)).collect();
+        reach.sort();
+        for chunk in reach.chunks(ROWS_PER_STATEMENT) {
+            let mut b = SqlBuilder::new(
+                backend,
+                "INSERT INTO advisory_reach (finding_id, artifacts, critical, high, medium, low, negligible, unknown) ",
+            );
+            b.push_values(chunk, |mut row, (id, d)| {
+                row.push_bind(id.as_str());
+                for n in d.iter() {
+                    row.push_bind(*n);
+                }
+            });
+            b.push(
+                " ON CONFLICT (finding_id) DO UPDATE SET artifacts = advisory_reach.artifacts + excluded.artifacts,
+                  critical = advisory_reach.critical + excluded.critical, high = advisory_reach.high + excluded.high,
+                  medium = advisory_reach.medium + excluded.medium, low = advisory_reach.low + excluded.low,
+                  negligible = advisory_reach.negligible + excluded.negligible, unknown = advisory_reach.unknown + excluded.unknown",
+            );
+            b.build()?.execute(&mut **tx).await?;
+        }
+        let totals = [self.findings, self.fixable, self.fixable_artifacts];
+        if totals.iter().chain(&self.severities).any(|&n| n != 0) {
+            let mut q = sqlx::query(
+                "UPDATE incident_totals SET findings = findings + $1, fixable = fixable + $2,
+                    fixable_artifacts = fixable_artifacts + $3, critical = critical + $4, high = high + $5,
+                    medium = medium + $6, low = low + $7, negligible = negligible + $8, unknown = unknown + $9
+                 WHERE id = 1",
+            );
+            for n in totals.iter().chain(&self.severities) {
+                q = q.bind(*n);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Of `scans`, those with a finding about a package that has a fixed version (as
+/// `incident_totals.fixable_artifacts` counts them).
+async fn fixable_scans(
+    backend: Backend,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    scans: &[i64],
+) -> Result<HashSet<i64>, StoreError> {
+    let mut out = HashSet::new();
+    if scans.is_empty() {
+        return Ok(out);
+    }
+    let mut b = SqlBuilder::new(backend, "SELECT s.id AS id FROM scans s WHERE s.id IN (");
+    b.push_bind_list(scans.iter().copied()).push(
+        ") AND EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = s.id AND f.package IS NOT NULL AND f.fixed_version <> '')",
+    );
+    for r in b.build()?.fetch_all(&mut **tx).await? {
+        out.insert(r.try_get("id")?);
+    }
+    Ok(out)
 }
 
 /// The six counts of a summary, most severe first (as the `scans` columns store them).

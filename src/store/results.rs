@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
 
 use super::sql::SqlBuilder;
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::time::now_ms;
 
 /// Findings per multi-row `INSERT` (12 values a row: 4,800 bound values, below SQLite's 32,766
@@ -554,10 +554,11 @@ impl Store {
         .into_iter()
         .flat_map(|(source, fs)| fs.iter().map(move |f| (scan_id, source, f)))
         .collect();
-        insert_findings(&mut tx, &findings).await?;
+        insert_findings(self.backend, &mut tx, &findings).await?;
         if result.inventory_scan_id.is_none() {
             for chunk in result.packages.chunks(PACKAGE_ROWS) {
                 let mut b = SqlBuilder::new(
+                self.backend,
                     "INSERT INTO packages (scan_id, ecosystem, name, version, source_name, source_version, path, layer, dev) ",
                 );
                 b.push_values(chunk, |mut row, p| {
@@ -573,7 +574,7 @@ impl Store {
                 });
                 b.build()?.execute(&mut *tx).await?;
             }
-            super::advisories::insert_package_keys(&mut tx, scan_id, &result.packages).await?;
+            super::advisories::insert_package_keys(self.backend, &mut tx, scan_id, &result.packages).await?;
         }
         sqlx::query("UPDATE artifacts SET latest_scan_id = $2, updated_at = $3 WHERE id = $1")
             .bind(artifact_id)
@@ -760,11 +761,13 @@ impl Store {
 /// Insert findings, (scan id, source, finding) rows, with multi-row inserts of a few hundred
 /// rows per statement (a scan or a re-match writes hundreds).
 pub(crate) async fn insert_findings(
+    backend: Backend,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     findings: &[(i64, FindingSource, &Finding)],
 ) -> Result<(), StoreError> {
     for chunk in findings.chunks(FINDING_ROWS) {
         let mut b = SqlBuilder::new(
+            backend,
             "INSERT INTO findings (scan_id, source, finding_id, severity, severity_rank, title, package, installed_version, fixed_version, location, refs, remediation) ",
         );
         b.push_values(chunk, |mut row, (scan_id, source, f)| {

@@ -70,7 +70,7 @@ impl Store {
         for (table, column) in [("findings", "scan_id"), ("packages", "scan_id"), ("scans", "id")] {
             deleted = 0;
             for slice in ids.chunks(1000) {
-                let mut b = SqlBuilder::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+                let mut b = SqlBuilder::new(self.backend, format!("DELETE FROM {table} WHERE {column} IN ("));
                 let mut list = b.separated(", ");
                 for id in slice {
                     list.push_bind(*id);

@@ -13,10 +13,16 @@ use sqlx::error::BoxDynError;
 use sqlx::query::Query;
 use sqlx::{Arguments, Encode, Type};
 
-use super::StoreError;
+use super::{Backend, StoreError};
 
-/// A statement under construction with its bound values; placeholders are `$1`, `$2`, … in the
-/// order of [`push_bind`](Self::push_bind).
+/// A statement under construction with its bound values; placeholders follow the order of
+/// [`push_bind`](Self::push_bind): `$1`, `$2`, … for PostgreSQL, and `?` for SQLite.
+///
+/// Why `?` on SQLite: a numbered placeholder is a *named* parameter there, and the SQLite driver
+/// asks for each parameter's name when it binds, a lookup that walks the statement's list of
+/// names. Binding n numbered parameters costs O(n²): with the few thousand values of a
+/// multi-row insert that was half of an advisory import's time. Anonymous `?` parameters have
+/// no names; each pushed placeholder is bound once, in text order, so `?` means the same.
 ///
 /// Why not `sqlx::QueryBuilder<Any>`: its `push_bind` writes the placeholder its arguments type
 /// formats, and `AnyArguments` keeps the default `Arguments::format_placeholder`, which writes
@@ -25,6 +31,8 @@ use super::StoreError;
 /// `Encode<Any>` as `sqlx::query(…).bind(…)`.
 pub(crate) struct SqlBuilder<'args> {
     sql: String,
+    /// `?` instead of `$n` (SQLite).
+    anonymous: bool,
     args: AnyArguments<'args>,
     bound: usize,
     /// The first value that failed to encode; [`build`](Self::build) reports it.
@@ -32,10 +40,12 @@ pub(crate) struct SqlBuilder<'args> {
 }
 
 impl<'args> SqlBuilder<'args> {
-    /// Start with `sql` (text only: values go through [`push_bind`](Self::push_bind)).
-    pub(crate) fn new(sql: impl Into<String>) -> Self {
+    /// Start with `sql` (text only: values go through [`push_bind`](Self::push_bind)), for a
+    /// statement run on `backend`.
+    pub(crate) fn new(backend: Backend, sql: impl Into<String>) -> Self {
         SqlBuilder {
             sql: sql.into(),
+            anonymous: backend == Backend::Sqlite,
             args: AnyArguments::default(),
             bound: 0,
             error: None,
@@ -48,7 +58,7 @@ impl<'args> SqlBuilder<'args> {
         self
     }
 
-    /// Bind `value` and append its placeholder, `$n`.
+    /// Bind `value` and append its placeholder (`$n`, or `?` on SQLite).
     pub(crate) fn push_bind<T>(&mut self, value: T) -> &mut Self
     where
         T: 'args + Encode<'args, Any> + Type<Any>,
@@ -57,7 +67,11 @@ impl<'args> SqlBuilder<'args> {
             self.error.get_or_insert(e);
         }
         self.bound += 1;
-        let _ = write!(self.sql, "${}", self.bound);
+        if self.anonymous {
+            self.sql.push('?');
+        } else {
+            let _ = write!(self.sql, "${}", self.bound);
+        }
         self
     }
 
@@ -167,7 +181,7 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_in_bind_order() {
-        let mut b = SqlBuilder::new("SELECT 1 FROM t WHERE a = ");
+        let mut b = SqlBuilder::new(Backend::Postgres, "SELECT 1 FROM t WHERE a = ");
         b.push_bind("x").push(" AND b IN (");
         let mut list = b.separated(", ");
         for v in [1_i64, 2, 3] {
@@ -176,21 +190,29 @@ mod tests {
         b.push(")");
         assert_eq!(b.sql(), "SELECT 1 FROM t WHERE a = $1 AND b IN ($2, $3, $4)");
 
-        let mut b = SqlBuilder::new("INSERT INTO t (a, b) ");
+        let mut b = SqlBuilder::new(Backend::Postgres, "INSERT INTO t (a, b) ");
         b.push_values([("p", 1_i64), ("q", 2)], |mut row, (a, n)| {
             row.push_bind(a).push_bind(n).push("NULL");
         });
         assert_eq!(b.sql(), "INSERT INTO t (a, b) VALUES ($1, $2, NULL), ($3, $4, NULL)");
 
-        let mut b = SqlBuilder::new("DELETE FROM t WHERE a IN (");
+        let mut b = SqlBuilder::new(Backend::Postgres, "DELETE FROM t WHERE a IN (");
         b.push_bind_list(["p", "q"]).push(") AND b IN (");
         b.push_bind_list(Vec::<i64>::new()).push(") AND c = ").push_bind(3_i64);
         assert_eq!(b.sql(), "DELETE FROM t WHERE a IN ($1, $2) AND b IN () AND c = $3");
 
-        let mut b = SqlBuilder::new("SELECT ");
+        let mut b = SqlBuilder::new(Backend::Postgres, "SELECT ");
         let mut cols = b.separated(" + ");
         cols.push("a").push_bind(Some("y"));
         assert_eq!(b.sql(), "SELECT a + $1");
+
+        // SQLite: anonymous placeholders, bound in the same order.
+        let mut b = SqlBuilder::new(Backend::Sqlite, "SELECT 1 FROM t WHERE a = ");
+        b.push_bind("x")
+            .push(" AND b IN (")
+            .push_bind_list([1_i64, 2])
+            .push(")");
+        assert_eq!(b.sql(), "SELECT 1 FROM t WHERE a = ? AND b IN (?, ?)");
     }
 
     /// On SQLite; `tests/store_batches.rs` runs the store's built statements on both backends.
@@ -201,7 +223,7 @@ mod tests {
         let store = super::super::Store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
             .await
             .unwrap();
-        let mut b = SqlBuilder::new("SELECT ");
+        let mut b = SqlBuilder::new(Backend::Sqlite, "SELECT ");
         b.push_bind("it's \"quoted\" $1 ?")
             .push(" AS t, ")
             .push_bind(-7_i64)
@@ -215,7 +237,7 @@ mod tests {
 
         // A prefix with LIKE's own characters matches them literally.
         for (value, matches) in [("a_%\\b-c", true), ("a_%\\b", true), ("ax%\\b", false), ("a_%b", false)] {
-            let mut b = SqlBuilder::new("SELECT CAST(CASE WHEN ");
+            let mut b = SqlBuilder::new(Backend::Sqlite, "SELECT CAST(CASE WHEN ");
             b.push_bind(value)
                 .push(" LIKE ")
                 .push_bind(like_prefix("a_%\\b"))

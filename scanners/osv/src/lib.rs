@@ -28,7 +28,10 @@ pub mod version;
 
 pub use ecosystem::{normalize_ecosystem, normalize_name};
 pub use import::{id_of_entry_name, read_dir, read_zip, stream_dir, stream_zip, zip_member, ImportLimits, StreamStats};
-pub use matching::{match_packages_in, prepare_advisory, AdvisoryIndex, EntrySource, Key, PreparedEntry};
+pub use matching::{
+    match_package_in, match_packages_in, order_findings, prepare_advisory, AdvisoryIndex, EntrySource, Key,
+    PreparedEntry,
+};
 pub use model::{parse_advisory, Advisory, Affected, AffectedPackage, Event, Range, Reference, SeverityScore};
 pub use severity::severity_of;
 pub use version::compare_versions;

@@ -428,7 +428,16 @@ pub fn match_packages_in<S: EntrySource + ?Sized>(source: &S, pkgs: &[Package]) 
         .filter(|p| !p.dev)
         .flat_map(|p| match_package_in(source, p))
         .collect();
-    out.sort_by(|a, b| {
+    order_findings(&mut out);
+    out
+}
+
+/// Put the findings of many packages in [`match_packages_in`]'s order (by package, id,
+/// location and version) and drop duplicates: packages matched one by one with
+/// [`match_package_in`], their findings concatenated in package order, then ordered here, give
+/// what `match_packages_in` gives.
+pub fn order_findings(findings: &mut Vec<Finding>) {
+    findings.sort_by(|a, b| {
         (&a.package, &a.id, &a.location, &a.installed_version).cmp(&(
             &b.package,
             &b.id,
@@ -436,8 +445,7 @@ pub fn match_packages_in<S: EntrySource + ?Sized>(source: &S, pkgs: &[Package]) 
             &b.installed_version,
         ))
     });
-    out.dedup();
-    out
+    findings.dedup();
 }
 
 fn finding(adv: &Advisory, affected: usize, pkg: &Package, hit: Hit) -> Finding {

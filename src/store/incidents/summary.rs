@@ -7,8 +7,9 @@
 //! contribution from its old latest scan to its new one whenever `latest_scan_id` or
 //! `deleted_at` changes, in the same transaction. The rule that keeps them exact: a scan's
 //! findings and severity counts are written before an artifact points at it, and not changed
-//! while one does (`finish_scan` detaches a claimed scan first). Code that must change the
-//! findings of a scan in place calls [`Store::rebuild_incident_rollup`] afterwards.
+//! while one does (`finish_scan` detaches a claimed scan first). The one writer that changes
+//! the findings of a latest scan in place, re-matching after an advisory import, moves the
+//! rollups itself by what it changed (`crate::store::rematch`).
 
 use regscan_scanner_api::{Severity, Summary};
 use sqlx::any::AnyRow;
