@@ -313,28 +313,33 @@ impl AdvisoryDb {
 
 /// Parse and prepare the records fetched for `keys` (rows by key, then id): each record once,
 /// its entries put under the keys they belong to. Every key gets a list (maybe empty, which is
-/// cached too: most packages have no advisory) and its cache weight.
+/// cached too: most packages have no advisory) and its cache weight. Many records are parsed
+/// on two threads (a cold scan parses hundreds; parsing is most of its matching time).
 fn prepare_rows(keys: Vec<Key>, rows: Vec<(Key, String, String)>) -> HashMap<Key, (Arc<Vec<PreparedEntry>>, usize)> {
-    let mut by_id: HashMap<String, Vec<(Key, PreparedEntry)>> = HashMap::new();
+    let mut records: Vec<(&str, &str)> = rows.iter().map(|(_, id, raw)| (id.as_str(), raw.as_str())).collect();
+    records.sort_unstable();
+    records.dedup_by_key(|(id, _)| *id);
+    let by_id: HashMap<&str, Vec<(Key, PreparedEntry)>> = if records.len() >= PARALLEL_PARSE {
+        let (first, second) = records.split_at(records.len() / 2);
+        std::thread::scope(|s| {
+            let other = s.spawn(|| prepare_records(second));
+            let mut by_id = prepare_records(first);
+            // A panic while parsing is a bug; it surfaces as one here too.
+            by_id.extend(other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            by_id
+        })
+    } else {
+        prepare_records(&records)
+    };
     let mut lists: HashMap<Key, (Vec<PreparedEntry>, usize)> =
         keys.into_iter().map(|k| (k, (Vec::new(), KEY_OVERHEAD))).collect();
-    for (key, id, raw) in rows {
-        if !by_id.contains_key(&id) {
-            let prepared = match regscan_osv::parse_advisory(raw.as_bytes()) {
-                Ok(adv) => prepare_advisory(&Arc::new(adv)),
-                Err(e) => {
-                    warn!(advisory = %id, error = %e, "stored advisory is unreadable; left out of matching");
-                    Vec::new()
-                }
-            };
-            by_id.insert(id.clone(), prepared);
-        }
-        let Some((list, weight)) = lists.get_mut(&key) else {
+    for (key, id, raw) in &rows {
+        let Some((list, weight)) = lists.get_mut(key) else {
             continue;
         };
         *weight += raw.len();
-        for (k, entry) in &by_id[&id] {
-            if *k == key {
+        for (k, entry) in by_id.get(id.as_str()).into_iter().flatten() {
+            if k == key {
                 list.push(entry.clone());
             }
         }
@@ -342,6 +347,26 @@ fn prepare_rows(keys: Vec<Key>, rows: Vec<(Key, String, String)>) -> HashMap<Key
     lists
         .into_iter()
         .map(|(k, (list, w))| (k, (Arc::new(list), w)))
+        .collect()
+}
+
+/// Records parsed on a second thread from this many on.
+const PARALLEL_PARSE: usize = 64;
+
+/// Parse and prepare (id, JSON) records; an unreadable one is logged and prepares to nothing.
+fn prepare_records<'a>(records: &[(&'a str, &str)]) -> HashMap<&'a str, Vec<(Key, PreparedEntry)>> {
+    records
+        .iter()
+        .map(|&(id, raw)| {
+            let prepared = match regscan_osv::parse_advisory(raw.as_bytes()) {
+                Ok(adv) => prepare_advisory(&Arc::new(adv)),
+                Err(e) => {
+                    warn!(advisory = %id, error = %e, "stored advisory is unreadable; left out of matching");
+                    Vec::new()
+                }
+            };
+            (id, prepared)
+        })
         .collect()
 }
 
