@@ -79,9 +79,7 @@ async fn overhead() {
         let req = Request {
             // The helm scanner sniffs nothing: the child starts, confines itself, builds the
             // scanners, answers and exits.
-            task: Task::Sniff {
-                layer: Descriptor::default(),
-            },
+            task: Task::Sniff { layer: Box::default() },
             scanner: "helm",
             reference: "bench/overhead@sha256:00",
             manifest: &manifest,

@@ -124,7 +124,7 @@ async fn workers_killed_again_and_again_lose_nothing_and_fail_nothing() {
     config.rabbit_queue = Some(queue.name.clone());
     config.extra = "[worker]\nlease_secs = 6\nretry_base_delay_secs = 1\n".into();
     let _receiver = RegscanProcess::start_on(&config, &["serve", "--workers", "0"], &addr).await;
-    let mut workers = vec![
+    let mut workers = [
         RegscanProcess::start(&config, &["worker", "--workers", "2"]).await,
         RegscanProcess::start(&config, &["worker", "--workers", "2"]).await,
     ];

@@ -159,7 +159,7 @@ mod tests {
             verified: true,
             reason: None,
         };
-        assert!(unsigned_finding(&[v.clone()]).is_none());
+        assert!(unsigned_finding(std::slice::from_ref(&v)).is_none());
         let u = SignatureRef {
             verified: false,
             key: None,

@@ -46,8 +46,8 @@ pub enum Task {
     Scan,
     /// Ask the scanner whether `layer` makes the artifact its own ([`regscan_scanner_api::Scanner::sniff`]).
     Sniff {
-        /// The layer to look into.
-        layer: Descriptor,
+        /// The layer to look into (boxed: a descriptor is large beside `Scan`).
+        layer: Box<Descriptor>,
     },
 }
 

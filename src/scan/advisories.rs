@@ -469,9 +469,7 @@ pub async fn rematch(
                 .into_iter()
                 .collect()
         });
-        let wanted: Option<HashSet<&str>> = batch_ids
-            .as_ref()
-            .map(|ids| ids.iter().map(String::as_str).collect());
+        let wanted: Option<HashSet<&str>> = batch_ids.as_ref().map(|ids| ids.iter().map(String::as_str).collect());
         let (snapshot, entries) = db.entries(store, lookup).await?;
         let source: Box<dyn EntrySource + Send + Sync> = match &wanted {
             None => Box::new(ScanEntries(entries)),

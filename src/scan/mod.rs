@@ -594,7 +594,9 @@ impl Pipeline {
             };
             let reference = at.reference();
             let req = Request {
-                task: Task::Sniff { layer: layer.clone() },
+                task: Task::Sniff {
+                    layer: Box::new(layer.clone()),
+                },
                 scanner: candidate.name(),
                 reference: &reference,
                 manifest,

@@ -175,7 +175,8 @@ impl Store {
             }
         }
         let mut b = SqlBuilder::new(self.backend, format!("SELECT {SCAN_COLUMNS} FROM scans WHERE id IN ("));
-        b.push_bind_list(latest.iter().copied()).push(") AND status = 'succeeded'");
+        b.push_bind_list(latest.iter().copied())
+            .push(") AND status = 'succeeded'");
         let mut before: HashMap<i64, ScanRecord> = HashMap::new();
         for r in b.build()?.fetch_all(&mut *tx).await? {
             let s = scan_from_row(&r)?;
@@ -287,7 +288,11 @@ impl Store {
                 _ => serde_json::Map::new(),
             };
             details.insert("rematched_at".into(), now.into());
-            states.push((u.scan_id, counts(&summary), serde_json::Value::Object(details).to_string()));
+            states.push((
+                u.scan_id,
+                counts(&summary),
+                serde_json::Value::Object(details).to_string(),
+            ));
         }
         for chunk in states.chunks(ROWS_PER_STATEMENT) {
             let mut b = SqlBuilder::new(
@@ -394,7 +399,8 @@ impl RollupDelta {
                 store.backend,
                 "SELECT finding_id, MAX(severity_rank) AS rank FROM findings WHERE scan_id IN (",
             );
-            b.push_bind_list(scans.iter().copied()).push(") AND package IS NOT NULL");
+            b.push_bind_list(scans.iter().copied())
+                .push(") AND package IS NOT NULL");
             if let Some(chunk) = chunk {
                 b.push(" AND finding_id IN (")
                     .push_bind_list(chunk.iter().map(String::as_str))
@@ -413,7 +419,8 @@ impl RollupDelta {
 
     /// Add the deltas to the rollup tables (ids in order, as the triggers write them).
     async fn apply(&self, backend: Backend, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
-        let mut reach: Vec<(&String, &[i64; 7])> = self.reach.iter().filter(|(_, d)| d.iter().any(|&n| n != 0)).collect();
+        let mut reach: Vec<(&String, &[i64; 7])> =
+            self.reach.iter().filter(|(_, d)| d.iter().any(|&n| n != 0)).collect();
         reach.sort();
         for chunk in reach.chunks(ROWS_PER_STATEMENT) {
             let mut b = SqlBuilder::new(
