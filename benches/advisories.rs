@@ -395,6 +395,9 @@ fn run_child(spec: String) -> Run {
         .expect("child runs");
     let wall = t.elapsed();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if std::env::var_os("BENCH_CHILD_LOG").is_some() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     assert!(
         out.status.success(),
         "child {spec:?} failed: {text}{}",
@@ -682,7 +685,7 @@ fn bench_backend(backend: &str, n: usize, artifacts: usize, dir: &Path, images: 
         re.vmhwm_mib,
         re.facts.trim()
     );
-    if let Some(dbs) = pg_dbs {
+    if let Some(dbs) = pg_dbs.filter(|_| std::env::var_os("BENCH_DIR").is_none()) {
         for db in dbs {
             psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
         }

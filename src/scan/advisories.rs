@@ -418,6 +418,7 @@ pub async fn rematch(
         return Ok(Vec::new());
     }
     let t = Instant::now();
+    store.refresh_rematch_statistics().await?;
     let targets = store.rematch_targets(&keys.iter().cloned().collect::<Vec<_>>()).await?;
     let targets_time = t.elapsed();
     // The changed ids under each key.

@@ -65,6 +65,31 @@ pub enum RematchIds<'a> {
 }
 
 impl Store {
+    /// On PostgreSQL, refresh the planner's statistics of the tables a re-match reads when
+    /// they are stale (more rows changed since the last `ANALYZE` than a tenth of the table):
+    /// right after many scans were stored, before autovacuum caught up, the planner took the
+    /// inventories for a few rows and read whole tables per batch (36 s instead of 3 s for
+    /// 10,000 artifacts). SQLite plans without statistics.
+    pub async fn refresh_rematch_statistics(&self) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let stale = sqlx::query(
+            "SELECT CAST(relname AS TEXT) AS relname FROM pg_stat_user_tables
+             WHERE relname IN ('artifacts', 'scans', 'packages', 'package_keys', 'findings')
+               AND n_mod_since_analyze > 1000 + n_live_tup / 10
+             ORDER BY relname",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in stale {
+            let table: String = r.try_get("relname")?;
+            // One of the five names above, never input.
+            sqlx::query(&format!("ANALYZE {table}")).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// The latest scans to re-match for `keys`: those of artifacts (not deleted) whose latest
     /// scan succeeded and used an inventory with a package under one of the keys, found by
     /// index (`package_keys`, then the scans using the inventory, then the artifacts they are
