@@ -219,8 +219,8 @@ impl Store {
             RematchIds::All => vec![None],
         };
         let mut rollup = RollupDelta::default();
-        rollup.reach_before(self, &mut tx, &counted_ids, &id_chunks).await?;
-        rollup.fixable_before = fixable_scans(self.backend, &mut tx, &counted_ids).await?;
+        rollup.count_reach(self, &mut tx, &counted_ids, &id_chunks, -1).await?;
+        let fixable_before = fixable_scans(self.backend, &mut tx, &counted_ids).await?;
 
         // Delete the replaced findings, counting them per scan and severity.
         let mut deleted: HashMap<i64, Summary> = HashMap::new();
@@ -338,9 +338,9 @@ impl Store {
             b.build()?.execute(&mut *tx).await?;
         }
 
-        rollup.reach_after(self, &mut tx, &counted_ids, &id_chunks).await?;
+        rollup.count_reach(self, &mut tx, &counted_ids, &id_chunks, 1).await?;
         let fixable_after = fixable_scans(self.backend, &mut tx, &counted_ids).await?;
-        rollup.fixable_artifacts = fixable_after.len() as i64 - rollup.fixable_before.len() as i64;
+        rollup.fixable_artifacts = fixable_after - fixable_before;
         rollup.apply(self.backend, &mut tx).await?;
 
         let mut b = SqlBuilder::new(self.backend, "UPDATE artifacts SET updated_at = ");
@@ -364,7 +364,6 @@ struct RollupDelta {
     reach: HashMap<String, [i64; 7]>,
     findings: i64,
     fixable: i64,
-    fixable_before: HashSet<i64>,
     fixable_artifacts: i64,
     /// Critical … unknown.
     severities: [i64; 6],
@@ -386,29 +385,10 @@ impl RollupDelta {
         }
     }
 
-    async fn reach_before(
-        &mut self,
-        store: &Store,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        scans: &[i64],
-        ids: &[Option<&[String]>],
-    ) -> Result<(), StoreError> {
-        self.reach_step(store, tx, scans, ids, -1).await
-    }
-
-    async fn reach_after(
-        &mut self,
-        store: &Store,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        scans: &[i64],
-        ids: &[Option<&[String]>],
-    ) -> Result<(), StoreError> {
-        self.reach_step(store, tx, scans, ids, 1).await
-    }
-
-    /// Count, with sign `d`, each (scan, id) of `scans` among `ids` that has a finding about a
-    /// package, under its highest severity rank (as `advisory_reach` counts an artifact).
-    async fn reach_step(
+    /// Count, with sign `d` (-1 before the re-match, 1 after), each (scan, id) of `scans` among
+    /// `ids` that has a finding about a package, under its highest severity rank (as
+    /// `advisory_reach` counts an artifact).
+    async fn count_reach(
         &mut self,
         store: &Store,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -483,25 +463,21 @@ impl RollupDelta {
     }
 }
 
-/// Of `scans`, those with a finding about a package that has a fixed version (as
+/// How many of `scans` have a finding about a package that has a fixed version (as
 /// `incident_totals.fixable_artifacts` counts them).
 async fn fixable_scans(
     backend: Backend,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     scans: &[i64],
-) -> Result<HashSet<i64>, StoreError> {
-    let mut out = HashSet::new();
+) -> Result<i64, StoreError> {
     if scans.is_empty() {
-        return Ok(out);
+        return Ok(0);
     }
-    let mut b = SqlBuilder::new(backend, "SELECT s.id AS id FROM scans s WHERE s.id IN (");
+    let mut b = SqlBuilder::new(backend, "SELECT COUNT(*) AS n FROM scans s WHERE s.id IN (");
     b.push_bind_list(scans.iter().copied()).push(
         ") AND EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = s.id AND f.package IS NOT NULL AND f.fixed_version <> '')",
     );
-    for r in b.build()?.fetch_all(&mut **tx).await? {
-        out.insert(r.try_get("id")?);
-    }
-    Ok(out)
+    Ok(b.build()?.fetch_one(&mut **tx).await?.try_get("n")?)
 }
 
 /// The six counts of a summary, most severe first (as the `scans` columns store them).
